@@ -1,0 +1,73 @@
+# acog-batch - plain Makefile, explicit sources.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+PKGS     = libcurl libcjson sqlite3 yaml-0.1 uuid
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -D_FORTIFY_SOURCE=2 \
+           $(shell pkg-config --cflags $(PKGS))
+LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lm
+
+SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor.c \
+       src/daemon.c src/sched.c src/worker.c src/pipeline.c src/review.c \
+       src/ingest.c src/idea.c src/spool.c src/episode.c src/job.c src/stage.c \
+       src/config.c src/yaml.c src/db.c src/json.c src/log.c src/fsio.c src/util.c \
+       src/sha256.c src/proc.c src/media.c src/script.c src/provider.c \
+       src/prov_builtin.c src/prov_command.c src/prov_directory.c src/prov_espeak.c \
+       src/prov_avatar.c src/prov_broll.c src/prov_assembly.c \
+       src/schema_blob.c src/demo_blob.c
+OBJS = $(SRCS:src/%.c=build/obj/%.o)
+ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o)
+ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_script.bin \
+             tests/unit/test_job.bin tests/unit/test_yaml.bin
+UNIT_LIB = $(filter-out build/asan/main.o,$(ASAN_OBJS))
+
+.PHONY: all clean deps test check-asan unit demo bench install
+all: acog-batch
+
+acog-batch: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+build/obj/%.o: src/%.c src/acog.h | build/obj
+	$(CC) $(CFLAGS) -Wa,-I. -c -o $@ $<
+build/asan/%.o: src/%.c src/acog.h | build/asan
+	$(CC) $(CFLAGS) -O1 $(ASAN_FLAGS) -Wa,-I. -c -o $@ $<
+build/obj/schema_blob.o build/asan/schema_blob.o: schema.sql
+build/obj/demo_blob.o build/asan/demo_blob.o: channels/demo/channel.yaml channels/demo/sample-idea.json
+build/obj build/asan:
+	mkdir -p $@
+
+# The suite runs against the sanitizer build: ASan + UBSan catch what the
+# black-box tests only provoke.
+acog-batch-asan: $(ASAN_OBJS)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(ASAN_OBJS) $(LDLIBS)
+
+tests/unit/%.bin: tests/unit/%.c $(UNIT_LIB)
+	$(CC) $(CFLAGS) -O1 $(ASAN_FLAGS) -Isrc -o $@ $< $(UNIT_LIB) $(LDLIBS)
+
+unit: $(UNIT_TESTS)
+
+# `make test`: build without warnings, then unit tests and black-box tests
+# (pytest drives the real binary, ffmpeg, espeak-ng and SQLite).
+test: all acog-batch-asan unit
+	ACOG_BIN=$(CURDIR)/acog-batch-asan /usr/bin/python3 -m pytest -q -p no:cacheprovider tests
+
+check-asan: test
+
+deps:
+	sh contrib/install-deps.sh
+
+demo:
+	sh contrib/demo.sh
+
+install: acog-batch
+	install -Dm755 acog-batch $(DESTDIR)$(PREFIX)/bin/acog-batch
+	install -Dm644 man/acog-batch.1 $(DESTDIR)$(PREFIX)/share/man/man1/acog-batch.1
+	install -Dm644 man/acog-batch.5 $(DESTDIR)$(PREFIX)/share/man/man5/acog-batch.5
+	install -Dm644 contrib/acog-batch.service $(DESTDIR)$(PREFIX)/lib/systemd/system/acog-batch.service
+	install -Dm644 contrib/acog-batch.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/acog-batch
+
+clean:
+	rm -rf build acog-batch acog-batch-asan tests/unit/*.bin

@@ -1,0 +1,148 @@
+/*
+ * cmd_doctor.c - `doctor`: checks what the daemon depends on and says, for
+ * each problem, what to do.  Read-only: it repairs nothing itself.
+ */
+#define _GNU_SOURCE
+#include "acog.h"
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+static int failures;
+
+static void report(int ok, const char *what, const char *fix)
+{
+	printf("%s  %s%s%s\n", ok ? "ok  " : "FAIL", what, ok ? "" : "\n      -> ", ok ? "" : fix);
+	if (!ok) failures++;
+}
+
+static void check_tool(const char *name, const char *flag, const char *pkg)
+{
+	const char *p = proc_find(name);
+	char what[128], fix[160];
+	int ok = 0;
+	if (p) {
+		const char *argv[] = { p, flag, NULL };
+		struct proc_opts o = { .stderr_fd = -1, .timeout_s = 20 };
+		int to = 0;
+		ok = proc_run(argv, &o, &to) == 0;
+	}
+	snprintf(what, sizeof what, "%s %s", name, p ? (ok ? "works" : "is present but does not run") : "is missing");
+	snprintf(fix, sizeof fix, "install it: apt-get install %s", pkg);
+	report(ok, what, fix);
+}
+
+static void check_credentials(const char *root)
+{
+	char *dp = xasprintf("%s/credentials", root);
+	DIR *d = opendir(dp);
+	struct dirent *de;
+	int bad = 0;
+	while (d && (de = readdir(d)) != NULL) {
+		char *p;
+		struct stat st;
+		if (de->d_name[0] == '.') continue;
+		p = xasprintf("%s/%s", dp, de->d_name);
+		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0077)) {
+			char *what = xasprintf("credential file %s is mode %04o, readable by others", p, st.st_mode & 07777);
+			char *fix = xasprintf("chmod 600 %s", p);
+			report(0, what, fix);
+			free(what);
+			free(fix);
+			bad = 1;
+		}
+		free(p);
+	}
+	if (d) closedir(d);
+	if (!bad) report(1, "credential files are mode 0600", "");
+	free(dp);
+}
+
+static void check_disk(const char *root)
+{
+	struct statvfs sv;
+	double free_mb = statvfs(root, &sv) == 0 ? (double)sv.f_bavail * sv.f_frsize / 1048576.0 : 0;
+	char what[128];
+	snprintf(what, sizeof what, "free disk space under the root: %.0f MiB (need 1024)", free_mb);
+	report(free_mb >= 1024, what, "free space or move the root: every video stage writes hundreds of MiB");
+}
+
+static long read_long(const char *path)
+{
+	char *s = fsio_read(path, 64, NULL);
+	long v = s ? strtol(s, NULL, 10) : -1;
+	free(s);
+	return v;
+}
+
+static void check_inotify(void)
+{
+	long w = read_long("/proc/sys/fs/inotify/max_user_watches");
+	long i = read_long("/proc/sys/fs/inotify/max_user_instances");
+	long q = read_long("/proc/sys/fs/inotify/max_queued_events");
+	char what[160];
+	snprintf(what, sizeof what, "inotify limits: watches %ld, instances %ld, queued events %ld", w, i, q);
+	report(w >= 64 && i >= 4 && q >= 1024, what,
+	       "raise them: sysctl fs.inotify.max_user_instances=128 fs.inotify.max_queued_events=16384");
+}
+
+static void check_db(const char *root, struct config *c)
+{
+	sqlite3 *db = db_open(root, 0);
+	sqlite3_stmt *st;
+	int ok = 0, missing = 0;
+	if (!db) { report(0, "database opens", err_msg()); return; }
+	st = db_prep(db, "PRAGMA integrity_check", NULL);
+	ok = st && sqlite3_step(st) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+	report(ok, "database integrity (PRAGMA integrity_check)",
+	       "restore acog.db from a backup made with `sqlite3 acog.db \".backup FILE\"`, then start the daemon");
+	st = db_prep(db, "SELECT ticket, location FROM episodes WHERE ingest_done = 1 AND deleted_at IS NULL", NULL);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		char *p = spool_path(c->root, (const char *)sqlite3_column_text(st, 1),
+				     (const char *)sqlite3_column_text(st, 0));
+		if (!fsio_exists(p)) {
+			printf("      missing ticket: %s\n", p);
+			missing++;
+		}
+		free(p);
+	}
+	sqlite3_finalize(st);
+	report(missing == 0, "spool and database agree (every ticket where the database says)",
+	       "start the daemon (`acog-batch run`): start-up puts every ticket back where it belongs");
+	db_close(db);
+}
+
+int cmd_doctor(struct cli *a)
+{
+	struct config c;
+	failures = 0;
+	printf("acog-batch doctor: %s\n", a->root);
+	check_tool("ffmpeg", "-version", "ffmpeg");
+	check_tool("ffprobe", "-version", "ffmpeg");
+	check_tool("espeak-ng", "--version", "espeak-ng");
+	report(fsio_exists(media_font()), "a font for titles and subtitles", "apt-get install fonts-dejavu-core");
+	check_credentials(a->root);
+	check_disk(a->root);
+	check_inotify();
+	if (config_load(&c, a->root) < 0) {
+		report(0, "acog.yaml loads", err_msg());
+		return EXIT_CONFIG;
+	}
+	if (c.load_errors && *c.load_errors) {
+		char *fix = xasprintf("fix these channel.yaml files:\n%s", c.load_errors);
+		report(0, "every channel loads", fix);
+		free(fix);
+	} else {
+		char what[64];
+		snprintf(what, sizeof what, "every channel loads (%zu)", c.nch);
+		report(1, what, "");
+	}
+	check_db(a->root, &c);
+	config_free(&c);
+	printf("%s\n", failures ? "problems found" : "all good");
+	return failures ? EXIT_UNAVAILABLE : EXIT_OK;
+}

@@ -1,0 +1,210 @@
+/*
+ * cmd_status.c - read-only reports: status, show, costs.  They read the
+ * database (WAL lets them run beside the daemon) and print either aligned
+ * text for people or JSON for scripts.
+ */
+#include "acog.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static sqlite3 *open_ro(struct cli *a, const char *what)
+{
+	sqlite3 *db = db_open(a->root, 0);
+	if (!db) fprintf(stderr, "acog-batch %s: %s\n", what, err_msg());
+	return db;
+}
+
+static void age_text(const char *created, char *out, size_t n)
+{
+	double s = time_now() - time_parse_iso(created);
+	if (s < 120) snprintf(out, n, "%ds", (int)s);
+	else if (s < 7200) snprintf(out, n, "%dm", (int)(s / 60));
+	else if (s < 172800) snprintf(out, n, "%dh", (int)(s / 3600));
+	else snprintf(out, n, "%dd", (int)(s / 86400));
+}
+
+/* What a person wants to know about where an episode stands. */
+static void state_text(sqlite3_stmt *st, char *out, size_t n)
+{
+	const char *status = (const char *)sqlite3_column_text(st, 3);
+	const char *gate = (const char *)sqlite3_column_text(st, 5);
+	const char *job = (const char *)sqlite3_column_text(st, 6);
+	const char *next = (const char *)sqlite3_column_text(st, 7);
+	if (gate) snprintf(out, n, "awaiting-approval");
+	else if (!strcmp(status, "published") || !strcmp(status, "failed") || !strcmp(status, "cancelled"))
+		snprintf(out, n, "%s", status);
+	else if (job && !strcmp(job, "running")) snprintf(out, n, "running");
+	else if (next && time_parse_iso(next) > time_now()) snprintf(out, n, "retry-at-%.8s", next + 11);
+	else snprintf(out, n, "queued");
+}
+
+#define STATUS_SQL "SELECT e.id, e.ticket, c.slug, e.status, e.stage, e.gate_pending," \
+	" (SELECT status FROM jobs j WHERE j.episode_id = e.id AND j.status IN ('queued','running'))," \
+	" (SELECT next_attempt_at FROM jobs j WHERE j.episode_id = e.id AND j.status = 'queued')," \
+	" e.created_at, (SELECT COALESCE(SUM(cost_usd), 0) FROM cost_entries k WHERE k.episode_id = e.id)," \
+	" e.title, e.last_error, e.location" \
+	" FROM episodes e JOIN channels c ON c.id = e.channel_id WHERE e.deleted_at IS NULL" \
+	" ORDER BY e.created_at, e.id"
+
+int cmd_status(struct cli *a)
+{
+	sqlite3 *db = open_ro(a, "status");
+	sqlite3_stmt *st;
+	int json = cli_has(a, "--json");
+	cJSON *arr = cJSON_CreateArray();
+	if (!db) { cJSON_Delete(arr); return EXIT_NOINPUT; }
+	st = db_prep(db, STATUS_SQL, NULL);
+	if (!json) printf("%-48s %-10s %-13s %-18s %5s %8s\n", "TICKET", "CHANNEL", "STAGE", "STATE", "AGE", "COST");
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		char state[40], age[16];
+		state_text(st, state, sizeof state);
+		age_text((const char *)sqlite3_column_text(st, 8), age, sizeof age);
+		if (json) {
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "id", (const char *)sqlite3_column_text(st, 0));
+			cJSON_AddStringToObject(o, "ticket", (const char *)sqlite3_column_text(st, 1));
+			cJSON_AddStringToObject(o, "channel", (const char *)sqlite3_column_text(st, 2));
+			cJSON_AddStringToObject(o, "status", (const char *)sqlite3_column_text(st, 3));
+			cJSON_AddStringToObject(o, "stage", (const char *)sqlite3_column_text(st, 4));
+			cJSON_AddStringToObject(o, "state", state);
+			cJSON_AddStringToObject(o, "location", (const char *)sqlite3_column_text(st, 12));
+			cJSON_AddStringToObject(o, "created_at", (const char *)sqlite3_column_text(st, 8));
+			cJSON_AddNumberToObject(o, "cost_usd", sqlite3_column_double(st, 9));
+			if (sqlite3_column_text(st, 10)) cJSON_AddStringToObject(o, "title", (const char *)sqlite3_column_text(st, 10));
+			if (sqlite3_column_text(st, 11)) cJSON_AddStringToObject(o, "last_error", (const char *)sqlite3_column_text(st, 11));
+			cJSON_AddItemToArray(arr, o);
+		} else {
+			printf("%-48s %-10s %-13s %-18s %5s %8.4f\n", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2),
+			       sqlite3_column_text(st, 4), state, age, sqlite3_column_double(st, 9));
+		}
+	}
+	sqlite3_finalize(st);
+	if (json) { char *s = json_pretty(arr); fputs(s, stdout); free(s); }
+	cJSON_Delete(arr);
+	db_close(db);
+	return EXIT_OK;
+}
+
+/* Runs a query and turns every row into an object keyed by column name. */
+static cJSON *rows(sqlite3 *db, const char *sql, const char *id)
+{
+	cJSON *arr = cJSON_CreateArray();
+	sqlite3_stmt *st = db_prep(db, sql, "s", id);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		cJSON *o = cJSON_CreateObject();
+		for (int i = 0; i < sqlite3_column_count(st); i++) {
+			const char *k = sqlite3_column_name(st, i);
+			switch (sqlite3_column_type(st, i)) {
+			case SQLITE_NULL: break;
+			case SQLITE_INTEGER: case SQLITE_FLOAT: cJSON_AddNumberToObject(o, k, sqlite3_column_double(st, i)); break;
+			default: cJSON_AddStringToObject(o, k, (const char *)sqlite3_column_text(st, i));
+			}
+		}
+		cJSON_AddItemToArray(arr, o);
+	}
+	sqlite3_finalize(st);
+	return arr;
+}
+
+static void print_rows(const char *title, const cJSON *arr, const char *const *cols)
+{
+	const cJSON *o;
+	printf("\n%s:\n", title);
+	if (cJSON_GetArraySize(arr) == 0) printf("  (none)\n");
+	cJSON_ArrayForEach(o, arr) {
+		printf(" ");
+		for (int i = 0; cols[i]; i++) {
+			const cJSON *v = cJSON_GetObjectItem(o, cols[i]);
+			if (cJSON_IsString(v)) printf(" %s=%s", cols[i], v->valuestring);
+			else if (cJSON_IsNumber(v)) printf(" %s=%g", cols[i], v->valuedouble);
+		}
+		printf("\n");
+	}
+}
+
+int cmd_show(struct cli *a)
+{
+	sqlite3 *db = open_ro(a, "show");
+	struct episode e;
+	cJSON *o;
+	const char *ref = cli_arg(a, 0);
+	static const char *const jc[] = { "stage", "status", "provider", "retry_count", "cached", "started_at",
+					  "completed_at", "next_attempt_at", "cost_usd", "error_message", NULL };
+	static const char *const ac[] = { "type", "uri", "mime_type", "file_size_bytes", "duration_ms", NULL };
+	static const char *const cc[] = { "provider", "operation_type", "units_consumed", "unit_type", "cost_usd", NULL };
+	static const char *const rc[] = { "created_at", "action", "actor_id", "new_values", NULL };
+	if (!db) return EXIT_NOINPUT;
+	if (!ref) { fprintf(stderr, "acog-batch show: which episode?\n"); db_close(db); return EXIT_USAGE; }
+	if (episode_resolve(db, a->root, ref, &e) < 0) {
+		fprintf(stderr, "acog-batch show: %s\n", err_msg());
+		db_close(db);
+		return EXIT_NOINPUT;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", e.id);
+	cJSON_AddStringToObject(o, "ticket", e.ticket);
+	cJSON_AddStringToObject(o, "channel", e.channel);
+	cJSON_AddStringToObject(o, "title", e.title ? e.title : "");
+	cJSON_AddStringToObject(o, "status", e.status);
+	cJSON_AddStringToObject(o, "stage", e.stage);
+	cJSON_AddStringToObject(o, "spool", e.location);
+	if (e.gate_pending) cJSON_AddStringToObject(o, "awaiting_approval", e.gate_pending);
+	if (e.hold_reason) cJSON_AddStringToObject(o, "hold_reason", e.hold_reason);
+	cJSON_AddStringToObject(o, "episode_dir", e.dir);
+	cJSON_AddItemToObject(o, "jobs", rows(db, "SELECT * FROM jobs WHERE episode_id = ? ORDER BY created_at", e.id));
+	cJSON_AddItemToObject(o, "assets", rows(db, "SELECT * FROM assets WHERE episode_id = ? AND deleted_at IS NULL"
+						" ORDER BY created_at", e.id));
+	cJSON_AddItemToObject(o, "costs", rows(db, "SELECT * FROM cost_entries WHERE episode_id = ? ORDER BY created_at", e.id));
+	cJSON_AddItemToObject(o, "reviews", rows(db, "SELECT * FROM audit_logs WHERE entity_id = ? ORDER BY created_at", e.id));
+	cJSON_AddItemToObject(o, "versions", rows(db, "SELECT version_type, version_number, changed_by, change_reason,"
+						  " created_at FROM episode_versions WHERE episode_id = ? ORDER BY created_at", e.id));
+	if (cli_has(a, "--json")) {
+		char *s = json_pretty(o);
+		fputs(s, stdout);
+		free(s);
+	} else {
+		printf("episode  %s\nticket   %s\nchannel  %s\ntitle    %s\nstatus   %s (stage %s, spool/%s)%s%s\nfolder   %s\n",
+		       e.id, e.ticket, e.channel, e.title ? e.title : "", e.status, e.stage, e.location,
+		       e.gate_pending ? " awaiting approval at " : "", e.gate_pending ? e.gate_pending : "", e.dir);
+		if (e.hold_reason) printf("held     %s\n", e.hold_reason);
+		print_rows("jobs", cJSON_GetObjectItem(o, "jobs"), jc);
+		print_rows("assets", cJSON_GetObjectItem(o, "assets"), ac);
+		print_rows("costs", cJSON_GetObjectItem(o, "costs"), cc);
+		print_rows("audit", cJSON_GetObjectItem(o, "reviews"), rc);
+	}
+	cJSON_Delete(o);
+	episode_free(&e);
+	db_close(db);
+	return EXIT_OK;
+}
+
+int cmd_costs(struct cli *a)
+{
+	sqlite3 *db = open_ro(a, "costs");
+	cJSON *arr;
+	const cJSON *o;
+	double total = 0;
+	if (!db) return EXIT_NOINPUT;
+	arr = rows(db, "SELECT c.slug AS channel, substr(k.created_at, 1, 10) AS day, k.provider AS provider,"
+		   " COUNT(*) AS calls, SUM(k.units_consumed) AS units, SUM(k.cost_usd) AS cost_usd"
+		   " FROM cost_entries k LEFT JOIN channels c ON c.id = k.channel_id WHERE ? IS NULL OR 1"
+		   " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", NULL);
+	if (cli_has(a, "--json")) {
+		char *s = json_pretty(arr);
+		fputs(s, stdout);
+		free(s);
+	} else {
+		printf("%-16s %-10s %-12s %6s %12s %10s\n", "CHANNEL", "DAY", "PROVIDER", "CALLS", "UNITS", "USD");
+		cJSON_ArrayForEach(o, arr) {
+			printf("%-16s %-10s %-12s %6d %12.0f %10.4f\n", json_str(o, "channel", "?"), json_str(o, "day", ""),
+			       json_str(o, "provider", ""), (int)json_num(o, "calls", 0), json_num(o, "units", 0),
+			       json_num(o, "cost_usd", 0));
+			total += json_num(o, "cost_usd", 0);
+		}
+		printf("%-16s %-10s %-12s %6s %12s %10.4f\n", "total", "", "", "", "", total);
+	}
+	cJSON_Delete(arr);
+	db_close(db);
+	return EXIT_OK;
+}

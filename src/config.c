@@ -1,0 +1,192 @@
+/*
+ * config.c - acog.yaml (optional, global) and channels/<id>/channel.yaml.
+ * A channel that fails to load is left out and its error kept, so ideas for
+ * it are rejected with the reason instead of being lost, and the daemon runs
+ * on for every other channel.  Lookups fall back channel -> acog.yaml ->
+ * built-in default.
+ */
+#define _GNU_SOURCE
+#include "acog.h"
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int channel_id_ok(const char *s)
+{
+	if (!*s || strlen(s) > 100) return 0;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+			return 0;
+	return 1;
+}
+
+static int check_providers(const struct channel *ch, const char *path)
+{
+	for (size_t i = 0; i < stage_count; i++) {
+		const struct stage_def *s = &stage_table[i];
+		cJSON *p;
+		const char *name;
+		if (s->kind != STAGE_WORK) continue;
+		p = config_provider(ch, s->name);
+		name = json_str(p, "name", "");
+		if (!provider_lookup(s->name, name)) {
+			err_set("%s: providers.%s: unknown provider '%s' for this stage", path, s->name, name);
+			cJSON_Delete(p);
+			return -1;
+		}
+		if (!strcmp(name, "command") && !cJSON_IsArray(json_get(p, "argv"))) {
+			err_set("%s: providers.%s: the command provider needs argv: [program, args...]", path, s->name);
+			cJSON_Delete(p);
+			return -1;
+		}
+		cJSON_Delete(p);
+	}
+	return 0;
+}
+
+static int load_channel(struct config *c, const char *id, struct channel *ch)
+{
+	char *path;
+	const char *cid;
+	memset(ch, 0, sizeof *ch);
+	if (!channel_id_ok(id))
+		return err_set("channels/%s: a channel folder name may hold only a-z, 0-9, '-' and '_'", id);
+	ch->dir = xasprintf("%s/channels/%s", c->root, id);
+	snprintf(ch->id, sizeof ch->id, "%s", id);
+	path = xasprintf("%s/channel.yaml", ch->dir);
+	ch->cfg = yaml_load_file(path);
+	if (!ch->cfg) goto fail;
+	cid = json_str(ch->cfg, "id", id);
+	if (strcmp(cid, id) != 0) {
+		err_set("%s: id '%s' does not match its folder name '%s'", path, cid, id);
+		goto fail;
+	}
+	if (check_providers(ch, path) < 0) goto fail;
+	free(path);
+	return 0;
+fail:
+	free(path);
+	cJSON_Delete(ch->cfg);
+	free(ch->dir);
+	memset(ch, 0, sizeof *ch);
+	return -1;
+}
+
+static int cmp_channel(const void *a, const void *b)
+{
+	return strcmp(((const struct channel *)a)->id, ((const struct channel *)b)->id);
+}
+
+int config_load(struct config *c, const char *root)
+{
+	char *p = xasprintf("%s/acog.yaml", root), *chdir_path;
+	struct sbuf errs = {0};
+	DIR *d;
+	struct dirent *de;
+
+	memset(c, 0, sizeof *c);
+	c->root = xstrdup(root);
+	c->global = fsio_exists(p) ? yaml_load_file(p) : cJSON_CreateObject();
+	free(p);
+	if (!c->global) return -1;
+	chdir_path = xasprintf("%s/channels", root);
+	d = opendir(chdir_path);
+	free(chdir_path);
+	while (d && (de = readdir(d)) != NULL) {
+		struct channel ch;
+		char *yml;
+		if (de->d_name[0] == '.') continue;
+		yml = xasprintf("%s/channels/%s/channel.yaml", root, de->d_name);
+		if (!fsio_exists(yml)) { free(yml); continue; }
+		free(yml);
+		if (load_channel(c, de->d_name, &ch) < 0) {
+			sb_printf(&errs, "%s\t%s\n", de->d_name, err_msg());
+			continue;
+		}
+		c->ch = xrealloc(c->ch, (c->nch + 1) * sizeof *c->ch);
+		c->ch[c->nch++] = ch;
+	}
+	if (d) closedir(d);
+	qsort(c->ch, c->nch, sizeof *c->ch, cmp_channel);
+	c->load_errors = errs.s;
+	return 0;
+}
+
+void config_free(struct config *c)
+{
+	for (size_t i = 0; i < c->nch; i++) {
+		cJSON_Delete(c->ch[i].cfg);
+		free(c->ch[i].dir);
+	}
+	free(c->ch);
+	cJSON_Delete(c->global);
+	free(c->root);
+	free(c->load_errors);
+	memset(c, 0, sizeof *c);
+}
+
+struct channel *config_channel(struct config *c, const char *id)
+{
+	for (size_t i = 0; id && i < c->nch; i++)
+		if (strcmp(c->ch[i].id, id) == 0) return &c->ch[i];
+	return NULL;
+}
+
+cJSON *config_provider(const struct channel *ch, const char *stage)
+{
+	const struct stage_def *s = stage_find(stage);
+	const cJSON *p = json_get(json_get(ch->cfg, "providers"), stage);
+	cJSON *out;
+	if (cJSON_IsObject(p)) {
+		out = cJSON_Duplicate(p, 1);
+		if (!cJSON_IsString(cJSON_GetObjectItem(out, "name"))) {
+			cJSON_DeleteItemFromObject(out, "name");
+			cJSON_AddStringToObject(out, "name", s && s->default_provider ? s->default_provider : "");
+		}
+		return out;
+	}
+	out = cJSON_CreateObject();
+	cJSON_AddStringToObject(out, "name", cJSON_IsString(p) ? p->valuestring
+				: s && s->default_provider ? s->default_provider : "");
+	return out;
+}
+
+int config_gate(const struct channel *ch, const char *gate)
+{
+	return json_bool(json_get(ch->cfg, "gates"), gate, strcmp(gate, "review") == 0);
+}
+
+static double lookup_num(const struct config *c, const struct channel *ch, const char *path, double def)
+{
+	double v = json_num(ch ? ch->cfg : NULL, path, -1);
+	if (v >= 0) return v;
+	v = json_num(c->global, path, -1);
+	return v >= 0 ? v : def;
+}
+
+int config_timeout(const struct config *c, const struct channel *ch, const char *stage)
+{
+	const struct stage_def *s = stage_find(stage);
+	char key[64];
+	double v;
+	snprintf(key, sizeof key, "timeouts.%s", stage);
+	v = lookup_num(c, ch, key, -1);
+	if (v < 0) v = lookup_num(c, ch, "timeouts.default", s ? s->timeout_s : 600);
+	return v < 1 ? 1 : (int)v;
+}
+
+int config_max_retries(const struct config *c, const struct channel *ch)
+{
+	return (int)lookup_num(c, ch, "retry.max_retries", 3);
+}
+
+double config_retry_base(const struct config *c, const struct channel *ch)
+{
+	return lookup_num(c, ch, "retry.base_seconds", 2);
+}
+
+double config_retry_max(const struct config *c, const struct channel *ch)
+{
+	return lookup_num(c, ch, "retry.max_seconds", 300);
+}

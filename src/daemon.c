@@ -1,0 +1,345 @@
+/*
+ * daemon.c - the event loop.  It sleeps in epoll_wait with no timeout and
+ * wakes only for: inotify (an idea or a decision file arrived), signalfd
+ * (SIGCHLD from a stage child, SIGTERM/SIGINT to stop, SIGHUP to reload,
+ * SIGUSR1 from a CLI command that changed the database), a stage child's
+ * report pipe, or the timerfd armed for the next retry deadline or stage
+ * timeout.  Idle means no system calls at all.
+ *
+ * Start-up order matters: take the lock, add the watches, then requeue work
+ * that was running, finish interrupted ingests, reconcile the spool to the
+ * database, and scan incoming/ — so nothing that arrives meanwhile is missed.
+ */
+#define _GNU_SOURCE
+#include "acog.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_RUNS 64
+
+struct daemon {
+	const struct daemon_opts *o;
+	struct config cfg;
+	sqlite3 *db;
+	struct sched *sched;
+	int ep, ino, sig, tim, lock;
+	int wd_incoming, wd_review, wd_script_review;
+	struct run runs[MAX_RUNS];
+	int nruns;
+	int stopping;   /* 1 after SIGTERM: finish running stages, start none */
+	int reload, rescan, wake;
+};
+
+int daemon_lock(const char *root, int *fd_out)
+{
+	char *p = xasprintf("%s/acog.lock", root), pid[32];
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	free(p);
+	if (fd < 0) return err_set_errno("cannot open %s/acog.lock", root);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+		pid[n > 0 ? n : 0] = 0;
+		close(fd);
+		err_set("another acog-batch daemon (pid %ld) is already running on %s; stop it first "
+			"(kill -TERM %ld) or use another root with -C", strtol(pid, NULL, 10), root, strtol(pid, NULL, 10));
+		return 1;
+	}
+	snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0) { /* the pid is informational */ }
+	*fd_out = fd;
+	return 0;
+}
+
+void daemon_wake(const char *root)
+{
+	char *p = xasprintf("%s/acog.lock", root), buf[32];
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	free(p);
+	if (fd < 0) return;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {   /* held: a daemon runs */
+		ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+		long pid;
+		buf[n > 0 ? n : 0] = 0;
+		pid = strtol(buf, NULL, 10);
+		if (pid > 1) kill((pid_t)pid, SIGUSR1);
+	}
+	close(fd);
+}
+
+static int add_fd(struct daemon *d, int fd, uint64_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+	if (epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev) < 0) return err_set_errno("epoll_ctl");
+	return 0;
+}
+
+enum { TAG_INO = 1, TAG_SIG, TAG_TIM, TAG_RUN = 100 };
+
+static int watch(struct daemon *d, const char *dir)
+{
+	char *p = spool_path(d->cfg.root, dir, NULL);
+	int wd = inotify_add_watch(d->ino, p, IN_CLOSE_WRITE | IN_MOVED_TO);
+	if (wd < 0) err_set_errno("cannot watch %s", p);
+	free(p);
+	return wd;
+}
+
+static int setup_fds(struct daemon *d)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD); sigaddset(&set, SIGTERM); sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP); sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->ep = epoll_create1(EPOLL_CLOEXEC);
+	d->sig = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	d->ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	d->tim = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (d->ep < 0 || d->sig < 0 || d->ino < 0 || d->tim < 0) return err_set_errno("cannot set up the event loop");
+	d->wd_incoming = watch(d, "incoming");
+	d->wd_review = watch(d, "review");
+	d->wd_script_review = watch(d, "script_review");
+	if (d->wd_incoming < 0 || d->wd_review < 0 || d->wd_script_review < 0) return -1;
+	worker_close_in_child[0] = d->lock;
+	worker_close_in_child[1] = d->ep;
+	worker_close_in_child[2] = d->sig;
+	worker_close_in_child[3] = d->ino;
+	worker_close_in_child[4] = d->tim;
+	return add_fd(d, d->ino, TAG_INO) || add_fd(d, d->sig, TAG_SIG) || add_fd(d, d->tim, TAG_TIM) ? -1 : 0;
+}
+
+static void rescan(struct daemon *d)
+{
+	ingest_scan(d->db, &d->cfg);
+	review_scan(d->db, &d->cfg);
+}
+
+static void on_inotify(struct daemon *d)
+{
+	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+	while ((n = read(d->ino, buf, sizeof buf)) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			p += sizeof *ev + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW) { d->rescan = 1; continue; }
+			if (!ev->len) continue;
+			/* An event is a hint: ingest_file re-checks the file itself. */
+			if (ev->wd == d->wd_incoming) {
+				if (ingest_file(d->db, &d->cfg, ev->name) < 0)
+					log_error(NULL, NULL, "ingest.error", "spool/incoming/%s: %s", ev->name, err_msg());
+			} else if (ev->wd == d->wd_review) {
+				review_file(d->db, &d->cfg, "review", ev->name);
+			} else if (ev->wd == d->wd_script_review) {
+				review_file(d->db, &d->cfg, "script_review", ev->name);
+			}
+		}
+	}
+}
+
+static struct run *run_by_pid(struct daemon *d, pid_t pid)
+{
+	for (int i = 0; i < d->nruns; i++)
+		if (d->runs[i].pid == pid) return &d->runs[i];
+	return NULL;
+}
+
+static void reap(struct daemon *d)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct run *r = run_by_pid(d, pid);
+		if (!r) continue;
+		epoll_ctl(d->ep, EPOLL_CTL_DEL, r->fd, NULL);
+		worker_finish(d->db, &d->cfg, r, status);
+		*r = d->runs[--d->nruns];
+	}
+}
+
+static void reload(struct daemon *d)
+{
+	struct config fresh;
+	if (config_load(&fresh, d->cfg.root) < 0 || db_sync_channels(d->db, &fresh) < 0) {
+		log_error(NULL, NULL, "daemon.reload", "keeping the old configuration: %s", err_msg());
+		return;
+	}
+	config_free(&d->cfg);
+	d->cfg = fresh;
+	log_info(NULL, NULL, "daemon.reloaded", "configuration reloaded: %zu channel(s)", d->cfg.nch);
+}
+
+static void on_signal(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+	while (read(d->sig, &si, sizeof si) == (ssize_t)sizeof si) {
+		switch (si.ssi_signo) {
+		case SIGCHLD: reap(d); break;
+		case SIGHUP: d->reload = 1; break;
+		case SIGUSR1: d->wake = 1; break;
+		default:
+			if (d->stopping) {   /* second request: stop now, work is requeued at start-up */
+				for (int i = 0; i < d->nruns; i++) kill(-d->runs[i].pid, SIGKILL);
+				d->stopping = 2;
+			} else {
+				d->stopping = 1;
+				log_info(NULL, NULL, "daemon.stopping", "stopping: %d running stage(s) will finish first; "
+					 "signal again to stop at once", d->nruns);
+			}
+		}
+	}
+}
+
+/* Kills children whose episode was cancelled from the CLI. */
+static void check_cancelled(struct daemon *d)
+{
+	for (int i = 0; i < d->nruns; i++) {
+		sqlite3_stmt *st = db_prep(d->db, "SELECT status FROM jobs WHERE id = ?", "s", d->runs[i].job.id);
+		if (st && sqlite3_step(st) == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "running")) {
+			d->runs[i].killed_for_cancel = 1;
+			kill(-d->runs[i].pid, SIGKILL);
+		}
+		sqlite3_finalize(st);
+	}
+}
+
+static void on_timer(struct daemon *d)
+{
+	uint64_t x;
+	double now = time_mono();
+	if (read(d->tim, &x, sizeof x) < 0) { /* spurious: nothing to read */ }
+	for (int i = 0; i < d->nruns; i++)
+		if (!d->runs[i].timed_out && now >= d->runs[i].deadline) {
+			d->runs[i].timed_out = 1;
+			kill(-d->runs[i].pid, SIGKILL);
+			kill(d->runs[i].pid, SIGKILL);
+		}
+}
+
+static void dispatch(struct daemon *d)
+{
+	struct job_ref j;
+	int limit = d->o->jobs < MAX_RUNS ? d->o->jobs : MAX_RUNS;
+	while (!d->stopping && d->nruns < limit && sched_pick(d->sched, d->db, &j)) {
+		struct run *r = &d->runs[d->nruns];
+		if (worker_start(d->db, &d->cfg, &j, r) < 0) {
+			log_error(j.episode_id, NULL, "stage.start", "%s: %s", j.stage, err_msg());
+			pipeline_fail(d->db, &d->cfg, &j, err_msg());
+			continue;
+		}
+		d->nruns++;
+		add_fd(d, r->fd, TAG_RUN + (uint64_t)r->pid);
+	}
+}
+
+/* One timer for everything: the nearest stage timeout or retry deadline. */
+static void arm_timer(struct daemon *d)
+{
+	struct itimerspec its = {0};
+	double next = 0, now = time_mono(), retry = sched_next_deadline(d->db);
+	for (int i = 0; i < d->nruns; i++)
+		if (!d->runs[i].timed_out && (next == 0 || d->runs[i].deadline < next)) next = d->runs[i].deadline;
+	if (retry > 0) {
+		double at = now + (retry - time_now());
+		if (next == 0 || at < next) next = at;
+	}
+	if (next > 0) {
+		double in = next - now;
+		if (in < 0.001) in = 0.001;
+		its.it_value.tv_sec = (time_t)in;
+		its.it_value.tv_nsec = (long)((in - (double)(time_t)in) * 1e9);
+	}
+	timerfd_settime(d->tim, 0, &its, NULL);
+}
+
+static int startup(struct daemon *d, const char *root)
+{
+	int rc = daemon_lock(root, &d->lock);
+	if (rc != 0) return rc < 0 ? -1 : 1;
+	if (config_load(&d->cfg, root) < 0) return -1;
+	if (d->cfg.load_errors && *d->cfg.load_errors)
+		log_warn(NULL, NULL, "config.channel_errors", "channels left out:\n%s", d->cfg.load_errors);
+	if (spool_init_dirs(root) < 0 || !(d->db = db_open(root, 1)) || db_sync_channels(d->db, &d->cfg) < 0)
+		return -1;
+	if (setup_fds(d) < 0) return -1;
+	pipeline_requeue_running(d->db);
+	ingest_finish_pending(d->db, &d->cfg);
+	spool_reconcile(d->db, root);
+	rescan(d);
+	d->sched = sched_new();
+	log_info(NULL, NULL, "daemon.started", "acog-batch %s on %s: %zu channel(s), up to %d stage(s) at once%s",
+		 ACOG_VERSION, root, d->cfg.nch, d->o->jobs, d->o->drain ? ", draining" : "");
+	return 0;
+}
+
+static void loop_once(struct daemon *d)
+{
+	struct epoll_event evs[32];
+	int n;
+	dispatch(d);
+	arm_timer(d);
+	n = epoll_wait(d->ep, evs, 32, -1);
+	for (int i = 0; i < n; i++) {
+		uint64_t tag = evs[i].data.u64;
+		if (tag == TAG_INO) on_inotify(d);
+		else if (tag == TAG_SIG) on_signal(d);
+		else if (tag == TAG_TIM) on_timer(d);
+		else {
+			struct run *r = run_by_pid(d, (pid_t)(tag - TAG_RUN));
+			if (r) {
+				worker_read(r);
+				if (evs[i].events & (EPOLLHUP | EPOLLERR)) epoll_ctl(d->ep, EPOLL_CTL_DEL, r->fd, NULL);
+			}
+		}
+	}
+	if (d->reload) { d->reload = 0; reload(d); }
+	if (d->rescan) { d->rescan = 0; rescan(d); }
+	if (d->wake) { d->wake = 0; check_cancelled(d); review_scan(d->db, &d->cfg); }
+}
+
+int daemon_run(const char *root, const struct daemon_opts *o)
+{
+	struct daemon d;
+	int rc;
+	memset(&d, 0, sizeof d);
+	d.o = o;
+	d.lock = d.ep = d.ino = d.sig = d.tim = -1;
+	rc = startup(&d, root);
+	if (rc != 0) {
+		fprintf(stderr, "acog-batch: %s\n", err_msg());
+		rc = rc > 0 ? EXIT_TEMPFAIL : EXIT_SOFTWARE;
+		goto out;
+	}
+	for (;;) {
+		if (d.stopping && d.nruns == 0) break;
+		if (o->drain && d.nruns == 0) {
+			dispatch(&d);
+			if (d.nruns == 0 && sched_pending(d.db) == 0) break;
+		}
+		loop_once(&d);
+	}
+	log_info(NULL, NULL, "daemon.stopped", "stopped cleanly");
+	rc = EXIT_OK;
+out:
+	if (d.db) db_close(d.db);
+	sched_free(d.sched);
+	config_free(&d.cfg);
+	for (int i = 0; i < 4; i++) {
+		int fds[4] = { d.ep, d.ino, d.sig, d.tim };
+		if (fds[i] >= 0) close(fds[i]);
+	}
+	if (d.lock >= 0) close(d.lock);
+	return rc;
+}

@@ -1,0 +1,211 @@
+/*
+ * db.c - the SQLite database (acog.db, WAL mode): opening, applying the
+ * compiled-in schema, migrations, and prepared statements with bound
+ * parameters (the only way SQL is run).  Transactions are short: callers
+ * never keep one open across a network call or a child process.
+ */
+#include "acog.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Migrations from version N to N+1; index 0 upgrades 1 -> 2. */
+static const char *const migrations[] = { NULL };
+#define SCHEMA_VERSION 1
+
+static int schema_version(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int v = 0;
+	if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int exec_script(sqlite3 *db, const char *sql, const char *what)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		err_set("%s failed: %s", what, msg ? msg : "?");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int migrate(sqlite3 *db, const char *path)
+{
+	int v = schema_version(db);
+	if (v == 0) {
+		if (exec_script(db, "BEGIN IMMEDIATE", "begin") < 0) return -1;
+		if (schema_version(db) == 0 && exec_script(db, schema_sql, "applying schema.sql") < 0) {
+			db_rollback(db);
+			return -1;
+		}
+		return exec_script(db, "COMMIT", "commit");
+	}
+	if (v > SCHEMA_VERSION)
+		return err_set("%s has schema version %d but this acog-batch knows only up to %d; "
+			       "use a newer acog-batch", path, v, SCHEMA_VERSION);
+	for (; v < SCHEMA_VERSION; v++) {
+		char *sql = xasprintf("BEGIN IMMEDIATE; %s; UPDATE schema_version SET version = %d; COMMIT;",
+				      migrations[v - 1], v + 1);
+		int rc = exec_script(db, sql, "migrating the database");
+		free(sql);
+		if (rc < 0) { db_rollback(db); return -1; }
+	}
+	return 0;
+}
+
+sqlite3 *db_open(const char *root, int create)
+{
+	char *path = xasprintf("%s/acog.db", root);
+	sqlite3 *db = NULL;
+	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+
+	if (!create && !fsio_exists(path)) {
+		err_set("no database at %s; run `acog-batch -C %s init` first", path, root);
+		goto fail;
+	}
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+		err_set("cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	if (exec_script(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+			"PRAGMA foreign_keys=ON;", path) < 0)
+		goto fail;
+	if (migrate(db, path) < 0) goto fail;
+	free(path);
+	return db;
+fail:
+	if (db) sqlite3_close(db);
+	free(path);
+	return NULL;
+}
+
+void db_close(sqlite3 *db)
+{
+	if (db) sqlite3_close(db);
+}
+
+int db_begin(sqlite3 *db) { return exec_script(db, "BEGIN IMMEDIATE", "starting a transaction"); }
+int db_commit(sqlite3 *db) { return exec_script(db, "COMMIT", "committing a transaction"); }
+
+void db_rollback(sqlite3 *db)
+{
+	if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static sqlite3_stmt *vprep(sqlite3 *db, const char *sql, const char *fmt, va_list ap)
+{
+	sqlite3_stmt *st;
+	int i = 1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		err_set("database error: %s (in: %.60s)", sqlite3_errmsg(db), sql);
+		return NULL;
+	}
+	for (const char *f = fmt ? fmt : ""; *f; f++, i++) {
+		int rc = SQLITE_OK;
+		switch (*f) {
+		case 's': {
+			const char *s = va_arg(ap, const char *);
+			rc = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
+			break;
+		}
+		case 'i': rc = sqlite3_bind_int(st, i, va_arg(ap, int)); break;
+		case 'I': rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t)); break;
+		case 'd': rc = sqlite3_bind_double(st, i, va_arg(ap, double)); break;
+		default: rc = SQLITE_MISUSE;
+		}
+		if (rc != SQLITE_OK) {
+			err_set("database error binding parameter %d: %s", i, sqlite3_errmsg(db));
+			sqlite3_finalize(st);
+			return NULL;
+		}
+	}
+	return st;
+}
+
+sqlite3_stmt *db_prep(sqlite3 *db, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	sqlite3_stmt *st;
+	va_start(ap, fmt);
+	st = vprep(db, sql, fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+int db_exec(sqlite3 *db, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	sqlite3_stmt *st;
+	int rc;
+	va_start(ap, fmt);
+	st = vprep(db, sql, fmt, ap);
+	va_end(ap);
+	if (!st) return -1;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		err_set("database error: %s", sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+char *db_col_str(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+	return s ? xstrdup((const char *)s) : NULL;
+}
+
+static char *cfg_json(const cJSON *cfg, const char *key)
+{
+	const cJSON *j = json_get(cfg, key);
+	return j && cJSON_IsObject(j) ? json_print(j) : xstrdup("{}");
+}
+
+/* Channels live in channel.yaml; the table mirrors them (upsert by slug). */
+int db_sync_channels(sqlite3 *db, struct config *c)
+{
+	if (db_begin(db) < 0) return -1;
+	for (size_t i = 0; i < c->nch; i++) {
+		struct channel *ch = &c->ch[i];
+		char *persona = cfg_json(ch->cfg, "persona"), *style = cfg_json(ch->cfg, "style_guide");
+		char *avatar = cfg_json(ch->cfg, "avatar_profile"), *voice = cfg_json(ch->cfg, "voice_profile");
+		char *platform = cfg_json(ch->cfg, "platform_config");
+		char id[37];
+		sqlite3_stmt *st;
+		int rc;
+		uuid_new(id);
+		rc = db_exec(db,
+			"INSERT INTO channels (id, name, slug, description, niche, persona, style_guide,"
+			" avatar_profile, voice_profile, cadence, platform_config, is_active)"
+			" VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(slug) DO UPDATE SET"
+			" name=excluded.name, description=excluded.description, niche=excluded.niche,"
+			" persona=excluded.persona, style_guide=excluded.style_guide,"
+			" avatar_profile=excluded.avatar_profile, voice_profile=excluded.voice_profile,"
+			" cadence=excluded.cadence, platform_config=excluded.platform_config,"
+			" is_active=excluded.is_active, deleted_at=NULL",
+			"sssssssssssi", id, json_str(ch->cfg, "name", ch->id), ch->id,
+			json_str(ch->cfg, "description", NULL), json_str(ch->cfg, "niche", NULL),
+			persona, style, avatar, voice, json_str(ch->cfg, "cadence", NULL), platform,
+			json_bool(ch->cfg, "active", 1));
+		free(persona); free(style); free(avatar); free(voice); free(platform);
+		if (rc < 0) { db_rollback(db); return -1; }
+		st = db_prep(db, "SELECT id FROM channels WHERE slug = ?", "s", ch->id);
+		if (!st || sqlite3_step(st) != SQLITE_ROW) {
+			sqlite3_finalize(st);
+			db_rollback(db);
+			return err_set("channel %s vanished from the database", ch->id);
+		}
+		snprintf(ch->db_id, sizeof ch->db_id, "%s", (const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	return db_commit(db);
+}

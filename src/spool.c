@@ -1,0 +1,186 @@
+/*
+ * spool.c - tickets and the spool folders.  Each accepted episode has one
+ * ticket file living in exactly one folder: the one the database's
+ * episodes.location names.  The database is the source of truth; spool_sync
+ * puts the ticket where it belongs wherever it is found, so it is safe to
+ * call after any crash.  Sidecars (<ticket>.error, <ticket>.reason) explain
+ * failed/ and held/ tickets to a person running `ls`.
+ */
+#define _GNU_SOURCE
+#include "acog.h"
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+char *spool_path(const char *root, const char *dir, const char *name)
+{
+	return name ? xasprintf("%s/spool/%s/%s", root, dir, name) : xasprintf("%s/spool/%s", root, dir);
+}
+
+int spool_init_dirs(const char *root)
+{
+	for (size_t i = 0; i < stage_count; i++) {
+		char *p = spool_path(root, stage_table[i].name, NULL);
+		int rc = fsio_mkdirs(p);
+		free(p);
+		if (rc < 0) return -1;
+	}
+	for (int i = 0; spool_other_dirs[i]; i++) {
+		char *p = spool_path(root, spool_other_dirs[i], NULL);
+		int rc = fsio_mkdirs(p);
+		free(p);
+		if (rc < 0) return -1;
+	}
+	return 0;
+}
+
+/* Every folder a ticket may live in. */
+static const char *ticket_dir(size_t i)
+{
+	static const char *const extra[] = { "published", "failed", "held" };
+	if (i < stage_count) return stage_table[i].name;
+	i -= stage_count;
+	return i < 3 ? extra[i] : NULL;
+}
+
+static char *ticket_json(const struct episode *e)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *s;
+	cJSON_AddStringToObject(o, "episode_id", e->id);
+	cJSON_AddStringToObject(o, "channel", e->channel);
+	cJSON_AddStringToObject(o, "title", e->title ? e->title : "");
+	cJSON_AddStringToObject(o, "stage", e->stage);
+	cJSON_AddStringToObject(o, "status", e->status);
+	cJSON_AddNumberToObject(o, "priority", e->priority);
+	if (e->gate_pending) cJSON_AddStringToObject(o, "awaiting_approval", e->gate_pending);
+	if (e->hold_reason) cJSON_AddStringToObject(o, "hold_reason", e->hold_reason);
+	cJSON_AddStringToObject(o, "episode_dir", e->dir);
+	s = json_pretty(o);
+	cJSON_Delete(o);
+	return s;
+}
+
+int spool_write_ticket(const char *root, const struct episode *e)
+{
+	char *p = spool_path(root, e->location, e->ticket), *s = ticket_json(e);
+	int rc = fsio_write_atomic_str(p, s);
+	free(p);
+	free(s);
+	return rc;
+}
+
+static void drop_sidecar(const char *root, const char *dir, const char *ticket, const char *ext)
+{
+	char *name = xasprintf("%s.%s", ticket, ext), *p = spool_path(root, dir, name);
+	if (fsio_exists(p)) fsio_unlink_durable(p);   /* our own explanation, now stale */
+	free(name);
+	free(p);
+}
+
+int spool_sync_ticket(const char *root, const struct episode *e)
+{
+	char *dst = spool_path(root, e->location, e->ticket);
+	int rc = 0, placed = fsio_exists(dst);
+
+	for (size_t i = 0; ticket_dir(i); i++) {
+		const char *d = ticket_dir(i);
+		char *src;
+		if (strcmp(d, e->location) == 0) continue;
+		src = spool_path(root, d, e->ticket);
+		if (fsio_exists(src)) {
+			if (!placed && fsio_move(src, dst) == 0) placed = 1;
+			else if (placed) fsio_unlink_durable(src);   /* a stale copy of our own ticket */
+			else rc = -1;
+		}
+		free(src);
+		if (strcmp(d, "failed") == 0 && strcmp(e->location, "failed") != 0)
+			drop_sidecar(root, d, e->ticket, "error");
+		if (strcmp(d, "held") == 0 && strcmp(e->location, "held") != 0)
+			drop_sidecar(root, d, e->ticket, "reason");
+	}
+	free(dst);
+	if (rc < 0) return -1;
+	return spool_write_ticket(root, e);   /* refresh what the ticket says */
+}
+
+static int orphan_ticket(sqlite3 *db, const char *root, const char *dir, const char *name)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT 1 FROM episodes WHERE ticket = ?", "s", name);
+	int known;
+	char *src, *reason;
+	if (!st) return -1;
+	known = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (known) return 0;
+	src = spool_path(root, dir, name);
+	reason = xasprintf("spool/%s/%s: this ticket has no episode in acog.db (was the database "
+			   "restored from an older backup?). To make the episode again, drop its "
+			   "idea.json from channels/*/episodes/*/ into spool/incoming/.", dir, name);
+	log_warn(NULL, NULL, "spool.orphan", "%s", reason);
+	spool_reject(root, src, reason);
+	free(reason);
+	free(src);
+	return 0;
+}
+
+static int sidecar_name(const char *name)
+{
+	size_t n = strlen(name);
+	return (n > 6 && !strcmp(name + n - 6, ".error")) || (n > 7 && !strcmp(name + n - 7, ".reason")) ||
+	       (n > 8 && !strcmp(name + n - 8, ".approve")) || (n > 7 && !strcmp(name + n - 7, ".reject"));
+}
+
+int spool_reconcile(sqlite3 *db, const char *root)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT id FROM episodes WHERE ingest_done = 1 AND deleted_at IS NULL", NULL);
+	int rc = 0;
+	if (!st) return -1;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct episode e;
+		if (episode_load(db, root, (const char *)sqlite3_column_text(st, 0), &e) < 0) { rc = -1; continue; }
+		if (spool_sync_ticket(root, &e) < 0) {
+			log_error(e.id, e.dir, "spool.reconcile", "%s", err_msg());
+			rc = -1;
+		}
+		episode_free(&e);
+	}
+	sqlite3_finalize(st);
+	for (size_t i = 0; ticket_dir(i); i++) {
+		char *dp = spool_path(root, ticket_dir(i), NULL);
+		DIR *d = opendir(dp);
+		struct dirent *de;
+		while (d && (de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.' && !sidecar_name(de->d_name) && !strstr(de->d_name, ".tmp"))
+				orphan_ticket(db, root, ticket_dir(i), de->d_name);
+		if (d) closedir(d);
+		free(dp);
+	}
+	return rc;
+}
+
+/* Moves src (a path) into spool/rejected/ under a free name, after writing
+ * the explanation beside it.  The user's file is moved, never deleted. */
+int spool_reject(const char *root, const char *src, const char *reason)
+{
+	const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+	char *dst = NULL, *errp = NULL, *text;
+	int rc = -1;
+
+	for (int n = 0; n < 10000; n++) {
+		free(dst);
+		dst = n ? xasprintf("%s/spool/rejected/%s.%d", root, base, n)
+			: xasprintf("%s/spool/rejected/%s", root, base);
+		if (!fsio_exists(dst)) break;
+	}
+	errp = xasprintf("%s.error", dst);
+	text = xasprintf("%s\n", reason);
+	if (fsio_write_atomic_str(errp, text) == 0) rc = fsio_move(src, dst);
+	free(text);
+	free(errp);
+	free(dst);
+	return rc;
+}

@@ -1,0 +1,226 @@
+/*
+ * util.c - allocation that cannot fail silently, the single error message,
+ * time in UTC ISO-8601, UUIDs, slugs, UTF-8 checks and a growable string.
+ * Allocation failure is a broken invariant for a daemon this size: abort.
+ */
+#define _GNU_SOURCE
+#include "acog.h"
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <uuid/uuid.h>
+
+static char err_buf[2048];
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p) { fputs("acog-batch: out of memory\n", stderr); abort(); }
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p) { fputs("acog-batch: out of memory\n", stderr); abort(); }
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p) { fputs("acog-batch: out of memory\n", stderr); abort(); }
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	return memcpy(xmalloc(n), s, n);
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0) { fputs("acog-batch: out of memory\n", stderr); abort(); }
+	va_end(ap);
+	return s;
+}
+
+int err_set(const char *fmt, ...)
+{
+	va_list ap;
+	char tmp[sizeof err_buf];
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof tmp, fmt, ap);   /* fmt may mention err_buf itself */
+	va_end(ap);
+	memcpy(err_buf, tmp, sizeof err_buf);
+	return -1;
+}
+
+int err_set_errno(const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+	char tmp[sizeof err_buf];
+	size_t n;
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	n = strlen(tmp);
+	snprintf(tmp + n, sizeof tmp - n, ": %s", strerror(e));
+	memcpy(err_buf, tmp, sizeof err_buf);
+	errno = e;
+	return -1;
+}
+
+const char *err_msg(void) { return err_buf[0] ? err_buf : "unknown error"; }
+
+double time_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double time_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void time_iso(double t, char out[32])
+{
+	time_t s = (time_t)t;
+	struct tm tm;
+	int ms = (int)((t - (double)s) * 1000.0);
+	if (ms < 0) ms = 0;
+	if (ms > 999) ms = 999;
+	gmtime_r(&s, &tm);
+	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+}
+
+double time_parse_iso(const char *s)
+{
+	struct tm tm = {0};
+	char *end;
+	double frac = 0;
+	if (!s) return -1;
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!end) return -1;
+	if (*end == '.') {
+		char *e2;
+		frac = strtod(end, &e2);
+		end = e2;
+	}
+	if (strcmp(end, "Z") != 0 && strcmp(end, "+00:00") != 0) return -1;
+	return (double)timegm(&tm) + frac;
+}
+
+void uuid_new(char out[37])
+{
+	uuid_t u;
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, out);
+}
+
+/* ASCII letters and digits survive, runs of anything else become one '-'. */
+void slugify(const char *in, char *out, size_t outsz)
+{
+	size_t n = 0;
+	int dash = 0;
+	for (; *in && n + 1 < outsz; in++) {
+		unsigned char c = (unsigned char)*in;
+		if (isalnum(c) && c < 128) {
+			if (dash && n > 0 && n + 2 < outsz) out[n++] = '-';
+			out[n++] = (char)tolower(c);
+			dash = 0;
+		} else if (c != '\'') {
+			dash = 1;
+		}
+	}
+	out[n] = 0;
+	if (n == 0) snprintf(out, outsz, "untitled");
+}
+
+int utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *e = p + len;
+	while (p < e) {
+		int n;
+		uint32_t cp;
+		if (*p < 0x80) { p++; continue; }
+		if ((*p & 0xe0) == 0xc0) { n = 1; cp = *p & 0x1f; }
+		else if ((*p & 0xf0) == 0xe0) { n = 2; cp = *p & 0x0f; }
+		else if ((*p & 0xf8) == 0xf0) { n = 3; cp = *p & 0x07; }
+		else return 0;
+		if (e - p <= n) return 0;
+		for (int i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80) return 0;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		p += n + 1;
+	}
+	return 1;
+}
+
+int path_component_ok(const char *s)
+{
+	if (!s || !*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) return 0;
+	if (strlen(s) > 200) return 0;
+	for (; *s; s++)
+		if (*s == '/' || (unsigned char)*s < 0x20 || *s == 0x7f) return 0;
+	return 1;
+}
+
+uint64_t rand_u64(void)
+{
+	uint64_t v;
+	if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+		v = (uint64_t)time_mono() * 2654435761u ^ (uint64_t)getpid();
+	return v;
+}
+
+void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1) cap *= 2;
+		b->s = xrealloc(b->s, cap);
+		b->cap = cap;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = 0;
+}
+
+void sb_puts(struct sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+
+void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0) abort();
+	va_end(ap);
+	sb_puts(b, s);
+	free(s);
+}
+
+void sb_free(struct sbuf *b)
+{
+	free(b->s);
+	b->s = NULL;
+	b->len = b->cap = 0;
+}
