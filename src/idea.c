@@ -7,6 +7,7 @@
 #include "acog.h"
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const sources[] = { "manual", "pulse", "series", "followup", "repurpose", NULL };
@@ -140,8 +141,18 @@ int idea_parse(const char *text, size_t len, struct idea *out)
 	if (len == 0) return err_set("the file is empty; an idea is a JSON object with channel and topic");
 	if (memchr(text, 0, len)) return err_set("the file contains NUL bytes; ideas are UTF-8 JSON text");
 	if (!utf8_valid(text, len)) return err_set("the file is not valid UTF-8");
-	doc = cJSON_ParseWithLengthOpts(text, len, &end, 1);
-	if (!doc) return parse_error(text, len, end ? end : cJSON_GetErrorPtr());
+	{	/* cJSON's length-limited parser trips on trailing whitespace; parse a NUL-terminated copy */
+		char *copy = xmalloc(len + 1);
+		memcpy(copy, text, len);
+		copy[len] = 0;
+		doc = cJSON_ParseWithOpts(copy, &end, 1);
+		if (!doc) {
+			int rc = parse_error(copy, len, end ? end : cJSON_GetErrorPtr());
+			free(copy);
+			return rc;
+		}
+		free(copy);
+	}
 	if (!cJSON_IsObject(doc)) {
 		cJSON_Delete(doc);
 		return err_set("the top level must be a JSON object with channel and topic");

@@ -1,0 +1,442 @@
+/*
+ * media.c - helpers shared by the offline media providers (prov_espeak.c,
+ * prov_avatar.c, prov_broll.c, prov_assembly.c): video settings from
+ * channel.yaml, running ffmpeg/ffprobe/espeak-ng, filter-graph escaping,
+ * timeline.json, and the commit of a finished media file.
+ *
+ * Invariants:
+ *  - children run only through proc_run() with an argument vector, never a
+ *    shell; user text reaches ffmpeg only through files (drawtext textfile=)
+ *    or through media_filter_escape();
+ *  - every ffmpeg output is written under a dot-name containing ".tmp" in
+ *    the folder of its final name, and appears under the final name only
+ *    through media_commit() (fsync file, rename, fsync folder), so a crash
+ *    never leaves a half-written clip where a reader would take it;
+ *  - media_write_scratch() files are dot-names private to one stage run;
+ *    they are not durable and their name says so.
+ */
+#define _GNU_SOURCE
+#include "acog.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- prototypes shared by the media providers (MOVE TO acog.h) ----- */
+struct media_frame { int w, h, fps, crf, burn; const char *preset; };
+struct media_argv { char **v; size_t n, cap; };
+struct media_seg { int index, broll; const char *desc; double start, end; };
+struct media_timeline { cJSON *json; struct media_seg *seg; size_t n; double duration; };
+int media_commit(const char *tmp, const char *final);
+int media_frame_get(const cJSON *channel, struct media_frame *f);
+void media_argv_add(struct media_argv *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void media_argv_free(struct media_argv *a);
+enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char *what);
+char *media_filter_escape(const char *s);
+char *media_wrap(const char *text, int cols, int max_lines);
+int media_write_scratch(const char *path, const char *text);
+int media_timeline_load(struct media_timeline *t);
+void media_timeline_free(struct media_timeline *t);
+long media_seg_frames(const struct media_seg *s, int fps);
+enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f,
+			      struct media_argv *in, const char *filter, long frames,
+			      const char *final, const char *asset_type);
+int media_prune_clips(const char *dir, const struct media_timeline *t, int broll);
+/* -------------------------------------------------------------------- */
+
+#define DEFAULT_FONT "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+#define TIMELINE_MAX (16 * 1024 * 1024)
+
+static char *dir_of(const char *path)
+{
+	char *tmp = xstrdup(path), *d = xstrdup(dirname(tmp));
+	free(tmp);
+	return d;
+}
+
+/* The only way a media file reaches its final name: its data is on disk
+ * before the rename, and the rename is on disk before we report it. */
+int media_commit(const char *tmp, const char *final)
+{
+	char *dir;
+	int rc, fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return err_set_errno("cannot open %s to commit it", tmp);
+	if (fsync(fd) < 0) {
+		close(fd);
+		return err_set_errno("cannot fsync %s (disk full?)", tmp);
+	}
+	close(fd);
+	if (rename(tmp, final) < 0) return err_set_errno("cannot rename %s to %s", tmp, final);
+	dir = dir_of(final);
+	rc = fsio_fsync_dir(dir);
+	free(dir);
+	return rc;
+}
+
+static int preset_ok(const char *p)
+{
+	static const char *const presets[] = { "ultrafast", "superfast", "veryfast",
+		"faster", "fast", "medium", "slow", "slower", "veryslow", "placebo", NULL };
+	for (size_t i = 0; presets[i]; i++)
+		if (strcmp(p, presets[i]) == 0) return 1;
+	return 0;
+}
+
+/* video.* from channel.yaml with the documented defaults. */
+int media_frame_get(const cJSON *ch, struct media_frame *f)
+{
+	int vertical = json_bool(ch, "video.vertical", 0);
+	double w = json_num(ch, "video.width", vertical ? 1080 : 1920);
+	double h = json_num(ch, "video.height", vertical ? 1920 : 1080);
+	double fps = json_num(ch, "video.fps", 25), crf = json_num(ch, "video.crf", 23);
+
+	f->preset = json_str(ch, "video.preset", "veryfast");
+	f->burn = json_bool(ch, "video.burn_subtitles", 1);
+	if (w < 16 || w > 7680 || h < 16 || h > 7680 || w != floor(w) || h != floor(h) ||
+	    ((int)w | (int)h) & 1)
+		return err_set("channel.yaml video.width/height %gx%g: use even whole numbers "
+			       "between 16 and 7680", w, h);
+	if (fps < 1 || fps > 120 || fps != floor(fps))
+		return err_set("channel.yaml video.fps %g: use a whole number from 1 to 120", fps);
+	if (crf < 0 || crf > 51)
+		return err_set("channel.yaml video.crf %g: use 0 to 51 (23 is the default)", crf);
+	if (!preset_ok(f->preset))
+		return err_set("channel.yaml video.preset \"%s\" is not an x264 preset "
+			       "(ultrafast ... veryslow; default veryfast)", f->preset);
+	f->w = (int)w;
+	f->h = (int)h;
+	f->fps = (int)fps;
+	f->crf = (int)crf;
+	return 0;
+}
+
+void media_argv_add(struct media_argv *a, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0) abort();
+	va_end(ap);
+	if (a->n + 2 > a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 32;
+		a->v = xrealloc(a->v, a->cap * sizeof *a->v);
+	}
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+void media_argv_free(struct media_argv *a)
+{
+	for (size_t i = 0; i < a->n; i++) free(a->v[i]);
+	free(a->v);
+	a->v = NULL;
+	a->n = a->cap = 0;
+}
+
+/* The last lines of a child's stderr, on one line, for an error message. */
+static void stderr_tail(FILE *fp, char *out, size_t outsz)
+{
+	char buf[700];
+	long end;
+	size_t n, o = 0;
+
+	out[0] = 0;
+	if (!fp || fseek(fp, 0, SEEK_END) < 0 || (end = ftell(fp)) <= 0) return;
+	if (fseek(fp, end > (long)sizeof buf - 1 ? end - (long)sizeof buf + 1 : 0, SEEK_SET) < 0)
+		return;
+	n = fread(buf, 1, sizeof buf - 1, fp);
+	buf[n] = 0;
+	for (char *p = buf; *p && o + 4 < outsz; p++) {
+		if (*p == '\n' || *p == '\r') {
+			if (o > 0 && out[o - 1] != ' ') { memcpy(out + o, " | ", 3); o += 3; }
+		} else if ((unsigned char)*p >= 0x20) {
+			out[o++] = *p;
+		}
+	}
+	while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '|')) o--;
+	out[o] = 0;
+}
+
+/* Runs a->v[0] (proc_run looks it up in PATH) and turns any failure into
+ * a stage result: a timeout may pass on retry, a failing tool will not. */
+enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char *what)
+{
+	struct proc_opts o = { .stderr_fd = -1, .timeout_s = ctx->timeout_s };
+	char tail[600];
+	int st, timed_out = 0;
+	FILE *errf;
+	enum stage_rc rc = STAGE_OK;
+
+	if (!proc_find(a->v[0]))
+		return stage_fail(ctx, STAGE_FAIL, "%s is not installed or not in PATH, needed for %s: "
+				  "install it (Debian: apt-get install %s)", a->v[0], what,
+				  strcmp(a->v[0], "espeak-ng") == 0 ? "espeak-ng" : "ffmpeg");
+	errf = tmpfile();            /* keeps the child's stderr for the error message */
+	if (errf) o.stderr_fd = fileno(errf);
+	st = proc_run((const char *const *)a->v, &o, &timed_out);
+	if (st != 0) {
+		stderr_tail(errf, tail, sizeof tail);
+		if (st < 0)
+			rc = stage_fail(ctx, timed_out ? STAGE_RETRY : STAGE_FAIL, "%s for %s: %s%s%s",
+					a->v[0], what, err_msg(), tail[0] ? ": " : "", tail);
+		else
+			rc = stage_fail(ctx, STAGE_FAIL, "%s failed (exit %d) making %s: %s", a->v[0], st,
+					what, tail[0] ? tail : "no message");
+	}
+	if (errf) fclose(errf);
+	return rc;
+}
+
+/* ffprobe's idea of a file's duration in seconds; -1 on error. */
+double media_duration(const char *path)
+{
+	struct sbuf out = { 0 };
+	struct proc_opts o = { .stdout_buf = &out, .stdout_max = 4096, .stderr_fd = -1,
+			       .timeout_s = 120 };
+	const char *argv[] = { "ffprobe", "-v", "error", "-show_entries", "format=duration",
+			       "-of", "default=noprint_wrappers=1:nokey=1", path, NULL };
+	double d = -1;
+	int timed_out = 0, st = proc_run(argv, &o, &timed_out);
+	char *end;
+
+	if (st == 0 && out.s) {
+		d = strtod(out.s, &end);
+		if (end == out.s || !isfinite(d) || d < 0) d = -1;
+	}
+	if (st < 0) err_set("cannot measure %s: %s", path, err_msg());
+	else if (d < 0) err_set("ffprobe could not read the duration of %s (damaged file?)", path);
+	sb_free(&out);
+	return d;
+}
+
+/* A TrueType font for drawtext: DejaVu Sans, else whatever fc-match says. */
+const char *media_font(void)
+{
+	static char font[ACOG_PATH_MAX];
+	struct sbuf out = { 0 };
+	struct proc_opts o = { .stdout_buf = &out, .stdout_max = ACOG_PATH_MAX, .stderr_fd = -1,
+			       .timeout_s = 30 };
+	int timed_out = 0;
+
+	if (font[0]) return font;
+	if (access(DEFAULT_FONT, R_OK) == 0) return strcpy(font, DEFAULT_FONT);
+	if (proc_find("fc-match")) {
+		const char *argv[] = { "fc-match", "-f", "%{file}", "sans", NULL };
+		if (proc_run(argv, &o, &timed_out) == 0 && out.s && out.len < sizeof font &&
+		    access(out.s, R_OK) == 0)
+			strcpy(font, out.s);
+	}
+	sb_free(&out);
+	if (!font[0]) err_set("no font for drawtext: install fonts-dejavu-core");
+	return font[0] ? font : NULL;
+}
+
+static void escape_into(struct sbuf *b, const char *s, const char *special)
+{
+	for (; *s; s++) {
+		if (strchr(special, *s)) sb_add(b, "\\", 1);
+		sb_add(b, s, 1);
+	}
+}
+
+/* Escapes an option value for use inside a -filter_complex graph: once for
+ * the option parser (\ ' :) and once for the graph parser (\ ' [ ] , ;). */
+char *media_filter_escape(const char *s)
+{
+	struct sbuf one = { 0 }, two = { 0 };
+	char *out;
+	escape_into(&one, s, "\\':");
+	escape_into(&two, one.s ? one.s : "", "\\'[],;");
+	out = xstrdup(two.s ? two.s : "");
+	sb_free(&one);
+	sb_free(&two);
+	return out;
+}
+
+/* Greedy word wrap at cols characters (UTF-8 aware enough: counts lead
+ * bytes); at most max_lines lines, the last one ending in "..." if cut. */
+char *media_wrap(const char *text, int cols, int max_lines)
+{
+	struct sbuf b = { 0 };
+	int col = 0, lines = 1;
+	const char *p = text;
+
+	while (*p) {
+		size_t wl = 0;
+		int wc = 0;
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+		while (p[wl] && !strchr(" \t\n\r", p[wl])) wc += ((p[wl++] & 0xC0) != 0x80);
+		if (!wl) break;
+		if (col > 0 && col + 1 + wc > cols) {
+			if (lines == max_lines) { sb_puts(&b, "..."); break; }
+			sb_puts(&b, "\n");
+			lines++;
+			col = 0;
+		} else if (col > 0) {
+			sb_puts(&b, " ");
+			col++;
+		}
+		sb_add(&b, p, wl);
+		col += wc;
+		p += wl;
+	}
+	return b.s ? b.s : xstrdup("");
+}
+
+/* A private scratch file for one run (NOT durable: no fsync, no rename). */
+int media_write_scratch(const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) return err_set_errno("cannot create %s", path);
+	if (write(fd, text, len) != (ssize_t)len) {
+		close(fd);
+		return err_set_errno("cannot write %s", path);
+	}
+	if (close(fd) < 0) return err_set_errno("cannot close %s", path);
+	return 0;
+}
+
+static int timeline_seg(const cJSON *j, struct media_seg *s, double prev_end)
+{
+	const char *vis = json_str(j, "visual", "");
+	s->index = (int)json_num(j, "index", -1);
+	s->start = json_num(j, "start", -1);
+	s->end = json_num(j, "end", -1);
+	s->broll = strcmp(vis, "broll") == 0;
+	s->desc = json_str(j, "broll", NULL);
+	if (!s->broll && strcmp(vis, "avatar") != 0)
+		return err_set("segment %d: visual \"%s\" is neither avatar nor broll", s->index, vis);
+	if (s->index < 0 || s->index > 9999 || s->start < prev_end - 0.001 || s->end < s->start)
+		return err_set("segment %d: bad index or times (%g..%g)", s->index, s->start, s->end);
+	return 0;
+}
+
+/* Loads timeline.json (written by the audio stage) from the cwd. */
+int media_timeline_load(struct media_timeline *t)
+{
+	const cJSON *segs, *j;
+	size_t i = 0;
+	double prev = 0;
+
+	memset(t, 0, sizeof *t);
+	if (!(t->json = json_load_file("timeline.json", TIMELINE_MAX)))
+		return err_set("%s; re-run the audio stage to write timeline.json", err_msg());
+	segs = cJSON_GetObjectItemCaseSensitive(t->json, "segments");
+	t->duration = json_num(t->json, "duration", -1);
+	if (!cJSON_IsArray(segs) || t->duration <= 0) {
+		media_timeline_free(t);
+		return err_set("timeline.json has no segments or no duration; re-run the audio stage");
+	}
+	t->n = (size_t)cJSON_GetArraySize(segs);
+	t->seg = xcalloc(t->n ? t->n : 1, sizeof *t->seg);
+	cJSON_ArrayForEach(j, segs) {
+		if (timeline_seg(j, &t->seg[i], prev) < 0) {
+			err_set("timeline.json %s; re-run the audio stage", err_msg());
+			media_timeline_free(t);
+			return -1;
+		}
+		prev = t->seg[i++].end;
+	}
+	return 0;
+}
+
+void media_timeline_free(struct media_timeline *t)
+{
+	cJSON_Delete(t->json);
+	free(t->seg);
+	memset(t, 0, sizeof *t);
+}
+
+/* Frames of a segment, from rounded boundaries so that the clips of all
+ * segments add up to the whole timeline without drift. */
+long media_seg_frames(const struct media_seg *s, int fps)
+{
+	return llround(s->end * fps) - llround(s->start * fps);
+}
+
+/* One silent H.264 clip of exactly `frames` frames: ffmpeg reads the
+ * inputs in `in`, applies `filter`, writes .NAME.tmp.mp4, commits it. */
+enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f,
+			      struct media_argv *in, const char *filter, long frames,
+			      const char *final, const char *asset_type)
+{
+	struct media_argv a = { 0 };
+	char *dir = dir_of(final), *base = xstrdup(final);
+	char *tmp = xasprintf("%s/.%s.tmp.mp4", dir, basename(base));
+	enum stage_rc rc;
+
+	media_argv_add(&a, "ffmpeg");
+	media_argv_add(&a, "-nostdin");
+	media_argv_add(&a, "-hide_banner");
+	media_argv_add(&a, "-loglevel");
+	media_argv_add(&a, "error");
+	media_argv_add(&a, "-y");
+	for (size_t i = 0; i < in->n; i++) media_argv_add(&a, "%s", in->v[i]);
+	media_argv_add(&a, "-vf");
+	media_argv_add(&a, "%s,format=yuv420p", filter);
+	media_argv_add(&a, "-frames:v");
+	media_argv_add(&a, "%ld", frames);
+	media_argv_add(&a, "-r");
+	media_argv_add(&a, "%d", f->fps);
+	media_argv_add(&a, "-an");
+	media_argv_add(&a, "-c:v");
+	media_argv_add(&a, "libx264");
+	media_argv_add(&a, "-preset");
+	media_argv_add(&a, "%s", f->preset);
+	media_argv_add(&a, "-crf");
+	media_argv_add(&a, "%d", f->crf);
+	media_argv_add(&a, "-movflags");
+	media_argv_add(&a, "+faststart");
+	media_argv_add(&a, "-f");
+	media_argv_add(&a, "mp4");
+	media_argv_add(&a, "%s", tmp);
+	rc = media_run(ctx, &a, final);
+	if (rc == STAGE_OK && media_commit(tmp, final) < 0)
+		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	if (rc == STAGE_OK)
+		stage_output(ctx, asset_type, final, "video/mp4", frames * 1000L / f->fps);
+	else
+		unlink(tmp);
+	media_argv_free(&a);
+	free(tmp);
+	free(base);
+	free(dir);
+	return rc;
+}
+
+static int clip_wanted(const struct media_timeline *t, int idx, int broll)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->seg[i].index == idx && t->seg[i].broll == broll) return 1;
+	return 0;
+}
+
+/* Removes leftovers of earlier runs from a provider's own clip folder:
+ * crashed temporaries (.seg-*.tmp.mp4) and seg-NN.mp4 clips whose segment
+ * is no longer of this kind, so assembly never picks up a stale clip. */
+int media_prune_clips(const char *dir, const struct media_timeline *t, int broll)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int idx, n, removed = 0;
+
+	if (!d) return errno == ENOENT ? 0 : err_set_errno("cannot open folder %s", dir);
+	while ((e = readdir(d)) != NULL) {
+		int stale = strncmp(e->d_name, ".seg-", 5) == 0 && strstr(e->d_name, ".tmp");
+		n = 0;
+		if (!stale && sscanf(e->d_name, "seg-%d.mp4%n", &idx, &n) == 1 &&
+		    n == (int)strlen(e->d_name))
+			stale = !clip_wanted(t, idx, broll);
+		if (stale && unlinkat(dirfd(d), e->d_name, 0) == 0) removed++;
+	}
+	closedir(d);
+	return removed ? fsio_fsync_dir(dir) : 0;
+}

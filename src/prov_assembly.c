@@ -1,0 +1,357 @@
+/*
+ * prov_assembly.c - assembly stage: final.mp4 and thumbnail.png with ffmpeg.
+ *
+ * One ffmpeg run: one input per segment of timeline.json (its avatar/ or
+ * broll/ clip when present, else a title card with the channel name and the
+ * episode title), each normalised to the frame and to exactly its segment's
+ * frames, concatenated, subtitles.srt burned in when video.burn_subtitles,
+ * the narration as AAC 128k; H.264 yuv420p, +faststart.  Then a thumbnail:
+ * a darkened frame of the first avatar clip (or a gradient card) with the
+ * title drawn large.
+ *
+ * Invariants: final.mp4 appears only after ffprobe has found its duration
+ * within 0.5 s of the narration's, and only through media_commit(); the
+ * same holds for thumbnail.png (without the duration check).  User text
+ * (title, channel name) reaches ffmpeg only through textfile= scratch files.
+ */
+#define _GNU_SOURCE
+#include "acog.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- prototypes shared by the media providers (MOVE TO acog.h) ----- */
+struct media_frame { int w, h, fps, crf, burn; const char *preset; };
+struct media_argv { char **v; size_t n, cap; };
+struct media_seg { int index, broll; const char *desc; double start, end; };
+struct media_timeline { cJSON *json; struct media_seg *seg; size_t n; double duration; };
+int media_commit(const char *tmp, const char *final);
+int media_frame_get(const cJSON *channel, struct media_frame *f);
+void media_argv_add(struct media_argv *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void media_argv_free(struct media_argv *a);
+enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char *what);
+char *media_filter_escape(const char *s);
+char *media_wrap(const char *text, int cols, int max_lines);
+int media_write_scratch(const char *path, const char *text);
+int media_timeline_load(struct media_timeline *t);
+void media_timeline_free(struct media_timeline *t);
+long media_seg_frames(const struct media_seg *s, int fps);
+/* -------------------------------------------------------------------- */
+
+#define CARD_COLOR "0x14213d"
+#define CARD_TITLE ".card-title.tmp.txt"
+#define CARD_CHANNEL ".card-channel.tmp.txt"
+#define THUMB_TITLE ".thumb-title.tmp.txt"
+#define FINAL_TMP ".final.tmp.mp4"
+#define THUMB_TMP ".thumbnail.tmp.png"
+#define MAX_DRIFT 0.5
+
+struct assembly {
+	struct media_frame f;
+	struct media_timeline t;
+	const char *font;
+	char *font_esc;            /* escaped for the filter graph */
+	char *title, *channel;
+	const char *audio;
+	double audio_s;
+};
+
+static int min_side(const struct media_frame *f) { return f->w < f->h ? f->w : f->h; }
+
+/* Characters per line for text of this size across 90% of the width. */
+static int wrap_cols(const struct media_frame *f, int size)
+{
+	int cols = f->w * 9 / 10 * 10 / (size * 6);
+	return cols < 6 ? 6 : cols;
+}
+
+static char *title_get(struct stage_ctx *ctx)
+{
+	cJSON *meta = fsio_exists("metadata.json") ? json_load_file("metadata.json", 1 << 20) : NULL;
+	const char *t = json_str(meta, "final_title", NULL);
+	char *out;
+	if (!t || !*t) t = json_str(ctx->idea, "topic", NULL);
+	out = xstrdup(t && *t ? t : "Untitled");
+	cJSON_Delete(meta);
+	return out;
+}
+
+static char *channel_name(struct stage_ctx *ctx)
+{
+	const char *n = json_str(ctx->channel, "name", NULL), *slash;
+	if (n && *n) return xstrdup(n);
+	slash = ctx->channel_dir ? strrchr(ctx->channel_dir, '/') : NULL;
+	return xstrdup(slash ? slash + 1 : "");
+}
+
+/* drawtext for one scratch file; y is an ffmpeg expression. */
+static char *drawtext(const struct assembly *as, const char *file, int size,
+		      const char *color, const char *y)
+{
+	char *ef = media_filter_escape(file);
+	char *out = xasprintf("drawtext=fontfile=%s:textfile=%s:expansion=none:fontcolor=%s:"
+			      "fontsize=%d:line_spacing=%d:x=(w-text_w)/2:y=%s:"
+			      "shadowcolor=black@0.6:shadowx=2:shadowy=2",
+			      as->font_esc, ef, color, size, size / 4, y);
+	free(ef);
+	return out;
+}
+
+static int card_files(const struct assembly *as)
+{
+	char *t = media_wrap(as->title, wrap_cols(&as->f, min_side(&as->f) / 12), 4);
+	int rc = media_write_scratch(CARD_TITLE, t);
+	if (rc == 0) rc = media_write_scratch(CARD_CHANNEL, as->channel);
+	free(t);
+	return rc;
+}
+
+/* The clip for a segment, or NULL when the card should be shown. */
+static char *seg_clip(const struct media_seg *s)
+{
+	char *p = xasprintf("%s/seg-%02d.mp4", s->broll ? "broll" : "avatar", s->index);
+	struct stat st;
+	if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) return p;
+	free(p);
+	return NULL;
+}
+
+/* One input per visible segment, and its normalising filter chain. */
+static void add_segment(const struct assembly *as, const struct media_seg *s, long frames,
+			int input, struct media_argv *a, struct sbuf *g)
+{
+	const struct media_frame *f = &as->f;
+	char *clip = seg_clip(s);
+
+	if (clip) {
+		media_argv_add(a, "-i");
+		media_argv_add(a, "%s", clip);
+		sb_printf(g, "[%d:v]", input);
+	} else {
+		int big = min_side(f) / 12, small = min_side(f) / 22;
+		char *ch = drawtext(as, CARD_CHANNEL, small, "0xc0c8d8", "h/8");
+		char *ti = drawtext(as, CARD_TITLE, big, "white", "(h-text_h)/2");
+		media_argv_add(a, "-f");
+		media_argv_add(a, "lavfi");
+		media_argv_add(a, "-i");
+		media_argv_add(a, "color=c=" CARD_COLOR ":s=%dx%d:r=%d", f->w, f->h, f->fps);
+		sb_printf(g, "[%d:v]%s,%s,", input, ch, ti);
+		free(ch);
+		free(ti);
+	}
+	sb_printf(g, "scale=%d:%d:force_original_aspect_ratio=decrease,"
+		  "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=%d,"
+		  "tpad=stop_mode=clone:stop_duration=%.3f,trim=end_frame=%ld,"
+		  "setpts=PTS-STARTPTS[v%d];",
+		  f->w, f->h, f->w, f->h, f->fps, (double)frames / f->fps + 1, frames, input);
+	free(clip);
+}
+
+/* Subtitle style scaled for the frame (libass sizes are in 288ths of the
+ * height, so a vertical frame needs a smaller number). */
+static void add_subtitles(const struct assembly *as, struct sbuf *g)
+{
+	int size = as->f.h > as->f.w ? 9 : 16;
+	char *style = xasprintf("FontName=DejaVu Sans,FontSize=%d,Outline=1.2,Shadow=0,MarginV=%d",
+				size, as->f.h > as->f.w ? 40 : 18);
+	char *es = media_filter_escape(style);
+	sb_printf(g, ",subtitles=filename=subtitles.srt:force_style=%s", es);
+	free(es);
+	free(style);
+}
+
+static void build_graph(const struct assembly *as, struct media_argv *a, struct sbuf *g,
+			int *audio_input)
+{
+	int n = 0;
+	for (size_t i = 0; i < as->t.n; i++) {
+		long frames = media_seg_frames(&as->t.seg[i], as->f.fps);
+		if (frames > 0) add_segment(as, &as->t.seg[i], frames, n++, a, g);
+	}
+	for (int i = 0; i < n; i++) sb_printf(g, "[v%d]", i);
+	sb_printf(g, "concat=n=%d:v=1:a=0", n);
+	if (as->f.burn && fsio_exists("subtitles.srt")) add_subtitles(as, g);
+	sb_puts(g, ",format=yuv420p[out]");
+	*audio_input = n;
+}
+
+static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as)
+{
+	struct media_argv a = { 0 };
+	struct sbuf g = { 0 };
+	int audio_input;
+	enum stage_rc rc;
+	double t0 = time_mono();
+
+	media_argv_add(&a, "ffmpeg");
+	media_argv_add(&a, "-nostdin");
+	media_argv_add(&a, "-hide_banner");
+	media_argv_add(&a, "-loglevel");
+	media_argv_add(&a, "error");
+	media_argv_add(&a, "-y");
+	build_graph(as, &a, &g, &audio_input);
+	media_argv_add(&a, "-i");
+	media_argv_add(&a, "%s", as->audio);
+	media_argv_add(&a, "-filter_complex");
+	media_argv_add(&a, "%s", g.s);
+	media_argv_add(&a, "-map");
+	media_argv_add(&a, "[out]");
+	media_argv_add(&a, "-map");
+	media_argv_add(&a, "%d:a:0", audio_input);
+	media_argv_add(&a, "-c:v");
+	media_argv_add(&a, "libx264");
+	media_argv_add(&a, "-pix_fmt");
+	media_argv_add(&a, "yuv420p");
+	media_argv_add(&a, "-preset");
+	media_argv_add(&a, "%s", as->f.preset);
+	media_argv_add(&a, "-crf");
+	media_argv_add(&a, "%d", as->f.crf);
+	media_argv_add(&a, "-r");
+	media_argv_add(&a, "%d", as->f.fps);
+	media_argv_add(&a, "-c:a");
+	media_argv_add(&a, "aac");
+	media_argv_add(&a, "-b:a");
+	media_argv_add(&a, "128k");
+	media_argv_add(&a, "-ar");
+	media_argv_add(&a, "48000");
+	media_argv_add(&a, "-movflags");
+	media_argv_add(&a, "+faststart");
+	media_argv_add(&a, "-shortest");
+	media_argv_add(&a, "-f");
+	media_argv_add(&a, "mp4");
+	media_argv_add(&a, FINAL_TMP);
+	rc = media_run(ctx, &a, "final.mp4");
+	if (rc == STAGE_OK)
+		stage_log(ctx, "info", "encoded final.mp4 (%dx%d, %zu segments, preset %s) in %.1f s",
+			  as->f.w, as->f.h, as->t.n, as->f.preset, time_mono() - t0);
+	media_argv_free(&a);
+	sb_free(&g);
+	return rc;
+}
+
+/* Checks the encoded file before it may take the name final.mp4. */
+static enum stage_rc verify_commit(struct stage_ctx *ctx, const struct assembly *as)
+{
+	double d = media_duration(FINAL_TMP);
+	if (d < 0)
+		return stage_fail(ctx, STAGE_FAIL, "final.mp4 was encoded but %s", err_msg());
+	if (fabs(d - as->audio_s) > MAX_DRIFT)
+		return stage_fail(ctx, STAGE_FAIL, "final.mp4 lasts %.2f s but the narration %s lasts "
+				  "%.2f s; re-run the avatar and broll stages, then assembly",
+				  d, as->audio, as->audio_s);
+	if (media_commit(FINAL_TMP, "final.mp4") < 0)
+		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	stage_output(ctx, "assembled_video", "final.mp4", "video/mp4", lround(d * 1000));
+	return STAGE_OK;
+}
+
+/* Thumbnail background: the middle of the first avatar clip (the channel's
+ * face), else a gradient seeded by the title.  Never a b-roll frame: a
+ * generated one carries its own caption, which would fight the title. */
+static void thumb_input(const struct assembly *as, struct media_argv *a)
+{
+	uint32_t seed = 2166136261u;
+	for (size_t i = 0; i < as->t.n; i++) {
+		const struct media_seg *s = &as->t.seg[i];
+		char *clip = s->broll ? NULL : seg_clip(s);
+		if (!clip) continue;
+		media_argv_add(a, "-ss");
+		media_argv_add(a, "%.3f", (s->end - s->start) / 2);
+		media_argv_add(a, "-i");
+		media_argv_add(a, "%s", clip);
+		free(clip);
+		return;
+	}
+	for (const char *p = as->title; *p; p++) seed = (seed ^ (unsigned char)*p) * 16777619u;
+	media_argv_add(a, "-f");
+	media_argv_add(a, "lavfi");
+	media_argv_add(a, "-i");
+	media_argv_add(a, "gradients=s=%dx%d:c0=" CARD_COLOR ":c1=0x%06x:seed=%u",
+		       as->f.w, as->f.h, (seed & 0x7f7f7f) | 0x303030, seed);
+}
+
+static enum stage_rc thumbnail(struct stage_ctx *ctx, const struct assembly *as)
+{
+	const struct media_frame *f = &as->f;
+	int size = min_side(f) / 8;
+	char *t = media_wrap(as->title, wrap_cols(f, size), 4), *dt;
+	struct media_argv a = { 0 };
+	enum stage_rc rc;
+
+	if (media_write_scratch(THUMB_TITLE, t) < 0) {
+		free(t);
+		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	}
+	dt = drawtext(as, THUMB_TITLE, size, "white", "(h-text_h)/2");
+	media_argv_add(&a, "ffmpeg");
+	media_argv_add(&a, "-nostdin");
+	media_argv_add(&a, "-hide_banner");
+	media_argv_add(&a, "-loglevel");
+	media_argv_add(&a, "error");
+	media_argv_add(&a, "-y");
+	thumb_input(as, &a);
+	media_argv_add(&a, "-frames:v");
+	media_argv_add(&a, "1");
+	media_argv_add(&a, "-vf");
+	media_argv_add(&a, "scale=%d:%d:force_original_aspect_ratio=decrease,"
+		       "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,"
+		       "drawbox=c=black@0.35:t=fill,%s",
+		       f->w, f->h, f->w, f->h, dt);
+	media_argv_add(&a, "-f");
+	media_argv_add(&a, "image2");
+	media_argv_add(&a, "-c:v");
+	media_argv_add(&a, "png");
+	media_argv_add(&a, THUMB_TMP);
+	rc = media_run(ctx, &a, "thumbnail.png");
+	if (rc == STAGE_OK && media_commit(THUMB_TMP, "thumbnail.png") < 0)
+		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	if (rc == STAGE_OK) stage_output(ctx, "thumbnail", "thumbnail.png", "image/png", -1);
+	media_argv_free(&a);
+	free(dt);
+	free(t);
+	return rc;
+}
+
+/* Settings, timeline, narration, font: everything checked before encoding. */
+static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
+{
+	if (media_frame_get(ctx->channel, &as->f) < 0 || media_timeline_load(&as->t) < 0)
+		return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+	as->audio = json_str(as->t.json, "audio", "audio.wav");
+	if (!path_component_ok(as->audio) || !fsio_exists(as->audio))
+		return stage_fail(ctx, STAGE_FAIL, "timeline.json names narration \"%s\", which is "
+				  "not in the episode folder; re-run the audio stage", as->audio);
+	if ((as->audio_s = media_duration(as->audio)) <= 0)
+		return stage_fail(ctx, STAGE_FAIL, "%s; re-run the audio stage", err_msg());
+	if (!(as->font = media_font()))
+		return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+	as->font_esc = media_filter_escape(as->font);
+	as->title = title_get(ctx);
+	as->channel = channel_name(ctx);
+	if (card_files(as) < 0) return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	return STAGE_OK;
+}
+
+enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx)
+{
+	struct assembly as = { 0 };
+	enum stage_rc rc = prepare(ctx, &as);
+
+	if (rc == STAGE_OK) rc = encode(ctx, &as);
+	if (rc == STAGE_OK) rc = verify_commit(ctx, &as);
+	if (rc == STAGE_OK) rc = thumbnail(ctx, &as);
+	unlink(FINAL_TMP);
+	unlink(THUMB_TMP);
+	unlink(CARD_TITLE);
+	unlink(CARD_CHANNEL);
+	unlink(THUMB_TITLE);
+	media_timeline_free(&as.t);
+	free(as.font_esc);
+	free(as.title);
+	free(as.channel);
+	return rc;
+}

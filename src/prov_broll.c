@@ -1,0 +1,357 @@
+/*
+ * prov_broll.c - broll stage, offline: one clip per b-roll segment of
+ * timeline.json, broll/seg-NN.mp4, exactly the segment's frames, H.264,
+ * frame-sized, no audio.
+ *
+ *  generated: an ffmpeg lavfi source (gradients, mandelbrot, life, cellauto;
+ *             a different one per segment, seeded from the description so a
+ *             re-run gives the same clip) with the description drawn on it.
+ *  library:   the clip of <channel>/library/ whose name words and optional
+ *             sidecar tags (<clip>.txt or <clip-without-extension>.txt) share
+ *             the most words with the description; ties go to the first name
+ *             in byte order.  Looped or cut to length, scaled and padded.  An
+ *             empty library falls back to generated, and says so in the log.
+ *
+ * Invariants: clips appear only through media_commit(); text reaches
+ * drawtext only through a scratch file (textfile=, expansion=none); clips of
+ * segments that are no longer b-roll are removed from broll/.
+ */
+#define _GNU_SOURCE
+#include "acog.h"
+#include <ctype.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- prototypes shared by the media providers (MOVE TO acog.h) ----- */
+struct media_frame { int w, h, fps, crf, burn; const char *preset; };
+struct media_argv { char **v; size_t n, cap; };
+struct media_seg { int index, broll; const char *desc; double start, end; };
+struct media_timeline { cJSON *json; struct media_seg *seg; size_t n; double duration; };
+int media_frame_get(const cJSON *channel, struct media_frame *f);
+void media_argv_add(struct media_argv *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void media_argv_free(struct media_argv *a);
+char *media_filter_escape(const char *s);
+char *media_wrap(const char *text, int cols, int max_lines);
+int media_write_scratch(const char *path, const char *text);
+int media_timeline_load(struct media_timeline *t);
+void media_timeline_free(struct media_timeline *t);
+long media_seg_frames(const struct media_seg *s, int fps);
+enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f,
+			      struct media_argv *in, const char *filter, long frames,
+			      const char *final, const char *asset_type);
+int media_prune_clips(const char *dir, const struct media_timeline *t, int broll);
+/* -------------------------------------------------------------------- */
+
+#define SIDECAR_MAX (64 * 1024)
+#define WORD_MAX 48
+
+struct clip { char *name, *path; char **words; size_t nwords; int image; };
+struct library { struct clip *c; size_t n; };
+
+/* ---- generated --------------------------------------------------------- */
+
+static uint32_t hash32(const char *s)
+{
+	uint32_t h = 2166136261u;                 /* FNV-1a */
+	for (; s && *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* A lavfi source at a quarter of the frame (cheap), and how to enlarge it. */
+static char *gen_source(const struct media_frame *f, int kind, uint32_t seed, const char **scale)
+{
+	static const uint32_t pal[][2] = { { 0x1d3557, 0xe63946 }, { 0x264653, 0xe9c46a },
+		{ 0x3a0ca3, 0x4cc9f0 }, { 0x2b2d42, 0xef8354 }, { 0x003049, 0xfcbf49 },
+		{ 0x432371, 0xfaae7b }, { 0x004b23, 0x9ef01a }, { 0x22223b, 0xc9ada7 } };
+	int w = f->w / 4 & ~1, h = f->h / 4 & ~1;
+	uint32_t c0 = pal[seed % 8][0], c1 = pal[seed % 8][1];
+
+	*scale = kind >= 2 ? "neighbor" : "bilinear";
+	switch (kind) {
+	case 0: return xasprintf("gradients=s=%dx%d:r=%d:c0=0x%06x:c1=0x%06x:speed=0.015:seed=%u",
+				 w, h, f->fps, c0, c1, seed);
+	case 1: return xasprintf("mandelbrot=s=%dx%d:r=%d:start_scale=%g", w, h, f->fps,
+				 2.0 + (seed % 100) / 50.0);
+	case 2: return xasprintf("life=s=%dx%d:r=%d:mold=10:ratio=0.15:seed=%u:"
+				 "life_color=0x%06x:death_color=0x%06x:mold_color=0x101830",
+				 w / 2, h / 2, f->fps, seed, c1, c0);
+	default: return xasprintf("cellauto=s=%dx%d:r=%d:rule=%d:random_fill_ratio=0.5:"
+				  "seed=%u:scroll=1", w / 2, h / 2, f->fps,
+				  (int[]){ 30, 90, 110, 150, 182 }[seed % 5], seed);
+	}
+}
+
+/* Darkens the picture a little and draws the description in a box. */
+static char *gen_filter(const struct media_frame *f, const char *scale, const char *font,
+			const char *textfile)
+{
+	int size = (f->w < f->h ? f->w : f->h) / 14;
+	char *ef = media_filter_escape(font), *et = media_filter_escape(textfile);
+	/* yuv420p before enlarging: four times fewer pixels to convert */
+	char *out = xasprintf("format=yuv420p,scale=%d:%d:flags=%s,setsar=1,"
+			      "drawbox=c=black@0.25:t=fill,"
+			      "drawtext=fontfile=%s:textfile=%s:expansion=none:fontcolor=white:"
+			      "fontsize=%d:line_spacing=%d:box=1:boxcolor=black@0.55:boxborderw=%d:"
+			      "x=(w-text_w)/2:y=(h-text_h)/2",
+			      f->w, f->h, scale, ef, et, size, size / 3, size / 2);
+	free(ef);
+	free(et);
+	return out;
+}
+
+static enum stage_rc gen_clip(struct stage_ctx *ctx, const struct media_frame *f,
+			      const struct media_seg *s, int nth, const char *final)
+{
+	const char *font = media_font(), *scale, *desc = s->desc ? s->desc : "";
+	uint32_t seed = hash32(desc) ^ (uint32_t)s->index;
+	struct media_argv in = { 0 };
+	char *src, *filter, *wrapped, *txt = xasprintf("broll/.seg-%02d.tmp.txt", s->index);
+	int cols = f->w / ((f->w < f->h ? f->w : f->h) / 14) * 10 / 6;
+	enum stage_rc rc;
+
+	if (!font) { free(txt); return stage_fail(ctx, STAGE_FAIL, "%s", err_msg()); }
+	wrapped = media_wrap(desc, cols > 8 ? cols - 4 : 4, 4);
+	if (media_write_scratch(txt, wrapped) < 0) {
+		free(wrapped);
+		free(txt);
+		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	}
+	src = gen_source(f, nth % 4, seed, &scale);
+	filter = gen_filter(f, scale, font, txt);
+	media_argv_add(&in, "-f");
+	media_argv_add(&in, "lavfi");
+	media_argv_add(&in, "-i");
+	media_argv_add(&in, "%s", src);
+	rc = media_make_clip(ctx, f, &in, filter, media_seg_frames(s, f->fps), final, "b_roll");
+	unlink(txt);
+	media_argv_free(&in);
+	free(filter);
+	free(src);
+	free(wrapped);
+	free(txt);
+	return rc;
+}
+
+/* ---- library ------------------------------------------------------------ */
+
+static const char *ext_of(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+	return dot && dot != name ? dot + 1 : "";
+}
+
+static int ext_in(const char *ext, const char *const *list)
+{
+	for (; *list; list++)
+		if (strcasecmp(ext, *list) == 0) return 1;
+	return 0;
+}
+
+static int is_stop_word(const char *w)
+{
+	static const char *const stop[] = { "a", "an", "the", "of", "on", "in", "at", "to",
+		"for", "and", "or", "with", "by", "from", "into", "over", "is", "are", "its",
+		"it", "this", "that", "as", "be", "up", "out", NULL };
+	for (size_t i = 0; stop[i]; i++)
+		if (strcmp(w, stop[i]) == 0) return 1;
+	return 0;
+}
+
+/* Lower-case alphanumeric words, plural 's' dropped, stop words skipped,
+ * each added once. */
+static void words_add(char ***v, size_t *n, const char *text)
+{
+	char w[WORD_MAX];
+	size_t len;
+
+	while (*text) {
+		for (len = 0; isalnum((unsigned char)*text) || (*text & 0x80); text++)
+			if (len + 1 < sizeof w) w[len++] = (char)tolower((unsigned char)*text);
+		w[len] = 0;
+		if (len > 3 && w[len - 1] == 's' && w[len - 2] != 's') w[--len] = 0;
+		if (*text) text++;
+		if (!len || is_stop_word(w)) continue;
+		size_t i = 0;
+		while (i < *n && strcmp((*v)[i], w) != 0) i++;
+		if (i < *n) continue;
+		*v = xrealloc(*v, (*n + 1) * sizeof **v);
+		(*v)[(*n)++] = xstrdup(w);
+	}
+}
+
+static void words_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) free(v[i]);
+	free(v);
+}
+
+/* Name words plus the words of <name>.txt and <stem>.txt, when present. */
+static void clip_words(struct clip *c, const char *dir)
+{
+	char *stem = xstrdup(c->name), *dot = strrchr(stem, '.');
+	char *side[2];
+	if (dot) *dot = 0;
+	words_add(&c->words, &c->nwords, stem);
+	side[0] = xasprintf("%s/%s.txt", dir, c->name);
+	side[1] = xasprintf("%s/%s.txt", dir, stem);
+	for (int i = 0; i < 2; i++) {
+		char *tags = fsio_read(side[i], SIDECAR_MAX, NULL);
+		if (tags) words_add(&c->words, &c->nwords, tags);
+		free(tags);
+		free(side[i]);
+	}
+	free(stem);
+}
+
+static int clip_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct clip *)a)->name, ((const struct clip *)b)->name);
+}
+
+/* Scans <channel>/library/ for video and image files (not dot-names). */
+static void library_load(const char *dir, struct library *lib)
+{
+	static const char *const video[] = { "mp4", "mov", "mkv", "webm", "m4v", "avi", NULL };
+	static const char *const image[] = { "png", "jpg", "jpeg", "webp", NULL };
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	struct stat st;
+
+	memset(lib, 0, sizeof *lib);
+	while (d && (e = readdir(d)) != NULL) {
+		const char *ext = ext_of(e->d_name);
+		int img = ext_in(ext, image);
+		struct clip c = { 0 };
+		if (e->d_name[0] == '.' || (!img && !ext_in(ext, video))) continue;
+		c.path = xasprintf("%s/%s", dir, e->d_name);
+		if (stat(c.path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+			free(c.path);
+			continue;
+		}
+		c.name = xstrdup(e->d_name);
+		c.image = img;
+		clip_words(&c, dir);
+		lib->c = xrealloc(lib->c, (lib->n + 1) * sizeof *lib->c);
+		lib->c[lib->n++] = c;
+	}
+	if (d) closedir(d);
+	if (lib->n) qsort(lib->c, lib->n, sizeof *lib->c, clip_cmp);
+}
+
+static void library_free(struct library *lib)
+{
+	for (size_t i = 0; i < lib->n; i++) {
+		free(lib->c[i].name);
+		free(lib->c[i].path);
+		words_free(lib->c[i].words, lib->c[i].nwords);
+	}
+	free(lib->c);
+}
+
+/* The best-scoring clip; the list is sorted, so the first best wins ties. */
+static const struct clip *library_pick(const struct library *lib, const char *desc, int *score)
+{
+	char **want = NULL;
+	size_t nwant = 0, best = 0;
+	int best_score = -1;
+
+	words_add(&want, &nwant, desc ? desc : "");
+	for (size_t i = 0; i < lib->n; i++) {
+		int sc = 0;
+		for (size_t j = 0; j < nwant; j++)
+			for (size_t k = 0; k < lib->c[i].nwords; k++)
+				sc += strcmp(want[j], lib->c[i].words[k]) == 0;
+		if (sc > best_score) { best_score = sc; best = i; }
+	}
+	words_free(want, nwant);
+	*score = best_score;
+	return &lib->c[best];
+}
+
+static enum stage_rc library_clip(struct stage_ctx *ctx, const struct media_frame *f,
+				  const struct clip *c, const struct media_seg *s,
+				  const char *final)
+{
+	struct media_argv in = { 0 };
+	char *filter = xasprintf("fps=%d,scale=%d:%d:force_original_aspect_ratio=decrease,"
+				 "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1",
+				 f->fps, f->w, f->h, f->w, f->h);
+	enum stage_rc rc;
+
+	/* loop the clip (or the still) forever; -frames:v cuts it to length */
+	media_argv_add(&in, c->image ? "-loop" : "-stream_loop");
+	media_argv_add(&in, c->image ? "1" : "-1");
+	media_argv_add(&in, "-i");
+	media_argv_add(&in, "%s", c->path);
+	rc = media_make_clip(ctx, f, &in, filter, media_seg_frames(s, f->fps), final, "b_roll");
+	if (rc != STAGE_OK) {
+		char *why = xstrdup(ctx->error);
+		rc = stage_fail(ctx, rc, "library clip %s is unusable (replace or remove it): %s",
+				c->path, why);
+		free(why);
+	}
+	media_argv_free(&in);
+	free(filter);
+	return rc;
+}
+
+/* ---- both --------------------------------------------------------------- */
+
+static enum stage_rc broll_all(struct stage_ctx *ctx, const struct library *lib)
+{
+	struct media_frame f;
+	struct media_timeline t;
+	enum stage_rc rc = STAGE_OK;
+	int nth = 0, score;
+
+	if (media_frame_get(ctx->channel, &f) < 0 || media_timeline_load(&t) < 0)
+		return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+	if (fsio_mkdirs("broll") < 0 || media_prune_clips("broll", &t, 1) < 0) {
+		media_timeline_free(&t);
+		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	}
+	for (size_t i = 0; i < t.n && rc == STAGE_OK; i++) {
+		const struct media_seg *s = &t.seg[i];
+		char *final;
+		if (!s->broll || media_seg_frames(s, f.fps) <= 0) continue;
+		final = xasprintf("broll/seg-%02d.mp4", s->index);
+		if (lib && lib->n) {
+			const struct clip *c = library_pick(lib, s->desc, &score);
+			stage_log(ctx, "info", "%s \"%s\": library/%s (score %d)", final,
+				  s->desc ? s->desc : "", c->name, score);
+			rc = library_clip(ctx, &f, c, s, final);
+		} else {
+			rc = gen_clip(ctx, &f, s, nth, final);
+		}
+		nth++;
+		free(final);
+	}
+	media_timeline_free(&t);
+	return rc;
+}
+
+enum stage_rc prov_broll_generated(struct stage_ctx *ctx)
+{
+	return broll_all(ctx, NULL);
+}
+
+enum stage_rc prov_broll_library(struct stage_ctx *ctx)
+{
+	struct library lib;
+	char *dir = xasprintf("%s/library", ctx->channel_dir);
+	enum stage_rc rc;
+
+	library_load(dir, &lib);
+	if (!lib.n)
+		stage_log(ctx, "warn", "library %s has no clips (mp4, mov, mkv, webm, m4v, avi, png, "
+			  "jpg); using generated b-roll", dir);
+	rc = broll_all(ctx, &lib);
+	library_free(&lib);
+	free(dir);
+	return rc;
+}

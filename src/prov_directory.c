@@ -1,0 +1,357 @@
+/*
+ * prov_directory.c - the `directory` upload provider: publish a finished
+ * episode into an outbox folder, for air-gapped installs whose videos are
+ * carried to a connected machine later (by rsync, a USB disk, ...).
+ *
+ * Layout: <outbox>/<episode_id>/{final.mp4, metadata.json, thumbnail.png,
+ * subtitles.srt, manifest.json}.  The outbox is providers.upload.outbox
+ * (relative to the channel folder), by default <channel>/outbox.
+ *
+ * Invariants (the OpenSMTPD way: commit by renaming a whole directory):
+ *  - The episode folder appears in the outbox complete or not at all: it is
+ *    built in <outbox>/.<episode_id>.tmp/, every file fsynced, then renamed
+ *    into place with RENAME_NOREPLACE and the outbox fsynced.  Readers
+ *    skip dot-names.
+ *  - Never published twice: an <outbox>/<episode_id>/ with a manifest.json
+ *    means it was published; a re-run (at-least-once delivery, a crash after
+ *    the rename) only rewrites publish.json from that manifest.
+ *  - manifest.json lists each file with its size and SHA-256, so the
+ *    receiving side can verify the copy.
+ */
+#define _GNU_SOURCE
+#include "acog.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct pub_file { const char *name; int required; };
+static const struct pub_file pub_files[] = {
+	{ "final.mp4", 1 }, { "metadata.json", 1 }, { "thumbnail.png", 0 },
+	{ "subtitles.srt", 0 }, { NULL, 0 }
+};
+
+/* ---- streaming SHA-256 (FIPS 180-4) ------------------------------------
+ * sha256.c offers only a one-shot sha256_hex(); videos are hashed while
+ * they are copied instead of being read into memory whole. */
+struct sha_ctx { uint32_t h[8]; unsigned char buf[64]; size_t used; uint64_t len; };
+
+static const uint32_t sha_k[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
+};
+
+#define SHA_ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha_block(uint32_t h[8], const unsigned char *p)
+{
+	uint32_t w[64], v[8], t1, t2;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+	for (i = 16; i < 64; i++)
+		w[i] = w[i - 16] + w[i - 7] +
+		       (SHA_ROR(w[i - 15], 7) ^ SHA_ROR(w[i - 15], 18) ^ (w[i - 15] >> 3)) +
+		       (SHA_ROR(w[i - 2], 17) ^ SHA_ROR(w[i - 2], 19) ^ (w[i - 2] >> 10));
+	memcpy(v, h, sizeof v);
+	for (i = 0; i < 64; i++) {
+		t1 = v[7] + (SHA_ROR(v[4], 6) ^ SHA_ROR(v[4], 11) ^ SHA_ROR(v[4], 25)) +
+		     ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha_k[i] + w[i];
+		t2 = (SHA_ROR(v[0], 2) ^ SHA_ROR(v[0], 13) ^ SHA_ROR(v[0], 22)) +
+		     ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
+		memmove(v + 1, v, 7 * sizeof *v);
+		v[4] += t1;
+		v[0] = t1 + t2;
+	}
+	for (i = 0; i < 8; i++)
+		h[i] += v[i];
+}
+
+static void sha_init(struct sha_ctx *c)
+{
+	static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+					0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+
+	memset(c, 0, sizeof *c);
+	memcpy(c->h, iv, sizeof iv);
+}
+
+static void sha_update(struct sha_ctx *c, const unsigned char *p, size_t n)
+{
+	c->len += n;
+	while (n > 0) {
+		size_t take = 64 - c->used < n ? 64 - c->used : n;
+		memcpy(c->buf + c->used, p, take);
+		c->used += take, p += take, n -= take;
+		if (c->used == 64) {
+			sha_block(c->h, c->buf);
+			c->used = 0;
+		}
+	}
+}
+
+static void sha_final(struct sha_ctx *c, char out[65])
+{
+	uint64_t bits = c->len * 8;
+	unsigned char pad = 0x80, zero = 0, be[8];
+	int i;
+
+	sha_update(c, &pad, 1);
+	while (c->used != 56)
+		sha_update(c, &zero, 1);
+	for (i = 0; i < 8; i++)
+		be[i] = (unsigned char)(bits >> (56 - 8 * i));
+	sha_update(c, be, 8);
+	for (i = 0; i < 8; i++)
+		snprintf(out + 8 * i, 9, "%08x", c->h[i]);
+}
+
+/* ---- publishing -------------------------------------------------------- */
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w, n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Copy one regular file (never through a symlink), hashing it on the way,
+ * and fsync the copy.  The destination must not exist yet. */
+static int copy_hashed(const char *from, const char *to, long long *bytes, char hex[65])
+{
+	unsigned char buf[1 << 16];
+	struct sha_ctx sha;
+	ssize_t n;
+	int in = -1, out = -1, rc = -1;
+
+	sha_init(&sha);
+	*bytes = 0;
+	if ((in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		err_set_errno("cannot open %s", from);
+		goto done;
+	}
+	if ((out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
+		err_set_errno("cannot create %s", to);
+		goto done;
+	}
+	while ((n = read(in, buf, sizeof buf)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || write_all(out, buf, (size_t)n) < 0) {
+			err_set_errno("cannot copy %s to %s (disk full?)", from, to);
+			goto done;
+		}
+		sha_update(&sha, buf, (size_t)n);
+		*bytes += n;
+	}
+	if (fsync(out) < 0) {
+		err_set_errno("cannot fsync %s", to);
+		goto done;
+	}
+	sha_final(&sha, hex);
+	rc = 0;
+done:
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) < 0 && rc == 0)
+		rc = err_set_errno("cannot close %s", to);
+	return rc;
+}
+
+/* Remove a staging folder left by a crashed run.  It holds only our own
+ * plain files, so no recursion is needed. */
+static int clear_staging(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : err_set_errno("cannot open %s", dir);
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    unlinkat(dirfd(d), de->d_name, 0) < 0)
+			rc = err_set_errno("cannot remove %s/%s", dir, de->d_name);
+	closedir(d);
+	if (rc == 0 && rmdir(dir) < 0)
+		rc = err_set_errno("cannot remove %s", dir);
+	return rc;
+}
+
+static char *outbox_path(const struct stage_ctx *ctx)
+{
+	const char *o = json_str(ctx->provider, "outbox", "outbox");
+
+	return o[0] == '/' ? xstrdup(o) : xasprintf("%s/%s", ctx->channel_dir, o);
+}
+
+/* file:// URL of an absolute path, percent-encoding all but unreserved. */
+static char *file_url(const char *path)
+{
+	struct sbuf b = {0};
+
+	sb_puts(&b, "file://");
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("/-._~", *p))
+			sb_add(&b, (const char *)p, 1);
+		else
+			sb_printf(&b, "%%%02X", *p);
+	}
+	return b.s;
+}
+
+static int write_publish_json(const struct stage_ctx *ctx, const char *final,
+			      const char *published_at)
+{
+	cJSON *j = cJSON_CreateObject();
+	char *url = file_url(final), *path = xasprintf("%s/publish.json", ctx->episode_dir);
+	int rc;
+
+	cJSON_AddStringToObject(j, "provider", "directory");
+	cJSON_AddStringToObject(j, "location", final);
+	cJSON_AddStringToObject(j, "published_at", published_at);
+	cJSON_AddStringToObject(j, "url", url);
+	rc = json_write_file(path, j);
+	cJSON_Delete(j);
+	free(url);
+	free(path);
+	return rc;
+}
+
+/* Copy the episode's files into the staging folder; fill manifest files[]. */
+static enum stage_rc publish_copies(struct stage_ctx *ctx, const char *tmp, cJSON *files)
+{
+	for (const struct pub_file *f = pub_files; f->name; f++) {
+		char *from = xasprintf("%s/%s", ctx->episode_dir, f->name);
+		char *to = xasprintf("%s/%s", tmp, f->name), hex[65];
+		long long bytes;
+		int present = fsio_exists(from), rc = present ? copy_hashed(from, to, &bytes, hex) : 0;
+		cJSON *e;
+
+		free(from), free(to);
+		if (!present && f->required)
+			return stage_fail(ctx, STAGE_FAIL, "%s/%s is missing; run the stage that makes "
+					  "it again (acog-batch retry %s --from %s)", ctx->episode_dir,
+					  f->name, ctx->episode_id,
+					  strcmp(f->name, "final.mp4") ? "metadata" : "assembly");
+		if (rc < 0)
+			return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+		if (!present)
+			continue;
+		e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "name", f->name);
+		cJSON_AddNumberToObject(e, "bytes", (double)bytes);
+		cJSON_AddStringToObject(e, "sha256", hex);
+		cJSON_AddItemToArray(files, e);
+	}
+	return STAGE_OK;
+}
+
+static cJSON *manifest_new(const struct stage_ctx *ctx, const char *published_at)
+{
+	char *mpath = xasprintf("%s/metadata.json", ctx->episode_dir);
+	cJSON *meta = json_load_file(mpath, 4 * 1024 * 1024), *m = cJSON_CreateObject();
+	const char *slash = strrchr(ctx->channel_dir, '/');
+
+	cJSON_AddStringToObject(m, "episode_id", ctx->episode_id);
+	cJSON_AddStringToObject(m, "channel", json_str(ctx->channel, "id",
+				slash ? slash + 1 : ctx->channel_dir));
+	cJSON_AddStringToObject(m, "title", json_str(meta, "final_title", ""));
+	cJSON_AddArrayToObject(m, "files");
+	cJSON_AddStringToObject(m, "published_at", published_at);
+	cJSON_Delete(meta);
+	free(mpath);
+	return m;
+}
+
+/* Build the staging folder and rename it into place.  EEXIST from the
+ * rename means another run published first: that is success too. */
+static enum stage_rc publish_new(struct stage_ctx *ctx, const char *outbox, const char *final)
+{
+	char *tmp = xasprintf("%s/.%s.tmp", outbox, ctx->episode_id), *mpath = NULL, now[32];
+	cJSON *m = NULL;
+	enum stage_rc rc;
+
+	time_iso(time_now(), now);
+	if (fsio_mkdirs(outbox) < 0 || clear_staging(tmp) < 0 ||
+	    (mkdir(tmp, 0755) < 0 && err_set_errno("cannot create %s", tmp) < 0)) {
+		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+		goto out;
+	}
+	m = manifest_new(ctx, now);
+	if ((rc = publish_copies(ctx, tmp, cJSON_GetObjectItem(m, "files"))) != STAGE_OK)
+		goto out;
+	mpath = xasprintf("%s/manifest.json", tmp);
+	if (json_write_file(mpath, m) < 0 || fsio_fsync_dir(tmp) < 0) {
+		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+		goto out;
+	}
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) < 0 && errno != EEXIST) {
+		rc = stage_fail(ctx, STAGE_RETRY, "cannot rename %s to %s: %s", tmp, final,
+				strerror(errno));
+		goto out;
+	}
+	if (fsio_fsync_dir(outbox) < 0)
+		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+out:
+	clear_staging(tmp);   /* gone after the rename; a leftover after EEXIST */
+	cJSON_Delete(m);
+	free(mpath);
+	free(tmp);
+	return rc;
+}
+
+enum stage_rc prov_upload_directory(struct stage_ctx *ctx)
+{
+	char *outbox = outbox_path(ctx), *final = NULL, *manifest = NULL;
+	cJSON *m = NULL;
+	enum stage_rc rc = STAGE_OK;
+
+	if (!path_component_ok(ctx->episode_id) || ctx->episode_id[0] == '.') {
+		rc = stage_fail(ctx, STAGE_FAIL, "episode id '%s' cannot name a folder", ctx->episode_id);
+		goto out;
+	}
+	final = xasprintf("%s/%s", outbox, ctx->episode_id);
+	manifest = xasprintf("%s/manifest.json", final);
+	if (fsio_exists(final) && !fsio_exists(manifest)) {
+		rc = stage_fail(ctx, STAGE_FAIL, "%s exists but has no manifest.json, so it was not "
+				"published by acog-batch; move it away and retry", final);
+		goto out;
+	}
+	if (!fsio_exists(final) && (rc = publish_new(ctx, outbox, final)) != STAGE_OK)
+		goto out;
+	if (!(m = json_load_file(manifest, 4 * 1024 * 1024))) {
+		rc = stage_fail(ctx, STAGE_FAIL, "%s; inspect %s", err_msg(), final);
+		goto out;
+	}
+	if (write_publish_json(ctx, final, json_str(m, "published_at", "")) < 0)
+		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	else
+		stage_log(ctx, "info", "published to %s", final);
+out:
+	cJSON_Delete(m);
+	free(manifest);
+	free(final);
+	free(outbox);
+	return rc;
+}

@@ -1,0 +1,416 @@
+/*
+ * prov_espeak.c - audio stage, offline: narration with espeak-ng.
+ *
+ * Each sentence of script.md is synthesised on its own (text passed in a
+ * file, never on the command line), its leading and trailing silence is
+ * trimmed, and the sentences are laid end to end with gap_ms of silence
+ * between them.  Because this file places every sample itself, it knows
+ * exactly when each sentence is heard, so subtitles.srt and timeline.json
+ * are exact by construction, not estimated.
+ *
+ * Invariants:
+ *  - audio.wav, subtitles.srt and timeline.json are written atomically,
+ *    timeline.json last (later stages read it; it names audio.wav);
+ *  - a cue starts at the first audible sample of its sentence and ends at
+ *    its last one; a segment starts at its first cue (the first at 0) and
+ *    ends where the next one starts (the last at the end of the audio);
+ *  - scratch files are .sNNN.tmp.txt/.sNNN.tmp.wav and are removed before
+ *    and after a run, whatever the outcome.
+ */
+#define _GNU_SOURCE
+#include "acog.h"
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- prototypes shared by the media providers (MOVE TO acog.h) ----- */
+struct media_frame { int w, h, fps, crf, burn; const char *preset; };
+struct media_argv { char **v; size_t n, cap; };
+int media_frame_get(const cJSON *channel, struct media_frame *f);
+void media_argv_add(struct media_argv *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void media_argv_free(struct media_argv *a);
+enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char *what);
+int media_write_scratch(const char *path, const char *text);
+/* -------------------------------------------------------------------- */
+
+#define AUDIBLE 300          /* |sample| above this is heard (about -40 dBFS) */
+#define LEAD_MS 300          /* silence before the first sentence */
+#define TAIL_MS 300          /* ... and after the last */
+#define PRE_MS 15            /* kept before the first audible sample (attack) */
+#define POST_MS 40           /* kept after the last one (decay) */
+#define EMPTY_SEG_MS 2000    /* a segment without narration is shown this long */
+#define WAV_MAX (64 * 1024 * 1024)
+
+struct espeak_opts { const char *voice; int speed, pitch, gap_ms; };
+struct pcm { int16_t *s; size_t n, cap; unsigned rate; };
+struct cue { double start, end; char *text; };
+struct narration {
+	struct pcm pcm;
+	long pending_ms;           /* silence owed before the next sound */
+	struct cue *cue;
+	size_t ncue;
+	double *seg_start;
+	int nsent;                 /* sentences synthesised, names scratch files */
+};
+
+static int opts_get(struct stage_ctx *ctx, struct espeak_opts *o)
+{
+	double speed = json_num(ctx->provider, "speed", 165);
+	double pitch = json_num(ctx->provider, "pitch", -1);
+	double gap = json_num(ctx->provider, "gap_ms", 250);
+
+	o->voice = json_str(ctx->provider, "voice", "en-us");
+	o->speed = (int)speed;
+	o->pitch = (int)pitch;
+	o->gap_ms = (int)gap;
+	if (speed < 80 || speed > 500)
+		return err_set("providers.audio.speed %g: use 80 to 500 words per minute", speed);
+	if (pitch != -1 && (pitch < 0 || pitch > 99))
+		return err_set("providers.audio.pitch %g: use 0 to 99", pitch);
+	if (gap < 0 || gap > 10000)
+		return err_set("providers.audio.gap_ms %g: use 0 to 10000", gap);
+	if (!*o->voice || strlen(o->voice) > 64 || strchr(o->voice, '/'))
+		return err_set("providers.audio.voice \"%s\" is not a voice name "
+			       "(see espeak-ng --voices)", o->voice);
+	return 0;
+}
+
+/* Removes .s*.tmp.* scratch files of this or an earlier (crashed) run. */
+static void scratch_clean(void)
+{
+	DIR *d = opendir(".");
+	struct dirent *e;
+	if (!d) return;
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, ".s", 2) == 0 && e->d_name[2] >= '0' &&
+		    e->d_name[2] <= '9' && strstr(e->d_name, ".tmp."))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+}
+
+static unsigned rd16(const unsigned char *p) { return p[0] | (unsigned)p[1] << 8; }
+static uint32_t rd32(const unsigned char *p) { return rd16(p) | (uint32_t)rd16(p + 2) << 16; }
+
+/* Parses a RIFF/WAVE file of 16-bit mono PCM; samples are copied out. */
+static int wav_parse(const char *name, const unsigned char *d, size_t len, struct pcm *out)
+{
+	size_t off = 12;
+	int have_fmt = 0;
+
+	if (len < 12 || memcmp(d, "RIFF", 4) != 0 || memcmp(d + 8, "WAVE", 4) != 0)
+		return err_set("%s is not a RIFF/WAVE file", name);
+	while (off + 8 <= len) {
+		uint32_t id_len = rd32(d + off + 4);
+		size_t body = off + 8, n = id_len > len - body ? len - body : id_len;
+		if (memcmp(d + off, "fmt ", 4) == 0 && n >= 16) {
+			if (rd16(d + body) != 1 || rd16(d + body + 2) != 1 || rd16(d + body + 14) != 16)
+				return err_set("%s is not 16-bit mono PCM", name);
+			out->rate = rd32(d + body + 4);
+			have_fmt = 1;
+		} else if (memcmp(d + off, "data", 4) == 0 && have_fmt) {
+			out->n = out->cap = n / 2;
+			out->s = xmalloc((out->n ? out->n : 1) * sizeof *out->s);
+			for (size_t i = 0; i < out->n; i++)
+				out->s[i] = (int16_t)rd16(d + body + 2 * i);
+			return out->rate >= 8000 && out->rate <= 192000 ? 0 :
+				err_set("%s has an unusable sample rate %u", name, out->rate);
+		}
+		off = body + n + (n & 1);      /* chunks are padded to even sizes */
+	}
+	return err_set("%s has no fmt/data chunk", name);
+}
+
+static void pcm_reserve(struct pcm *p, size_t more)
+{
+	if (p->n + more <= p->cap) return;
+	while (p->n + more > p->cap) p->cap = p->cap ? p->cap * 2 : 1 << 16;
+	p->s = xrealloc(p->s, p->cap * sizeof *p->s);
+}
+
+static void pcm_silence(struct pcm *p, long ms)
+{
+	size_t n = (size_t)(ms * (long)p->rate / 1000);
+	pcm_reserve(p, n);
+	memset(p->s + p->n, 0, n * sizeof *p->s);
+	p->n += n;
+}
+
+/* Synthesises one sentence into *w (which the caller frees). */
+static enum stage_rc synth(struct stage_ctx *ctx, const struct espeak_opts *o,
+			   int num, const char *text, struct pcm *w)
+{
+	char txt[32], wav[32];
+	struct media_argv a = { 0 };
+	enum stage_rc rc = STAGE_OK;
+	unsigned char *data = NULL;
+	size_t len;
+
+	snprintf(txt, sizeof txt, ".s%03d.tmp.txt", num);
+	snprintf(wav, sizeof wav, ".s%03d.tmp.wav", num);
+	if (media_write_scratch(txt, text) < 0) {
+		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+		goto out;
+	}
+	media_argv_add(&a, "espeak-ng");
+	media_argv_add(&a, "-b");
+	media_argv_add(&a, "1");              /* the text file is UTF-8 */
+	media_argv_add(&a, "-v");
+	media_argv_add(&a, "%s", o->voice);
+	media_argv_add(&a, "-s");
+	media_argv_add(&a, "%d", o->speed);
+	if (o->pitch >= 0) {
+		media_argv_add(&a, "-p");
+		media_argv_add(&a, "%d", o->pitch);
+	}
+	media_argv_add(&a, "-w");
+	media_argv_add(&a, "%s", wav);
+	media_argv_add(&a, "-f");
+	media_argv_add(&a, "%s", txt);
+	if ((rc = media_run(ctx, &a, "narration (check providers.audio.voice)")) != STAGE_OK)
+		goto out;
+	if (!(data = (unsigned char *)fsio_read(wav, WAV_MAX, &len)) ||
+	    wav_parse(wav, data, len, w) < 0)
+		rc = stage_fail(ctx, STAGE_FAIL, "espeak-ng output for sentence %d: %s", num,
+				err_msg());
+out:
+	free(data);
+	media_argv_free(&a);
+	unlink(txt);
+	unlink(wav);
+	return rc;
+}
+
+/* Cue text on one line: SRT ends a cue at a blank line. */
+static char *one_line(const char *s)
+{
+	char *out = xmalloc(strlen(s) + 1), *o = out;
+	for (; *s; s++) {
+		int space = *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r';
+		if (space && (o == out || o[-1] == ' ')) continue;
+		*o++ = space ? ' ' : *s;
+	}
+	while (o > out && o[-1] == ' ') o--;
+	*o = 0;
+	return out;
+}
+
+/* Appends a sentence's audible part to the narration and records its cue.
+ * Returns 0 when nothing in it is audible (no cue, nothing appended). */
+static int place(struct narration *nr, const struct pcm *w, const char *text)
+{
+	struct pcm *p = &nr->pcm;
+	size_t first = 0, last = w->n, a, b, base;
+
+	while (first < w->n && abs(w->s[first]) <= AUDIBLE) first++;
+	if (first == w->n) return 0;
+	while (last > first && abs(w->s[last - 1]) <= AUDIBLE) last--;
+	a = first > PRE_MS * w->rate / 1000 ? first - PRE_MS * w->rate / 1000 : 0;
+	b = last + POST_MS * w->rate / 1000 < w->n ? last + POST_MS * w->rate / 1000 : w->n;
+	pcm_silence(p, nr->pending_ms);
+	base = p->n;
+	pcm_reserve(p, b - a);
+	memcpy(p->s + p->n, w->s + a, (b - a) * sizeof *p->s);
+	p->n += b - a;
+	nr->cue = xrealloc(nr->cue, (nr->ncue + 1) * sizeof *nr->cue);
+	nr->cue[nr->ncue].start = (double)(base + first - a) / p->rate;
+	nr->cue[nr->ncue].end = (double)(base + last - a) / p->rate;
+	nr->cue[nr->ncue++].text = one_line(text);
+	return 1;
+}
+
+/* Speaks one segment's narration; records where the segment starts. */
+static enum stage_rc narrate_segment(struct stage_ctx *ctx, const struct espeak_opts *o,
+				     struct narration *nr, size_t si, const char *text)
+{
+	char **sent = NULL;
+	size_t ns = script_sentences(text ? text : "", &sent), spoken = 0;
+	enum stage_rc rc = STAGE_OK;
+
+	nr->seg_start[si] = nr->pcm.rate ?
+		(double)nr->pcm.n / nr->pcm.rate + nr->pending_ms / 1000.0 : nr->pending_ms / 1000.0;
+	for (size_t i = 0; i < ns && rc == STAGE_OK; i++) {
+		struct pcm w = { 0 };
+		if ((rc = synth(ctx, o, ++nr->nsent, sent[i], &w)) != STAGE_OK) break;
+		if (nr->pcm.rate && w.rate != nr->pcm.rate)
+			rc = stage_fail(ctx, STAGE_FAIL, "espeak-ng changed sample rate (%u, then %u Hz) "
+					"for voice %s", nr->pcm.rate, w.rate, o->voice);
+		else
+			nr->pcm.rate = w.rate;
+		if (rc == STAGE_OK && place(nr, &w, sent[i])) {
+			if (spoken++ == 0) nr->seg_start[si] = nr->cue[nr->ncue - 1].start;
+			nr->pending_ms = o->gap_ms;
+		} else if (rc == STAGE_OK) {
+			stage_log(ctx, "warn", "sentence %d is silent, no subtitle: %.60s",
+				  nr->nsent, sent[i]);
+		}
+		free(w.s);
+	}
+	if (rc == STAGE_OK && spoken == 0) {
+		stage_log(ctx, "info", "segment %zu has no narration; showing it for %d ms",
+			  si + 1, EMPTY_SEG_MS);
+		nr->pending_ms += EMPTY_SEG_MS;
+	}
+	for (size_t i = 0; i < ns; i++) free(sent[i]);
+	free(sent);
+	return rc;
+}
+
+static void put16(unsigned char *p, unsigned v) { p[0] = v & 0xff; p[1] = (v >> 8) & 0xff; }
+static void put32(unsigned char *p, uint32_t v) { put16(p, v & 0xffff); put16(p + 2, v >> 16); }
+
+/* audio.wav: a 44-byte RIFF header and the samples, little-endian. */
+static int wav_write(const char *path, const struct pcm *p)
+{
+	size_t bytes = p->n * 2;
+	unsigned char *buf = xmalloc(44 + bytes);
+	int rc;
+
+	memcpy(buf, "RIFF", 4);
+	put32(buf + 4, (uint32_t)(36 + bytes));
+	memcpy(buf + 8, "WAVEfmt ", 8);
+	put32(buf + 16, 16);
+	put16(buf + 20, 1);                   /* PCM */
+	put16(buf + 22, 1);                   /* mono */
+	put32(buf + 24, p->rate);
+	put32(buf + 28, p->rate * 2);         /* bytes per second */
+	put16(buf + 32, 2);                   /* block align */
+	put16(buf + 34, 16);
+	memcpy(buf + 36, "data", 4);
+	put32(buf + 40, (uint32_t)bytes);
+	for (size_t i = 0; i < p->n; i++) put16(buf + 44 + 2 * i, (uint16_t)p->s[i]);
+	rc = fsio_write_atomic(path, buf, 44 + bytes);
+	free(buf);
+	return rc;
+}
+
+static void srt_time(struct sbuf *b, double t)
+{
+	long ms = lround(t * 1000);
+	sb_printf(b, "%02ld:%02ld:%02ld,%03ld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60,
+		  ms % 1000);
+}
+
+static int srt_write(const char *path, const struct narration *nr)
+{
+	struct sbuf b = { 0 };
+	int rc;
+	for (size_t i = 0; i < nr->ncue; i++) {
+		sb_printf(&b, "%zu\n", i + 1);
+		srt_time(&b, nr->cue[i].start);
+		sb_puts(&b, " --> ");
+		srt_time(&b, nr->cue[i].end);
+		sb_printf(&b, "\n%s\n\n", nr->cue[i].text);
+	}
+	rc = fsio_write_atomic(path, b.s ? b.s : "", b.len);
+	sb_free(&b);
+	return rc;
+}
+
+static double ms3(double t) { return round(t * 1000) / 1000; }
+
+static cJSON *timeline_build(const struct script *sc, const struct narration *nr,
+			     const struct media_frame *f, double total)
+{
+	cJSON *t = cJSON_CreateObject(), *segs, *cues;
+	cJSON_AddStringToObject(t, "audio", "audio.wav");
+	cJSON_AddNumberToObject(t, "duration", ms3(total));
+	cJSON_AddNumberToObject(t, "width", f->w);
+	cJSON_AddNumberToObject(t, "height", f->h);
+	cJSON_AddNumberToObject(t, "fps", f->fps);
+	segs = cJSON_AddArrayToObject(t, "segments");
+	for (size_t i = 0; i < sc->n; i++) {
+		cJSON *s = cJSON_CreateObject();
+		int broll = sc->seg[i].visual == SEG_BROLL;
+		cJSON_AddNumberToObject(s, "index", (double)i + 1);
+		cJSON_AddStringToObject(s, "visual", broll ? "broll" : "avatar");
+		if (broll && sc->seg[i].broll) cJSON_AddStringToObject(s, "broll", sc->seg[i].broll);
+		else cJSON_AddNullToObject(s, "broll");
+		cJSON_AddNumberToObject(s, "start", i ? ms3(nr->seg_start[i]) : 0);
+		cJSON_AddNumberToObject(s, "end", i + 1 < sc->n ? ms3(nr->seg_start[i + 1]) : ms3(total));
+		cJSON_AddItemToArray(segs, s);
+	}
+	cues = cJSON_AddArrayToObject(t, "cues");
+	for (size_t i = 0; i < nr->ncue; i++) {
+		cJSON *c = cJSON_CreateObject();
+		cJSON_AddNumberToObject(c, "start", ms3(nr->cue[i].start));
+		cJSON_AddNumberToObject(c, "end", ms3(nr->cue[i].end));
+		cJSON_AddStringToObject(c, "text", nr->cue[i].text);
+		cJSON_AddItemToArray(cues, c);
+	}
+	return t;
+}
+
+static enum stage_rc write_outputs(struct stage_ctx *ctx, const struct script *sc,
+				   struct narration *nr, const struct media_frame *f)
+{
+	double total;
+	cJSON *tl;
+	int rc;
+
+	pcm_silence(&nr->pcm, nr->pending_ms > TAIL_MS ? nr->pending_ms : TAIL_MS);
+	total = (double)nr->pcm.n / nr->pcm.rate;
+	if (wav_write("audio.wav", &nr->pcm) < 0 || srt_write("subtitles.srt", nr) < 0)
+		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	tl = timeline_build(sc, nr, f, total);
+	rc = json_write_file("timeline.json", tl);
+	cJSON_Delete(tl);
+	if (rc < 0) return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	stage_log(ctx, "info", "audio.wav: %.2f s, %zu segments, %zu subtitles", total, sc->n,
+		  nr->ncue);
+	stage_output(ctx, "audio", "audio.wav", "audio/wav", lround(total * 1000));
+	return STAGE_OK;
+}
+
+static enum stage_rc narrate(struct stage_ctx *ctx, const struct espeak_opts *o,
+			     const struct script *sc, const struct media_frame *f)
+{
+	struct narration nr = { .pending_ms = LEAD_MS };
+	enum stage_rc rc = STAGE_OK;
+
+	nr.seg_start = xcalloc(sc->n, sizeof *nr.seg_start);
+	for (size_t i = 0; i < sc->n && rc == STAGE_OK; i++)
+		rc = narrate_segment(ctx, o, &nr, i, sc->seg[i].text);
+	if (rc == STAGE_OK && nr.ncue == 0)
+		rc = stage_fail(ctx, STAGE_FAIL, "script.md has no narration espeak-ng could speak; "
+				"add text under the [AVATAR]/[VOICEOVER]/[BROLL] markers");
+	if (rc == STAGE_OK) rc = write_outputs(ctx, sc, &nr, f);
+	for (size_t i = 0; i < nr.ncue; i++) free(nr.cue[i].text);
+	free(nr.cue);
+	free(nr.seg_start);
+	free(nr.pcm.s);
+	return rc;
+}
+
+enum stage_rc prov_audio_espeak(struct stage_ctx *ctx)
+{
+	struct espeak_opts o;
+	struct media_frame f;
+	struct script sc = { 0 };
+	char *text = NULL;
+	enum stage_rc rc;
+
+	if (opts_get(ctx, &o) < 0 || media_frame_get(ctx->channel, &f) < 0)
+		return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+	if (!(text = fsio_read("script.md", IDEA_MAX_BYTES * 4, NULL)))
+		return stage_fail(ctx, STAGE_FAIL, "%s; run the scripting stage first", err_msg());
+	if (script_parse(text, &sc) < 0) {
+		rc = stage_fail(ctx, STAGE_FAIL, "script.md: %s", err_msg());
+		goto out;
+	}
+	if (sc.n == 0) {
+		rc = stage_fail(ctx, STAGE_FAIL, "script.md has no segments; "
+				"add [AVATAR] or [BROLL: ...] sections");
+		goto out;
+	}
+	scratch_clean();
+	rc = narrate(ctx, &o, &sc, &f);
+	scratch_clean();
+out:
+	script_free(&sc);
+	free(text);
+	return rc;
+}

@@ -1,0 +1,301 @@
+"""fake_elevenlabs: a strict fake of ElevenLabs text-to-speech.
+
+POST /v1/text-to-speech/{voice_id}[/with-timestamps], GET /v1/models.
+Audio is a real sine tone made by ffmpeg, 0.06 s per character (flag
+--seconds-per-char); with-timestamps spreads the characters evenly over
+that duration.  Errors use the `detail` shapes: 401/400 as
+{"detail": {type, code, status, message, request_id, param}}, body
+validation as 422 {"detail": [{type, loc, msg, input}]}.
+"""
+
+import base64
+import math
+import re
+
+from fakecore import (App, HTTPError, Response, Route, fault_status, is_int,
+                      is_num, new_id, retry_after_headers)
+
+# model -> (max characters per request, credits per character)
+MODELS = {
+    "eleven_multilingual_v2": (10000, 1.0),
+    "eleven_v3": (5000, 1.0),
+    "eleven_flash_v2_5": (40000, 0.5),
+    "eleven_turbo_v2_5": (40000, 0.5),
+    "eleven_flash_v2": (30000, 0.5),
+    "eleven_turbo_v2": (30000, 0.5),
+    "eleven_monolingual_v1": (10000, 1.0),
+    "eleven_multilingual_v1": (10000, 1.0),
+}
+DEFAULT_MODEL = "eleven_multilingual_v2"
+FORMAT_RE = re.compile(
+    r"^(mp3_(22050_32|24000_48|44100_(32|64|96|128|192))"
+    r"|opus_48000_(32|64|96|128|192)"
+    r"|pcm_(8000|16000|22050|24000|44100|48000)"
+    r"|wav_(8000|16000|22050|24000|44100|48000)"
+    r"|ulaw_8000|alaw_8000)$")
+CONTENT_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "pcm": "audio/pcm",
+                 "wav": "audio/wav", "ulaw": "audio/basic",
+                 "alaw": "audio/alaw"}
+VOICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TTS_RE = re.compile(r"^/v1/text-to-speech/([^/]+)(/with-timestamps)?/?$")
+
+STATUS_CODES = {
+    400: ("invalid_request", "invalid_request", "Invalid request."),
+    401: ("authentication_error", "invalid_api_key", "Invalid API key"),
+    403: ("authorization_error", "forbidden", "Forbidden"),
+    404: ("not_found", "not_found", "Not found"),
+    429: ("rate_limit_error", "rate_limit_exceeded",
+          "Too many requests. Please slow down."),
+    500: ("internal_error", "internal_server_error",
+          "An internal server error occurred."),
+    503: ("service_unavailable", "system_busy",
+          "The system is experiencing heavy traffic, please try again later."),
+}
+
+
+class ElevenLabsApp(App):
+    kind = "elevenlabs"
+    server_name = "fake-elevenlabs"
+
+    def __init__(self, core):
+        super().__init__(core)
+        self.voices = ([v.strip() for v in self.args.voices.split(",")
+                        if v.strip()] if self.args.voices else None)
+        self.inflight = 0
+
+    # -- error shapes
+
+    def detail(self, status, code, message, etype=None, param=None,
+               headers=None):
+        etype = etype or STATUS_CODES.get(status, ("error",))[0]
+        body = {"detail": {"type": etype, "code": code, "status": code,
+                           "message": message,
+                           "request_id": new_id(10), "param": param}}
+        return HTTPError(Response.json(status, body, headers))
+
+    def invalid(self, items):
+        """422 FastAPI validation error; items = [(type, loc, msg, input)]."""
+        return HTTPError(Response.json(422, {"detail": [
+            {"type": t, "loc": loc, "msg": msg, "input": inp}
+            for t, loc, msg, inp in items]}))
+
+    def route(self, req):
+        m = TTS_RE.match(req.path)
+        if m:
+            if req.method != "POST":
+                raise HTTPError(Response.json(405, {
+                    "detail": "Method Not Allowed"}))
+            return Route(self.tts)
+        if req.path.rstrip("/") == "/v1/models":
+            if req.method != "GET":
+                raise HTTPError(Response.json(405, {
+                    "detail": "Method Not Allowed"}))
+            return Route(self.models)
+        raise HTTPError(Response.json(404, {"detail": "Not Found"}))
+
+    def authenticate(self, req):
+        key = req.header("xi-api-key")
+        if key is None:
+            raise self.detail(401, "needs_authorization",
+                              "Neither authorization header nor xi-api-key "
+                              "received, please provide one.")
+        if key != self.args.api_key:
+            raise self.detail(401, "invalid_api_key", "Invalid API key")
+
+    def fault_response(self, fault, req):
+        status = fault_status(fault)
+        etype, code, msg = STATUS_CODES.get(
+            status, ("error", "error_%d" % status, "Error %d" % status))
+        if status == 400:
+            code, msg = "max_character_limit_exceeded", (
+                "The text you provided is too long.")
+        return self.detail(status, fault.get("code", code),
+                           fault.get("message", msg), etype=etype,
+                           headers=retry_after_headers(fault)).response
+
+    def malformed_body(self, req):
+        return b'{"audio_base64": "SUQzBAAAAAAA", "alignment": {"characters": '
+
+    def models(self, req):
+        return Response.json(200, [{
+            "model_id": m, "name": m.replace("_", " ").title(),
+            "can_do_text_to_speech": True,
+            "max_characters_request_free_user": min(limit, 2500),
+            "max_characters_request_subscribed_user": limit,
+            "token_cost_factor": factor} for m, (limit, factor) in
+            MODELS.items()])
+
+    # -- validation
+
+    def parse(self, req):
+        if req.media_type() != "application/json":
+            raise self.invalid([("model_attributes_type", ["body"],
+                                 "Input should be a valid dictionary or "
+                                 "object to extract fields from",
+                                 req.body.decode("utf-8", "replace")[:100])])
+        ok, body, err = req.parsed_json()
+        if not ok:
+            raise self.invalid([("json_invalid", ["body", 0],
+                                 "JSON decode error", {})])
+        if not isinstance(body, dict):
+            raise self.invalid([("model_attributes_type", ["body"],
+                                 "Input should be a valid dictionary", body)])
+        return body
+
+    def check_body(self, body):
+        text = body.get("text")
+        if "text" not in body:
+            raise self.invalid([("missing", ["body", "text"],
+                                 "Field required", body)])
+        if not isinstance(text, str):
+            raise self.invalid([("string_type", ["body", "text"],
+                                 "Input should be a valid string", text)])
+        if not text.strip():
+            raise self.detail(400, "invalid_text", "Text must not be empty.",
+                              param="text")
+        model = body.get("model_id", DEFAULT_MODEL)
+        if not isinstance(model, str) or model not in MODELS:
+            raise self.detail(400, "model_not_found",
+                              "A model with model ID %s does not exist."
+                              % model, param="model_id")
+        limit = self.args.char_limit or MODELS[model][0]
+        if len(text) > limit:
+            raise self.detail(400, "max_character_limit_exceeded",
+                              "You are sending %d characters in a single "
+                              "request, but the maximum is %d characters."
+                              % (len(text), limit), param="text")
+        self.check_voice_settings(body.get("voice_settings"))
+        for key in ("previous_request_ids", "next_request_ids"):
+            ids = body.get(key)
+            if ids is not None and (not isinstance(ids, list) or len(ids) > 3
+                                    or not all(isinstance(i, str)
+                                               for i in ids)):
+                raise self.detail(400, "invalid_request", "%s must be a list "
+                                  "of at most 3 request ids." % key,
+                                  param=key)
+        norm = body.get("apply_text_normalization")
+        if norm is not None and norm not in ("auto", "on", "off"):
+            raise self.invalid([("enum", ["body", "apply_text_normalization"],
+                                 "Input should be 'auto', 'on' or 'off'",
+                                 norm)])
+        seed = body.get("seed")
+        if seed is not None and (not is_int(seed) or
+                                 not 0 <= seed <= 4294967295):
+            raise self.invalid([("int_type", ["body", "seed"],
+                                 "Input should be a valid integer between 0 "
+                                 "and 4294967295", seed)])
+        for key in ("language_code", "previous_text", "next_text"):
+            v = body.get(key)
+            if v is not None and not isinstance(v, str):
+                raise self.invalid([("string_type", ["body", key],
+                                     "Input should be a valid string", v)])
+        return text, model
+
+    def check_voice_settings(self, vs):
+        if vs is None:
+            return
+        if not isinstance(vs, dict):
+            raise self.invalid([("model_type", ["body", "voice_settings"],
+                                 "Input should be an object", vs)])
+        ranges = {"stability": (0, 1), "similarity_boost": (0, 1),
+                  "style": (0, 1), "speed": (0.7, 1.2)}
+        for key, (lo, hi) in ranges.items():
+            v = vs.get(key)
+            if v is None:
+                continue
+            if not is_num(v):
+                raise self.invalid([("float_type",
+                                     ["body", "voice_settings", key],
+                                     "Input should be a valid number", v)])
+            if not lo <= v <= hi:
+                kind = "less_than_equal" if v > hi else "greater_than_equal"
+                bound = hi if v > hi else lo
+                raise self.invalid([(kind, ["body", "voice_settings", key],
+                                     "Input should be %s %s" % (
+                                         "less than or equal to" if v > hi
+                                         else "greater than or equal to",
+                                         bound), v)])
+        boost = vs.get("use_speaker_boost")
+        if boost is not None and not isinstance(boost, bool):
+            raise self.invalid([("bool_type", ["body", "voice_settings",
+                                               "use_speaker_boost"],
+                                 "Input should be a valid boolean", boost)])
+
+    def check_query(self, req):
+        fmt = req.q("output_format", "mp3_44100_128")
+        if not FORMAT_RE.match(fmt):
+            raise self.invalid([("enum", ["query", "output_format"],
+                                 "Input should be a valid output format",
+                                 fmt)])
+        osl = req.q("optimize_streaming_latency")
+        if osl is not None and osl not in ("0", "1", "2", "3", "4"):
+            raise self.invalid([("int_parsing", ["query",
+                                                 "optimize_streaming_latency"],
+                                 "Input should be an integer 0-4", osl)])
+        el = req.q("enable_logging")
+        if el is not None and el not in ("true", "false"):
+            raise self.invalid([("bool_parsing", ["query", "enable_logging"],
+                                 "Input should be a valid boolean", el)])
+        return fmt
+
+    # -- answering
+
+    def tts(self, req):
+        m = TTS_RE.match(req.path)
+        voice_id, timestamps = m.group(1), bool(m.group(2))
+        fmt = self.check_query(req)
+        body = self.parse(req)
+        if not VOICE_RE.match(voice_id) or (
+                self.voices is not None and voice_id not in self.voices):
+            raise self.detail(400, "voice_not_found", "A voice with voice_id "
+                              "%s does not exist." % voice_id,
+                              param="voice_id")
+        text, model = self.check_body(body)
+        limit = self.args.max_concurrent
+        with self.core.lock:
+            if limit and self.inflight >= limit:
+                busy = True
+            else:
+                busy = False
+                self.inflight += 1
+        if busy:
+            raise self.detail(429, "concurrent_limit_exceeded",
+                              "Too many concurrent requests for your "
+                              "subscription.")
+        try:
+            return self.synthesize(req, text, model, fmt, timestamps)
+        finally:
+            with self.core.lock:
+                self.inflight -= 1
+
+    def synthesize(self, req, text, model, fmt, timestamps):
+        duration = max(0.3, self.args.seconds_per_char * len(text))
+        audio = self.core.media.audio(duration, fmt)
+        cost = int(math.ceil(len(text) * MODELS[model][1]))
+        request_id = new_id(10)
+        headers = [("request-id", request_id),
+                   ("character-cost", str(cost)),
+                   ("history-item-id", new_id(10)),
+                   ("current-concurrent-requests", "1"),
+                   ("maximum-concurrent-requests",
+                    str(self.args.max_concurrent or 5))]
+        self.core.count("elevenlabs_tts")
+        self.core.count("elevenlabs_characters", len(text))
+        if not timestamps:
+            return Response(200, audio,
+                            CONTENT_TYPES[fmt.split("_")[0]], headers)
+        stripped = " ".join(text.split())
+        out = {"audio_base64": base64.b64encode(audio).decode("ascii"),
+               "alignment": alignment(text, duration),
+               "normalized_alignment": alignment(stripped, duration)}
+        return Response.json(200, out, headers)
+
+
+def alignment(text, duration):
+    n = max(1, len(text))
+    step = duration / n
+    return {"characters": list(text),
+            "character_start_times_seconds": [round(i * step, 3)
+                                              for i in range(len(text))],
+            "character_end_times_seconds": [round((i + 1) * step, 3)
+                                            for i in range(len(text))]}
