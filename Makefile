@@ -22,7 +22,7 @@ ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_script.bin \
              tests/unit/test_job.bin tests/unit/test_yaml.bin
-UNIT_LIB = $(filter-out build/asan/main.o,$(ASAN_OBJS))
+UNIT_LIB = $(filter-out build/asan/main.o build/asan/cmd_%.o,$(ASAN_OBJS))
 
 .PHONY: all clean deps test check-asan unit demo bench install
 all: acog-batch

@@ -358,6 +358,29 @@ const char *proc_find(const char *name);      /* search PATH; NULL if absent */
 /* ---- media.c: ffmpeg/ffprobe helpers shared by media providers ---------- */
 double media_duration(const char *path);      /* ffprobe; -1 on error */
 const char *media_font(void);                 /* a TTF for drawtext */
+struct media_frame { int w, h, fps, crf, burn; const char *preset; };
+struct media_argv { char **v; size_t n, cap; };
+struct media_seg { int index, broll; const char *desc; double start, end; };
+struct media_timeline { cJSON *json; struct media_seg *seg; size_t n; double duration; };
+int media_commit(const char *tmp, const char *final);
+int media_frame_get(const cJSON *channel, struct media_frame *f);
+void media_argv_add(struct media_argv *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void media_argv_opt(struct media_argv *a, const char *opt, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void media_argv_words(struct media_argv *a, const char *words);
+void media_argv_free(struct media_argv *a);
+enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char *what);
+char *media_filter_escape(const char *s);
+char *media_wrap(const char *text, int cols, int max_lines);
+int media_write_scratch(const char *path, const char *text);
+int media_timeline_load(struct media_timeline *t);
+void media_timeline_free(struct media_timeline *t);
+long media_seg_frames(const struct media_seg *s, int fps);
+enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f,
+			      struct media_argv *in, const char *filter, long frames,
+			      const char *final, const char *asset_type);
+int media_prune_clips(const char *dir, const struct media_timeline *t, int broll);
 
 /* ---- script.c: script.md segments -------------------------------------- */
 enum seg_visual { SEG_AVATAR, SEG_BROLL };

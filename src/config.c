@@ -53,7 +53,7 @@ static int load_channel(struct config *c, const char *id, struct channel *ch)
 	if (!channel_id_ok(id))
 		return err_set("channels/%s: a channel folder name may hold only a-z, 0-9, '-' and '_'", id);
 	ch->dir = xasprintf("%s/channels/%s", c->root, id);
-	snprintf(ch->id, sizeof ch->id, "%s", id);
+	snprintf(ch->id, sizeof ch->id, "%.100s", id);
 	path = xasprintf("%s/channel.yaml", ch->dir);
 	ch->cfg = yaml_load_file(path);
 	if (!ch->cfg) goto fail;

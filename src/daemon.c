@@ -290,7 +290,9 @@ static void loop_once(struct daemon *d)
 	int n;
 	dispatch(d);
 	arm_timer(d);
-	n = epoll_wait(d->ep, evs, 32, -1);
+	/* EINTR (a debugger or strace attaching) is not an event: wait again. */
+	do n = epoll_wait(d->ep, evs, 32, -1);
+	while (n < 0 && errno == EINTR);
 	for (int i = 0; i < n; i++) {
 		uint64_t tag = evs[i].data.u64;
 		if (tag == TAG_INO) on_inotify(d);

@@ -49,7 +49,7 @@ static int migrate(sqlite3 *db, const char *path)
 	if (v > SCHEMA_VERSION)
 		return err_set("%s has schema version %d but this acog-batch knows only up to %d; "
 			       "use a newer acog-batch", path, v, SCHEMA_VERSION);
-	for (; v < SCHEMA_VERSION; v++) {
+	for (; v < SCHEMA_VERSION && migrations[v - 1]; v++) {
 		char *sql = xasprintf("BEGIN IMMEDIATE; %s; UPDATE schema_version SET version = %d; COMMIT;",
 				      migrations[v - 1], v + 1);
 		int rc = exec_script(db, sql, "migrating the database");

@@ -63,7 +63,7 @@ static int reject_channel(struct config *c, const char *name, const char *ch)
 			const char *end = strchr(e, '\n');
 			return reject(c, name, "channel: channel '%s' exists but failed to load: %.*s; "
 				      "fix its channel.yaml and drop the idea again", ch,
-				      (int)(end ? end - e - n - 1 : (long)strlen(e + n + 1)), e + n + 1);
+				      (int)(end ? (size_t)(end - e) - n - 1 : strlen(e + n + 1)), e + n + 1);
 		}
 	known = known_channels(c);
 	rc = reject(c, name, "channel: unknown channel '%s' (no channels/%s/channel.yaml); known channels: %s",

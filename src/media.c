@@ -28,28 +28,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- prototypes shared by the media providers (MOVE TO acog.h) ----- */
-struct media_frame { int w, h, fps, crf, burn; const char *preset; };
-struct media_argv { char **v; size_t n, cap; };
-struct media_seg { int index, broll; const char *desc; double start, end; };
-struct media_timeline { cJSON *json; struct media_seg *seg; size_t n; double duration; };
-int media_commit(const char *tmp, const char *final);
-int media_frame_get(const cJSON *channel, struct media_frame *f);
-void media_argv_add(struct media_argv *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-void media_argv_free(struct media_argv *a);
-enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char *what);
-char *media_filter_escape(const char *s);
-char *media_wrap(const char *text, int cols, int max_lines);
-int media_write_scratch(const char *path, const char *text);
-int media_timeline_load(struct media_timeline *t);
-void media_timeline_free(struct media_timeline *t);
-long media_seg_frames(const struct media_seg *s, int fps);
-enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f,
-			      struct media_argv *in, const char *filter, long frames,
-			      const char *final, const char *asset_type);
-int media_prune_clips(const char *dir, const struct media_timeline *t, int broll);
-/* -------------------------------------------------------------------- */
 
 #define DEFAULT_FONT "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 #define TIMELINE_MAX (16 * 1024 * 1024)
@@ -117,6 +95,17 @@ int media_frame_get(const cJSON *ch, struct media_frame *f)
 	return 0;
 }
 
+static void argv_push(struct media_argv *a, char *s)
+{
+	if (a->n + 2 > a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 32;
+		a->v = xrealloc(a->v, a->cap * sizeof *a->v);
+	}
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+/* Appends one argument, formatted; the vector stays NULL-terminated. */
 void media_argv_add(struct media_argv *a, const char *fmt, ...)
 {
 	va_list ap;
@@ -124,12 +113,33 @@ void media_argv_add(struct media_argv *a, const char *fmt, ...)
 	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) < 0) abort();
 	va_end(ap);
-	if (a->n + 2 > a->cap) {
-		a->cap = a->cap ? a->cap * 2 : 32;
-		a->v = xrealloc(a->v, a->cap * sizeof *a->v);
+	argv_push(a, s);
+}
+
+/* Appends an option and its formatted value: two arguments. */
+void media_argv_opt(struct media_argv *a, const char *opt, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0) abort();
+	va_end(ap);
+	argv_push(a, xstrdup(opt));
+	argv_push(a, s);
+}
+
+/* Appends constant words split at single spaces.  For literal option lists
+ * written in this code only: never pass user text or paths here. */
+void media_argv_words(struct media_argv *a, const char *words)
+{
+	for (const char *p = words, *sp; *p; p = sp + (*sp == ' ')) {
+		size_t n = (size_t)((sp = strchrnul(p, ' ')) - p);
+		char *w = xmalloc(n + 1);
+		memcpy(w, p, n);
+		w[n] = 0;
+		if (n) argv_push(a, w);
+		else free(w);
 	}
-	a->v[a->n++] = s;
-	a->v[a->n] = NULL;
 }
 
 void media_argv_free(struct media_argv *a)
@@ -373,30 +383,15 @@ enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f
 	char *tmp = xasprintf("%s/.%s.tmp.mp4", dir, basename(base));
 	enum stage_rc rc;
 
-	media_argv_add(&a, "ffmpeg");
-	media_argv_add(&a, "-nostdin");
-	media_argv_add(&a, "-hide_banner");
-	media_argv_add(&a, "-loglevel");
-	media_argv_add(&a, "error");
-	media_argv_add(&a, "-y");
+	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
 	for (size_t i = 0; i < in->n; i++) media_argv_add(&a, "%s", in->v[i]);
-	media_argv_add(&a, "-vf");
-	media_argv_add(&a, "%s,format=yuv420p", filter);
-	media_argv_add(&a, "-frames:v");
-	media_argv_add(&a, "%ld", frames);
-	media_argv_add(&a, "-r");
-	media_argv_add(&a, "%d", f->fps);
-	media_argv_add(&a, "-an");
-	media_argv_add(&a, "-c:v");
-	media_argv_add(&a, "libx264");
-	media_argv_add(&a, "-preset");
-	media_argv_add(&a, "%s", f->preset);
-	media_argv_add(&a, "-crf");
-	media_argv_add(&a, "%d", f->crf);
-	media_argv_add(&a, "-movflags");
-	media_argv_add(&a, "+faststart");
-	media_argv_add(&a, "-f");
-	media_argv_add(&a, "mp4");
+	media_argv_opt(&a, "-vf", "%s,format=yuv420p", filter);
+	media_argv_opt(&a, "-frames:v", "%ld", frames);
+	media_argv_opt(&a, "-r", "%d", f->fps);
+	media_argv_words(&a, "-an -c:v libx264");
+	media_argv_opt(&a, "-preset", "%s", f->preset);
+	media_argv_opt(&a, "-crf", "%d", f->crf);
+	media_argv_words(&a, "-movflags +faststart -f mp4");
 	media_argv_add(&a, "%s", tmp);
 	rc = media_run(ctx, &a, final);
 	if (rc == STAGE_OK && media_commit(tmp, final) < 0)

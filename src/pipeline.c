@@ -85,7 +85,7 @@ int pipeline_start_job(sqlite3 *db, const struct job_ref *j, const char *provide
 	return changed == 1 ? 0 : err_set("job %s is no longer queued", j->id);
 }
 
-static int record_asset(sqlite3 *db, struct episode *e, const char *root, const cJSON *o, const char *provider)
+static int record_asset(sqlite3 *db, struct episode *e, const cJSON *o, const char *provider)
 {
 	const char *type = json_str(o, "type", ""), *path = json_str(o, "path", "");
 	int primary = strcmp(type, "avatar_video") != 0 && strcmp(type, "b_roll") != 0;
@@ -173,14 +173,14 @@ static int record_version(sqlite3 *db, struct episode *e, const char *type, cons
 	return rc;
 }
 
-static int record_outputs(sqlite3 *db, struct config *c, struct episode *e, const struct job_ref *j,
+static int record_outputs(sqlite3 *db, struct episode *e, const struct job_ref *j,
 			  const cJSON *result)
 {
 	const cJSON *o;
 	const char *prov = json_str(result, "provider", NULL);
 	cJSON_ArrayForEach(o, json_get(result, "outputs")) {
 		const char *type = json_str(o, "type", "");
-		if (record_asset(db, e, c->root, o, prov) < 0) return -1;
+		if (record_asset(db, e, o, prov) < 0) return -1;
 		if ((!strcmp(type, "plan") || !strcmp(type, "script") || !strcmp(type, "metadata")) &&
 		    record_version(db, e, type, json_str(o, "path", "")) < 0)
 			return -1;
@@ -221,7 +221,7 @@ int pipeline_complete(sqlite3 *db, struct config *c, const struct job_ref *j, co
 	if (episode_load(db, c->root, j->episode_id, &e) < 0) return -1;
 	ch = config_channel(c, e.channel);
 	if (db_begin(db) < 0) goto out;
-	if (finish_job(db, j, "completed", NULL, result) < 0 || record_outputs(db, c, &e, j, result) < 0)
+	if (finish_job(db, j, "completed", NULL, result) < 0 || record_outputs(db, &e, j, result) < 0)
 		goto fail;
 	if (!strcmp(j->stage, "script_review") && ch && config_gate(ch, "script_review"))
 		rc = set_location(db, &e, s->ep_status, s->name, s->name, "script_review");

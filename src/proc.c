@@ -260,10 +260,19 @@ static int pump_stdout(struct proc_state *st)
 	}
 }
 
+/* ECHILD means someone else reaped it (a SIGCHLD handler calling
+ * waitpid(-1)); stop waiting rather than spin, and report status 255. */
 static void try_reap(struct proc_state *st)
 {
-	if (!st->reaped && wait_eintr(st->pid, &st->status, WNOHANG) == st->pid)
+	int r;
+
+	if (st->reaped)
+		return;
+	r = wait_eintr(st->pid, &st->status, WNOHANG);
+	if (r == st->pid)
 		st->reaped = 1;
+	else if (r < 0 && errno == ECHILD)
+		st->reaped = 1, st->status = 255 << 8;
 }
 
 /* Milliseconds poll may sleep: until the deadline, or short naps when we
@@ -336,6 +345,19 @@ static int pidfd_open_or_none(pid_t pid)
 	return -1;
 }
 
+/* SIGCHLD set to SIG_IGN would make the kernel reap the child before we
+ * can read its status: use the default while it runs. */
+static void sigchld_default(struct sigaction *old)
+{
+	struct sigaction dfl;
+
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, NULL, old);
+	if (old->sa_handler == SIG_IGN)
+		sigaction(SIGCHLD, &dfl, NULL);
+}
+
 /* SIGPIPE is blocked while we write to the child, then any SIGPIPE we
  * caused is consumed, so a child that exits early cannot kill us. */
 static void sigpipe_restore(const sigset_t *old, int was_pending)
@@ -365,6 +387,7 @@ static int proc_status(int status)
 int proc_run(const char *const argv[], const struct proc_opts *o, int *timed_out)
 {
 	struct proc_state st = { .pid = -1, .pidfd = -1, .in_fd = -1, .out_fd = -1 };
+	struct sigaction old_chld;
 	const char *path;
 	sigset_t block, old, pending;
 	int rc = -1, pr, was_pending;
@@ -382,6 +405,7 @@ int proc_run(const char *const argv[], const struct proc_opts *o, int *timed_out
 	sigprocmask(SIG_BLOCK, &block, &old);
 	sigpending(&pending);
 	was_pending = sigismember(&pending, SIGPIPE);
+	sigchld_default(&old_chld);
 	st.in = o->stdin_data;
 	st.in_left = o->stdin_data ? o->stdin_len : 0;
 	st.out = o->stdout_buf;
@@ -404,6 +428,7 @@ out:
 		wait_eintr(st.pid, &st.status, 0);
 	}
 	close_fd(&st.in_fd), close_fd(&st.out_fd), close_fd(&st.pidfd);
+	sigaction(SIGCHLD, &old_chld, NULL);
 	sigpipe_restore(&old, was_pending);
 	free((void *)path);
 	return rc;

@@ -23,24 +23,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- prototypes shared by the media providers (MOVE TO acog.h) ----- */
-struct media_frame { int w, h, fps, crf, burn; const char *preset; };
-struct media_argv { char **v; size_t n, cap; };
-struct media_seg { int index, broll; const char *desc; double start, end; };
-struct media_timeline { cJSON *json; struct media_seg *seg; size_t n; double duration; };
-int media_commit(const char *tmp, const char *final);
-int media_frame_get(const cJSON *channel, struct media_frame *f);
-void media_argv_add(struct media_argv *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-void media_argv_free(struct media_argv *a);
-enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char *what);
-char *media_filter_escape(const char *s);
-char *media_wrap(const char *text, int cols, int max_lines);
-int media_write_scratch(const char *path, const char *text);
-int media_timeline_load(struct media_timeline *t);
-void media_timeline_free(struct media_timeline *t);
-long media_seg_frames(const struct media_seg *s, int fps);
-/* -------------------------------------------------------------------- */
 
 #define CARD_COLOR "0x14213d"
 #define CARD_TITLE ".card-title.tmp.txt"
@@ -110,12 +92,17 @@ static int card_files(const struct assembly *as)
 	return rc;
 }
 
+static int nonempty_file(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+}
+
 /* The clip for a segment, or NULL when the card should be shown. */
 static char *seg_clip(const struct media_seg *s)
 {
 	char *p = xasprintf("%s/seg-%02d.mp4", s->broll ? "broll" : "avatar", s->index);
-	struct stat st;
-	if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) return p;
+	if (nonempty_file(p)) return p;
 	free(p);
 	return NULL;
 }
@@ -128,17 +115,14 @@ static void add_segment(const struct assembly *as, const struct media_seg *s, lo
 	char *clip = seg_clip(s);
 
 	if (clip) {
-		media_argv_add(a, "-i");
-		media_argv_add(a, "%s", clip);
+		media_argv_opt(a, "-i", "%s", clip);
 		sb_printf(g, "[%d:v]", input);
 	} else {
 		int big = min_side(f) / 12, small = min_side(f) / 22;
 		char *ch = drawtext(as, CARD_CHANNEL, small, "0xc0c8d8", "h/8");
 		char *ti = drawtext(as, CARD_TITLE, big, "white", "(h-text_h)/2");
-		media_argv_add(a, "-f");
-		media_argv_add(a, "lavfi");
-		media_argv_add(a, "-i");
-		media_argv_add(a, "color=c=" CARD_COLOR ":s=%dx%d:r=%d", f->w, f->h, f->fps);
+		media_argv_words(a, "-f lavfi");
+		media_argv_opt(a, "-i", "color=c=" CARD_COLOR ":s=%dx%d:r=%d", f->w, f->h, f->fps);
 		sb_printf(g, "[%d:v]%s,%s,", input, ch, ti);
 		free(ch);
 		free(ti);
@@ -174,7 +158,7 @@ static void build_graph(const struct assembly *as, struct media_argv *a, struct 
 	}
 	for (int i = 0; i < n; i++) sb_printf(g, "[v%d]", i);
 	sb_printf(g, "concat=n=%d:v=1:a=0", n);
-	if (as->f.burn && fsio_exists("subtitles.srt")) add_subtitles(as, g);
+	if (as->f.burn && nonempty_file("subtitles.srt")) add_subtitles(as, g);
 	sb_puts(g, ",format=yuv420p[out]");
 	*audio_input = n;
 }
@@ -187,42 +171,17 @@ static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as)
 	enum stage_rc rc;
 	double t0 = time_mono();
 
-	media_argv_add(&a, "ffmpeg");
-	media_argv_add(&a, "-nostdin");
-	media_argv_add(&a, "-hide_banner");
-	media_argv_add(&a, "-loglevel");
-	media_argv_add(&a, "error");
-	media_argv_add(&a, "-y");
+	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
 	build_graph(as, &a, &g, &audio_input);
-	media_argv_add(&a, "-i");
-	media_argv_add(&a, "%s", as->audio);
-	media_argv_add(&a, "-filter_complex");
-	media_argv_add(&a, "%s", g.s);
-	media_argv_add(&a, "-map");
-	media_argv_add(&a, "[out]");
-	media_argv_add(&a, "-map");
-	media_argv_add(&a, "%d:a:0", audio_input);
-	media_argv_add(&a, "-c:v");
-	media_argv_add(&a, "libx264");
-	media_argv_add(&a, "-pix_fmt");
-	media_argv_add(&a, "yuv420p");
-	media_argv_add(&a, "-preset");
-	media_argv_add(&a, "%s", as->f.preset);
-	media_argv_add(&a, "-crf");
-	media_argv_add(&a, "%d", as->f.crf);
-	media_argv_add(&a, "-r");
-	media_argv_add(&a, "%d", as->f.fps);
-	media_argv_add(&a, "-c:a");
-	media_argv_add(&a, "aac");
-	media_argv_add(&a, "-b:a");
-	media_argv_add(&a, "128k");
-	media_argv_add(&a, "-ar");
-	media_argv_add(&a, "48000");
-	media_argv_add(&a, "-movflags");
-	media_argv_add(&a, "+faststart");
-	media_argv_add(&a, "-shortest");
-	media_argv_add(&a, "-f");
-	media_argv_add(&a, "mp4");
+	media_argv_opt(&a, "-i", "%s", as->audio);
+	media_argv_opt(&a, "-filter_complex", "%s", g.s);
+	media_argv_words(&a, "-map [out]");
+	media_argv_opt(&a, "-map", "%d:a:0", audio_input);
+	media_argv_words(&a, "-c:v libx264 -pix_fmt yuv420p");
+	media_argv_opt(&a, "-preset", "%s", as->f.preset);
+	media_argv_opt(&a, "-crf", "%d", as->f.crf);
+	media_argv_opt(&a, "-r", "%d", as->f.fps);
+	media_argv_words(&a, "-c:a aac -b:a 128k -ar 48000 -movflags +faststart -shortest -f mp4");
 	media_argv_add(&a, FINAL_TMP);
 	rc = media_run(ctx, &a, "final.mp4");
 	if (rc == STAGE_OK)
@@ -259,18 +218,14 @@ static void thumb_input(const struct assembly *as, struct media_argv *a)
 		const struct media_seg *s = &as->t.seg[i];
 		char *clip = s->broll ? NULL : seg_clip(s);
 		if (!clip) continue;
-		media_argv_add(a, "-ss");
-		media_argv_add(a, "%.3f", (s->end - s->start) / 2);
-		media_argv_add(a, "-i");
-		media_argv_add(a, "%s", clip);
+		media_argv_opt(a, "-ss", "%.3f", (s->end - s->start) / 2);
+		media_argv_opt(a, "-i", "%s", clip);
 		free(clip);
 		return;
 	}
 	for (const char *p = as->title; *p; p++) seed = (seed ^ (unsigned char)*p) * 16777619u;
-	media_argv_add(a, "-f");
-	media_argv_add(a, "lavfi");
-	media_argv_add(a, "-i");
-	media_argv_add(a, "gradients=s=%dx%d:c0=" CARD_COLOR ":c1=0x%06x:seed=%u",
+	media_argv_words(a, "-f lavfi");
+	media_argv_opt(a, "-i", "gradients=s=%dx%d:c0=" CARD_COLOR ":c1=0x%06x:seed=%u",
 		       as->f.w, as->f.h, (seed & 0x7f7f7f) | 0x303030, seed);
 }
 
@@ -287,24 +242,14 @@ static enum stage_rc thumbnail(struct stage_ctx *ctx, const struct assembly *as)
 		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	}
 	dt = drawtext(as, THUMB_TITLE, size, "white", "(h-text_h)/2");
-	media_argv_add(&a, "ffmpeg");
-	media_argv_add(&a, "-nostdin");
-	media_argv_add(&a, "-hide_banner");
-	media_argv_add(&a, "-loglevel");
-	media_argv_add(&a, "error");
-	media_argv_add(&a, "-y");
+	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
 	thumb_input(as, &a);
-	media_argv_add(&a, "-frames:v");
-	media_argv_add(&a, "1");
-	media_argv_add(&a, "-vf");
-	media_argv_add(&a, "scale=%d:%d:force_original_aspect_ratio=decrease,"
+	media_argv_words(&a, "-frames:v 1");
+	media_argv_opt(&a, "-vf", "scale=%d:%d:force_original_aspect_ratio=decrease,"
 		       "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,"
-		       "drawbox=c=black@0.35:t=fill,%s",
+		       "drawbox=c=black@0.45:t=fill,%s",
 		       f->w, f->h, f->w, f->h, dt);
-	media_argv_add(&a, "-f");
-	media_argv_add(&a, "image2");
-	media_argv_add(&a, "-c:v");
-	media_argv_add(&a, "png");
+	media_argv_words(&a, "-f image2 -c:v png");
 	media_argv_add(&a, THUMB_TMP);
 	rc = media_run(ctx, &a, "thumbnail.png");
 	if (rc == STAGE_OK && media_commit(THUMB_TMP, "thumbnail.png") < 0)

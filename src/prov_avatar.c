@@ -19,23 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* ---- prototypes shared by the media providers (MOVE TO acog.h) ----- */
-struct media_frame { int w, h, fps, crf, burn; const char *preset; };
-struct media_argv { char **v; size_t n, cap; };
-struct media_seg { int index, broll; const char *desc; double start, end; };
-struct media_timeline { cJSON *json; struct media_seg *seg; size_t n; double duration; };
-int media_frame_get(const cJSON *channel, struct media_frame *f);
-void media_argv_add(struct media_argv *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-void media_argv_free(struct media_argv *a);
-int media_timeline_load(struct media_timeline *t);
-void media_timeline_free(struct media_timeline *t);
-long media_seg_frames(const struct media_seg *s, int fps);
-enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f,
-			      struct media_argv *in, const char *filter, long frames,
-			      const char *final, const char *asset_type);
-int media_prune_clips(const char *dir, const struct media_timeline *t, int broll);
-/* -------------------------------------------------------------------- */
 
 enum stage_rc prov_avatar_none(struct stage_ctx *ctx)
 {
@@ -72,13 +55,10 @@ static enum stage_rc still_clip(struct stage_ctx *ctx, const struct media_frame 
 	final = xasprintf("avatar/seg-%02d.mp4", s->index);
 	filter = still_filter(f, zoom, frames);
 	if (!zoom) {                          /* static: repeat the image */
-		media_argv_add(&in, "-loop");
-		media_argv_add(&in, "1");
-		media_argv_add(&in, "-framerate");
-		media_argv_add(&in, "%d", f->fps);
+		media_argv_opt(&in, "-loop", "1");
+		media_argv_opt(&in, "-framerate", "%d", f->fps);
 	}
-	media_argv_add(&in, "-i");
-	media_argv_add(&in, "%s", image);
+	media_argv_opt(&in, "-i", "%s", image);
 	rc = media_make_clip(ctx, f, &in, filter, frames, final, "avatar_video");
 	media_argv_free(&in);
 	free(filter);

@@ -26,26 +26,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- prototypes shared by the media providers (MOVE TO acog.h) ----- */
-struct media_frame { int w, h, fps, crf, burn; const char *preset; };
-struct media_argv { char **v; size_t n, cap; };
-struct media_seg { int index, broll; const char *desc; double start, end; };
-struct media_timeline { cJSON *json; struct media_seg *seg; size_t n; double duration; };
-int media_frame_get(const cJSON *channel, struct media_frame *f);
-void media_argv_add(struct media_argv *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-void media_argv_free(struct media_argv *a);
-char *media_filter_escape(const char *s);
-char *media_wrap(const char *text, int cols, int max_lines);
-int media_write_scratch(const char *path, const char *text);
-int media_timeline_load(struct media_timeline *t);
-void media_timeline_free(struct media_timeline *t);
-long media_seg_frames(const struct media_seg *s, int fps);
-enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f,
-			      struct media_argv *in, const char *filter, long frames,
-			      const char *final, const char *asset_type);
-int media_prune_clips(const char *dir, const struct media_timeline *t, int broll);
-/* -------------------------------------------------------------------- */
 
 #define SIDECAR_MAX (64 * 1024)
 #define WORD_MAX 48
@@ -109,25 +89,26 @@ static enum stage_rc gen_clip(struct stage_ctx *ctx, const struct media_frame *f
 {
 	const char *font = media_font(), *scale, *desc = s->desc ? s->desc : "";
 	uint32_t seed = hash32(desc) ^ (uint32_t)s->index;
+	int size = (f->w < f->h ? f->w : f->h) / 14, cols = f->w * 10 / (size * 6);
+	char *txt = xasprintf("broll/.seg-%02d.tmp.txt", s->index);
+	char *wrapped = media_wrap(desc, cols > 8 ? cols - 4 : 4, 4), *src = NULL, *filter = NULL;
 	struct media_argv in = { 0 };
-	char *src, *filter, *wrapped, *txt = xasprintf("broll/.seg-%02d.tmp.txt", s->index);
-	int cols = f->w / ((f->w < f->h ? f->w : f->h) / 14) * 10 / 6;
 	enum stage_rc rc;
 
-	if (!font) { free(txt); return stage_fail(ctx, STAGE_FAIL, "%s", err_msg()); }
-	wrapped = media_wrap(desc, cols > 8 ? cols - 4 : 4, 4);
+	if (!font) {
+		rc = stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+		goto out;
+	}
 	if (media_write_scratch(txt, wrapped) < 0) {
-		free(wrapped);
-		free(txt);
-		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+		goto out;
 	}
 	src = gen_source(f, nth % 4, seed, &scale);
 	filter = gen_filter(f, scale, font, txt);
-	media_argv_add(&in, "-f");
-	media_argv_add(&in, "lavfi");
-	media_argv_add(&in, "-i");
-	media_argv_add(&in, "%s", src);
+	media_argv_opt(&in, "-f", "lavfi");
+	media_argv_opt(&in, "-i", "%s", src);
 	rc = media_make_clip(ctx, f, &in, filter, media_seg_frames(s, f->fps), final, "b_roll");
+out:
 	unlink(txt);
 	media_argv_free(&in);
 	free(filter);
@@ -162,8 +143,15 @@ static int is_stop_word(const char *w)
 	return 0;
 }
 
-/* Lower-case alphanumeric words, plural 's' dropped, stop words skipped,
- * each added once. */
+static int words_has(char *const *v, size_t n, const char *w)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], w) == 0) return 1;
+	return 0;
+}
+
+/* Lower-case words (letters, digits, any non-ASCII byte), a plural 's'
+ * dropped so "rockets" finds "rocket", stop words skipped, each once. */
 static void words_add(char ***v, size_t *n, const char *text)
 {
 	char w[WORD_MAX];
@@ -175,10 +163,7 @@ static void words_add(char ***v, size_t *n, const char *text)
 		w[len] = 0;
 		if (len > 3 && w[len - 1] == 's' && w[len - 2] != 's') w[--len] = 0;
 		if (*text) text++;
-		if (!len || is_stop_word(w)) continue;
-		size_t i = 0;
-		while (i < *n && strcmp((*v)[i], w) != 0) i++;
-		if (i < *n) continue;
+		if (!len || is_stop_word(w) || words_has(*v, *n, w)) continue;
 		*v = xrealloc(*v, (*n + 1) * sizeof **v);
 		(*v)[(*n)++] = xstrdup(w);
 	}
@@ -264,8 +249,7 @@ static const struct clip *library_pick(const struct library *lib, const char *de
 	for (size_t i = 0; i < lib->n; i++) {
 		int sc = 0;
 		for (size_t j = 0; j < nwant; j++)
-			for (size_t k = 0; k < lib->c[i].nwords; k++)
-				sc += strcmp(want[j], lib->c[i].words[k]) == 0;
+			sc += words_has(lib->c[i].words, lib->c[i].nwords, want[j]);
 		if (sc > best_score) { best_score = sc; best = i; }
 	}
 	words_free(want, nwant);
@@ -284,10 +268,8 @@ static enum stage_rc library_clip(struct stage_ctx *ctx, const struct media_fram
 	enum stage_rc rc;
 
 	/* loop the clip (or the still) forever; -frames:v cuts it to length */
-	media_argv_add(&in, c->image ? "-loop" : "-stream_loop");
-	media_argv_add(&in, c->image ? "1" : "-1");
-	media_argv_add(&in, "-i");
-	media_argv_add(&in, "%s", c->path);
+	media_argv_opt(&in, c->image ? "-loop" : "-stream_loop", "%s", c->image ? "1" : "-1");
+	media_argv_opt(&in, "-i", "%s", c->path);
 	rc = media_make_clip(ctx, f, &in, filter, media_seg_frames(s, f->fps), final, "b_roll");
 	if (rc != STAGE_OK) {
 		char *why = xstrdup(ctx->error);

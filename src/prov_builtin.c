@@ -316,11 +316,26 @@ static char *plan_intro(const struct tpl *t)
 	return b.s;
 }
 
+/* Words a title should not end on ("... full of stars would"). */
+static int weak_word(const char *w, size_t n)
+{
+	static const char *const weak[] = {
+		"a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "and", "or",
+		"but", "so", "that", "which", "would", "will", "can", "could", "is", "are", "be",
+		"our", "your", "its", "their", "from", "into", NULL
+	};
+
+	for (const char *const *p = weak; *p; p++)
+		if (strlen(*p) == n && !strncasecmp(*p, w, n))
+			return 1;
+	return 0;
+}
+
 /* A section title: its point up to eight words, cut early at a comma that
- * closes a clause of four words or more. */
+ * closes a clause of four words or more, never ending on a weak word. */
 static char *short_title(const char *point)
 {
-	char *s = xstrdup(point), *p = s;
+	char *s = xstrdup(point), *p = s, *last;
 	int words = 1;
 
 	for (; *p; p++) {
@@ -332,6 +347,11 @@ static char *short_title(const char *point)
 	}
 	*p = 0;
 	strip_final_stop(s);
+	while (words > 2 && (last = strrchr(s, ' ')) && weak_word(last + 1, strlen(last + 1))) {
+		*last = 0;
+		strip_final_stop(s);
+		words--;
+	}
 	return s;
 }
 
@@ -481,29 +501,32 @@ static cJSON *load_plan(struct stage_ctx *ctx, enum stage_rc *rc)
 	char *path = path_in(ctx, "plan.json");
 	cJSON *plan = json_load_file(path, FILE_MAX);
 
+	if (plan && !cJSON_IsObject(plan)) {
+		err_set("%s is not a JSON object", path);
+		cJSON_Delete(plan);
+		plan = NULL;
+	}
 	if (!plan)
 		*rc = stage_fail(ctx, STAGE_FAIL, "%s; run planning again "
 				 "(acog-batch retry %s --from planning)", err_msg(), ctx->episode_id);
-	else if (!cJSON_IsObject(plan))
-		*rc = stage_fail(ctx, STAGE_FAIL, "%s is not a JSON object; run planning again",
-				 path), cJSON_Delete(plan), plan = NULL;
 	free(path);
 	return plan;
 }
 
 /* The n-th sentence of a section.  The first ones mention each key point;
  * then come fixed connective sentences; then, for long targets, padding
- * that revisits the points in turn. */
+ * that revisits the points in turn.  Sentences ending in user text get
+ * their full stop from sb_sentence, so "...: Why?" never becomes "?.". */
 static char *section_sentence(const struct tpl *t, char **kp, size_t nk, size_t sec,
 			      size_t nsec, size_t n)
 {
 	static const char *const pad[] = {
-		"Let's look at that again, a little more slowly: %s.",
-		"Ask yourself how that fits with what you already know about %s.",
+		"Let's look at that again, a little more slowly: %s",
+		"Ask yourself how that fits with what you already know about %s",
 		"It is easy to skip over this, but the details matter here.",
 		"If that sounds surprising, good: it means you are thinking about it.",
 		"Pause for a moment and picture it.",
-		"In other words: %s.",
+		"In other words: %s",
 	};
 	const char *fmt, *arg;
 
@@ -512,7 +535,7 @@ static char *section_sentence(const struct tpl *t, char **kp, size_t nk, size_t 
 				 : sec + 1 == nsec ? "One last point: %s" : "Next: %s", kp[n]);
 	n -= nk;
 	if (n == 0)
-		return xasprintf("Why does this matter? Because it changes how we think about %s.",
+		return xasprintf("Why does this matter? Because it changes how we think about %s",
 				 t->topic_ref);
 	if (n == 1)
 		return t->audience && *t->audience
@@ -535,12 +558,15 @@ static size_t section_points(const cJSON *sec, const char *fallback, char ***out
 	size_t n = 0;
 
 	*out = xcalloc((size_t)cJSON_GetArraySize(kps) + 1, sizeof **out);
-	cJSON_ArrayForEach(it, kps)
-		if (cJSON_IsString(it) && *it->valuestring) {
-			(*out)[n] = clean_text(it->valuestring, 300);
-			strip_final_stop((*out)[n]);
-			n++;
-		}
+	cJSON_ArrayForEach(it, kps) {
+		char *p = cJSON_IsString(it) ? clean_text(it->valuestring, 300) : NULL;
+		if (p)
+			strip_final_stop(p);
+		if (p && *p)
+			(*out)[n++] = p;
+		else
+			free(p);
+	}
 	if (n == 0) {
 		const char *s = json_str(sec, "summary", json_str(sec, "title", fallback));
 		(*out)[n] = clean_text(s, 300);
@@ -853,23 +879,26 @@ static void tag_add(cJSON *tags, size_t *total, const char *tag)
 }
 
 /* Lower-case ASCII words of three or more letters (UTF-8 letters are kept
- * as they are), minus stopwords. */
+ * as they are), minus stopwords; a word too long for a tag is skipped. */
 static void tag_words(cJSON *tags, size_t *total, const char *text)
 {
 	char w[64];
 	size_t n = 0;
+	int too_long = 0;
 
 	for (const char *p = text;; p++) {
 		unsigned char c = (unsigned char)*p;
 		if (isalnum(c) || c >= 0x80) {
 			if (n + 1 < sizeof w)
 				w[n++] = (char)tolower(c);
+			else
+				too_long = 1;
 			continue;
 		}
 		w[n] = 0;
-		if (n >= 3 && !is_stopword(w) && utf8_valid(w, n))
+		if (n >= 3 && !too_long && !is_stopword(w) && utf8_valid(w, n))
 			tag_add(tags, total, w);
-		n = 0;
+		n = 0, too_long = 0;
 		if (!c)
 			break;
 	}

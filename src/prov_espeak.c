@@ -26,16 +26,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- prototypes shared by the media providers (MOVE TO acog.h) ----- */
-struct media_frame { int w, h, fps, crf, burn; const char *preset; };
-struct media_argv { char **v; size_t n, cap; };
-int media_frame_get(const cJSON *channel, struct media_frame *f);
-void media_argv_add(struct media_argv *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-void media_argv_free(struct media_argv *a);
-enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char *what);
-int media_write_scratch(const char *path, const char *text);
-/* -------------------------------------------------------------------- */
 
 #define AUDIBLE 300          /* |sample| above this is heard (about -40 dBFS) */
 #define LEAD_MS 300          /* silence before the first sentence */
@@ -155,21 +145,14 @@ static enum stage_rc synth(struct stage_ctx *ctx, const struct espeak_opts *o,
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 		goto out;
 	}
-	media_argv_add(&a, "espeak-ng");
-	media_argv_add(&a, "-b");
-	media_argv_add(&a, "1");              /* the text file is UTF-8 */
-	media_argv_add(&a, "-v");
-	media_argv_add(&a, "%s", o->voice);
-	media_argv_add(&a, "-s");
-	media_argv_add(&a, "%d", o->speed);
+	media_argv_words(&a, "espeak-ng -b 1");     /* -b 1: the text file is UTF-8 */
+	media_argv_opt(&a, "-v", "%s", o->voice);
+	media_argv_opt(&a, "-s", "%d", o->speed);
 	if (o->pitch >= 0) {
-		media_argv_add(&a, "-p");
-		media_argv_add(&a, "%d", o->pitch);
+		media_argv_opt(&a, "-p", "%d", o->pitch);
 	}
-	media_argv_add(&a, "-w");
-	media_argv_add(&a, "%s", wav);
-	media_argv_add(&a, "-f");
-	media_argv_add(&a, "%s", txt);
+	media_argv_opt(&a, "-w", "%s", wav);
+	media_argv_opt(&a, "-f", "%s", txt);
 	if ((rc = media_run(ctx, &a, "narration (check providers.audio.voice)")) != STAGE_OK)
 		goto out;
 	if (!(data = (unsigned char *)fsio_read(wav, WAV_MAX, &len)) ||
@@ -234,18 +217,19 @@ static enum stage_rc narrate_segment(struct stage_ctx *ctx, const struct espeak_
 		(double)nr->pcm.n / nr->pcm.rate + nr->pending_ms / 1000.0 : nr->pending_ms / 1000.0;
 	for (size_t i = 0; i < ns && rc == STAGE_OK; i++) {
 		struct pcm w = { 0 };
-		if ((rc = synth(ctx, o, ++nr->nsent, sent[i], &w)) != STAGE_OK) break;
-		if (nr->pcm.rate && w.rate != nr->pcm.rate)
+		rc = synth(ctx, o, ++nr->nsent, sent[i], &w);
+		if (rc == STAGE_OK && nr->pcm.rate && w.rate != nr->pcm.rate)
 			rc = stage_fail(ctx, STAGE_FAIL, "espeak-ng changed sample rate (%u, then %u Hz) "
 					"for voice %s", nr->pcm.rate, w.rate, o->voice);
-		else
+		if (rc == STAGE_OK) {
 			nr->pcm.rate = w.rate;
-		if (rc == STAGE_OK && place(nr, &w, sent[i])) {
-			if (spoken++ == 0) nr->seg_start[si] = nr->cue[nr->ncue - 1].start;
-			nr->pending_ms = o->gap_ms;
-		} else if (rc == STAGE_OK) {
-			stage_log(ctx, "warn", "sentence %d is silent, no subtitle: %.60s",
-				  nr->nsent, sent[i]);
+			if (place(nr, &w, sent[i])) {
+				if (spoken++ == 0) nr->seg_start[si] = nr->cue[nr->ncue - 1].start;
+				nr->pending_ms = o->gap_ms;
+			} else {
+				stage_log(ctx, "warn", "sentence %d is silent, no subtitle: %.60s",
+					  nr->nsent, sent[i]);
+			}
 		}
 		free(w.s);
 	}

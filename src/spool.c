@@ -64,10 +64,14 @@ static char *ticket_json(const struct episode *e)
 	return s;
 }
 
+/* Rewrites only when the content changed, so the mtime (the retry schedule)
+ * survives a restart's reconciliation. */
 int spool_write_ticket(const char *root, const struct episode *e)
 {
 	char *p = spool_path(root, e->location, e->ticket), *s = ticket_json(e);
-	int rc = fsio_write_atomic_str(p, s);
+	char *old = fsio_read(p, 1 << 20, NULL);
+	int rc = old && strcmp(old, s) == 0 ? 0 : fsio_write_atomic_str(p, s);
+	free(old);
 	free(p);
 	free(s);
 	return rc;

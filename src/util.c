@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 #include <uuid/uuid.h>
 
 static char err_buf[2048];
@@ -103,9 +104,10 @@ void time_iso(double t, char out[32])
 	int ms = (int)((t - (double)s) * 1000.0);
 	if (ms < 0) ms = 0;
 	if (ms > 999) ms = 999;
+	char date[24];
 	gmtime_r(&s, &tm);
-	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, 32, "%.19s.%03dZ", date, ms);
 }
 
 double time_parse_iso(const char *s)

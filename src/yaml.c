@@ -106,12 +106,13 @@ cJSON *yaml_load_file(const char *path)
 	char *text = fsio_read(path, 1 << 20, &len);
 	cJSON *root = NULL;
 	yaml_event_t ev;
+	int failed = 0;
 
 	if (!text) return NULL;
 	yaml_parser_initialize(&y.p);
 	yaml_parser_set_input_string(&y.p, (const unsigned char *)text, len);
 	for (;;) {
-		if (next(&y, &ev) < 0) { cJSON_Delete(root); root = NULL; break; }
+		if (next(&y, &ev) < 0) { cJSON_Delete(root); root = NULL; failed = 1; break; }
 		if (ev.type == YAML_STREAM_END_EVENT) { yaml_event_delete(&ev); break; }
 		if (ev.type == YAML_MAPPING_START_EVENT || ev.type == YAML_SEQUENCE_START_EVENT ||
 		    ev.type == YAML_SCALAR_EVENT) {
@@ -121,6 +122,7 @@ cJSON *yaml_load_file(const char *path)
 				if (root) err_set("%s: only one YAML document is allowed", path);
 				cJSON_Delete(root);
 				root = NULL;
+				failed = 1;
 				break;
 			}
 			root = n;
@@ -130,6 +132,7 @@ cJSON *yaml_load_file(const char *path)
 	}
 	yaml_parser_delete(&y.p);
 	free(text);
+	if (!root && !failed) root = cJSON_CreateObject();   /* an empty file says nothing */
 	if (root && cJSON_IsNull(root)) { cJSON_Delete(root); root = cJSON_CreateObject(); }
 	if (root && !cJSON_IsObject(root)) {
 		cJSON_Delete(root);

@@ -191,8 +191,9 @@ echo '{"outputs":[{"type":"script","path":"script.md","mime":"text/markdown"}]}'
 
 
 def test_command_provider_retried_on_75_then_succeeds(root):
-    d = root.channel("cmd", review="false", extra="  scripting: {name: command, argv: [/bin/sh, fake-writer.sh], timeout: 20}\n")
+    d = root.channel("cmd", review="false", extra="  scripting: {name: command, argv: [./fake-writer.sh], timeout: 20}\n")
     (d / "fake-writer.sh").write_text(COUNTING)
+    (d / "fake-writer.sh").chmod(0o755)
     root.drop(root.idea("Rivers", channel="cmd"), "r.json")
     root.drain()
     [ep] = root.status()

@@ -7,7 +7,8 @@
 #    static cJSON into build/static/prefix/;
 # 4. writes build/static/prefix/flags.mk (STATIC_CFLAGS, STATIC_LIBS) for the Makefile;
 # 5. links contrib/static/smoke.c with -static and runs it against local HTTP and HTTPS
-#    servers, resolving "localhost" through c-ares, never through glibc's NSS.
+#    servers (by 127.0.0.1, by "localhost", and by a name that only a local DNS server
+#    knows, resolved by c-ares), and checks with strace that glibc's NSS is never loaded.
 #
 # Every step leaves a stamp in build/static/stamps/, so a second run does nothing and takes
 # about a second.  A stamp records the recipe it was made with: change the recipe (say, a
@@ -65,7 +66,7 @@ usage() {
 run_logged() {
 	local logfile=$1
 	shift
-	printf '+ %s\n' "$*" >>"$logfile"
+	printf '+ [%(%T)T] %s\n' -1 "$*" >>"$logfile"
 	if ! "$@" >>"$logfile" 2>&1; then
 		tail -n 40 "$logfile" >&2
 		die "'$*' failed; full log in $logfile"
@@ -132,7 +133,7 @@ ensure_deb_src() {
 		have_deb_src && return 0
 	fi
 	log "no deb-src sources: adding /etc/apt/sources.list.d/acog-batch-deb-src.*"
-	local tmp
+	local tmp f
 	tmp=$(mktemp)
 	# deb822 files: copy every enabled stanza of Types: deb, as Types: deb-src.
 	if compgen -G '/etc/apt/sources.list.d/*.sources' >/dev/null; then
@@ -315,7 +316,9 @@ trap cleanup EXIT
 #     an openssl.cnf asks to load one;
 #   libcares ares_getaddrinfo: named services ("http"); libcurl passes a numeric port with
 #     ARES_AI_NUMERICSERV;
-#   libcares ares_getnameinfo: reverse service lookups; libcurl never calls getnameinfo.
+#   libcares ares_getnameinfo: reverse service lookups; libcurl never calls getnameinfo;
+#   libsqlite3 os_unix: sqlite3_load_extension, never enabled.  The linker names only the
+#     first archive that references a symbol, so this one shows when libcrypto is absent.
 # libcurl itself references none of them (it resolves with c-ares): a new entry here,
 # from libcurl or from acog-batch, is a regression, and the smoke test fails on it.
 known_link_warnings=(
@@ -324,6 +327,7 @@ known_link_warnings=(
 	"libcrypto.a(libcrypto-lib-bio_sock.o) gethostbyname"
 	"libcares.a(libcares_la-ares_getaddrinfo.o) getservbyname"
 	"libcares.a(libcares_la-ares_getnameinfo.o) getservbyport_r"
+	"libsqlite3.a(os_unix.o) dlopen"
 )
 
 # check_link_warnings LOGFILE: lists the linker's warnings and fails on a static-NSS one
@@ -359,7 +363,8 @@ check_link_warnings() {
 start_server() {
 	local _var=$1 _name=$2 _logf=$t/$2.log _i _port
 	shift 2
-	"$@" >"$_logf" 2>&1 &
+	: >"$_logf" # exists before the server runs, so the loop below can read it at once
+	"$@" >>"$_logf" 2>&1 &
 	pids+=($!)
 	for ((_i = 0; _i < 100; _i++)); do
 		_port=$(sed -n 's/.* port \([0-9][0-9]*\).*/\1/p;T;q' "$_logf")
@@ -386,6 +391,7 @@ smoke_test() {
 	bin=$out/smoke t=$out/smoke-test
 	if ((!check)) && [[ -f $stamps/smoke && -x $bin ]] &&
 	    [[ $stamps/smoke -nt $here/smoke.c && $stamps/smoke -nt $prefix/flags.mk ]] &&
+	    [[ $stamps/smoke -nt ${BASH_SOURCE[0]} ]] &&
 	    [[ $stamps/smoke -nt $prefix/lib/libcurl.a && $stamps/smoke -nt $prefix/lib/libcjson.a ]]; then
 		return 0
 	fi
@@ -505,6 +511,9 @@ main() {
 		esac
 	done
 	mkdir -p "$src" "$work" "$prefix" "$stamps" "$logs"
+	# One run at a time per build folder (make -j may start two).
+	exec 9>"$out/.lock"
+	flock 9
 	ensure_packages
 	fetch_source curl
 	fetch_source cjson

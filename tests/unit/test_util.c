@@ -34,9 +34,9 @@ int main(void)
 	ok(!path_component_ok("a/b"), "slash refused");
 	ok(!path_component_ok(""), "empty refused");
 
-	time_iso(1796212800.25, iso);
+	time_iso(1796126400.25, iso);
 	ok(!strcmp(iso, "2026-12-01T12:00:00.250Z"), "time_iso: %s", iso);
-	ok(time_parse_iso("2026-12-01T12:00:00.250Z") == 1796212800.25, "time_parse_iso round trip");
+	ok(time_parse_iso("2026-12-01T12:00:00.250Z") == 1796126400.25, "time_parse_iso round trip");
 	ok(time_parse_iso("2026-12-01 12:00") < 0, "time_parse_iso refuses non-ISO");
 
 	dir = mkdtemp(tmpl);
