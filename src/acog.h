@@ -54,7 +54,12 @@ void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(print
 void sb_free(struct sbuf *b);
 
 /* ---- sha256.c -------------------------------------------------------- */
+struct sha256 { uint32_t h[8]; unsigned char buf[64]; size_t used; uint64_t len; };
+void sha256_init(struct sha256 *s);
+void sha256_update(struct sha256 *s, const void *data, size_t n);
+void sha256_final(struct sha256 *s, char out[65]);
 void sha256_hex(const void *data, size_t len, char out[65]);
+int sha256_file_update(struct sha256 *s, const char *path);
 
 /* ---- fsio.c: the one durable write and the one durable move ---------- */
 int fsio_write_atomic(const char *path, const void *data, size_t len);
@@ -300,7 +305,9 @@ struct stage_ctx {
 	const cJSON *idea;         /* idea.json */
 	const char *reviewer_notes;/* set on a re-run after reject, else NULL */
 	int attempt;               /* 1 for the first run */
-	const char *provider_job_id; /* async providers: job submitted earlier */
+	const char *provider_job_id; /* async providers: JSON {key: id} stored so far */
+	const cJSON *provider_jobs;  /* the same, parsed ({} when none) */
+	const char *job_id;          /* jobs.id of this run */
 	int timeout_s;
 	/* results */
 	cJSON *outputs;            /* [{type,path,mime,duration_ms,...}] */
@@ -318,8 +325,11 @@ void stage_output(struct stage_ctx *ctx, const char *type, const char *path,
 		  const char *mime, long duration_ms);
 void stage_cost(struct stage_ctx *ctx, const char *provider, const char *operation,
 		double units, const char *unit_type, double cost_usd);
-/* Tell the daemon an async job id at once (before waiting on it). */
-void stage_provider_job(struct stage_ctx *ctx, const char *job_id);
+/* Store an async provider's job id in the database at once, before the
+ * provider waits on anything (its own short autocommit on a fresh
+ * connection).  key names the piece of work (e.g. "seg-03"); the ids so far
+ * are in ctx->provider_jobs on every later run of the same job. */
+int stage_provider_job(struct stage_ctx *ctx, const char *key, const char *job_id);
 void stage_log(struct stage_ctx *ctx, const char *level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -339,6 +349,61 @@ enum stage_rc prov_broll_library(struct stage_ctx *ctx);
 enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx);
 enum stage_rc prov_upload_directory(struct stage_ctx *ctx);
 enum stage_rc prov_command(struct stage_ctx *ctx);
+
+/* ---- cache.c: never pay twice (runs in the stage child) ---------------- */
+void cache_key(const struct stage_ctx *ctx, char out[65]);
+cJSON *cache_lookup(const struct stage_ctx *ctx, const char *key);
+void cache_seal(struct stage_ctx *ctx);
+
+/* ---- http.c: the one HTTP layer every provider uses (libcurl) ---------- */
+struct http_req {
+	const char *provider;          /* names the limits (acog.yaml limits.<provider>) and the logs */
+	const char *method;            /* GET, POST, PUT, DELETE */
+	const char *url;
+	const char *const *headers;    /* "Name: value" strings, NULL-terminated; may be NULL */
+	const char *body;              /* request body or NULL */
+	size_t body_len;
+	const char *download_to;       /* stream a 2xx body into this file (atomic: tmp, fsync, rename) */
+	size_t max_response;           /* in-memory body limit; 0 = 16 MiB */
+	int timeout_s;                 /* whole request; 0 = 120 */
+	int connect_timeout_s;         /* 0 = 10 */
+	int max_attempts;              /* 0 = 4; 1 = never retry */
+	int not_idempotent;            /* 1: never resend after the request may have reached the server */
+};
+struct http_resp {
+	long status;                   /* 0 when no HTTP answer arrived */
+	struct sbuf body;
+	struct sbuf headers;           /* raw response headers of the last answer */
+	int retriable;                 /* the final failure could succeed later */
+	double retry_after;            /* seconds the server asked us to wait, 0 = none */
+	int attempts;
+	char error[768];               /* transport error, or the provider's own message */
+};
+/* 0 when the final answer is 2xx; -1 otherwise, with resp->error saying why. */
+int http_request(const struct stage_ctx *ctx, const struct http_req *req, struct http_resp *resp);
+void http_resp_free(struct http_resp *resp);
+const char *http_header(const struct http_resp *resp, const char *name, char *out, size_t n);
+double http_parse_retry_after(const char *value);   /* seconds, fractional, HTTP-date; -1 bad */
+int http_classify(long status, const char *body);   /* 1 retriable, 0 permanent */
+char *http_error_message(const char *body);         /* the provider's message from its error JSON */
+const char *http_ca_file(const cJSON *global, char *why, size_t n); /* NULL: none found, why says where */
+
+/* ---- credentials.c: API keys ------------------------------------------- */
+/* From the provider options: api_key_env (an environment variable name) or
+ * api_key_file (under the root, mode 0600 or refused).  The key is
+ * registered for redaction before it is returned.  NULL + err_set. */
+char *credential_get(const struct stage_ctx *ctx, const char *what);
+
+/* ---- cost.c: prices, budgets --------------------------------------------- */
+/* Price of units for provider/item from acog.yaml prices (documented defaults). */
+double cost_price(const cJSON *global, const char *provider, const char *item, double units);
+double cost_spent_today(sqlite3 *db, const char *channel_db_id);
+/* Checks the channel's budget_daily_usd: 0 ok, 1 warn (80%), 2 hold (100%). */
+int cost_budget_state(sqlite3 *db, const struct channel *ch, double *spent, double *budget);
+
+/* ---- alert.c: optional webhook alerts (never block the pipeline) --------- */
+void alert_send(const struct config *c, const char *kind, const char *episode_id, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* ---- proc.c: children via execve, never a shell ----------------------- */
 struct proc_opts {

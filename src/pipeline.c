@@ -194,8 +194,9 @@ static int finish_job(sqlite3 *db, const struct job_ref *j, const char *status, 
 	char now[32], *res = result ? json_print(result) : NULL;
 	int rc;
 	time_iso(time_now(), now);
-	rc = db_exec(db, "UPDATE jobs SET status = ?, completed_at = ?, error_message = ?, result = ?"
-		     " WHERE id = ? AND status = 'running'", "sssss", status, now, error, res, j->id);
+	rc = db_exec(db, "UPDATE jobs SET status = ?, completed_at = ?, error_message = ?, result = ?,"
+		     " input_hash = COALESCE(?, input_hash), cached = ? WHERE id = ? AND status = 'running'", "sssssis",
+		     status, now, error, res, json_str(result, "input_hash", NULL), json_bool(result, "cached", 0), j->id);
 	free(res);
 	if (rc == 0 && sqlite3_changes(db) != 1) return err_set("job %s was cancelled meanwhile", j->id);
 	return rc;

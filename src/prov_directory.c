@@ -36,89 +36,6 @@ static const struct pub_file pub_files[] = {
 	{ "subtitles.srt", 0 }, { NULL, 0 }
 };
 
-/* ---- streaming SHA-256 (FIPS 180-4) ------------------------------------
- * sha256.c offers only a one-shot sha256_hex(); videos are hashed while
- * they are copied instead of being read into memory whole. */
-struct sha_ctx { uint32_t h[8]; unsigned char buf[64]; size_t used; uint64_t len; };
-
-static const uint32_t sha_k[64] = {
-	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
-};
-
-#define SHA_ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
-
-static void sha_block(uint32_t h[8], const unsigned char *p)
-{
-	uint32_t w[64], v[8], t1, t2;
-	int i;
-
-	for (i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-	for (i = 16; i < 64; i++)
-		w[i] = w[i - 16] + w[i - 7] +
-		       (SHA_ROR(w[i - 15], 7) ^ SHA_ROR(w[i - 15], 18) ^ (w[i - 15] >> 3)) +
-		       (SHA_ROR(w[i - 2], 17) ^ SHA_ROR(w[i - 2], 19) ^ (w[i - 2] >> 10));
-	memcpy(v, h, sizeof v);
-	for (i = 0; i < 64; i++) {
-		t1 = v[7] + (SHA_ROR(v[4], 6) ^ SHA_ROR(v[4], 11) ^ SHA_ROR(v[4], 25)) +
-		     ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha_k[i] + w[i];
-		t2 = (SHA_ROR(v[0], 2) ^ SHA_ROR(v[0], 13) ^ SHA_ROR(v[0], 22)) +
-		     ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
-		memmove(v + 1, v, 7 * sizeof *v);
-		v[4] += t1;
-		v[0] = t1 + t2;
-	}
-	for (i = 0; i < 8; i++)
-		h[i] += v[i];
-}
-
-static void sha_init(struct sha_ctx *c)
-{
-	static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-					0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
-
-	memset(c, 0, sizeof *c);
-	memcpy(c->h, iv, sizeof iv);
-}
-
-static void sha_update(struct sha_ctx *c, const unsigned char *p, size_t n)
-{
-	c->len += n;
-	while (n > 0) {
-		size_t take = 64 - c->used < n ? 64 - c->used : n;
-		memcpy(c->buf + c->used, p, take);
-		c->used += take, p += take, n -= take;
-		if (c->used == 64) {
-			sha_block(c->h, c->buf);
-			c->used = 0;
-		}
-	}
-}
-
-static void sha_final(struct sha_ctx *c, char out[65])
-{
-	uint64_t bits = c->len * 8;
-	unsigned char pad = 0x80, zero = 0, be[8];
-	int i;
-
-	sha_update(c, &pad, 1);
-	while (c->used != 56)
-		sha_update(c, &zero, 1);
-	for (i = 0; i < 8; i++)
-		be[i] = (unsigned char)(bits >> (56 - 8 * i));
-	sha_update(c, be, 8);
-	for (i = 0; i < 8; i++)
-		snprintf(out + 8 * i, 9, "%08x", c->h[i]);
-}
-
 /* ---- publishing -------------------------------------------------------- */
 
 static int write_all(int fd, const unsigned char *p, size_t n)
@@ -139,11 +56,11 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 static int copy_hashed(const char *from, const char *to, long long *bytes, char hex[65])
 {
 	unsigned char buf[1 << 16];
-	struct sha_ctx sha;
+	struct sha256 sha;
 	ssize_t n;
 	int in = -1, out = -1, rc = -1;
 
-	sha_init(&sha);
+	sha256_init(&sha);
 	*bytes = 0;
 	if ((in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		err_set_errno("cannot open %s", from);
@@ -160,14 +77,14 @@ static int copy_hashed(const char *from, const char *to, long long *bytes, char 
 			err_set_errno("cannot copy %s to %s (disk full?)", from, to);
 			goto done;
 		}
-		sha_update(&sha, buf, (size_t)n);
+		sha256_update(&sha, buf, (size_t)n);
 		*bytes += n;
 	}
 	if (fsync(out) < 0) {
 		err_set_errno("cannot fsync %s", to);
 		goto done;
 	}
-	sha_final(&sha, hex);
+	sha256_final(&sha, hex);
 	rc = 0;
 done:
 	if (in >= 0)

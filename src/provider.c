@@ -2,8 +2,8 @@
  * provider.c - the provider registry and the small API providers use to
  * report results.  A provider runs in the stage child; everything it
  * reports is collected in its stage_ctx and sent to the daemon as one JSON
- * line at the end, except an async job id, which is sent at once so the
- * daemon can store it before the provider waits on anything.
+ * line at the end, except an async job id, which the child stores in the
+ * database itself at once, so it survives a crash of either process.
  */
 #define _GNU_SOURCE
 #include "acog.h"
@@ -74,20 +74,24 @@ void stage_cost(struct stage_ctx *ctx, const char *provider, const char *operati
 	cJSON_AddItemToArray(ctx->costs, o);
 }
 
-void stage_provider_job(struct stage_ctx *ctx, const char *job_id)
+int stage_provider_job(struct stage_ctx *ctx, const char *key, const char *job_id)
 {
-	cJSON *o = cJSON_CreateObject();
-	char *s, *line;
-	cJSON_AddStringToObject(o, "type", "provider_job");
-	cJSON_AddStringToObject(o, "id", job_id);
-	s = json_print(o);
-	line = xasprintf("%s\n", s);
-	if (stage_report_fd >= 0 && write(stage_report_fd, line, strlen(line)) < 0)
-		stage_log(ctx, "warn", "could not report provider job %s to the daemon", job_id);
-	free(line);
-	free(s);
-	cJSON_Delete(o);
-	ctx->provider_job_id = NULL;
+	char *path = xasprintf("%s/acog.db", ctx->root);
+	sqlite3 *db = NULL;
+	int rc = -1;
+	/* A fresh connection in this child: the daemon's handle is never used after fork. */
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 30000);
+		rc = db_exec(db, "UPDATE jobs SET provider_job_id = json_set(COALESCE(provider_job_id, '{}'),"
+			     " '$.' || ?, ?) WHERE id = ?", "sss", key, job_id, ctx->job_id);
+	} else {
+		err_set("cannot open %s to store provider job %s", path, job_id);
+	}
+	if (rc < 0) stage_log(ctx, "error", "could not store provider job %s=%s: %s", key, job_id, err_msg());
+	else stage_log(ctx, "info", "provider job %s=%s stored", key, job_id);
+	if (db) sqlite3_close(db);
+	free(path);
+	return rc;
 }
 
 void stage_log(struct stage_ctx *ctx, const char *level, const char *fmt, ...)

@@ -1,10 +1,13 @@
 /*
- * sha256.c - SHA-256 (FIPS 180-4), for content hashes of ideas, manifests
- * and stage input keys.  Written from the standard; no third-party code.
+ * sha256.c - SHA-256 (FIPS 180-4), streaming, for content hashes of ideas,
+ * manifests and stage input keys.  Written from the standard.
  */
 #include "acog.h"
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const uint32_t K[64] = {
 	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -39,20 +42,61 @@ static void block(uint32_t h[8], const unsigned char *p)
 	h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
 }
 
+void sha256_init(struct sha256 *s)
+{
+	static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+					0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+	memset(s, 0, sizeof *s);
+	memcpy(s->h, iv, sizeof iv);
+}
+
+void sha256_update(struct sha256 *s, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	s->len += n;
+	while (n > 0) {
+		size_t take = 64 - s->used < n ? 64 - s->used : n;
+		memcpy(s->buf + s->used, p, take);
+		s->used += take;
+		p += take;
+		n -= take;
+		if (s->used == 64) {
+			block(s->h, s->buf);
+			s->used = 0;
+		}
+	}
+}
+
+void sha256_final(struct sha256 *s, char out[65])
+{
+	uint64_t bits = s->len * 8;
+	unsigned char pad = 0x80, zero = 0, be[8];
+	sha256_update(s, &pad, 1);
+	while (s->used != 56) sha256_update(s, &zero, 1);
+	for (int i = 0; i < 8; i++) be[i] = (unsigned char)(bits >> (56 - 8 * i));
+	sha256_update(s, be, 8);
+	for (int i = 0; i < 8; i++) snprintf(out + 8 * i, 9, "%08x", s->h[i]);
+}
+
 void sha256_hex(const void *data, size_t len, char out[65])
 {
-	uint32_t h[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-			  0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
-	const unsigned char *p = data;
-	unsigned char tail[128] = {0};
-	size_t full = len / 64 * 64, rest = len - full, tl;
-	uint64_t bits = (uint64_t)len * 8;
+	struct sha256 s;
+	sha256_init(&s);
+	sha256_update(&s, data, len);
+	sha256_final(&s, out);
+}
 
-	for (size_t i = 0; i < full; i += 64) block(h, p + i);
-	memcpy(tail, p + full, rest);
-	tail[rest] = 0x80;
-	tl = rest + 1 + 8 <= 64 ? 64 : 128;
-	for (int i = 0; i < 8; i++) tail[tl - 1 - i] = (unsigned char)(bits >> (8 * i));
-	for (size_t i = 0; i < tl; i += 64) block(h, tail + i);
-	for (int i = 0; i < 8; i++) snprintf(out + 8 * i, 9, "%08x", h[i]);
+int sha256_file_update(struct sha256 *s, const char *path)
+{
+	char buf[65536];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return err_set_errno("cannot read %s", path);
+	while ((n = read(fd, buf, sizeof buf)) != 0) {
+		if (n < 0 && errno == EINTR) continue;
+		if (n < 0) { close(fd); return err_set_errno("cannot read %s", path); }
+		sha256_update(s, buf, (size_t)n);
+	}
+	close(fd);
+	return 0;
 }

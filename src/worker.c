@@ -26,6 +26,7 @@ struct child_input {
 	cJSON *idea;
 	char *episode_dir;
 	char *notes;
+	cJSON *jobs;
 };
 
 static int load_input(sqlite3 *db, struct config *c, const struct job_ref *j, struct channel **ch,
@@ -56,6 +57,7 @@ static void free_input(struct child_input *in)
 {
 	cJSON_Delete(in->provider);
 	cJSON_Delete(in->idea);
+	cJSON_Delete(in->jobs);
 	free(in->episode_dir);
 	free(in->notes);
 }
@@ -68,10 +70,17 @@ static char *provider_job_id(sqlite3 *db, const char *job)
 	return s;
 }
 
-static void send_result(int fd, struct stage_ctx *ctx, enum stage_rc rc)
+static void send_line(int fd, cJSON *o)
+{
+	char *s = json_print(o), *line = xasprintf("%s\n", s);
+	if (write(fd, line, strlen(line)) < 0) _exit(EXIT_IOERR);
+	free(line);
+	free(s);
+}
+
+static void send_result(int fd, struct stage_ctx *ctx, enum stage_rc rc, const char *key)
 {
 	cJSON *o = cJSON_CreateObject();
-	char *s, *line;
 	cJSON_AddStringToObject(o, "type", "result");
 	cJSON_AddNumberToObject(o, "rc", rc);
 	cJSON_AddStringToObject(o, "provider", json_str(ctx->provider, "name", "?"));
@@ -79,11 +88,8 @@ static void send_result(int fd, struct stage_ctx *ctx, enum stage_rc rc)
 	if (ctx->retry_after > 0) cJSON_AddNumberToObject(o, "retry_after", ctx->retry_after);
 	cJSON_AddItemToObject(o, "outputs", ctx->outputs ? ctx->outputs : cJSON_CreateArray());
 	cJSON_AddItemToObject(o, "costs", ctx->costs ? ctx->costs : cJSON_CreateArray());
-	s = json_print(o);
-	line = xasprintf("%s\n", s);
-	if (write(fd, line, strlen(line)) < 0) _exit(EXIT_IOERR);
-	free(line);
-	free(s);
+	if (key) cJSON_AddStringToObject(o, "input_hash", key);
+	send_line(fd, o);
 	cJSON_Delete(o);
 }
 
@@ -92,6 +98,8 @@ static void child_main(struct child_input *in, int fd)
 	sigset_t all;
 	provider_fn fn;
 	enum stage_rc rc;
+	char key[65];
+	cJSON *hit;
 
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);   /* the daemon blocks signals for signalfd */
@@ -104,14 +112,24 @@ static void child_main(struct child_input *in, int fd)
 	stage_report_fd = fd;
 	if (chdir(in->episode_dir) < 0) {
 		stage_fail(&in->ctx, STAGE_FAIL, "cannot enter %s: %s", in->episode_dir, strerror(errno));
-		send_result(fd, &in->ctx, STAGE_FAIL);
+		send_result(fd, &in->ctx, STAGE_FAIL, NULL);
+		_exit(0);
+	}
+	cache_key(&in->ctx, key);
+	if ((hit = cache_lookup(&in->ctx, key)) != NULL) {
+		stage_log(&in->ctx, "info", "inputs unchanged since job %s: its result is reused, no provider call",
+			  json_str(hit, "cached_from", "?"));
+		cJSON_AddStringToObject(hit, "input_hash", key);
+		cJSON_AddBoolToObject(hit, "cached", 1);
+		send_line(fd, hit);
 		_exit(0);
 	}
 	fn = provider_lookup(in->ctx.stage, json_str(in->provider, "name", ""));
 	if (!fn) rc = stage_fail(&in->ctx, STAGE_FAIL, "no provider '%s' for stage %s",
 				 json_str(in->provider, "name", ""), in->ctx.stage);
 	else rc = fn(&in->ctx);
-	send_result(fd, &in->ctx, rc);
+	if (rc == STAGE_OK) cache_seal(&in->ctx);
+	send_result(fd, &in->ctx, rc, key);
 	_exit(0);
 }
 
@@ -119,6 +137,7 @@ int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct 
 {
 	struct child_input in;
 	struct channel *ch;
+	cJSON *jobs;
 	int pfd[2];
 	pid_t pid;
 	char *pjid;
@@ -129,9 +148,12 @@ int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct 
 		.root = c->root, .episode_id = j->episode_id, .episode_dir = in.episode_dir,
 		.channel_dir = ch->dir, .stage = j->stage, .channel = ch->cfg, .global = c->global,
 		.provider = in.provider, .idea = in.idea, .reviewer_notes = in.notes,
-		.attempt = j->retry_count + 1, .provider_job_id = pjid,
+		.attempt = j->retry_count + 1, .provider_job_id = pjid, .job_id = j->id,
 		.timeout_s = config_timeout(c, ch, j->stage),
 	};
+	jobs = pjid ? cJSON_Parse(pjid) : NULL;
+	in.ctx.provider_jobs = jobs ? jobs : (jobs = cJSON_CreateObject());
+	in.jobs = jobs;
 	if (pipeline_start_job(db, j, json_str(in.provider, "name", "?")) < 0) goto fail;
 	if (pipe2(pfd, O_CLOEXEC) < 0) { err_set_errno("cannot create a pipe"); goto fail; }
 	pid = fork();
@@ -163,15 +185,7 @@ void worker_read(struct run *r)
 	while (r->fd >= 0 && (n = read(r->fd, buf, sizeof buf)) > 0) sb_add(&r->buf, buf, (size_t)n);
 }
 
-/* An async provider's job id is stored at once, in its own transaction. */
-static void store_provider_job(sqlite3 *db, struct run *r, const cJSON *msg)
-{
-	if (db_exec(db, "UPDATE jobs SET provider_job_id = ? WHERE id = ?", "ss",
-		    json_str(msg, "id", NULL), r->job.id) < 0)
-		log_error(r->job.episode_id, NULL, "stage.provider_job", "%s", err_msg());
-}
-
-static cJSON *parse_lines(sqlite3 *db, struct run *r)
+static cJSON *parse_lines(struct run *r)
 {
 	cJSON *result = NULL;
 	char *line = r->buf.s, *nl;
@@ -179,7 +193,6 @@ static cJSON *parse_lines(sqlite3 *db, struct run *r)
 		cJSON *m;
 		*nl = 0;
 		m = cJSON_Parse(line);
-		if (m && !strcmp(json_str(m, "type", ""), "provider_job")) store_provider_job(db, r, m);
 		if (m && !strcmp(json_str(m, "type", ""), "result")) {
 			cJSON_Delete(result);
 			result = m;
@@ -211,7 +224,7 @@ void worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus)
 	int rc = 0;
 
 	worker_read(r);
-	res = parse_lines(db, r);
+	res = parse_lines(r);
 	if (r->killed_for_cancel) {
 		log_info(r->job.episode_id, NULL, "stage.cancelled", "%s stopped because the episode was cancelled",
 			 r->job.stage);
