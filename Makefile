@@ -12,19 +12,21 @@ SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor
        src/daemon.c src/sched.c src/worker.c src/pipeline.c src/review.c \
        src/ingest.c src/idea.c src/spool.c src/episode.c src/job.c src/stage.c \
        src/config.c src/yaml.c src/db.c src/json.c src/log.c src/fsio.c src/util.c \
-       src/sha256.c src/cache.c src/proc.c src/media.c src/script.c src/provider.c \
+       src/sha256.c src/cache.c src/cost.c src/budget.c src/proc.c src/media.c src/script.c src/provider.c \
        src/prov_builtin.c src/prov_command.c src/prov_directory.c src/prov_espeak.c \
        src/prov_avatar.c src/prov_broll.c src/prov_assembly.c \
-       src/schema_blob.c src/demo_blob.c
+       src/http.c src/credentials.c src/alert.c src/prompt.c src/prov_openai.c \
+       src/prov_elevenlabs.c src/prov_heygen.c src/prov_runway.c \
+       src/schema_blob.c src/demo_blob.c src/prompts_blob.c
 OBJS = $(SRCS:src/%.c=build/obj/%.o)
 ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o)
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_script.bin \
-             tests/unit/test_job.bin tests/unit/test_yaml.bin
+             tests/unit/test_job.bin tests/unit/test_yaml.bin tests/unit/test_http.bin tests/unit/http_probe.bin
 UNIT_LIB = $(filter-out build/asan/main.o build/asan/cmd_%.o,$(ASAN_OBJS))
 
-.PHONY: all clean deps test check-asan unit demo bench install
+.PHONY: all clean deps test check-asan unit demo bench install static test-static
 all: acog-batch
 
 acog-batch: $(OBJS)
@@ -36,6 +38,7 @@ build/asan/%.o: src/%.c src/acog.h | build/asan
 	$(CC) $(CFLAGS) -O1 $(ASAN_FLAGS) -Wa,-I. -c -o $@ $<
 build/obj/schema_blob.o build/asan/schema_blob.o: schema.sql
 build/obj/demo_blob.o build/asan/demo_blob.o: channels/demo/channel.yaml channels/demo/sample-idea.json
+build/obj/prompts_blob.o build/asan/prompts_blob.o build/static-obj/prompts_blob.o: prompts/planning.txt prompts/scripting.txt prompts/metadata.txt
 build/obj build/asan:
 	mkdir -p $@
 
@@ -55,6 +58,29 @@ test: all acog-batch-asan unit
 	ACOG_BIN=$(CURDIR)/acog-batch-asan /usr/bin/python3 -m pytest -q -p no:cacheprovider tests
 
 check-asan: test
+
+# `make static`: a fully static build/static/acog-batch.  Debian's curl and
+# cjson *source* packages are built once into build/static/ (cached), then
+# linked with Debian's static c-ares, OpenSSL, zlib, sqlite3, libyaml, libuuid.
+STATIC_OBJS = $(SRCS:src/%.c=build/static-obj/%.o)
+-include build/static/prefix/flags.mk
+static:
+	bash contrib/static/build-deps.sh
+	$(MAKE) build/static/acog-batch
+build/static-obj/%.o: src/%.c src/acog.h | build/static-obj
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Wshadow $(STATIC_CFLAGS) -Wa,-I. -c -o $@ $<
+build/static-obj/schema_blob.o: schema.sql
+build/static-obj/demo_blob.o: channels/demo/channel.yaml channels/demo/sample-idea.json
+build/static-obj:
+	mkdir -p $@
+build/static/acog-batch: $(STATIC_OBJS) build/static/prefix/flags.mk
+	$(CC) -o $@ $(STATIC_OBJS) $(STATIC_LIBS) 2> build/static/link-warnings.txt || { cat build/static/link-warnings.txt; exit 1; }
+	file $@ | grep -q 'statically linked'
+
+# The end-to-end tests against the static binary (HTTPS fakes included).
+test-static: static
+	ACOG_BIN=$(CURDIR)/build/static/acog-batch /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+		tests/test_pipeline.py tests/test_cloud.py
 
 deps:
 	sh contrib/install-deps.sh

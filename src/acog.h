@@ -221,6 +221,7 @@ int pipeline_complete(sqlite3 *db, struct config *c, const struct job_ref *j, co
 int pipeline_retry_or_fail(sqlite3 *db, struct config *c, const struct job_ref *j,
 			   const char *error, double retry_after, int count_attempt);
 int pipeline_fail(sqlite3 *db, struct config *c, const struct job_ref *j, const char *error);
+int pipeline_record_costs(sqlite3 *db, struct config *c, const struct job_ref *j, const cJSON *costs);
 int pipeline_requeue_running(sqlite3 *db);
 int pipeline_audit(sqlite3 *db, const char *episode_id, const char *action, const char *actor_type,
 		   const char *actor, const cJSON *old_values, const cJSON *new_values);
@@ -349,6 +350,22 @@ enum stage_rc prov_broll_library(struct stage_ctx *ctx);
 enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx);
 enum stage_rc prov_upload_directory(struct stage_ctx *ctx);
 enum stage_rc prov_command(struct stage_ctx *ctx);
+enum stage_rc prov_planning_openai(struct stage_ctx *ctx);
+enum stage_rc prov_scripting_openai(struct stage_ctx *ctx);
+enum stage_rc prov_metadata_openai(struct stage_ctx *ctx);
+enum stage_rc prov_audio_elevenlabs(struct stage_ctx *ctx);
+enum stage_rc prov_avatar_heygen(struct stage_ctx *ctx);
+enum stage_rc prov_broll_runway(struct stage_ctx *ctx);
+
+/* ---- prompt.c / prompts_blob.c: prompt templates and answer schemas ---- */
+extern const char prompt_planning_txt[], prompt_scripting_txt[], prompt_metadata_txt[];
+cJSON *prompt_messages(struct stage_ctx *ctx);
+void prompt_add_message(cJSON *msgs, const char *role, const char *content);
+double prompt_target_minutes(const struct stage_ctx *ctx, const cJSON *plan);
+int prompt_target_words(double minutes);
+const char *prompt_schema(const char *stage);      /* NULL for scripting */
+char *prompt_strip_fence(const char *answer);
+char *prompt_json_problem(const char *answer, const cJSON *schema, cJSON **doc);
 
 /* ---- cache.c: never pay twice (runs in the stage child) ---------------- */
 void cache_key(const struct stage_ctx *ctx, char out[65]);
@@ -389,8 +406,10 @@ char *http_error_message(const char *body);         /* the provider's message fr
 const char *http_ca_file(const cJSON *global, char *why, size_t n); /* NULL: none found, why says where */
 
 /* ---- credentials.c: API keys ------------------------------------------- */
-/* From the provider options: api_key_env (an environment variable name) or
- * api_key_file (under the root, mode 0600 or refused).  The key is
+/* From the provider options <what>_env (an environment variable name) or
+ * <what>_file (under the root, mode 0600 or refused); what = NULL means
+ * "api_key" (api_key_env / api_key_file), "client_secret" reads
+ * client_secret_env / client_secret_file.  The key is
  * registered for redaction before it is returned.  NULL + err_set. */
 char *credential_get(const struct stage_ctx *ctx, const char *what);
 
@@ -400,6 +419,13 @@ double cost_price(const cJSON *global, const char *provider, const char *item, d
 double cost_spent_today(sqlite3 *db, const char *channel_db_id);
 /* Checks the channel's budget_daily_usd: 0 ok, 1 warn (80%), 2 hold (100%). */
 int cost_budget_state(sqlite3 *db, const struct channel *ch, double *spent, double *budget);
+void cost_next_day(char out[32]);           /* next midnight UTC, ISO */
+int cost_is_paid(const cJSON *provider);    /* calls a billing API */
+
+/* ---- budget.c: holds for channels over their daily budget (daemon) ---- */
+int budget_gate(sqlite3 *db, struct config *c, const struct job_ref *j);  /* 1 = held */
+void budget_release(sqlite3 *db, struct config *c);
+double budget_next_release(sqlite3 *db);     /* wall-clock time, 0 = none */
 
 /* ---- alert.c: optional webhook alerts (never block the pipeline) --------- */
 void alert_send(const struct config *c, const char *kind, const char *episode_id, const char *fmt, ...)
@@ -446,6 +472,44 @@ enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f
 			      struct media_argv *in, const char *filter, long frames,
 			      const char *final, const char *asset_type);
 int media_prune_clips(const char *dir, const struct media_timeline *t, int broll);
+
+/* ---- prov_heygen.c: the asynchronous-job loop (heygen, runway) --------- */
+struct async_run;
+struct async_seg;
+struct async_prov {
+	const char *name;            /* "heygen": credentials, limits, logs, prices, cost rows */
+	const char *dir;             /* clip folder: "avatar" or "broll" */
+	const char *asset_type;      /* stage_output type: "avatar_video" or "b_roll" */
+	int broll;                   /* its segments: 1 b-roll, 0 avatar */
+	double poll_default, wait_default;   /* poll_seconds, max_wait_seconds */
+	const char *operation, *unit_type;   /* cost rows */
+	/* What a segment's clip depends on (malloc'd; its sha256 is kept beside the clip). */
+	char *(*fingerprint)(struct async_run *r, const struct media_seg *s);
+	/* Submits one segment: STAGE_OK with *id (malloc'd), or a failure in ctx->error. */
+	enum stage_rc (*submit)(struct async_run *r, const struct media_seg *s, char **id);
+	/* One status request: STAGE_OK when finished (*url malloc'd, *units, *usd),
+	 * STAGE_PENDING, or a failure in ctx->error. */
+	enum stage_rc (*poll)(struct async_run *r, const struct media_seg *s, const char *id,
+			      char **url, double *units, double *usd);
+	void (*cancel)(struct async_run *r, const char *id);   /* optional: after max_wait_seconds */
+};
+struct async_run {
+	struct stage_ctx *ctx;
+	const struct async_prov *p;
+	cJSON *jobs;                 /* ctx->provider_jobs plus what this run stored */
+	char *key;                   /* the API key (registered for redaction) */
+	struct media_frame frame;
+	struct media_timeline tl;
+	struct async_seg *seg;       /* one per timeline segment */
+	double poll_s, wait_s;       /* poll_seconds, max_wait_seconds */
+	int timeout_s;               /* per API request (option timeout) */
+};
+enum stage_rc async_stage(struct stage_ctx *ctx, const struct async_prov *p);
+const char *async_get(const struct async_run *r, int seg, const char *what);  /* seg-NN[_what] */
+int async_set(struct async_run *r, int seg, const char *what, const char *value);
+enum stage_rc async_http(struct async_run *r, struct http_req *q, const char *what, cJSON **json);
+enum stage_rc async_create(struct async_run *r, int seg, struct http_req *q, const char *what, cJSON **json);
+int async_id_ok(const char *id);
 
 /* ---- script.c: script.md segments -------------------------------------- */
 enum seg_visual { SEG_AVATAR, SEG_BROLL };

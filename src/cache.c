@@ -88,6 +88,11 @@ void cache_key(const struct stage_ctx *ctx, char out[65])
 		const char *notes = ctx->reviewer_notes ? ctx->reviewer_notes : "";
 		sha256_update(&s, notes, strlen(notes) + 1);
 	}
+	{	/* a channel's own prompt template changes what a writing stage produces */
+		char *tpl = xasprintf("%s/prompts/%s.txt", ctx->channel_dir, ctx->stage);
+		if (notes_matter(ctx) && fsio_exists(tpl)) sha256_file_update(&s, tpl);
+		free(tpl);
+	}
 	for (i = 0; stage_inputs[i].stage && strcmp(stage_inputs[i].stage, ctx->stage); i++)
 		;
 	for (int k = 0; stage_inputs[i].stage && stage_inputs[i].inputs[k]; k++) {

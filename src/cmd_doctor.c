@@ -61,13 +61,14 @@ static void check_credentials(const char *root)
 	free(dp);
 }
 
-static void check_disk(const char *root)
+static void check_disk(const char *root, const cJSON *global)
 {
 	struct statvfs sv;
+	double need = json_num(global, "doctor.min_free_mb", 1024);
 	double free_mb = statvfs(root, &sv) == 0 ? (double)sv.f_bavail * sv.f_frsize / 1048576.0 : 0;
 	char what[128];
-	snprintf(what, sizeof what, "free disk space under the root: %.0f MiB (need 1024)", free_mb);
-	report(free_mb >= 1024, what, "free space or move the root: every video stage writes hundreds of MiB");
+	snprintf(what, sizeof what, "free disk space under the root: %.0f MiB (need %.0f)", free_mb, need);
+	report(free_mb >= need, what, "free space or move the root: every video stage writes hundreds of MiB");
 }
 
 static long read_long(const char *path)
@@ -78,14 +79,15 @@ static long read_long(const char *path)
 	return v;
 }
 
-static void check_inotify(void)
+static void check_inotify(const cJSON *global)
 {
 	long w = read_long("/proc/sys/fs/inotify/max_user_watches");
 	long i = read_long("/proc/sys/fs/inotify/max_user_instances");
 	long q = read_long("/proc/sys/fs/inotify/max_queued_events");
 	char what[160];
 	snprintf(what, sizeof what, "inotify limits: watches %ld, instances %ld, queued events %ld", w, i, q);
-	report(w >= 64 && i >= 4 && q >= 1024, what,
+	report(w >= json_num(global, "doctor.min_inotify_watches", 64) && i >= 4 &&
+	       q >= json_num(global, "doctor.min_inotify_queue", 1024), what,
 	       "raise them: sysctl fs.inotify.max_user_instances=128 fs.inotify.max_queued_events=16384");
 }
 
@@ -124,14 +126,19 @@ int cmd_doctor(struct cli *a)
 	check_tool("ffmpeg", "-version", "ffmpeg");
 	check_tool("ffprobe", "-version", "ffmpeg");
 	check_tool("espeak-ng", "--version", "espeak-ng");
-	report(fsio_exists(media_font()), "a font for titles and subtitles", "apt-get install fonts-dejavu-core");
+	{
+		const char *font = media_font();
+		char *what = xasprintf("a font for titles and subtitles%s%s", font ? ": " : "", font ? font : "");
+		report(font != NULL, what, "apt-get install fonts-dejavu-core, or point ACOG_FONT at a .ttf file");
+		free(what);
+	}
 	check_credentials(a->root);
-	check_disk(a->root);
-	check_inotify();
 	if (config_load(&c, a->root) < 0) {
 		report(0, "acog.yaml loads", err_msg());
 		return EXIT_CONFIG;
 	}
+	check_disk(a->root, c.global);
+	check_inotify(c.global);
 	if (c.load_errors && *c.load_errors) {
 		char *fix = xasprintf("fix these channel.yaml files:\n%s", c.load_errors);
 		report(0, "every channel loads", fix);

@@ -19,7 +19,7 @@ static void make_avatar(const char *path)
 {
 	const char *ffmpeg = proc_find("ffmpeg");
 	char *vf;
-	if (!ffmpeg || fsio_exists(path)) return;
+	if (!ffmpeg || !media_font() || fsio_exists(path)) return;
 	vf = xasprintf("drawtext=fontfile=%s:text=Nova:fontsize=140:fontcolor=white:x=(w-tw)/2:y=(h-th)/2",
 		       media_font());
 	{

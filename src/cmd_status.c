@@ -31,7 +31,9 @@ static void state_text(sqlite3_stmt *st, char *out, size_t n)
 	const char *gate = (const char *)sqlite3_column_text(st, 5);
 	const char *job = (const char *)sqlite3_column_text(st, 6);
 	const char *next = (const char *)sqlite3_column_text(st, 7);
+	const char *loc = (const char *)sqlite3_column_text(st, 12);
 	if (gate) snprintf(out, n, "awaiting-approval");
+	else if (loc && !strcmp(loc, "held") && strcmp(status, "cancelled")) snprintf(out, n, "held");
 	else if (!strcmp(status, "published") || !strcmp(status, "failed") || !strcmp(status, "cancelled"))
 		snprintf(out, n, "%s", status);
 	else if (job && !strcmp(job, "running")) snprintf(out, n, "running");

@@ -178,6 +178,7 @@ static void reload(struct daemon *d)
 	}
 	config_free(&d->cfg);
 	d->cfg = fresh;
+	budget_release(d->db, &d->cfg);   /* a raised budget releases held work at once */
 	log_info(NULL, NULL, "daemon.reloaded", "configuration reloaded: %zu channel(s)", d->cfg.nch);
 }
 
@@ -220,6 +221,7 @@ static void on_timer(struct daemon *d)
 	uint64_t x;
 	double now = time_mono();
 	if (read(d->tim, &x, sizeof x) < 0) { /* spurious: nothing to read */ }
+	budget_release(d->db, &d->cfg);
 	for (int i = 0; i < d->nruns; i++)
 		if (!d->runs[i].timed_out && now >= d->runs[i].deadline) {
 			d->runs[i].timed_out = 1;
@@ -234,6 +236,7 @@ static void dispatch(struct daemon *d)
 	int limit = d->o->jobs < MAX_RUNS ? d->o->jobs : MAX_RUNS;
 	while (!d->stopping && d->nruns < limit && sched_pick(d->sched, d->db, &j)) {
 		struct run *r = &d->runs[d->nruns];
+		if (budget_gate(d->db, &d->cfg, &j)) continue;
 		if (worker_start(d->db, &d->cfg, &j, r) < 0) {
 			log_error(j.episode_id, NULL, "stage.start", "%s: %s", j.stage, err_msg());
 			pipeline_fail(d->db, &d->cfg, &j, err_msg());
@@ -248,9 +251,10 @@ static void dispatch(struct daemon *d)
 static void arm_timer(struct daemon *d)
 {
 	struct itimerspec its = {0};
-	double next = 0, now = time_mono(), retry = sched_next_deadline(d->db);
+	double next = 0, now = time_mono(), retry = sched_next_deadline(d->db), release = budget_next_release(d->db);
 	for (int i = 0; i < d->nruns; i++)
 		if (!d->runs[i].timed_out && (next == 0 || d->runs[i].deadline < next)) next = d->runs[i].deadline;
+	if (release > 0 && (retry == 0 || release < retry)) retry = release;
 	if (retry > 0) {
 		double at = now + (retry - time_now());
 		if (next == 0 || at < next) next = at;
@@ -276,6 +280,7 @@ static int startup(struct daemon *d, const char *root)
 	if (setup_fds(d) < 0) return -1;
 	pipeline_requeue_running(d->db);
 	ingest_finish_pending(d->db, &d->cfg);
+	budget_release(d->db, &d->cfg);
 	spool_reconcile(d->db, root);
 	rescan(d);
 	d->sched = sched_new();
@@ -308,7 +313,7 @@ static void loop_once(struct daemon *d)
 	}
 	if (d->reload) { d->reload = 0; reload(d); }
 	if (d->rescan) { d->rescan = 0; rescan(d); }
-	if (d->wake) { d->wake = 0; check_cancelled(d); review_scan(d->db, &d->cfg); }
+	if (d->wake) { d->wake = 0; check_cancelled(d); review_scan(d->db, &d->cfg); budget_release(d->db, &d->cfg); }
 }
 
 int daemon_run(const char *root, const struct daemon_opts *o)

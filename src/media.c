@@ -235,7 +235,13 @@ const char *media_font(void)
 			       .timeout_s = 30 };
 	int timed_out = 0;
 
+	const char *env = getenv("ACOG_FONT");   /* an explicit choice; also how doctor is tested */
 	if (font[0]) return font;
+	if (env && *env) {
+		if (access(env, R_OK) == 0 && strlen(env) < sizeof font) return strcpy(font, env);
+		err_set("ACOG_FONT=%s is not a readable font file", env);
+		return NULL;
+	}
 	if (access(DEFAULT_FONT, R_OK) == 0) return strcpy(font, DEFAULT_FONT);
 	if (proc_find("fc-match")) {
 		const char *argv[] = { "fc-match", "-f", "%{file}", "sans", NULL };

@@ -113,7 +113,7 @@ static int record_asset(sqlite3 *db, struct episode *e, const cJSON *o, const ch
 	return rc;
 }
 
-static int record_costs(sqlite3 *db, struct episode *e, const struct job_ref *j, const cJSON *costs)
+static int record_costs(sqlite3 *db, const struct episode *e, const struct job_ref *j, const cJSON *costs)
 {
 	const cJSON *o;
 	double total = 0;
@@ -130,7 +130,22 @@ static int record_costs(sqlite3 *db, struct episode *e, const struct job_ref *j,
 			return -1;
 		total += usd;
 	}
-	return db_exec(db, "UPDATE jobs SET cost_usd = ? WHERE id = ?", "ds", total, j->id);
+	return db_exec(db, "UPDATE jobs SET cost_usd = COALESCE(cost_usd, 0) + ? WHERE id = ?", "ds", total, j->id);
+}
+
+/* Calls that were paid for although the run did not complete (a retry, a
+ * failure, an async job still pending) are recorded all the same. */
+int pipeline_record_costs(sqlite3 *db, struct config *c, const struct job_ref *j, const cJSON *costs)
+{
+	struct episode e;
+	int rc;
+	if (cJSON_GetArraySize(costs) == 0) return 0;
+	if (episode_load(db, c->root, j->episode_id, &e) < 0) return -1;
+	rc = db_begin(db);
+	if (rc == 0 && record_costs(db, &e, j, costs) == 0) rc = db_commit(db);
+	else { db_rollback(db); rc = -1; }
+	episode_free(&e);
+	return rc;
 }
 
 /* Keeps every plan/script/metadata a stage produced (episode_versions). */
@@ -270,6 +285,8 @@ int pipeline_fail(sqlite3 *db, struct config *c, const struct job_ref *j, const 
 		goto out;
 	}
 	log_error(e.id, e.dir, "stage.failed", "%s failed for good: %s", j->stage, error);
+	alert_send(c, "episode_failed", e.id, "episode %s (%s) failed at %s: %s", e.ticket,
+		   e.title ? e.title : "", j->stage, error);
 	write_failed_note(c, &e, error);
 	rc = spool_sync_ticket(c->root, &e);
 out:
@@ -290,7 +307,8 @@ int pipeline_retry_or_fail(sqlite3 *db, struct config *c, const struct job_ref *
 		return pipeline_fail(db, c, j, error);
 	if (episode_load(db, c->root, j->episode_id, &e) < 0) return -1;
 	ch = config_channel(c, e.channel);
-	delay = job_backoff(j->retry_count, config_retry_base(c, ch), config_retry_max(c, ch));
+	/* A pending async job is polled when the provider says; a failure backs off. */
+	delay = count_attempt ? job_backoff(j->retry_count, config_retry_base(c, ch), config_retry_max(c, ch)) : 0;
 	if (retry_after > delay) delay = retry_after;
 	at = time_now() + delay;
 	time_iso(at, when);

@@ -27,6 +27,12 @@ const struct provider_def provider_table[] = {
 	{ "broll", "library", prov_broll_library },
 	{ "assembly", "ffmpeg", prov_assembly_ffmpeg },
 	{ "upload", "directory", prov_upload_directory },
+	{ "planning", "openai", prov_planning_openai },
+	{ "scripting", "openai", prov_scripting_openai },
+	{ "metadata", "openai", prov_metadata_openai },
+	{ "audio", "elevenlabs", prov_audio_elevenlabs },
+	{ "avatar", "heygen", prov_avatar_heygen },
+	{ "broll", "runway", prov_broll_runway },
 	{ "*", "command", prov_command },
 	{ NULL, NULL, NULL }
 };
@@ -83,7 +89,7 @@ int stage_provider_job(struct stage_ctx *ctx, const char *key, const char *job_i
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
 		sqlite3_busy_timeout(db, 30000);
 		rc = db_exec(db, "UPDATE jobs SET provider_job_id = json_set(COALESCE(provider_job_id, '{}'),"
-			     " '$.' || ?, ?) WHERE id = ?", "sss", key, job_id, ctx->job_id);
+			     " '$.\"' || ? || '\"', ?) WHERE id = ?", "sss", key, job_id, ctx->job_id);
 	} else {
 		err_set("cannot open %s to store provider job %s", path, job_id);
 	}

@@ -231,10 +231,14 @@ void worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus)
 	} else if (!res) {
 		describe_death(r, wstatus, why, sizeof why);
 		log_error(r->job.episode_id, NULL, "stage.crashed", "%s", why);
+		if (r->job.retry_count >= 1)   /* the same stage crashed before: say so now */
+			alert_send(c, "stage_crashing", r->job.episode_id, "%s (attempt %d)", why, r->job.retry_count + 1);
 		rc = pipeline_retry_or_fail(db, c, &r->job, why, 0, 1);
 	} else {
 		int code = (int)json_num(res, "rc", STAGE_FAIL);
 		const char *err = json_str(res, "error", "provider failed without saying why");
+		if (code != STAGE_OK && pipeline_record_costs(db, c, &r->job, json_get(res, "costs")) < 0)
+			log_error(r->job.episode_id, NULL, "cost.record", "%s", err_msg());
 		if (code == STAGE_OK) rc = pipeline_complete(db, c, &r->job, res);
 		else if (code == STAGE_RETRY) rc = pipeline_retry_or_fail(db, c, &r->job, err, json_num(res, "retry_after", 0), 1);
 		else if (code == STAGE_PENDING) rc = pipeline_retry_or_fail(db, c, &r->job, "waiting for the provider",

@@ -260,3 +260,37 @@ def test_no_channel_starves(root):
     first_quiet = [r["title"] for r in rows].index("Quiet")
     # strict priority would run all 4 x 8 busy stages first
     assert first_quiet <= 3, [r["title"] for r in rows][:6]
+
+
+def test_script_review_gate_waits_for_a_human(root):
+    d = root.channel("sr")
+    y = d / "channel.yaml"
+    y.write_text(y.read_text().replace("script_review: false", "script_review: true"))
+    root.drop(root.idea("Gated script", channel="sr"), "g.json")
+    root.drain()
+    [ep] = root.status()
+    assert ep["state"] == "awaiting-approval" and ep["stage"] == "script_review"
+    assert root.tickets() == {ep["ticket"]: ["script_review"]}
+    assert not (root.episode_dir(ep["id"]) / "audio.wav").exists()
+    root.cli("approve", ep["ticket"], "--by", "erin")
+    root.drain()
+    [ep] = root.status()
+    assert ep["stage"] == "review" and ep["state"] == "awaiting-approval"
+
+
+def test_library_broll_picks_matching_clips(root):
+    d = root.channel("lib", extra="")
+    y = d / "channel.yaml"
+    y.write_text(y.read_text().replace("broll: generated", "broll: library"))
+    lib = d / "library"
+    lib.mkdir()
+    for name, color in [("volcano-eruption-lava", "red"), ("ocean-waves-beach", "blue")]:
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                        f"color=c={color}:s=160x90:d=2", "-pix_fmt", "yuv420p", str(lib / f"{name}.mp4")], check=True)
+    root.drop(root.idea("Volcano eruption", key_points=["Lava flows from a volcano eruption"], channel="lib"), "l.json")
+    root.drain()
+    [ep] = root.status()
+    assert ep["state"] == "awaiting-approval", ep
+    ed = root.episode_dir(ep["id"])
+    assert list((ed / "broll").glob("seg-*.mp4"))
+    assert "volcano-eruption-lava" in (ed / "log.jsonl").read_text()

@@ -1,0 +1,689 @@
+/*
+ * prov_elevenlabs.c - audio stage through ElevenLabs text-to-speech with
+ * timestamps: POST {base_url}/v1/text-to-speech/{voice_id}/with-timestamps.
+ *
+ * The narration of script.md is cut into sentences (script_sentences), the
+ * sentences are packed into requests of at most max_chars characters
+ * (previous_text / next_text carry the neighbours for a smooth read), and
+ * each answer's audio is decoded by ffmpeg to 16-bit mono PCM and laid end
+ * to end.  Each sentence becomes one subtitle cue, from the start time of
+ * its first character to the end time of its last one in the answer's
+ * alignment, plus the start of its request's audio in the whole.
+ *
+ * Invariants:
+ *  - audio.wav, subtitles.srt and timeline.json have exactly the shape
+ *    prov_espeak.c writes, written atomically, timeline.json last;
+ *  - a request's offset is the number of samples decoded before it, so
+ *    cues never drift however many requests there are;
+ *  - every 2xx answer is one cost row ("elevenlabs", "tts", the
+ *    character-cost header or the characters sent, "characters");
+ *  - a good answer is kept as .tts-<sha256 of the request>.json until the
+ *    stage succeeds, so a run retried after a failure in a later request
+ *    does not pay again for the earlier ones (and records no cost for them);
+ *  - scratch files are .tts-NNN.tmp.* and are removed whatever the outcome.
+ */
+#define _GNU_SOURCE
+#include "acog.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CONTEXT_CHARS 1000          /* previous_text / next_text */
+#define TAIL_MS 300                 /* silence after the last sentence, as espeak */
+#define ANSWER_MAX ((size_t)256 << 20)
+#define PCM_MAX ((size_t)2 << 30)
+#define PRICE_PER_1K_DEFAULT 0.30
+
+struct el_opts {
+	char *url, *key_hdr;
+	const char *model, *format;
+	int max_chars, timeout;
+	unsigned rate;
+};
+struct unit { size_t seg; char *text; size_t off, len; };  /* off/len: code points in its chunk */
+struct chunk { size_t first, n; char *text; };
+struct pcm { int16_t *s; size_t n, cap; unsigned rate; };
+struct cue { double start, end; const char *text; };
+struct tts {
+	struct el_opts o;
+	struct unit *u;
+	size_t nu;
+	struct chunk *ch;
+	size_t nch;
+	struct pcm pcm;
+	struct cue *cue;             /* one per unit */
+	double chars, usd;
+};
+
+/* ---- small helpers ----------------------------------------------------------- */
+
+static size_t cp_len(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* Byte offset of code point i (or the end). */
+static size_t cp_byte(const char *s, size_t i)
+{
+	size_t b = 0;
+
+	for (; s[b] && i; i--)
+		for (b++; ((unsigned char)s[b] & 0xc0) == 0x80; b++)
+			;
+	return b;
+}
+
+static void scratch_clean(void)
+{
+	DIR *d = opendir(".");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (!strncmp(e->d_name, ".tts-", 5) && strstr(e->d_name, ".tmp."))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+}
+
+static void cache_clean(void)
+{
+	DIR *d = opendir(".");
+	struct dirent *e;
+	size_t n;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (!strncmp(e->d_name, ".tts-", 5) && (n = strlen(e->d_name)) > 5 + 5 &&
+		    !strcmp(e->d_name + n - 5, ".json") && !strstr(e->d_name, ".tmp."))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+}
+
+static int b64_val(int c)
+{
+	if (c >= 'A' && c <= 'Z') return c - 'A';
+	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+	if (c >= '0' && c <= '9') return c - '0' + 52;
+	return c == '+' || c == '-' ? 62 : c == '/' || c == '_' ? 63 : -1;
+}
+
+/* Standard or URL-safe base64, padding optional; -1 on a stray character. */
+static int b64_decode(const char *in, struct sbuf *out)
+{
+	unsigned acc = 0;
+	int bits = 0;
+
+	for (; *in && *in != '='; in++) {
+		int v = b64_val((unsigned char)*in);
+		if (v < 0) {
+			if (isspace((unsigned char)*in))
+				continue;
+			return -1;
+		}
+		acc = (acc << 6 | (unsigned)v) & 0xffffff;
+		if ((bits += 6) >= 8) {
+			char c = (char)(acc >> (bits -= 8));
+			sb_add(out, &c, 1);
+		}
+	}
+	return 0;
+}
+
+/* ---- options ------------------------------------------------------------------- */
+
+static int default_chars(const char *model)
+{
+	if (!strcmp(model, "eleven_v3"))
+		return 5000;
+	if (strstr(model, "_v2_5"))
+		return 40000;
+	if (!strcmp(model, "eleven_flash_v2") || !strcmp(model, "eleven_turbo_v2"))
+		return 30000;
+	return 10000;
+}
+
+static const char *voice_id(const struct stage_ctx *ctx)
+{
+	const char *v = json_str(ctx->provider, "voice_id", json_str(ctx->channel,
+				 "voice_profile.voice_id", NULL));
+
+	if (!v || !*v || strlen(v) > 128 || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(v)) {
+		err_set("providers.audio.voice_id or voice_profile.voice_id in channel.yaml: "
+			"set the ElevenLabs voice id (letters, digits, '_' and '-'), not \"%s\"",
+			v ? v : "");
+		return NULL;
+	}
+	return v;
+}
+
+/* output_format codec_rate[_bitrate]; the rate is what we decode to. */
+static int format_rate(const char *f, unsigned *rate)
+{
+	const char *u = strchr(f, '_');
+	long r = u ? strtol(u + 1, NULL, 10) : 0;
+
+	if (strlen(f) > 40 || strspn(f, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(f) ||
+	    r < 8000 || r > 192000)
+		return err_set("providers.audio.output_format \"%s\": use e.g. mp3_44100_128, "
+			       "pcm_24000 or wav_44100", f);
+	*rate = (unsigned)r;
+	return 0;
+}
+
+static int opts_load(struct stage_ctx *ctx, struct el_opts *o)
+{
+	const char *base = json_str(ctx->provider, "base_url", "https://api.elevenlabs.io");
+	const char *voice = voice_id(ctx);
+	size_t n = strlen(base);
+	double mc, t = json_num(ctx->provider, "timeout", 300);
+	char *key;
+
+	o->model = json_str(ctx->provider, "model_id", "eleven_multilingual_v2");
+	o->format = json_str(ctx->provider, "output_format", "mp3_44100_128");
+	mc = json_num(ctx->provider, "max_chars", default_chars(o->model));
+	if (!voice || format_rate(o->format, &o->rate) < 0)
+		return -1;
+	if (mc < 100 || mc > 1000000 || t < 1 || t > 3600)
+		return err_set("providers.audio: max_chars %g (use 100 or more) or timeout %g "
+			       "(1 to 3600 s) is out of range", mc, t);
+	if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8))
+		return err_set("providers.audio.base_url \"%s\": use an http:// or https:// URL", base);
+	while (n && base[n - 1] == '/')
+		n--;
+	o->max_chars = (int)mc;
+	o->timeout = (int)t;
+	o->url = xasprintf("%.*s/v1/text-to-speech/%s/with-timestamps?output_format=%s",
+			   (int)n, base, voice, o->format);
+	if (!(key = credential_get(ctx, NULL)))
+		return -1;
+	o->key_hdr = xasprintf("xi-api-key: %s", key);
+	free(key);
+	return 0;
+}
+
+/* ---- sentences and requests ---------------------------------------------------- */
+
+static void unit_add(struct tts *t, size_t seg, const char *s, size_t bytes)
+{
+	t->u = xrealloc(t->u, (t->nu + 1) * sizeof *t->u);
+	t->u[t->nu++] = (struct unit){ .seg = seg, .text = xasprintf("%.*s", (int)bytes, s) };
+}
+
+/* A sentence longer than a request is cut at spaces (hard, if it has none). */
+static void units_from_sentence(struct tts *t, size_t seg, const char *s, size_t max)
+{
+	while (cp_len(s) > max) {
+		size_t cut = cp_byte(s, max), b = cut;
+		while (b > 0 && s[b] != ' ')
+			b--;
+		if (b == 0)
+			b = cut;
+		unit_add(t, seg, s, b);
+		s += b + (s[b] == ' ');
+	}
+	if (*s)
+		unit_add(t, seg, s, strlen(s));
+}
+
+static void units_build(struct tts *t, const struct script *sc)
+{
+	for (size_t i = 0; i < sc->n; i++) {
+		char **sent = NULL;
+		size_t ns = script_sentences(sc->seg[i].text, &sent);
+		for (size_t k = 0; k < ns; k++) {
+			units_from_sentence(t, i, sent[k], (size_t)t->o.max_chars);
+			free(sent[k]);
+		}
+		free(sent);
+	}
+}
+
+/* Greedy packing: sentences joined by one space, at most max_chars each. */
+static void chunks_build(struct tts *t)
+{
+	size_t len = 0;
+	struct sbuf b = {0};
+
+	for (size_t i = 0; i < t->nu; i++) {
+		size_t n = cp_len(t->u[i].text);
+		if (b.len && len + 1 + n > (size_t)t->o.max_chars) {
+			t->ch[t->nch - 1].text = b.s;
+			b = (struct sbuf){0};
+			len = 0;
+		}
+		if (!b.len) {
+			t->ch = xrealloc(t->ch, (t->nch + 1) * sizeof *t->ch);
+			t->ch[t->nch++] = (struct chunk){ .first = i };
+		} else {
+			sb_add(&b, " ", 1), len++;
+		}
+		t->u[i].off = len, t->u[i].len = n;
+		sb_puts(&b, t->u[i].text);
+		len += n;
+		t->ch[t->nch - 1].n++;
+	}
+	if (t->nch)
+		t->ch[t->nch - 1].text = b.s;
+}
+
+static void voice_settings(const struct stage_ctx *ctx, cJSON *body)
+{
+	static const char *const nums[] = { "stability", "similarity_boost", "style", "speed", NULL };
+	const cJSON *vp = json_get(ctx->channel, "voice_profile");
+	cJSON *vs = cJSON_CreateObject();
+
+	for (const char *const *k = nums; *k; k++)
+		if (cJSON_IsNumber(json_get(vp, *k)))
+			cJSON_AddNumberToObject(vs, *k, json_num(vp, *k, 0));
+	if (cJSON_IsBool(json_get(vp, "use_speaker_boost")))
+		cJSON_AddBoolToObject(vs, "use_speaker_boost", json_bool(vp, "use_speaker_boost", 1));
+	if (vs->child)
+		cJSON_AddItemToObject(body, "voice_settings", vs);
+	else
+		cJSON_Delete(vs);   /* none: the voice's own settings */
+}
+
+static char *body_build(const struct stage_ctx *ctx, const struct tts *t, size_t k)
+{
+	cJSON *b = cJSON_CreateObject();
+	const char *opt[] = { "language_code", "apply_text_normalization", NULL };
+	char *s;
+
+	cJSON_AddStringToObject(b, "text", t->ch[k].text);
+	cJSON_AddStringToObject(b, "model_id", t->o.model);
+	voice_settings(ctx, b);
+	for (const char **o = opt; *o; o++)
+		if (json_str(ctx->provider, *o, NULL))
+			cJSON_AddStringToObject(b, *o, json_str(ctx->provider, *o, ""));
+	if (cJSON_IsNumber(json_get(ctx->provider, "seed")))
+		cJSON_AddNumberToObject(b, "seed", floor(json_num(ctx->provider, "seed", 0)));
+	if (k > 0) {
+		const char *p = t->ch[k - 1].text;
+		size_t n = cp_len(p);
+		cJSON_AddStringToObject(b, "previous_text",
+					p + cp_byte(p, n > CONTEXT_CHARS ? n - CONTEXT_CHARS : 0));
+	}
+	if (k + 1 < t->nch) {
+		const char *n = t->ch[k + 1].text;
+		char *next = xasprintf("%.*s", (int)cp_byte(n, CONTEXT_CHARS), n);
+		cJSON_AddStringToObject(b, "next_text", next);
+		free(next);
+	}
+	s = json_print(b);
+	cJSON_Delete(b);
+	return s;
+}
+
+/* ---- one request ------------------------------------------------------------------ */
+
+static void cost_record(struct stage_ctx *ctx, struct tts *t, const struct http_resp *r,
+			const char *text)
+{
+	char v[64];
+	double units = http_header(r, "character-cost", v, sizeof v) ? strtod(v, NULL) : -1;
+	double per_1k = json_num(ctx->global, "prices.elevenlabs.per_1k_chars", PRICE_PER_1K_DEFAULT);
+
+	if (!(units >= 0))
+		units = (double)cp_len(text);
+	stage_cost(ctx, "elevenlabs", "tts", units, "characters", units / 1000 * per_1k);
+	t->chars += units;
+	t->usd += units / 1000 * per_1k;
+}
+
+/* The answer for chunk k as JSON: from the cache of an earlier run, or paid for now. */
+static enum stage_rc fetch(struct stage_ctx *ctx, struct tts *t, size_t k, cJSON **out)
+{
+	char *body = body_build(ctx, t, k), *key = xasprintf("%s\n%s", t->o.url, body), sha[65];
+	char *cache;
+	const char *hdrs[] = { "Content-Type: application/json", "Accept: application/json",
+			       t->o.key_hdr, NULL };
+	struct http_req q = { .provider = "elevenlabs", .method = "POST", .url = t->o.url,
+			      .headers = hdrs, .body = body, .body_len = strlen(body),
+			      .max_response = ANSWER_MAX, .timeout_s = t->o.timeout };
+	struct http_resp r;
+	enum stage_rc rc = STAGE_OK;
+
+	sha256_hex(key, strlen(key), sha);
+	cache = xasprintf(".tts-%.32s.json", sha);
+	if (fsio_exists(cache) && (*out = json_load_file(cache, ANSWER_MAX))) {
+		stage_log(ctx, "info", "audio: request %zu/%zu answered earlier; reused, not paid again",
+			  k + 1, t->nch);
+	} else if (http_request(ctx, &q, &r) == 0) {
+		char rid[80];
+		cost_record(ctx, t, &r, t->ch[k].text);
+		*out = cJSON_ParseWithLength(r.body.s ? r.body.s : "", r.body.len);
+		if (!cJSON_IsString(json_get(*out, "audio_base64")))
+			rc = stage_fail(ctx, STAGE_RETRY, "elevenlabs: the answer to request %zu/%zu has "
+					"no audio_base64 (invalid JSON?)", k + 1, t->nch);
+		else if (fsio_write_atomic(cache, r.body.s, r.body.len) < 0)
+			stage_log(ctx, "warn", "audio: cannot keep the answer: %s", err_msg());
+		stage_log(ctx, "info", "audio: request %zu/%zu, %zu characters (request-id %s)", k + 1,
+			  t->nch, cp_len(t->ch[k].text),
+			  http_header(&r, "request-id", rid, sizeof rid) ? rid : "-");
+		http_resp_free(&r);
+	} else {
+		if (r.retriable)
+			ctx->retry_after = r.retry_after;
+		rc = stage_fail(ctx, r.retriable ? STAGE_RETRY : STAGE_FAIL, "%s (request %zu/%zu)",
+				r.error, k + 1, t->nch);
+		http_resp_free(&r);
+	}
+	free(body), free(key), free(cache);
+	return rc;
+}
+
+/* ---- audio ---------------------------------------------------------------------------- */
+
+static void pcm_add(struct pcm *p, const int16_t *s, size_t n)
+{
+	if (p->n + n > p->cap) {
+		while (p->n + n > p->cap)
+			p->cap = p->cap ? p->cap * 2 : (size_t)1 << 20;
+		p->s = xrealloc(p->s, p->cap * sizeof *p->s);
+	}
+	if (s)
+		memcpy(p->s + p->n, s, n * sizeof *s);
+	else
+		memset(p->s + p->n, 0, n * sizeof *p->s);
+	p->n += n;
+}
+
+/* Decodes the answer's audio with ffmpeg and appends it to the narration. */
+static enum stage_rc decode(struct stage_ctx *ctx, struct tts *t, size_t k, const cJSON *ans)
+{
+	char in[40], out[40];
+	struct sbuf bytes = {0};
+	struct media_argv a = {0};
+	enum stage_rc rc = STAGE_OK;
+	const char *f = t->o.format;
+	char *pcm = NULL;
+	size_t len = 0;
+
+	snprintf(in, sizeof in, ".tts-%03zu.tmp.audio", k + 1);
+	snprintf(out, sizeof out, ".tts-%03zu.tmp.pcm", k + 1);
+	if (b64_decode(json_str(ans, "audio_base64", ""), &bytes) < 0 || !bytes.len) {
+		rc = stage_fail(ctx, STAGE_RETRY, "elevenlabs: request %zu/%zu: audio_base64 is empty "
+				"or not base64", k + 1, t->nch);
+		goto out;
+	}
+	if (fsio_write_atomic(in, bytes.s, bytes.len) < 0) {
+		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+		goto out;
+	}
+	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
+	if (!strncmp(f, "pcm_", 4) || !strncmp(f, "ulaw_", 5) || !strncmp(f, "alaw_", 5)) {
+		/* raw samples: say what they are */
+		media_argv_opt(&a, "-f", "%s", *f == 'p' ? "s16le" : *f == 'u' ? "mulaw" : "alaw");
+		media_argv_opt(&a, "-ar", "%u", t->o.rate);
+		media_argv_words(&a, "-ac 1");
+	}
+	media_argv_opt(&a, "-i", "%s", in);
+	media_argv_opt(&a, "-ar", "%u", t->o.rate);
+	media_argv_words(&a, "-ac 1 -f s16le -c:a pcm_s16le");
+	media_argv_add(&a, "%s", out);
+	rc = media_run(ctx, &a, "the ElevenLabs audio (check providers.audio.output_format)");
+	if (rc != STAGE_OK)
+		goto out;
+	if (!(pcm = fsio_read(out, PCM_MAX, &len))) {
+		rc = stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+		goto out;
+	}
+	pcm_add(&t->pcm, (const int16_t *)(void *)pcm, len / 2);
+out:
+	unlink(in), unlink(out);
+	media_argv_free(&a);
+	sb_free(&bytes);
+	free(pcm);
+	return rc;
+}
+
+/* ---- cues from the alignment ------------------------------------------------------- */
+
+/* The alignment whose characters match the text sent, else the one there is. */
+static const cJSON *alignment(const cJSON *ans, size_t nchars, int *exact)
+{
+	const cJSON *a = json_get(ans, "alignment"), *n = json_get(ans, "normalized_alignment");
+	const cJSON *pick = NULL;
+
+	*exact = 1;
+	if ((size_t)cJSON_GetArraySize(json_get(a, "character_start_times_seconds")) == nchars)
+		pick = a;
+	else if ((size_t)cJSON_GetArraySize(json_get(n, "character_start_times_seconds")) == nchars)
+		pick = n;
+	if (!pick) {
+		*exact = 0;
+		pick = cJSON_GetArraySize(json_get(a, "character_start_times_seconds")) ? a
+		       : cJSON_GetArraySize(json_get(n, "character_start_times_seconds")) ? n : NULL;
+	}
+	return pick;
+}
+
+/* When character i (of nchars) starts or ends, by the alignment (scaled
+ * when its length differs), else spread evenly over the audio. */
+static double char_time(const cJSON *al, int end, size_t i, size_t nchars, double dur)
+{
+	const cJSON *arr = json_get(al, end ? "character_end_times_seconds"
+				    : "character_start_times_seconds"), *v;
+	size_t na = (size_t)cJSON_GetArraySize(arr);
+
+	v = na ? cJSON_GetArrayItem(arr, (int)(na == nchars ? i : i * na / nchars)) : NULL;
+	return cJSON_IsNumber(v) ? v->valuedouble : dur * (double)(i + (size_t)end) / (double)nchars;
+}
+
+static void cues_for_chunk(struct stage_ctx *ctx, struct tts *t, size_t k, const cJSON *ans,
+			   double offset, double dur)
+{
+	size_t nchars = cp_len(t->ch[k].text);
+	int exact;
+	const cJSON *al = alignment(ans, nchars, &exact);
+
+	if (!exact)
+		stage_log(ctx, "warn", "audio: request %zu/%zu: %s; subtitle times are estimated", k + 1,
+			  t->nch, al ? "the alignment does not match the text sent" : "no alignment");
+	for (size_t i = t->ch[k].first; i < t->ch[k].first + t->ch[k].n; i++) {
+		const struct unit *u = &t->u[i];
+		double s = char_time(al, 0, u->off, nchars, dur);
+		double e = char_time(al, 1, u->off + u->len - 1, nchars, dur);
+		s = fmin(fmax(s, 0), dur);
+		e = fmin(fmax(e, s + 0.04), dur);
+		t->cue[i] = (struct cue){ offset + s, offset + e, u->text };
+	}
+}
+
+/* ---- outputs (the shapes of prov_espeak.c) --------------------------------------------- */
+
+static void put16(unsigned char *p, unsigned v) { p[0] = v & 0xff; p[1] = (v >> 8) & 0xff; }
+static void put32(unsigned char *p, uint32_t v) { put16(p, v & 0xffff); put16(p + 2, v >> 16); }
+
+static int wav_write(const char *path, const struct pcm *p)
+{
+	size_t bytes = p->n * 2;
+	unsigned char *buf = xmalloc(44 + bytes);
+	int rc;
+
+	memcpy(buf, "RIFF", 4);
+	put32(buf + 4, (uint32_t)(36 + bytes));
+	memcpy(buf + 8, "WAVEfmt ", 8);
+	put32(buf + 16, 16);
+	put16(buf + 20, 1);                   /* PCM */
+	put16(buf + 22, 1);                   /* mono */
+	put32(buf + 24, p->rate);
+	put32(buf + 28, p->rate * 2);
+	put16(buf + 32, 2);
+	put16(buf + 34, 16);
+	memcpy(buf + 36, "data", 4);
+	put32(buf + 40, (uint32_t)bytes);
+	for (size_t i = 0; i < p->n; i++)
+		put16(buf + 44 + 2 * i, (uint16_t)p->s[i]);
+	rc = fsio_write_atomic(path, buf, 44 + bytes);
+	free(buf);
+	return rc;
+}
+
+static void srt_time(struct sbuf *b, double t)
+{
+	long ms = lround(t * 1000);
+
+	sb_printf(b, "%02ld:%02ld:%02ld,%03ld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60,
+		  ms % 1000);
+}
+
+static int srt_write(const char *path, const struct tts *t)
+{
+	struct sbuf b = {0};
+	int rc;
+
+	for (size_t i = 0; i < t->nu; i++) {
+		sb_printf(&b, "%zu\n", i + 1);
+		srt_time(&b, t->cue[i].start);
+		sb_puts(&b, " --> ");
+		srt_time(&b, t->cue[i].end);
+		sb_printf(&b, "\n%s\n\n", t->cue[i].text);
+	}
+	rc = fsio_write_atomic(path, b.s ? b.s : "", b.len);
+	sb_free(&b);
+	return rc;
+}
+
+static double ms3(double t) { return round(t * 1000) / 1000; }
+
+/* A segment starts at its first cue (the first at 0), ends where the next starts. */
+static cJSON *timeline_build(const struct script *sc, const struct tts *t,
+			     const struct media_frame *f, double total)
+{
+	cJSON *tl = cJSON_CreateObject(), *segs, *cues;
+	double *start = xcalloc(sc->n + 1, sizeof *start);
+
+	for (size_t i = t->nu; i-- > 0;)
+		start[t->u[i].seg] = t->cue[i].start;
+	cJSON_AddStringToObject(tl, "audio", "audio.wav");
+	cJSON_AddNumberToObject(tl, "duration", ms3(total));
+	cJSON_AddNumberToObject(tl, "width", f->w);
+	cJSON_AddNumberToObject(tl, "height", f->h);
+	cJSON_AddNumberToObject(tl, "fps", f->fps);
+	segs = cJSON_AddArrayToObject(tl, "segments");
+	for (size_t i = 0; i < sc->n; i++) {
+		cJSON *s = cJSON_CreateObject();
+		int broll = sc->seg[i].visual == SEG_BROLL;
+		cJSON_AddNumberToObject(s, "index", (double)i + 1);
+		cJSON_AddStringToObject(s, "visual", broll ? "broll" : "avatar");
+		if (broll && sc->seg[i].broll)
+			cJSON_AddStringToObject(s, "broll", sc->seg[i].broll);
+		else
+			cJSON_AddNullToObject(s, "broll");
+		cJSON_AddNumberToObject(s, "start", i ? ms3(start[i]) : 0);
+		cJSON_AddNumberToObject(s, "end", i + 1 < sc->n ? ms3(start[i + 1]) : ms3(total));
+		cJSON_AddItemToArray(segs, s);
+	}
+	cues = cJSON_AddArrayToObject(tl, "cues");
+	for (size_t i = 0; i < t->nu; i++) {
+		cJSON *c = cJSON_CreateObject();
+		cJSON_AddNumberToObject(c, "start", ms3(t->cue[i].start));
+		cJSON_AddNumberToObject(c, "end", ms3(t->cue[i].end));
+		cJSON_AddStringToObject(c, "text", t->cue[i].text);
+		cJSON_AddItemToArray(cues, c);
+	}
+	free(start);
+	return tl;
+}
+
+static enum stage_rc write_outputs(struct stage_ctx *ctx, const struct script *sc, struct tts *t)
+{
+	struct media_frame f;
+	double total;
+	cJSON *tl;
+	int rc;
+
+	if (media_frame_get(ctx->channel, &f) < 0)
+		return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+	pcm_add(&t->pcm, NULL, (size_t)TAIL_MS * t->pcm.rate / 1000);
+	total = (double)t->pcm.n / t->pcm.rate;
+	if (wav_write("audio.wav", &t->pcm) < 0 || srt_write("subtitles.srt", t) < 0)
+		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	tl = timeline_build(sc, t, &f, total);
+	rc = json_write_file("timeline.json", tl);
+	cJSON_Delete(tl);
+	if (rc < 0)
+		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	stage_log(ctx, "info", "audio.wav: %.2f s, %zu segments, %zu subtitles, %zu request%s, "
+		  "%.0f characters billed, %.4f USD", total, sc->n, t->nu, t->nch,
+		  t->nch == 1 ? "" : "s", t->chars, t->usd);
+	stage_output(ctx, "audio", "audio.wav", "audio/wav", lround(total * 1000));
+	return STAGE_OK;
+}
+
+/* ---- the stage ------------------------------------------------------------------------- */
+
+static enum stage_rc narrate(struct stage_ctx *ctx, struct tts *t, const struct script *sc)
+{
+	enum stage_rc rc = STAGE_OK;
+
+	units_build(t, sc);
+	chunks_build(t);
+	if (!t->nu)
+		return stage_fail(ctx, STAGE_FAIL, "script.md has no narration to speak; add text "
+				  "under the [AVATAR]/[VOICEOVER]/[BROLL] markers");
+	t->cue = xcalloc(t->nu, sizeof *t->cue);
+	t->pcm.rate = t->o.rate;
+	for (size_t k = 0; k < t->nch && rc == STAGE_OK; k++) {
+		cJSON *ans = NULL;
+		double offset = (double)t->pcm.n / t->pcm.rate;
+		if ((rc = fetch(ctx, t, k, &ans)) == STAGE_OK &&
+		    (rc = decode(ctx, t, k, ans)) == STAGE_OK)
+			cues_for_chunk(ctx, t, k, ans, offset, (double)t->pcm.n / t->pcm.rate - offset);
+		cJSON_Delete(ans);
+	}
+	if (rc == STAGE_OK)
+		rc = write_outputs(ctx, sc, t);
+	return rc;
+}
+
+static void tts_free(struct tts *t)
+{
+	for (size_t i = 0; i < t->nu; i++)
+		free(t->u[i].text);
+	for (size_t i = 0; i < t->nch; i++)
+		free(t->ch[i].text);
+	free(t->u), free(t->ch), free(t->cue), free(t->pcm.s);
+	free(t->o.url), free(t->o.key_hdr);
+}
+
+enum stage_rc prov_audio_elevenlabs(struct stage_ctx *ctx)
+{
+	struct tts t = {0};
+	struct script sc = {0};
+	char *text = NULL;
+	enum stage_rc rc;
+
+	if (opts_load(ctx, &t.o) < 0) {
+		rc = stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+		goto out;
+	}
+	if (!(text = fsio_read("script.md", IDEA_MAX_BYTES * 4, NULL))) {
+		rc = stage_fail(ctx, STAGE_FAIL, "%s; run the scripting stage first", err_msg());
+		goto out;
+	}
+	script_parse(text, &sc);
+	scratch_clean();
+	rc = narrate(ctx, &t, &sc);
+	scratch_clean();
+	if (rc == STAGE_OK)
+		cache_clean();
+out:
+	script_free(&sc);
+	free(text);
+	tts_free(&t);
+	return rc;
+}

@@ -1,0 +1,712 @@
+/*
+ * prov_openai.c - planning, scripting and metadata through an
+ * OpenAI-compatible Chat Completions server (api.openai.com, llama.cpp,
+ * Ollama, vLLM): POST {base_url}/chat/completions.
+ *
+ * One run: fill the stage's prompt template (prompt.c: built in, or the
+ * channel's prompts/<stage>.txt), ask, check the answer, and write the
+ * same file the builtin provider writes (plan.json, script.md,
+ * metadata.json) plus who wrote it.  A bad answer (not JSON, wrong shape, no script markers, cut
+ * off at the token limit, a refusal) goes back to the model with the
+ * problem, at most max_fix_attempts times; the token budget doubles after
+ * a cut-off.  A server that refuses response_format json_schema is asked
+ * again at once with json_object (json_mode: auto).
+ *
+ * Invariants:
+ *  - Nothing is written unless the answer passed every check; files are
+ *    written atomically, so a crash leaves the old file or the new one.
+ *  - Every 2xx answer that reports usage is one cost row (provider
+ *    "openai", operation = stage, units = total tokens); local servers
+ *    (127.0.0.1, localhost, ::1, or option local: true) cost 0.
+ *  - Metadata is made safe for YouTube whatever the model wrote: no '<'
+ *    '>', a title of at most 100 characters cut at a word, at most 15 tags.
+ *  - HTTP failures: retriable -> STAGE_RETRY with the server's Retry-After;
+ *    anything else, content_filter, or exhausted fixes -> STAGE_FAIL naming
+ *    the last problem.
+ */
+#define _GNU_SOURCE
+#include "acog.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+
+#define FILE_MAX ((size_t)4 * 1024 * 1024)
+#define ECHO_MAX 16000               /* bytes of a bad answer sent back to the model */
+#define TITLE_MAX_CHARS 100
+#define DESCRIPTION_MAX_BYTES 4900   /* YouTube allows 5000 */
+#define TAGS_MAX 15
+#define TAGS_MAX_CHARS 500
+#define PRICE_IN_DEFAULT 0.00015     /* USD per 1k tokens when acog.yaml says nothing */
+#define PRICE_OUT_DEFAULT 0.0006
+
+enum mode { MODE_TEXT, MODE_SCHEMA, MODE_OBJECT };
+
+struct chat;
+struct spec {
+	const char *stage, *again;
+	char *(*check)(struct chat *c, const char *content);   /* NULL = good */
+	enum stage_rc (*write)(struct chat *c);
+};
+
+struct chat {
+	struct stage_ctx *ctx;
+	const struct spec *sp;
+	cJSON *schema;              /* the answer's JSON Schema, or NULL (a script) */
+	char *url, *auth;
+	const char *model;
+	int local, mct;             /* mct: send max_completion_tokens */
+	int max_tokens, tokens_cap, fixes, timeout, fallback;
+	enum mode mode;
+	cJSON *messages;
+	cJSON *doc;                 /* the checked JSON answer */
+	char *text;                 /* the checked script */
+	int calls;
+	double tokens, usd;
+};
+
+struct answer { char *content, *refusal; char finish[32]; int broken; };
+
+/* ---- small text helpers ------------------------------------------------- */
+
+static char *path_in(const struct stage_ctx *ctx, const char *name)
+{
+	return xasprintf("%s/%s", ctx->episode_dir, name);
+}
+
+/* Cut s (in place) to at most max code points, at a word boundary when one
+ * exists in the second half, never inside a UTF-8 sequence. */
+static void utf8_cut_words(char *s, size_t max)
+{
+	size_t i = 0, chars = 0, last_space = 0;
+
+	while (s[i] && chars < max) {
+		if (s[i] == ' ')
+			last_space = i;
+		i++;
+		while (((unsigned char)s[i] & 0xc0) == 0x80)
+			i++;
+		chars++;
+	}
+	if (!s[i])
+		return;
+	if (last_space > i / 2)
+		i = last_space;
+	s[i] = 0;
+	while (i > 0 && strchr(" ,;:-", s[i - 1]))
+		s[--i] = 0;
+}
+
+/* User-visible metadata text: no '<' '>' (YouTube refuses them; an HTML tag
+ * goes whole), no control characters; newlines kept only when keep_nl,
+ * other whitespace folded. */
+static char *clean_meta(const char *s, int keep_nl)
+{
+	struct sbuf b = {0};
+	int space = 0;
+
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '\n' && keep_nl) {
+			while (b.len && b.s[b.len - 1] == ' ')
+				b.s[--b.len] = 0;
+			sb_add(&b, "\n", 1), space = 0;
+		} else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+			space = 1;
+		} else if (c == '<' && (isalpha((unsigned char)s[1]) || s[1] == '/') &&
+			   strcspn(s, ">\n") < 64 && s[strcspn(s, ">\n")] == '>') {
+			s += strcspn(s, ">");   /* an HTML tag: drop all of it */
+		} else if (c >= 0x20 && c != 0x7f && c != '<' && c != '>') {
+			if (space && b.len && b.s[b.len - 1] != '\n')
+				sb_add(&b, " ", 1);
+			space = 0;
+			sb_add(&b, s, 1);
+		}
+	}
+	if (!b.s)
+		return xstrdup("");
+	while (b.len && strchr(" \n", b.s[b.len - 1]))
+		b.s[--b.len] = 0;
+	return b.s;
+}
+
+/* ---- options --------------------------------------------------------------- */
+
+static int host_is_local(const char *url)
+{
+	const char *h = strstr(url, "://");
+	size_t n;
+
+	h = h ? h + 3 : url;
+	if (*h == '[')
+		return !strncmp(h, "[::1]", 5);
+	n = strcspn(h, ":/?#");
+	return (n == 9 && !strncasecmp(h, "localhost", 9)) || !strncmp(h, "127.", 4);
+}
+
+static int host_is(const char *url, const char *host)
+{
+	const char *h = strstr(url, "://");
+
+	h = h ? h + 3 : url;
+	return strcspn(h, ":/?#") == strlen(host) && !strncasecmp(h, host, strlen(host));
+}
+
+static int opt_int(const struct stage_ctx *ctx, const char *key, int def, int lo, int hi, int *out)
+{
+	const cJSON *j = json_get(ctx->provider, key);
+	double v = json_num(ctx->provider, key, def);
+
+	if ((j && !cJSON_IsNumber(j)) || v != floor(v) || v < lo || v > hi)
+		return err_set("providers.%s.%s: use a whole number from %d to %d", ctx->stage, key, lo, hi);
+	*out = (int)v;
+	return 0;
+}
+
+static int opts_mode(struct chat *c)
+{
+	const char *m = json_str(c->ctx->provider, "json_mode", "auto");
+
+	c->mode = !c->schema ? MODE_TEXT : MODE_SCHEMA;
+	c->fallback = !strcmp(m, "auto");
+	if (!c->schema || !strcmp(m, "auto") || !strcmp(m, "json_schema"))
+		return 0;
+	if (!strcmp(m, "json_object") || !strcmp(m, "none")) {
+		c->mode = !strcmp(m, "none") ? MODE_TEXT : MODE_OBJECT;
+		return 0;
+	}
+	return err_set("providers.%s.json_mode \"%s\": use auto, json_schema, json_object or none",
+		       c->ctx->stage, m);
+}
+
+static int opts_load(struct chat *c)
+{
+	const struct stage_ctx *ctx = c->ctx;
+	const char *base = json_str(ctx->provider, "base_url", "https://api.openai.com/v1");
+	const char *field = json_str(ctx->provider, "max_tokens_field", NULL);
+	const cJSON *local = json_get(ctx->provider, "local");
+	size_t n = strlen(base);
+	double t = json_num(ctx->provider, "temperature", 1);
+
+	while (n && base[n - 1] == '/')
+		n--;
+	if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8))
+		return err_set("providers.%s.base_url \"%s\": use an http:// or https:// URL",
+			       ctx->stage, base);
+	c->url = xasprintf("%.*s/chat/completions", (int)n, base);
+	c->model = json_str(ctx->provider, "model", "gpt-4o-mini");
+	c->local = cJSON_IsBool(local) ? cJSON_IsTrue(local) : host_is_local(base);
+	c->mct = field ? !strcmp(field, "max_completion_tokens") : host_is(base, "api.openai.com");
+	if (t < 0 || t > 2 || (json_get(ctx->provider, "temperature") &&
+			       !cJSON_IsNumber(json_get(ctx->provider, "temperature"))))
+		return err_set("providers.%s.temperature: use a number from 0 to 2", ctx->stage);
+	if (opt_int(ctx, "max_tokens", 4096, 1, 1000000, &c->max_tokens) < 0 ||
+	    opt_int(ctx, "max_tokens_cap", c->max_tokens > 32768 ? c->max_tokens : 32768,
+		    c->max_tokens, 1000000, &c->tokens_cap) < 0 ||
+	    opt_int(ctx, "max_fix_attempts", 2, 0, 10, &c->fixes) < 0 ||
+	    opt_int(ctx, "timeout", 120, 1, 3600, &c->timeout) < 0)
+		return -1;
+	return opts_mode(c);
+}
+
+static int key_load(struct chat *c)
+{
+	char *key;
+
+	if (!json_get(c->ctx->provider, "api_key_env") && !json_get(c->ctx->provider, "api_key_file"))
+		return 0;   /* llama.cpp / Ollama without a key: no Authorization header */
+	if (!(key = credential_get(c->ctx, NULL)))
+		return -1;
+	c->auth = xasprintf("Authorization: Bearer %s", key);
+	free(key);
+	return 0;
+}
+
+/* ---- one request ----------------------------------------------------------- */
+
+static char *body_build(const struct chat *c)
+{
+	cJSON *b = cJSON_CreateObject(), *rf;
+	char *s;
+
+	cJSON_AddStringToObject(b, "model", c->model);
+	cJSON_AddItemToObject(b, "messages", cJSON_Duplicate(c->messages, 1));
+	if (json_get(c->ctx->provider, "temperature"))
+		cJSON_AddNumberToObject(b, "temperature", json_num(c->ctx->provider, "temperature", 1));
+	if (cJSON_IsNumber(json_get(c->ctx->provider, "seed")))
+		cJSON_AddNumberToObject(b, "seed", floor(json_num(c->ctx->provider, "seed", 0)));
+	cJSON_AddNumberToObject(b, c->mct ? "max_completion_tokens" : "max_tokens", c->max_tokens);
+	if (c->mode != MODE_TEXT) {
+		rf = cJSON_AddObjectToObject(b, "response_format");
+		cJSON_AddStringToObject(rf, "type", c->mode == MODE_SCHEMA ? "json_schema" : "json_object");
+		if (c->mode == MODE_SCHEMA) {
+			cJSON *js = cJSON_AddObjectToObject(rf, "json_schema");
+			cJSON_AddStringToObject(js, "name", c->sp->stage);
+			cJSON_AddBoolToObject(js, "strict", 1);
+			cJSON_AddItemToObject(js, "schema", cJSON_Duplicate(c->schema, 1));
+		}
+	}
+	s = json_print(b);
+	cJSON_Delete(b);
+	return s;
+}
+
+static double price(const cJSON *global, const char *model, const char *key, double def)
+{
+	const cJSON *p = json_get(global, "prices.openai");
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(p, model);
+
+	if (cJSON_IsNumber(json_get(m, key)))
+		return json_num(m, key, def);
+	return json_num(cJSON_GetObjectItemCaseSensitive(p, "default"), key, def);
+}
+
+static void cost_record(struct chat *c, const cJSON *usage)
+{
+	double in = json_num(usage, "prompt_tokens", 0), out = json_num(usage, "completion_tokens", 0);
+	double total = json_num(usage, "total_tokens", in + out), usd = 0;
+
+	if (!cJSON_IsObject(usage)) {
+		stage_log(c->ctx, "warn", "the server reported no token usage; no cost recorded");
+		return;
+	}
+	if (!c->local)
+		usd = in / 1000 * price(c->ctx->global, c->model, "input_per_1k", PRICE_IN_DEFAULT) +
+		      out / 1000 * price(c->ctx->global, c->model, "output_per_1k", PRICE_OUT_DEFAULT);
+	stage_cost(c->ctx, "openai", c->sp->stage, total, "tokens", usd);
+	c->tokens += total, c->usd += usd;
+}
+
+/* The envelope of a 2xx answer; a broken one is a bad answer like any other. */
+static void answer_parse(struct chat *c, const struct http_resp *r, struct answer *a)
+{
+	cJSON *j = cJSON_ParseWithLength(r->body.s ? r->body.s : "", r->body.len);
+	const cJSON *ch = cJSON_GetArrayItem(json_get(j, "choices"), 0);
+	const char *fin = json_str(ch, "finish_reason", "");
+	char rid[80];
+
+	memset(a, 0, sizeof *a);
+	a->broken = !cJSON_IsObject(json_get(ch, "message"));
+	if (j)
+		cost_record(c, json_get(j, "usage"));
+	snprintf(a->finish, sizeof a->finish, "%s", fin);
+	if (json_str(ch, "message.content", NULL))
+		a->content = xstrdup(json_str(ch, "message.content", NULL));
+	if (json_str(ch, "message.refusal", NULL))
+		a->refusal = xstrdup(json_str(ch, "message.refusal", NULL));
+	if (!a->broken)
+		stage_log(c->ctx, "info", "%s: model %s answered (finish_reason %s, request %s)",
+			  c->sp->stage, c->model, *fin ? fin : "null",
+			  http_header(r, "x-request-id", rid, sizeof rid) ? rid : "-");
+	cJSON_Delete(j);
+}
+
+static int mentions_format(const struct http_resp *r)
+{
+	const char *b = r->body.s ? r->body.s : "";
+
+	return strcasestr(r->error, "response_format") || strcasestr(r->error, "json_schema") ||
+	       strcasestr(b, "response_format") || strcasestr(b, "json_schema");
+}
+
+static enum stage_rc chat_send(struct chat *c, struct answer *a)
+{
+	const char *hdrs[] = { "Content-Type: application/json", c->auth, NULL };
+	struct http_resp r;
+	enum stage_rc rc = STAGE_OK;
+	int ok;
+
+	for (;;) {
+		char *body = body_build(c);
+		struct http_req q = { .provider = "openai", .method = "POST", .url = c->url,
+				      .headers = hdrs, .body = body, .body_len = strlen(body),
+				      .timeout_s = c->timeout };
+		memset(&r, 0, sizeof r);
+		ok = http_request(c->ctx, &q, &r);
+		free(body);
+		c->calls++;
+		if (ok == 0 || r.status != 400 || c->mode != MODE_SCHEMA || !c->fallback ||
+		    !mentions_format(&r))
+			break;
+		stage_log(c->ctx, "info", "%s: the server refused response_format json_schema (%s); "
+			  "asking again with json_object", c->sp->stage, r.error);
+		c->mode = MODE_OBJECT;
+		http_resp_free(&r);
+	}
+	if (ok == 0) {
+		answer_parse(c, &r, a);
+	} else {
+		if (r.retriable)
+			c->ctx->retry_after = r.retry_after;
+		rc = stage_fail(c->ctx, r.retriable ? STAGE_RETRY : STAGE_FAIL, "%s (model %s at %s)",
+				r.error, c->model, c->url);
+	}
+	http_resp_free(&r);
+	return rc;
+}
+
+/* ---- the fix loop ------------------------------------------------------------ */
+
+/* What was wrong with an answer, or NULL when it is good (c->doc/c->text set). */
+static char *answer_problem(struct chat *c, const struct answer *a)
+{
+	if (a->broken)
+		return xstrdup("the server's answer was not a chat completion (invalid JSON)");
+	if (a->refusal)
+		return xasprintf("it was a refusal (\"%.300s\"), not the requested content", a->refusal);
+	if (!strcmp(a->finish, "length"))
+		return xasprintf("it was cut off at the limit of %d tokens; be more concise",
+				 c->max_tokens);
+	if (!a->content || !*a->content)
+		return xstrdup("it was empty");
+	return c->sp->check(c, a->content);
+}
+
+static void feedback(struct chat *c, const struct answer *a, const char *problem)
+{
+	char *msg = xasprintf("Your previous answer was invalid: %s. %s", problem, c->sp->again);
+
+	if (a->content && *a->content && strcmp(a->finish, "length")) {
+		size_t n = strlen(a->content) > ECHO_MAX ? ECHO_MAX : strlen(a->content);
+		char *echo;
+		while (n > 0 && ((unsigned char)a->content[n] & 0xc0) == 0x80)
+			n--;   /* never cut a UTF-8 sequence in half */
+		echo = xasprintf("%.*s", (int)n, a->content);
+		prompt_add_message(c->messages, "assistant", echo);
+		free(echo);
+	}
+	prompt_add_message(c->messages, "user", msg);
+	free(msg);
+}
+
+static enum stage_rc chat_run(struct chat *c)
+{
+	char *problem = NULL;
+
+	for (int attempt = 0; attempt <= c->fixes; attempt++) {
+		struct answer a;
+		enum stage_rc rc = chat_send(c, &a);
+		if (rc != STAGE_OK) {
+			free(problem);
+			return rc;
+		}
+		free(problem);
+		problem = NULL;
+		if (!strcmp(a.finish, "content_filter"))
+			rc = stage_fail(c->ctx, STAGE_FAIL, "%s: the answer of model %s was stopped by the "
+					"provider's content filter; change the idea or the prompt",
+					c->sp->stage, c->model);
+		else if (!(problem = answer_problem(c, &a)))
+			rc = c->sp->write(c);
+		if (problem) {
+			stage_log(c->ctx, "warn", "%s: answer %d of model %s is invalid: %s", c->sp->stage,
+				  attempt + 1, c->model, problem);
+			if (!a.broken)   /* the model never saw a garbled envelope */
+				feedback(c, &a, problem);
+			if (!strcmp(a.finish, "length"))
+				c->max_tokens = c->max_tokens * 2 > c->tokens_cap ? c->tokens_cap
+						: c->max_tokens * 2;
+		}
+		free(a.content), free(a.refusal);
+		if (!problem)
+			return rc;
+	}
+	stage_fail(c->ctx, STAGE_FAIL, "%s: no valid answer from model %s after %d attempt%s; the last "
+		   "one was invalid: %s", c->sp->stage, c->model, c->fixes + 1, c->fixes ? "s" : "",
+		   problem);
+	free(problem);
+	return STAGE_FAIL;
+}
+
+/* ---- checks ------------------------------------------------------------------- */
+
+static char *json_problem(struct chat *c, const char *content)
+{
+	cJSON *doc = NULL;
+	char *p = prompt_json_problem(content, c->schema, &doc);
+
+	if (!p) {
+		cJSON_Delete(c->doc);
+		c->doc = doc;
+	}
+	return p;
+}
+
+static int is_blank(const char *s)
+{
+	return !s || !*(s + strspn(s, " \t\r\n"));
+}
+
+static char *plan_check(struct chat *c, const char *content)
+{
+	char *p = json_problem(c, content);
+
+	if (!p && cJSON_GetArraySize(json_get(c->doc, "sections")) < 1)
+		p = xstrdup("\"sections\" is empty; plan at least one section");
+	if (!p && is_blank(json_str(c->doc, "hook", NULL)))
+		p = xstrdup("\"hook\" is empty");
+	return p;
+}
+
+static char *meta_check(struct chat *c, const char *content)
+{
+	char *p = json_problem(c, content), *t;
+
+	if (p)
+		return p;
+	t = clean_meta(json_str(c->doc, "final_title", ""), 0);
+	if (!*t)
+		p = xstrdup("\"final_title\" is empty");
+	else if (is_blank(json_str(c->doc, "description", NULL)))
+		p = xstrdup("\"description\" is empty");
+	free(t);
+	return p;
+}
+
+/* A line that is an [AVATAR] or [BROLL...] marker (as src/script.c reads them). */
+static int has_marker(const char *text)
+{
+	for (const char *p = text; *p;) {
+		const char *e = strchrnul(p, '\n'), *q = p + strspn(p, " \t");
+		char name[16];
+		size_t n = 0;
+		if (*q == '[' && memchr(q, ']', (size_t)(e - q)))
+			for (q++; q < e && *q != ']' && *q != ':' && n + 1 < sizeof name; q++)
+				if (isalpha((unsigned char)*q))
+					name[n++] = (char)toupper((unsigned char)*q);
+		name[n] = 0;
+		if (!strcmp(name, "AVATAR") || !strcmp(name, "BROLL"))
+			return 1;
+		p = *e ? e + 1 : e;
+	}
+	return 0;
+}
+
+static char *script_check(struct chat *c, const char *content)
+{
+	char *text = prompt_strip_fence(content);
+	struct script s;
+	char *p = NULL;
+
+	script_parse(text, &s);
+	if (s.n == 0)
+		p = xstrdup("it has no narration; write the spoken text under each marker");
+	else if (!has_marker(text))
+		p = xstrdup("it has no [AVATAR] or [BROLL: description] marker line; start every "
+			    "segment with one");
+	script_free(&s);
+	if (p)
+		free(text);
+	else
+		free(c->text), c->text = text;
+	return p;
+}
+
+/* ---- outputs ------------------------------------------------------------------- */
+
+/* Same notes as the plan on disk: same revision (a crash re-run); new notes:
+ * the next revision (as the builtin planner counts). */
+static int plan_revision(const struct stage_ctx *ctx)
+{
+	char *path = path_in(ctx, "plan.json");
+	cJSON *old = fsio_exists(path) ? json_load_file(path, FILE_MAX) : NULL;
+	int rev = (int)json_num(old, "revision", 0);
+	const char *notes = ctx->reviewer_notes, *old_notes = json_str(old, "reviewer_notes", NULL);
+
+	if (rev < 1)
+		rev = 1;
+	else if ((notes || old_notes) && (!notes || !old_notes || strcmp(notes, old_notes)))
+		rev++;
+	cJSON_Delete(old);
+	free(path);
+	return rev;
+}
+
+static enum stage_rc write_json(struct chat *c, const char *name, const char *type, cJSON *j)
+{
+	char *path = path_in(c->ctx, name);
+	enum stage_rc rc = STAGE_OK;
+
+	if (json_write_file(path, j) < 0)
+		rc = stage_fail(c->ctx, STAGE_RETRY, "cannot write %s: %s", path, err_msg());
+	else
+		stage_output(c->ctx, type, name, "application/json", -1);
+	free(path);
+	return rc;
+}
+
+static enum stage_rc plan_write(struct chat *c)
+{
+	cJSON *o = cJSON_CreateObject(), *it;
+	double min = prompt_target_minutes(c->ctx, NULL);
+	enum stage_rc rc;
+
+	cJSON_AddStringToObject(o, "generator", "openai");
+	cJSON_AddStringToObject(o, "model", c->model);
+	cJSON_AddStringToObject(o, "topic", json_str(c->ctx->idea, "topic", ""));
+	cJSON_ArrayForEach(it, json_get(c->schema, "properties"))
+		cJSON_AddItemToObject(o, it->string,
+				      cJSON_DetachItemFromObjectCaseSensitive(c->doc, it->string));
+	cJSON_AddNumberToObject(o, "target_length_minutes", min);
+	cJSON_AddNumberToObject(o, "target_words", prompt_target_words(min));
+	if (c->ctx->reviewer_notes)
+		cJSON_AddStringToObject(o, "reviewer_notes", c->ctx->reviewer_notes);
+	cJSON_AddNumberToObject(o, "revision", plan_revision(c->ctx));
+	rc = write_json(c, "plan.json", "plan", o);
+	cJSON_Delete(o);
+	return rc;
+}
+
+/* YouTube counts a tag with a space as if quoted, plus a comma. */
+static void tags_add(cJSON *out, const cJSON *in)
+{
+	const cJSON *it, *o;
+	size_t total = 0;
+
+	cJSON_ArrayForEach(it, in) {
+		char *t = clean_meta(it->valuestring, 0), *s = t + strspn(t, "# ");
+		size_t cost = strlen(s) + 1 + (strchr(s, ' ') ? 2 : 0);
+		int dup = 0;
+		cJSON_ArrayForEach(o, out)
+			dup |= !strcasecmp(o->valuestring, s);
+		if (*s && !dup && strlen(s) <= 100 && cJSON_GetArraySize(out) < TAGS_MAX &&
+		    total + cost <= TAGS_MAX_CHARS) {
+			cJSON_AddItemToArray(out, cJSON_CreateString(s));
+			total += cost;
+		}
+		free(t);
+	}
+}
+
+static enum stage_rc meta_write(struct chat *c)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *title = clean_meta(json_str(c->doc, "final_title", ""), 0);
+	char *desc = clean_meta(json_str(c->doc, "description", ""), 1);
+	char *thumb = clean_meta(json_str(c->doc, "thumbnail_prompt", ""), 0);
+	size_t n = strlen(title);
+	enum stage_rc rc;
+
+	utf8_cut_words(title, TITLE_MAX_CHARS);
+	if (strlen(title) < n)
+		stage_log(c->ctx, "info", "metadata: title cut to 100 characters: %s", title);
+	if ((n = strlen(desc)) > DESCRIPTION_MAX_BYTES) {
+		n = DESCRIPTION_MAX_BYTES;
+		while (n > 0 && ((unsigned char)desc[n] & 0xc0) == 0x80)
+			n--;   /* never cut a UTF-8 sequence in half */
+		desc[n] = 0;
+	}
+	cJSON_AddStringToObject(o, "final_title", title);
+	cJSON_AddStringToObject(o, "description", desc);
+	tags_add(cJSON_AddArrayToObject(o, "tags"), json_get(c->doc, "tags"));
+	cJSON_AddStringToObject(o, "thumbnail_prompt", thumb);
+	cJSON_AddStringToObject(o, "generator", "openai");
+	cJSON_AddStringToObject(o, "model", c->model);
+	rc = write_json(c, "metadata.json", "metadata", o);
+	cJSON_Delete(o);
+	free(title), free(desc), free(thumb);
+	return rc;
+}
+
+/* script.md: the title line, a comment saying who wrote it, the script. */
+static enum stage_rc script_write(struct chat *c)
+{
+	struct sbuf b = {0};
+	const char *body = c->text + strspn(c->text, " \t\r\n"), *nl;
+	char *path = path_in(c->ctx, "script.md"), *topic = clean_meta(json_str(c->ctx->idea,
+				"topic", "Untitled episode"), 0);
+	char *plan = path_in(c->ctx, "plan.json"), *notes = NULL;
+	cJSON *pj = fsio_exists(plan) ? json_load_file(plan, FILE_MAX) : NULL;
+	enum stage_rc rc = STAGE_OK;
+
+	if (body[0] == '#' && body[1] == ' ') {
+		nl = strchrnul(body, '\n');
+		sb_add(&b, body, (size_t)(nl - body));
+		body = *nl ? nl + 1 : nl;
+	} else {
+		sb_printf(&b, "# %s", *topic ? topic : "Untitled episode");
+	}
+	sb_printf(&b, "\n<!-- Written by openai model %s from plan.json (revision %d). "
+		  "Edit freely before review. -->\n", c->model, (int)json_num(pj, "revision", 1));
+	if (c->ctx->reviewer_notes && *(notes = clean_meta(c->ctx->reviewer_notes, 0)))
+		sb_printf(&b, "<!-- Reviewer notes addressed in this version: %s -->\n", notes);
+	sb_printf(&b, "%s%s\n", *body == '\n' ? "" : "\n", body);
+	if (fsio_write_atomic_str(path, b.s) < 0)
+		rc = stage_fail(c->ctx, STAGE_RETRY, "cannot write %s: %s", path, err_msg());
+	else
+		stage_output(c->ctx, "script", "script.md", "text/markdown", -1);
+	cJSON_Delete(pj);
+	sb_free(&b);
+	free(path), free(topic), free(plan), free(notes);
+	return rc;
+}
+
+/* ---- the stages ------------------------------------------------------------------ */
+
+static const struct spec spec_planning = {
+	"planning", "Answer again with only the JSON.",
+	plan_check, plan_write
+};
+static const struct spec spec_scripting = {
+	"scripting", "Answer again with only the script.",
+	script_check, script_write
+};
+static const struct spec spec_metadata = {
+	"metadata", "Answer again with only the JSON.",
+	meta_check, meta_write
+};
+
+/* Scripting writes from the plan: it must be there and be a JSON object. */
+static int plan_ok(struct stage_ctx *ctx)
+{
+	char *path = path_in(ctx, "plan.json");
+	cJSON *plan = json_load_file(path, FILE_MAX);
+	int ok = cJSON_IsObject(plan);
+
+	if (plan && !ok)
+		err_set("%s is not a JSON object", path);
+	cJSON_Delete(plan);
+	free(path);
+	return ok;
+}
+
+static enum stage_rc openai_run(struct stage_ctx *ctx, const struct spec *sp)
+{
+	struct chat c = { .ctx = ctx, .sp = sp };
+	enum stage_rc rc;
+
+	if (sp == &spec_scripting && !plan_ok(ctx))
+		return stage_fail(ctx, STAGE_FAIL, "%s; run planning again (acog-batch retry %s "
+				  "--from planning)", err_msg(), ctx->episode_id);
+	c.schema = prompt_schema(sp->stage) ? cJSON_Parse(prompt_schema(sp->stage)) : NULL;
+	if (opts_load(&c) < 0 || key_load(&c) < 0 || !(c.messages = prompt_messages(ctx)))
+		rc = stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+	else
+		rc = chat_run(&c);
+	if (rc == STAGE_OK)
+		stage_log(ctx, "info", "%s: openai model %s, %d call%s, %.0f tokens, %.4f USD%s",
+			  sp->stage, c.model, c.calls, c.calls == 1 ? "" : "s", c.tokens, c.usd,
+			  c.local ? " (local server)" : "");
+	cJSON_Delete(c.schema), cJSON_Delete(c.messages), cJSON_Delete(c.doc);
+	free(c.url), free(c.auth), free(c.text);
+	return rc;
+}
+
+enum stage_rc prov_planning_openai(struct stage_ctx *ctx)
+{
+	return openai_run(ctx, &spec_planning);
+}
+
+enum stage_rc prov_scripting_openai(struct stage_ctx *ctx)
+{
+	return openai_run(ctx, &spec_scripting);
+}
+
+enum stage_rc prov_metadata_openai(struct stage_ctx *ctx)
+{
+	return openai_run(ctx, &spec_metadata);
+}

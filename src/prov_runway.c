@@ -1,0 +1,257 @@
+/*
+ * prov_runway.c - the b-roll stage through Runway text-to-video: one task
+ * per b-roll segment of timeline.json, downloaded into broll/seg-NN.mp4.
+ * The submit / poll / resume loop is async_stage() in prov_heygen.c; this
+ * file only speaks Runway's protocol (docs: /work/shared/docs/providers.md §4).
+ *
+ * Options (providers.broll): base_url, model (gen4.5), ratio (1280:720, or
+ * 720:1280 for a vertical frame), duration (5 s, clamped to what the model
+ * allows: gen4.5 2..10, veo3* 4/6/8), seed, style (else the channel's
+ * style_guide.tone), api_key_env | api_key_file, poll_seconds (6),
+ * max_wait_seconds (600), timeout.
+ *
+ * Invariants:
+ *  - promptText is the segment's description plus the style, cut to at most
+ *    1000 UTF-16 units, never inside a character;
+ *  - FAILED with SAFETY.* or INPUT_PREPROCESSING.SAFETY.* is never retried;
+ *    INTERNAL.BAD_OUTPUT.* is retried once per segment: the failed task id is
+ *    stored as seg-NN_retried (spent), STAGE_RETRY, and the next run submits
+ *    a new task; a second BAD_OUTPUT, CANCELLED or any other failure fails;
+ *  - a task given up after max_wait_seconds is cancelled (DELETE), best effort.
+ */
+#define _GNU_SOURCE
+#include "acog.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RUNWAY_VERSION "2024-11-06"
+#define PROMPT_MAX_UTF16 1000
+
+static const char *rw_base(const struct async_run *r)
+{
+	return json_str(r->ctx->provider, "base_url", "https://api.dev.runwayml.com");
+}
+
+static const char *rw_model(const struct async_run *r)
+{
+	return json_str(r->ctx->provider, "model", "gen4.5");
+}
+
+static const char *rw_ratio(const struct async_run *r)
+{
+	return json_str(r->ctx->provider, "ratio", r->frame.h > r->frame.w ? "720:1280" : "1280:720");
+}
+
+/* The option's duration, clamped to the model's allowed values. */
+static int rw_duration(const struct async_run *r)
+{
+	long d = lround(json_num(r->ctx->provider, "duration", 5));
+	if (strncmp(rw_model(r), "veo3", 4) == 0) return d <= 5 ? 4 : d <= 7 ? 6 : 8;
+	return d < 2 ? 2 : d > 10 ? 10 : (int)d;
+}
+
+/* UTF-16 code units of the UTF-8 character at p (1, or 2 beyond the BMP), its bytes in *len. */
+static size_t utf16_units(const unsigned char *p, size_t *len)
+{
+	size_t n = *p >= 0xF0 ? 4 : *p >= 0xE0 ? 3 : *p >= 0xC0 ? 2 : 1, k = 1;
+	while (k < n && p[k]) k++;         /* a cut-off sequence ends at the NUL */
+	*len = k;
+	return n == 4 ? 2 : 1;
+}
+
+static size_t utf16_len(const char *s)
+{
+	size_t units = 0, len;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p += len) units += utf16_units(p, &len);
+	return units;
+}
+
+/* Cuts UTF-8 text to at most max UTF-16 code units, between characters, and
+ * back to the last space when that keeps at least half of it. */
+static void utf16_cut(char *s, size_t max)
+{
+	size_t units = 0, len, u;
+	unsigned char *p = (unsigned char *)s, *space = NULL;
+
+	for (; *p && units + (u = utf16_units(p, &len)) <= max; p += len) {
+		units += u;
+		if (*p == ' ' && units > max / 2) space = p;
+	}
+	if (*p && space) p = space;
+	*p = 0;
+	while (p > (unsigned char *)s && (p[-1] == ' ' || p[-1] == '\n')) *--p = 0;
+}
+
+/* promptText: what the segment shows, then the channel's style; the
+ * description is shortened to leave the style its room. */
+static char *rw_prompt(const struct async_run *r, const struct media_seg *s)
+{
+	const char *desc = s->desc && s->desc[0] ? s->desc : json_str(r->ctx->idea, "topic", "b-roll");
+	const char *style = json_str(r->ctx->provider, "style", json_str(r->ctx->channel, "style_guide.tone", NULL));
+	char *tail = style && style[0] ? xasprintf(". Style: %s", style) : xstrdup("");
+	char *head = xstrdup(desc), *p;
+
+	utf16_cut(tail, PROMPT_MAX_UTF16 / 4);
+	utf16_cut(head, PROMPT_MAX_UTF16 - utf16_len(tail));
+	p = xasprintf("%s%s", head, tail);
+	free(head);
+	free(tail);
+	return p;
+}
+
+static char *rw_body(const struct async_run *r, const struct media_seg *s)
+{
+	cJSON *b = cJSON_CreateObject();
+	const cJSON *seed = json_get(r->ctx->provider, "seed");
+	char *prompt = rw_prompt(r, s), *out;
+
+	cJSON_AddStringToObject(b, "model", rw_model(r));
+	cJSON_AddStringToObject(b, "promptText", prompt);
+	cJSON_AddStringToObject(b, "ratio", rw_ratio(r));
+	cJSON_AddNumberToObject(b, "duration", rw_duration(r));
+	if (cJSON_IsNumber(seed)) cJSON_AddNumberToObject(b, "seed", seed->valuedouble);
+	out = json_print(b);
+	cJSON_Delete(b);
+	free(prompt);
+	return out;
+}
+
+/* What a clip depends on: everything in the request. */
+static char *rw_fingerprint(struct async_run *r, const struct media_seg *s)
+{
+	char *body = rw_body(r, s), *fp = xasprintf("runway\n%s", body);
+	free(body);
+	return fp;
+}
+
+/* An API call with the key and version headers (body: JSON or none).
+ * create >= 0: the job-creating request of that segment. */
+static enum stage_rc rw_call(struct async_run *r, struct http_req *q, const char *what, cJSON **j, int create)
+{
+	char *auth = xasprintf("Authorization: Bearer %s", r->key);
+	const char *h[] = { auth, "X-Runway-Version: " RUNWAY_VERSION, "Accept: application/json",
+			    q->body ? "Content-Type: application/json" : NULL, NULL };
+	enum stage_rc rc;
+	q->headers = h;
+	rc = create >= 0 ? async_create(r, create, q, what, j) : async_http(r, q, what, j);
+	free(auth);
+	return rc;
+}
+
+static enum stage_rc rw_submit(struct async_run *r, const struct media_seg *s, char **id)
+{
+	const cJSON *seed = json_get(r->ctx->provider, "seed");
+	char *url, *body, *what;
+	struct http_req q = { .method = "POST" };
+	cJSON *j = NULL;
+	enum stage_rc rc;
+
+	if (seed && (!cJSON_IsNumber(seed) || seed->valuedouble < 0 || seed->valuedouble > 4294967295.0 ||
+		     seed->valuedouble != floor(seed->valuedouble)))
+		return stage_fail(r->ctx, STAGE_FAIL, "providers.broll.seed: use a whole number from 0 to 4294967295");
+	q.url = url = xasprintf("%s/v1/text_to_video", rw_base(r));
+	q.body = body = rw_body(r, s);
+	q.body_len = strlen(body);
+	what = xasprintf("asking for the b-roll of segment %d", s->index);
+	*id = NULL;
+	if ((rc = rw_call(r, &q, what, &j, s->index)) == STAGE_OK &&
+	    !async_id_ok(*id = xstrdup(json_str(j, "id", ""))))
+		rc = stage_fail(r->ctx, STAGE_FAIL, "%s: runway answered without a usable id", what);
+	if (rc != STAGE_OK) { free(*id); *id = NULL; }
+	cJSON_Delete(j);
+	free(what);
+	free(body);
+	free(url);
+	return rc;
+}
+
+static int starts(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* FAILED: safety never retries, INTERNAL.BAD_OUTPUT once, the rest fails. */
+static enum stage_rc rw_failed(struct async_run *r, const struct media_seg *s, const char *id, const cJSON *j)
+{
+	const char *code = json_str(j, "failureCode", ""), *why = json_str(j, "failure", "no reason given");
+	int n = s->index;
+
+	if (starts(code, "SAFETY.") || starts(code, "INPUT_PREPROCESSING.SAFETY."))
+		return stage_fail(r->ctx, STAGE_FAIL, "runway refused the b-roll of segment %d (%s) for safety: "
+				  "%s (%s); change the [BROLL: ...] description", n, id, why, code);
+	if (starts(code, "INTERNAL.BAD_OUTPUT.") && !async_get(r, n, "retried")) {
+		if (async_set(r, n, "retried", id) < 0)
+			stage_log(r->ctx, "warn", "runway: segment %d: could not mark task %s as retried", n, id);
+		r->ctx->retry_after = r->poll_s;
+		return stage_fail(r->ctx, STAGE_RETRY, "runway: the b-roll of segment %d (%s) failed: %s (%s); "
+				  "submitting it once more", n, id, why, code);
+	}
+	return stage_fail(r->ctx, STAGE_FAIL, "runway: the b-roll of segment %d (%s) failed: %s (%s)%s", n, id,
+			  why, code[0] ? code : "no failureCode",
+			  starts(code, "INTERNAL.BAD_OUTPUT.") ? ", for the second time" : "");
+}
+
+/* One GET /v1/tasks/{id}: SUCCEEDED → output[0] and seconds; else see rw_failed. */
+static enum stage_rc rw_poll(struct async_run *r, const struct media_seg *s, const char *id,
+			     char **url, double *units, double *usd)
+{
+	char *get = xasprintf("%s/v1/tasks/%s", rw_base(r), id);
+	char *what = xasprintf("polling the b-roll of segment %d (%s)", s->index, id);
+	struct http_req q = { .method = "GET", .url = get };
+	const cJSON *out;
+	const char *st;
+	cJSON *j = NULL;
+	enum stage_rc rc = rw_call(r, &q, what, &j, -1);
+
+	st = json_str(j, "status", "");
+	out = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "output"), 0);
+	if (rc != STAGE_OK) {
+		/* rw_call said why */
+	} else if (!strcmp(st, "SUCCEEDED") && cJSON_IsString(out)) {
+		*url = xstrdup(out->valuestring);
+		*units = rw_duration(r);
+		*usd = cost_price(r->ctx->global, "runway", rw_model(r), *units);
+	} else if (!strcmp(st, "FAILED")) {
+		rc = rw_failed(r, s, id, j);
+	} else if (!strcmp(st, "CANCELLED")) {
+		rc = stage_fail(r->ctx, STAGE_FAIL, "runway: the b-roll task of segment %d (%s) was cancelled",
+				s->index, id);
+	} else {
+		if (strcmp(st, "PENDING") && strcmp(st, "THROTTLED") && strcmp(st, "RUNNING"))
+			stage_log(r->ctx, "warn", "runway: segment %d: status \"%s\"; still waiting", s->index, st);
+		rc = STAGE_PENDING;
+	}
+	cJSON_Delete(j);
+	free(what);
+	free(get);
+	return rc;
+}
+
+/* Best effort: a task we gave up on should not render (and bill) on. */
+static void rw_cancel(struct async_run *r, const char *id)
+{
+	char *del = xasprintf("%s/v1/tasks/%s", rw_base(r), id);
+	struct http_req q = { .method = "DELETE", .url = del, .max_attempts = 1 };
+	char err[sizeof r->ctx->error];
+
+	memcpy(err, r->ctx->error, sizeof err);        /* keep the caller's message */
+	if (rw_call(r, &q, "cancelling a task", NULL, -1) != STAGE_OK)
+		stage_log(r->ctx, "warn", "runway: could not cancel task %s: %s", id, r->ctx->error);
+	memcpy(r->ctx->error, err, sizeof err);
+	free(del);
+}
+
+static const struct async_prov runway = {
+	.name = "runway", .dir = "broll", .asset_type = "b_roll", .broll = 1,
+	.poll_default = 6, .wait_default = 600,
+	.operation = "text_to_video", .unit_type = "seconds",
+	.fingerprint = rw_fingerprint, .submit = rw_submit, .poll = rw_poll, .cancel = rw_cancel,
+};
+
+/* providers.broll: {name: runway, model, ratio, duration, ...}; see docs/cloud-providers.md. */
+enum stage_rc prov_broll_runway(struct stage_ctx *ctx)
+{
+	return async_stage(ctx, &runway);
+}
