@@ -71,11 +71,13 @@ static void check_disk(const char *root, const cJSON *global)
 	report(free_mb >= need, what, "free space or move the root: every video stage writes hundreds of MiB");
 }
 
+/* /proc files report size 0, so they are read with stdio, not fsio_read. */
 static long read_long(const char *path)
 {
-	char *s = fsio_read(path, 64, NULL);
-	long v = s ? strtol(s, NULL, 10) : -1;
-	free(s);
+	FILE *f = fopen(path, "re");
+	long v = -1;
+	if (f && fscanf(f, "%ld", &v) != 1) v = -1;
+	if (f) fclose(f);
 	return v;
 }
 

@@ -159,6 +159,18 @@ def test_all_cloud_channel_publishes(allcloud):
     for s in broll:
         assert any(s["broll"] in p for p in prompts), (s["broll"], prompts)
     assert {t["status"] for t in c["runway"].state("runway_tasks.json").values()} == {"SUCCEEDED"}
+    # Signed download links never get the API key.
+    files = c["heygen"].requests("/files/") + c["runway"].requests("/files/")
+    assert len(files) >= len(avatar) + len(broll), files
+    for x in files:
+        h = {k.lower() for k in x["headers"]}
+        assert not h & {"x-api-key", "authorization", "xi-api-key"}, (x["path"], x["headers"])
+    # The narration is the provider's audio, and the video follows it.
+    tl = json.loads((d / "timeline.json").read_text())
+    narration = float(ffprobe(d / "audio.wav")["format"]["duration"])
+    assert abs(narration - tl["duration"]) < 0.1, (narration, tl["duration"])
+    assert abs(float(info["format"]["duration"]) - narration) < 0.5, (info["format"]["duration"], narration)
+    assert tl["cues"] and "-->" in (d / "subtitles.srt").read_text()
     # A clean run raises no alert.
     assert c["webhook"].webhooks() == []
 
@@ -623,4 +635,62 @@ def test_runway_safety_failure_is_permanent(cloud, root):
     # no task is submitted twice: SAFETY.* is never retried
     n_broll = sum(s["visual"] == "broll" for s in timeline_segments(root.episode_dir(ep["id"])))
     assert rw.submissions().get("runway_create", 0) <= n_broll, rw.submissions()
+    assert root.q("SELECT id FROM cost_entries WHERE provider = 'runway'") == []
+
+
+def test_quota_exhausted_is_not_retried(cloud, root):
+    """429 insufficient_quota is billing, not a rate limit: fail at once, say so."""
+    c = cloud
+    c.fake("openai").faults([{"match": "/chat/completions", "fault": "429", "insufficient_quota": True,
+                              "retry_after": "0.2", "times": -1}])
+    c.fake("webhook")
+    c.acog_yaml()
+    c.channel("c", cloud=("planning",))
+    root.drop(root.idea("Meteors", channel="c"), "m.json")
+    c.drain()
+    ep = one_episode(root)
+    assert ep["status"] == "failed" and ep["stage"] == "planning", explain(root, c)
+    assert "exceeded your current quota" in ep.get("last_error", ""), ep
+    assert len(c["openai"].requests()) == 1, [(x["status"], x["fault"]) for x in c["openai"].requests()]
+
+
+def test_async_job_abandoned_after_max_wait_is_cancelled(cloud, root):
+    c = cloud
+    rw = c.fake("runway")
+    rw.faults([{"match": "/v1/text_to_video", "fault": "status_stuck", "times": -1}])
+    c.fake("webhook")
+    c.acog_yaml()
+    c.channel("c", cloud=(), providers={"broll": c.provider("broll", max_wait_seconds=1)})
+    root.drop(root.idea("Nebulae", channel="c"), "n.json")
+    t0 = time.monotonic()
+    c.drain()
+    ep = one_episode(root)
+    assert ep["status"] == "failed" and ep["stage"] == "broll", explain(root, c)
+    assert "max_wait_seconds" in ep.get("last_error", ""), ep
+    assert time.monotonic() - t0 < 60
+    n_broll = sum(s["visual"] == "broll" for s in timeline_segments(root.episode_dir(ep["id"])))
+    sub = rw.submissions()
+    assert sub.get("runway_create") == n_broll, sub
+    assert sub.get("runway_cancel", 0) >= 1, "the abandoned task was not cancelled"
+    # The stage failed for good, so every task it leaves behind is given up: none may keep running.
+    left = {k: t["status"] for k, t in rw.state("runway_tasks.json").items() if t["status"] != "CANCELLED"}
+    assert not left, f"tasks abandoned but not cancelled: {left}"
+
+
+def test_lost_answer_to_a_paid_create_is_never_resent(cloud, root):
+    """A create whose answer is lost (timeout after sending) may have made the job: never resend it."""
+    c = cloud
+    rw = c.fake("runway")
+    rw.faults([{"match": "/v1/text_to_video", "fault": "stall", "seconds": 3}])
+    c.fake("webhook")
+    c.acog_yaml()
+    c.channel("c", cloud=(), providers={"broll": c.provider("broll", timeout=1)})
+    root.drop(root.idea("Corals", channel="c"), "k.json")
+    c.drain()
+    ep = one_episode(root)
+    assert ep["status"] == "failed" and ep["stage"] == "broll", explain(root, c)
+    wait_for(lambda: rw.requests("/v1/text_to_video"), timeout=10, what="the stalled create to be answered")
+    time.sleep(0.5)
+    creates = rw.requests("/v1/text_to_video")
+    assert len(creates) == 1, [(x["status"], x["fault"]) for x in creates]
     assert root.q("SELECT id FROM cost_entries WHERE provider = 'runway'") == []

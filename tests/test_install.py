@@ -17,7 +17,7 @@ def doctor(root, env=None):
 
 
 def line(out, text):
-    hits = [l for l in out.splitlines() if text in l]
+    hits = [l for l in out.splitlines()[1:] if text in l]   # line 0 names the root
     assert hits, f"no line about {text!r} in:\n{out}"
     return hits[0]
 
@@ -126,9 +126,12 @@ def test_make_install(tmp_path):
                            env=dict(os.environ, MANWIDTH="80", MANPAGER="cat", PAGER="cat"))
         assert r.returncode == 0 and "acog-batch" in r.stdout and len(r.stdout) > 2000, r.stderr
     if shutil.which("systemd-analyze"):
-        r = subprocess.run(["systemd-analyze", "verify", "--root", str(dest),
+        r = subprocess.run(["systemd-analyze", "verify", "--man=no",
                             str(dest / "usr/lib/systemd/system/acog-batch.service")], capture_output=True, text=True)
-        assert "acog-batch.service" not in r.stderr or r.returncode == 0, r.stderr
+        # The binary is installed under DESTDIR, not in /usr/bin: that is the only complaint allowed.
+        problems = [l for l in r.stderr.splitlines() if l.strip() and "is not executable" not in l
+                    and "sysinit.target" not in l]
+        assert problems == [], r.stderr
     r = subprocess.run(["bash", "-c", f"source {dest}/usr/share/bash-completion/completions/acog-batch; "
                         "COMP_WORDS=(acog-batch ap); COMP_CWORD=1; COMP_LINE='acog-batch ap'; COMP_POINT=13; "
                         "_acog_batch; echo \"${COMPREPLY[*]}\""], capture_output=True, text=True)
