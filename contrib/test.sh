@@ -1,7 +1,24 @@
 #!/bin/sh
-# The test suite: install what is needed, then `make test` (warning-free
-# build, ASan+UBSan build, unit tests, black-box tests with pytest).
-set -eu
+# The test suite: install what is needed, then
+#   1. make test        - warning-free build, ASan+UBSan build, unit tests, every black-box test
+#   2. make test-static - the static binary (Debian sources, c-ares, OpenSSL) through the
+#                         end-to-end tests, cloud providers over HTTPS with a self-signed CA
+# and a closing "N passed, N failed" line for both runs together.
+set -u
 cd "$(dirname "$0")/.."
-sh contrib/install-deps.sh
-make -j2 -s test
+sh contrib/install-deps.sh || exit $?
+log=$(mktemp)
+status=0
+make -j2 -s test 2>&1 | tee "$log" || status=1
+if [ "${ACOG_SKIP_STATIC:-0}" != 1 ]; then
+	make -s test-static 2>&1 | tee -a "$log" || status=1
+fi
+# pytest -q closes with a line like "1 failed, 12 passed in 3.20s (0:00:03)".
+summary=$(grep -E '[0-9]+ (passed|failed|errors?)(,| in )' "$log" | grep -E ' in [0-9.]+s')
+passed=$(printf '%s\n' "$summary" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(printf '%s\n' "$summary" | grep -oE '[0-9]+ (failed|errors?)' | awk '{s+=$1} END {print s+0}')
+rm -f "$log"
+[ "$failed" -gt 0 ] && status=1
+[ "$passed" -gt 0 ] || status=1
+echo "$passed passed, $failed failed"
+exit $status

@@ -29,7 +29,7 @@ static void hold(sqlite3 *db, struct config *c, struct episode *e, double spent,
 {
 	char until[32], *why, *name, *p;
 	cost_next_day(until);
-	why = xasprintf("budget: channel %s spent $%.4f of its $%.2f daily budget; paid work resumes at %s "
+	why = xasprintf("budget: channel %s spent $%.4f of its $%g daily budget; paid work resumes at %s "
 			"or when budget_daily_usd is raised (then `kill -HUP` the daemon)", e->channel, spent, budget, until);
 	if (db_exec(db, "UPDATE episodes SET location = 'held', hold_reason = ?, hold_until = ? WHERE id = ?",
 		    "sss", why, until, e->id) < 0) {
@@ -64,9 +64,9 @@ int budget_gate(sqlite3 *db, struct config *c, const struct job_ref *j)
 	if (ch && cost_is_paid(prov)) {
 		state = cost_budget_state(db, ch, &spent, &budget);
 		if (state == 1 && warn_once(ch->id)) {
-			log_warn(e.id, e.dir, "budget.warning", "channel %s has spent $%.4f, %.0f%% of its $%.2f daily budget",
+			log_warn(e.id, e.dir, "budget.warning", "channel %s has spent $%.4f, %.0f%% of its $%g daily budget",
 				 ch->id, spent, 100 * spent / budget, budget);
-			alert_send(c, "budget_warning", e.id, "channel %s has spent $%.4f, %.0f%% of its $%.2f daily budget",
+			alert_send(c, "budget_warning", e.id, "channel %s has spent $%.4f, %.0f%% of its $%g daily budget",
 				   ch->id, spent, 100 * spent / budget, budget);
 		}
 		if (state == 2) { hold(db, c, &e, spent, budget); held = 1; }

@@ -384,6 +384,17 @@ static enum stage_rc worse(enum stage_rc a, enum stage_rc b)
 	return a == STAGE_RETRY || b == STAGE_RETRY ? STAGE_RETRY : a;
 }
 
+/* The stage fails for good: jobs still running at the provider would only
+ * cost money, so every live one is cancelled (where the provider can). */
+static void cancel_live(struct async_run *r)
+{
+	for (size_t i = 0; r->p->cancel && i < r->tl.n; i++) {
+		struct async_seg *g = &r->seg[i];
+		const char *id = g->want && !g->done ? live_id(r, g->s->index) : NULL;
+		if (id) r->p->cancel(r, id);
+	}
+}
+
 static enum stage_rc async_pass(struct async_run *r)
 {
 	enum stage_rc rc = STAGE_OK, one;
@@ -393,6 +404,7 @@ static enum stage_rc async_pass(struct async_run *r)
 		rc = submit_one(r, &r->seg[i]);          /* a RETRY stops submitting, not polling */
 	for (size_t i = 0; i < r->tl.n && rc != STAGE_FAIL; i++)
 		if ((one = poll_one(r, &r->seg[i], &pending)) != STAGE_OK) rc = worse(rc, one);
+	if (rc == STAGE_FAIL) cancel_live(r);
 	if (rc != STAGE_OK) return rc;
 	if (pending) {
 		stage_log(r->ctx, "info", "%s: %d job(s) pending; polling again in %g s", r->p->name,
