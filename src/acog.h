@@ -43,6 +43,7 @@ double time_parse_iso(const char *s);        /* -1 when not ISO-8601 UTC */
 void uuid_new(char out[37]);
 void slugify(const char *in, char *out, size_t outsz);
 int utf8_valid(const char *s, size_t len);
+void utf8_cut_words(char *s, size_t max_codepoints);   /* in place, at a word if it can */
 int path_component_ok(const char *s);        /* no '/', not '.', '..', no control chars */
 uint64_t rand_u64(void);
 
@@ -510,6 +511,14 @@ int async_set(struct async_run *r, int seg, const char *what, const char *value)
 enum stage_rc async_http(struct async_run *r, struct http_req *q, const char *what, cJSON **json);
 enum stage_rc async_create(struct async_run *r, int seg, struct http_req *q, const char *what, cJSON **json);
 int async_id_ok(const char *id);
+
+/* ---- narration.c: audio.wav, subtitles.srt, timeline.json ------------- */
+struct script;
+struct media_pcm { int16_t *s; size_t n, cap; unsigned rate; };
+struct media_cue { double start, end; const char *text; };
+/* seg_start[i]: when segment i is first heard.  Written in the cwd (the episode folder). */
+int narration_write(const struct script *sc, const struct media_pcm *pcm, const struct media_cue *cue,
+		    size_t ncue, const double *seg_start, const struct media_frame *f);
 
 /* ---- script.c: script.md segments -------------------------------------- */
 enum seg_visual { SEG_AVATAR, SEG_BROLL };

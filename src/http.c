@@ -426,8 +426,10 @@ static int limits_enter(const struct stage_ctx *ctx, const char *prov, double *w
 	if (!ctx || !ctx->root || !name_ok(prov)) return -1;
 	lim = json_get(ctx->global, "limits");
 	lim = cJSON_IsObject(lim) ? cJSON_GetObjectItemCaseSensitive(lim, prov) : NULL;
-	rps = json_num(lim, "rps", 0);
-	conc = (int)json_num(lim, "concurrency", 0);
+	/* acog.yaml limits.<provider> first; a channel's provider options rps /
+	 * concurrency fill in what acog.yaml leaves unset. */
+	rps = json_num(lim, "rps", json_num(ctx->provider, "rps", 0));
+	conc = (int)json_num(lim, "concurrency", json_num(ctx->provider, "concurrency", 0));
 	if (rps <= 0 && conc <= 0) return -1;
 	dir = xasprintf("%s/spool/tmp", ctx->root);
 	if (fsio_mkdirs(dir) < 0) {

@@ -58,28 +58,6 @@ static int is_ws(unsigned char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Cut s (in place) to at most max code points, at a word boundary when one
- * exists in the second half, never inside a UTF-8 sequence. */
-static void utf8_cut_words(char *s, size_t max)
-{
-	size_t i = 0, chars = 0, last_space = 0;
-
-	while (s[i] && chars < max) {
-		if (s[i] == ' ')
-			last_space = i;
-		i++;
-		while (((unsigned char)s[i] & 0xc0) == 0x80)
-			i++;
-		chars++;
-	}
-	if (!s[i])
-		return;
-	if (last_space > i / 2)
-		i = last_space;
-	s[i] = 0;
-	while (i > 0 && strchr(" ,;:-", s[i - 1]))
-		s[--i] = 0;
-}
 
 /* One line of user text made safe for script.md and metadata: whitespace
  * folded, brackets softened, angle brackets and leading markdown dropped. */

@@ -47,16 +47,14 @@ struct el_opts {
 };
 struct unit { size_t seg; char *text; size_t off, len; };  /* off/len: code points in its chunk */
 struct chunk { size_t first, n; char *text; };
-struct pcm { int16_t *s; size_t n, cap; unsigned rate; };
-struct cue { double start, end; const char *text; };
 struct tts {
 	struct el_opts o;
 	struct unit *u;
 	size_t nu;
 	struct chunk *ch;
 	size_t nch;
-	struct pcm pcm;
-	struct cue *cue;             /* one per unit */
+	struct media_pcm pcm;
+	struct media_cue *cue;             /* one per unit */
 	double chars, usd;
 };
 
@@ -386,7 +384,7 @@ static enum stage_rc fetch(struct stage_ctx *ctx, struct tts *t, size_t k, cJSON
 
 /* ---- audio ---------------------------------------------------------------------------- */
 
-static void pcm_add(struct pcm *p, const int16_t *s, size_t n)
+static void pcm_add(struct media_pcm *p, const int16_t *s, size_t n)
 {
 	if (p->n + n > p->cap) {
 		while (p->n + n > p->cap)
@@ -498,123 +496,27 @@ static void cues_for_chunk(struct stage_ctx *ctx, struct tts *t, size_t k, const
 		double e = char_time(al, 1, u->off + u->len - 1, nchars, dur);
 		s = fmin(fmax(s, 0), dur);
 		e = fmin(fmax(e, s + 0.04), dur);
-		t->cue[i] = (struct cue){ offset + s, offset + e, u->text };
+		t->cue[i] = (struct media_cue){ offset + s, offset + e, u->text };
 	}
 }
 
 /* ---- outputs (the shapes of prov_espeak.c) --------------------------------------------- */
 
-static void put16(unsigned char *p, unsigned v) { p[0] = v & 0xff; p[1] = (v >> 8) & 0xff; }
-static void put32(unsigned char *p, uint32_t v) { put16(p, v & 0xffff); put16(p + 2, v >> 16); }
-
-static int wav_write(const char *path, const struct pcm *p)
-{
-	size_t bytes = p->n * 2;
-	unsigned char *buf = xmalloc(44 + bytes);
-	int rc;
-
-	memcpy(buf, "RIFF", 4);
-	put32(buf + 4, (uint32_t)(36 + bytes));
-	memcpy(buf + 8, "WAVEfmt ", 8);
-	put32(buf + 16, 16);
-	put16(buf + 20, 1);                   /* PCM */
-	put16(buf + 22, 1);                   /* mono */
-	put32(buf + 24, p->rate);
-	put32(buf + 28, p->rate * 2);
-	put16(buf + 32, 2);
-	put16(buf + 34, 16);
-	memcpy(buf + 36, "data", 4);
-	put32(buf + 40, (uint32_t)bytes);
-	for (size_t i = 0; i < p->n; i++)
-		put16(buf + 44 + 2 * i, (uint16_t)p->s[i]);
-	rc = fsio_write_atomic(path, buf, 44 + bytes);
-	free(buf);
-	return rc;
-}
-
-static void srt_time(struct sbuf *b, double t)
-{
-	long ms = lround(t * 1000);
-
-	sb_printf(b, "%02ld:%02ld:%02ld,%03ld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60,
-		  ms % 1000);
-}
-
-static int srt_write(const char *path, const struct tts *t)
-{
-	struct sbuf b = {0};
-	int rc;
-
-	for (size_t i = 0; i < t->nu; i++) {
-		sb_printf(&b, "%zu\n", i + 1);
-		srt_time(&b, t->cue[i].start);
-		sb_puts(&b, " --> ");
-		srt_time(&b, t->cue[i].end);
-		sb_printf(&b, "\n%s\n\n", t->cue[i].text);
-	}
-	rc = fsio_write_atomic(path, b.s ? b.s : "", b.len);
-	sb_free(&b);
-	return rc;
-}
-
-static double ms3(double t) { return round(t * 1000) / 1000; }
-
-/* A segment starts at its first cue (the first at 0), ends where the next starts. */
-static cJSON *timeline_build(const struct script *sc, const struct tts *t,
-			     const struct media_frame *f, double total)
-{
-	cJSON *tl = cJSON_CreateObject(), *segs, *cues;
-	double *start = xcalloc(sc->n + 1, sizeof *start);
-
-	for (size_t i = t->nu; i-- > 0;)
-		start[t->u[i].seg] = t->cue[i].start;
-	cJSON_AddStringToObject(tl, "audio", "audio.wav");
-	cJSON_AddNumberToObject(tl, "duration", ms3(total));
-	cJSON_AddNumberToObject(tl, "width", f->w);
-	cJSON_AddNumberToObject(tl, "height", f->h);
-	cJSON_AddNumberToObject(tl, "fps", f->fps);
-	segs = cJSON_AddArrayToObject(tl, "segments");
-	for (size_t i = 0; i < sc->n; i++) {
-		cJSON *s = cJSON_CreateObject();
-		int broll = sc->seg[i].visual == SEG_BROLL;
-		cJSON_AddNumberToObject(s, "index", (double)i + 1);
-		cJSON_AddStringToObject(s, "visual", broll ? "broll" : "avatar");
-		if (broll && sc->seg[i].broll)
-			cJSON_AddStringToObject(s, "broll", sc->seg[i].broll);
-		else
-			cJSON_AddNullToObject(s, "broll");
-		cJSON_AddNumberToObject(s, "start", i ? ms3(start[i]) : 0);
-		cJSON_AddNumberToObject(s, "end", i + 1 < sc->n ? ms3(start[i + 1]) : ms3(total));
-		cJSON_AddItemToArray(segs, s);
-	}
-	cues = cJSON_AddArrayToObject(tl, "cues");
-	for (size_t i = 0; i < t->nu; i++) {
-		cJSON *c = cJSON_CreateObject();
-		cJSON_AddNumberToObject(c, "start", ms3(t->cue[i].start));
-		cJSON_AddNumberToObject(c, "end", ms3(t->cue[i].end));
-		cJSON_AddStringToObject(c, "text", t->cue[i].text);
-		cJSON_AddItemToArray(cues, c);
-	}
-	free(start);
-	return tl;
-}
-
 static enum stage_rc write_outputs(struct stage_ctx *ctx, const struct script *sc, struct tts *t)
 {
 	struct media_frame f;
-	double total;
-	cJSON *tl;
+	double total, *start;
 	int rc;
 
 	if (media_frame_get(ctx->channel, &f) < 0)
 		return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
 	pcm_add(&t->pcm, NULL, (size_t)TAIL_MS * t->pcm.rate / 1000);
 	total = (double)t->pcm.n / t->pcm.rate;
-	if (wav_write("audio.wav", &t->pcm) < 0 || srt_write("subtitles.srt", t) < 0)
-		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-	tl = timeline_build(sc, t, &f, total);
-	rc = json_write_file("timeline.json", tl);
-	cJSON_Delete(tl);
+	start = xcalloc(sc->n + 1, sizeof *start);
+	for (size_t i = t->nu; i-- > 0;)
+		start[t->u[i].seg] = t->cue[i].start;
+	rc = narration_write(sc, &t->pcm, t->cue, t->nu, start, &f);
+	free(start);
 	if (rc < 0)
 		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	stage_log(ctx, "info", "audio.wav: %.2f s, %zu segments, %zu subtitles, %zu request%s, "

@@ -36,12 +36,10 @@
 #define WAV_MAX (64 * 1024 * 1024)
 
 struct espeak_opts { const char *voice; int speed, pitch, gap_ms; };
-struct pcm { int16_t *s; size_t n, cap; unsigned rate; };
-struct cue { double start, end; char *text; };
 struct narration {
-	struct pcm pcm;
+	struct media_pcm pcm;
 	long pending_ms;           /* silence owed before the next sound */
-	struct cue *cue;
+	struct media_cue *cue;
 	size_t ncue;
 	double *seg_start;
 	int nsent;                 /* sentences synthesised, names scratch files */
@@ -86,7 +84,7 @@ static unsigned rd16(const unsigned char *p) { return p[0] | (unsigned)p[1] << 8
 static uint32_t rd32(const unsigned char *p) { return rd16(p) | (uint32_t)rd16(p + 2) << 16; }
 
 /* Parses a RIFF/WAVE file of 16-bit mono PCM; samples are copied out. */
-static int wav_parse(const char *name, const unsigned char *d, size_t len, struct pcm *out)
+static int wav_parse(const char *name, const unsigned char *d, size_t len, struct media_pcm *out)
 {
 	size_t off = 12;
 	int have_fmt = 0;
@@ -114,14 +112,14 @@ static int wav_parse(const char *name, const unsigned char *d, size_t len, struc
 	return err_set("%s has no fmt/data chunk", name);
 }
 
-static void pcm_reserve(struct pcm *p, size_t more)
+static void pcm_reserve(struct media_pcm *p, size_t more)
 {
 	if (p->n + more <= p->cap) return;
 	while (p->n + more > p->cap) p->cap = p->cap ? p->cap * 2 : 1 << 16;
 	p->s = xrealloc(p->s, p->cap * sizeof *p->s);
 }
 
-static void pcm_silence(struct pcm *p, long ms)
+static void pcm_silence(struct media_pcm *p, long ms)
 {
 	size_t n = (size_t)(ms * (long)p->rate / 1000);
 	pcm_reserve(p, n);
@@ -131,7 +129,7 @@ static void pcm_silence(struct pcm *p, long ms)
 
 /* Synthesises one sentence into *w (which the caller frees). */
 static enum stage_rc synth(struct stage_ctx *ctx, const struct espeak_opts *o,
-			   int num, const char *text, struct pcm *w)
+			   int num, const char *text, struct media_pcm *w)
 {
 	char txt[32], wav[32];
 	struct media_argv a = { 0 };
@@ -183,9 +181,9 @@ static char *one_line(const char *s)
 
 /* Appends a sentence's audible part to the narration and records its cue.
  * Returns 0 when nothing in it is audible (no cue, nothing appended). */
-static int place(struct narration *nr, const struct pcm *w, const char *text)
+static int place(struct narration *nr, const struct media_pcm *w, const char *text)
 {
-	struct pcm *p = &nr->pcm;
+	struct media_pcm *p = &nr->pcm;
 	size_t first = 0, last = w->n, a, b, base;
 
 	while (first < w->n && abs(w->s[first]) <= AUDIBLE) first++;
@@ -216,7 +214,7 @@ static enum stage_rc narrate_segment(struct stage_ctx *ctx, const struct espeak_
 	nr->seg_start[si] = nr->pcm.rate ?
 		(double)nr->pcm.n / nr->pcm.rate + nr->pending_ms / 1000.0 : nr->pending_ms / 1000.0;
 	for (size_t i = 0; i < ns && rc == STAGE_OK; i++) {
-		struct pcm w = { 0 };
+		struct media_pcm w = { 0 };
 		rc = synth(ctx, o, ++nr->nsent, sent[i], &w);
 		if (rc == STAGE_OK && nr->pcm.rate && w.rate != nr->pcm.rate)
 			rc = stage_fail(ctx, STAGE_FAIL, "espeak-ng changed sample rate (%u, then %u Hz) "
@@ -243,106 +241,15 @@ static enum stage_rc narrate_segment(struct stage_ctx *ctx, const struct espeak_
 	return rc;
 }
 
-static void put16(unsigned char *p, unsigned v) { p[0] = v & 0xff; p[1] = (v >> 8) & 0xff; }
-static void put32(unsigned char *p, uint32_t v) { put16(p, v & 0xffff); put16(p + 2, v >> 16); }
-
-/* audio.wav: a 44-byte RIFF header and the samples, little-endian. */
-static int wav_write(const char *path, const struct pcm *p)
-{
-	size_t bytes = p->n * 2;
-	unsigned char *buf = xmalloc(44 + bytes);
-	int rc;
-
-	memcpy(buf, "RIFF", 4);
-	put32(buf + 4, (uint32_t)(36 + bytes));
-	memcpy(buf + 8, "WAVEfmt ", 8);
-	put32(buf + 16, 16);
-	put16(buf + 20, 1);                   /* PCM */
-	put16(buf + 22, 1);                   /* mono */
-	put32(buf + 24, p->rate);
-	put32(buf + 28, p->rate * 2);         /* bytes per second */
-	put16(buf + 32, 2);                   /* block align */
-	put16(buf + 34, 16);
-	memcpy(buf + 36, "data", 4);
-	put32(buf + 40, (uint32_t)bytes);
-	for (size_t i = 0; i < p->n; i++) put16(buf + 44 + 2 * i, (uint16_t)p->s[i]);
-	rc = fsio_write_atomic(path, buf, 44 + bytes);
-	free(buf);
-	return rc;
-}
-
-static void srt_time(struct sbuf *b, double t)
-{
-	long ms = lround(t * 1000);
-	sb_printf(b, "%02ld:%02ld:%02ld,%03ld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60,
-		  ms % 1000);
-}
-
-static int srt_write(const char *path, const struct narration *nr)
-{
-	struct sbuf b = { 0 };
-	int rc;
-	for (size_t i = 0; i < nr->ncue; i++) {
-		sb_printf(&b, "%zu\n", i + 1);
-		srt_time(&b, nr->cue[i].start);
-		sb_puts(&b, " --> ");
-		srt_time(&b, nr->cue[i].end);
-		sb_printf(&b, "\n%s\n\n", nr->cue[i].text);
-	}
-	rc = fsio_write_atomic(path, b.s ? b.s : "", b.len);
-	sb_free(&b);
-	return rc;
-}
-
-static double ms3(double t) { return round(t * 1000) / 1000; }
-
-static cJSON *timeline_build(const struct script *sc, const struct narration *nr,
-			     const struct media_frame *f, double total)
-{
-	cJSON *t = cJSON_CreateObject(), *segs, *cues;
-	cJSON_AddStringToObject(t, "audio", "audio.wav");
-	cJSON_AddNumberToObject(t, "duration", ms3(total));
-	cJSON_AddNumberToObject(t, "width", f->w);
-	cJSON_AddNumberToObject(t, "height", f->h);
-	cJSON_AddNumberToObject(t, "fps", f->fps);
-	segs = cJSON_AddArrayToObject(t, "segments");
-	for (size_t i = 0; i < sc->n; i++) {
-		cJSON *s = cJSON_CreateObject();
-		int broll = sc->seg[i].visual == SEG_BROLL;
-		cJSON_AddNumberToObject(s, "index", (double)i + 1);
-		cJSON_AddStringToObject(s, "visual", broll ? "broll" : "avatar");
-		if (broll && sc->seg[i].broll) cJSON_AddStringToObject(s, "broll", sc->seg[i].broll);
-		else cJSON_AddNullToObject(s, "broll");
-		cJSON_AddNumberToObject(s, "start", i ? ms3(nr->seg_start[i]) : 0);
-		cJSON_AddNumberToObject(s, "end", i + 1 < sc->n ? ms3(nr->seg_start[i + 1]) : ms3(total));
-		cJSON_AddItemToArray(segs, s);
-	}
-	cues = cJSON_AddArrayToObject(t, "cues");
-	for (size_t i = 0; i < nr->ncue; i++) {
-		cJSON *c = cJSON_CreateObject();
-		cJSON_AddNumberToObject(c, "start", ms3(nr->cue[i].start));
-		cJSON_AddNumberToObject(c, "end", ms3(nr->cue[i].end));
-		cJSON_AddStringToObject(c, "text", nr->cue[i].text);
-		cJSON_AddItemToArray(cues, c);
-	}
-	return t;
-}
-
 static enum stage_rc write_outputs(struct stage_ctx *ctx, const struct script *sc,
 				   struct narration *nr, const struct media_frame *f)
 {
 	double total;
-	cJSON *tl;
-	int rc;
 
 	pcm_silence(&nr->pcm, nr->pending_ms > TAIL_MS ? nr->pending_ms : TAIL_MS);
 	total = (double)nr->pcm.n / nr->pcm.rate;
-	if (wav_write("audio.wav", &nr->pcm) < 0 || srt_write("subtitles.srt", nr) < 0)
+	if (narration_write(sc, &nr->pcm, nr->cue, nr->ncue, nr->seg_start, f) < 0)
 		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-	tl = timeline_build(sc, nr, f, total);
-	rc = json_write_file("timeline.json", tl);
-	cJSON_Delete(tl);
-	if (rc < 0) return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	stage_log(ctx, "info", "audio.wav: %.2f s, %zu segments, %zu subtitles", total, sc->n,
 		  nr->ncue);
 	stage_output(ctx, "audio", "audio.wav", "audio/wav", lround(total * 1000));
@@ -362,7 +269,7 @@ static enum stage_rc narrate(struct stage_ctx *ctx, const struct espeak_opts *o,
 		rc = stage_fail(ctx, STAGE_FAIL, "script.md has no narration espeak-ng could speak; "
 				"add text under the [AVATAR]/[VOICEOVER]/[BROLL] markers");
 	if (rc == STAGE_OK) rc = write_outputs(ctx, sc, &nr, f);
-	for (size_t i = 0; i < nr.ncue; i++) free(nr.cue[i].text);
+	for (size_t i = 0; i < nr.ncue; i++) free((char *)nr.cue[i].text);
 	free(nr.cue);
 	free(nr.seg_start);
 	free(nr.pcm.s);

@@ -78,28 +78,6 @@ static char *path_in(const struct stage_ctx *ctx, const char *name)
 	return xasprintf("%s/%s", ctx->episode_dir, name);
 }
 
-/* Cut s (in place) to at most max code points, at a word boundary when one
- * exists in the second half, never inside a UTF-8 sequence. */
-static void utf8_cut_words(char *s, size_t max)
-{
-	size_t i = 0, chars = 0, last_space = 0;
-
-	while (s[i] && chars < max) {
-		if (s[i] == ' ')
-			last_space = i;
-		i++;
-		while (((unsigned char)s[i] & 0xc0) == 0x80)
-			i++;
-		chars++;
-	}
-	if (!s[i])
-		return;
-	if (last_space > i / 2)
-		i = last_space;
-	s[i] = 0;
-	while (i > 0 && strchr(" ,;:-", s[i - 1]))
-		s[--i] = 0;
-}
 
 /* User-visible metadata text: no '<' '>' (YouTube refuses them; an HTML tag
  * goes whole), no control characters; newlines kept only when keep_nl,

@@ -177,6 +177,29 @@ int utf8_valid(const char *s, size_t len)
 	return 1;
 }
 
+/* Cut s (in place) to at most max code points, at a word boundary when one
+ * exists in the second half, never inside a UTF-8 sequence. */
+void utf8_cut_words(char *s, size_t max)
+{
+	size_t i = 0, chars = 0, last_space = 0;
+
+	while (s[i] && chars < max) {
+		if (s[i] == ' ')
+			last_space = i;
+		i++;
+		while (((unsigned char)s[i] & 0xc0) == 0x80)
+			i++;
+		chars++;
+	}
+	if (!s[i])
+		return;
+	if (last_space > i / 2)
+		i = last_space;
+	s[i] = 0;
+	while (i > 0 && strchr(" ,;:-", s[i - 1]))
+		s[--i] = 0;
+}
+
 int path_component_ok(const char *s)
 {
 	if (!s || !*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) return 0;
