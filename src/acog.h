@@ -364,6 +364,7 @@ cJSON *prompt_messages(struct stage_ctx *ctx);
 void prompt_add_message(cJSON *msgs, const char *role, const char *content);
 double prompt_target_minutes(const struct stage_ctx *ctx, const cJSON *plan);
 int prompt_target_words(double minutes);
+int prompt_plan_revision(const struct stage_ctx *ctx);
 const char *prompt_schema(const char *stage);      /* NULL for scripting */
 char *prompt_strip_fence(const char *answer);
 char *prompt_json_problem(const char *answer, const cJSON *schema, cJSON **doc);
@@ -413,6 +414,8 @@ const char *http_ca_file(const cJSON *global, char *why, size_t n); /* NULL: non
  * client_secret_env / client_secret_file.  The key is
  * registered for redaction before it is returned.  NULL + err_set. */
 char *credential_get(const struct stage_ctx *ctx, const char *what);
+/* A secret kept in a file: regular, not a symlink, mode 0600/0400, one line. */
+char *credential_read_file(const char *path);
 
 /* ---- cost.c: prices, budgets --------------------------------------------- */
 /* Price of units for provider/item from acog.yaml prices (documented defaults). */

@@ -33,7 +33,6 @@
 
 #define DISCORD_MAX 2000
 #define SLACK_MAX 3000
-#define URL_FILE_MAX 4096
 
 static const char *kind_label(const char *kind)
 {
@@ -43,31 +42,6 @@ static const char *kind_label(const char *kind)
 	for (int i = 0; map[i][0]; i++)
 		if (strcmp(kind, map[i][0]) == 0) return map[i][1];
 	return kind;
-}
-
-/* Reads the URL file with the key-file rules; NULL + err_set. */
-static char *url_from_file(const char *path)
-{
-	struct stat st;
-	char *s = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	if (fd < 0) {
-		err_set_errno("cannot open %s (a symbolic link is refused)", path);
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) err_set("%s is not a regular file", path);
-	else if ((st.st_mode & 07777) != 0600 && (st.st_mode & 07777) != 0400)
-		err_set("%s has mode %04o; only 0600 or 0400 is accepted: chmod 600 %s", path,
-			(unsigned)(st.st_mode & 07777), path);
-	else if (st.st_size > URL_FILE_MAX) err_set("%s is larger than %d bytes", path, URL_FILE_MAX);
-	else s = xcalloc((size_t)st.st_size + 1, 1);
-	if (s && read(fd, s, (size_t)st.st_size) != (ssize_t)st.st_size) {
-		err_set_errno("cannot read %s", path);
-		free(s);
-		s = NULL;
-	}
-	close(fd);
-	return s;
 }
 
 /* The URL, the URL without its query (as error messages show it) and its last
@@ -96,7 +70,7 @@ static char *webhook_url(const struct config *c, int *configured)
 		if (!url) err_set("set %s in the daemon's environment (alerts.webhook_url_env)", var);
 	} else if (file && *file) {
 		path = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", c->root, file);
-		url = url_from_file(path);
+		url = credential_read_file(path);   /* the key-file rules: 0600, no symlink */
 		free(path);
 	}
 	if (!url) return NULL;

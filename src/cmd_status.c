@@ -88,11 +88,12 @@ int cmd_status(struct cli *a)
 	return EXIT_OK;
 }
 
-/* Runs a query and turns every row into an object keyed by column name. */
+/* Runs a query (with one bound id, or none) and turns every row into an
+ * object keyed by column name. */
 static cJSON *rows(sqlite3 *db, const char *sql, const char *id)
 {
 	cJSON *arr = cJSON_CreateArray();
-	sqlite3_stmt *st = db_prep(db, sql, "s", id);
+	sqlite3_stmt *st = db_prep(db, sql, id ? "s" : NULL, id);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		cJSON *o = cJSON_CreateObject();
 		for (int i = 0; i < sqlite3_column_count(st); i++) {
@@ -190,7 +191,7 @@ int cmd_costs(struct cli *a)
 	if (!db) return EXIT_NOINPUT;
 	arr = rows(db, "SELECT c.slug AS channel, substr(k.created_at, 1, 10) AS day, k.provider AS provider,"
 		   " COUNT(*) AS calls, SUM(k.units_consumed) AS units, SUM(k.cost_usd) AS cost_usd"
-		   " FROM cost_entries k LEFT JOIN channels c ON c.id = k.channel_id WHERE ? IS NULL OR 1"
+		   " FROM cost_entries k LEFT JOIN channels c ON c.id = k.channel_id"
 		   " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", NULL);
 	if (cli_has(a, "--json")) {
 		char *s = json_pretty(arr);

@@ -70,7 +70,7 @@ static char *key_from_env(const struct stage_ctx *ctx, const char *opt, const ch
 	return key_clean(xstrdup(v), where);
 }
 
-static char *key_from_file(const char *path)
+char *credential_read_file(const char *path)
 {
 	struct stat st;
 	char *key = NULL;
@@ -105,7 +105,7 @@ char *credential_get(const struct stage_ctx *ctx, const char *what)
 		key = key_from_env(ctx, env_opt, var);
 	} else if (file && *file) {
 		path = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", ctx->root, file);
-		key = key_from_file(path);
+		key = credential_read_file(path);
 		free(path);
 	} else {
 		err_set("providers.%s: set %s (an environment variable name) or %s (a file under the root, mode 0600)",

@@ -102,7 +102,7 @@ static int check_flags(const struct command *c, struct cli *a)
 		{
 			char flags[256];
 			snprintf(flags, sizeof flags, " %s ", c->flags);
-			if (strstr(flags, want)) { a->argv[i] = a->argv[i]; continue; }
+			if (strstr(flags, want)) continue;
 		}
 		fprintf(stderr, "acog-batch %s: unknown option %s\nusage: acog-batch %s\n", c->name, f, c->synopsis);
 		return -1;

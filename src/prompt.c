@@ -49,6 +49,24 @@ double prompt_target_minutes(const struct stage_ctx *ctx, const cJSON *plan)
 	return m > 180 ? 180 : m;
 }
 
+/* Same notes as the plan on disk: same revision (a crash re-run); new notes
+ * (a reject with notes): the next revision.  Shared by every planner. */
+int prompt_plan_revision(const struct stage_ctx *ctx)
+{
+	char *path = xasprintf("%s/plan.json", ctx->episode_dir);
+	cJSON *old = fsio_exists(path) ? json_load_file(path, FILE_MAX) : NULL;
+	int rev = (int)json_num(old, "revision", 0);
+	const char *notes = ctx->reviewer_notes, *old_notes = json_str(old, "reviewer_notes", NULL);
+
+	if (rev < 1)
+		rev = 1;
+	else if ((notes || old_notes) && (!notes || !old_notes || strcmp(notes, old_notes)))
+		rev++;
+	cJSON_Delete(old);
+	free(path);
+	return rev;
+}
+
 int prompt_target_words(double minutes)
 {
 	int w = (int)lround(minutes * WORDS_PER_MINUTE);

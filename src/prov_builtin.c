@@ -15,8 +15,8 @@
  *  - Text taken from users never breaks the script format: it is folded to
  *    one line, '[' ']' become '(' ')', and '<' '>' are dropped (no marker,
  *    comment or HTML injection; YouTube also refuses '<' '>' in titles).
- *  - Narration is never shorter than SCRIPT_MIN_WORDS, so the espeak video
- *    lasts at least ~20 s; otherwise it scales at WORDS_PER_MINUTE.
+ *  - Narration is never shorter than prompt_target_words() allows (70), so the espeak video
+ *    lasts at least ~20 s; otherwise it scales at 150 words a minute.
  *  - Files are written atomically; each provider reports what it wrote.
  */
 #define _GNU_SOURCE
@@ -29,8 +29,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define WORDS_PER_MINUTE 150
-#define SCRIPT_MIN_WORDS 70
 #define SECTION_MAX_SENTENCES 5000   /* only a guard; the word budget stops first */
 #define TITLE_MAX_CHARS 100
 #define DESCRIPTION_MAX_BYTES 4900   /* YouTube allows 5000 */
@@ -175,27 +173,6 @@ static char *path_in(const struct stage_ctx *ctx, const char *name)
 
 /* ---- the template context ---------------------------------------------- */
 
-static double tpl_minutes(const struct stage_ctx *ctx, const cJSON *plan)
-{
-	double m = json_num(plan, "target_length_minutes", -1);
-
-	if (m <= 0)
-		m = json_num(ctx->idea, "target_length_minutes", -1);
-	if (m <= 0)
-		m = json_num(ctx->channel, "style_guide.target_length_minutes", -1);
-	if (m <= 0 || isnan(m))
-		m = 1;
-	return m > 180 ? 180 : m;
-}
-
-/* The narration length the templates aim for and the review measures. */
-static int target_words(double minutes)
-{
-	int w = (int)lround(minutes * WORDS_PER_MINUTE);
-
-	return w < SCRIPT_MIN_WORDS ? SCRIPT_MIN_WORDS : w;
-}
-
 static void tpl_points(struct tpl *t, const cJSON *arr)
 {
 	const cJSON *it;
@@ -239,8 +216,8 @@ static void tpl_load(struct tpl *t, const struct stage_ctx *ctx, const cJSON *pl
 	t->notes = notes && *notes ? clean_text(notes, 300) : NULL;
 	t->asks_questions = arr_has_word(json_get(ch, "persona.quirks"), "question");
 	tpl_points(t, json_get(ctx->idea, "key_points"));
-	t->minutes = tpl_minutes(ctx, plan);
-	t->target_words = target_words(t->minutes);
+	t->minutes = prompt_target_minutes(ctx, plan);
+	t->target_words = prompt_target_words(t->minutes);
 	t->variant = fnv1a(t->topic);
 }
 
@@ -404,24 +381,6 @@ static void plan_ctas(const struct tpl *t, cJSON *ctas)
 	free(s);
 }
 
-/* Same notes as the plan on disk: same revision (a crash re-run); new notes
- * (a reject with notes): the next revision. */
-static int plan_revision(const struct stage_ctx *ctx, const char *notes)
-{
-	char *path = path_in(ctx, "plan.json");
-	cJSON *old = fsio_exists(path) ? json_load_file(path, FILE_MAX) : NULL;
-	int rev = (int)json_num(old, "revision", 0);
-	const char *old_notes = json_str(old, "reviewer_notes", NULL);
-
-	if (rev < 1)
-		rev = 1;
-	else if ((notes || old_notes) && (!notes || !old_notes || strcmp(notes, old_notes)))
-		rev++;
-	cJSON_Delete(old);
-	free(path);
-	return rev;
-}
-
 static cJSON *plan_build(const struct tpl *t, const struct stage_ctx *ctx)
 {
 	cJSON *p = cJSON_CreateObject(), *facts;
@@ -448,7 +407,7 @@ static cJSON *plan_build(const struct tpl *t, const struct stage_ctx *ctx)
 				      cJSON_Duplicate(json_get(ctx->channel, "style_guide.rules"), 1));
 	if (ctx->reviewer_notes)
 		cJSON_AddStringToObject(p, "reviewer_notes", ctx->reviewer_notes);
-	cJSON_AddNumberToObject(p, "revision", plan_revision(ctx, ctx->reviewer_notes));
+	cJSON_AddNumberToObject(p, "revision", prompt_plan_revision(ctx));
 	free(hook), free(intro);
 	return p;
 }
@@ -725,7 +684,7 @@ static double review_target_words(struct stage_ctx *ctx)
 {
 	char *path = path_in(ctx, "plan.json");
 	cJSON *plan = fsio_exists(path) ? json_load_file(path, FILE_MAX) : NULL;
-	double words = target_words(tpl_minutes(ctx, plan));
+	double words = prompt_target_words(prompt_target_minutes(ctx, plan));
 
 	cJSON_Delete(plan);
 	free(path);

@@ -486,24 +486,6 @@ static char *script_check(struct chat *c, const char *content)
 
 /* ---- outputs ------------------------------------------------------------------- */
 
-/* Same notes as the plan on disk: same revision (a crash re-run); new notes:
- * the next revision (as the builtin planner counts). */
-static int plan_revision(const struct stage_ctx *ctx)
-{
-	char *path = path_in(ctx, "plan.json");
-	cJSON *old = fsio_exists(path) ? json_load_file(path, FILE_MAX) : NULL;
-	int rev = (int)json_num(old, "revision", 0);
-	const char *notes = ctx->reviewer_notes, *old_notes = json_str(old, "reviewer_notes", NULL);
-
-	if (rev < 1)
-		rev = 1;
-	else if ((notes || old_notes) && (!notes || !old_notes || strcmp(notes, old_notes)))
-		rev++;
-	cJSON_Delete(old);
-	free(path);
-	return rev;
-}
-
 static enum stage_rc write_json(struct chat *c, const char *name, const char *type, cJSON *j)
 {
 	char *path = path_in(c->ctx, name);
@@ -533,7 +515,7 @@ static enum stage_rc plan_write(struct chat *c)
 	cJSON_AddNumberToObject(o, "target_words", prompt_target_words(min));
 	if (c->ctx->reviewer_notes)
 		cJSON_AddStringToObject(o, "reviewer_notes", c->ctx->reviewer_notes);
-	cJSON_AddNumberToObject(o, "revision", plan_revision(c->ctx));
+	cJSON_AddNumberToObject(o, "revision", prompt_plan_revision(c->ctx));
 	rc = write_json(c, "plan.json", "plan", o);
 	cJSON_Delete(o);
 	return rc;
