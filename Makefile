@@ -12,12 +12,13 @@ SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor
        src/daemon.c src/sched.c src/worker.c src/pipeline.c src/review.c \
        src/ingest.c src/idea.c src/spool.c src/episode.c src/job.c src/stage.c \
        src/config.c src/yaml.c src/db.c src/json.c src/log.c src/fsio.c src/util.c \
-       src/sha256.c src/cache.c src/cost.c src/budget.c src/proc.c src/media.c src/script.c src/narration.c src/provider.c \
+       src/sha256.c src/cache.c src/stagedb.c src/stage_child.c src/cost.c src/budget.c src/proc.c src/media.c src/script.c src/narration.c src/provider.c \
        src/prov_builtin.c src/prov_command.c src/prov_directory.c src/prov_espeak.c \
        src/prov_avatar.c src/prov_broll.c src/prov_assembly.c \
        src/http.c src/credentials.c src/alert.c src/prompt.c src/prov_openai.c \
        src/prov_elevenlabs.c src/prov_heygen.c src/prov_runway.c \
        src/schema_blob.c src/demo_blob.c src/prompts_blob.c
+HDRS = src/base.h src/http.h src/provider.h src/daemon.h
 OBJS = $(SRCS:src/%.c=build/obj/%.o)
 ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o)
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -32,9 +33,9 @@ all: acog-batch
 acog-batch: $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-build/obj/%.o: src/%.c src/acog.h | build/obj
+build/obj/%.o: src/%.c $(HDRS) | build/obj
 	$(CC) $(CFLAGS) -Wa,-I. -c -o $@ $<
-build/asan/%.o: src/%.c src/acog.h | build/asan
+build/asan/%.o: src/%.c $(HDRS) | build/asan
 	$(CC) $(CFLAGS) -O1 $(ASAN_FLAGS) -Wa,-I. -c -o $@ $<
 build/obj/schema_blob.o build/asan/schema_blob.o: schema.sql
 build/obj/demo_blob.o build/asan/demo_blob.o: channels/demo/channel.yaml channels/demo/sample-idea.json
@@ -67,7 +68,7 @@ STATIC_OBJS = $(SRCS:src/%.c=build/static-obj/%.o)
 static:
 	bash contrib/static/build-deps.sh
 	$(MAKE) build/static/acog-batch
-build/static-obj/%.o: src/%.c src/acog.h | build/static-obj
+build/static-obj/%.o: src/%.c $(HDRS) | build/static-obj
 	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Wshadow $(STATIC_CFLAGS) -Wa,-I. -c -o $@ $<
 build/static-obj/schema_blob.o: schema.sql
 build/static-obj/demo_blob.o: channels/demo/channel.yaml channels/demo/sample-idea.json

@@ -16,7 +16,7 @@ PRAGMA foreign_keys = ON;
 CREATE TABLE schema_version (
     version     INTEGER NOT NULL
 );
-INSERT INTO schema_version (version) VALUES (1);
+INSERT INTO schema_version (version) VALUES (2);
 
 CREATE TABLE channels (
     id              TEXT PRIMARY KEY,
@@ -229,6 +229,20 @@ CREATE TABLE episode_versions (
 );
 CREATE INDEX idx_episode_versions_episode ON episode_versions(episode_id);
 CREATE UNIQUE INDEX idx_episode_versions_unique ON episode_versions(episode_id, version_type, version_number);
+
+-- acog-batch: the durable provider-state store (stagedb.c).  A stage's
+-- provider keeps what must survive a crash here (async job ids, an upload's
+-- session URI and video id, done-marks), written before it waits on
+-- anything.  Rows of a stage whose state_scope is "job" are cleared when the
+-- stage is entered again; "episode" rows live as long as the episode.
+CREATE TABLE provider_state (
+    episode_id  TEXT NOT NULL REFERENCES episodes(id) ON DELETE CASCADE,
+    stage       TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    updated_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (episode_id, stage, key)
+);
 
 CREATE TABLE audit_logs (
     id              TEXT PRIMARY KEY,

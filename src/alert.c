@@ -20,7 +20,8 @@
  *    says (http_request honours Retry-After), 400/404 are never retried.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "base.h"
+#include "http.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

@@ -6,10 +6,46 @@
  * or until a reload shows a raised budget; then it resumes by itself.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "daemon.h"
+#include "provider.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static void utc_midnight(char out[32], int days_ahead)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_mday += days_ahead;
+	time_iso((double)timegm(&tm), out);
+}
+
+double cost_spent_today(sqlite3 *db, const char *channel_db_id)
+{
+	char since[32];
+	sqlite3_stmt *st;
+	double v = 0;
+	utc_midnight(since, 0);
+	st = db_prep(db, "SELECT COALESCE(SUM(cost_usd), 0) FROM cost_entries WHERE channel_id = ? AND created_at >= ?",
+		     "ss", channel_db_id, since);
+	if (st && sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_double(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+int cost_budget_state(sqlite3 *db, const struct channel *ch, double *spent, double *budget)
+{
+	*budget = json_num(ch->cfg, "budget_daily_usd", 0);
+	*spent = cost_spent_today(db, ch->db_id);
+	if (*budget <= 0) return 0;
+	if (*spent >= *budget) return 2;
+	return *spent >= 0.8 * *budget ? 1 : 0;
+}
+
+void cost_next_day(char out[32]) { utc_midnight(out, 1); }
 
 static char warned[64][160];   /* "<channel>@<day>" already warned */
 

@@ -7,7 +7,7 @@
  * still exactly what that run wrote (their sha256 is in the job result); if
  * there is one, its result is reused and no provider is called.
  */
-#include "acog.h"
+#include "provider.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,30 +140,18 @@ static int outputs_intact(const cJSON *result)
 /* Returns a copy of the reusable earlier result, or NULL. */
 cJSON *cache_lookup(const struct stage_ctx *ctx, const char *key)
 {
-	char *path = xasprintf("%s/acog.db", ctx->root);
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	cJSON *hit = NULL;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) goto out;
-	sqlite3_busy_timeout(db, 30000);
-	st = db_prep(db, "SELECT j.result, j.id FROM jobs j JOIN jobs me ON me.id = ? WHERE j.episode_id = me.episode_id"
-		     " AND j.stage = me.stage AND j.status = 'completed' AND j.input_hash = ? AND j.result IS NOT NULL"
-		     " ORDER BY j.completed_at DESC LIMIT 1", "ss", ctx->job_id, key);
-	if (st && sqlite3_step(st) == SQLITE_ROW) {
-		cJSON *r = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
-		if (r && outputs_intact(r)) {
-			hit = r;
-			cJSON_DeleteItemFromObject(hit, "costs");
-			cJSON_AddItemToObject(hit, "costs", cJSON_CreateArray());
-			cJSON_DeleteItemFromObject(hit, "cached_from");
-			cJSON_AddStringToObject(hit, "cached_from", (const char *)sqlite3_column_text(st, 1));
-		} else {
-			cJSON_Delete(r);
-		}
+	char *from = NULL, *text = stagedb_cached_result(ctx->root, ctx->job_id, key, &from);
+	cJSON *hit = text ? cJSON_Parse(text) : NULL;
+	if (hit && outputs_intact(hit)) {
+		cJSON_DeleteItemFromObject(hit, "costs");
+		cJSON_AddItemToObject(hit, "costs", cJSON_CreateArray());
+		cJSON_DeleteItemFromObject(hit, "cached_from");
+		cJSON_AddStringToObject(hit, "cached_from", from);
+	} else {
+		cJSON_Delete(hit);
+		hit = NULL;
 	}
-out:
-	sqlite3_finalize(st);
-	if (db) sqlite3_close(db);
-	free(path);
+	free(text);
+	free(from);
 	return hit;
 }

@@ -3,7 +3,8 @@
  * each problem, what to do.  Read-only: it repairs nothing itself.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "daemon.h"
+#include "provider.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * Each changes the database in one transaction, moves the ticket, and wakes
  * a running daemon (SIGUSR1) so it acts at once.
  */
-#include "acog.h"
+#include "daemon.h"
 #include <stdio.h>
 #include <string.h>
 

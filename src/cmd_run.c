@@ -2,7 +2,8 @@
  * cmd_run.c - `init` and `run`.  init is idempotent: it creates what is
  * missing and never overwrites a file a person may have edited.
  */
-#include "acog.h"
+#include "daemon.h"
+#include "provider.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * database (WAL lets them run beside the daemon) and print either aligned
  * text for people or JSON for scripts.
  */
-#include "acog.h"
+#include "daemon.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

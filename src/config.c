@@ -6,7 +6,7 @@
  * built-in default.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -17,7 +17,7 @@
  *    so no log line can ever print it.  The caller frees the key.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

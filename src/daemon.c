@@ -11,7 +11,7 @@
  * database, and scan incoming/ — so nothing that arrives meanwhile is missed.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "daemon.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -112,11 +112,6 @@ static int setup_fds(struct daemon *d)
 	d->wd_review = watch(d, "review");
 	d->wd_script_review = watch(d, "script_review");
 	if (d->wd_incoming < 0 || d->wd_review < 0 || d->wd_script_review < 0) return -1;
-	worker_close_in_child[0] = d->lock;
-	worker_close_in_child[1] = d->ep;
-	worker_close_in_child[2] = d->sig;
-	worker_close_in_child[3] = d->ino;
-	worker_close_in_child[4] = d->tim;
 	return add_fd(d, d->ino, TAG_INO) || add_fd(d, d->sig, TAG_SIG) || add_fd(d, d->tim, TAG_TIM) ? -1 : 0;
 }
 

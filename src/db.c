@@ -4,14 +4,24 @@
  * parameters (the only way SQL is run).  Transactions are short: callers
  * never keep one open across a network call or a child process.
  */
-#include "acog.h"
+#include "daemon.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Migrations from version N to N+1; index 0 upgrades 1 -> 2. */
-static const char *const migrations[] = { NULL };
-#define SCHEMA_VERSION 1
+static const char *const migrations[] = {
+	/* 1 -> 2: the provider-state store; async job ids move into it */
+	"CREATE TABLE provider_state (episode_id TEXT NOT NULL REFERENCES episodes(id) ON DELETE CASCADE,"
+	" stage TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+	" updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),"
+	" PRIMARY KEY (episode_id, stage, key));"
+	" INSERT OR REPLACE INTO provider_state (episode_id, stage, key, value)"
+	" SELECT j.episode_id, j.stage, e.key, e.value FROM jobs j, json_each(j.provider_job_id) e"
+	" WHERE j.provider_job_id IS NOT NULL AND json_valid(j.provider_job_id) AND j.status IN ('queued','running')",
+	NULL
+};
+#define SCHEMA_VERSION 2
 
 static int schema_version(sqlite3 *db)
 {

@@ -2,7 +2,7 @@
  * episode.c - reading episode rows and resolving what a person typed (a
  * UUID, a unique prefix of one, or a ticket name) to one episode.
  */
-#include "acog.h"
+#include "daemon.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,7 @@
  * which the watcher and every scanner ignore.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "base.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -48,7 +48,7 @@ int fsio_fsync_dir(const char *dir)
 	return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int fsio_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 	while (len > 0) {
@@ -61,25 +61,61 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+int fsio_tmp_open(const char *final, char **tmp_out)
+{
+	char *tmp = tmp_name_for(final);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		err_set_errno("cannot create %s", tmp);
+		free(tmp);
+		return -1;
+	}
+	*tmp_out = tmp;
+	return fd;
+}
+
+/* The one durable commit: data on disk, then the name, then the folder. */
+int fsio_commit(int fd, const char *tmp, const char *final, int flags)
+{
+	char *dir;
+	int rc;
+	if (fd >= 0 && fsync(fd) < 0) {
+		err_set_errno("cannot fsync %s (disk full?)", tmp);
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	if (fd >= 0 && close(fd) < 0) {
+		err_set_errno("cannot close %s (disk full?)", tmp);
+		unlink(tmp);
+		return -1;
+	}
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, flags & FSIO_REPLACE ? 0 : RENAME_NOREPLACE) < 0) {
+		if (errno == EEXIST) err_set("cannot commit %s: %s already exists", tmp, final);
+		else err_set_errno("cannot rename %s to %s", tmp, final);
+		unlink(tmp);
+		return -1;
+	}
+	dir = dir_of(final);
+	rc = fsio_fsync_dir(dir);
+	free(dir);
+	return rc;
+}
+
 int fsio_write_atomic(const char *path, const void *data, size_t len)
 {
-	char *tmp = tmp_name_for(path), *dir = dir_of(path);
-	int fd, rc = -1;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) { err_set_errno("cannot create %s", tmp); goto out; }
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	char *tmp;
+	int rc, fd = fsio_tmp_open(path, &tmp);
+	if (fd < 0) return -1;
+	if (fsio_write_all(fd, data, len) < 0) {
 		err_set_errno("cannot write %s (disk full?)", tmp);
 		close(fd);
 		unlink(tmp);
-		goto out;
+		free(tmp);
+		return -1;
 	}
-	if (close(fd) < 0) { err_set_errno("cannot close %s", tmp); unlink(tmp); goto out; }
-	if (rename(tmp, path) < 0) { err_set_errno("cannot rename %s to %s", tmp, path); unlink(tmp); goto out; }
-	rc = fsio_fsync_dir(dir);
-out:
+	rc = fsio_commit(fd, tmp, path, FSIO_REPLACE);
 	free(tmp);
-	free(dir);
 	return rc;
 }
 

@@ -38,7 +38,7 @@
  * paths (alert.c does this from the daemon).
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
  * spool/rejected/<name>.error for a person to act on.  Unknown fields are
  * kept: the whole document is stored with the episode.
  */
-#include "acog.h"
+#include "base.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

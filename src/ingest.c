@@ -8,7 +8,7 @@
  * or one rejection, and the user's bytes are kept as idea.json.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "daemon.h"
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * episode; it is retried in place (retry_count grows, next_attempt_at holds
  * the deadline) until it completes, fails for good, or is cancelled.
  */
-#include "acog.h"
+#include "daemon.h"
 #include <math.h>
 #include <string.h>
 

@@ -2,7 +2,7 @@
  * json.c - small helpers around cJSON: dotted-path lookups with defaults,
  * printing, and loading/saving files through the durable write.
  */
-#include "acog.h"
+#include "base.h"
 #include <stdlib.h>
 #include <string.h>
 

@@ -5,7 +5,7 @@
  * "[REDACTED]" before anything is written anywhere.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "base.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>

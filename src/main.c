@@ -4,7 +4,8 @@
  * an unknown option the same way, with EX_USAGE.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "daemon.h"
+#include "provider.h"
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +126,7 @@ int main(int argc, char **argv)
 	struct cli a;
 	char *root;
 
+	if (argc == 2 && !strcmp(argv[1], "__stage")) return stage_child_main();   /* worker.c's child */
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "-C") && i + 1 < argc) root_arg = argv[++i];
 		else if (!strcmp(argv[i], "--version")) { printf("acog-batch %s\n", ACOG_VERSION); return EXIT_OK; }

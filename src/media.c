@@ -16,7 +16,7 @@
  *    they are not durable and their name says so.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

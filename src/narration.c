@@ -5,7 +5,7 @@
  * avatar, b-roll and assembly stages read.  A segment starts where its
  * first sentence is heard (the first at 0) and ends where the next starts.
  */
-#include "acog.h"
+#include "provider.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,7 @@
  * between the two.  Updates are compare-and-set on the job's status, so a
  * result that arrives for a cancelled job changes nothing.
  */
-#include "acog.h"
+#include "daemon.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +69,11 @@ int pipeline_enter(sqlite3 *db, struct config *c, struct episode *e, const struc
 	if (set_location(db, e, s->ep_status, s->name, s->name, NULL) < 0) return -1;
 	if (db_exec(db, "UPDATE jobs SET status = 'cancelled' WHERE episode_id = ? AND status = 'queued'",
 		    "s", e->id) < 0)
+		return -1;
+	/* A new job of the stage starts with a clean provider state unless the
+	 * stage's state belongs to the whole episode (an upload's video id). */
+	if (s->scope == SCOPE_JOB &&
+	    db_exec(db, "DELETE FROM provider_state WHERE episode_id = ? AND stage = ?", "ss", e->id, s->name) < 0)
 		return -1;
 	return job_create(db, e->id, s->name, config_max_retries(c, ch), NULL, job);
 }

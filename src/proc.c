@@ -16,7 +16,7 @@
  *    "exit status 127".
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "base.h"
 
 #include <errno.h>
 #include <fcntl.h>

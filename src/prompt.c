@@ -21,7 +21,7 @@
  *    "JSON" in the prompt) and the reviewer's notes.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 
 #include <ctype.h>
 #include <math.h>

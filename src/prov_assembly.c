@@ -15,7 +15,7 @@
  * (title, channel name) reaches ffmpeg only through textfile= scratch files.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,7 +13,7 @@
  * from avatar/ so assembly never uses a stale one.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

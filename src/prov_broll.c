@@ -17,7 +17,7 @@
  * segments that are no longer b-roll are removed from broll/.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 #include <ctype.h>
 #include <dirent.h>
 #include <stdio.h>

@@ -20,7 +20,7 @@
  *  - Files are written atomically; each provider reports what it wrote.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 
 #include <ctype.h>
 #include <math.h>

@@ -19,7 +19,7 @@
  *    unnamed temporary file and logged line by line (log.c redacts secrets).
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -135,7 +135,7 @@ static char *command_request(const struct stage_ctx *ctx)
 	add_ref(q, "provider", ctx->provider);
 	add_str_or_null(q, "reviewer_notes", ctx->reviewer_notes);
 	cJSON_AddNumberToObject(q, "attempt", ctx->attempt);
-	add_str_or_null(q, "provider_job_id", ctx->provider_job_id);
+	add_ref(q, "provider_state", ctx->state);
 	exp = cJSON_AddArrayToObject(q, "outputs_expected");
 	for (const struct command_file *f = command_files; f->stage; f++)
 		if (!strcmp(f->stage, ctx->stage))

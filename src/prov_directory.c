@@ -19,7 +19,7 @@
  *    receiving side can verify the copy.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 
 #include <dirent.h>
 #include <errno.h>

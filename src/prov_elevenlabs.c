@@ -23,7 +23,7 @@
  *  - scratch files are .tts-NNN.tmp.* and are removed whatever the outcome.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 
 #include <ctype.h>
 #include <dirent.h>

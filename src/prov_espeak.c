@@ -18,7 +18,7 @@
  *    and after a run, whatever the outcome.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>

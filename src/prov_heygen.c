@@ -6,13 +6,13 @@
  * stage again after ctx->retry_after for as long as it answers STAGE_PENDING:
  *  1. every wanted clip (a segment of the provider's kind, at least one frame
  *     long) that is not on disk, and has no live job id in this job row, is
- *     submitted, and its id stored with stage_provider_job() at once;
+ *     submitted, and its id stored with stage_state_set() at once;
  *  2. every live id is polled once (one GET); a finished job is downloaded
  *     into its clip at once (the links expire);
  *  3. anything still pending: STAGE_PENDING, retry_after = poll_seconds;
  *     else every clip is reported, with the cost of the ones this job made.
  *
- * Keys in jobs.provider_job_id (ctx->provider_jobs), NN = segment index:
+ * Keys in the provider-state store (ctx->state), NN = segment index:
  *   seg-NN          the provider's job id (HeyGen video_id, Runway task id)
  *   seg-NN_t        epoch seconds of the first submission (max_wait_seconds)
  *   seg-NN_cost     "UNITS USD", stored when the job finished, reported once
@@ -20,7 +20,6 @@
  *   seg-NN_sent     set while the job-creating request is in flight
  *   seg-NN_asset    HeyGen: the uploaded narration's asset id
  *   seg-NN_retried  Runway: a task id given up after INTERNAL.BAD_OUTPUT
- * No dots in keys: stage_provider_job() puts the key into a SQLite JSON path.
  *
  * Invariants:
  *  - a job is submitted only for a segment without a live id, and its id is
@@ -41,7 +40,7 @@
  *  - the API key is sent to the API hosts only, never to download links.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +82,7 @@ const char *async_get(const struct async_run *r, int seg, const char *what)
 int async_set(struct async_run *r, int seg, const char *what, const char *value)
 {
 	char *k = seg_key(seg, what);
-	int rc = stage_provider_job(r->ctx, k, value);
+	int rc = stage_state_set(r->ctx, k, value);
 	if (rc == 0) {
 		cJSON_DeleteItemFromObjectCaseSensitive(r->jobs, k);
 		cJSON_AddStringToObject(r->jobs, k, value);
@@ -239,8 +238,7 @@ static enum stage_rc async_open(struct async_run *r)
 		return stage_fail(r->ctx, STAGE_FAIL, "%s", err_msg());
 	if (fsio_mkdirs(r->p->dir) < 0 || media_prune_clips(r->p->dir, &r->tl, r->p->broll) < 0)
 		return stage_fail(r->ctx, STAGE_RETRY, "%s", err_msg());
-	r->jobs = cJSON_IsObject(r->ctx->provider_jobs) ? cJSON_Duplicate(r->ctx->provider_jobs, 1)
-		: cJSON_CreateObject();
+	r->jobs = cJSON_Duplicate(r->ctx->state, 1);
 	segs_load(r);
 	return STAGE_OK;
 }

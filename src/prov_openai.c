@@ -25,7 +25,7 @@
  *    the last problem.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 
 #include <ctype.h>
 #include <math.h>

@@ -20,7 +20,7 @@
  *  - a task given up after max_wait_seconds is cancelled (DELETE), best effort.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

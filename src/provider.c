@@ -6,13 +6,11 @@
  * database itself at once, so it survives a crash of either process.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "provider.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-int stage_report_fd = -1;
 
 /* stage "*" means the provider serves every stage. */
 const struct provider_def provider_table[] = {
@@ -55,6 +53,19 @@ enum stage_rc stage_fail(struct stage_ctx *ctx, enum stage_rc rc, const char *fm
 	return rc;
 }
 
+enum stage_rc stage_hold(struct stage_ctx *ctx, const char *kind, double until, int channel_wide,
+			 const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
+	va_end(ap);
+	snprintf(ctx->hold_kind, sizeof ctx->hold_kind, "%s", kind);
+	ctx->hold_until = until;
+	ctx->hold_channel = channel_wide;
+	return STAGE_HOLD;
+}
+
 void stage_output(struct stage_ctx *ctx, const char *type, const char *path,
 		  const char *mime, long duration_ms)
 {
@@ -80,24 +91,22 @@ void stage_cost(struct stage_ctx *ctx, const char *provider, const char *operati
 	cJSON_AddItemToArray(ctx->costs, o);
 }
 
-int stage_provider_job(struct stage_ctx *ctx, const char *key, const char *job_id)
+int stage_state_set(struct stage_ctx *ctx, const char *key, const char *value)
 {
-	char *path = xasprintf("%s/acog.db", ctx->root);
-	sqlite3 *db = NULL;
-	int rc = -1;
-	/* A fresh connection in this child: the daemon's handle is never used after fork. */
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
-		sqlite3_busy_timeout(db, 30000);
-		rc = db_exec(db, "UPDATE jobs SET provider_job_id = json_set(COALESCE(provider_job_id, '{}'),"
-			     " '$.\"' || ? || '\"', ?) WHERE id = ?", "sss", key, job_id, ctx->job_id);
-	} else {
-		err_set("cannot open %s to store provider job %s", path, job_id);
+	cJSON *st = (cJSON *)ctx->state;
+	if (stagedb_state_set(ctx->root, ctx->episode_id, ctx->stage, key, value) < 0) {
+		stage_log(ctx, "error", "could not store provider state %s=%s: %s", key, value, err_msg());
+		return -1;
 	}
-	if (rc < 0) stage_log(ctx, "error", "could not store provider job %s=%s: %s", key, job_id, err_msg());
-	else stage_log(ctx, "info", "provider job %s=%s stored", key, job_id);
-	if (db) sqlite3_close(db);
-	free(path);
-	return rc;
+	cJSON_DeleteItemFromObjectCaseSensitive(st, key);
+	cJSON_AddStringToObject(st, key, value);
+	return 0;
+}
+
+const char *stage_state_get(const struct stage_ctx *ctx, const char *key)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(ctx->state, key);
+	return cJSON_IsString(j) && j->valuestring[0] ? j->valuestring : NULL;
 }
 
 void stage_log(struct stage_ctx *ctx, const char *level, const char *fmt, ...)

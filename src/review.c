@@ -6,7 +6,7 @@
  * followed by a ticket move.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "daemon.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

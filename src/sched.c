@@ -6,7 +6,7 @@
  * runnable work; a channel passed over as many times as there are such
  * channels gets the next slot whatever its priority.
  */
-#include "acog.h"
+#include "daemon.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

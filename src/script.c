@@ -17,7 +17,7 @@
  * SEG_BROLL.  Nothing here touches files: the callers read script.md.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "base.h"
 
 #include <ctype.h>
 #include <stdlib.h>

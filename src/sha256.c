@@ -2,7 +2,7 @@
  * sha256.c - SHA-256 (FIPS 180-4), streaming, for content hashes of ideas,
  * manifests and stage input keys.  Written from the standard.
  */
-#include "acog.h"
+#include "base.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
  * failed/ and held/ tickets to a person running `ls`.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "daemon.h"
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>

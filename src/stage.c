@@ -1,23 +1,42 @@
 /*
- * stage.c - the pipeline as one table.  Order matters: an episode moves to
- * the next row when a stage completes.  The review gate has no provider; it
- * waits for a human (or is skipped when the channel turns it off).
+ * stage.c - the pipeline as one table of stage contracts.  Order matters:
+ * an episode moves to the next row when a stage completes.  A gate has no
+ * provider; it waits for a person (or is skipped when the channel turns it
+ * off).  The cache, the command provider, versioning, reject --to, retry
+ * --from and the daemon's gate watches all read this table.
  */
-#include "acog.h"
+#include "base.h"
 #include <string.h>
 
+#define JSON "application/json"
 const struct stage_def stage_table[] = {
-	{ "planning", STAGE_WORK, "planning", "builtin", 300 },
-	{ "scripting", STAGE_WORK, "scripting", "builtin", 300 },
-	{ "script_review", STAGE_WORK, "script_review", "builtin", 60 },
-	{ "metadata", STAGE_WORK, "metadata", "builtin", 300 },
-	{ "audio", STAGE_WORK, "audio", "espeak", 600 },
-	{ "avatar", STAGE_WORK, "avatar", "none", 1800 },
-	{ "broll", STAGE_WORK, "broll", "generated", 1800 },
-	{ "assembly", STAGE_WORK, "assembly", "ffmpeg", 1800 },
-	{ "review", STAGE_GATE, "ready", NULL, 0 },
-	{ "upload", STAGE_WORK, "publishing", "directory", 3600 },
+	{ "planning", STAGE_WORK, "planning", "builtin", 300, { "idea.json" },
+	  { { "plan.json", "plan", JSON, 1, 1 } }, 1, 1, NULL, SCOPE_JOB },
+	{ "scripting", STAGE_WORK, "scripting", "builtin", 300, { "idea.json", "plan.json" },
+	  { { "script.md", "script", "text/markdown", 1, 1 } }, 1, 1, NULL, SCOPE_JOB },
+	{ "script_review", STAGE_WORK, "script_review", "builtin", 60, { "script.md" },
+	  { { 0 } }, 0, 1, "script_review", SCOPE_JOB },
+	{ "metadata", STAGE_WORK, "metadata", "builtin", 300, { "plan.json", "script.md" },
+	  { { "metadata.json", "metadata", JSON, 1, 1 } }, 1, 1, NULL, SCOPE_JOB },
+	{ "audio", STAGE_WORK, "audio", "espeak", 600, { "script.md" },
+	  { { "audio.wav", "audio", "audio/wav", 1, 0 }, { "subtitles.srt", NULL, NULL, 1, 0 },
+	    { "timeline.json", NULL, NULL, 1, 0 } }, 0, 1, NULL, SCOPE_JOB },
+	{ "avatar", STAGE_WORK, "avatar", "none", 1800, { "timeline.json", "audio.wav" },
+	  { { "avatar/", "avatar_video", "video/mp4", 0, 0 } }, 0, 1, NULL, SCOPE_JOB },
+	{ "broll", STAGE_WORK, "broll", "generated", 1800, { "timeline.json" },
+	  { { "broll/", "b_roll", "video/mp4", 0, 0 } }, 0, 1, NULL, SCOPE_JOB },
+	{ "assembly", STAGE_WORK, "assembly", "ffmpeg", 1800,
+	  { "timeline.json", "audio.wav", "subtitles.srt", "metadata.json", "avatar/", "broll/" },
+	  { { "final.mp4", "assembled_video", "video/mp4", 1, 0 }, { "thumbnail.png", "thumbnail", "image/png", 1, 0 } },
+	  0, 1, NULL, SCOPE_JOB },
+	{ "review", STAGE_GATE, "ready", NULL, 0, { NULL }, { { 0 } }, 0, 0, NULL, SCOPE_JOB },
+	/* An upload's session and video id must outlive a failed job and a retry:
+	 * a second upload would publish the video twice. */
+	{ "upload", STAGE_WORK, "publishing", "directory", 3600,
+	  { "final.mp4", "metadata.json", "thumbnail.png", "subtitles.srt" },
+	  { { "publish.json", NULL, JSON, 1, 0 } }, 0, 0, NULL, SCOPE_EPISODE },
 };
+#undef JSON
 const size_t stage_count = sizeof stage_table / sizeof stage_table[0];
 
 const char *const spool_other_dirs[] = {

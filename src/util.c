@@ -4,7 +4,7 @@
  * Allocation failure is a broken invariant for a daemon this size: abort.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "base.h"
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>

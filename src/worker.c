@@ -1,24 +1,26 @@
 /*
- * worker.c - running one stage in a forked child.  The child is isolated:
- * its own process group (a timeout kills it and everything it started),
- * SIGKILL when the daemon dies (PR_SET_PDEATHSIG), no database handle use,
- * and one pipe back to the daemon carrying JSON lines: an async provider's
- * job id as soon as it exists, then one "result" line.  A child that
- * crashes, hangs or exits without a result fails its job, never the daemon.
+ * worker.c - running one stage in a child process.  The child is a fresh
+ * program (`acog-batch __stage`, execve of this binary): its input is one
+ * JSON document on fd 0 (a memfd), its answer one JSON "result" line on the
+ * pipe at fd 3 (stage_child.c).  Before execve it gets its own process
+ * group (a timeout kills it and everything it started), SIGKILL when the
+ * daemon dies (PR_SET_PDEATHSIG), an empty signal mask, and no other
+ * descriptor of the daemon's (close_range).  A child that crashes, hangs
+ * or exits without a result fails its job, never the daemon.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "daemon.h"
+#include "provider.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-int worker_close_in_child[8] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 
 struct child_input {
 	struct stage_ctx ctx;
@@ -26,7 +28,7 @@ struct child_input {
 	cJSON *idea;
 	char *episode_dir;
 	char *notes;
-	cJSON *jobs;
+	cJSON *state;
 };
 
 static int load_input(sqlite3 *db, struct config *c, const struct job_ref *j, struct channel **ch,
@@ -57,109 +59,85 @@ static void free_input(struct child_input *in)
 {
 	cJSON_Delete(in->provider);
 	cJSON_Delete(in->idea);
-	cJSON_Delete(in->jobs);
+	cJSON_Delete(in->state);
 	free(in->episode_dir);
 	free(in->notes);
 }
 
-static char *provider_job_id(sqlite3 *db, const char *job)
+/* What the stage's provider stored so far (stagedb.c writes it). */
+static cJSON *provider_state(sqlite3 *db, const struct job_ref *j)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT provider_job_id FROM jobs WHERE id = ?", "s", job);
-	char *s = st && sqlite3_step(st) == SQLITE_ROW ? db_col_str(st, 0) : NULL;
+	sqlite3_stmt *st = db_prep(db, "SELECT json_group_object(key, value) FROM provider_state"
+				   " WHERE episode_id = ? AND stage = ?", "ss", j->episode_id, j->stage);
+	cJSON *o = st && sqlite3_step(st) == SQLITE_ROW ? cJSON_Parse((const char *)sqlite3_column_text(st, 0)) : NULL;
 	sqlite3_finalize(st);
-	return s;
+	return cJSON_IsObject(o) ? o : (cJSON_Delete(o), cJSON_CreateObject());
 }
 
-static void send_line(int fd, cJSON *o)
+/* The stage input as a sealed in-memory file the child reads on fd 0. */
+static int input_memfd(const struct stage_ctx *ctx)
 {
-	char *s = json_print(o), *line = xasprintf("%s\n", s);
-	if (write(fd, line, strlen(line)) < 0) _exit(EXIT_IOERR);
-	free(line);
-	free(s);
+	cJSON *doc = stage_input_json(ctx);
+	char *text = json_print(doc);
+	size_t len = strlen(text), off = 0;
+	int fd = memfd_create("acog-stage-input", MFD_CLOEXEC);
+	cJSON_Delete(doc);
+	if (fd < 0) { free(text); return err_set_errno("cannot create the stage input"); }
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0 && errno == EINTR) continue;
+		if (n <= 0) { free(text); close(fd); return err_set_errno("cannot write the stage input"); }
+		off += (size_t)n;
+	}
+	free(text);
+	if (lseek(fd, 0, SEEK_SET) < 0) { close(fd); return err_set_errno("cannot rewind the stage input"); }
+	return fd;
 }
 
-static void send_result(int fd, struct stage_ctx *ctx, enum stage_rc rc, const char *key)
+/* In the forked child, before execve: only async-signal-safe calls. */
+static void exec_child(int in, int out, pid_t daemon)
 {
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "type", "result");
-	cJSON_AddNumberToObject(o, "rc", rc);
-	cJSON_AddStringToObject(o, "provider", json_str(ctx->provider, "name", "?"));
-	if (ctx->error[0]) cJSON_AddStringToObject(o, "error", ctx->error);
-	if (ctx->retry_after > 0) cJSON_AddNumberToObject(o, "retry_after", ctx->retry_after);
-	cJSON_AddItemToObject(o, "outputs", ctx->outputs ? ctx->outputs : cJSON_CreateArray());
-	cJSON_AddItemToObject(o, "costs", ctx->costs ? ctx->costs : cJSON_CreateArray());
-	if (key) cJSON_AddStringToObject(o, "input_hash", key);
-	send_line(fd, o);
-	cJSON_Delete(o);
-}
-
-static void child_main(struct child_input *in, int fd)
-{
-	sigset_t all;
-	provider_fn fn;
-	enum stage_rc rc;
-	char key[65];
-	cJSON *hit;
-
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);   /* the daemon blocks signals for signalfd */
+	static char *const argv[] = { "acog-batch", "__stage", NULL };
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);   /* the daemon blocks signals for signalfd */
 	signal(SIGPIPE, SIG_DFL);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() == 1) _exit(EXIT_SOFTWARE);   /* the daemon is already gone */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != daemon) _exit(EXIT_OSERR);
 	setpgid(0, 0);
-	for (int i = 0; i < 8; i++)
-		if (worker_close_in_child[i] >= 0) close(worker_close_in_child[i]);
-	stage_report_fd = fd;
-	if (chdir(in->episode_dir) < 0) {
-		stage_fail(&in->ctx, STAGE_FAIL, "cannot enter %s: %s", in->episode_dir, strerror(errno));
-		send_result(fd, &in->ctx, STAGE_FAIL, NULL);
-		_exit(0);
-	}
-	cache_key(&in->ctx, key);
-	if ((hit = cache_lookup(&in->ctx, key)) != NULL) {
-		stage_log(&in->ctx, "info", "inputs unchanged since job %s: its result is reused, no provider call",
-			  json_str(hit, "cached_from", "?"));
-		cJSON_AddStringToObject(hit, "input_hash", key);
-		cJSON_AddBoolToObject(hit, "cached", 1);
-		send_line(fd, hit);
-		_exit(0);
-	}
-	fn = provider_lookup(in->ctx.stage, json_str(in->provider, "name", ""));
-	if (!fn) rc = stage_fail(&in->ctx, STAGE_FAIL, "no provider '%s' for stage %s",
-				 json_str(in->provider, "name", ""), in->ctx.stage);
-	else rc = fn(&in->ctx);
-	if (rc == STAGE_OK) cache_seal(&in->ctx);
-	send_result(fd, &in->ctx, rc, key);
-	_exit(0);
+	/* Move both out of the way of 0 and 3 first, then into place. */
+	in = fcntl(in, F_DUPFD, 10);
+	out = fcntl(out, F_DUPFD, 10);
+	if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 3) < 0) _exit(EXIT_OSERR);
+	if (close_range(4, ~0U, 0) < 0) _exit(EXIT_OSERR);
+	execv("/proc/self/exe", argv);
+	_exit(EXIT_OSERR);
 }
 
 int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct run *r)
 {
 	struct child_input in;
 	struct channel *ch;
-	cJSON *jobs;
-	int pfd[2];
-	pid_t pid;
-	char *pjid;
+	int pfd[2], mfd = -1;
+	pid_t pid, self;
 
 	if (load_input(db, c, j, &ch, &in) < 0) return -1;
-	pjid = provider_job_id(db, j->id);
 	in.ctx = (struct stage_ctx){
 		.root = c->root, .episode_id = j->episode_id, .episode_dir = in.episode_dir,
 		.channel_dir = ch->dir, .stage = j->stage, .channel = ch->cfg, .global = c->global,
 		.provider = in.provider, .idea = in.idea, .reviewer_notes = in.notes,
-		.attempt = j->retry_count + 1, .provider_job_id = pjid, .job_id = j->id,
+		.attempt = j->retry_count + 1, .job_id = j->id,
 		.timeout_s = config_timeout(c, ch, j->stage),
 	};
-	jobs = pjid ? cJSON_Parse(pjid) : NULL;
-	in.ctx.provider_jobs = jobs ? jobs : (jobs = cJSON_CreateObject());
-	in.jobs = jobs;
+	in.ctx.state = in.state = provider_state(db, j);
+	if ((mfd = input_memfd(&in.ctx)) < 0) goto fail;
 	if (pipeline_start_job(db, j, json_str(in.provider, "name", "?")) < 0) goto fail;
 	if (pipe2(pfd, O_CLOEXEC) < 0) { err_set_errno("cannot create a pipe"); goto fail; }
+	self = getpid();
 	pid = fork();
-	if (pid < 0) { err_set_errno("cannot fork a stage"); close(pfd[0]); close(pfd[1]); goto fail; }
-	if (pid == 0) { close(pfd[0]); child_main(&in, pfd[1]); }
+	if (pid < 0) { err_set_errno("cannot start a stage"); close(pfd[0]); close(pfd[1]); goto fail; }
+	if (pid == 0) exec_child(mfd, pfd[1], self);
 	close(pfd[1]);
+	close(mfd);
 	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
 	memset(r, 0, sizeof *r);
 	r->pid = pid;
@@ -169,11 +147,10 @@ int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct 
 	r->deadline = time_mono() + in.ctx.timeout_s;
 	log_info(j->episode_id, in.episode_dir, "stage.started", "%s started with provider %s (attempt %d, pid %d,"
 		 " timeout %d s)", j->stage, json_str(in.provider, "name", "?"), in.ctx.attempt, (int)pid, r->timeout_s);
-	free(pjid);
 	free_input(&in);
 	return 0;
 fail:
-	free(pjid);
+	if (mfd >= 0) close(mfd);
 	free_input(&in);
 	return -1;
 }

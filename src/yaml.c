@@ -4,7 +4,7 @@
  * or null become those JSON types; quoted scalars stay strings.  Anchors
  * and aliases are refused: configuration should say things once.
  */
-#include "acog.h"
+#include "base.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -297,13 +297,13 @@ def _all_submitted(root, stage):
             return None
         d = root.episode_dir(st[0]["id"])
         want = [s for s in timeline_segments(d) if s["visual"] == ("avatar" if stage == "avatar" else "broll")]
-        rows = root.q("SELECT provider_job_id FROM jobs WHERE episode_id = ? AND stage = ?"
-                      " AND provider_job_id IS NOT NULL", st[0]["id"], stage)
+        rows = root.q("SELECT json_group_object(key, value) AS state FROM provider_state"
+                      " WHERE episode_id = ? AND stage = ? HAVING count(*) > 0", st[0]["id"], stage)
     except (FileNotFoundError, json.JSONDecodeError, AssertionError):
         return None
     if not rows:
         return None
-    ids = {k: v for k, v in json.loads(rows[-1]["provider_job_id"]).items() if re.fullmatch(r"seg-\d+", k)}
+    ids = {k: v for k, v in json.loads(rows[-1]["state"]).items() if re.fullmatch(r"seg-\d+", k)}
     return ids if len(ids) == len(want) else None
 
 
@@ -342,7 +342,8 @@ def test_no_second_submission_after_sigkill_while_polling(cloud, root):
     # the same ids were polled to completion after the restarts
     assert {j["status"] for j in c["heygen"].state("heygen_jobs.json").values()} == {"completed"}
     assert {t["status"] for t in c["runway"].state("runway_tasks.json").values()} == {"SUCCEEDED"}
-    stored = json.loads(job(root, ep["id"], "avatar")["provider_job_id"])
+    stored = {r["key"]: r["value"] for r in root.q(
+        "SELECT key, value FROM provider_state WHERE episode_id = ? AND stage = 'avatar'", ep["id"])}
     assert {k: v for k, v in stored.items() if k in heygen_ids} == heygen_ids
     # each clip paid for once
     assert len(root.q("SELECT id FROM cost_entries WHERE provider = 'heygen'")) == n_avatar

@@ -19,7 +19,8 @@
  * test runner (which runs every .bin in tests/unit) passes over it.
  */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "daemon.h"
+#include "provider.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

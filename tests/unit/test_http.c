@@ -1,7 +1,8 @@
 /* Unit tests: http.c helpers (Retry-After, classification, provider error
  * messages, headers, CA bundle order) and credentials.c key rules. */
 #define _GNU_SOURCE
-#include "acog.h"
+#include "daemon.h"
+#include "provider.h"
 #include "tap.h"
 #include <ftw.h>
 #include <math.h>

@@ -1,5 +1,6 @@
 /* Unit tests: idea.c validation messages. */
-#include "acog.h"
+#include "daemon.h"
+#include "provider.h"
 #include "tap.h"
 #include <string.h>
 

@@ -1,5 +1,6 @@
 /* Unit tests: job.c state machine and backoff; stage.c table. */
-#include "acog.h"
+#include "daemon.h"
+#include "provider.h"
 #include "tap.h"
 #include <string.h>
 

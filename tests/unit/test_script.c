@@ -3,7 +3,8 @@
  * printed as TAP (tap.h).  Exits 1 when any test fails, so `make test` and
  * `prove` both notice.
  */
-#include "acog.h"
+#include "daemon.h"
+#include "provider.h"
 #include "tap.h"
 
 #include <stdio.h>

@@ -1,5 +1,6 @@
 /* Unit tests: util.c, sha256.c, fsio.c. */
-#include "acog.h"
+#include "daemon.h"
+#include "provider.h"
 #include "tap.h"
 #include <stdlib.h>
 #include <string.h>

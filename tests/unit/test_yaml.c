@@ -1,5 +1,6 @@
 /* Unit tests: yaml.c conversion and error positions. */
-#include "acog.h"
+#include "daemon.h"
+#include "provider.h"
 #include "tap.h"
 #include <stdlib.h>
 #include <string.h>

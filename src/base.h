@@ -1,0 +1,216 @@
+/*
+ * base.h - what both sides of the process boundary share: utilities, durable
+ * files, logs, JSON/YAML, the stage table, configuration, child processes.
+ * It never includes sqlite3.h: the stage child sees the database only through
+ * stagedb.c (declared in provider.h).  daemon.h is the daemon side, provider.h
+ * the stage-child side.
+ *
+ * Error convention everywhere: functions return 0 (or a valid pointer) on
+ * success and -1 (or NULL) on failure after calling err_set(), which keeps a
+ * single human-readable message that says what failed and what to do.  The
+ * caller decides whether to log it, store it in a job row, or print it.
+ */
+#ifndef ACOG_BASE_H
+#define ACOG_BASE_H
+
+#include <stddef.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <cjson/cJSON.h>
+
+#define ACOG_VERSION "0.1.0"
+#define ACOG_PATH_MAX 4096
+#define IDEA_MAX_BYTES (1024 * 1024)
+
+/* sysexits.h values, spelled out so the contract is visible here. */
+enum {
+	EXIT_OK = 0, EXIT_USAGE = 64, EXIT_DATAERR = 65, EXIT_NOINPUT = 66,
+	EXIT_UNAVAILABLE = 69, EXIT_SOFTWARE = 70, EXIT_OSERR = 71, EXIT_CANTCREAT = 73,
+	EXIT_IOERR = 74, EXIT_TEMPFAIL = 75, EXIT_CONFIG = 78
+};
+
+/* ---- util.c ---------------------------------------------------------- */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int err_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int err_set_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *err_msg(void);
+double time_now(void);                       /* wall clock, seconds */
+double time_mono(void);                      /* CLOCK_MONOTONIC, seconds */
+void time_iso(double t, char out[32]);       /* 2026-11-21T10:00:00.123Z */
+double time_parse_iso(const char *s);        /* -1 when not ISO-8601 UTC */
+void uuid_new(char out[37]);
+void slugify(const char *in, char *out, size_t outsz);
+int utf8_valid(const char *s, size_t len);
+void utf8_cut_words(char *s, size_t max_codepoints);   /* in place, at a word if it can */
+int path_component_ok(const char *s);        /* no '/', not '.', '..', no control chars */
+uint64_t rand_u64(void);
+
+/* A growable string. */
+struct sbuf { char *s; size_t len, cap; };
+void sb_add(struct sbuf *b, const char *s, size_t n);
+void sb_puts(struct sbuf *b, const char *s);
+void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_free(struct sbuf *b);
+
+/* ---- sha256.c -------------------------------------------------------- */
+struct sha256 { uint32_t h[8]; unsigned char buf[64]; size_t used; uint64_t len; };
+void sha256_init(struct sha256 *s);
+void sha256_update(struct sha256 *s, const void *data, size_t n);
+void sha256_final(struct sha256 *s, char out[65]);
+void sha256_hex(const void *data, size_t len, char out[65]);
+int sha256_file_update(struct sha256 *s, const char *path);
+
+/* ---- fsio.c: the one durable write and the one durable move ---------- */
+/* The one durable commit.  fsio_tmp_open creates final's temporary name in
+ * final's folder (".<name>.<pid>.tmp": every scanner skips dot-names);
+ * fsio_commit fsyncs and closes fd (-1: already closed and synced by the
+ * caller), renames tmp to final (RENAME_NOREPLACE unless FSIO_REPLACE) and
+ * fsyncs final's folder.  On failure tmp is removed. */
+enum { FSIO_NOREPLACE = 0, FSIO_REPLACE = 1 };
+int fsio_tmp_open(const char *final, char **tmp_out);
+int fsio_commit(int fd, const char *tmp, const char *final, int flags);
+int fsio_write_all(int fd, const void *data, size_t len);   /* -1 with errno */
+int fsio_write_atomic(const char *path, const void *data, size_t len);
+int fsio_write_atomic_str(const char *path, const char *s);
+int fsio_move(const char *from, const char *to);      /* never overwrites */
+int fsio_copy_atomic(const char *from, const char *to);
+int fsio_fsync_dir(const char *dir);
+int fsio_mkdirs(const char *path);
+char *fsio_read(const char *path, size_t max, size_t *len_out);
+int fsio_exists(const char *path);
+int fsio_is_dir(const char *path);
+int fsio_set_mtime(const char *path, double t);
+int fsio_unlink_durable(const char *path);  /* only for our own files */
+
+/* ---- log.c: JSON lines on stderr, and per episode -------------------- */
+void log_set_stderr(int enabled);
+void log_ev(const char *level, const char *episode_id, const char *episode_dir,
+	    const char *event, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+#define log_info(ep, dir, ev, ...) log_ev("info", ep, dir, ev, __VA_ARGS__)
+#define log_warn(ep, dir, ev, ...) log_ev("warn", ep, dir, ev, __VA_ARGS__)
+#define log_error(ep, dir, ev, ...) log_ev("error", ep, dir, ev, __VA_ARGS__)
+void log_redact_add(const char *secret);    /* never print this string */
+
+/* ---- json.c: small helpers around cJSON ------------------------------ */
+const cJSON *json_get(const cJSON *obj, const char *dotted_path);
+const char *json_str(const cJSON *obj, const char *path, const char *def);
+double json_num(const cJSON *obj, const char *path, double def);
+int json_bool(const cJSON *obj, const char *path, int def);
+char *json_print(const cJSON *j);           /* compact, malloc'd */
+char *json_pretty(const cJSON *j);          /* indented, malloc'd, ends with \n */
+cJSON *json_load_file(const char *path, size_t max);  /* err_set on failure */
+int json_write_file(const char *path, const cJSON *j); /* atomic, pretty */
+
+/* ---- yaml.c: YAML -> cJSON ------------------------------------------- */
+cJSON *yaml_load_file(const char *path);    /* err_set names file, line, column */
+
+/* ---- stage.c: the stage contract table --------------------------------- */
+/* Everything about a stage is its row: adding a stage or a gate is one row
+ * plus its providers.  The row order is the pipeline order. */
+enum stage_kind { STAGE_WORK, STAGE_GATE };
+enum state_scope { SCOPE_JOB, SCOPE_EPISODE };   /* lifetime of provider_state rows */
+struct stage_file {
+	const char *name;        /* file in the episode folder ("dir/" = every file in it) */
+	const char *asset_type;  /* assets.type, NULL = not an asset */
+	const char *mime;
+	int required;            /* a run must produce it */
+	int versioned;           /* kept in episode_versions (plan, script, metadata) */
+};
+struct stage_def {
+	const char *name;        /* pipeline_stage value, also the spool folder */
+	enum stage_kind kind;    /* work (a provider runs) or gate (a person decides) */
+	const char *ep_status;   /* episodes.status while here */
+	const char *default_provider;
+	int timeout_s;           /* default per-stage timeout */
+	const char *inputs[8];   /* what it reads from the episode folder (cache key) */
+	struct stage_file outputs[6];
+	int notes_matter;        /* reviewer notes change its result (cache key, re-runs) */
+	int rerunnable;          /* reject --to / retry --from may name it */
+	const char *gate_after;  /* optional gate after it, on when the channel says (script_review) */
+	enum state_scope scope;
+};
+extern const struct stage_def stage_table[];
+extern const size_t stage_count;
+const struct stage_def *stage_find(const char *name);
+const struct stage_def *stage_next(const struct stage_def *s);
+int stage_index(const char *name);
+/* spool folders that are not stages */
+extern const char *const spool_other_dirs[];
+
+/* ---- config.c: acog.yaml and channels/<id>/channel.yaml -------------- */
+struct channel {
+	char id[128];            /* folder name, also channels.slug */
+	char db_id[37];          /* channels.id */
+	char *dir;               /* absolute channels/<id> */
+	cJSON *cfg;              /* channel.yaml as JSON */
+};
+struct config {
+	char *root;              /* absolute */
+	cJSON *global;           /* acog.yaml as JSON ({} when absent) */
+	struct channel *ch;
+	size_t nch;
+	char *load_errors;       /* channels that failed to load, one per line */
+};
+int config_load(struct config *c, const char *root);
+void config_free(struct config *c);
+struct channel *config_channel(struct config *c, const char *id);
+/* providers.<stage> normalised to an object with at least "name". Caller frees. */
+cJSON *config_provider(const struct channel *ch, const char *stage);
+int config_gate(const struct channel *ch, const char *gate); /* script_review/review */
+int config_timeout(const struct config *c, const struct channel *ch, const char *stage);
+int config_max_retries(const struct config *c, const struct channel *ch);
+double config_retry_base(const struct config *c, const struct channel *ch);
+double config_retry_max(const struct config *c, const struct channel *ch);
+
+/* ---- idea.c: validation of idea files ---------------------------------- */
+struct idea {
+	cJSON *json;             /* the whole parsed document */
+	const char *channel, *topic, *idempotency_key, *idea_source;
+	int priority;
+};
+/* On failure err_msg() holds "field: reason" or "line L, column C: reason". */
+int idea_parse(const char *text, size_t len, struct idea *out);
+int idea_priority_value(const cJSON *p, int *out);
+
+/* ---- proc.c: children via execve, never a shell ----------------------- */
+struct proc_opts {
+	const char *cwd;           /* NULL = inherit */
+	const char *stdin_data;    /* NULL = /dev/null */
+	size_t stdin_len;
+	struct sbuf *stdout_buf;   /* NULL = /dev/null */
+	size_t stdout_max;         /* 0 = 16 MiB */
+	int stderr_fd;             /* -1 = /dev/null */
+	int timeout_s;             /* 0 = none */
+};
+/* Returns the exit status (0..255), 128+signal when killed, or -1 with
+ * err_set when it could not start or timed out (timed_out set). */
+int proc_run(const char *const argv[], const struct proc_opts *o, int *timed_out);
+const char *proc_find(const char *name);      /* search PATH; NULL if absent */
+
+/* ---- script.c: script.md segments -------------------------------------- */
+enum seg_visual { SEG_AVATAR, SEG_BROLL };
+struct segment {
+	enum seg_visual visual;
+	char *broll;             /* description for SEG_BROLL */
+	char *text;              /* narration, markers stripped */
+};
+struct script { struct segment *seg; size_t n; char *title; };
+int script_parse(const char *text, struct script *out);
+void script_free(struct script *s);
+/* Split narration into sentences (malloc'd array of malloc'd strings). */
+size_t script_sentences(const char *text, char ***out);
+
+/* ---- credentials.c (shared): secrets kept in files -------------------- */
+/* A secret kept in a file: regular, not a symlink, mode 0600/0400, one line. */
+char *credential_read_file(const char *path);
+
+/* ---- alert.c: optional webhook alerts (never block the pipeline) --------- */
+void alert_send(const struct config *c, const char *kind, const char *episode_id, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * stagedb.c - the stage child's only way to the database, two small
+ * calls on a fresh connection of its own (the daemon's handle is never used
+ * after fork), each one short autocommit:
+ *   stagedb_state_set  stores a provider's durable state (async job ids,
+ *                      upload session URIs, done-marks) before the provider
+ *                      waits on anything: it survives SIGKILL of either
+ *                      process, and the daemon hands it to every later
+ *                      attempt in the stage input;
+ *   stagedb_cached_result finds a completed run of the same stage with the
+ *                      same input hash (cache.c decides whether to reuse it).
+ * Nothing else in the child includes sqlite3.h.
+ */
+#include "provider.h"
+#include <sqlite3.h>
+#include <stdlib.h>
+
+static sqlite3 *open_db(const char *root, int flags)
+{
+	char *path = xasprintf("%s/acog.db", root);
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+		err_set("cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		db = NULL;
+	} else {
+		sqlite3_busy_timeout(db, 30000);
+	}
+	free(path);
+	return db;
+}
+
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql, const char *const *args, int n)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		err_set("database: %s", sqlite3_errmsg(db));
+		return NULL;
+	}
+	for (int i = 0; i < n; i++) sqlite3_bind_text(st, i + 1, args[i], -1, SQLITE_TRANSIENT);
+	return st;
+}
+
+int stagedb_state_set(const char *root, const char *episode_id, const char *stage, const char *key,
+		      const char *value)
+{
+	const char *args[] = { episode_id, stage, key, value };
+	sqlite3 *db = open_db(root, SQLITE_OPEN_READWRITE);
+	sqlite3_stmt *st;
+	int rc = -1;
+	if (!db) return -1;
+	st = prep(db, "INSERT INTO provider_state (episode_id, stage, key, value) VALUES (?, ?, ?, ?)"
+		  " ON CONFLICT (episode_id, stage, key) DO UPDATE SET value = excluded.value,"
+		  " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", args, 4);
+	if (st && sqlite3_step(st) == SQLITE_DONE) rc = 0;
+	else if (st) err_set("cannot store provider state %s: %s", key, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+char *stagedb_cached_result(const char *root, const char *job_id, const char *input_hash, char **from_job)
+{
+	const char *args[] = { job_id, input_hash };
+	sqlite3 *db = open_db(root, SQLITE_OPEN_READONLY);
+	sqlite3_stmt *st;
+	char *res = NULL;
+	*from_job = NULL;
+	if (!db) return NULL;
+	st = prep(db, "SELECT j.result, j.id FROM jobs j JOIN jobs me ON me.id = ? WHERE j.episode_id = me.episode_id"
+		  " AND j.stage = me.stage AND j.status = 'completed' AND j.input_hash = ? AND j.result IS NOT NULL"
+		  " ORDER BY j.completed_at DESC LIMIT 1", args, 2);
+	if (st && sqlite3_step(st) == SQLITE_ROW) {
+		res = xstrdup((const char *)sqlite3_column_text(st, 0));
+		*from_job = xstrdup((const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return res;
+}
