@@ -131,7 +131,7 @@ static int alert(const struct args *a, cJSON *global)
 int main(int argc, char **argv)
 {
 	struct args a;
-	struct stage_ctx ctx = {0};
+	struct http_env env = {0};
 	struct http_req req = {0};
 	struct http_resp resp;
 	cJSON *global, *provider;
@@ -142,17 +142,13 @@ int main(int argc, char **argv)
 	if (a.alert) return alert(&a, global);
 	provider = cJSON_CreateObject();
 	cJSON_AddStringToObject(provider, "name", a.provider);
-	ctx.root = a.root;
-	ctx.stage = "probe";
-	ctx.global = global;
-	ctx.provider = provider;
-	ctx.attempt = 1;
+	env = (struct http_env){ .root = a.root, .global = global, .provider = provider, .stage = "probe" };
 	req = (struct http_req){ .provider = a.provider, .method = a.method, .url = a.url, .headers = a.headers,
 				 .body = a.body, .body_len = a.body ? strlen(a.body) : 0, .download_to = a.download,
 				 .max_response = a.max_response, .timeout_s = a.timeout,
 				 .max_attempts = a.max_attempts, .not_idempotent = a.not_idempotent };
 	t0 = time_mono();
-	rc = http_request(&ctx, &req, &resp);
+	rc = http_request(&env, &req, &resp);
 	print_result(rc, &resp, &a, (time_mono() - t0) * 1000);
 	http_resp_free(&resp);
 	cJSON_Delete(provider);
