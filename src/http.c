@@ -23,7 +23,7 @@
  *    502, 503, 504; x-should-retry overrides; full-jitter backoff
  *    base*2^n capped, or the server's Retry-After / retry-after-ms clamped to
  *    60 s.  A not_idempotent request (a paid job's creation) is resent only
- *    after an answer that proves nothing was done: 429, 503 with
+ *    after an answer that proves nothing was done: 408, 429, 503 with
  *    Retry-After, or a transport failure before any byte of the request
  *    went out (connection refused, DNS, TLS handshake).  After anything else
  *    (500, 502, 504, 409, a timeout, a reset or a cut answer once the request
