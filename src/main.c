@@ -210,8 +210,9 @@ static int parse(const struct command *c, int argc, char **argv, struct cli *a)
 	while (optind < argc) a->argv[a->argc++] = argv[optind++];   /* after "--" */
 	for (int o = 0; o < CLI_NOPTS; o++) {
 		char t[64];
+		if (!(c->required & OPT(o)) || a->opt[o]) continue;
 		opt_text(o, t, sizeof t);
-		if ((c->required & OPT(o)) && !a->opt[o]) return refuse(c, "%s is required", t);
+		return refuse(c, "%s is required", t);
 	}
 	if (a->argc < c->min_args) return refuse(c, "missing %s", c->operand);
 	if (a->argc > c->max_args) return refuse(c, "unexpected argument '%s'", a->argv[c->max_args]);
