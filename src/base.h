@@ -6,9 +6,10 @@
  * the stage-child side.
  *
  * Error convention everywhere: functions return 0 (or a valid pointer) on
- * success and -1 (or NULL) on failure after calling err_set(), which keeps a
- * single human-readable message that says what failed and what to do.  The
- * caller decides whether to log it, store it in a job row, or print it.
+ * success and -1 (or NULL) on failure after calling err_set() or
+ * err_set_kind(), which keep a single human-readable message that says what
+ * failed and what to do, and its kind.  The caller decides whether to log it,
+ * store it in a job row, or print it; a command exits with err_exit().
  */
 #ifndef ACOG_BASE_H
 #define ACOG_BASE_H
@@ -27,7 +28,26 @@
 enum {
 	EXIT_OK = 0, EXIT_USAGE = 64, EXIT_DATAERR = 65, EXIT_NOINPUT = 66,
 	EXIT_UNAVAILABLE = 69, EXIT_SOFTWARE = 70, EXIT_OSERR = 71, EXIT_CANTCREAT = 73,
-	EXIT_IOERR = 74, EXIT_TEMPFAIL = 75, EXIT_CONFIG = 78
+	EXIT_IOERR = 74, EXIT_TEMPFAIL = 75, EXIT_NOPERM = 77, EXIT_CONFIG = 78
+};
+
+/* What kind of error the last err_set_kind() raised: whose problem it is and
+ * whether trying again can help.  err_exit() turns it into the sysexits code
+ * through one table in util.c; err_set() raises an unspecified error, and the
+ * command decides what an unspecified failure of its own means. */
+enum err_kind {
+	ERR_UNSPEC,          /* err_set(): the caller's context decides */
+	ERR_SOFTWARE,        /* a bug: 70 */
+	ERR_USAGE,           /* a bad command line: 64 */
+	ERR_DATAERR,         /* the request does not fit the data (not at a gate, ambiguous): 65 */
+	ERR_NOINPUT,         /* no such episode, file or database: 66 */
+	ERR_UNAVAILABLE,     /* a tool or service we need is missing: 69 */
+	ERR_CANTCREAT,       /* cannot create an output: 73 */
+	ERR_IOERR,           /* reading, writing or syncing failed (disk full): 74 */
+	ERR_TEMPFAIL,        /* busy or locked; try again later: 75 */
+	ERR_NOPERM,          /* permission denied: 77 */
+	ERR_CONFIG,          /* acog.yaml or a channel.yaml is wrong: 78 */
+	ERR_NKINDS
 };
 
 /* ---- util.c ---------------------------------------------------------- */
@@ -37,8 +57,15 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int err_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int err_set_kind(enum err_kind k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The message gets ": strerror(errno)" and the kind errno implies (ENOENT: no
+ * input, EACCES/EPERM/EROFS: no permission, ENOSPC/EIO: I/O, EAGAIN: busy...). */
 int err_set_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *err_msg(void);
+enum err_kind err_kind(void);
+enum err_kind err_kind_of_errno(int e);
+int err_exit_code(enum err_kind k, int unspecified);   /* sysexits code of a kind */
+int err_exit(int unspecified);   /* sysexits code of the last error; `unspecified` for ERR_UNSPEC */
 double time_now(void);                       /* wall clock, seconds */
 double time_mono(void);                      /* CLOCK_MONOTONIC, seconds */
 void time_iso(double t, char out[32]);       /* 2026-11-21T10:00:00.123Z */

@@ -138,7 +138,8 @@ int cmd_doctor(struct cli *a)
 	check_credentials(a->root);
 	if (config_load(&c, a->root) < 0) {
 		report(0, "acog.yaml loads", err_msg());
-		return EXIT_CONFIG;
+		config_free(&c);
+		return err_exit(EXIT_CONFIG);
 	}
 	check_disk(a->root, c.global);
 	check_inotify(c.global);

@@ -9,53 +9,49 @@
 
 typedef int (*decide_fn)(sqlite3 *, struct config *, struct cli *, const char *ep);
 
+/* Each step's unspecified failure has its own exit code; a failure with a
+ * kind (no such episode, database busy...) exits with that kind's code. */
 static int with_db(struct cli *a, const char *what, decide_fn fn)
 {
-	struct config c;
+	struct config c = { 0 };
 	sqlite3 *db;
-	const char *ep = cli_arg(a, 0);
-	int rc;
-	if (!ep) {
-		fprintf(stderr, "acog-batch %s: which episode? give its id, an id prefix or its ticket name\n", what);
-		return EXIT_USAGE;
-	}
-	if (!(db = db_open(a->root, 0))) {
-		fprintf(stderr, "acog-batch %s: %s\n", what, err_msg());
-		return EXIT_NOINPUT;
-	}
-	if (config_load(&c, a->root) < 0 || db_sync_channels(db, &c) < 0) {
-		fprintf(stderr, "acog-batch %s: %s\n", what, err_msg());
-		db_close(db);
-		return EXIT_CONFIG;
-	}
+	int rc = -1, otherwise = EXIT_NOINPUT;
+	if (!(db = db_open(a->root, 0))) goto out;
+	otherwise = EXIT_CONFIG;
+	if (config_load(&c, a->root) < 0) goto out;
+	otherwise = EXIT_SOFTWARE;
+	if (db_sync_channels(db, &c) < 0) goto out;
 	log_set_stderr(0);
-	rc = fn(db, &c, a, ep);
+	/* review.c raises a decision that does not fit the episode's state (not
+	 * at a gate, already published) as an unspecified error: bad data. */
+	otherwise = EXIT_DATAERR;
+	rc = fn(db, &c, a, cli_arg(a, 0));   /* main.c made sure there is an episode */
+	if (rc == 0) daemon_wake(a->root);
+out:
 	if (rc < 0) fprintf(stderr, "acog-batch %s: %s\n", what, err_msg());
-	else daemon_wake(a->root);
 	config_free(&c);
 	db_close(db);
-	if (rc < 0) return strstr(err_msg(), "no episode") ? EXIT_NOINPUT : EXIT_DATAERR;
-	return EXIT_OK;
+	return rc < 0 ? err_exit(otherwise) : EXIT_OK;
 }
 
 static int do_approve(sqlite3 *db, struct config *c, struct cli *a, const char *ep)
 {
-	int rc = review_approve(db, c, ep, cli_flag(a, "--by"), cli_flag(a, "--notes"));
+	int rc = review_approve(db, c, ep, cli_opt(a, CLI_BY), cli_opt(a, CLI_NOTES));
 	if (rc == 0) printf("approved %s\n", ep);
 	return rc;
 }
 
 static int do_reject(sqlite3 *db, struct config *c, struct cli *a, const char *ep)
 {
-	const char *to = cli_flag(a, "--to");
-	int rc = review_reject(db, c, ep, cli_flag(a, "--by"), cli_flag(a, "--reason"), to);
+	const char *to = cli_opt(a, CLI_TO);
+	int rc = review_reject(db, c, ep, cli_opt(a, CLI_BY), cli_opt(a, CLI_REASON), to);
 	if (rc == 0) printf(to ? "rejected %s; re-running from %s\n" : "rejected %s%s; held\n", ep, to ? to : "");
 	return rc;
 }
 
 static int do_retry(sqlite3 *db, struct config *c, struct cli *a, const char *ep)
 {
-	int rc = review_retry(db, c, ep, cli_flag(a, "--from"));
+	int rc = review_retry(db, c, ep, cli_opt(a, CLI_FROM));
 	if (rc == 0) printf("queued %s again\n", ep);
 	return rc;
 }

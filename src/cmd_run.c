@@ -56,36 +56,28 @@ int cmd_init(struct cli *a)
 	ch = xasprintf("%s/channels", a->root);
 	if (fsio_mkdirs(ch) < 0) { free(ch); goto fail; }
 	free(ch);
-	if (cli_has(a, "--demo") && init_demo(a->root) < 0) goto fail;
+	if (cli_has(a, CLI_DEMO) && init_demo(a->root) < 0) goto fail;
 	if (!(db = db_open(a->root, 1))) goto fail;
 	db_close(db);
 	printf("initialised %s\n", a->root);
-	if (cli_has(a, "--demo"))
+	if (cli_has(a, CLI_DEMO))
 		printf("demo channel: %s/channels/demo/channel.yaml\n"
 		       "try:  cp %s/channels/demo/sample-idea.json %s/spool/incoming/\n"
 		       "      acog-batch -C %s run --drain\n", a->root, a->root, a->root, a->root);
 	return EXIT_OK;
 fail:
 	fprintf(stderr, "acog-batch init: %s\n", err_msg());
-	return EXIT_CANTCREAT;
+	return err_exit(EXIT_CANTCREAT);
 }
 
 int cmd_run(struct cli *a)
 {
-	struct daemon_opts o = { .drain = cli_has(a, "--drain"), .jobs = (int)sysconf(_SC_NPROCESSORS_ONLN) };
-	const char *j = cli_flag(a, "-j");
+	/* main.c checked -j's range (1 to 64) */
+	struct daemon_opts o = { .drain = cli_has(a, CLI_DRAIN),
+				 .jobs = (int)cli_num(a, CLI_JOBS, sysconf(_SC_NPROCESSORS_ONLN)) };
 	char *db = xasprintf("%s/acog.db", a->root);
 	int have_db = fsio_exists(db);
 	free(db);
-	if (j) {
-		char *end;
-		long n = strtol(j, &end, 10);
-		if (*end || n < 1 || n > 64) {
-			fprintf(stderr, "acog-batch run: -j wants a number of stages from 1 to 64, not '%s'\n", j);
-			return EXIT_USAGE;
-		}
-		o.jobs = (int)n;
-	}
 	if (o.jobs < 1) o.jobs = 1;
 	if (!have_db) {
 		fprintf(stderr, "acog-batch run: %s has no acog.db; run `acog-batch -C %s init` first\n", a->root, a->root);

@@ -53,9 +53,9 @@ int cmd_status(struct cli *a)
 {
 	sqlite3 *db = open_ro(a, "status");
 	sqlite3_stmt *st;
-	int json = cli_has(a, "--json");
+	int json = cli_has(a, CLI_JSON);
 	cJSON *arr = cJSON_CreateArray();
-	if (!db) { cJSON_Delete(arr); return EXIT_NOINPUT; }
+	if (!db) { cJSON_Delete(arr); return err_exit(EXIT_NOINPUT); }
 	st = db_prep(db, STATUS_SQL, NULL);
 	if (!json) printf("%-48s %-10s %-13s %-18s %5s %8s\n", "TICKET", "CHANNEL", "STAGE", "STATE", "AGE", "COST");
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
@@ -131,18 +131,17 @@ int cmd_show(struct cli *a)
 	sqlite3 *db = open_ro(a, "show");
 	struct episode e;
 	cJSON *o;
-	const char *ref = cli_arg(a, 0);
+	const char *ref = cli_arg(a, 0);   /* main.c made sure there is one */
 	static const char *const jc[] = { "stage", "status", "provider", "retry_count", "cached", "started_at",
 					  "completed_at", "next_attempt_at", "cost_usd", "error_message", NULL };
 	static const char *const ac[] = { "type", "uri", "mime_type", "file_size_bytes", "duration_ms", NULL };
 	static const char *const cc[] = { "provider", "operation_type", "units_consumed", "unit_type", "cost_usd", NULL };
 	static const char *const rc[] = { "created_at", "action", "actor_id", "new_values", NULL };
-	if (!db) return EXIT_NOINPUT;
-	if (!ref) { fprintf(stderr, "acog-batch show: which episode?\n"); db_close(db); return EXIT_USAGE; }
+	if (!db) return err_exit(EXIT_NOINPUT);
 	if (episode_resolve(db, a->root, ref, &e) < 0) {
 		fprintf(stderr, "acog-batch show: %s\n", err_msg());
 		db_close(db);
-		return EXIT_NOINPUT;
+		return err_exit(EXIT_NOINPUT);
 	}
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "id", e.id);
@@ -162,7 +161,7 @@ int cmd_show(struct cli *a)
 	cJSON_AddItemToObject(o, "reviews", rows(db, "SELECT * FROM audit_logs WHERE entity_id = ? ORDER BY created_at", e.id));
 	cJSON_AddItemToObject(o, "versions", rows(db, "SELECT version_type, version_number, changed_by, change_reason,"
 						  " created_at FROM episode_versions WHERE episode_id = ? ORDER BY created_at", e.id));
-	if (cli_has(a, "--json")) {
+	if (cli_has(a, CLI_JSON)) {
 		char *s = json_pretty(o);
 		fputs(s, stdout);
 		free(s);
@@ -188,12 +187,12 @@ int cmd_costs(struct cli *a)
 	cJSON *arr;
 	const cJSON *o;
 	double total = 0;
-	if (!db) return EXIT_NOINPUT;
+	if (!db) return err_exit(EXIT_NOINPUT);
 	arr = rows(db, "SELECT c.slug AS channel, substr(k.created_at, 1, 10) AS day, k.provider AS provider,"
 		   " COUNT(*) AS calls, SUM(k.units_consumed) AS units, SUM(k.cost_usd) AS cost_usd"
 		   " FROM cost_entries k LEFT JOIN channels c ON c.id = k.channel_id"
 		   " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", NULL);
-	if (cli_has(a, "--json")) {
+	if (cli_has(a, CLI_JSON)) {
 		char *s = json_pretty(arr);
 		fputs(s, stdout);
 		free(s);

@@ -321,7 +321,7 @@ int daemon_run(const char *root, const struct daemon_opts *o)
 	rc = startup(&d, root);
 	if (rc != 0) {
 		fprintf(stderr, "acog-batch: %s\n", err_msg());
-		rc = rc > 0 ? EXIT_TEMPFAIL : EXIT_SOFTWARE;
+		rc = rc > 0 ? EXIT_TEMPFAIL : err_exit(EXIT_SOFTWARE);   /* a busy database: 75 */
 		goto out;
 	}
 	for (;;) {

@@ -129,10 +129,24 @@ int daemon_lock(const char *root, int *fd_out);   /* 1 = another daemon runs */
 void daemon_wake(const char *root);               /* tell a running daemon to look again */
 
 /* ---- cmd_*.c: the commands; each returns a sysexits code --------------- */
-struct cli { const char *root; int argc; char **argv; };
-const char *cli_flag(struct cli *a, const char *name);   /* --name VALUE */
-int cli_has(struct cli *a, const char *name);             /* --name */
-const char *cli_arg(struct cli *a, int i);                /* i-th non-flag */
+/* Every option any command takes, once (main.c's table says which command
+ * takes which).  main.c parses the command line with getopt_long into a
+ * struct cli before a handler runs: a handler never sees an unknown option, a
+ * missing value or a wrong number of operands. */
+enum cli_opt { CLI_JSON, CLI_DEMO, CLI_DRAIN, CLI_JOBS, CLI_BY, CLI_NOTES, CLI_REASON, CLI_TO, CLI_FROM,
+	       CLI_NOPTS };
+struct cli {
+	const char *root;              /* absolute when it exists */
+	const char *command;
+	const char *opt[CLI_NOPTS];    /* the value given; "" for a flag; NULL when absent */
+	long num[CLI_NOPTS];           /* the value of a numeric option, checked against its range */
+	int argc;                      /* operands, in order, options and "--" taken out */
+	char **argv;
+};
+const char *cli_opt(const struct cli *a, enum cli_opt o);   /* value, or NULL */
+int cli_has(const struct cli *a, enum cli_opt o);
+long cli_num(const struct cli *a, enum cli_opt o, long def);
+const char *cli_arg(const struct cli *a, int i);            /* i-th operand, or NULL */
 int cmd_init(struct cli *a);
 int cmd_run(struct cli *a);
 int cmd_status(struct cli *a);

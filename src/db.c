@@ -34,11 +34,36 @@ static int schema_version(sqlite3 *db)
 	return v;
 }
 
+/* What an SQLite result code means to the person who ran the command: busy
+ * and locked are worth another try (75), a full or failing disk is I/O (74),
+ * anything else unexpected is a bug (70). */
+static const struct { int rc; enum err_kind kind; } sqlite_kinds[] = {
+	{ SQLITE_BUSY, ERR_TEMPFAIL }, { SQLITE_LOCKED, ERR_TEMPFAIL }, { SQLITE_IOERR, ERR_IOERR },
+	{ SQLITE_FULL, ERR_IOERR }, { SQLITE_CORRUPT, ERR_DATAERR }, { SQLITE_NOTADB, ERR_DATAERR },
+	{ SQLITE_READONLY, ERR_NOPERM }, { SQLITE_PERM, ERR_NOPERM }, { SQLITE_CANTOPEN, ERR_CANTCREAT },
+	{ SQLITE_NOMEM, ERR_SOFTWARE },
+};
+
+static enum err_kind kind_of(int rc)
+{
+	for (size_t i = 0; i < sizeof sqlite_kinds / sizeof sqlite_kinds[0]; i++)
+		if (sqlite_kinds[i].rc == (rc & 0xff)) return sqlite_kinds[i].kind;
+	return ERR_SOFTWARE;
+}
+
+/* What to do about a busy database, for the messages that can meet one. */
+static const char *busy_hint(int rc)
+{
+	return kind_of(rc) == ERR_TEMPFAIL ? "; another process is writing to the database: try again in a moment"
+					   : "";
+}
+
 static int exec_script(sqlite3 *db, const char *sql, const char *what)
 {
 	char *msg = NULL;
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		err_set("%s failed: %s", what, msg ? msg : "?");
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		err_set_kind(kind_of(rc), "%s failed: %s%s", what, msg ? msg : "?", busy_hint(rc));
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -57,7 +82,7 @@ static int migrate(sqlite3 *db, const char *path)
 		return exec_script(db, "COMMIT", "commit");
 	}
 	if (v > SCHEMA_VERSION)
-		return err_set("%s has schema version %d but this acog-batch knows only up to %d; "
+		return err_set_kind(ERR_DATAERR, "%s has schema version %d but this acog-batch knows only up to %d; "
 			       "use a newer acog-batch", path, v, SCHEMA_VERSION);
 	for (; v < SCHEMA_VERSION && migrations[v - 1]; v++) {
 		char *sql = xasprintf("BEGIN IMMEDIATE; %s; UPDATE schema_version SET version = %d; COMMIT;",
@@ -73,14 +98,14 @@ sqlite3 *db_open(const char *root, int create)
 {
 	char *path = xasprintf("%s/acog.db", root);
 	sqlite3 *db = NULL;
-	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0), rc;
 
 	if (!create && !fsio_exists(path)) {
-		err_set("no database at %s; run `acog-batch -C %s init` first", path, root);
+		err_set_kind(ERR_NOINPUT, "no database at %s; run `acog-batch -C %s init` first", path, root);
 		goto fail;
 	}
-	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
-		err_set("cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+	if ((rc = sqlite3_open_v2(path, &db, flags, NULL)) != SQLITE_OK) {
+		err_set_kind(kind_of(rc), "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
 		goto fail;
 	}
 	sqlite3_busy_timeout(db, 10000);
@@ -112,9 +137,9 @@ void db_rollback(sqlite3 *db)
 static sqlite3_stmt *vprep(sqlite3 *db, const char *sql, const char *fmt, va_list ap)
 {
 	sqlite3_stmt *st;
-	int i = 1;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		err_set("database error: %s (in: %.60s)", sqlite3_errmsg(db), sql);
+	int i = 1, prc;
+	if ((prc = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) != SQLITE_OK) {
+		err_set_kind(kind_of(prc), "database error: %s (in: %.60s)", sqlite3_errmsg(db), sql);
 		return NULL;
 	}
 	for (const char *f = fmt ? fmt : ""; *f; f++, i++) {
@@ -131,7 +156,7 @@ static sqlite3_stmt *vprep(sqlite3 *db, const char *sql, const char *fmt, va_lis
 		default: rc = SQLITE_MISUSE;
 		}
 		if (rc != SQLITE_OK) {
-			err_set("database error binding parameter %d: %s", i, sqlite3_errmsg(db));
+			err_set_kind(ERR_SOFTWARE, "database error binding parameter %d: %s", i, sqlite3_errmsg(db));
 			sqlite3_finalize(st);
 			return NULL;
 		}
@@ -160,7 +185,7 @@ int db_exec(sqlite3 *db, const char *sql, const char *fmt, ...)
 	if (!st) return -1;
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		err_set("database error: %s", sqlite3_errmsg(db));
+		err_set_kind(kind_of(rc), "database error: %s%s", sqlite3_errmsg(db), busy_hint(rc));
 		sqlite3_finalize(st);
 		return -1;
 	}

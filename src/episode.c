@@ -59,32 +59,31 @@ int episode_load(sqlite3 *db, const char *root, const char *id, struct episode *
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) fill(st, root, e);
 	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : err_set("no episode with id %s", id);
+	return rc == SQLITE_ROW ? 0 : err_set_kind(ERR_NOINPUT, "no episode with id %s", id);
 }
 
 int episode_resolve(sqlite3 *db, const char *root, const char *ref, struct episode *e)
 {
-	char *like;
 	sqlite3_stmt *st;
 	int n = 0;
 
-	if (!ref || !*ref || strlen(ref) > 200) return err_set("give an episode id, id prefix or ticket name");
-	like = xasprintf("%s%%", ref);
+	if (!ref || !*ref || strlen(ref) > 200)
+		return err_set_kind(ERR_USAGE, "give an episode id, id prefix or ticket name");
+	/* a prefix compared as text, not LIKE: '%' and '_' in ref match only themselves */
 	st = db_prep(db, "SELECT " EP_COLS " FROM episodes e JOIN channels c ON c.id = e.channel_id"
-		     " WHERE e.deleted_at IS NULL AND (e.ticket = ?1 OR e.id LIKE ?2)"
-		     " ORDER BY (e.ticket = ?1) DESC LIMIT 2", "ss", ref, like);
-	free(like);
+		     " WHERE e.deleted_at IS NULL AND (e.ticket = ?1 OR substr(e.id, 1, length(?1)) = lower(?1))"
+		     " ORDER BY (e.ticket = ?1) DESC LIMIT 2", "s", ref);
 	if (!st) return -1;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		if (n == 0) fill(st, root, e);
 		else if (strcmp(e->ticket, ref) != 0) {
 			episode_free(e);
 			sqlite3_finalize(st);
-			return err_set("'%s' matches more than one episode; give more of the id", ref);
+			return err_set_kind(ERR_DATAERR, "'%s' matches more than one episode; give more of the id", ref);
 		}
 		n++;
 	}
 	sqlite3_finalize(st);
-	if (n == 0) return err_set("no episode matches '%s' (try `acog-batch status`)", ref);
+	if (n == 0) return err_set_kind(ERR_NOINPUT, "no episode matches '%s' (try `acog-batch status`)", ref);
 	return 0;
 }

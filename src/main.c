@@ -1,113 +1,223 @@
 /*
  * main.c - command dispatch.  The commands are one table {name, handler,
- * synopsis, help, flags}; flags are checked here so every command rejects
- * an unknown option the same way, with EX_USAGE.
+ * operands, options, help}, and every option is one row of another table;
+ * main parses the command line with getopt_long from those rows, so every
+ * command accepts `--by NAME` and `--by=NAME`, `-j4` and `-j 4`, options
+ * before or after its operands and `--`, and refuses an unknown option, a
+ * missing value or operand and an extra operand the same way: a message
+ * naming the command, its usage on stderr, and EX_USAGE.  The synopsis
+ * printed in usage messages is built from the same rows.
  */
 #define _GNU_SOURCE
 #include "daemon.h"
 #include "provider.h"
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* Every option, once.  A numeric option has min < max and is checked here. */
+static const struct optdef {
+	const char *name;        /* long name */
+	int short_name;          /* 0: long only */
+	const char *value;       /* what its value is called; NULL: a flag */
+	long min, max;
+} optdefs[CLI_NOPTS] = {
+	[CLI_JSON] = { "json", 0, NULL, 0, 0 },
+	[CLI_DEMO] = { "demo", 0, NULL, 0, 0 },
+	[CLI_DRAIN] = { "drain", 0, NULL, 0, 0 },
+	[CLI_JOBS] = { "jobs", 'j', "N", 1, 64 },
+	[CLI_BY] = { "by", 0, "NAME", 0, 0 },
+	[CLI_NOTES] = { "notes", 0, "TEXT", 0, 0 },
+	[CLI_REASON] = { "reason", 0, "TEXT", 0, 0 },
+	[CLI_TO] = { "to", 0, "STAGE", 0, 0 },
+	[CLI_FROM] = { "from", 0, "STAGE", 0, 0 },
+};
+
+#define OPT(o) (1u << (o))
+#define OPT_VAL(o) (optdefs[o].short_name ? optdefs[o].short_name : 256 + (o))   /* getopt_long's val */
+
 struct command {
 	const char *name;
 	int (*run)(struct cli *);
-	const char *synopsis;
+	const char *operand;     /* what its operands are called; NULL: none */
+	int min_args, max_args;
+	unsigned opts;           /* OPT() of each option it takes */
+	unsigned required;       /* of those, the ones it cannot do without */
 	const char *help;
-	const char *flags;        /* space-separated; a trailing '=' takes a value */
 };
 
 static const struct command commands[] = {
-	{ "init", cmd_init, "init [--demo]",
-	  "Create the spool folders and the database in the root; --demo also adds the demo channel.", "--demo" },
-	{ "run", cmd_run, "run [--drain] [-j N]",
+	{ "init", cmd_init, NULL, 0, 0, OPT(CLI_DEMO), 0,
+	  "Create the spool folders and the database in the root; --demo also adds the demo channel." },
+	{ "run", cmd_run, NULL, 0, 0, OPT(CLI_DRAIN) | OPT(CLI_JOBS), 0,
 	  "Run the daemon. --drain exits once no work is runnable (episodes waiting at a\n"
-	  "review gate do not count). -j N runs up to N stages at once (default: CPUs).", "--drain -j=" },
-	{ "status", cmd_status, "status [--json]",
-	  "One line per episode: ticket, channel, stage, state, age, cost.", "--json" },
-	{ "show", cmd_show, "show EPISODE [--json]",
-	  "Jobs, assets, costs and reviews of one episode (UUID, unique prefix or ticket name).", "--json" },
-	{ "approve", cmd_approve, "approve EPISODE --by NAME [--notes TEXT]",
+	  "review gate do not count). -j N runs up to N stages at once, 1 to 64 (default: CPUs)." },
+	{ "status", cmd_status, NULL, 0, 0, OPT(CLI_JSON), 0,
+	  "One line per episode: ticket, channel, stage, state, age, cost." },
+	{ "show", cmd_show, "EPISODE", 1, 1, OPT(CLI_JSON), 0,
+	  "Jobs, assets, costs and reviews of one episode (UUID, unique prefix or ticket name)." },
+	{ "approve", cmd_approve, "EPISODE", 1, 1, OPT(CLI_BY) | OPT(CLI_NOTES), OPT(CLI_BY),
 	  "Approve an episode waiting at a review gate; it moves on to the next stage.\n"
-	  "Dropping spool/<gate>/<ticket>.approve (first line: name, rest: notes) does the same.",
-	  "--by= --notes=" },
-	{ "reject", cmd_reject, "reject EPISODE --by NAME --reason TEXT [--to STAGE]",
+	  "Dropping spool/<gate>/<ticket>.approve (first line: name, rest: notes) does the same." },
+	{ "reject", cmd_reject, "EPISODE", 1, 1, OPT(CLI_BY) | OPT(CLI_REASON) | OPT(CLI_TO),
+	  OPT(CLI_BY) | OPT(CLI_REASON),
 	  "Reject an episode at a review gate. With --to STAGE it is re-run from that stage with\n"
-	  "the reason handed to the providers; without, it is held (see `retry`).", "--by= --reason= --to=" },
-	{ "retry", cmd_retry, "retry EPISODE [--from STAGE]",
-	  "Queue a failed or cancelled episode again, from the stage it stopped at or STAGE.", "--from=" },
-	{ "cancel", cmd_cancel, "cancel EPISODE",
-	  "Stop an episode (a running stage is killed); its ticket goes to spool/held/.", "" },
-	{ "costs", cmd_costs, "costs [--json]",
-	  "Money spent, by channel, day and provider.", "--json" },
-	{ "doctor", cmd_doctor, "doctor",
-	  "Check what the daemon depends on and say what to do about each problem.", "" },
-	{ NULL, NULL, NULL, NULL, NULL }
+	  "the reason handed to the providers; without, it is held (see `retry`)." },
+	{ "retry", cmd_retry, "EPISODE", 1, 1, OPT(CLI_FROM), 0,
+	  "Queue a failed or cancelled episode again, from the stage it stopped at or STAGE." },
+	{ "cancel", cmd_cancel, "EPISODE", 1, 1, 0, 0,
+	  "Stop an episode (a running stage is killed); its ticket goes to spool/held/." },
+	{ "costs", cmd_costs, NULL, 0, 0, OPT(CLI_JSON), 0,
+	  "Money spent, by channel, day and provider." },
+	{ "doctor", cmd_doctor, NULL, 0, 0, 0, 0,
+	  "Check what the daemon depends on and say what to do about each problem." },
+	{ NULL, NULL, NULL, 0, 0, 0, 0, NULL }
 };
+
+const char *cli_opt(const struct cli *a, enum cli_opt o) { return a->opt[o]; }
+int cli_has(const struct cli *a, enum cli_opt o) { return a->opt[o] != NULL; }
+long cli_num(const struct cli *a, enum cli_opt o, long def) { return a->opt[o] ? a->num[o] : def; }
+const char *cli_arg(const struct cli *a, int i) { return i >= 0 && i < a->argc ? a->argv[i] : NULL; }
+
+/* "-j N" or "--by NAME" or "--json", as usage messages spell them. */
+static void opt_text(enum cli_opt o, char *out, size_t n)
+{
+	const struct optdef *d = &optdefs[o];
+	if (d->short_name) snprintf(out, n, "-%c%s%s", d->short_name, d->value ? " " : "", d->value ? d->value : "");
+	else snprintf(out, n, "--%s%s%s", d->name, d->value ? " " : "", d->value ? d->value : "");
+}
+
+static void synopsis(FILE *f, const struct command *c)
+{
+	fprintf(f, "%s", c->name);
+	if (c->operand) fprintf(f, c->min_args ? " %s" : " [%s]", c->operand);
+	for (int o = 0; o < CLI_NOPTS; o++) {
+		char t[64];
+		if (!(c->opts & OPT(o))) continue;
+		opt_text(o, t, sizeof t);
+		fprintf(f, (c->required & OPT(o)) ? " %s" : " [%s]", t);
+	}
+}
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: acog-batch [-C ROOT] COMMAND [ARGS]\n\n"
 		   "Turns episode ideas dropped into ROOT/spool/incoming/ into published videos.\n"
-		   "ROOT is -C, else $ACOG_ROOT, else the current folder.\n\ncommands:\n");
-	for (const struct command *c = commands; c->name; c++) fprintf(f, "  %s\n", c->synopsis);
+		   "ROOT is -C (or --root), else $ACOG_ROOT, else the current folder.\n\ncommands:\n");
+	for (const struct command *c = commands; c->name; c++) {
+		fprintf(f, "  ");
+		synopsis(f, c);
+		fprintf(f, "\n");
+	}
 	fprintf(f, "\n  acog-batch --version | --help | COMMAND --help\n");
 }
 
-const char *cli_flag(struct cli *a, const char *name)
+static void command_usage(FILE *f, const struct command *c)
 {
-	for (int i = 0; i + 1 < a->argc; i++)
-		if (!strcmp(a->argv[i], name)) return a->argv[i + 1];
-	return NULL;
+	fprintf(f, "usage: acog-batch [-C ROOT] ");
+	synopsis(f, c);
+	fprintf(f, "\n");
 }
 
-int cli_has(struct cli *a, const char *name)
+/* Prints why the command line is wrong and the command's usage; EX_USAGE. */
+static int __attribute__((format(printf, 2, 3))) refuse(const struct command *c, const char *fmt, ...)
 {
-	for (int i = 0; i < a->argc; i++)
-		if (!strcmp(a->argv[i], name)) return 1;
+	va_list ap;
+	fprintf(stderr, "acog-batch %s: ", c->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	command_usage(stderr, c);
+	fprintf(stderr, "(acog-batch %s --help says more)\n", c->name);
+	return EXIT_USAGE;
+}
+
+/* getopt_long's tables for one command: its options and --help/-h.  The
+ * leading "-" hands operands back in order (so options may follow them,
+ * whatever POSIXLY_CORRECT says); ":" reports a missing value as ':'. */
+static void getopt_tables(const struct command *c, struct option lo[CLI_NOPTS + 2],
+			  char so[2 * CLI_NOPTS + 8])
+{
+	int n = 0;
+	char *p = so + sprintf(so, "-:h");
+	for (int o = 0; o < CLI_NOPTS; o++) {
+		if (!(c->opts & OPT(o))) continue;
+		lo[n++] = (struct option){ optdefs[o].name, optdefs[o].value ? required_argument : no_argument,
+					   NULL, OPT_VAL(o) };
+		if (optdefs[o].short_name) p += sprintf(p, "%c%s", optdefs[o].short_name, optdefs[o].value ? ":" : "");
+	}
+	lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	lo[n] = (struct option){ NULL, 0, NULL, 0 };
+}
+
+/* Which of the command's options getopt_long's val names; -1: none of them. */
+static int opt_of_val(const struct command *c, int val)
+{
+	for (int o = 0; o < CLI_NOPTS; o++)
+		if ((c->opts & OPT(o)) && OPT_VAL(o) == val) return o;
+	return -1;
+}
+
+static int store_opt(const struct command *c, struct cli *a, int o, const char *value)
+{
+	const struct optdef *d = &optdefs[o];
+	char t[64];
+	opt_text(o, t, sizeof t);
+	if (d->value && !*value) return refuse(c, "%s: the value is empty", t);
+	a->opt[o] = d->value ? value : "";
+	if (d->min < d->max) {
+		char *end;
+		long v = strtol(value, &end, 10);
+		if (*end || end == value || v < d->min || v > d->max)
+			return refuse(c, "%s wants a number from %ld to %ld, not '%s'", t, d->min, d->max, value);
+		a->num[o] = v;
+	}
 	return 0;
 }
 
-static int takes_value(const struct command *c, const char *flag)
+/* The option getopt_long could not take, as the user typed it. */
+static int refuse_bad_opt(const struct command *c, int ret, char **argv)
 {
-	char want[64];
-	snprintf(want, sizeof want, "%s=", flag);
-	return strstr(c->flags, want) != NULL;
+	int o = opt_of_val(c, optopt);
+	char t[64];
+	if (o >= 0) opt_text(o, t, sizeof t);
+	if (ret == ':') return refuse(c, "%s needs a value", o >= 0 ? t : argv[optind - 1]);
+	if (o >= 0 || optopt == 'h') return refuse(c, "--%s takes no value", o >= 0 ? optdefs[o].name : "help");
+	if (optopt > 0 && optopt < 256) return refuse(c, "unknown option -%c", optopt);
+	return refuse(c, "unknown option %s", argv[optind - 1]);
 }
 
-const char *cli_arg(struct cli *a, int n)
+/* Fills a from the command's arguments (argv[0] is the command).  Returns 0,
+ * 1 when --help was asked (and printed), or EX_USAGE after saying why. */
+static int parse(const struct command *c, int argc, char **argv, struct cli *a)
 {
-	for (int i = 0; i < a->argc; i++) {
-		if (a->argv[i][0] == '-' && a->argv[i][1]) { i++; continue; }   /* validated: value flags only */
-		if (n-- == 0) return a->argv[i];
+	struct option lo[CLI_NOPTS + 2];
+	char so[2 * CLI_NOPTS + 8];
+	int ret, rc;
+	getopt_tables(c, lo, so);
+	opterr = 0;
+	optind = 0;   /* GNU: start afresh (the global options were parsed with another table) */
+	while ((ret = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+		if (ret == 1) a->argv[a->argc++] = optarg;
+		else if (ret == 'h') { command_usage(stdout, c); printf("\n%s\n", c->help); return 1; }
+		else if (ret == '?' || ret == ':') return refuse_bad_opt(c, ret, argv);
+		else if ((rc = store_opt(c, a, opt_of_val(c, ret), optarg)) != 0) return rc;
 	}
-	return NULL;
-}
-
-/* Every flag must be known; a value flag must have its value. */
-static int check_flags(const struct command *c, struct cli *a)
-{
-	for (int i = 0; i < a->argc; i++) {
-		const char *f = a->argv[i];
-		char want[64];
-		if (f[0] != '-' || !f[1]) continue;
-		snprintf(want, sizeof want, " %s ", f);
-		if (takes_value(c, f)) {
-			if (i + 1 >= a->argc) { fprintf(stderr, "acog-batch %s: %s needs a value\n", c->name, f); return -1; }
-			i++;
-			continue;
-		}
-		{
-			char flags[256];
-			snprintf(flags, sizeof flags, " %s ", c->flags);
-			if (strstr(flags, want)) continue;
-		}
-		fprintf(stderr, "acog-batch %s: unknown option %s\nusage: acog-batch %s\n", c->name, f, c->synopsis);
-		return -1;
+	while (optind < argc) a->argv[a->argc++] = argv[optind++];   /* after "--" */
+	for (int o = 0; o < CLI_NOPTS; o++) {
+		char t[64];
+		if (!(c->required & OPT(o)) || a->opt[o]) continue;
+		opt_text(o, t, sizeof t);
+		return refuse(c, "%s is required", t);
 	}
+	if (a->argc < c->min_args) return refuse(c, "missing %s", c->operand);
+	if (a->argc > c->max_args) return refuse(c, "unexpected argument '%s'", a->argv[c->max_args]);
+	for (int i = 0; i < a->argc; i++)
+		if (!*a->argv[i]) return refuse(c, "the %s is empty", c->operand);
 	return 0;
 }
 
@@ -119,36 +229,57 @@ static char *resolve_root(const char *given)
 	return xstrdup(r);   /* init creates it; other commands report it missing */
 }
 
+static int run_command(const struct command *c, const char *root_arg, int argc, char **argv)
+{
+	struct cli a = { .command = c->name, .argv = xcalloc((size_t)argc, sizeof(char *)) };
+	char *root = NULL;
+	int rc = parse(c, argc, argv, &a);
+	if (rc == 0) {
+		a.root = root = resolve_root(root_arg);
+		rc = c->run(&a);
+	} else if (rc == 1) {
+		rc = EXIT_OK;
+	}
+	free(root);
+	free(a.argv);
+	return rc;
+}
+
+/* The global options, before the command: -C ROOT (--root ROOT), --version, --help. */
+static const struct option global_opts[] = {
+	{ "root", required_argument, NULL, 'C' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
 int main(int argc, char **argv)
 {
 	const char *root_arg = NULL;
-	int i = 1, rc;
-	struct cli a;
-	char *root;
+	int ret;
 
 	if (argc == 2 && !strcmp(argv[1], "__stage")) return stage_child_main();   /* worker.c's child */
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "-C") && i + 1 < argc) root_arg = argv[++i];
-		else if (!strcmp(argv[i], "--version")) { printf("acog-batch %s\n", ACOG_VERSION); return EXIT_OK; }
-		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return EXIT_OK; }
-		else { fprintf(stderr, "acog-batch: unknown option %s\n", argv[i]); usage(stderr); return EXIT_USAGE; }
-	}
-	if (i >= argc) { usage(stderr); return EXIT_USAGE; }
-	for (const struct command *c = commands; c->name; c++) {
-		if (strcmp(c->name, argv[i]) != 0) continue;
-		a = (struct cli){ .argc = argc - i - 1, .argv = argv + i + 1 };
-		if (cli_has(&a, "--help") || cli_has(&a, "-h")) {
-			printf("usage: acog-batch [-C ROOT] %s\n\n%s\n", c->synopsis, c->help);
-			return EXIT_OK;
+	opterr = 0;
+	while ((ret = getopt_long(argc, argv, "+:C:h", global_opts, NULL)) != -1) {
+		if (ret == 'C') root_arg = optarg;
+		else if (ret == 'V') { printf("acog-batch %s\n", ACOG_VERSION); return EXIT_OK; }
+		else if (ret == 'h') { usage(stdout); return EXIT_OK; }
+		else {
+			if (ret == ':') fprintf(stderr, "acog-batch: %s needs a folder\n", argv[optind - 1]);
+			else if (optopt) fprintf(stderr, "acog-batch: unknown option -%c\n", optopt);
+			else fprintf(stderr, "acog-batch: unknown option %s\n", argv[optind - 1]);
+			usage(stderr);
+			return EXIT_USAGE;
 		}
-		if (check_flags(c, &a) < 0) return EXIT_USAGE;
-		root = resolve_root(root_arg);
-		a.root = root;
-		rc = c->run(&a);
-		free(root);
-		return rc;
 	}
-	fprintf(stderr, "acog-batch: unknown command '%s'\n", argv[i]);
+	if (optind >= argc) {
+		fprintf(stderr, "acog-batch: which command?\n");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (const struct command *c = commands; c->name; c++)
+		if (!strcmp(c->name, argv[optind])) return run_command(c, root_arg, argc - optind, argv + optind);
+	fprintf(stderr, "acog-batch: unknown command '%s'\n", argv[optind]);
 	usage(stderr);
 	return EXIT_USAGE;
 }

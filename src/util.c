@@ -1,5 +1,6 @@
 /*
- * util.c - allocation that cannot fail silently, the single error message,
+ * util.c - allocation that cannot fail silently, the single error message
+ * and its kind (which picks the exit code),
  * time in UTC ISO-8601, UUIDs, slugs, UTF-8 checks and a growable string.
  * Allocation failure is a broken invariant for a daemon this size: abort.
  */
@@ -54,34 +55,83 @@ char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
+/* The kind of the last error, set with its message: it picks the exit code
+ * (err_exit), so no caller ever matches message text. */
+static enum err_kind err_last_kind;
+
+static void err_vset(enum err_kind k, const char *suffix, const char *fmt, va_list ap)
+{
+	char tmp[sizeof err_buf];
+	size_t n;
+	vsnprintf(tmp, sizeof tmp, fmt, ap);   /* fmt may mention err_buf itself */
+	n = strlen(tmp);
+	if (suffix) snprintf(tmp + n, sizeof tmp - n, ": %s", suffix);
+	memcpy(err_buf, tmp, sizeof err_buf);
+	err_last_kind = k;
+}
+
 int err_set(const char *fmt, ...)
 {
 	va_list ap;
-	char tmp[sizeof err_buf];
 	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof tmp, fmt, ap);   /* fmt may mention err_buf itself */
+	err_vset(ERR_UNSPEC, NULL, fmt, ap);
 	va_end(ap);
-	memcpy(err_buf, tmp, sizeof err_buf);
 	return -1;
+}
+
+int err_set_kind(enum err_kind k, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	err_vset(k, NULL, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* What an errno says about whose problem it is. */
+static const struct { int err; enum err_kind kind; } errno_kinds[] = {
+	{ ENOENT, ERR_NOINPUT }, { EACCES, ERR_NOPERM }, { EPERM, ERR_NOPERM }, { EROFS, ERR_NOPERM },
+	{ ENOSPC, ERR_IOERR }, { EDQUOT, ERR_IOERR }, { EIO, ERR_IOERR }, { EFBIG, ERR_IOERR },
+	{ EEXIST, ERR_CANTCREAT }, { EAGAIN, ERR_TEMPFAIL }, { EBUSY, ERR_TEMPFAIL }, { EINTR, ERR_TEMPFAIL },
+	{ ENOMEM, ERR_SOFTWARE },
+};
+
+enum err_kind err_kind_of_errno(int e)
+{
+	for (size_t i = 0; i < sizeof errno_kinds / sizeof errno_kinds[0]; i++)
+		if (errno_kinds[i].err == e) return errno_kinds[i].kind;
+	return ERR_UNSPEC;
 }
 
 int err_set_errno(const char *fmt, ...)
 {
 	int e = errno;
 	va_list ap;
-	char tmp[sizeof err_buf];
-	size_t n;
 	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	err_vset(err_kind_of_errno(e), strerror(e), fmt, ap);
 	va_end(ap);
-	n = strlen(tmp);
-	snprintf(tmp + n, sizeof tmp - n, ": %s", strerror(e));
-	memcpy(err_buf, tmp, sizeof err_buf);
 	errno = e;
 	return -1;
 }
 
 const char *err_msg(void) { return err_buf[0] ? err_buf : "unknown error"; }
+
+enum err_kind err_kind(void) { return err_last_kind; }
+
+/* The one map from an error's kind to the sysexits code a command exits with. */
+static const int err_exit_codes[ERR_NKINDS] = {
+	[ERR_UNSPEC] = 0, [ERR_SOFTWARE] = EXIT_SOFTWARE, [ERR_USAGE] = EXIT_USAGE,
+	[ERR_DATAERR] = EXIT_DATAERR, [ERR_NOINPUT] = EXIT_NOINPUT, [ERR_UNAVAILABLE] = EXIT_UNAVAILABLE,
+	[ERR_CANTCREAT] = EXIT_CANTCREAT, [ERR_IOERR] = EXIT_IOERR, [ERR_TEMPFAIL] = EXIT_TEMPFAIL,
+	[ERR_NOPERM] = EXIT_NOPERM, [ERR_CONFIG] = EXIT_CONFIG,
+};
+
+int err_exit_code(enum err_kind k, int unspecified)
+{
+	return k > ERR_UNSPEC && k < ERR_NKINDS ? err_exit_codes[k] : unspecified;
+}
+
+int err_exit(int unspecified) { return err_exit_code(err_last_kind, unspecified); }
 
 double time_now(void)
 {

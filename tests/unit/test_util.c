@@ -2,9 +2,40 @@
 #include "daemon.h"
 #include "provider.h"
 #include "tap.h"
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* The exit code comes from the kind the error was raised with, never its text. */
+static void test_err_kinds(void)
+{
+	static const struct { int err; enum err_kind kind; int code; } by_errno[] = {
+		{ ENOENT, ERR_NOINPUT, 66 }, { EACCES, ERR_NOPERM, 77 }, { EPERM, ERR_NOPERM, 77 },
+		{ ENOSPC, ERR_IOERR, 74 }, { EIO, ERR_IOERR, 74 }, { EAGAIN, ERR_TEMPFAIL, 75 },
+	};
+	for (size_t i = 0; i < sizeof by_errno / sizeof by_errno[0]; i++) {
+		errno = by_errno[i].err;
+		err_set_errno("cannot open %s", "f");
+		ok(err_kind() == by_errno[i].kind && err_exit(1) == by_errno[i].code && errno == by_errno[i].err,
+		   "errno %d -> exit %d: %s", by_errno[i].err, err_exit(1), err_msg());
+	}
+	errno = EXDEV;
+	err_set_errno("cannot move");
+	ok(err_kind() == ERR_UNSPEC && err_exit(42) == 42, "an errno with no kind leaves the choice to the caller");
+	err_set_kind(ERR_TEMPFAIL, "database is locked");
+	ok(err_exit(65) == EXIT_TEMPFAIL && !strcmp(err_msg(), "database is locked"), "err_set_kind: 75");
+	err_set("no episode matches 'x'");
+	ok(err_kind() == ERR_UNSPEC && err_exit(EXIT_DATAERR) == EXIT_DATAERR,
+	   "err_set is unspecified whatever its text says (and resets the last kind)");
+	err_set_kind(ERR_CONFIG, "%s; again", "first");
+	err_set_kind(ERR_DATAERR, "%s", err_msg());
+	ok(!strcmp(err_msg(), "first; again") && err_exit(0) == EXIT_DATAERR, "a message may quote the last one");
+	for (int k = ERR_UNSPEC + 1; k < ERR_NKINDS; k++)
+		for (int j = k + 1; j < ERR_NKINDS; j++)
+			ok(err_exit_code(k, 0) >= 64 && err_exit_code(k, 0) != err_exit_code(j, 0),
+			   "kinds %d and %d have their own sysexits codes", k, j);
+}
 
 int main(void)
 {
@@ -56,5 +87,6 @@ int main(void)
 	rmdir(dir);
 	free(p);
 	free(q);
+	test_err_kinds();
 	return tap_done();
 }
