@@ -128,8 +128,14 @@ int cost_is_paid(const cJSON *provider);    /* calls a billing API */
 
 /* ---- media.c: ffmpeg/ffprobe helpers shared by media providers ---------- */
 double media_duration(const char *path);      /* ffprobe; -1 on error */
+double media_video_duration(const char *path);   /* of its first video stream; -1 on error */
+/* ffprobe's values of one -show_entries (sel: -select_streams, or NULL), malloc'd; NULL on error. */
+char *media_probe(const char *path, const char *sel, const char *entries);
 const char *media_font(void);                 /* a TTF for drawtext */
-struct media_frame { int w, h, fps, crf, burn; const char *preset; };
+/* video.short_clip: how a clip shorter than its segment fills it. */
+enum media_short { MEDIA_SHORT_HOLD, MEDIA_SHORT_LOOP, MEDIA_SHORT_STILL };
+extern const char *const media_short_names[];   /* "hold", "loop", "still", NULL */
+struct media_frame { int w, h, fps, crf, burn; const char *preset; enum media_short short_clip; };
 struct media_argv { char **v; size_t n, cap; };
 struct media_seg { int index, broll; const char *desc; double start, end; };
 struct media_timeline { cJSON *json; struct media_seg *seg; size_t n; double duration; };
@@ -141,6 +147,9 @@ void media_argv_opt(struct media_argv *a, const char *opt, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void media_argv_words(struct media_argv *a, const char *words);
 void media_argv_free(struct media_argv *a);
+/* Runs ffmpeg or espeak-ng; success also means the file it was to write
+ * (ffmpeg: its last argument; espeak-ng: -w) exists, is not empty and,
+ * unless raw samples, is readable by ffprobe. */
 enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char *what);
 char *media_filter_escape(const char *s);
 char *media_wrap(const char *text, int cols, int max_lines);
