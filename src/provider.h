@@ -104,9 +104,15 @@ void prompt_add_message(cJSON *msgs, const char *role, const char *content);
 double prompt_target_minutes(const struct stage_ctx *ctx, const cJSON *plan);
 int prompt_target_words(double minutes);
 int prompt_plan_revision(const struct stage_ctx *ctx);
-const char *prompt_schema(const char *stage);      /* NULL for scripting */
+const char *prompt_schema(const char *stage);      /* the answer's JSON Schema; NULL: none */
 char *prompt_strip_fence(const char *answer);
 char *prompt_json_problem(const char *answer, const cJSON *schema, cJSON **doc);
+/* script.md text from a scripting answer: from the schema's JSON, or from
+ * prose (one b-roll segment per plan section).  NULL and *text, or the
+ * problem to send back to the model. */
+char *prompt_script_from_json(const cJSON *doc, char **text);
+char *prompt_script_from_prose(const char *prose, const cJSON *plan, int min_words, char **text,
+			       int *nseg);
 
 /* ---- cache.c: never pay twice (runs in the stage child) ---------------- */
 void cache_key(const struct stage_ctx *ctx, char out[65]);

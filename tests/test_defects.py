@@ -10,6 +10,7 @@ Everything runs the real binary, real ffmpeg and the fakes of tests/fakes/.
 """
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -181,3 +182,114 @@ def test_ffmpeg_run_without_its_file_fails_at_once(root, tmp_path, monkeypatch, 
     assert ("was not written" if how == "nothing" else "ffprobe") in err, err
     job = root.q("SELECT retry_count FROM jobs WHERE episode_id = ? AND stage = 'assembly'", ep["id"])
     assert job == [{"retry_count": 0}], job
+
+
+# ---------------------------------------------------------------------------
+# 2. A model that ignores the script format
+
+def heard(d):
+    """[(visual, b-roll description, narration)] as the audio stage timed script.md (timeline.json)."""
+    t = json.loads((d / "timeline.json").read_text())
+    out = []
+    for s in t["segments"]:
+        words = " ".join(c["text"] for c in t["cues"] if s["start"] <= c["start"] < s["end"])
+        out.append((s["visual"], s.get("broll"), words))
+    return out
+
+
+def words(text):
+    return re.findall(r"[A-Za-z']+", text.lower())
+
+
+def script_with_openai(root, tmp_path, *fake_args, responses=None):
+    """One episode whose scripting runs on a fake OpenAI server (the other stages offline)."""
+    c = Cloud(root, tmp_path / "fakes")
+    try:
+        oa = c.fake("openai", *fake_args)
+        if responses:
+            oa.responses(responses)
+        c.acog_yaml()
+        c.channel("c", cloud=("scripting",))
+        root.drop(root.idea("Why is the sea salty?", channel="c"), "s.json")
+        c.drain()
+    finally:
+        c.stop()
+    return oa
+
+
+def published(root):
+    [ep] = root.status()
+    assert ep["status"] == "published", (ep, root.log.read_text()[-3000:])
+    jobs = root.q("SELECT retry_count, status FROM jobs WHERE episode_id = ? AND stage = 'scripting'", ep["id"])
+    assert jobs == [{"retry_count": 0, "status": "completed"}], jobs
+    return root.episode_dir(ep["id"])
+
+
+def chat_formats(oa):
+    return [(((r.get("json") or {}).get("response_format") or {}).get("type"), r["status"])
+            for r in oa.requests("/chat/completions")]
+
+
+@pytest.mark.parametrize("args", [("--prose",), ("--prose", "--no-json-schema")])
+def test_model_answering_in_prose_still_scripts(root, tmp_path, args):
+    """Prose instead of JSON: accepted at once, one b-roll segment per plan
+    section with the plan's b-roll suggestions, the prose's words narrated."""
+    oa = script_with_openai(root, tmp_path, *args)
+    d = published(root)
+    want = [("json_schema", 200)] if len(args) == 1 else [("json_schema", 400), ("json_object", 200)]
+    assert chat_formats(oa) == want
+    plan = json.loads((d / "plan.json").read_text())
+    segs = heard(d)
+    assert [v for v, _, _ in segs] == ["broll"] * len(plan["sections"]), segs
+    assert [b for _, b, _ in segs] == plan["broll_suggestions"][:len(segs)], (segs, plan["broll_suggestions"])
+    prose = "Have you ever wondered about why is the sea salty? Most people never stop to think"
+    assert words(" ".join(n for _, _, n in segs))[:len(words(prose))] == words(prose)
+    assert all(len(words(n)) >= 5 for _, _, n in segs), segs
+    script = (d / "script.md").read_text()
+    assert "answered in prose" in script
+    log = (d / "log.jsonl").read_text()
+    assert "answered in prose" in log and "one voice-over segment per plan section" in log
+
+
+SCRIPT_JSON = {
+    "title": "Salt in the Sea",
+    "segments": [
+        {"visual": "avatar", "broll_description": "",
+         "narration": "Hello! Today we find out why the sea tastes of salt. It is an old question."},
+        {"visual": "broll", "broll_description": "rivers [carrying] minerals]",
+         "narration": "Rain wears down rocks.\nRivers carry the minerals to the sea, year after year."},
+        {"visual": "broll", "broll_description": "sun over the ocean",
+         "narration": "#1 reason: the sun lifts the water away and leaves the salt behind."},
+        {"visual": "avatar", "broll_description": "", "narration": "   "},
+        {"visual": "avatar", "broll_description": "",
+         "narration": "So now you know. Subscribe for more questions like this one."},
+    ],
+}
+
+
+def test_schema_model_json_becomes_script_md(root, tmp_path):
+    oa = script_with_openai(root, tmp_path,
+                            responses=[{"match": "Write the script for this video", "content": SCRIPT_JSON}])
+    d = published(root)
+    [req] = oa.requests("/chat/completions")
+    rf = req["json"]["response_format"]
+    assert rf["type"] == "json_schema" and rf["json_schema"]["strict"] is True, rf
+    seg_schema = rf["json_schema"]["schema"]["properties"]["segments"]["items"]
+    assert seg_schema["properties"]["visual"]["enum"] == ["avatar", "broll"], seg_schema
+    script = (d / "script.md").read_text()
+    assert script.startswith("# Salt in the Sea\n"), script
+    spoken = [s for s in SCRIPT_JSON["segments"] if s["narration"].strip()]
+    got = heard(d)
+    assert [(v, b) for v, b, _ in got] == [("avatar", None), ("broll", "rivers carrying minerals"),
+                                           ("broll", "sun over the ocean"), ("avatar", None)], got
+    assert [words(n) for _, _, n in got] == [words(s["narration"]) for s in spoken], got
+
+
+def test_schema_answer_generated_by_the_fake(root, tmp_path):
+    """No scripted answer: the fake fills the schema; its segments reach the timeline."""
+    oa = script_with_openai(root, tmp_path)
+    d = published(root)
+    assert chat_formats(oa) == [("json_schema", 200)]
+    got = heard(d)
+    assert [v for v, _, _ in got] == ["avatar", "broll"], got
+    assert all(n.startswith(f"Part {i + 1} of the story") for i, (_, _, n) in enumerate(got)), got
