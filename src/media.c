@@ -1,7 +1,8 @@
 /*
  * media.c - helpers shared by the offline media providers (prov_espeak.c,
- * prov_avatar.c, prov_broll.c, prov_assembly.c): video settings from
- * channel.yaml, running ffmpeg/ffprobe/espeak-ng, filter-graph escaping,
+ * prov_avatar.c, prov_broll.c, prov_assembly.c, and the cloud ones): video
+ * settings from channel.yaml, running ffmpeg/ffprobe/espeak-ng and checking
+ * what they wrote, filter-graph escaping,
  * timeline.json, and the commit of a finished media file.
  *
  * Invariants:
@@ -10,8 +11,12 @@
  *    or through media_filter_escape();
  *  - every ffmpeg output is written under a dot-name containing ".tmp" in
  *    the folder of its final name, and appears under the final name only
- *    through media_commit() (fsync file, rename, fsync folder), so a crash
- *    never leaves a half-written clip where a reader would take it;
+ *    through media_commit() (fsio_commit: fsync file, rename, fsync
+ *    folder), so a crash never leaves a half-written clip where a reader
+ *    would take it;
+ *  - a run succeeds only when the file it was to write is there, not empty
+ *    and (media) readable by ffprobe: tools can exit 0 having written
+ *    nothing (ffmpeg seeking past the end of its input does);
  *  - media_write_scratch() files are dot-names private to one stage run;
  *    they are not durable and their name says so.
  */
@@ -39,32 +44,25 @@ static char *dir_of(const char *path)
 	return d;
 }
 
-/* The only way a media file reaches its final name: its data is on disk
- * before the rename, and the rename is on disk before we report it. */
+/* The only way a media file reaches its final name: fsio_commit() puts its
+ * data on disk before the rename, and the rename before we report it. */
 int media_commit(const char *tmp, const char *final)
 {
-	char *dir;
-	int rc, fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	int fd = open(tmp, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) return err_set_errno("cannot open %s to commit it", tmp);
-	if (fsync(fd) < 0) {
-		close(fd);
-		return err_set_errno("cannot fsync %s (disk full?)", tmp);
-	}
-	close(fd);
-	if (rename(tmp, final) < 0) return err_set_errno("cannot rename %s to %s", tmp, final);
-	dir = dir_of(final);
-	rc = fsio_fsync_dir(dir);
-	free(dir);
-	return rc;
+	return fsio_commit(fd, tmp, final, FSIO_REPLACE);
 }
 
-static int preset_ok(const char *p)
+static const char *const presets[] = { "ultrafast", "superfast", "veryfast", "faster", "fast",
+	"medium", "slow", "slower", "veryslow", "placebo", NULL };
+const char *const media_short_names[] = { [MEDIA_SHORT_HOLD] = "hold", [MEDIA_SHORT_LOOP] = "loop",
+	[MEDIA_SHORT_STILL] = "still", NULL };
+
+static int word_index(const char *const *list, const char *w)
 {
-	static const char *const presets[] = { "ultrafast", "superfast", "veryfast",
-		"faster", "fast", "medium", "slow", "slower", "veryslow", "placebo", NULL };
-	for (size_t i = 0; presets[i]; i++)
-		if (strcmp(p, presets[i]) == 0) return 1;
-	return 0;
+	for (int i = 0; list[i]; i++)
+		if (strcmp(w, list[i]) == 0) return i;
+	return -1;
 }
 
 /* video.* from channel.yaml with the documented defaults. */
@@ -74,6 +72,7 @@ int media_frame_get(const cJSON *ch, struct media_frame *f)
 	double w = json_num(ch, "video.width", vertical ? 1080 : 1920);
 	double h = json_num(ch, "video.height", vertical ? 1920 : 1080);
 	double fps = json_num(ch, "video.fps", 25), crf = json_num(ch, "video.crf", 23);
+	const char *sc = json_str(ch, "video.short_clip", "hold");
 
 	f->preset = json_str(ch, "video.preset", "veryfast");
 	f->burn = json_bool(ch, "video.burn_subtitles", 1);
@@ -85,9 +84,13 @@ int media_frame_get(const cJSON *ch, struct media_frame *f)
 		return err_set("channel.yaml video.fps %g: use a whole number from 1 to 120", fps);
 	if (crf < 0 || crf > 51)
 		return err_set("channel.yaml video.crf %g: use 0 to 51 (23 is the default)", crf);
-	if (!preset_ok(f->preset))
+	if (word_index(presets, f->preset) < 0)
 		return err_set("channel.yaml video.preset \"%s\" is not an x264 preset "
 			       "(ultrafast ... veryslow; default veryfast)", f->preset);
+	if (word_index(media_short_names, sc) < 0)
+		return err_set("channel.yaml video.short_clip \"%s\": use hold (keep the clip's last "
+			       "frame, the default), loop (play it again) or still (show the title card)", sc);
+	f->short_clip = (enum media_short)word_index(media_short_names, sc);
 	f->w = (int)w;
 	f->h = (int)h;
 	f->fps = (int)fps;
@@ -174,13 +177,71 @@ static void stderr_tail(FILE *fp, char *out, size_t outsz)
 	out[o] = 0;
 }
 
+/* What a tool was asked to write, found in its argument vector: ffmpeg's
+ * output is its last argument (every caller puts it there), espeak-ng's the
+ * value of -w.  probe: ffprobe must be able to read it as media. */
+struct tool_output { const char *tool, *opt; int probe; };
+static const struct tool_output tool_outputs[] = {
+	{ "ffmpeg", NULL, 1 },
+	{ "espeak-ng", "-w", 0 },     /* its WAV is parsed by the caller at once */
+};
+
+/* Output formats with no container for ffprobe to recognise (-f after the last -i). */
+static const char *const raw_formats[] = { "s16le", "s16be", "f32le", "u8", "mulaw", "alaw",
+	"rawvideo", NULL };
+
+/* The file a->v[0] was asked to write, or NULL when we do not know. */
+static const char *run_output(const struct media_argv *a, int *probe)
+{
+	const char *tool = strrchr(a->v[0], '/') ? strrchr(a->v[0], '/') + 1 : a->v[0], *fmt = NULL;
+
+	for (size_t t = 0; t < sizeof tool_outputs / sizeof *tool_outputs; t++) {
+		const struct tool_output *o = &tool_outputs[t];
+		if (strcmp(tool, o->tool) != 0 || a->n < 2) continue;
+		for (size_t i = 1; i + 1 < a->n; i++) {
+			if (strcmp(a->v[i], "-i") == 0) fmt = NULL;
+			else if (strcmp(a->v[i], "-f") == 0) fmt = a->v[i + 1];
+			if (o->opt && strcmp(a->v[i], o->opt) == 0) {
+				*probe = o->probe;
+				return a->v[i + 1];
+			}
+		}
+		*probe = o->probe && !(fmt && word_index(raw_formats, fmt) >= 0);
+		return o->opt ? NULL : a->v[a->n - 1];
+	}
+	return NULL;
+}
+
+/* Exists, is not empty, and (probe) ffprobe finds pictures of some width or
+ * sound of some sample rate in it (a damaged PNG still has a stream, of
+ * width 0). */
+static int output_ok(const char *path, int probe)
+{
+	struct stat st;
+	char *v, *line, *save = NULL;
+	int ok = 0;
+
+	if (stat(path, &st) < 0) return err_set("%s was not written", path);
+	if (!S_ISREG(st.st_mode) || st.st_size == 0) return err_set("%s is empty", path);
+	if (!probe) return 0;
+	if (!(v = media_probe(path, NULL, "stream=width,sample_rate"))) return -1;
+	for (line = strtok_r(v, "\n", &save); line && !ok; line = strtok_r(NULL, "\n", &save))
+		ok = atof(line) > 0;
+	free(v);
+	return ok ? 0 : err_set("ffprobe finds no picture or sound in %s (damaged?)", path);
+}
+
 /* Runs a->v[0] (proc_run looks it up in PATH) and turns any failure into
- * a stage result: a timeout may pass on retry, a failing tool will not. */
+ * a stage result: a timeout may pass on retry, a failing tool will not.
+ * An exit status of 0 is not enough: the file it was to write must be there
+ * and readable, or the stage fails naming it (a tool that writes nothing
+ * now will write nothing on a retry either). */
 enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char *what)
 {
 	struct proc_opts o = { .stderr_fd = -1, .timeout_s = ctx->timeout_s };
 	char tail[600];
-	int st, timed_out = 0;
+	int st, timed_out = 0, probe = 0;
+	const char *out = run_output(a, &probe);
 	FILE *errf;
 	enum stage_rc rc = STAGE_OK;
 
@@ -191,38 +252,71 @@ enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char 
 	errf = tmpfile();            /* keeps the child's stderr for the error message */
 	if (errf) o.stderr_fd = fileno(errf);
 	st = proc_run((const char *const *)a->v, &o, &timed_out);
-	if (st != 0) {
-		stderr_tail(errf, tail, sizeof tail);
-		if (st < 0)
-			rc = stage_fail(ctx, timed_out ? STAGE_RETRY : STAGE_FAIL, "%s for %s: %s%s%s",
-					a->v[0], what, err_msg(), tail[0] ? ": " : "", tail);
-		else
-			rc = stage_fail(ctx, STAGE_FAIL, "%s failed (exit %d) making %s: %s", a->v[0], st,
-					what, tail[0] ? tail : "no message");
-	}
+	stderr_tail(errf, tail, sizeof tail);
+	if (st < 0)
+		rc = stage_fail(ctx, timed_out ? STAGE_RETRY : STAGE_FAIL, "%s for %s: %s%s%s",
+				a->v[0], what, err_msg(), tail[0] ? ": " : "", tail);
+	else if (st > 0)
+		rc = stage_fail(ctx, STAGE_FAIL, "%s failed (exit %d) making %s: %s", a->v[0], st,
+				what, tail[0] ? tail : "no message");
+	else if (out && output_ok(out, probe) < 0)
+		rc = stage_fail(ctx, STAGE_FAIL, "%s exited 0 making %s, but %s%s%s", a->v[0], what,
+				err_msg(), tail[0] ? "; it said: " : "", tail);
 	if (errf) fclose(errf);
 	return rc;
+}
+
+/* ffprobe's values of one -show_entries (of the streams sel selects, NULL:
+ * all), one a line; malloc'd, never empty.  NULL + err_set when ffprobe
+ * cannot read the file or it has no such entry. */
+char *media_probe(const char *path, const char *sel, const char *entries)
+{
+	struct sbuf out = { 0 };
+	struct proc_opts o = { .stdout_buf = &out, .stdout_max = 4096, .stderr_fd = -1,
+			       .timeout_s = 120 };
+	const char *argv[12] = { "ffprobe", "-v", "error", "-show_entries", entries,
+				 "-of", "default=noprint_wrappers=1:nokey=1" };
+	size_t n = 7;
+	int timed_out = 0, st;
+
+	if (sel) argv[n++] = "-select_streams", argv[n++] = sel;
+	argv[n++] = path;
+	st = proc_run(argv, &o, &timed_out);
+	if (st == 0 && out.s && out.s[strspn(out.s, " \n")]) return out.s;
+	if (st < 0) err_set("cannot run ffprobe on %s: %s", path, err_msg());
+	else err_set("ffprobe cannot read %s as media (damaged or not a video/audio/image file?)", path);
+	sb_free(&out);
+	return NULL;
+}
+
+static double seconds_in(const char *v)
+{
+	char *end;
+	double d = v ? strtod(v, &end) : -1;
+	return v && end != v && isfinite(d) && d >= 0 ? d : -1;
 }
 
 /* ffprobe's idea of a file's duration in seconds; -1 on error. */
 double media_duration(const char *path)
 {
-	struct sbuf out = { 0 };
-	struct proc_opts o = { .stdout_buf = &out, .stdout_max = 4096, .stderr_fd = -1,
-			       .timeout_s = 120 };
-	const char *argv[] = { "ffprobe", "-v", "error", "-show_entries", "format=duration",
-			       "-of", "default=noprint_wrappers=1:nokey=1", path, NULL };
-	double d = -1;
-	int timed_out = 0, st = proc_run(argv, &o, &timed_out);
-	char *end;
+	char *v = media_probe(path, NULL, "format=duration");
+	double d = seconds_in(v);
 
-	if (st == 0 && out.s) {
-		d = strtod(out.s, &end);
-		if (end == out.s || !isfinite(d) || d < 0) d = -1;
-	}
-	if (st < 0) err_set("cannot measure %s: %s", path, err_msg());
-	else if (d < 0) err_set("ffprobe could not read the duration of %s (damaged file?)", path);
-	sb_free(&out);
+	if (v && d < 0) err_set("ffprobe found no duration in %s (damaged file?)", path);
+	free(v);
+	return d;
+}
+
+/* How long a clip has pictures: its first video stream's duration (its
+ * audio may last longer), else the file's; -1 + err_set without video. */
+double media_video_duration(const char *path)
+{
+	char *v = media_probe(path, "v:0", "stream=duration");
+	double d = seconds_in(v);
+
+	if (!v) err_set("%s has no video stream that ffprobe can read (damaged, or not a video?)", path);
+	else if (d <= 0) d = media_duration(path);
+	free(v);
 	return d;
 }
 

@@ -316,10 +316,23 @@ static const char meta_schema[] =
 	"\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
 	"\"thumbnail_prompt\":{\"type\":\"string\"}}}";
 
+/* The script as segments; prompt_script_from_json() turns it into script.md. */
+static const char script_schema[] =
+	"{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"title\",\"segments\"],"
+	"\"properties\":{\"title\":{\"type\":\"string\"},\"segments\":{\"type\":\"array\",\"items\":{"
+	"\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"visual\",\"broll_description\","
+	"\"narration\"],\"properties\":{\"visual\":{\"type\":\"string\",\"enum\":[\"avatar\",\"broll\"]},"
+	"\"broll_description\":{\"type\":\"string\"},\"narration\":{\"type\":\"string\"}}}}}}";
+
 const char *prompt_schema(const char *stage)
 {
-	return !strcmp(stage, "planning") ? plan_schema : !strcmp(stage, "metadata") ? meta_schema
-	       : NULL;
+	static const struct { const char *stage, *schema; } schemas[] = {
+		{ "planning", plan_schema }, { "scripting", script_schema }, { "metadata", meta_schema },
+	};
+	for (size_t i = 0; i < sizeof schemas / sizeof *schemas; i++)
+		if (!strcmp(stage, schemas[i].stage))
+			return schemas[i].schema;
+	return NULL;
 }
 
 /* Models like to wrap answers in ``` fences; the content is inside. */
@@ -340,8 +353,21 @@ char *prompt_strip_fence(const char *s)
 	return xasprintf("%.*s", (int)(end - 3 - (start + 1)), start + 1);
 }
 
+/* A string of the schema's enum, when it has one. */
+static char *enum_problem(const cJSON *v, const cJSON *s, const char *where)
+{
+	const cJSON *e, *it;
+
+	if (!cJSON_IsArray(e = json_get(s, "enum")))
+		return NULL;
+	cJSON_ArrayForEach(it, e)
+		if (cJSON_IsString(it) && !strcmp(it->valuestring, v->valuestring))
+			return NULL;
+	return xasprintf("%s: \"%.60s\" is not one of the allowed values", where, v->valuestring);
+}
+
 /* The subset of JSON Schema our schemas use: object/required, array/items,
- * string.  Returns the first problem, naming where it is. */
+ * string/enum.  Returns the first problem, naming where it is. */
 static char *schema_problem(const cJSON *v, const cJSON *s, const char *where)
 {
 	const char *type = json_str(s, "type", "");
@@ -350,7 +376,8 @@ static char *schema_problem(const cJSON *v, const cJSON *s, const char *where)
 	int i = 0;
 
 	if (!strcmp(type, "string"))
-		return cJSON_IsString(v) ? NULL : xasprintf("%s: expected a string", where);
+		return cJSON_IsString(v) ? enum_problem(v, s, where)
+		       : xasprintf("%s: expected a string", where);
 	if (!strcmp(type, "array")) {
 		if (!cJSON_IsArray(v))
 			return xasprintf("%s: expected an array", where);
@@ -394,5 +421,162 @@ char *prompt_json_problem(const char *answer, const cJSON *schema, cJSON **doc)
 		*doc = j, j = NULL;
 	cJSON_Delete(j);
 	free(text);
+	return p;
+}
+
+/* ---- script.md from an answer ------------------------------------------- */
+
+/* Model text on one line, whitespace folded; in a marker's argument no
+ * brackets (a ']' would end the marker early). */
+static void line_add(struct sbuf *b, const char *s, int marker_arg)
+{
+	size_t start = b->len;
+	int space = 0;
+
+	for (; *s; s++) {
+		if (isspace((unsigned char)*s) || (marker_arg && (*s == '[' || *s == ']'))) {
+			space = 1;
+			continue;
+		}
+		if (space && b->len > start)
+			sb_add(b, " ", 1);
+		space = 0;
+		sb_add(b, s, 1);
+	}
+}
+
+/* One segment: its marker line, then the narration on the next line (on
+ * the marker's own line when it starts with what src/script.c would read
+ * as a heading or a marker).  0 when there is nothing to say. */
+static int segment_add(struct sbuf *b, const char *broll, const char *narration)
+{
+	struct sbuf n = {0};
+
+	line_add(&n, narration, 0);
+	if (!n.len)
+		return 0;
+	if (broll) {
+		sb_puts(b, "[BROLL: ");
+		line_add(b, broll, 1);
+		sb_puts(b, "]");
+	} else {
+		sb_puts(b, "[AVATAR]");
+	}
+	sb_printf(b, "%s%s\n\n", strchr("#[", n.s[0]) ? " " : "\n", n.s);
+	sb_free(&n);
+	return 1;
+}
+
+static void title_add(struct sbuf *b, const char *title)
+{
+	struct sbuf t = {0};
+
+	line_add(&t, title ? title : "", 0);
+	if (t.len)
+		sb_printf(b, "# %s\n\n", t.s);
+	sb_free(&t);
+}
+
+/* script.md text from an answer of the scripting schema: NULL and *text,
+ * or the problem to send back to the model. */
+char *prompt_script_from_json(const cJSON *doc, char **text)
+{
+	struct sbuf b = {0};
+	const cJSON *seg;
+	int n = 0;
+
+	title_add(&b, json_str(doc, "title", NULL));
+	cJSON_ArrayForEach(seg, json_get(doc, "segments")) {
+		int broll = !strcmp(json_str(seg, "visual", ""), "broll");
+		n += segment_add(&b, broll ? json_str(seg, "broll_description", "") : NULL,
+				 json_str(seg, "narration", ""));
+	}
+	*text = n ? b.s : NULL;
+	if (n)
+		return NULL;
+	sb_free(&b);
+	return xstrdup("no segment has any narration; put the spoken words in \"narration\"");
+}
+
+static size_t words_in(const char *s)
+{
+	size_t n = *s != 0;
+
+	for (; *s; s++)
+		n += *s == ' ';
+	return n;
+}
+
+/* Plan section k's b-roll: its suggestion, else the section's title. */
+static const char *section_broll(const cJSON *plan, int k)
+{
+	const cJSON *sug = cJSON_GetArrayItem(json_get(plan, "broll_suggestions"), k);
+
+	if (cJSON_IsString(sug) && sug->valuestring[strspn(sug->valuestring, " \t\r\n")])
+		return sug->valuestring;
+	return json_str(cJSON_GetArrayItem(json_get(plan, "sections"), k), "title", "");
+}
+
+/* The narration of a prose answer: what script.c would narrate (headings,
+ * comments, bullets and emphasis left out), in one line; *title its "# ". */
+static char *prose_narration(const char *prose, char **title)
+{
+	struct script s;
+	struct sbuf all = {0};
+
+	script_parse(prose, &s);
+	for (size_t i = 0; i < s.n; i++)
+		sb_printf(&all, "%s%s", all.len ? " " : "", s.seg[i].text);
+	*title = s.title ? xstrdup(s.title) : NULL;
+	script_free(&s);
+	return all.s ? all.s : xstrdup("");
+}
+
+/* Shares the sentences out, in order and about evenly by words, over nseg
+ * segments, section k's shown with its b-roll. */
+static void prose_segments(struct sbuf *b, char **sent, size_t ns, size_t total, const cJSON *plan,
+			   int nseg)
+{
+	size_t done = 0, j = 0;
+
+	for (int k = 0; k < nseg; k++) {
+		struct sbuf n = {0};
+		size_t goal = total * (size_t)(k + 1) / (size_t)nseg;
+		do {
+			sb_printf(&n, "%s%s", n.len ? " " : "", sent[j]);
+			done += words_in(sent[j++]);
+		} while (j < ns && (k == nseg - 1 || (ns - j > (size_t)(nseg - k - 1) && done < goal)));
+		segment_add(b, section_broll(plan, k), n.s);
+		sb_free(&n);
+	}
+}
+
+/* script.md text from an answer in prose: one b-roll segment per section of
+ * the plan (fewer when there are fewer sentences), each shown with the
+ * plan's b-roll suggestion for it.  NULL and *text (*nseg segments), or
+ * the problem when it has fewer than min_words words. */
+char *prompt_script_from_prose(const char *prose, const cJSON *plan, int min_words, char **text,
+			       int *nseg)
+{
+	char *title, *all = prose_narration(prose, &title), **sent = NULL, *p = NULL;
+	size_t ns = script_sentences(all, &sent), total = words_in(all);
+	int sections = cJSON_GetArraySize(json_get(plan, "sections"));
+	size_t want = sections > 1 ? (size_t)sections : 1;
+	struct sbuf b = {0};
+
+	*text = NULL;
+	*nseg = (int)(want < ns ? want : ns);
+	if (total < (size_t)min_words || !ns) {
+		p = xasprintf("it is neither the JSON script nor a script with [AVATAR]/[BROLL: ...] "
+			      "markers, and as prose it has %zu words, too few for the script (about %d "
+			      "or more)", total, min_words);
+	} else {
+		title_add(&b, title);
+		prose_segments(&b, sent, ns, total, plan, *nseg);
+		*text = b.s;
+	}
+	for (size_t i = 0; i < ns; i++)
+		free(sent[i]);
+	free(sent), free(all), free(title);
 	return p;
 }

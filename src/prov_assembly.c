@@ -5,9 +5,12 @@
  * broll/ clip when present, else a title card with the channel name and the
  * episode title), each normalised to the frame and to exactly its segment's
  * frames, concatenated, subtitles.srt burned in when video.burn_subtitles,
- * the narration as AAC 128k; H.264 yuv420p, +faststart.  Then a thumbnail:
- * a darkened frame of the first avatar clip (or a gradient card) with the
- * title drawn large.
+ * the narration as AAC 128k; H.264 yuv420p, +faststart.  Clips may have
+ * any length: a longer one is cut, a shorter one fills its segment as
+ * video.short_clip says (hold its last frame, loop it, or show the title
+ * card).  Then a thumbnail: a darkened frame from the middle of the first
+ * avatar clip shown, within the clip's measured length (or a gradient
+ * card), with the title drawn large.
  *
  * Invariants: final.mp4 appears only after ffprobe has found its duration
  * within 0.5 s of the narration's, and only through media_commit(); the
@@ -31,10 +34,17 @@
 #define FINAL_TMP ".final.tmp.mp4"
 #define THUMB_TMP ".thumbnail.tmp.png"
 #define MAX_DRIFT 0.5
+#define SHORT_SLACK 0.25           /* a clip this much shorter is not "short": it is held */
+#define THUMB_MIN_SEEK 0.2         /* seek no less: a clip of a frame or two has one at 0 */
+
+/* A segment's picture: its clip (NULL: the title card), how long the clip
+ * has pictures, and whether it plays again until the segment ends. */
+struct seg_src { char *clip; double clip_s; int loop; };
 
 struct assembly {
 	struct media_frame f;
 	struct media_timeline t;
+	struct seg_src *src;       /* one per timeline segment */
 	const char *font;
 	char *font_esc;            /* escaped for the filter graph */
 	char *title, *channel;
@@ -107,15 +117,51 @@ static char *seg_clip(const struct media_seg *s)
 	return NULL;
 }
 
+/* How a short clip fills its segment, as the channel says (video.short_clip):
+ * held (tpad in add_segment clones its last frame), looped, or not shown. */
+static void short_clip(struct stage_ctx *ctx, const struct assembly *as, struct seg_src *c, double need)
+{
+	static const char *const how[] = { [MEDIA_SHORT_HOLD] = "its last frame is held",
+		[MEDIA_SHORT_LOOP] = "it is looped", [MEDIA_SHORT_STILL] = "the title card is shown instead" };
+	enum media_short m = as->f.short_clip;
+
+	stage_log(ctx, "info", "%s lasts %.2f s, its segment %.2f s: %s (video.short_clip: %s)", c->clip,
+		  c->clip_s, need, how[m], media_short_names[m]);
+	c->loop = m == MEDIA_SHORT_LOOP;
+	if (m == MEDIA_SHORT_STILL) {
+		free(c->clip);
+		c->clip = NULL;
+	}
+}
+
+/* Each segment's clip, measured: a clip of any length is fine (a longer
+ * one is cut in add_segment), but one ffprobe cannot read is not. */
+static enum stage_rc sources_load(struct stage_ctx *ctx, struct assembly *as)
+{
+	as->src = xcalloc(as->t.n ? as->t.n : 1, sizeof *as->src);
+	for (size_t i = 0; i < as->t.n; i++) {
+		const struct media_seg *s = &as->t.seg[i];
+		struct seg_src *c = &as->src[i];
+		double need = (double)media_seg_frames(s, as->f.fps) / as->f.fps;
+		if (need <= 0 || !(c->clip = seg_clip(s))) continue;
+		if ((c->clip_s = media_video_duration(c->clip)) <= 0)
+			return stage_fail(ctx, STAGE_FAIL, "%s; re-run the %s stage to make it again",
+					  err_msg(), s->broll ? "broll" : "avatar");
+		if (c->clip_s < need - SHORT_SLACK) short_clip(ctx, as, c, need);
+	}
+	return STAGE_OK;
+}
+
 /* One input per visible segment, and its normalising filter chain. */
 static void add_segment(const struct assembly *as, const struct media_seg *s, long frames,
 			int input, struct media_argv *a, struct sbuf *g)
 {
 	const struct media_frame *f = &as->f;
-	char *clip = seg_clip(s);
+	const struct seg_src *c = &as->src[s - as->t.seg];
 
-	if (clip) {
-		media_argv_opt(a, "-i", "%s", clip);
+	if (c->clip) {
+		if (c->loop) media_argv_words(a, "-stream_loop -1");
+		media_argv_opt(a, "-i", "%s", c->clip);
 		sb_printf(g, "[%d:v]", input);
 	} else {
 		int big = min_side(f) / 12, small = min_side(f) / 22;
@@ -132,7 +178,6 @@ static void add_segment(const struct assembly *as, const struct media_seg *s, lo
 		  "tpad=stop_mode=clone:stop_duration=%.3f,trim=end_frame=%ld,"
 		  "setpts=PTS-STARTPTS[v%d];",
 		  f->w, f->h, f->w, f->h, f->fps, (double)frames / f->fps + 1, frames, input);
-	free(clip);
 }
 
 /* Subtitle style scaled for the frame (libass sizes are in 288ths of the
@@ -208,19 +253,21 @@ static enum stage_rc verify_commit(struct stage_ctx *ctx, const struct assembly 
 	return STAGE_OK;
 }
 
-/* Thumbnail background: the middle of the first avatar clip (the channel's
- * face), else a gradient seeded by the title.  Never a b-roll frame: a
- * generated one carries its own caption, which would fight the title. */
+/* Thumbnail background: the middle of the first avatar clip shown (the
+ * channel's face), else a gradient seeded by the title.  Never a b-roll
+ * frame: a generated one carries its own caption, which would fight the
+ * title.  The middle is the middle of what the clip has and the segment
+ * shows, so the frame exists however short the clip is. */
 static void thumb_input(const struct assembly *as, struct media_argv *a)
 {
 	uint32_t seed = 2166136261u;
 	for (size_t i = 0; i < as->t.n; i++) {
 		const struct media_seg *s = &as->t.seg[i];
-		char *clip = s->broll ? NULL : seg_clip(s);
-		if (!clip) continue;
-		media_argv_opt(a, "-ss", "%.3f", (s->end - s->start) / 2);
-		media_argv_opt(a, "-i", "%s", clip);
-		free(clip);
+		const struct seg_src *c = &as->src[i];
+		double mid = fmin(s->end - s->start, c->clip_s) / 2;
+		if (s->broll || !c->clip) continue;
+		if (mid >= THUMB_MIN_SEEK) media_argv_opt(a, "-ss", "%.3f", mid);
+		media_argv_opt(a, "-i", "%s", c->clip);
 		return;
 	}
 	for (const char *p = as->title; *p; p++) seed = (seed ^ (unsigned char)*p) * 16777619u;
@@ -278,7 +325,7 @@ static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 	as->title = title_get(ctx);
 	as->channel = channel_name(ctx);
 	if (card_files(as) < 0) return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-	return STAGE_OK;
+	return sources_load(ctx, as);
 }
 
 enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx)
@@ -294,6 +341,8 @@ enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx)
 	unlink(CARD_TITLE);
 	unlink(CARD_CHANNEL);
 	unlink(THUMB_TITLE);
+	for (size_t i = 0; as.src && i < as.t.n; i++) free(as.src[i].clip);
+	free(as.src);
 	media_timeline_free(&as.t);
 	free(as.font_esc);
 	free(as.title);

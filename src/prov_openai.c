@@ -6,11 +6,16 @@
  * One run: fill the stage's prompt template (prompt.c: built in, or the
  * channel's prompts/<stage>.txt), ask, check the answer, and write the
  * same file the builtin provider writes (plan.json, script.md,
- * metadata.json) plus who wrote it.  A bad answer (not JSON, wrong shape, no script markers, cut
- * off at the token limit, a refusal) goes back to the model with the
+ * metadata.json) plus who wrote it.  Every stage asks for JSON of a schema
+ * (prompt.c); scripting turns its {title, segments[{visual, broll_description,
+ * narration}]} into script.md.  A bad answer (invalid JSON, wrong shape,
+ * cut off at the token limit, a refusal) goes back to the model with the
  * problem, at most max_fix_attempts times; the token budget doubles after
  * a cut-off.  A server that refuses response_format json_schema is asked
- * again at once with json_object (json_mode: auto).
+ * again at once with json_object (json_mode: auto).  A script answered in
+ * prose anyway (small local models) is not sent back: a script with
+ * [AVATAR]/[BROLL] markers is taken as written, plain prose becomes one
+ * voice-over segment per plan section, and the log says so.
  *
  * Invariants:
  *  - Nothing is written unless the answer passed every check; files are
@@ -66,6 +71,7 @@ struct chat {
 	cJSON *doc;                 /* the checked JSON answer */
 	char *text;                 /* the checked script */
 	int calls;
+	int prose;                  /* c->text was built from a prose answer */
 	double tokens, usd;
 };
 
@@ -464,23 +470,65 @@ static int has_marker(const char *text)
 	return 0;
 }
 
-static char *script_check(struct chat *c, const char *content)
+/* A script with [AVATAR]/[BROLL: ...] markers, as a channel's own template
+ * may still ask for; takes text. */
+static char *marker_check(struct chat *c, char *text)
 {
-	char *text = prompt_strip_fence(content);
 	struct script s;
-	char *p = NULL;
+	size_t n;
 
 	script_parse(text, &s);
-	if (s.n == 0)
-		p = xstrdup("it has no narration; write the spoken text under each marker");
-	else if (!has_marker(text))
-		p = xstrdup("it has no [AVATAR] or [BROLL: description] marker line; start every "
-			    "segment with one");
+	n = s.n;
 	script_free(&s);
-	if (p)
+	if (!n) {
 		free(text);
-	else
-		free(c->text), c->text = text;
+		return xstrdup("it has no narration; write the spoken text under each marker");
+	}
+	free(c->text), c->text = text;
+	return NULL;
+}
+
+/* Prose instead of the JSON asked for: small local models often ignore the
+ * format, and asking them again rarely helps, so the prose becomes the
+ * narration, shared out over the plan's sections. */
+static char *prose_check(struct chat *c, const char *text)
+{
+	char *path = path_in(c->ctx, "plan.json"), *out, *p;
+	cJSON *plan = json_load_file(path, FILE_MAX);
+	int n, min = prompt_target_words(prompt_target_minutes(c->ctx, plan)) * 3 / 10;
+
+	if (!(p = prompt_script_from_prose(text, plan, min, &out, &n))) {
+		stage_log(c->ctx, "warn", "scripting: model %s answered in prose, not the JSON script it "
+			  "was asked for; script.md has its words as one voice-over segment per plan "
+			  "section (%d), shown with the plan's b-roll suggestions", c->model, n);
+		free(c->text), c->text = out;
+		c->prose = 1;
+	}
+	cJSON_Delete(plan);
+	free(path);
+	return p;
+}
+
+/* An object, or an array of anything but a marker ("[AVATAR]"): meant as JSON. */
+static int looks_json(const char *text)
+{
+	const char *next = text + 1 + strspn(text + 1, " \t\r\n");
+
+	return text[0] == '{' || (text[0] == '[' && !isalpha((unsigned char)*next));
+}
+
+/* The JSON script (the schema's), a marker script, or prose. */
+static char *script_check(struct chat *c, const char *content)
+{
+	char *text = prompt_strip_fence(content), *p, *out;
+
+	if (!looks_json(text) && has_marker(text))
+		return marker_check(c, text);
+	if (!looks_json(text))
+		p = prose_check(c, text);
+	else if (!(p = json_problem(c, text)) && !(p = prompt_script_from_json(c->doc, &out)))
+		free(c->text), c->text = out;
+	free(text);
 	return p;
 }
 
@@ -592,6 +640,9 @@ static enum stage_rc script_write(struct chat *c)
 	}
 	sb_printf(&b, "\n<!-- Written by openai model %s from plan.json (revision %d). "
 		  "Edit freely before review. -->\n", c->model, (int)json_num(pj, "revision", 1));
+	if (c->prose)
+		sb_puts(&b, "<!-- The model answered in prose, not the JSON script: its words are shared "
+			"out over the plan's sections, one b-roll segment each. Check the cuts. -->\n");
 	if (c->ctx->reviewer_notes && *(notes = clean_meta(c->ctx->reviewer_notes, 0)))
 		sb_printf(&b, "<!-- Reviewer notes addressed in this version: %s -->\n", notes);
 	sb_printf(&b, "%s%s\n", *body == '\n' ? "" : "\n", body);
@@ -612,7 +663,7 @@ static const struct spec spec_planning = {
 	plan_check, plan_write
 };
 static const struct spec spec_scripting = {
-	"scripting", "Answer again with only the script.",
+	"scripting", "Answer again with only the JSON object.",
 	script_check, script_write
 };
 static const struct spec spec_metadata = {

@@ -105,9 +105,15 @@ void prompt_add_message(cJSON *msgs, const char *role, const char *content);
 double prompt_target_minutes(const struct stage_ctx *ctx, const cJSON *plan);
 int prompt_target_words(double minutes);
 int prompt_plan_revision(const struct stage_ctx *ctx);
-const char *prompt_schema(const char *stage);      /* NULL for scripting */
+const char *prompt_schema(const char *stage);      /* the answer's JSON Schema; NULL: none */
 char *prompt_strip_fence(const char *answer);
 char *prompt_json_problem(const char *answer, const cJSON *schema, cJSON **doc);
+/* script.md text from a scripting answer: from the schema's JSON, or from
+ * prose (one b-roll segment per plan section).  NULL and *text, or the
+ * problem to send back to the model. */
+char *prompt_script_from_json(const cJSON *doc, char **text);
+char *prompt_script_from_prose(const char *prose, const cJSON *plan, int min_words, char **text,
+			       int *nseg);
 
 /* ---- cache.c: never pay twice (runs in the stage child) ---------------- */
 void cache_key(const struct stage_ctx *ctx, char out[65]);
@@ -129,8 +135,14 @@ int cost_is_paid(const cJSON *provider);    /* calls a billing API */
 
 /* ---- media.c: ffmpeg/ffprobe helpers shared by media providers ---------- */
 double media_duration(const char *path);      /* ffprobe; -1 on error */
+double media_video_duration(const char *path);   /* of its first video stream; -1 on error */
+/* ffprobe's values of one -show_entries (sel: -select_streams, or NULL), malloc'd; NULL on error. */
+char *media_probe(const char *path, const char *sel, const char *entries);
 const char *media_font(void);                 /* a TTF for drawtext */
-struct media_frame { int w, h, fps, crf, burn; const char *preset; };
+/* video.short_clip: how a clip shorter than its segment fills it. */
+enum media_short { MEDIA_SHORT_HOLD, MEDIA_SHORT_LOOP, MEDIA_SHORT_STILL };
+extern const char *const media_short_names[];   /* "hold", "loop", "still", NULL */
+struct media_frame { int w, h, fps, crf, burn; const char *preset; enum media_short short_clip; };
 struct media_argv { char **v; size_t n, cap; };
 struct media_seg { int index, broll; const char *desc; double start, end; };
 struct media_timeline { cJSON *json; struct media_seg *seg; size_t n; double duration; };
@@ -142,6 +154,9 @@ void media_argv_opt(struct media_argv *a, const char *opt, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void media_argv_words(struct media_argv *a, const char *words);
 void media_argv_free(struct media_argv *a);
+/* Runs ffmpeg or espeak-ng; success also means the file it was to write
+ * (ffmpeg: its last argument; espeak-ng: -w) exists, is not empty and,
+ * unless raw samples, is readable by ffprobe. */
 enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char *what);
 char *media_filter_escape(const char *s);
 char *media_wrap(const char *text, int cols, int max_lines);

@@ -567,7 +567,7 @@ def test_json_schema_fallback_to_json_object(cloud, root):
     kinds = [(rformat(x), x["status"]) for x in reqs]
     assert kinds[0] == ("json_schema", 400) and kinds[1] == ("json_object", 200), kinds
     assert all(s == 400 for k, s in kinds if k == "json_schema"), kinds
-    assert sum(1 for k, s in kinds if k == "json_object" and s == 200) == 2, kinds
+    assert sum(1 for k, s in kinds if k == "json_object" and s == 200) == 3, kinds   # plan, script, metadata
     # every json_object request asks for JSON and carries the schema in the prompt
     for x in reqs:
         if rformat(x) == "json_object":

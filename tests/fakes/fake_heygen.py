@@ -389,7 +389,8 @@ class HeyGenApp(App):
         if not ok:
             raise HTTPError(Response.text(404, "Not Found"))
         w, h = small_size(job["width"], job["height"])
-        path = self.core.media.video(job["duration"], w, h)
+        path = self.core.media.video(self.args.clip_seconds or job["duration"],
+                                     w, h)
         if folder == "thumbs":
             thumb = self.core.media.image(w, h)
             return self.serve_file(req, thumb, "image/jpeg")

@@ -196,6 +196,12 @@ class Generator:
             return script_text(topic)
         if "title" in n:
             return "%s, Explained (Part %d)" % (topic.rstrip("?.!"), index + 1)
+        if n == "narration":
+            return ("Part %d of the story about %s. People asked this for "
+                    "centuries, and the first clue was hiding in plain "
+                    "sight. Scientists measured it carefully and found a "
+                    "pattern that nobody expected." % (index + 1,
+                                                      topic.rstrip("?.!")))
         if n in ("tag", "tags", "keyword", "keywords"):
             return "%s-%d" % (slug(topic)[:20] or "tag", index + 1)
         if "prompt" in n:
@@ -239,6 +245,22 @@ def script_text(topic):
         "[AVATAR]\n"
         "So now you know the short version. If you enjoyed this, subscribe "
         "for the next episode.\n" % (t, t.lower(), BROLL[0], BROLL[2]))
+
+
+def prose_text(topic):
+    """What a small model that ignores every format asks answers: paragraphs."""
+    t = topic.rstrip("?.!") or "our topic"
+    return (
+        "Have you ever wondered about %s? Most people never stop to think "
+        "about it, yet the answer is all around us.\n\n"
+        "It starts with a simple observation. When you look closely, a "
+        "pattern appears, and scientists have studied that pattern for a very "
+        "long time. They measured it again and again.\n\n"
+        "The explanation fits together like a puzzle. Each piece makes sense "
+        "once you see how it connects to the others, and the whole picture "
+        "is surprisingly elegant.\n\n"
+        "So the next time you notice it, you will know what is going on. "
+        "Thanks for watching, and stay curious.\n" % t.lower())
 
 
 def validate(doc, schema, root=None, where="$"):
@@ -668,6 +690,8 @@ class OpenAIApp(App):
         return Response.json(200, out, headers)
 
     def answer(self, kind, schema, prompt, topic):
+        if self.args.prose:
+            return prose_text(topic)
         if kind == "json_schema":
             return json.dumps(Generator(schema, topic).gen(schema, "root"))
         if kind == "json_object":

@@ -274,5 +274,6 @@ class RunwayApp(App):
         if not ok:
             raise HTTPError(Response.text(404, "Not Found"))
         w, h = small_size(task["width"], task["height"])
-        path = self.core.media.video(task["duration"], w, h)
+        path = self.core.media.video(self.args.clip_seconds or
+                                     task["duration"], w, h)
         return self.serve_file(req, path, "video/mp4")

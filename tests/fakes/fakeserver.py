@@ -50,6 +50,9 @@ def parse_args(argv):
     g = p.add_argument_group("openai")
     g.add_argument("--no-json-schema", action="store_true",
                    help="answer 400 to response_format json_schema")
+    g.add_argument("--prose", action="store_true",
+                   help="ignore response_format and answer plain prose, "
+                   "like a small local model")
     g.add_argument("--no-auth", action="store_true",
                    help="accept any or no Authorization (local servers)")
     g.add_argument("--models", help="comma list of served models; others 404")
@@ -70,6 +73,9 @@ def parse_args(argv):
                    "runway 3)")
     g.add_argument("--blocked-word", default=None,
                    help="heygen: input_text containing it gets 400105")
+    g.add_argument("--clip-seconds", type=float, default=None,
+                   help="serve every rendered clip this long, whatever "
+                   "was asked (a provider returning short clips)")
     g = p.add_argument_group("youtube")
     g.add_argument("--client-id", default="test-client-id")
     g.add_argument("--client-secret", default="test-client-secret")
