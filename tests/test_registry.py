@@ -146,3 +146,22 @@ def test_a_remote_server_is_paid(cloud, root):
     assert "budget" in reason, reason
     assert job(root, ep["id"], "scripting")["status"] == "queued"
     assert len(fake.requests("/chat/completions")) == 1, "only planning ran"
+
+
+def test_man_page_lists_every_registry_option():
+    """acog-batch(5) documents every option of every provider's table."""
+    import re
+    from conftest import REPO
+    man = (REPO / "man/acog-batch.5").read_text()
+    documented = set()
+    for line in man.splitlines():
+        if line.startswith(".It Ic "):
+            documented.update(w for w in re.split(r"[ ,]+", line[len(".It Ic "):]) if w)
+    keys = {}
+    for src in (REPO / "src").glob("*.c"):
+        for table, body in re.findall(r"const struct provider_opt (\w+)\[\] = \{(.*?)\n\};", src.read_text(), re.S):
+            for key in re.findall(r'\{ "(\w+)", OPT_', body):
+                keys.setdefault(key, []).append(table)
+    assert len(keys) > 30, keys
+    missing = {k: v for k, v in keys.items() if k not in documented}
+    assert not missing, f"options not in man/acog-batch.5: {missing}"
