@@ -121,6 +121,16 @@ static void check_db(const char *root, struct config *c)
 	db_close(db);
 }
 
+/* A problem in a load error starts with the dotted key it is about
+ * ("providers.audio (espeak): ..."), after ": " or "; ". */
+static int problem_starts(const char *p)
+{
+	size_t n;
+	if ((p[0] != ':' && p[0] != ';') || p[1] != ' ') return 0;
+	n = strspn(p + 2, "abcdefghijklmnopqrstuvwxyz_");
+	return n > 0 && p[2 + n] == '.';
+}
+
 /* One FAIL per channel left out (load_errors lines are "id<TAB>message"),
  * each of its problems (an unknown option, a wrong type...) on its own line. */
 static void check_channels(const struct config *c)
@@ -132,9 +142,10 @@ static void check_channels(const struct config *c)
 		if (id > len) id = len;
 		sb_puts(&fix, "fix ");
 		for (const char *p = e + id + (id < len); p < e + len; p++)
-			if (!strncmp(p, "; providers.", 12) || !strncmp(p, ": providers.", 12))
+			if (problem_starts(p))
 				sb_puts(&fix, p[0] == ':' ? ":\n         " : "\n         "), p++;
-			else sb_add(&fix, p, 1);
+			else
+				sb_add(&fix, p, 1);
 		snprintf(what, sizeof what, "channel %.*s loads", (int)id, e);
 		report(0, what, fix.s);
 		sb_free(&fix);

@@ -21,41 +21,77 @@ static int channel_id_ok(const char *s)
 	return 1;
 }
 
-/* A providers key that is not a work stage (a typo such as "audoi"), or a
- * value that is neither a provider name nor a map. */
-static void check_stage_key(const cJSON *p, struct sbuf *errs)
+static int provider_value_ok(const cJSON *v)
 {
-	const char *names[64], *hint, *sep = errs->len ? "; " : "";
-	const struct stage_def *s = stage_find(p->string);
-	const cJSON *name = cJSON_GetObjectItemCaseSensitive(p, "name");
-	size_t n = 0;
-	if (s && s->kind == STAGE_WORK) {
-		if (!cJSON_IsString(p) && !cJSON_IsObject(p))
-			sb_printf(errs, "%sproviders.%s: use a provider name or a map with name: and its options",
-				  sep, p->string);
-		else if (cJSON_IsObject(p) && name && !cJSON_IsString(name))
-			sb_printf(errs, "%sproviders.%s: name must be a provider name (text)", sep, p->string);
-		return;
-	}
-	for (size_t i = 0; i < stage_count && n < 63; i++)
-		if (stage_table[i].kind == STAGE_WORK) names[n++] = stage_table[i].name;
-	names[n] = NULL;
-	hint = provider_opts_suggest(p->string, names);
-	sb_printf(errs, "%sproviders.%s: not a stage that runs a provider%s%s%s", sep, p->string,
-		  hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(v, "name");
+	return cJSON_IsString(v) || (cJSON_IsObject(v) && (!name || cJSON_IsString(name)));
 }
 
-/* Every providers.<stage> against the registry: every problem of the file
- * in one message ("; " between them), one line of load_errors. */
-static int check_providers(const struct channel *ch, const char *path)
+static int seconds_ok(const cJSON *v)
 {
-	const cJSON *provs = json_get(ch->cfg, "providers"), *p;
+	return cJSON_IsNumber(v) && v->valuedouble > 0;
+}
+
+static int switch_ok(const cJSON *v)
+{
+	return cJSON_IsBool(v) || cJSON_IsNumber(v);
+}
+
+/* The maps of channel.yaml keyed by stage or gate names, so that a
+ * misspelt name ("audoi") is reported instead of silently ignored. */
+static const struct section {
+	const char *name;
+	int gates;              /* keyed by gate names, else by work stage names */
+	const char *extra;      /* one more key it takes */
+	int (*value_ok)(const cJSON *v);
+	const char *want;
+} sections[] = {
+	{ "providers", 0, NULL, provider_value_ok, "a provider name or a map with name: and its options" },
+	{ "timeouts", 0, "default", seconds_ok, "a number of seconds above 0" },
+	{ "gates", 1, NULL, switch_ok, "true or false" },
+};
+
+static void section_names(const struct section *sec, const char **names, size_t max)
+{
+	size_t n = sec->gates ? stage_gates(names, max - 2) : 0;
+	for (size_t i = 0; !sec->gates && i < stage_count && n < max - 2; i++)
+		if (stage_table[i].kind == STAGE_WORK) names[n++] = stage_table[i].name;
+	if (sec->extra) names[n++] = sec->extra;
+	names[n] = NULL;
+}
+
+static void check_section(const struct section *sec, const cJSON *map, struct sbuf *errs)
+{
+	const char *names[64], *hint;
+	const cJSON *v;
+	if (!map) return;
+	if (!cJSON_IsObject(map)) {
+		sb_printf(errs, "%s%s must be a map", errs->len ? "; " : "", sec->name);
+		return;
+	}
+	section_names(sec, names, 64);
+	cJSON_ArrayForEach(v, map) {
+		size_t k = 0;
+		while (names[k] && strcmp(names[k], v->string)) k++;
+		hint = names[k] ? NULL : provider_opts_suggest(v->string, names);
+		if (!names[k])
+			sb_printf(errs, "%s%s.%s: not a %s name%s%s%s", errs->len ? "; " : "", sec->name, v->string,
+				  sec->gates ? "gate" : "stage", hint ? "; did you mean \"" : "", hint ? hint : "",
+				  hint ? "\"?" : "");
+		else if (!sec->value_ok(v))
+			sb_printf(errs, "%s%s.%s: use %s", errs->len ? "; " : "", sec->name, v->string, sec->want);
+	}
+}
+
+/* The stage and gate maps, then every providers.<stage> against the
+ * registry: every problem of the file in one message ("; " between them),
+ * one line of load_errors. */
+static int check_channel(const struct channel *ch, const char *path)
+{
 	struct sbuf errs = {0};
 	int rc;
-	if (provs && !cJSON_IsObject(provs))
-		sb_puts(&errs, "providers must be a map of stage: provider");
-	else if (provs)
-		cJSON_ArrayForEach(p, provs) check_stage_key(p, &errs);
+	for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+		check_section(&sections[i], json_get(ch->cfg, sections[i].name), &errs);
 	for (size_t i = 0; i < stage_count; i++) {
 		cJSON *opts;
 		if (stage_table[i].kind != STAGE_WORK) continue;
@@ -85,7 +121,7 @@ static int load_channel(struct config *c, const char *id, struct channel *ch)
 		err_set("%s: id '%s' does not match its folder name '%s'", path, cid, id);
 		goto fail;
 	}
-	if (check_providers(ch, path) < 0) goto fail;
+	if (check_channel(ch, path) < 0) goto fail;
 	free(path);
 	return 0;
 fail:

@@ -165,3 +165,9 @@ def test_man_page_lists_every_registry_option():
     assert len(keys) > 30, keys
     missing = {k: v for k, v in keys.items() if k not in documented}
     assert not missing, f"options not in man/acog-batch.5: {missing}"
+
+
+def test_misspelt_stage_and_gate_names_are_reported(root):
+    root.channel("bad", extra="timeouts: {planing: 5}\n")
+    rc, out = doctor_report(root)
+    assert rc != 0 and 'timeouts.planing: not a stage name; did you mean "planning"?' in out, out
