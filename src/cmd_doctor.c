@@ -121,6 +121,42 @@ static void check_db(const char *root, struct config *c)
 	db_close(db);
 }
 
+/* A problem in a load error starts with the dotted key it is about
+ * ("providers.audio (espeak): ..."), after ": " or "; ". */
+static int problem_starts(const char *p)
+{
+	size_t n;
+	if ((p[0] != ':' && p[0] != ';') || p[1] != ' ') return 0;
+	n = strspn(p + 2, "abcdefghijklmnopqrstuvwxyz_");
+	return n > 0 && p[2 + n] == '.';
+}
+
+/* One FAIL per channel left out (load_errors lines are "id<TAB>message"),
+ * each of its problems (an unknown option, a wrong type...) on its own line. */
+static void check_channels(const struct config *c)
+{
+	char what[160];
+	for (const char *e = c->load_errors; e && *e;) {
+		size_t len = strcspn(e, "\n"), id = strcspn(e, "\t");
+		struct sbuf fix = {0};
+		if (id > len) id = len;
+		sb_puts(&fix, "fix ");
+		for (const char *p = e + id + (id < len); p < e + len; p++)
+			if (problem_starts(p))
+				sb_puts(&fix, p[0] == ':' ? ":\n         " : "\n         "), p++;
+			else
+				sb_add(&fix, p, 1);
+		snprintf(what, sizeof what, "channel %.*s loads", (int)id, e);
+		report(0, what, fix.s);
+		sb_free(&fix);
+		e += len + (e[len] == '\n');
+	}
+	if (!c->load_errors || !*c->load_errors) {
+		snprintf(what, sizeof what, "every channel loads (%zu)", c->nch);
+		report(1, what, "");
+	}
+}
+
 int cmd_doctor(struct cli *a)
 {
 	struct config c;
@@ -143,15 +179,7 @@ int cmd_doctor(struct cli *a)
 	}
 	check_disk(a->root, c.global);
 	check_inotify(c.global);
-	if (c.load_errors && *c.load_errors) {
-		char *fix = xasprintf("fix these channel.yaml files:\n%s", c.load_errors);
-		report(0, "every channel loads", fix);
-		free(fix);
-	} else {
-		char what[64];
-		snprintf(what, sizeof what, "every channel loads (%zu)", c.nch);
-		report(1, what, "");
-	}
+	check_channels(&c);
 	check_db(a->root, &c);
 	config_free(&c);
 	printf("%s\n", failures ? "problems found" : "all good");

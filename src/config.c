@@ -21,28 +21,87 @@ static int channel_id_ok(const char *s)
 	return 1;
 }
 
-static int check_providers(const struct channel *ch, const char *path)
+static int provider_value_ok(const cJSON *v)
 {
-	for (size_t i = 0; i < stage_count; i++) {
-		const struct stage_def *s = &stage_table[i];
-		cJSON *p;
-		const char *name;
-		if (s->kind != STAGE_WORK) continue;
-		p = config_provider(ch, s->name);
-		name = json_str(p, "name", "");
-		if (!provider_lookup(s->name, name)) {
-			err_set("%s: providers.%s: unknown provider '%s' for this stage", path, s->name, name);
-			cJSON_Delete(p);
-			return -1;
-		}
-		if (!strcmp(name, "command") && !cJSON_IsArray(json_get(p, "argv"))) {
-			err_set("%s: providers.%s: the command provider needs argv: [program, args...]", path, s->name);
-			cJSON_Delete(p);
-			return -1;
-		}
-		cJSON_Delete(p);
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(v, "name");
+	return cJSON_IsString(v) || (cJSON_IsObject(v) && (!name || cJSON_IsString(name)));
+}
+
+static int seconds_ok(const cJSON *v)
+{
+	return cJSON_IsNumber(v) && v->valuedouble > 0;
+}
+
+static int switch_ok(const cJSON *v)
+{
+	return cJSON_IsBool(v) || cJSON_IsNumber(v);
+}
+
+/* The maps of channel.yaml keyed by stage or gate names, so that a
+ * misspelt name ("audoi") is reported instead of silently ignored. */
+static const struct section {
+	const char *name;
+	int gates;              /* keyed by gate names, else by work stage names */
+	const char *extra;      /* one more key it takes */
+	int (*value_ok)(const cJSON *v);
+	const char *want;
+} sections[] = {
+	{ "providers", 0, NULL, provider_value_ok, "a provider name or a map with name: and its options" },
+	{ "timeouts", 0, "default", seconds_ok, "a number of seconds above 0" },
+	{ "gates", 1, NULL, switch_ok, "true or false" },
+};
+
+static void section_names(const struct section *sec, const char **names, size_t max)
+{
+	size_t n = sec->gates ? stage_gates(names, max - 2) : 0;
+	for (size_t i = 0; !sec->gates && i < stage_count && n < max - 2; i++)
+		if (stage_table[i].kind == STAGE_WORK) names[n++] = stage_table[i].name;
+	if (sec->extra) names[n++] = sec->extra;
+	names[n] = NULL;
+}
+
+static void check_section(const struct section *sec, const cJSON *map, struct sbuf *errs)
+{
+	const char *names[64], *hint;
+	const cJSON *v;
+	if (!map) return;
+	if (!cJSON_IsObject(map)) {
+		sb_printf(errs, "%s%s must be a map", errs->len ? "; " : "", sec->name);
+		return;
 	}
-	return 0;
+	section_names(sec, names, 64);
+	cJSON_ArrayForEach(v, map) {
+		size_t k = 0;
+		while (names[k] && strcmp(names[k], v->string)) k++;
+		hint = names[k] ? NULL : provider_opts_suggest(v->string, names);
+		if (!names[k])
+			sb_printf(errs, "%s%s.%s: not a %s name%s%s%s", errs->len ? "; " : "", sec->name, v->string,
+				  sec->gates ? "gate" : "stage", hint ? "; did you mean \"" : "", hint ? hint : "",
+				  hint ? "\"?" : "");
+		else if (!sec->value_ok(v))
+			sb_printf(errs, "%s%s.%s: use %s", errs->len ? "; " : "", sec->name, v->string, sec->want);
+	}
+}
+
+/* The stage and gate maps, then every providers.<stage> against the
+ * registry: every problem of the file in one message ("; " between them),
+ * one line of load_errors. */
+static int check_channel(const struct channel *ch, const char *path)
+{
+	struct sbuf errs = {0};
+	int rc;
+	for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+		check_section(&sections[i], json_get(ch->cfg, sections[i].name), &errs);
+	for (size_t i = 0; i < stage_count; i++) {
+		cJSON *opts;
+		if (stage_table[i].kind != STAGE_WORK) continue;
+		opts = config_provider(ch, stage_table[i].name);
+		provider_opts_check(stage_table[i].name, opts, &errs);
+		cJSON_Delete(opts);
+	}
+	rc = errs.len ? err_set("%s: %s", path, errs.s) : 0;
+	sb_free(&errs);
+	return rc;
 }
 
 static int load_channel(struct config *c, const char *id, struct channel *ch)
@@ -62,7 +121,7 @@ static int load_channel(struct config *c, const char *id, struct channel *ch)
 		err_set("%s: id '%s' does not match its folder name '%s'", path, cid, id);
 		goto fail;
 	}
-	if (check_providers(ch, path) < 0) goto fail;
+	if (check_channel(ch, path) < 0) goto fail;
 	free(path);
 	return 0;
 fail:
@@ -108,7 +167,7 @@ int config_load(struct config *c, const char *root)
 		c->ch[c->nch++] = ch;
 	}
 	if (d) closedir(d);
-	qsort(c->ch, c->nch, sizeof *c->ch, cmp_channel);
+	if (c->nch) qsort(c->ch, c->nch, sizeof *c->ch, cmp_channel);   /* ch is NULL when none loaded */
 	c->load_errors = errs.s;
 	return 0;
 }
@@ -154,7 +213,12 @@ cJSON *config_provider(const struct channel *ch, const char *stage)
 
 int config_gate(const struct channel *ch, const char *gate)
 {
-	return json_bool(json_get(ch->cfg, "gates"), gate, strcmp(gate, "review") == 0);
+	return json_bool(json_get(ch->cfg, "gates"), gate, stage_gate_default(gate) == 1);
+}
+
+const char *config_gate_after(const struct channel *ch, const struct stage_def *s)
+{
+	return s && s->gate_after && config_gate(ch, s->gate_after) ? s->gate_after : NULL;
 }
 
 static double lookup_num(const struct config *c, const struct channel *ch, const char *path, double def)
