@@ -4,13 +4,17 @@
  * temporary name in its final folder, fsynced, renamed (never over an
  * existing name unless FSIO_REPLACE), and the folder fsynced.
  * fsio_write_atomic and fsio_copy are built on it; downloads (http.c) and
- * media files (media_commit) use it too.  Moves of files a person gave us
- * go through fsio_move (renameat2 RENAME_NOREPLACE, both folders fsynced).
+ * media files (media_commit) use it too.  Moves (tickets, files a person
+ * gave us) go through fsio_move (renameat2 RENAME_NOREPLACE, both folders
+ * fsynced).
  *
- * The temporary-name convention, the only one: ".<final name>.<pid>.tmp"
- * beside the final name, made by fsio_tmp_name and recognised by
- * fsio_tmp_pid.  Every scanner skips dot-names, and the one cleaner
- * (tmpclean.c) removes such names whose process is gone.
+ * The temporary-name convention: ".<final name>.<pid>.tmp" beside the final
+ * name, made by fsio_tmp_name and recognised by fsio_tmp_pid.  Every scanner
+ * skips dot-names, and the one cleaner (tmpclean.c) removes such names whose
+ * process is gone.  Some scratch files that tools write and their provider
+ * removes itself still carry ".tmp" without a pid (.final.tmp.mp4,
+ * .tts-NNN.tmp.audio, a clip's .seg-NN.mp4.tmp.mp4): the cleaner leaves
+ * them to that provider's next run.
  *
  * Also here: reading a bounded regular file, the one write loop
  * (fsio_write_all) and the one directory listing (fsio_list, scandir).
