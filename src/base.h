@@ -102,7 +102,7 @@ int fsio_unlink_durable(const char *path);  /* only for our own files */
 /* Sorted names of a folder (scandir), without dot-names unless keep takes
  * them; the count, or -1 with errno.  Free with fsio_list_free. */
 int fsio_list(const char *dir, char ***names, int (*keep)(const char *name));
-void fsio_list_free(char **names, int n);
+void fsio_list_free(char **names, int n);   /* also after a failed fsio_list */
 
 /* ---- log.c: JSON lines on stderr, and per episode -------------------- */
 void log_set_stderr(int enabled);

@@ -41,7 +41,7 @@ static void hash_dir(struct hash *h, const char *dir)
 		hash_file_update(h, p);
 		free(p);
 	}
-	if (n >= 0) fsio_list_free(names, n);
+	fsio_list_free(names, n);
 }
 
 static void hash_json(struct hash *s, const char *label, const cJSON *j)

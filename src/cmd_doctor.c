@@ -52,7 +52,7 @@ static void check_credentials(const char *root)
 		}
 		free(p);
 	}
-	if (n >= 0) fsio_list_free(names, n);
+	fsio_list_free(names, n);
 	if (!bad) report(1, "credential files are mode 0600", "");
 	free(dp);
 }

@@ -222,7 +222,7 @@ static void library_load(const char *dir, struct library *lib)
 		lib->c = xrealloc(lib->c, (lib->n + 1) * sizeof *lib->c);
 		lib->c[lib->n++] = c;
 	}
-	if (n >= 0) fsio_list_free(names, n);
+	fsio_list_free(names, n);
 }
 
 static void library_free(struct library *lib)

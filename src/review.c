@@ -257,7 +257,7 @@ int review_scan(sqlite3 *db, struct config *c)
 		int n = fsio_list(dp, &names, NULL);
 		free(dp);
 		for (int i = 0; i < n; i++) review_file(db, c, gates[g], names[i]);
-		if (n >= 0) fsio_list_free(names, n);
+		fsio_list_free(names, n);
 	}
 	return 0;
 }

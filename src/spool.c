@@ -161,7 +161,7 @@ int spool_reconcile(sqlite3 *db, const char *root)
 		char *dp = spool_path(root, ticket_dir(i), NULL), **names;
 		int n = fsio_list(dp, &names, ticket_name);
 		for (int k = 0; k < n; k++) orphan_ticket(db, root, ticket_dir(i), names[k]);
-		if (n >= 0) fsio_list_free(names, n);
+		fsio_list_free(names, n);
 		free(dp);
 	}
 	return rc;
