@@ -3,7 +3,7 @@
 # Safe to run again: it installs only what is missing.
 set -eu
 PKGS="build-essential pkg-config libcurl4-openssl-dev libcjson-dev libsqlite3-dev
-libyaml-dev uuid-dev ffmpeg espeak-ng fonts-dejavu-core sqlite3 python3 python3-pytest
+libyaml-dev uuid-dev libssl-dev ffmpeg espeak-ng fonts-dejavu-core sqlite3 python3 python3-pytest
 strace openssl ca-certificates procps file man-db"
 missing=""
 for p in $PKGS; do

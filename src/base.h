@@ -84,28 +84,41 @@ void sb_puts(struct sbuf *b, const char *s);
 void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_free(struct sbuf *b);
 
-/* ---- sha256.c -------------------------------------------------------- */
-struct sha256 { uint32_t h[8]; unsigned char buf[64]; size_t used; uint64_t len; };
-void sha256_init(struct sha256 *s);
-void sha256_update(struct sha256 *s, const void *data, size_t n);
-void sha256_final(struct sha256 *s, char out[65]);
-void sha256_hex(const void *data, size_t len, char out[65]);
-int sha256_file_update(struct sha256 *s, const char *path);
+/* ---- hash.c: SHA-256 (libcrypto) as 64 hex digits -------------------- */
+struct evp_md_ctx_st;                        /* OpenSSL's EVP_MD_CTX, opaque here */
+struct hash { struct evp_md_ctx_st *ctx; };
+void hash_init(struct hash *h);
+void hash_update(struct hash *h, const void *data, size_t n);
+void hash_final_hex(struct hash *h, char out[65]);    /* also frees the context */
+void hash_free(struct hash *h);              /* abandon a hash (error paths) */
+void hash_hex(const void *data, size_t len, char out[65]);
+int hash_file_update(struct hash *h, const char *path);   /* streams the file */
+int hash_file(const char *path, char out[65]);
 
-/* ---- fsio.c: the one durable write and the one durable move ---------- */
-/* The one durable commit.  fsio_tmp_open creates final's temporary name in
- * final's folder (".<name>.<pid>.tmp": every scanner skips dot-names);
- * fsio_commit fsyncs and closes fd (-1: already closed and synced by the
- * caller), renames tmp to final (RENAME_NOREPLACE unless FSIO_REPLACE) and
- * fsyncs final's folder.  On failure tmp is removed. */
+/* ---- base64.c: RFC 4648 decoding (libcrypto) --------------------------- */
+/* Standard or URL-safe alphabet, padding optional, whitespace ignored;
+ * appends the bytes to out, or returns -1 with err_set. */
+int base64_decode(const char *in, struct sbuf *out);
+
+/* ---- fsio.c: the one durable commit, listing, reading ---------------- */
+/* The one durable commit.  fsio_tmp_open creates final's temporary name,
+ * ".<name>.<pid>.tmp" in final's folder (fsio_tmp_name; every scanner skips
+ * dot-names; tmpclean removes those of dead processes).  fsio_commit fsyncs
+ * and closes fd (a file's or a folder's; -1: the caller already synced and
+ * closed it), renames tmp to final (RENAME_NOREPLACE unless FSIO_REPLACE;
+ * errno EEXIST when final exists) and fsyncs final's folder.  On failure
+ * tmp is discarded. */
 enum { FSIO_NOREPLACE = 0, FSIO_REPLACE = 1 };
+char *fsio_tmp_name(const char *final);
+long fsio_tmp_pid(const char *name);          /* pid in a temporary name, 0: not one */
 int fsio_tmp_open(const char *final, char **tmp_out);
 int fsio_commit(int fd, const char *tmp, const char *final, int flags);
 int fsio_write_all(int fd, const void *data, size_t len);   /* -1 with errno */
 int fsio_write_atomic(const char *path, const void *data, size_t len);
 int fsio_write_atomic_str(const char *path, const char *s);
+long long fsio_copy(const char *from, const char *to, int flags, struct hash *h);
 int fsio_move(const char *from, const char *to);      /* never overwrites */
-int fsio_copy_atomic(const char *from, const char *to);
+int fsio_discard(const char *tmp);           /* a temporary file, or folder of files */
 int fsio_fsync_dir(const char *dir);
 int fsio_mkdirs(const char *path);
 char *fsio_read(const char *path, size_t max, size_t *len_out);
@@ -113,6 +126,10 @@ int fsio_exists(const char *path);
 int fsio_is_dir(const char *path);
 int fsio_set_mtime(const char *path, double t);
 int fsio_unlink_durable(const char *path);  /* only for our own files */
+/* Sorted names of a folder (scandir), without dot-names unless keep takes
+ * them; the count, or -1 with errno.  Free with fsio_list_free. */
+int fsio_list(const char *dir, char ***names, int (*keep)(const char *name));
+void fsio_list_free(char **names, int n);   /* also after a failed fsio_list */
 
 /* ---- log.c: JSON lines on stderr, and per episode -------------------- */
 void log_set_stderr(int enabled);
@@ -204,6 +221,14 @@ int config_timeout(const struct config *c, const struct channel *ch, const char 
 int config_max_retries(const struct config *c, const struct channel *ch);
 double config_retry_base(const struct config *c, const struct channel *ch);
 double config_retry_max(const struct config *c, const struct channel *ch);
+
+/* ---- tmpclean.c: the one cleaner of temporaries ------------------------ */
+/* Removes (and logs) the temporaries in dir whose process is gone; returns
+ * how many, or -1.  tmpclean_startup sweeps the spool, the channel folders
+ * (episodes, default outboxes) and configured outboxes. */
+int tmpclean_dir(const char *dir);
+void tmpclean_startup(const struct config *c);
+char *directory_outbox(const char *channel_dir, const cJSON *provider);   /* prov_directory.c */
 
 /* ---- idea.c: validation of idea files ---------------------------------- */
 struct idea {

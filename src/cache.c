@@ -9,7 +9,6 @@
  * stage reads and whether notes matter come from its stage table row.
  */
 #include "provider.h"
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,40 +17,25 @@ static const char *const channel_keys[] = {
 	"name", "persona", "style_guide", "voice_profile", "avatar_profile", "video", "niche", NULL
 };
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Files of a folder in name order, so the key does not depend on readdir. */
-static void hash_dir(struct sha256 *s, const char *dir)
+static void hash_dir(struct hash *h, const char *dir)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char **names = NULL;
-	size_t n = 0;
-	while (d && (de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.') continue;
-		names = xrealloc(names, (n + 1) * sizeof *names);
-		names[n++] = xstrdup(de->d_name);
-	}
-	if (d) closedir(d);
-	if (n) qsort(names, n, sizeof *names, name_cmp);
-	for (size_t i = 0; i < n; i++) {
+	char **names;
+	int n = fsio_list(dir, &names, NULL);
+	for (int i = 0; i < n; i++) {
 		char *p = xasprintf("%s%s", dir, names[i]);
-		sha256_update(s, names[i], strlen(names[i]) + 1);
-		sha256_file_update(s, p);
+		hash_update(h, names[i], strlen(names[i]) + 1);
+		hash_file_update(h, p);
 		free(p);
-		free(names[i]);
 	}
-	free(names);
+	fsio_list_free(names, n);
 }
 
-static void hash_json(struct sha256 *s, const char *label, const cJSON *j)
+static void hash_json(struct hash *s, const char *label, const cJSON *j)
 {
 	char *txt = j ? json_print(j) : xstrdup("null");
-	sha256_update(s, label, strlen(label) + 1);
-	sha256_update(s, txt, strlen(txt) + 1);
+	hash_update(s, label, strlen(label) + 1);
+	hash_update(s, txt, strlen(txt) + 1);
 	free(txt);
 }
 
@@ -64,13 +48,13 @@ static int notes_matter(const struct stage_ctx *ctx, const struct stage_def *s)
 }
 
 /* The stage's inputs, by name and content ("dir/": every file in it). */
-static void hash_inputs(struct sha256 *h, const struct stage_def *s)
+static void hash_inputs(struct hash *h, const struct stage_def *s)
 {
 	for (size_t k = 0; s && k < sizeof s->inputs / sizeof s->inputs[0] && s->inputs[k]; k++) {
 		const char *in = s->inputs[k];
-		sha256_update(h, in, strlen(in) + 1);
+		hash_update(h, in, strlen(in) + 1);
 		if (in[strlen(in) - 1] == '/') hash_dir(h, in);
-		else if (fsio_exists(in)) sha256_file_update(h, in);
+		else if (fsio_exists(in)) hash_file_update(h, in);
 	}
 }
 
@@ -78,34 +62,25 @@ void cache_key(const struct stage_ctx *ctx, char out[65])
 {
 	const struct stage_def *st = stage_find(ctx->stage);
 	int notes = notes_matter(ctx, st);
-	struct sha256 s;
+	struct hash s;
 	size_t i;
-	sha256_init(&s);
-	sha256_update(&s, ctx->stage, strlen(ctx->stage) + 1);
+	hash_init(&s);
+	hash_update(&s, ctx->stage, strlen(ctx->stage) + 1);
 	hash_json(&s, "provider", ctx->provider);
 	for (i = 0; channel_keys[i]; i++) hash_json(&s, channel_keys[i], json_get(ctx->channel, channel_keys[i]));
 	/* Notes change only what the writing stages (and external commands) produce, so
 	 * a re-run from metadata does not pay for the same narration again. */
 	if (notes) {
 		const char *text = ctx->reviewer_notes ? ctx->reviewer_notes : "";
-		sha256_update(&s, text, strlen(text) + 1);
+		hash_update(&s, text, strlen(text) + 1);
 	}
 	{	/* a channel's own prompt template changes what a writing stage produces */
 		char *tpl = xasprintf("%s/prompts/%s.txt", ctx->channel_dir, ctx->stage);
-		if (notes && fsio_exists(tpl)) sha256_file_update(&s, tpl);
+		if (notes && fsio_exists(tpl)) hash_file_update(&s, tpl);
 		free(tpl);
 	}
 	hash_inputs(&s, st);
-	sha256_final(&s, out);
-}
-
-static int file_hash(const char *path, char out[65])
-{
-	struct sha256 s;
-	sha256_init(&s);
-	if (sha256_file_update(&s, path) < 0) return -1;
-	sha256_final(&s, out);
-	return 0;
+	hash_final_hex(&s, out);
 }
 
 /* Records what each output file holds, so a later reuse can be verified. */
@@ -114,7 +89,7 @@ void cache_seal(struct stage_ctx *ctx)
 	cJSON *o;
 	cJSON_ArrayForEach(o, ctx->outputs) {
 		char h[65];
-		if (file_hash(json_str(o, "path", ""), h) == 0) {
+		if (hash_file(json_str(o, "path", ""), h) == 0) {
 			cJSON_DeleteItemFromObject(o, "sha256");
 			cJSON_AddStringToObject(o, "sha256", h);
 		}
@@ -127,7 +102,7 @@ static int outputs_intact(const cJSON *result)
 	cJSON_ArrayForEach(o, json_get(result, "outputs")) {
 		char h[65];
 		const char *want = json_str(o, "sha256", NULL);
-		if (!want || file_hash(json_str(o, "path", ""), h) < 0 || strcmp(h, want) != 0) return 0;
+		if (!want || hash_file(json_str(o, "path", ""), h) < 0 || strcmp(h, want) != 0) return 0;
 	}
 	return 1;
 }

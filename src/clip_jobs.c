@@ -201,15 +201,6 @@ static void segs_free(struct clip_jobs *r)
 	r->seg = NULL;
 }
 
-static int file_sha(const char *path, char out[65])
-{
-	struct sha256 h;
-	sha256_init(&h);
-	if (sha256_file_update(&h, path) < 0) return -1;
-	sha256_final(&h, out);
-	return 0;
-}
-
 /* The sidecar's text: the request's hash, then the clip's size, mtime and
  * content hash, so a clip another provider wrote later is stale too. */
 static char *clip_stamp(const struct clip_seg *g)
@@ -217,7 +208,7 @@ static char *clip_stamp(const struct clip_seg *g)
 	struct stat st;
 	char sha[65];
 	if (stat(g->clip, &st) < 0) { err_set_errno("cannot stat %s", g->clip); return NULL; }
-	if (file_sha(g->clip, sha) < 0) return NULL;
+	if (hash_file(g->clip, sha) < 0) return NULL;
 	return xasprintf("%s %lld %lld.%09ld %s\n", g->fp, (long long)st.st_size,
 			 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, sha);
 }
@@ -235,7 +226,7 @@ static int clip_current(const struct clip_seg *g)
 
 	snprintf(nowmt, sizeof nowmt, "%lld.%09ld", ok ? (long long)st.st_mtim.tv_sec : 0LL,
 		 ok ? st.st_mtim.tv_nsec : 0L);
-	if (ok && strcmp(mt, nowmt) != 0) ok = file_sha(g->clip, now) == 0 && strcmp(now, sha) == 0;
+	if (ok && strcmp(mt, nowmt) != 0) ok = hash_file(g->clip, now) == 0 && strcmp(now, sha) == 0;
 	free(have);
 	return ok;
 }
@@ -252,7 +243,7 @@ static void segs_load(struct clip_jobs *r)
 		g->clip = xasprintf("%s/seg-%02d.mp4", r->p->dir, g->s->index);
 		g->req = xasprintf("%s/.seg-%02d.mp4.req", r->p->dir, g->s->index);
 		what = r->p->fingerprint(r, g->s);
-		sha256_hex(what, strlen(what), g->fp);
+		hash_hex(what, strlen(what), g->fp);
 		free(what);
 		g->done = clip_current(g);
 	}

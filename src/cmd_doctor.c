@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include "daemon.h"
 #include "provider.h"
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,15 +37,11 @@ static void check_tool(const char *name, const char *flag, const char *pkg)
 
 static void check_credentials(const char *root)
 {
-	char *dp = xasprintf("%s/credentials", root);
-	DIR *d = opendir(dp);
-	struct dirent *de;
-	int bad = 0;
-	while (d && (de = readdir(d)) != NULL) {
-		char *p;
+	char *dp = xasprintf("%s/credentials", root), **names;
+	int bad = 0, n = fsio_list(dp, &names, NULL);
+	for (int i = 0; i < n; i++) {
+		char *p = xasprintf("%s/%s", dp, names[i]);
 		struct stat st;
-		if (de->d_name[0] == '.') continue;
-		p = xasprintf("%s/%s", dp, de->d_name);
 		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0077)) {
 			char *what = xasprintf("credential file %s is mode %04o, readable by others", p, st.st_mode & 07777);
 			char *fix = xasprintf("chmod 600 %s", p);
@@ -57,7 +52,7 @@ static void check_credentials(const char *root)
 		}
 		free(p);
 	}
-	if (d) closedir(d);
+	fsio_list_free(names, n);
 	if (!bad) report(1, "credential files are mode 0600", "");
 	free(dp);
 }

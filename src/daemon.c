@@ -6,9 +6,10 @@
  * report pipe, or the timerfd armed for the next retry deadline or stage
  * timeout.  Idle means no system calls at all.
  *
- * Start-up order matters: take the lock, add the watches, then requeue work
- * that was running, finish interrupted ingests, reconcile the spool to the
- * database, and scan incoming/ — so nothing that arrives meanwhile is missed.
+ * Start-up order matters: take the lock, add the watches, remove the
+ * temporaries dead processes left (tmpclean.c), then requeue work that was
+ * running, finish interrupted ingests, reconcile the spool to the database,
+ * and scan incoming/ — so nothing that arrives meanwhile is missed.
  */
 #define _GNU_SOURCE
 #include "daemon.h"
@@ -273,6 +274,7 @@ static int startup(struct daemon *d, const char *root)
 	if (spool_init_dirs(root) < 0 || !(d->db = db_open(root, 1)) || db_sync_channels(d->db, &d->cfg) < 0)
 		return -1;
 	if (setup_fds(d) < 0) return -1;
+	tmpclean_startup(&d->cfg);
 	pipeline_requeue_running(d->db);
 	ingest_finish_pending(d->db, &d->cfg);
 	budget_release(d->db, &d->cfg);

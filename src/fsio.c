@@ -1,15 +1,31 @@
 /*
- * fsio.c - durable file operations.  The only atomic write is
- * fsio_write_atomic (temporary name in the same folder, fsync, rename, fsync
- * the folder); the only move is fsio_move (renameat2 RENAME_NOREPLACE, then
- * fsync both folders).  Temporary names begin with '.' and contain ".tmp",
- * which the watcher and every scanner ignore.
+ * fsio.c - durable files.  Every file (and the outbox's publish folder) the
+ * program commits goes through one helper, fsio_commit: written under a
+ * temporary name in its final folder, fsynced, renamed (never over an
+ * existing name unless FSIO_REPLACE), and the folder fsynced.
+ * fsio_write_atomic and fsio_copy are built on it; downloads (http.c) and
+ * media files (media_commit) use it too.  Moves (tickets, files a person
+ * gave us) go through fsio_move (renameat2 RENAME_NOREPLACE, both folders
+ * fsynced).
+ *
+ * The temporary-name convention: ".<final name>.<pid>.tmp" beside the final
+ * name, made by fsio_tmp_name and recognised by fsio_tmp_pid.  Every scanner
+ * skips dot-names, and the one cleaner (tmpclean.c) removes such names whose
+ * process is gone.  Some scratch files that tools write and their provider
+ * removes itself still carry ".tmp" without a pid (.final.tmp.mp4,
+ * .tts-NNN.tmp.audio, a clip's .seg-NN.mp4.tmp.mp4): the cleaner leaves
+ * them to that provider's next run.
+ *
+ * Also here: reading a bounded regular file, the one write loop
+ * (fsio_write_all) and the one directory listing (fsio_list, scandir).
  */
 #define _GNU_SOURCE
 #include "base.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,17 +39,28 @@ static char *dir_of(const char *path)
 	return d;
 }
 
-static char *tmp_name_for(const char *path)
+/* ".<name>.<pid>.tmp" in final's folder, for this process. */
+char *fsio_tmp_name(const char *final)
 {
-	char *tmp = xstrdup(path), *dir = xstrdup(dirname(tmp)), *base;
-	char *out;
-	free(tmp);
-	tmp = xstrdup(path);
-	base = basename(tmp);
-	out = xasprintf("%s/.%s.%ld.tmp", dir, base, (long)getpid());
+	char *dir = dir_of(final), *tmp = xstrdup(final), *out;
+	out = xasprintf("%s/.%s.%ld.tmp", dir, basename(tmp), (long)getpid());
 	free(tmp);
 	free(dir);
 	return out;
+}
+
+/* The pid a name made by fsio_tmp_name carries, or 0 when the name does not
+ * follow the convention (so it is not ours to remove). */
+long fsio_tmp_pid(const char *name)
+{
+	size_t n = strlen(name), d = 0;
+	long pid = 0;
+	if (n < 8 || name[0] != '.' || strcmp(name + n - 4, ".tmp") != 0) return 0;
+	n -= 4;
+	while (d < n && d < 10 && name[n - 1 - d] >= '0' && name[n - 1 - d] <= '9') d++;
+	if (d == 0 || d + 3 > n || name[n - 1 - d] != '.') return 0;
+	for (size_t i = n - d; i < n; i++) pid = pid * 10 + (name[i] - '0');
+	return pid > 0 && pid <= INT_MAX ? pid : 0;
 }
 
 int fsio_fsync_dir(const char *dir)
@@ -63,8 +90,8 @@ int fsio_write_all(int fd, const void *data, size_t len)
 
 int fsio_tmp_open(const char *final, char **tmp_out)
 {
-	char *tmp = tmp_name_for(final);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char *tmp = fsio_tmp_name(final);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		err_set_errno("cannot create %s", tmp);
 		free(tmp);
@@ -74,31 +101,47 @@ int fsio_tmp_open(const char *final, char **tmp_out)
 	return fd;
 }
 
-/* The one durable commit: data on disk, then the name, then the folder. */
-int fsio_commit(int fd, const char *tmp, const char *final, int flags)
+/* Gives up a temporary file before its commit (the error is already set). */
+static void tmp_abandon(int fd, char *tmp)
+{
+	close(fd);
+	unlink(tmp);
+	free(tmp);
+}
+
+static int commit_steps(int fd, const char *tmp, const char *final, int flags)
 {
 	char *dir;
 	int rc;
 	if (fd >= 0 && fsync(fd) < 0) {
 		err_set_errno("cannot fsync %s (disk full?)", tmp);
 		close(fd);
-		unlink(tmp);
 		return -1;
 	}
-	if (fd >= 0 && close(fd) < 0) {
-		err_set_errno("cannot close %s (disk full?)", tmp);
-		unlink(tmp);
-		return -1;
-	}
+	if (fd >= 0 && close(fd) < 0) return err_set_errno("cannot close %s (disk full?)", tmp);
 	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, flags & FSIO_REPLACE ? 0 : RENAME_NOREPLACE) < 0) {
-		if (errno == EEXIST) err_set("cannot commit %s: %s already exists", tmp, final);
-		else err_set_errno("cannot rename %s to %s", tmp, final);
-		unlink(tmp);
+		if (errno != EEXIST) return err_set_errno("cannot rename %s to %s", tmp, final);
+		err_set("cannot commit %s: %s already exists", tmp, final);
+		errno = EEXIST;
 		return -1;
 	}
 	dir = dir_of(final);
 	rc = fsio_fsync_dir(dir);
 	free(dir);
+	return rc;
+}
+
+/* The one durable commit: data on disk, then the name, then the folder.
+ * fd may be a file's or a folder's (a folder's fsync makes its entries
+ * durable).  Fails with errno EEXIST when final exists and flags say
+ * FSIO_NOREPLACE; tmp is discarded on every failure. */
+int fsio_commit(int fd, const char *tmp, const char *final, int flags)
+{
+	int rc = commit_steps(fd, tmp, final, flags), e = errno;
+	if (rc < 0) {
+		fsio_discard(tmp);
+		errno = e;
+	}
 	return rc;
 }
 
@@ -109,9 +152,7 @@ int fsio_write_atomic(const char *path, const void *data, size_t len)
 	if (fd < 0) return -1;
 	if (fsio_write_all(fd, data, len) < 0) {
 		err_set_errno("cannot write %s (disk full?)", tmp);
-		close(fd);
-		unlink(tmp);
-		free(tmp);
+		tmp_abandon(fd, tmp);
 		return -1;
 	}
 	rc = fsio_commit(fd, tmp, path, FSIO_REPLACE);
@@ -144,15 +185,35 @@ int fsio_move(const char *from, const char *to)
 	return rc;
 }
 
-int fsio_copy_atomic(const char *from, const char *to)
+/* Streams a regular file (never through a symlink) to `to` through the
+ * durable commit, feeding h (when not NULL) what it copies.  Returns the
+ * number of bytes copied, or -1. */
+long long fsio_copy(const char *from, const char *to, int flags, struct hash *h)
 {
-	size_t len;
-	char *data = fsio_read(from, (size_t)1 << 34, &len);
-	int rc;
-	if (!data) return -1;
-	rc = fsio_write_atomic(to, data, len);
-	free(data);
-	return rc;
+	char buf[1 << 16], *tmp;
+	long long total = 0;
+	ssize_t n;
+	int out, in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0) return err_set_errno("cannot open %s", from);
+	if ((out = fsio_tmp_open(to, &tmp)) < 0) {
+		close(in);
+		return -1;
+	}
+	while ((n = read(in, buf, sizeof buf)) != 0) {
+		if (n < 0 && errno == EINTR) continue;
+		if (n < 0 || fsio_write_all(out, buf, (size_t)n) < 0) break;
+		if (h) hash_update(h, buf, (size_t)n);
+		total += n;
+	}
+	close(in);
+	if (n != 0) {
+		err_set_errno("cannot copy %s to %s (disk full?)", from, to);
+		tmp_abandon(out, tmp);
+		return -1;
+	}
+	n = fsio_commit(out, tmp, to, flags);
+	free(tmp);
+	return n < 0 ? -1 : total;
 }
 
 int fsio_mkdirs(const char *path)
@@ -248,5 +309,69 @@ int fsio_unlink_durable(const char *path)
 	d = dir_of(path);
 	rc = fsio_fsync_dir(d);
 	free(d);
+	return rc;
+}
+
+static int name_order(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);   /* bytewise: never the locale's order */
+}
+
+/* The names in dir, sorted bytewise, into *names (free with fsio_list_free).
+ * "." and ".." never; with keep NULL every name not beginning with '.',
+ * else the names keep accepts (it sees dot-names too).  Returns the count,
+ * or -1 with err_set and errno (ENOENT: no such folder). */
+int fsio_list(const char *dir, char ***names, int (*keep)(const char *name))
+{
+	struct dirent **ents;
+	int n = scandir(dir, &ents, NULL, name_order), kept = 0, e;
+	*names = NULL;
+	if (n < 0) {
+		e = errno;
+		err_set_errno("cannot list folder %s", dir);
+		errno = e;
+		return -1;
+	}
+	*names = xcalloc((size_t)n + 1, sizeof **names);
+	for (int i = 0; i < n; i++) {
+		const char *nm = ents[i]->d_name;
+		if (strcmp(nm, ".") && strcmp(nm, "..") && (keep ? keep(nm) : nm[0] != '.'))
+			(*names)[kept++] = xstrdup(nm);
+		free(ents[i]);
+	}
+	free(ents);
+	return kept;
+}
+
+void fsio_list_free(char **names, int n)
+{
+	for (int i = 0; i < n; i++) free(names[i]);
+	free(names);
+}
+
+static int any_name(const char *name)
+{
+	(void)name;
+	return 1;
+}
+
+/* Removes a temporary of ours: a file, or a folder of plain files (the
+ * outbox's publish folder).  Never follows a symbolic link. */
+int fsio_discard(const char *path)
+{
+	struct stat st;
+	char **names;
+	int n, rc = 0;
+	if (lstat(path, &st) < 0) return errno == ENOENT ? 0 : err_set_errno("cannot remove %s", path);
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path) < 0 && errno != ENOENT ? err_set_errno("cannot remove %s", path) : 0;
+	if ((n = fsio_list(path, &names, any_name)) < 0) return -1;
+	for (int i = 0; i < n && rc == 0; i++) {
+		char *p = xasprintf("%s/%s", path, names[i]);
+		if (unlink(p) < 0 && errno != ENOENT) rc = err_set_errno("cannot remove %s", p);
+		free(p);
+	}
+	fsio_list_free(names, n);
+	if (rc == 0 && rmdir(path) < 0) rc = err_set_errno("cannot remove folder %s", path);
 	return rc;
 }

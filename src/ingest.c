@@ -9,7 +9,6 @@
  */
 #define _GNU_SOURCE
 #include "daemon.h"
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,11 @@ static int ignored_name(const char *name)
 {
 	size_t n = strlen(name);
 	return name[0] == '.' || (n >= 4 && strcmp(name + n - 4, ".tmp") == 0);
+}
+
+static int wanted_name(const char *name)
+{
+	return !ignored_name(name);
 }
 
 static int reject(struct config *c, const char *name, const char *fmt, ...)
@@ -168,7 +172,7 @@ static int finish_ingest(sqlite3 *db, struct config *c, const char *id)
 		struct idea parsed;
 		if (raw && idea_parse(raw, len, &parsed) == 0) {
 			char *canon = json_print(parsed.json);
-			sha256_hex(canon, strlen(canon), h);
+			hash_hex(canon, strlen(canon), h);
 			free(canon);
 			cJSON_Delete(parsed.json);
 		}
@@ -208,7 +212,7 @@ static int accept_idea(sqlite3 *db, struct config *c, const char *name, struct i
 
 	if (!ch) return reject_channel(c, name, idea->channel);
 	canon = json_print(idea->json);
-	sha256_hex(canon, strlen(canon), hash);
+	hash_hex(canon, strlen(canon), hash);
 	free(canon);
 	if (pending_for(db, name, hash, id)) return finish_ingest(db, c, id);
 	if (find_duplicate(db, ch->db_id, idea, hash, dup, sizeof dup, &why))
@@ -256,27 +260,16 @@ int ingest_file(sqlite3 *db, struct config *c, const char *name)
 
 int ingest_scan(sqlite3 *db, struct config *c)
 {
-	char *dp = spool_path(c->root, "incoming", NULL);
-	DIR *d = opendir(dp);
-	struct dirent *de;
-	char **names = NULL;
-	size_t n = 0;
+	char *dp = spool_path(c->root, "incoming", NULL), **names;
+	int n = fsio_list(dp, &names, wanted_name);
 
 	free(dp);
-	if (!d) return err_set_errno("cannot read spool/incoming");
-	while ((de = readdir(d)) != NULL) {
-		if (ignored_name(de->d_name)) continue;
-		names = xrealloc(names, (n + 1) * sizeof *names);
-		names[n++] = xstrdup(de->d_name);
-	}
-	closedir(d);
-	for (size_t i = 0; i < n; i++) {
+	if (n < 0) return err_set_errno("cannot read spool/incoming");
+	for (int i = 0; i < n; i++)
 		if (ingest_file(db, c, names[i]) < 0)
 			log_error(NULL, NULL, "ingest.error", "spool/incoming/%s: %s (left in place; retried on the next scan)",
 				  names[i], err_msg());
-		free(names[i]);
-	}
-	free(names);
+	fsio_list_free(names, n);
 	return 0;
 }
 

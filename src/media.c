@@ -22,7 +22,6 @@
  */
 #define _GNU_SOURCE
 #include "provider.h"
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -44,11 +43,11 @@ static char *dir_of(const char *path)
 	return d;
 }
 
-/* The only way a media file reaches its final name: fsio_commit() puts its
- * data on disk before the rename, and the rename before we report it. */
+/* The only way a media file a tool wrote reaches its final name: through
+ * the one durable commit (fsio_commit), replacing an earlier version. */
 int media_commit(const char *tmp, const char *final)
 {
-	int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	int fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) return err_set_errno("cannot open %s to commit it", tmp);
 	return fsio_commit(fd, tmp, final, FSIO_REPLACE);
 }
@@ -403,10 +402,9 @@ char *media_wrap(const char *text, int cols, int max_lines)
 /* A private scratch file for one run (NOT durable: no fsync, no rename). */
 int media_write_scratch(const char *path, const char *text)
 {
-	size_t len = strlen(text);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) return err_set_errno("cannot create %s", path);
-	if (write(fd, text, len) != (ssize_t)len) {
+	if (fsio_write_all(fd, text, strlen(text)) < 0) {
 		close(fd);
 		return err_set_errno("cannot write %s", path);
 	}
@@ -514,24 +512,31 @@ static int clip_wanted(const struct media_timeline *t, int idx, int broll)
 	return 0;
 }
 
+/* What media_prune_clips may remove: crashed temporaries (.seg-*.tmp*)
+ * and seg-NN.mp4 clips. */
+static int clip_name(const char *name)
+{
+	int idx, len = 0;
+	if (!strncmp(name, ".seg-", 5)) return strstr(name, ".tmp") != NULL;
+	return sscanf(name, "seg-%d.mp4%n", &idx, &len) == 1 && len == (int)strlen(name);
+}
+
 /* Removes leftovers of earlier runs from a provider's own clip folder:
- * crashed temporaries (.seg-*.tmp.mp4) and seg-NN.mp4 clips whose segment
- * is no longer of this kind, so assembly never picks up a stale clip. */
+ * crashed temporaries and seg-NN.mp4 clips whose segment is no longer of
+ * this kind, so assembly never picks up a stale clip. */
 int media_prune_clips(const char *dir, const struct media_timeline *t, int broll)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int idx, n, removed = 0;
+	char **names;
+	int idx, removed = 0, n = fsio_list(dir, &names, clip_name);
 
-	if (!d) return errno == ENOENT ? 0 : err_set_errno("cannot open folder %s", dir);
-	while ((e = readdir(d)) != NULL) {
-		int stale = strncmp(e->d_name, ".seg-", 5) == 0 && strstr(e->d_name, ".tmp");
-		n = 0;
-		if (!stale && sscanf(e->d_name, "seg-%d.mp4%n", &idx, &n) == 1 &&
-		    n == (int)strlen(e->d_name))
-			stale = !clip_wanted(t, idx, broll);
-		if (stale && unlinkat(dirfd(d), e->d_name, 0) == 0) removed++;
+	if (n < 0) return errno == ENOENT ? 0 : -1;
+	for (int i = 0; i < n; i++) {
+		char *p = xasprintf("%s/%s", dir, names[i]);
+		int stale = names[i][0] == '.' || (sscanf(names[i], "seg-%d", &idx) == 1 &&
+						   !clip_wanted(t, idx, broll));
+		if (stale && unlink(p) == 0) removed++;
+		free(p);
 	}
-	closedir(d);
+	fsio_list_free(names, n);
 	return removed ? fsio_fsync_dir(dir) : 0;
 }

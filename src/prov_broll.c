@@ -19,7 +19,6 @@
 #define _GNU_SOURCE
 #include "provider.h"
 #include <ctype.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,39 +192,37 @@ static void clip_words(struct clip *c, const char *dir)
 	free(stem);
 }
 
-static int clip_cmp(const void *a, const void *b)
+static const char *const video_ext[] = { "mp4", "mov", "mkv", "webm", "m4v", "avi", NULL };
+static const char *const image_ext[] = { "png", "jpg", "jpeg", "webp", NULL };
+
+static int media_name(const char *name)
 {
-	return strcmp(((const struct clip *)a)->name, ((const struct clip *)b)->name);
+	const char *ext = ext_of(name);
+	return name[0] != '.' && (ext_in(ext, video_ext) || ext_in(ext, image_ext));
 }
 
-/* Scans <channel>/library/ for video and image files (not dot-names). */
+/* Scans <channel>/library/ for video and image files (not dot-names), in
+ * name order. */
 static void library_load(const char *dir, struct library *lib)
 {
-	static const char *const video[] = { "mp4", "mov", "mkv", "webm", "m4v", "avi", NULL };
-	static const char *const image[] = { "png", "jpg", "jpeg", "webp", NULL };
-	DIR *d = opendir(dir);
-	struct dirent *e;
+	char **names;
+	int n = fsio_list(dir, &names, media_name);
 	struct stat st;
 
 	memset(lib, 0, sizeof *lib);
-	while (d && (e = readdir(d)) != NULL) {
-		const char *ext = ext_of(e->d_name);
-		int img = ext_in(ext, image);
-		struct clip c = { 0 };
-		if (e->d_name[0] == '.' || (!img && !ext_in(ext, video))) continue;
-		c.path = xasprintf("%s/%s", dir, e->d_name);
+	for (int i = 0; i < n; i++) {
+		struct clip c = { .path = xasprintf("%s/%s", dir, names[i]) };
 		if (stat(c.path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
 			free(c.path);
 			continue;
 		}
-		c.name = xstrdup(e->d_name);
-		c.image = img;
+		c.name = xstrdup(names[i]);
+		c.image = ext_in(ext_of(names[i]), image_ext);
 		clip_words(&c, dir);
 		lib->c = xrealloc(lib->c, (lib->n + 1) * sizeof *lib->c);
 		lib->c[lib->n++] = c;
 	}
-	if (d) closedir(d);
-	if (lib->n) qsort(lib->c, lib->n, sizeof *lib->c, clip_cmp);
+	fsio_list_free(names, n);
 }
 
 static void library_free(struct library *lib)

@@ -9,9 +9,11 @@
  *
  * Invariants (the OpenSMTPD way: commit by renaming a whole directory):
  *  - The episode folder appears in the outbox complete or not at all: it is
- *    built in <outbox>/.<episode_id>.tmp/, every file fsynced, then renamed
- *    into place with RENAME_NOREPLACE and the outbox fsynced.  Readers
- *    skip dot-names.
+ *    built under the temporary name of fsio.c, <outbox>/.<episode_id>.<pid>.tmp/,
+ *    each file committed into it (fsync, rename), then the folder itself
+ *    committed with fsio_commit (fsync it, rename with RENAME_NOREPLACE,
+ *    fsync the outbox).  Readers skip dot-names; tmpclean_dir removes the
+ *    folder of a run that died.
  *  - Never published twice: an <outbox>/<episode_id>/ with a manifest.json
  *    means it was published; a re-run (at-least-once delivery, a crash after
  *    the rename) only rewrites publish.json from that manifest.
@@ -21,7 +23,6 @@
 #define _GNU_SOURCE
 #include "provider.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -43,87 +44,26 @@ static const struct pub_file pub_files[] = {
 
 /* ---- publishing -------------------------------------------------------- */
 
-static int write_all(int fd, const unsigned char *p, size_t n)
+/* Copy one file into the publish folder, hashing it on the way. */
+static int copy_hashed(const char *from, const char *to, long long *bytes, char hex[65])
 {
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w, n -= (size_t)w;
+	struct hash h;
+	hash_init(&h);
+	if ((*bytes = fsio_copy(from, to, FSIO_NOREPLACE, &h)) < 0) {
+		hash_free(&h);
+		return -1;
 	}
+	hash_final_hex(&h, hex);
 	return 0;
 }
 
-/* Copy one regular file (never through a symlink), hashing it on the way,
- * and fsync the copy.  The destination must not exist yet. */
-static int copy_hashed(const char *from, const char *to, long long *bytes, char hex[65])
+/* providers.upload.outbox, relative to the channel folder; also where the
+ * daemon's start-up sweep looks for publish folders of dead runs. */
+char *directory_outbox(const char *channel_dir, const cJSON *provider)
 {
-	unsigned char buf[1 << 16];
-	struct sha256 sha;
-	ssize_t n;
-	int in = -1, out = -1, rc = -1;
+	const char *o = json_str(provider, "outbox", "outbox");
 
-	sha256_init(&sha);
-	*bytes = 0;
-	if ((in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		err_set_errno("cannot open %s", from);
-		goto done;
-	}
-	if ((out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
-		err_set_errno("cannot create %s", to);
-		goto done;
-	}
-	while ((n = read(in, buf, sizeof buf)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || write_all(out, buf, (size_t)n) < 0) {
-			err_set_errno("cannot copy %s to %s (disk full?)", from, to);
-			goto done;
-		}
-		sha256_update(&sha, buf, (size_t)n);
-		*bytes += n;
-	}
-	if (fsync(out) < 0) {
-		err_set_errno("cannot fsync %s", to);
-		goto done;
-	}
-	sha256_final(&sha, hex);
-	rc = 0;
-done:
-	if (in >= 0)
-		close(in);
-	if (out >= 0 && close(out) < 0 && rc == 0)
-		rc = err_set_errno("cannot close %s", to);
-	return rc;
-}
-
-/* Remove a staging folder left by a crashed run.  It holds only our own
- * plain files, so no recursion is needed. */
-static int clear_staging(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int rc = 0;
-
-	if (!d)
-		return errno == ENOENT ? 0 : err_set_errno("cannot open %s", dir);
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-		    unlinkat(dirfd(d), de->d_name, 0) < 0)
-			rc = err_set_errno("cannot remove %s/%s", dir, de->d_name);
-	closedir(d);
-	if (rc == 0 && rmdir(dir) < 0)
-		rc = err_set_errno("cannot remove %s", dir);
-	return rc;
-}
-
-static char *outbox_path(const struct stage_ctx *ctx)
-{
-	const char *o = stage_opt_str(ctx, "outbox");
-
-	return o[0] == '/' ? xstrdup(o) : xasprintf("%s/%s", ctx->channel_dir, o);
+	return o[0] == '/' ? xstrdup(o) : xasprintf("%s/%s", channel_dir, o);
 }
 
 /* file:// URL of an absolute path, percent-encoding all but unreserved. */
@@ -205,37 +145,49 @@ static cJSON *manifest_new(const struct stage_ctx *ctx, const char *published_at
 	return m;
 }
 
-/* Build the staging folder and rename it into place.  EEXIST from the
- * rename means another run published first: that is success too. */
+/* A fresh publish folder, after removing those of runs that died. */
+static int staging_make(const char *outbox, const char *tmp)
+{
+	if (fsio_mkdirs(outbox) < 0 || tmpclean_dir(outbox) < 0 || fsio_discard(tmp) < 0)
+		return -1;
+	if (mkdir(tmp, 0755) < 0) return err_set_errno("cannot create %s", tmp);
+	return 0;
+}
+
+/* The folder's own commit: its entries on disk, then its name. */
+static int staging_commit(const char *tmp, const char *final)
+{
+	int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err_set_errno("cannot open %s", tmp);
+		fsio_discard(tmp);
+		return -1;
+	}
+	return fsio_commit(fd, tmp, final, FSIO_NOREPLACE);
+}
+
+/* Build the publish folder and commit it.  EEXIST from the commit means
+ * another run published first: that is success too. */
 static enum stage_rc publish_new(struct stage_ctx *ctx, const char *outbox, const char *final)
 {
-	char *tmp = xasprintf("%s/.%s.tmp", outbox, ctx->episode_id), *mpath = NULL, now[32];
+	char *tmp = fsio_tmp_name(final), *mpath = xasprintf("%s/manifest.json", tmp), now[32];
 	cJSON *m = NULL;
-	enum stage_rc rc;
+	enum stage_rc rc = STAGE_OK;
 
 	time_iso(time_now(), now);
-	if (fsio_mkdirs(outbox) < 0 || clear_staging(tmp) < 0 ||
-	    (mkdir(tmp, 0755) < 0 && err_set_errno("cannot create %s", tmp) < 0)) {
+	if (staging_make(outbox, tmp) < 0) {
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 		goto out;
 	}
 	m = manifest_new(ctx, now);
 	if ((rc = publish_copies(ctx, tmp, cJSON_GetObjectItem(m, "files"))) != STAGE_OK)
-		goto out;
-	mpath = xasprintf("%s/manifest.json", tmp);
-	if (json_write_file(mpath, m) < 0 || fsio_fsync_dir(tmp) < 0) {
+		fsio_discard(tmp);
+	else if (json_write_file(mpath, m) < 0) {
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-		goto out;
-	}
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) < 0 && errno != EEXIST) {
-		rc = stage_fail(ctx, STAGE_RETRY, "cannot rename %s to %s: %s", tmp, final,
-				strerror(errno));
-		goto out;
-	}
-	if (fsio_fsync_dir(outbox) < 0)
+		fsio_discard(tmp);
+	} else if (staging_commit(tmp, final) < 0 && errno != EEXIST)
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 out:
-	clear_staging(tmp);   /* gone after the rename; a leftover after EEXIST */
 	cJSON_Delete(m);
 	free(mpath);
 	free(tmp);
@@ -244,7 +196,7 @@ out:
 
 enum stage_rc prov_upload_directory(struct stage_ctx *ctx)
 {
-	char *outbox = outbox_path(ctx), *final = NULL, *manifest = NULL;
+	char *outbox = directory_outbox(ctx->channel_dir, ctx->provider), *final = NULL, *manifest = NULL;
 	cJSON *m = NULL;
 	enum stage_rc rc = STAGE_OK;
 

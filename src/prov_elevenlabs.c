@@ -25,7 +25,6 @@
 #define _GNU_SOURCE
 #include "provider.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -121,36 +120,6 @@ static void cache_clean(void)
 		    !strcmp(e->d_name + n - 5, ".json") && !strstr(e->d_name, ".tmp."))
 			unlinkat(dirfd(d), e->d_name, 0);
 	closedir(d);
-}
-
-static int b64_val(int c)
-{
-	if (c >= 'A' && c <= 'Z') return c - 'A';
-	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-	if (c >= '0' && c <= '9') return c - '0' + 52;
-	return c == '+' || c == '-' ? 62 : c == '/' || c == '_' ? 63 : -1;
-}
-
-/* Standard or URL-safe base64, padding optional; -1 on a stray character. */
-static int b64_decode(const char *in, struct sbuf *out)
-{
-	unsigned acc = 0;
-	int bits = 0;
-
-	for (; *in && *in != '='; in++) {
-		int v = b64_val((unsigned char)*in);
-		if (v < 0) {
-			if (isspace((unsigned char)*in))
-				continue;
-			return -1;
-		}
-		acc = (acc << 6 | (unsigned)v) & 0xffffff;
-		if ((bits += 6) >= 8) {
-			char c = (char)(acc >> (bits -= 8));
-			sb_add(out, &c, 1);
-		}
-	}
-	return 0;
 }
 
 /* ---- options ------------------------------------------------------------------- */
@@ -368,7 +337,7 @@ static enum stage_rc fetch(struct stage_ctx *ctx, struct tts *t, size_t k, cJSON
 	struct http_resp r;
 	enum stage_rc rc = STAGE_OK;
 
-	sha256_hex(key, strlen(key), sha);
+	hash_hex(key, strlen(key), sha);
 	cache = xasprintf(".tts-%.32s.json", sha);
 	if (fsio_exists(cache) && (*out = json_load_file(cache, ANSWER_MAX))) {
 		stage_log(ctx, "info", "audio: request %zu/%zu answered earlier; reused, not paid again",
@@ -426,7 +395,7 @@ static enum stage_rc decode(struct stage_ctx *ctx, struct tts *t, size_t k, cons
 
 	snprintf(in, sizeof in, ".tts-%03zu.tmp.audio", k + 1);
 	snprintf(out, sizeof out, ".tts-%03zu.tmp.pcm", k + 1);
-	if (b64_decode(json_str(ans, "audio_base64", ""), &bytes) < 0 || !bytes.len) {
+	if (base64_decode(json_str(ans, "audio_base64", ""), &bytes) < 0 || !bytes.len) {
 		rc = stage_fail(ctx, STAGE_RETRY, "elevenlabs: request %zu/%zu: audio_base64 is empty "
 				"or not base64", k + 1, t->nch);
 		goto out;

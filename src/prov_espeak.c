@@ -14,12 +14,13 @@
  *  - a cue starts at the first audible sample of its sentence and ends at
  *    its last one; a segment starts at its first cue (the first at 0) and
  *    ends where the next one starts (the last at the end of the audio);
- *  - scratch files are .sNNN.tmp.txt/.sNNN.tmp.wav and are removed before
- *    and after a run, whatever the outcome.
+ *  - scratch files are .sNNN.txt.<pid>.tmp and .sNNN.wav.<pid>.tmp (the
+ *    temporary names of fsio.c): each is removed as soon as its sentence is
+ *    read, whatever the outcome, and those of a run that died are removed
+ *    by tmpclean_dir before the next run.
  */
 #define _GNU_SOURCE
 #include "provider.h"
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,19 +67,6 @@ static int opts_get(struct stage_ctx *ctx, struct espeak_opts *o)
 		return err_set("providers.audio.voice \"%s\" is not a voice name "
 			       "(see espeak-ng --voices)", o->voice);
 	return 0;
-}
-
-/* Removes .s*.tmp.* scratch files of this or an earlier (crashed) run. */
-static void scratch_clean(void)
-{
-	DIR *d = opendir(".");
-	struct dirent *e;
-	if (!d) return;
-	while ((e = readdir(d)) != NULL)
-		if (strncmp(e->d_name, ".s", 2) == 0 && e->d_name[2] >= '0' &&
-		    e->d_name[2] <= '9' && strstr(e->d_name, ".tmp."))
-			unlinkat(dirfd(d), e->d_name, 0);
-	closedir(d);
 }
 
 static unsigned rd16(const unsigned char *p) { return p[0] | (unsigned)p[1] << 8; }
@@ -128,18 +116,26 @@ static void pcm_silence(struct media_pcm *p, long ms)
 	p->n += n;
 }
 
+/* ".sNNN.<ext>.<pid>.tmp": a temporary name nothing commits. */
+static char *scratch_name(int num, const char *ext)
+{
+	char *name = xasprintf("s%03d.%s", num, ext), *tmp = fsio_tmp_name(name);
+	free(name);
+	return tmp;
+}
+
 /* Synthesises one sentence into *w (which the caller frees). */
 static enum stage_rc synth(struct stage_ctx *ctx, const struct espeak_opts *o,
 			   int num, const char *text, struct media_pcm *w)
 {
-	char txt[32], wav[32];
+	char *txt, *wav;
 	struct media_argv a = { 0 };
 	enum stage_rc rc = STAGE_OK;
 	unsigned char *data = NULL;
 	size_t len;
 
-	snprintf(txt, sizeof txt, ".s%03d.tmp.txt", num);
-	snprintf(wav, sizeof wav, ".s%03d.tmp.wav", num);
+	txt = scratch_name(num, "txt");
+	wav = scratch_name(num, "wav");
 	if (media_write_scratch(txt, text) < 0) {
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 		goto out;
@@ -163,6 +159,8 @@ out:
 	media_argv_free(&a);
 	unlink(txt);
 	unlink(wav);
+	free(txt);
+	free(wav);
 	return rc;
 }
 
@@ -298,9 +296,8 @@ enum stage_rc prov_audio_espeak(struct stage_ctx *ctx)
 				"add [AVATAR] or [BROLL: ...] sections");
 		goto out;
 	}
-	scratch_clean();
+	tmpclean_dir(".");           /* scratch files of a run that died */
 	rc = narrate(ctx, &o, &sc, &f);
-	scratch_clean();
 out:
 	script_free(&sc);
 	free(text);

@@ -7,7 +7,6 @@
  */
 #define _GNU_SOURCE
 #include "daemon.h"
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,22 +253,11 @@ int review_scan(sqlite3 *db, struct config *c)
 {
 	static const char *const gates[] = { "review", "script_review" };
 	for (int g = 0; g < 2; g++) {
-		char *dp = spool_path(c->root, gates[g], NULL);
-		DIR *d = opendir(dp);
-		struct dirent *de;
-		char **names = NULL;
-		size_t n = 0;
+		char *dp = spool_path(c->root, gates[g], NULL), **names;
+		int n = fsio_list(dp, &names, NULL);
 		free(dp);
-		while (d && (de = readdir(d)) != NULL) {
-			names = xrealloc(names, (n + 1) * sizeof *names);
-			names[n++] = xstrdup(de->d_name);
-		}
-		if (d) closedir(d);
-		for (size_t i = 0; i < n; i++) {
-			review_file(db, c, gates[g], names[i]);
-			free(names[i]);
-		}
-		free(names);
+		for (int i = 0; i < n; i++) review_file(db, c, gates[g], names[i]);
+		fsio_list_free(names, n);
 	}
 	return 0;
 }

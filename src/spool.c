@@ -8,7 +8,6 @@
  */
 #define _GNU_SOURCE
 #include "daemon.h"
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +137,11 @@ static int sidecar_name(const char *name)
 	       (n > 8 && !strcmp(name + n - 8, ".approve")) || (n > 7 && !strcmp(name + n - 7, ".reject"));
 }
 
+static int ticket_name(const char *name)
+{
+	return name[0] != '.' && !sidecar_name(name) && !strstr(name, ".tmp");
+}
+
 int spool_reconcile(sqlite3 *db, const char *root)
 {
 	sqlite3_stmt *st = db_prep(db, "SELECT id FROM episodes WHERE ingest_done = 1 AND deleted_at IS NULL", NULL);
@@ -154,13 +158,10 @@ int spool_reconcile(sqlite3 *db, const char *root)
 	}
 	sqlite3_finalize(st);
 	for (size_t i = 0; ticket_dir(i); i++) {
-		char *dp = spool_path(root, ticket_dir(i), NULL);
-		DIR *d = opendir(dp);
-		struct dirent *de;
-		while (d && (de = readdir(d)) != NULL)
-			if (de->d_name[0] != '.' && !sidecar_name(de->d_name) && !strstr(de->d_name, ".tmp"))
-				orphan_ticket(db, root, ticket_dir(i), de->d_name);
-		if (d) closedir(d);
+		char *dp = spool_path(root, ticket_dir(i), NULL), **names;
+		int n = fsio_list(dp, &names, ticket_name);
+		for (int k = 0; k < n; k++) orphan_ticket(db, root, ticket_dir(i), names[k]);
+		fsio_list_free(names, n);
 		free(dp);
 	}
 	return rc;

@@ -79,15 +79,15 @@ static int input_memfd(const struct stage_ctx *ctx)
 {
 	cJSON *doc = stage_input_json(ctx);
 	char *text = json_print(doc);
-	size_t len = strlen(text), off = 0;
+	size_t len = strlen(text);
 	int fd = memfd_create("acog-stage-input", MFD_CLOEXEC);
 	cJSON_Delete(doc);
 	if (fd < 0) { free(text); return err_set_errno("cannot create the stage input"); }
-	while (off < len) {
-		ssize_t n = write(fd, text + off, len - off);
-		if (n < 0 && errno == EINTR) continue;
-		if (n <= 0) { free(text); close(fd); return err_set_errno("cannot write the stage input"); }
-		off += (size_t)n;
+	if (fsio_write_all(fd, text, len) < 0) {
+		err_set_errno("cannot write the stage input");
+		free(text);
+		close(fd);
+		return -1;
 	}
 	free(text);
 	if (lseek(fd, 0, SEEK_SET) < 0) { close(fd); return err_set_errno("cannot rewind the stage input"); }

@@ -1,10 +1,12 @@
-/* Unit tests: util.c, sha256.c, fsio.c. */
+/* Unit tests: util.c, hash.c, base64.c, fsio.c, tmpclean.c. */
 #include "daemon.h"
 #include "provider.h"
 #include "tap.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* The exit code comes from the kind the error was raised with, never its text. */
@@ -37,17 +39,143 @@ static void test_err_kinds(void)
 			   "kinds %d and %d have their own sysexits codes", k, j);
 }
 
+/* SHA-256 test vectors (NIST FIPS 180-4 examples). */
+static void test_hash(void)
+{
+	char out[65], block[1000];
+	struct hash h;
+	hash_hex("", 0, out);
+	ok(!strcmp(out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), "sha256 of empty");
+	hash_hex("abc", 3, out);
+	ok(!strcmp(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"), "sha256 of abc");
+	hash_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, out);
+	ok(!strcmp(out, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"), "sha256 two blocks");
+	memset(block, 'a', sizeof block);
+	hash_init(&h);
+	for (int i = 0; i < 1000; i++) hash_update(&h, block, sizeof block);
+	hash_final_hex(&h, out);
+	ok(!strcmp(out, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"),
+	   "sha256 of a million 'a', streamed: %s", out);
+}
+
+static int b64_is(const char *in, const char *want, size_t want_len)
+{
+	struct sbuf b = { 0 };
+	int rc = base64_decode(in, &b) == 0 && b.len == want_len && (!want_len || !memcmp(b.s, want, want_len));
+	sb_free(&b);
+	return rc;
+}
+
+static int b64_bad(const char *in)
+{
+	struct sbuf b = { 0 };
+	int rc = base64_decode(in, &b) < 0;
+	sb_free(&b);
+	return rc;
+}
+
+/* RFC 4648 section 10 test vectors, then what providers send besides. */
+static void test_base64(void)
+{
+	static const char *const v[][2] = { { "", "" }, { "Zg==", "f" }, { "Zm8=", "fo" }, { "Zm9v", "foo" },
+		{ "Zm9vYg==", "foob" }, { "Zm9vYmE=", "fooba" }, { "Zm9vYmFy", "foobar" } };
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+		ok(b64_is(v[i][0], v[i][1], strlen(v[i][1])), "base64 RFC 4648: \"%s\" -> \"%s\"", v[i][0], v[i][1]);
+	ok(b64_is("Zm9vYg", "foob", 4) && b64_is("Zm9vYmE", "fooba", 5), "base64 without padding");
+	ok(b64_is("-_8", "\xfb\xff", 2) && b64_is("+/8=", "\xfb\xff", 2), "base64 URL-safe and standard alphabets");
+	ok(b64_is("Zm9v\nYmFy\n", "foobar", 6), "base64 across lines");
+	ok(b64_bad("Zm9v!"), "base64 refuses a stray character");
+	ok(b64_bad("Zm9vY"), "base64 refuses a lone trailing character");
+	ok(b64_bad("Zg==Zg"), "base64 refuses data after the padding");
+}
+
+static char *touch(const char *dir, const char *name)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+	fsio_write_atomic_str(p, name);
+	return p;
+}
+
+/* The temporary-name convention, the listing and the commit's refusals. */
+static void test_names(const char *dir)
+{
+	char *t = fsio_tmp_name("/x/y/final.mp4"), want[64], **names;
+	int n;
+	snprintf(want, sizeof want, "/x/y/.final.mp4.%ld.tmp", (long)getpid());
+	ok(!strcmp(t, want), "temporary name: %s", t);
+	ok(fsio_tmp_pid(strrchr(t, '/') + 1) == (long)getpid(), "the pid read back from it");
+	free(t);
+	ok(fsio_tmp_pid(".a.b.123.tmp") == 123 && fsio_tmp_pid(".a.1.tmp") == 1, "names of the convention");
+	ok(!fsio_tmp_pid("a.123.tmp") && !fsio_tmp_pid(".123.tmp") && !fsio_tmp_pid(".a.tmp") &&
+	   !fsio_tmp_pid(".a.12x.tmp") && !fsio_tmp_pid(".a.123.tmp.mp4") && !fsio_tmp_pid(".a.0.tmp"),
+	   "other names are not temporaries");
+	free(touch(dir, "b"));
+	free(touch(dir, "a"));
+	free(touch(dir, ".hidden"));
+	n = fsio_list(dir, &names, NULL);
+	ok(n == 2 && !strcmp(names[0], "a") && !strcmp(names[1], "b"), "listing: sorted, no dot-names");
+	fsio_list_free(names, n);
+	errno = 0;
+	ok(fsio_list("/nonexistent-acog", &names, NULL) < 0 && errno == ENOENT, "listing a missing folder: ENOENT");
+}
+
+/* fsio_commit never replaces unless told; fsio_copy streams and hashes. */
+static void test_commit(const char *dir)
+{
+	char *a = xasprintf("%s/a", dir), *c = xasprintf("%s/c", dir), *tmp, hex[65], want[65];
+	struct hash h;
+	int fd = fsio_tmp_open(a, &tmp);
+	ok(fd >= 0 && fsio_write_all(fd, "new", 3) == 0, "temporary opened and written");
+	errno = 0;
+	ok(fsio_commit(fd, tmp, a, FSIO_NOREPLACE) < 0 && errno == EEXIST && !fsio_exists(tmp),
+	   "no-replace commit over an existing name fails with EEXIST, temporary gone: %s", err_msg());
+	free(tmp);
+	hash_init(&h);
+	ok(fsio_copy(a, c, FSIO_NOREPLACE, &h) == 1 && fsio_exists(c), "copy");
+	hash_final_hex(&h, hex);
+	hash_hex("a", 1, want);
+	ok(!strcmp(hex, want) && hash_file(c, hex) == 0 && !strcmp(hex, want), "copy hashed what it copied");
+	ok(fsio_copy(a, c, FSIO_NOREPLACE, NULL) < 0, "copy never replaces unless told");
+	ok(fsio_copy(a, c, FSIO_REPLACE, NULL) == 1, "copy replaces when told");
+	unlink(c);
+	free(a);
+	free(c);
+}
+
+/* The cleaner removes temporaries of dead processes and nothing else. */
+static void test_tmpclean(const char *dir)
+{
+	pid_t dead = fork();
+	char name[64], *stale, *stale_dir, *live, *user;
+	if (dead == 0) _exit(0);
+	waitpid(dead, NULL, 0);
+	snprintf(name, sizeof name, ".x.%ld.tmp", (long)dead);
+	stale = touch(dir, name);
+	snprintf(name, sizeof name, ".ep.%ld.tmp", (long)dead);
+	stale_dir = xasprintf("%s/%s", dir, name);
+	mkdir(stale_dir, 0755);
+	free(touch(stale_dir, "final.mp4"));
+	snprintf(name, sizeof name, ".y.%ld.tmp", (long)getpid());
+	live = touch(dir, name);
+	user = touch(dir, ".notes.tmp");
+	ok(tmpclean_dir(dir) == 2, "cleaner removed two temporaries");
+	ok(!fsio_exists(stale) && !fsio_exists(stale_dir), "a dead process's file and folder are gone");
+	ok(fsio_exists(live) && fsio_exists(user), "a live process's temporary and a user's file are kept");
+	unlink(live);
+	unlink(user);
+	free(stale);
+	free(stale_dir);
+	free(live);
+	free(user);
+}
+
 int main(void)
 {
-	char out[65], slug[64], iso[32], tmpl[] = "/tmp/acog-unit-XXXXXX", *dir, *p, *q, *data;
+	char slug[64], iso[32], tmpl[] = "/tmp/acog-unit-XXXXXX", *dir, *p, *q, *data;
 	size_t len;
 
-	sha256_hex("", 0, out);
-	ok(!strcmp(out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), "sha256 of empty");
-	sha256_hex("abc", 3, out);
-	ok(!strcmp(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"), "sha256 of abc");
-	sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, out);
-	ok(!strcmp(out, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"), "sha256 two blocks");
+	test_hash();
+	test_base64();
 
 	slugify("Why is the night sky dark?", slug, sizeof slug);
 	ok(!strcmp(slug, "why-is-the-night-sky-dark"), "slugify: %s", slug);
@@ -84,7 +212,15 @@ int main(void)
 	ok(fsio_move(p, q) < 0 && fsio_exists(p), "move never overwrites: %s", err_msg());
 	unlink(p);
 	unlink(q);
-	rmdir(dir);
+	test_names(dir);
+	test_commit(dir);
+	test_tmpclean(dir);
+	for (const char *const *f = (const char *const[]){ "a", "b", ".hidden", NULL }; *f; f++) {
+		char *x = xasprintf("%s/%s", dir, *f);
+		unlink(x);
+		free(x);
+	}
+	ok(rmdir(dir) == 0, "nothing else left behind");
 	free(p);
 	free(q);
 	test_err_kinds();
