@@ -231,10 +231,15 @@ static void dispatch(struct daemon *d)
 	int limit = d->o->jobs < MAX_RUNS ? d->o->jobs : MAX_RUNS;
 	while (!d->stopping && d->nruns < limit && sched_pick(d->sched, d->db, &j)) {
 		struct run *r = &d->runs[d->nruns];
-		if (hold_gate(d->db, &d->cfg, &j)) continue;
+		int rc = hold_gate(d->db, &d->cfg, &j);   /* 1: held instead of started */
+		if (rc > 0) continue;
+		if (rc < 0) break;   /* picking it again now would spin */
 		if (worker_start(d->db, &d->cfg, &j, r) < 0) {
-			log_error(j.episode_id, NULL, "stage.start", "%s: %s", j.stage, err_msg());
-			pipeline_fail(d->db, &d->cfg, &j, err_msg());
+			char *why = xstrdup(err_msg());
+			log_error(j.episode_id, NULL, "stage.start", "%s: %s", j.stage, why);
+			rc = pipeline_fail(d->db, &d->cfg, &j, why);
+			free(why);
+			if (rc < 0) break;   /* still queued: not again before the next event */
 			continue;
 		}
 		d->nruns++;

@@ -247,7 +247,8 @@ int budget_spent(sqlite3 *db, struct config *c, const struct channel *ch, const 
 int hold_episode(sqlite3 *db, struct config *c, struct episode *e, const struct state_args *a,
 		 const char *channel_stage);
 /* Before a job starts: a channel hold on its stage or a spent budget holds
- * the episode instead.  1 = held. */
+ * the episode instead.  1 = held, 0 = it may start, -1 = it should be held
+ * but could not be (logged). */
 int hold_gate(sqlite3 *db, struct config *c, const struct job_ref *j);
 /* Releases what is due: holds whose time came, budget holds the budget now allows. */
 void hold_release_due(sqlite3 *db, struct config *c);

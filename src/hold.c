@@ -37,9 +37,9 @@ int hold_episode(sqlite3 *db, struct config *c, struct episode *e, const struct 
 		db_rollback(db);
 		return -1;
 	}
-	log_warn(e->id, e->dir, "hold", "held at %s (%s%s%s): %s", e->stage, e->hold_kind,
+	log_warn(e->id, e->dir, "hold", "held at %s (%s%s%s%s): %s", e->stage, e->hold_kind,
 		 channel_stage ? ", the whole channel" : "", e->hold_until ? ", until " : "",
-		 e->hold_until ? e->hold_until : "");
+		 e->hold_until ? e->hold_until : "", e->hold_reason);
 	state_after(c, e, fx, a);
 	return 0;
 }
@@ -89,8 +89,10 @@ int hold_gate(sqlite3 *db, struct config *c, const struct job_ref *j)
 	}
 	a.hold_kind = kind;
 	a.reason = reason;
-	if (held && hold_episode(db, c, &e, &a, chan_stage) < 0)
-		log_error(e.id, e.dir, "hold", "%s", err_msg());   /* it is not started either way */
+	if (held && hold_episode(db, c, &e, &a, chan_stage) < 0) {
+		log_error(e.id, e.dir, "hold", "%s", err_msg());
+		held = -1;   /* not started either: the daemon looks again at its next event */
+	}
 	cJSON_Delete(prov);
 	free(kind);
 	free(reason);

@@ -52,17 +52,25 @@ static int record_published(sqlite3 *db, const struct episode *e)
 	return rc;
 }
 
+/* Loads job j's episode into e and sends it ev; on success the caller frees e. */
+static int send_event(sqlite3 *db, struct config *c, const struct job_ref *j, enum ep_event ev,
+		      struct state_args *a, struct episode *e)
+{
+	a->job = j;
+	if (episode_load(db, c->root, j->episode_id, e) < 0) return -1;
+	if (state_do(db, c, e, ev, a) == 0) return 0;
+	episode_free(e);
+	return -1;
+}
+
 int pipeline_start_job(sqlite3 *db, struct config *c, const struct job_ref *j, const char *provider)
 {
 	struct episode e;
 	struct state_args a = daemon_args;
-	int rc;
-	a.job = j;
 	a.provider = provider;
-	if (episode_load(db, c->root, j->episode_id, &e) < 0) return -1;
-	rc = state_do(db, c, &e, EV_START, &a);
+	if (send_event(db, c, j, EV_START, &a, &e) < 0) return -1;
 	episode_free(&e);
-	return rc;
+	return 0;
 }
 
 static int record_asset(sqlite3 *db, struct episode *e, const cJSON *o, const char *provider)
@@ -216,14 +224,11 @@ int pipeline_fail(sqlite3 *db, struct config *c, const struct job_ref *j, const 
 {
 	struct episode e;
 	struct state_args a = daemon_args;
-	int rc;
-	a.job = j;
 	a.reason = error;
-	if (episode_load(db, c->root, j->episode_id, &e) < 0) return -1;
-	rc = state_do(db, c, &e, EV_FAIL, &a);
-	if (rc == 0) log_error(e.id, e.dir, "stage.failed", "%s failed for good: %s", j->stage, error);
+	if (send_event(db, c, j, EV_FAIL, &a, &e) < 0) return -1;
+	log_error(e.id, e.dir, "stage.failed", "%s failed for good: %s", j->stage, error);
 	episode_free(&e);
-	return rc;
+	return 0;
 }
 
 int pipeline_retry_or_fail(sqlite3 *db, struct config *c, const struct job_ref *j,
