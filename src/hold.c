@@ -59,8 +59,9 @@ static int find_hold(sqlite3 *db, const char *channel_db_id, const char *stage, 
 		if (!paid && state_hold_paid_only(k)) continue;   /* a budget spares free stages */
 		*kind = xstrdup(k);
 		*reason = db_col_str(st, 1);
+		/* time_iso truncates to the millisecond: half of one keeps the hold's own time */
 		*until = sqlite3_column_type(st, 2) == SQLITE_NULL ? 0
-			: time_parse_iso((const char *)sqlite3_column_text(st, 2));
+			: time_parse_iso((const char *)sqlite3_column_text(st, 2)) + 0.0005;
 		found = 1;
 	}
 	sqlite3_finalize(st);

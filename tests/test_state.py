@@ -64,7 +64,7 @@ cat > /dev/null
 echo "$(date +%s.%N) $(basename "$PWD")" >> "$d/calls"
 if [ ! -e "$d/held-once" ]; then
   : > "$d/held-once"
-  echo '{"error": "quota spent for today; it resumes by itself", "hold": {"kind": "quota", "until": UNTIL, "channel": true}}'
+  echo '{"error": "REASON", "hold": HOLD}'
   exit 75
 fi
 printf '# From a command\\n[AVATAR]\\nHello from an external program. It writes the script itself. This is a sentence.\\n[BROLL: a river]\\n[VOICEOVER]\\nRivers carry water to the sea. They shape valleys over time. We see them everywhere on Earth.\\n' > script.md
@@ -75,7 +75,9 @@ echo '{}'
 def test_channel_hold_stops_one_channel_and_is_released_at_its_time(root):
     until_s = 20
     d = gated_channel(root, "h", extra="  scripting: {name: command, argv: [./hold.sh]}\n")
-    (d / "hold.sh").write_text(HOLD_ONCE.replace("UNTIL", str(until_s)))
+    hold = f'{{"kind": "quota", "until": {until_s}, "channel": true}}'
+    (d / "hold.sh").write_text(HOLD_ONCE.replace("HOLD", hold)
+                               .replace("REASON", "quota spent for today; it resumes by itself"))
     (d / "hold.sh").chmod(0o755)
     gated_channel(root, "o")
     for name in ("one", "two"):
@@ -114,3 +116,26 @@ def test_channel_hold_stops_one_channel_and_is_released_at_its_time(root):
         assert len(rel) == 1 and rel[0]["actor_type"] == "daemon" and rel[0]["created_at"] >= until, rel
         assert not (root.path / "spool/held" / (ep["ticket"] + ".reason")).exists()
     assert root.q("SELECT COUNT(*) n FROM channel_holds")[0]["n"] == 0
+
+
+def test_hold_without_a_time_waits_for_retry_which_lifts_it_for_the_channel(root):
+    d = gated_channel(root, "h", extra="  scripting: {name: command, argv: [./hold.sh]}\n")
+    (d / "hold.sh").write_text(HOLD_ONCE.replace("HOLD", '{"kind": "auth", "channel": true}')
+                               .replace("REASON", "re-authorise with the provider"))
+    (d / "hold.sh").chmod(0o755)
+    for name in ("one", "two"):
+        root.drop(root.idea(f"Auth {name}", channel="h"), f"{name}.json")
+    root.start("-j", "1")
+    wait_for(lambda: len(root.status()) == 2 and all(e["state"] == "held" for e in root.status()),
+             timeout=120, what="both episodes held for re-authorisation")
+    eps = root.status()
+    assert all(root.show(e["id"]).get("hold_until") is None for e in eps), "no time: it waits for a person"
+    assert root.q("SELECT kind, until FROM channel_holds") == [{"kind": "auth", "until": None}]
+    root.cli("retry", eps[0]["ticket"])
+    wait_for(lambda: all(e["state"] == "awaiting-approval" for e in root.status()), timeout=120,
+             what="both released by one retry")
+    root.stop()
+    assert root.q("SELECT COUNT(*) n FROM channel_holds")[0]["n"] == 0
+    for ep in eps:
+        rel = root.q("SELECT actor_type FROM audit_logs WHERE entity_id = ? AND action = 'release'", ep["id"])
+        assert rel == [{"actor_type": "user"}], rel
