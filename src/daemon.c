@@ -35,7 +35,10 @@ struct daemon {
 	sqlite3 *db;
 	struct sched *sched;
 	int ep, ino, sig, tim, lock;
-	int wd_incoming, wd_review, wd_script_review;
+	int wd_incoming;
+	const char *gates[8];     /* gate folders (stage table), watched for decision files */
+	int wd_gate[8];
+	size_t ngates;
 	struct run runs[MAX_RUNS];
 	int nruns;
 	int stopping;   /* 1 after SIGTERM: finish running stages, start none */
@@ -110,9 +113,11 @@ static int setup_fds(struct daemon *d)
 	d->tim = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (d->ep < 0 || d->sig < 0 || d->ino < 0 || d->tim < 0) return err_set_errno("cannot set up the event loop");
 	d->wd_incoming = watch(d, "incoming");
-	d->wd_review = watch(d, "review");
-	d->wd_script_review = watch(d, "script_review");
-	if (d->wd_incoming < 0 || d->wd_review < 0 || d->wd_script_review < 0) return -1;
+	/* One watch per gate folder of the stage table: decision files. */
+	d->ngates = stage_gates(d->gates, sizeof d->gates / sizeof d->gates[0]);
+	for (size_t i = 0; i < d->ngates; i++)
+		if ((d->wd_gate[i] = watch(d, d->gates[i])) < 0) return -1;
+	if (d->wd_incoming < 0) return -1;
 	return add_fd(d, d->ino, TAG_INO) || add_fd(d, d->sig, TAG_SIG) || add_fd(d, d->tim, TAG_TIM) ? -1 : 0;
 }
 
@@ -136,10 +141,9 @@ static void on_inotify(struct daemon *d)
 			if (ev->wd == d->wd_incoming) {
 				if (ingest_file(d->db, &d->cfg, ev->name) < 0)
 					log_error(NULL, NULL, "ingest.error", "spool/incoming/%s: %s", ev->name, err_msg());
-			} else if (ev->wd == d->wd_review) {
-				review_file(d->db, &d->cfg, "review", ev->name);
-			} else if (ev->wd == d->wd_script_review) {
-				review_file(d->db, &d->cfg, "script_review", ev->name);
+			} else {
+				for (size_t i = 0; i < d->ngates; i++)
+					if (ev->wd == d->wd_gate[i]) review_file(d->db, &d->cfg, d->gates[i], ev->name);
 			}
 		}
 	}
@@ -165,6 +169,13 @@ static void reap(struct daemon *d)
 	}
 }
 
+/* Channels whose files are broken are left out; say which and why. */
+static void log_load_errors(const struct config *c)
+{
+	if (c->load_errors && *c->load_errors)
+		log_warn(NULL, NULL, "config.channel_errors", "channels left out:\n%s", c->load_errors);
+}
+
 static void reload(struct daemon *d)
 {
 	struct config fresh;
@@ -174,6 +185,7 @@ static void reload(struct daemon *d)
 	}
 	config_free(&d->cfg);
 	d->cfg = fresh;
+	log_load_errors(&d->cfg);
 	hold_release_due(d->db, &d->cfg);   /* a raised budget releases held work at once */
 	log_info(NULL, NULL, "daemon.reloaded", "configuration reloaded: %zu channel(s)", d->cfg.nch);
 }
@@ -274,8 +286,7 @@ static int startup(struct daemon *d, const char *root)
 	int rc = daemon_lock(root, &d->lock);
 	if (rc != 0) return rc < 0 ? -1 : 1;
 	if (config_load(&d->cfg, root) < 0) return -1;
-	if (d->cfg.load_errors && *d->cfg.load_errors)
-		log_warn(NULL, NULL, "config.channel_errors", "channels left out:\n%s", d->cfg.load_errors);
+	log_load_errors(&d->cfg);
 	if (spool_init_dirs(root) < 0 || !(d->db = db_open(root, 1)) || db_sync_channels(d->db, &d->cfg) < 0)
 		return -1;
 	if (setup_fds(d) < 0) return -1;

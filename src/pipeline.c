@@ -184,7 +184,7 @@ static int record_outputs(sqlite3 *db, struct episode *e, const struct job_ref *
 	cJSON_ArrayForEach(o, json_get(result, "outputs")) {
 		const char *type = json_str(o, "type", "");
 		if (record_asset(db, e, o, prov) < 0) return -1;
-		if ((!strcmp(type, "plan") || !strcmp(type, "script") || !strcmp(type, "metadata")) &&
+		if (stage_is_versioned(stage_find(j->stage), type) &&
 		    record_version(db, e, type, json_str(o, "path", "")) < 0)
 			return -1;
 	}

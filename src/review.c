@@ -46,7 +46,7 @@ static int approve(sqlite3 *db, struct config *c, const char *ref, const char *a
 	cJSON *extra;
 	enum pipeline_arrival to;
 	int rc = -1;
-	if (!by || !*by) return err_set("approve needs --by NAME (who approves is recorded in the audit log)");
+	if (!by || !*by) return err_set_kind(ERR_USAGE, "approve needs --by NAME (who approves is recorded in the audit log)");
 	if (episode_resolve(db, c->root, ref, &e) < 0) return -1;
 	if (state_check(&e, EV_APPROVE) < 0) goto out;
 	to = pipeline_arrive(config_channel(c, e.channel), stage_next(stage_find(e.gate_pending)), &a);
@@ -73,12 +73,12 @@ static int check_target(const struct episode *e, const char *to)
 		for (size_t i = 0; i < stage_count; i++)
 			if (stage_table[i].kind == STAGE_WORK && stage_table[i].rerunnable)
 				sb_printf(&ok, "%s%s", ok.len ? ", " : "", stage_table[i].name);
-		err_set("--to %s: not a stage that can be re-run (%s)", to, ok.s ? ok.s : "none");
+		err_set_kind(ERR_DATAERR, "--to %s: not a stage that can be re-run (%s)", to, ok.s ? ok.s : "none");
 		sb_free(&ok);
 		return -1;
 	}
 	if (stage_index(to) > stage_index(e->gate_pending))
-		return err_set("--to %s: that stage comes after %s; choose an earlier stage", to, e->gate_pending);
+		return err_set_kind(ERR_DATAERR, "--to %s: that stage comes after %s; choose an earlier stage", to, e->gate_pending);
 	return 0;
 }
 
@@ -90,8 +90,8 @@ static int reject(sqlite3 *db, struct config *c, const char *ref, const char *ac
 	cJSON *extra;
 	char *why = NULL;
 	int rc = -1;
-	if (!by || !*by) return err_set("reject needs --by NAME (who rejects is recorded in the audit log)");
-	if (!reason || !*reason) return err_set("reject needs --reason TEXT; the reason is handed to the re-run");
+	if (!by || !*by) return err_set_kind(ERR_USAGE, "reject needs --by NAME (who rejects is recorded in the audit log)");
+	if (!reason || !*reason) return err_set_kind(ERR_USAGE, "reject needs --reason TEXT; the reason is handed to the re-run");
 	if (episode_resolve(db, c->root, ref, &e) < 0) return -1;
 	if (state_check(&e, EV_REJECT) < 0 || (to && check_target(&e, to) < 0)) goto out;
 	extra = decision("rejected", e.gate_pending);
@@ -159,8 +159,8 @@ int review_retry(sqlite3 *db, struct config *c, const char *ref, const char *fro
 	}
 	s = stage_find(from ? from : e.stage);
 	if (!s || s->kind != STAGE_WORK || (from && strcmp(from, e.stage) && !s->rerunnable)) {
-		if (from) err_set("--from %s: not a stage an episode can be re-run from", from);
-		else err_set("episode %s stopped at %s, which is not a work stage; give --from STAGE", e.ticket, e.stage);
+		if (from) err_set_kind(ERR_DATAERR, "--from %s: not a stage an episode can be re-run from", from);
+		else err_set_kind(ERR_DATAERR, "episode %s stopped at %s, which is not a work stage; give --from STAGE", e.ticket, e.stage);
 		goto out;
 	}
 	a.stage = s;
@@ -252,8 +252,9 @@ int review_file(sqlite3 *db, struct config *c, const char *dir, const char *name
 
 int review_scan(sqlite3 *db, struct config *c)
 {
-	static const char *const gates[] = { "review", "script_review" };
-	for (int g = 0; g < 2; g++) {
+	const char *gates[8];
+	size_t ng = stage_gates(gates, 8);
+	for (size_t g = 0; g < ng; g++) {
 		char *dp = spool_path(c->root, gates[g], NULL), **names;
 		int n = fsio_list(dp, &names, NULL);
 		free(dp);

@@ -172,7 +172,7 @@ int state_check(const struct episode *e, enum ep_event ev)
 {
 	int s = state_parse(e->state);
 	if (s >= 0 && state_rule((enum ep_state)s, ev)) return 0;
-	return err_set("episode %s (%s) is %s at %s; %s", e->ticket, e->id, state_label(e->state), e->stage,
+	return err_set_kind(ERR_DATAERR, "episode %s (%s) is %s at %s; %s", e->ticket, e->id, state_label(e->state), e->stage,
 		       events[ev].refusal);
 }
 
@@ -216,7 +216,7 @@ static int cas_episode(sqlite3 *db, const struct episode *e, const struct cols *
 		    n->hold_reason, n->hold_until[0] ? n->hold_until : NULL, e->id, e->state, e->stage) < 0)
 		return -1;
 	if (sqlite3_changes(db) != 1)
-		return err_set("episode %s changed meanwhile (it is no longer %s at %s); nothing was done: "
+		return err_set_kind(ERR_TEMPFAIL, "episode %s changed meanwhile (it is no longer %s at %s); nothing was done: "
 			       "look again with `acog-batch show %s`", e->ticket, state_label(e->state), e->stage,
 			       e->ticket);
 	return 0;
