@@ -20,6 +20,11 @@
 #include <sys/types.h>
 #include <cjson/cJSON.h>
 
+/* A result that must not be dropped: an error would pass unnoticed.  Where
+ * ignoring one is right, the call is written `(void)!call(...)` (GCC does not
+ * accept a plain (void) cast here) with a comment saying why. */
+#define MUST_USE __attribute__((warn_unused_result))
+
 #define ACOG_VERSION "0.1.0"
 #define ACOG_PATH_MAX 4096
 #define IDEA_MAX_BYTES (1024 * 1024)
@@ -51,11 +56,11 @@ enum err_kind {
 };
 
 /* ---- util.c ---------------------------------------------------------- */
-void *xmalloc(size_t n);
-void *xcalloc(size_t n, size_t size);
-void *xrealloc(void *p, size_t n);
-char *xstrdup(const char *s);
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+MUST_USE void *xmalloc(size_t n);
+MUST_USE void *xcalloc(size_t n, size_t size);
+MUST_USE void *xrealloc(void *p, size_t n);
+MUST_USE char *xstrdup(const char *s);
+MUST_USE char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int err_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int err_set_kind(enum err_kind k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The message gets ": strerror(errno)" and the kind errno implies (ENOENT: no
@@ -63,18 +68,18 @@ int err_set_kind(enum err_kind k, const char *fmt, ...) __attribute__((format(pr
 int err_set_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *err_msg(void);
 enum err_kind err_kind(void);
-enum err_kind err_kind_of_errno(int e);
+MUST_USE enum err_kind err_kind_of_errno(int e);
 int err_exit_code(enum err_kind k, int unspecified);   /* sysexits code of a kind */
 int err_exit(int unspecified);   /* sysexits code of the last error; `unspecified` for ERR_UNSPEC */
 double time_now(void);                       /* wall clock, seconds */
 double time_mono(void);                      /* CLOCK_MONOTONIC, seconds */
 void time_iso(double t, char out[32]);       /* 2026-11-21T10:00:00.123Z */
-double time_parse_iso(const char *s);        /* -1 when not ISO-8601 UTC */
+MUST_USE double time_parse_iso(const char *s);        /* -1 when not ISO-8601 UTC */
 void uuid_new(char out[37]);
 void slugify(const char *in, char *out, size_t outsz);
-int utf8_valid(const char *s, size_t len);
+MUST_USE int utf8_valid(const char *s, size_t len);
 void utf8_cut_words(char *s, size_t max_codepoints);   /* in place, at a word if it can */
-int path_component_ok(const char *s);        /* no '/', not '.', '..', no control chars */
+MUST_USE int path_component_ok(const char *s);        /* no '/', not '.', '..', no control chars */
 uint64_t rand_u64(void);
 
 /* A growable string. */
@@ -92,13 +97,13 @@ void hash_update(struct hash *h, const void *data, size_t n);
 void hash_final_hex(struct hash *h, char out[65]);    /* also frees the context */
 void hash_free(struct hash *h);              /* abandon a hash (error paths) */
 void hash_hex(const void *data, size_t len, char out[65]);
-int hash_file_update(struct hash *h, const char *path);   /* streams the file */
-int hash_file(const char *path, char out[65]);
+MUST_USE int hash_file_update(struct hash *h, const char *path);   /* streams the file */
+MUST_USE int hash_file(const char *path, char out[65]);
 
 /* ---- base64.c: RFC 4648 decoding (libcrypto) --------------------------- */
 /* Standard or URL-safe alphabet, padding optional, whitespace ignored;
  * appends the bytes to out, or returns -1 with err_set. */
-int base64_decode(const char *in, struct sbuf *out);
+MUST_USE int base64_decode(const char *in, struct sbuf *out);
 
 /* ---- fsio.c: the one durable commit, listing, reading ---------------- */
 /* The one durable commit.  fsio_tmp_open creates final's temporary name,
@@ -109,26 +114,26 @@ int base64_decode(const char *in, struct sbuf *out);
  * errno EEXIST when final exists) and fsyncs final's folder.  On failure
  * tmp is discarded. */
 enum { FSIO_NOREPLACE = 0, FSIO_REPLACE = 1 };
-char *fsio_tmp_name(const char *final);
-long fsio_tmp_pid(const char *name);          /* pid in a temporary name, 0: not one */
-int fsio_tmp_open(const char *final, char **tmp_out);
-int fsio_commit(int fd, const char *tmp, const char *final, int flags);
-int fsio_write_all(int fd, const void *data, size_t len);   /* -1 with errno */
-int fsio_write_atomic(const char *path, const void *data, size_t len);
-int fsio_write_atomic_str(const char *path, const char *s);
-long long fsio_copy(const char *from, const char *to, int flags, struct hash *h);
-int fsio_move(const char *from, const char *to);      /* never overwrites */
-int fsio_discard(const char *tmp);           /* a temporary file, or folder of files */
-int fsio_fsync_dir(const char *dir);
-int fsio_mkdirs(const char *path);
-char *fsio_read(const char *path, size_t max, size_t *len_out);
-int fsio_exists(const char *path);
-int fsio_is_dir(const char *path);
-int fsio_set_mtime(const char *path, double t);
-int fsio_unlink_durable(const char *path);  /* only for our own files */
+MUST_USE char *fsio_tmp_name(const char *final);
+MUST_USE long fsio_tmp_pid(const char *name);          /* pid in a temporary name, 0: not one */
+MUST_USE int fsio_tmp_open(const char *final, char **tmp_out);
+MUST_USE int fsio_commit(int fd, const char *tmp, const char *final, int flags);
+MUST_USE int fsio_write_all(int fd, const void *data, size_t len);   /* -1 with errno */
+MUST_USE int fsio_write_atomic(const char *path, const void *data, size_t len);
+MUST_USE int fsio_write_atomic_str(const char *path, const char *s);
+MUST_USE long long fsio_copy(const char *from, const char *to, int flags, struct hash *h);
+MUST_USE int fsio_move(const char *from, const char *to);      /* never overwrites */
+MUST_USE int fsio_discard(const char *tmp);           /* a temporary file, or folder of files */
+MUST_USE int fsio_fsync_dir(const char *dir);
+MUST_USE int fsio_mkdirs(const char *path);
+MUST_USE char *fsio_read(const char *path, size_t max, size_t *len_out);
+MUST_USE int fsio_exists(const char *path);
+MUST_USE int fsio_is_dir(const char *path);
+MUST_USE int fsio_set_mtime(const char *path, double t);
+MUST_USE int fsio_unlink_durable(const char *path);  /* only for our own files */
 /* Sorted names of a folder (scandir), without dot-names unless keep takes
  * them; the count, or -1 with errno.  Free with fsio_list_free. */
-int fsio_list(const char *dir, char ***names, int (*keep)(const char *name));
+MUST_USE int fsio_list(const char *dir, char ***names, int (*keep)(const char *name));
 void fsio_list_free(char **names, int n);   /* also after a failed fsio_list */
 
 /* ---- log.c: JSON lines on stderr, and per episode -------------------- */
@@ -145,13 +150,13 @@ const cJSON *json_get(const cJSON *obj, const char *dotted_path);
 const char *json_str(const cJSON *obj, const char *path, const char *def);
 double json_num(const cJSON *obj, const char *path, double def);
 int json_bool(const cJSON *obj, const char *path, int def);
-char *json_print(const cJSON *j);           /* compact, malloc'd */
-char *json_pretty(const cJSON *j);          /* indented, malloc'd, ends with \n */
-cJSON *json_load_file(const char *path, size_t max);  /* err_set on failure */
-int json_write_file(const char *path, const cJSON *j); /* atomic, pretty */
+MUST_USE char *json_print(const cJSON *j);           /* compact, malloc'd */
+MUST_USE char *json_pretty(const cJSON *j);          /* indented, malloc'd, ends with \n */
+MUST_USE cJSON *json_load_file(const char *path, size_t max);  /* err_set on failure */
+MUST_USE int json_write_file(const char *path, const cJSON *j); /* atomic, pretty */
 
 /* ---- yaml.c: YAML -> cJSON ------------------------------------------- */
-cJSON *yaml_load_file(const char *path);    /* err_set names file, line, column */
+MUST_USE cJSON *yaml_load_file(const char *path);    /* err_set names file, line, column */
 
 /* ---- stage.c: the stage contract table --------------------------------- */
 /* Everything about a stage is its row: adding a stage or a gate is one row
@@ -180,18 +185,18 @@ struct stage_def {
 };
 extern const struct stage_def stage_table[];
 extern const size_t stage_count;
-const struct stage_def *stage_find(const char *name);
-const struct stage_def *stage_next(const struct stage_def *s);
-int stage_index(const char *name);
+MUST_USE const struct stage_def *stage_find(const char *name);
+MUST_USE const struct stage_def *stage_next(const struct stage_def *s);
+MUST_USE int stage_index(const char *name);
 /* The output of stage s (NULL: of any stage) recorded as asset_type, or NULL. */
-const struct stage_file *stage_output_find(const struct stage_def *s, const char *asset_type);
-int stage_is_versioned(const struct stage_def *s, const char *asset_type);   /* s NULL: any stage */
-const struct stage_def *stage_producer(const char *file);   /* the stage that writes it, or NULL */
+MUST_USE const struct stage_file *stage_output_find(const struct stage_def *s, const char *asset_type);
+MUST_USE int stage_is_versioned(const struct stage_def *s, const char *asset_type);   /* s NULL: any stage */
+MUST_USE const struct stage_def *stage_producer(const char *file);   /* the stage that writes it, or NULL */
 /* Gates (spool folders a person acts in) in pipeline order; returns how many. */
-size_t stage_gates(const char **out, size_t max);
-int stage_gate_default(const char *gate);   /* 1 on, 0 off unless a channel says so, -1 not a gate */
-char *stage_rerunnable_names(void);         /* "planning, scripting, ..." (malloc'd) */
-char *stage_asset_types(void);              /* every asset type, once each (malloc'd) */
+MUST_USE size_t stage_gates(const char **out, size_t max);
+MUST_USE int stage_gate_default(const char *gate);   /* 1 on, 0 off unless a channel says so, -1 not a gate */
+MUST_USE char *stage_rerunnable_names(void);         /* "planning, scripting, ..." (malloc'd) */
+MUST_USE char *stage_asset_types(void);              /* every asset type, once each (malloc'd) */
 /* spool folders that are not stages */
 extern const char *const spool_other_dirs[];
 
@@ -209,26 +214,26 @@ struct config {
 	size_t nch;
 	char *load_errors;       /* channels that failed to load, one per line */
 };
-int config_load(struct config *c, const char *root);
+MUST_USE int config_load(struct config *c, const char *root);
 void config_free(struct config *c);
-struct channel *config_channel(struct config *c, const char *id);
+MUST_USE struct channel *config_channel(struct config *c, const char *id);
 /* providers.<stage> normalised to an object with at least "name". Caller frees. */
-cJSON *config_provider(const struct channel *ch, const char *stage);
-int config_gate(const struct channel *ch, const char *gate); /* script_review/review */
+MUST_USE cJSON *config_provider(const struct channel *ch, const char *stage);
+MUST_USE int config_gate(const struct channel *ch, const char *gate); /* script_review/review */
 /* The gate to wait at after stage s completes, when the channel turns it on; else NULL. */
-const char *config_gate_after(const struct channel *ch, const struct stage_def *s);
-int config_timeout(const struct config *c, const struct channel *ch, const char *stage);
-int config_max_retries(const struct config *c, const struct channel *ch);
-double config_retry_base(const struct config *c, const struct channel *ch);
-double config_retry_max(const struct config *c, const struct channel *ch);
+MUST_USE const char *config_gate_after(const struct channel *ch, const struct stage_def *s);
+MUST_USE int config_timeout(const struct config *c, const struct channel *ch, const char *stage);
+MUST_USE int config_max_retries(const struct config *c, const struct channel *ch);
+MUST_USE double config_retry_base(const struct config *c, const struct channel *ch);
+MUST_USE double config_retry_max(const struct config *c, const struct channel *ch);
 
 /* ---- tmpclean.c: the one cleaner of temporaries ------------------------ */
 /* Removes (and logs) the temporaries in dir whose process is gone; returns
  * how many, or -1.  tmpclean_startup sweeps the spool, the channel folders
  * (episodes, default outboxes) and configured outboxes. */
-int tmpclean_dir(const char *dir);
+MUST_USE int tmpclean_dir(const char *dir);
 void tmpclean_startup(const struct config *c);
-char *directory_outbox(const char *channel_dir, const cJSON *provider);   /* prov_directory.c */
+MUST_USE char *directory_outbox(const char *channel_dir, const cJSON *provider);   /* prov_directory.c */
 
 /* ---- idea.c: validation of idea files ---------------------------------- */
 struct idea {
@@ -237,8 +242,8 @@ struct idea {
 	int priority;
 };
 /* On failure err_msg() holds "field: reason" or "line L, column C: reason". */
-int idea_parse(const char *text, size_t len, struct idea *out);
-int idea_priority_value(const cJSON *p, int *out);
+MUST_USE int idea_parse(const char *text, size_t len, struct idea *out);
+MUST_USE int idea_priority_value(const cJSON *p, int *out);
 
 /* ---- proc.c: children via execve, never a shell ----------------------- */
 struct proc_opts {
@@ -252,8 +257,8 @@ struct proc_opts {
 };
 /* Returns the exit status (0..255), 128+signal when killed, or -1 with
  * err_set when it could not start or timed out (timed_out set). */
-int proc_run(const char *const argv[], const struct proc_opts *o, int *timed_out);
-const char *proc_find(const char *name);      /* search PATH; NULL if absent */
+MUST_USE int proc_run(const char *const argv[], const struct proc_opts *o, int *timed_out);
+MUST_USE const char *proc_find(const char *name);      /* search PATH; NULL if absent */
 
 /* ---- script.c: script.md segments -------------------------------------- */
 enum seg_visual { SEG_AVATAR, SEG_BROLL };
@@ -263,14 +268,15 @@ struct segment {
 	char *text;              /* narration, markers stripped */
 };
 struct script { struct segment *seg; size_t n; char *title; };
+/* Always leaves *out valid (empty when text is NULL): callers may ignore the result. */
 int script_parse(const char *text, struct script *out);
 void script_free(struct script *s);
 /* Split narration into sentences (malloc'd array of malloc'd strings). */
-size_t script_sentences(const char *text, char ***out);
+MUST_USE size_t script_sentences(const char *text, char ***out);
 
 /* ---- credentials.c (shared): secrets kept in files -------------------- */
 /* A secret kept in a file: regular, not a symlink, mode 0600/0400, one line. */
-char *credential_read_file(const char *path);
+MUST_USE char *credential_read_file(const char *path);
 
 /* ---- alert.c: optional webhook alerts (never block the pipeline) --------- */
 void alert_send(const struct config *c, const char *kind, const char *episode_id, const char *fmt, ...)

@@ -25,7 +25,7 @@ static void hash_dir(struct hash *h, const char *dir)
 	for (int i = 0; i < n; i++) {
 		char *p = xasprintf("%s%s", dir, names[i]);
 		hash_update(h, names[i], strlen(names[i]) + 1);
-		hash_file_update(h, p);
+		(void)!hash_file_update(h, p);   /* unreadable: hashed as absent; the stage reports it */
 		free(p);
 	}
 	fsio_list_free(names, n);
@@ -54,7 +54,7 @@ static void hash_inputs(struct hash *h, const struct stage_def *s)
 		const char *in = s->inputs[k];
 		hash_update(h, in, strlen(in) + 1);
 		if (in[strlen(in) - 1] == '/') hash_dir(h, in);
-		else if (fsio_exists(in)) hash_file_update(h, in);
+		else if (fsio_exists(in)) (void)!hash_file_update(h, in);   /* as above */
 	}
 }
 
@@ -76,7 +76,7 @@ void cache_key(const struct stage_ctx *ctx, char out[65])
 	}
 	{	/* a channel's own prompt template changes what a writing stage produces */
 		char *tpl = xasprintf("%s/prompts/%s.txt", ctx->channel_dir, ctx->stage);
-		if (notes && fsio_exists(tpl)) hash_file_update(&s, tpl);
+		if (notes && fsio_exists(tpl)) (void)!hash_file_update(&s, tpl);   /* as above */
 		free(tpl);
 	}
 	hash_inputs(&s, st);

@@ -304,8 +304,11 @@ static enum stage_rc submit_one(struct clip_jobs *r, struct clip_seg *g)
 				"not be stored (%s); not retrying, so as not to pay twice: check the database, "
 				"then `acog-batch retry`", r->p->name, n, id, err_msg());
 	snprintf(now, sizeof now, "%.3f", time_now());
-	if (rc == STAGE_OK && !clip_jobs_get(r, n, "t")) clip_jobs_set(r, n, "t", now);
-	if (rc == STAGE_OK) clip_jobs_set(r, n, "sent", "");
+	/* Both marks are logged when they cannot be stored: "t" only times
+	 * max_wait_seconds, and a "sent" left set errs on the side of never
+	 * submitting twice. */
+	if (rc == STAGE_OK && !clip_jobs_get(r, n, "t")) (void)!clip_jobs_set(r, n, "t", now);
+	if (rc == STAGE_OK) (void)!clip_jobs_set(r, n, "sent", "");
 	if (rc == STAGE_OK) stage_log(r->ctx, "info", "%s: segment %d submitted as %s", r->p->name, n, id);
 	free(id);
 	return rc;
@@ -320,7 +323,7 @@ static enum stage_rc check_wait(struct clip_jobs *r, int n, const char *id)
 
 	if (t0 <= 0) {                        /* killed between storing the id and the time */
 		snprintf(now, sizeof now, "%.3f", time_now());
-		clip_jobs_set(r, n, "t", now);
+		(void)!clip_jobs_set(r, n, "t", now);   /* only times max_wait_seconds; logged on failure */
 		return STAGE_PENDING;
 	}
 	if (waited <= r->wait_s) return STAGE_PENDING;
@@ -343,7 +346,7 @@ static enum stage_rc download(struct clip_jobs *r, struct clip_seg *g, const cha
 	else if ((rc = clip_jobs_http(r, &q, what, NULL)) == STAGE_RETRY || rc == STAGE_FAIL)
 		rc = STAGE_RETRY;             /* an expired link: the next poll brings a fresh one */
 	if (rc == STAGE_OK && (d = media_duration(g->clip)) <= 0) {
-		fsio_unlink_durable(g->clip);
+		(void)!fsio_unlink_durable(g->clip);   /* a stale clip left behind is replaced on the next poll */
 		rc = stage_fail(r->ctx, STAGE_RETRY, "%s: %s: not a playable video (%s)", r->p->name, what,
 				err_msg());
 	}

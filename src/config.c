@@ -96,7 +96,7 @@ static int check_channel(const struct channel *ch, const char *path)
 		cJSON *opts;
 		if (stage_table[i].kind != STAGE_WORK) continue;
 		opts = config_provider(ch, stage_table[i].name);
-		provider_opts_check(stage_table[i].name, opts, &errs);
+		(void)!provider_opts_check(stage_table[i].name, opts, &errs);   /* the problems are in errs */
 		cJSON_Delete(opts);
 	}
 	rc = errs.len ? err_set("%s: %s", path, errs.s) : 0;

@@ -121,10 +121,16 @@ static int setup_fds(struct daemon *d)
 	return add_fd(d, d->ino, TAG_INO) || add_fd(d, d->sig, TAG_SIG) || add_fd(d, d->tim, TAG_TIM) ? -1 : 0;
 }
 
+/* Start-up and rescan steps go on after a failure; it is logged. */
+static void note(int rc, const char *what)
+{
+	if (rc < 0) log_error(NULL, NULL, what, "%s", err_msg());
+}
+
 static void rescan(struct daemon *d)
 {
-	ingest_scan(d->db, &d->cfg);
-	review_scan(d->db, &d->cfg);
+	note(ingest_scan(d->db, &d->cfg), "ingest.scan");
+	note(review_scan(d->db, &d->cfg), "review.scan");
 }
 
 static void on_inotify(struct daemon *d)
@@ -143,7 +149,7 @@ static void on_inotify(struct daemon *d)
 					log_error(NULL, NULL, "ingest.error", "spool/incoming/%s: %s", ev->name, err_msg());
 			} else {
 				for (size_t i = 0; i < d->ngates; i++)
-					if (ev->wd == d->wd_gate[i]) review_file(d->db, &d->cfg, d->gates[i], ev->name);
+					if (ev->wd == d->wd_gate[i]) (void)!review_file(d->db, &d->cfg, d->gates[i], ev->name);
 			}
 		}
 	}
@@ -291,10 +297,10 @@ static int startup(struct daemon *d, const char *root)
 		return -1;
 	if (setup_fds(d) < 0) return -1;
 	tmpclean_startup(&d->cfg);
-	pipeline_requeue_running(d->db, &d->cfg);
-	ingest_finish_pending(d->db, &d->cfg);
+	note(pipeline_requeue_running(d->db, &d->cfg), "daemon.requeue");
+	note(ingest_finish_pending(d->db, &d->cfg), "ingest.finish");
 	hold_release_due(d->db, &d->cfg);
-	spool_reconcile(d->db, root);
+	note(spool_reconcile(d->db, root), "spool.reconcile");
 	rescan(d);
 	d->sched = sched_new();
 	log_info(NULL, NULL, "daemon.started", "acog-batch %s on %s: %zu channel(s), up to %d stage(s) at once%s",
@@ -326,7 +332,7 @@ static void loop_once(struct daemon *d)
 	}
 	if (d->reload) { d->reload = 0; reload(d); }
 	if (d->rescan) { d->rescan = 0; rescan(d); }
-	if (d->wake) { d->wake = 0; check_cancelled(d); review_scan(d->db, &d->cfg); hold_release_due(d->db, &d->cfg); }
+	if (d->wake) { d->wake = 0; check_cancelled(d); note(review_scan(d->db, &d->cfg), "review.scan"); hold_release_due(d->db, &d->cfg); }
 }
 
 int daemon_run(const char *root, const struct daemon_opts *o)

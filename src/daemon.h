@@ -10,20 +10,20 @@
 
 /* ---- db.c ------------------------------------------------------------ */
 extern const char schema_sql[];               /* schema.sql, compiled in */
-sqlite3 *db_open(const char *root, int create); /* applies schema / migrations */
+MUST_USE sqlite3 *db_open(const char *root, int create); /* applies schema / migrations */
 void db_close(sqlite3 *db);
-int db_begin(sqlite3 *db);
-int db_commit(sqlite3 *db);
+MUST_USE int db_begin(sqlite3 *db);
+MUST_USE int db_commit(sqlite3 *db);
 void db_rollback(sqlite3 *db);
 /* Prepare and bind: fmt letters s=const char* (NULL binds NULL), i=int,
  * I=int64, d=double. Returns a statement ready for sqlite3_step, or NULL. */
-sqlite3_stmt *db_prep(sqlite3 *db, const char *sql, const char *fmt, ...);
-int db_exec(sqlite3 *db, const char *sql, const char *fmt, ...); /* no rows */
-char *db_col_str(sqlite3_stmt *st, int col);  /* malloc'd copy or NULL */
+MUST_USE sqlite3_stmt *db_prep(sqlite3 *db, const char *sql, const char *fmt, ...);
+MUST_USE int db_exec(sqlite3 *db, const char *sql, const char *fmt, ...); /* no rows */
+MUST_USE char *db_col_str(sqlite3_stmt *st, int col);  /* malloc'd copy or NULL */
 /* The first column of every row, collected before the caller changes rows. */
-size_t db_strings(sqlite3 *db, char ***out, const char *sql, const char *fmt, ...);
+MUST_USE size_t db_strings(sqlite3 *db, char ***out, const char *sql, const char *fmt, ...);
 void db_strings_free(char **v, size_t n);
-int db_sync_channels(sqlite3 *db, struct config *c);
+MUST_USE int db_sync_channels(sqlite3 *db, struct config *c);
 
 /* ---- episode.c: episode rows ------------------------------------------ */
 struct episode {
@@ -47,29 +47,29 @@ struct episode {
 	char *dir;               /* absolute channels/<c>/episodes/<id> */
 };
 void episode_free(struct episode *e);
-int episode_load(sqlite3 *db, const char *root, const char *id, struct episode *e);
+MUST_USE int episode_load(sqlite3 *db, const char *root, const char *id, struct episode *e);
 /* Accepts a UUID, a unique prefix, or a ticket name. */
-int episode_resolve(sqlite3 *db, const char *root, const char *ref, struct episode *e);
-char *episode_dir(const char *root, const char *channel, const char *id);
+MUST_USE int episode_resolve(sqlite3 *db, const char *root, const char *ref, struct episode *e);
+MUST_USE char *episode_dir(const char *root, const char *channel, const char *id);
 
 /* ---- spool.c: tickets ------------------------------------------------- */
-int spool_init_dirs(const char *root);
-char *spool_path(const char *root, const char *dir, const char *name);
-int spool_write_ticket(const char *root, const struct episode *e);
+MUST_USE int spool_init_dirs(const char *root);
+MUST_USE char *spool_path(const char *root, const char *dir, const char *name);
+MUST_USE int spool_write_ticket(const char *root, const struct episode *e);
 /* Put the ticket where the database says it belongs; find it wherever it is. */
-int spool_sync_ticket(const char *root, const struct episode *e);
+MUST_USE int spool_sync_ticket(const char *root, const struct episode *e);
 /* The note beside a ticket in held/ (<ticket>.reason) or failed/ (<ticket>.error). */
-int spool_write_note(const char *root, const struct episode *e);
-int spool_reconcile(sqlite3 *db, const char *root);
-int spool_reject(const char *root, const char *name, const char *reason);
+MUST_USE int spool_write_note(const char *root, const struct episode *e);
+MUST_USE int spool_reconcile(sqlite3 *db, const char *root);
+MUST_USE int spool_reject(const char *root, const char *name, const char *reason);
 
 /* ---- ingest.c -------------------------------------------------------- */
 /* Examine one file in spool/incoming. Returns 0 when it was handled (made an
  * episode or rejected), 1 when it is not ready yet (skip for now), -1 on an
  * internal error (file left in place, retried later). */
-int ingest_file(sqlite3 *db, struct config *c, const char *name);
-int ingest_scan(sqlite3 *db, struct config *c);
-int ingest_finish_pending(sqlite3 *db, struct config *c);
+MUST_USE int ingest_file(sqlite3 *db, struct config *c, const char *name);
+MUST_USE int ingest_scan(sqlite3 *db, struct config *c);
+MUST_USE int ingest_finish_pending(sqlite3 *db, struct config *c);
 
 /* ---- job.c: job rows ---------------------------------------------------- */
 /* A job is one stage run; state.c decides its transitions, job.c writes them. */
@@ -77,11 +77,11 @@ enum job_event { JOB_EV_NONE, JOB_EV_START, JOB_EV_SUCCEED, JOB_EV_RETRY, JOB_EV
 		 JOB_EV_CANCEL, JOB_EV_REQUEUE };
 struct job_ref { char id[37]; char episode_id[37]; char stage[32]; int retry_count, max_retries; };
 struct state_args;
-int job_create(sqlite3 *db, const char *episode_id, const char *stage,
+MUST_USE int job_create(sqlite3 *db, const char *episode_id, const char *stage,
 	       int max_retries, const char *input_params, char out_id[37]);
 /* The columns an event changes besides status (started_at, result, deadline...). */
-int job_record(sqlite3 *db, const char *job_id, enum job_event ev, const struct state_args *a);
-double job_backoff(int retry_count, double base, double cap); /* with jitter */
+MUST_USE int job_record(sqlite3 *db, const char *job_id, enum job_event ev, const struct state_args *a);
+MUST_USE double job_backoff(int retry_count, double base, double cap); /* with jitter */
 
 /* ---- state.c: the one state machine for episodes and their jobs -------- */
 /* Every change of an episode's state (and of its job's) is one row of a
@@ -107,14 +107,14 @@ struct state_rule {
 };
 extern const struct state_rule state_rules[];
 extern const size_t state_rule_count;
-const struct state_rule *state_rule(enum ep_state from, enum ep_event ev);   /* NULL = refused */
-const char *job_transition(const char *status, enum job_event ev);        /* NULL = refused */
-const char *state_name(enum ep_state s);
-int state_parse(const char *name);                   /* -1 when unknown */
+MUST_USE const struct state_rule *state_rule(enum ep_state from, enum ep_event ev);   /* NULL = refused */
+MUST_USE const char *job_transition(const char *status, enum job_event ev);        /* NULL = refused */
+MUST_USE const char *state_name(enum ep_state s);
+MUST_USE int state_parse(const char *name);                   /* -1 when unknown */
 const char *state_label(const char *state);          /* for `status`: awaiting-approval, ... */
-const char *state_event_name(enum ep_event ev);      /* the audit row's action */
-int state_hold_kind_ok(const char *kind);            /* a kind the hold_kind column accepts */
-int state_hold_paid_only(const char *kind);          /* a channel hold of this kind spares free stages */
+MUST_USE const char *state_event_name(enum ep_event ev);      /* the audit row's action */
+MUST_USE int state_hold_kind_ok(const char *kind);            /* a kind the hold_kind column accepts */
+MUST_USE int state_hold_paid_only(const char *kind);          /* a channel hold of this kind spares free stages */
 
 /* Who acts: actor_type is STATE_DAEMON, STATE_USER (a CLI command, actor =
  * the user's name) or STATE_FILE (a decision file, actor = its reviewer). */
@@ -137,17 +137,17 @@ struct state_args {
 	const cJSON *extra;               /* more for the audit row's new_values */
 };
 /* Inside an open transaction; *fx gets what state_after must do. */
-int state_apply(sqlite3 *db, struct config *c, struct episode *e, enum ep_event ev,
+MUST_USE int state_apply(sqlite3 *db, struct config *c, struct episode *e, enum ep_event ev,
 		const struct state_args *a, unsigned *fx);
 void state_after(struct config *c, const struct episode *e, unsigned fx, const struct state_args *a);
 /* Refuses with the table's reason when ev is not allowed in e's state. */
-int state_check(const struct episode *e, enum ep_event ev);
+MUST_USE int state_check(const struct episode *e, enum ep_event ev);
 /* One transaction around state_apply, then state_after. */
-int state_do(sqlite3 *db, struct config *c, struct episode *e, enum ep_event ev, const struct state_args *a);
+MUST_USE int state_do(sqlite3 *db, struct config *c, struct episode *e, enum ep_event ev, const struct state_args *a);
 /* Lifts a channel-wide hold (a stage, or "*") of that kind and releases the
  * channel's episodes it held; actor "daemon" or a user's name.  The caller
  * wakes a running daemon (daemon_wake). */
-int state_release_channel(sqlite3 *db, struct config *c, const char *channel, const char *stage,
+MUST_USE int state_release_channel(sqlite3 *db, struct config *c, const char *channel, const char *stage,
 			  const char *kind, const char *actor);
 
 /* ---- pipeline.c: what a stage's outcome does to its episode ------------ */
@@ -155,38 +155,38 @@ int state_release_channel(sqlite3 *db, struct config *c, const char *channel, co
  * the stage's queue, a gate that is on, or the end; off gates are skipped.
  * Sets a->stage and a->gate. */
 enum pipeline_arrival { ARRIVE_WORK, ARRIVE_GATE, ARRIVE_END };
-enum pipeline_arrival pipeline_arrive(const struct channel *ch, const struct stage_def *s,
+MUST_USE enum pipeline_arrival pipeline_arrive(const struct channel *ch, const struct stage_def *s,
 				      struct state_args *a);
-int pipeline_start_job(sqlite3 *db, struct config *c, const struct job_ref *j, const char *provider);
-int pipeline_complete(sqlite3 *db, struct config *c, const struct job_ref *j, const cJSON *result);
-int pipeline_retry_or_fail(sqlite3 *db, struct config *c, const struct job_ref *j,
+MUST_USE int pipeline_start_job(sqlite3 *db, struct config *c, const struct job_ref *j, const char *provider);
+MUST_USE int pipeline_complete(sqlite3 *db, struct config *c, const struct job_ref *j, const cJSON *result);
+MUST_USE int pipeline_retry_or_fail(sqlite3 *db, struct config *c, const struct job_ref *j,
 			   const char *error, double retry_after, int count_attempt);
-int pipeline_fail(sqlite3 *db, struct config *c, const struct job_ref *j, const char *error);
+MUST_USE int pipeline_fail(sqlite3 *db, struct config *c, const struct job_ref *j, const char *error);
 /* STAGE_HOLD: the episode is held; channel_wide holds the stage for the whole channel. */
-int pipeline_hold(sqlite3 *db, struct config *c, const struct job_ref *j, const char *kind,
+MUST_USE int pipeline_hold(sqlite3 *db, struct config *c, const struct job_ref *j, const char *kind,
 		  double until, int channel_wide, const char *reason);
-int pipeline_record_costs(sqlite3 *db, struct config *c, const struct job_ref *j, const cJSON *costs);
-int pipeline_requeue_running(sqlite3 *db, struct config *c);
+MUST_USE int pipeline_record_costs(sqlite3 *db, struct config *c, const struct job_ref *j, const cJSON *costs);
+MUST_USE int pipeline_requeue_running(sqlite3 *db, struct config *c);
 
 /* ---- review.c: approve / reject / retry / cancel (CLI and dropped files) */
 /* Each is one event of state.c; the CLI ones are audited as the user. */
-int review_approve(sqlite3 *db, struct config *c, const char *ref, const char *by, const char *notes);
-int review_reject(sqlite3 *db, struct config *c, const char *ref, const char *by,
+MUST_USE int review_approve(sqlite3 *db, struct config *c, const char *ref, const char *by, const char *notes);
+MUST_USE int review_reject(sqlite3 *db, struct config *c, const char *ref, const char *by,
 		  const char *reason, const char *to_stage);
-int review_retry(sqlite3 *db, struct config *c, const char *ref, const char *from_stage);
-int review_cancel(sqlite3 *db, struct config *c, const char *ref);
-int review_file(sqlite3 *db, struct config *c, const char *gate_dir, const char *name);
-int review_scan(sqlite3 *db, struct config *c);
+MUST_USE int review_retry(sqlite3 *db, struct config *c, const char *ref, const char *from_stage);
+MUST_USE int review_cancel(sqlite3 *db, struct config *c, const char *ref);
+MUST_USE int review_file(sqlite3 *db, struct config *c, const char *gate_dir, const char *name);
+MUST_USE int review_scan(sqlite3 *db, struct config *c);
 
 /* ---- sched.c: which queued job runs next ------------------------------ */
 struct sched;
-struct sched *sched_new(void);
+MUST_USE struct sched *sched_new(void);
 void sched_free(struct sched *s);
 /* Picks the next runnable job: higher priority first, then older; a channel
  * passed over too often gets the next slot so none can starve. 1 = found. */
-int sched_pick(struct sched *s, sqlite3 *db, struct job_ref *out);
-double sched_next_deadline(sqlite3 *db);    /* earliest future retry, 0 if none */
-int sched_pending(sqlite3 *db);             /* queued jobs, any deadline */
+MUST_USE int sched_pick(struct sched *s, sqlite3 *db, struct job_ref *out);
+MUST_USE double sched_next_deadline(sqlite3 *db);    /* earliest future retry, 0 if none */
+MUST_USE int sched_pending(sqlite3 *db);             /* queued jobs, any deadline */
 
 /* ---- worker.c: a stage run in a forked, isolated child ------------------ */
 struct run {
@@ -199,15 +199,15 @@ struct run {
 	int killed_for_cancel;
 	struct sbuf buf;
 };
-int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct run *r);
+MUST_USE int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct run *r);
 void worker_read(struct run *r);          /* drain what the child has sent */
 /* Called once the child was reaped; records the outcome in the database. */
 void worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus);
 
 /* ---- daemon.c ----------------------------------------------------------- */
 struct daemon_opts { int drain; int jobs; };
-int daemon_run(const char *root, const struct daemon_opts *o);
-int daemon_lock(const char *root, int *fd_out);   /* 1 = another daemon runs */
+MUST_USE int daemon_run(const char *root, const struct daemon_opts *o);
+MUST_USE int daemon_lock(const char *root, int *fd_out);   /* 1 = another daemon runs */
 void daemon_wake(const char *root);               /* tell a running daemon to look again */
 
 /* ---- cmd_*.c: the commands; each returns a sysexits code --------------- */
@@ -229,43 +229,43 @@ const char *cli_opt(const struct cli *a, enum cli_opt o);   /* value, or NULL */
 int cli_has(const struct cli *a, enum cli_opt o);
 long cli_num(const struct cli *a, enum cli_opt o, long def);
 const char *cli_arg(const struct cli *a, int i);            /* i-th operand, or NULL */
-int cmd_init(struct cli *a);
-int cmd_run(struct cli *a);
-int cmd_status(struct cli *a);
-int cmd_show(struct cli *a);
-int cmd_approve(struct cli *a);
-int cmd_reject(struct cli *a);
-int cmd_retry(struct cli *a);
-int cmd_cancel(struct cli *a);
-int cmd_costs(struct cli *a);
-int cmd_doctor(struct cli *a);
+MUST_USE int cmd_init(struct cli *a);
+MUST_USE int cmd_run(struct cli *a);
+MUST_USE int cmd_status(struct cli *a);
+MUST_USE int cmd_show(struct cli *a);
+MUST_USE int cmd_approve(struct cli *a);
+MUST_USE int cmd_reject(struct cli *a);
+MUST_USE int cmd_retry(struct cli *a);
+MUST_USE int cmd_cancel(struct cli *a);
+MUST_USE int cmd_costs(struct cli *a);
+MUST_USE int cmd_doctor(struct cli *a);
 extern const char demo_channel_yaml[];
 extern const char demo_idea_json[];
 
 /* ---- cost.c (daemon side): spend and budget state ------------------------ */
-double cost_spent_today(sqlite3 *db, const char *channel_db_id);
+MUST_USE double cost_spent_today(sqlite3 *db, const char *channel_db_id);
 /* Checks the channel's budget_daily_usd: 0 ok, 1 warn (80%), 2 hold (100%). */
-int cost_budget_state(sqlite3 *db, const struct channel *ch, double *spent, double *budget);
+MUST_USE int cost_budget_state(sqlite3 *db, const struct channel *ch, double *spent, double *budget);
 
 /* ---- budget.c: daily budgets (daemon) ----------------------------------- */
 /* 1 when stage j of channel ch is paid and the day's budget is spent; then
  * *reason (malloc'd) says so and *until is the next UTC midnight.  Warns
  * once a day at 80 %. */
-int budget_spent(sqlite3 *db, struct config *c, const struct channel *ch, const char *episode_id,
+MUST_USE int budget_spent(sqlite3 *db, struct config *c, const struct channel *ch, const char *episode_id,
 		 char **reason, double *until);
 
 /* ---- hold.c: channel-wide holds and releases at their time (daemon) ----- */
 /* Holds e (EV_HOLD with a's kind, reason and time) in one transaction;
  * channel_stage (a stage, "*" = every stage, NULL = this episode only)
  * also holds that stage for the whole channel (channel_holds). */
-int hold_episode(sqlite3 *db, struct config *c, struct episode *e, const struct state_args *a,
+MUST_USE int hold_episode(sqlite3 *db, struct config *c, struct episode *e, const struct state_args *a,
 		 const char *channel_stage);
 /* Before a job starts: a channel hold on its stage or a spent budget holds
  * the episode instead.  1 = held, 0 = it may start, -1 = it should be held
  * but could not be (logged). */
-int hold_gate(sqlite3 *db, struct config *c, const struct job_ref *j);
+MUST_USE int hold_gate(sqlite3 *db, struct config *c, const struct job_ref *j);
 /* Releases what is due: holds whose time came, budget holds the budget now allows. */
 void hold_release_due(sqlite3 *db, struct config *c);
-double hold_next_release(sqlite3 *db);      /* the next future release, wall clock; 0 = none */
+MUST_USE double hold_next_release(sqlite3 *db);      /* the next future release, wall clock; 0 = none */
 
 #endif

@@ -139,7 +139,7 @@ int fsio_commit(int fd, const char *tmp, const char *final, int flags)
 {
 	int rc = commit_steps(fd, tmp, final, flags), e = errno;
 	if (rc < 0) {
-		fsio_discard(tmp);
+		(void)!fsio_discard(tmp);   /* the first error is the one to report */
 		errno = e;
 	}
 	return rc;

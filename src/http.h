@@ -47,12 +47,12 @@ struct http_resp {
 /* 0 when the final answer is 2xx or one of req->answers (resp->status says
  * which); -1 otherwise, with resp->error saying why.  env may be NULL: no
  * limits, no logs, the CA bundle from SSL_CERT_FILE or the distro paths. */
-int http_request(const struct http_env *env, const struct http_req *req, struct http_resp *resp);
+MUST_USE int http_request(const struct http_env *env, const struct http_req *req, struct http_resp *resp);
 void http_resp_free(struct http_resp *resp);
 const char *http_header(const struct http_resp *resp, const char *name, char *out, size_t n);
-double http_parse_retry_after(const char *value);   /* seconds, fractional, HTTP-date; -1 bad */
-int http_classify(long status, const char *body);   /* 1 retriable, 0 permanent */
-char *http_error_message(const char *body);         /* the provider's message from its error JSON */
-const char *http_ca_file(const cJSON *global, char *why, size_t n); /* NULL: none found, why says where */
+MUST_USE double http_parse_retry_after(const char *value);   /* seconds, fractional, HTTP-date; -1 bad */
+MUST_USE int http_classify(long status, const char *body);   /* 1 retriable, 0 permanent */
+MUST_USE char *http_error_message(const char *body);         /* the provider's message from its error JSON */
+MUST_USE const char *http_ca_file(const cJSON *global, char *why, size_t n); /* NULL: none found, why says where */
 
 #endif

@@ -160,7 +160,7 @@ static int staging_commit(const char *tmp, const char *final)
 	int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		err_set_errno("cannot open %s", tmp);
-		fsio_discard(tmp);
+		(void)!fsio_discard(tmp);   /* the first error is the one to report */
 		return -1;
 	}
 	return fsio_commit(fd, tmp, final, FSIO_NOREPLACE);
@@ -181,10 +181,10 @@ static enum stage_rc publish_new(struct stage_ctx *ctx, const char *outbox, cons
 	}
 	m = manifest_new(ctx, now);
 	if ((rc = publish_copies(ctx, tmp, cJSON_GetObjectItem(m, "files"))) != STAGE_OK)
-		fsio_discard(tmp);
+		(void)!fsio_discard(tmp);   /* the first error is the one to report */
 	else if (json_write_file(mpath, m) < 0) {
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-		fsio_discard(tmp);
+		(void)!fsio_discard(tmp);   /* the first error is the one to report */
 	} else if (staging_commit(tmp, final) < 0 && errno != EEXIST)
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 out:

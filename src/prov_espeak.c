@@ -296,7 +296,7 @@ enum stage_rc prov_audio_espeak(struct stage_ctx *ctx)
 				"add [AVATAR] or [BROLL: ...] sections");
 		goto out;
 	}
-	tmpclean_dir(".");           /* scratch files of a run that died */
+	(void)!tmpclean_dir(".");     /* scratch files of a run that died; each removal is logged */
 	rc = narrate(ctx, &o, &sc, &f);
 out:
 	script_free(&sc);

@@ -77,31 +77,31 @@ struct provider_def {
 };
 extern const struct provider_def provider_table[];
 /* The row of name for stage (NULL: for any stage), or NULL. */
-const struct provider_def *provider_find(const char *stage, const char *name);
-provider_fn provider_lookup(const char *stage, const char *name);
-const struct provider_def *provider_of(const struct stage_ctx *ctx);
+MUST_USE const struct provider_def *provider_find(const char *stage, const char *name);
+MUST_USE provider_fn provider_lookup(const char *stage, const char *name);
+MUST_USE const struct provider_def *provider_of(const struct stage_ctx *ctx);
 
 /* Option sets shared by several rows, and each provider's own table. */
 extern const struct provider_opt http_opts[];          /* provider_opts.c: what http.c reads */
 extern const struct provider_opt credential_opts[];    /* credentials.c: api_key_env / api_key_file */
 extern const struct provider_opt espeak_opts[], still_opts[], directory_opts[], command_opts[];
 extern const struct provider_opt openai_opts[], elevenlabs_opts[], heygen_opts[], runway_opts[];
-int command_check(const cJSON *opts);
+MUST_USE int command_check(const cJSON *opts);
 
 /* ---- provider_opts.c: options checked against the registry, read with defaults */
 /* Checks providers.<stage> (normalised, with "name") of a channel: appends
  * "providers.STAGE (NAME): problem" to out for each problem ("; " between
  * them) and returns how many it found. */
-int provider_opts_check(const char *stage, const cJSON *opts, struct sbuf *out);
-const struct provider_opt *provider_opt_find(const struct provider_def *p, const char *key);
+MUST_USE int provider_opts_check(const char *stage, const cJSON *opts, struct sbuf *out);
+MUST_USE const struct provider_opt *provider_opt_find(const struct provider_def *p, const char *key);
 /* An option's value, else its registry default: NULL / NAN when neither. */
-const char *provider_opt_str(const struct provider_def *p, const cJSON *opts, const char *key);
-double provider_opt_num(const struct provider_def *p, const cJSON *opts, const char *key);
-const char *provider_opt_type_name(enum opt_type t);
-int provider_opt_check_value(const struct provider_opt *o, const cJSON *v);  /* -1 + err_set("is 9; use ...") */
-cJSON *provider_opt_default(const struct provider_opt *o);                   /* NULL when it has none */
+MUST_USE const char *provider_opt_str(const struct provider_def *p, const cJSON *opts, const char *key);
+MUST_USE double provider_opt_num(const struct provider_def *p, const cJSON *opts, const char *key);
+MUST_USE const char *provider_opt_type_name(enum opt_type t);
+MUST_USE int provider_opt_check_value(const struct provider_opt *o, const cJSON *v);  /* -1 + err_set("is 9; use ...") */
+MUST_USE cJSON *provider_opt_default(const struct provider_opt *o);                   /* NULL when it has none */
 /* The closest of names (NULL-terminated) to s, when it is close enough to be a typo; else NULL. */
-const char *provider_opts_suggest(const char *s, const char *const *names);
+MUST_USE const char *provider_opts_suggest(const char *s, const char *const *names);
 enum stage_rc stage_fail(struct stage_ctx *ctx, enum stage_rc rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Holds the episode (STAGE_HOLD) with a kind, an optional release time and
@@ -117,8 +117,8 @@ void stage_cost(struct stage_ctx *ctx, const char *provider, const char *operati
  * and is in ctx->state on every later attempt.  Its lifetime is the stage
  * row's state_scope: one job (cleared when the stage is entered again) or
  * the whole episode. */
-int stage_state_set(struct stage_ctx *ctx, const char *key, const char *value);
-const char *stage_state_get(const struct stage_ctx *ctx, const char *key);   /* NULL when unset or empty */
+MUST_USE int stage_state_set(struct stage_ctx *ctx, const char *key, const char *value);
+MUST_USE const char *stage_state_get(const struct stage_ctx *ctx, const char *key);   /* NULL when unset or empty */
 void stage_log(struct stage_ctx *ctx, const char *level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* ctx's provider option, else its registry default (NULL / NAN when neither). */
@@ -126,57 +126,57 @@ const char *stage_opt_str(const struct stage_ctx *ctx, const char *key);
 double stage_opt_num(const struct stage_ctx *ctx, const char *key);
 
 /* Provider implementations (one file each, registered in provider.c). */
-enum stage_rc prov_planning_builtin(struct stage_ctx *ctx);
-enum stage_rc prov_scripting_builtin(struct stage_ctx *ctx);
-enum stage_rc prov_script_review_checks(struct stage_ctx *ctx);
-enum stage_rc prov_metadata_builtin(struct stage_ctx *ctx);
-enum stage_rc prov_audio_espeak(struct stage_ctx *ctx);
-enum stage_rc prov_avatar_none(struct stage_ctx *ctx);
-enum stage_rc prov_avatar_still(struct stage_ctx *ctx);
-enum stage_rc prov_broll_generated(struct stage_ctx *ctx);
-enum stage_rc prov_broll_library(struct stage_ctx *ctx);
-enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx);
-enum stage_rc prov_upload_directory(struct stage_ctx *ctx);
-enum stage_rc prov_command(struct stage_ctx *ctx);
-enum stage_rc prov_planning_openai(struct stage_ctx *ctx);
-enum stage_rc prov_scripting_openai(struct stage_ctx *ctx);
-enum stage_rc prov_metadata_openai(struct stage_ctx *ctx);
-enum stage_rc prov_audio_elevenlabs(struct stage_ctx *ctx);
-enum stage_rc prov_avatar_heygen(struct stage_ctx *ctx);
-enum stage_rc prov_broll_runway(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_planning_builtin(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_scripting_builtin(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_script_review_checks(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_metadata_builtin(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_audio_espeak(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_avatar_none(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_avatar_still(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_broll_generated(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_broll_library(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_upload_directory(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_command(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_planning_openai(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_scripting_openai(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_metadata_openai(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_audio_elevenlabs(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_avatar_heygen(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_broll_runway(struct stage_ctx *ctx);
 
 /* ---- stagedb.c: the stage child's only database access ---------------- */
-int stagedb_state_set(const char *root, const char *episode_id, const char *stage, const char *key,
+MUST_USE int stagedb_state_set(const char *root, const char *episode_id, const char *stage, const char *key,
 		      const char *value);
 
 /* A completed run of this job's stage with the same input hash: its result
  * JSON text and job id (both malloc'd), or NULL. */
-char *stagedb_cached_result(const char *root, const char *job_id, const char *input_hash, char **from_job);
+MUST_USE char *stagedb_cached_result(const char *root, const char *job_id, const char *input_hash, char **from_job);
 
 /* ---- stage_child.c: the stage child process ------------------------------ */
-cJSON *stage_input_json(const struct stage_ctx *ctx);   /* what the daemon sends on fd 0 */
-int stage_child_main(void);                            /* `acog-batch __stage` */
+MUST_USE cJSON *stage_input_json(const struct stage_ctx *ctx);   /* what the daemon sends on fd 0 */
+MUST_USE int stage_child_main(void);                            /* `acog-batch __stage` */
 
 /* ---- prompt.c / prompts_blob.c: prompt templates and answer schemas ---- */
 extern const char prompt_planning_txt[], prompt_scripting_txt[], prompt_metadata_txt[];
-cJSON *prompt_messages(struct stage_ctx *ctx);
+MUST_USE cJSON *prompt_messages(struct stage_ctx *ctx);
 void prompt_add_message(cJSON *msgs, const char *role, const char *content);
-double prompt_target_minutes(const struct stage_ctx *ctx, const cJSON *plan);
-int prompt_target_words(double minutes);
-int prompt_plan_revision(const struct stage_ctx *ctx);
-const char *prompt_schema(const char *stage);      /* the answer's JSON Schema; NULL: none */
-char *prompt_strip_fence(const char *answer);
-char *prompt_json_problem(const char *answer, const cJSON *schema, cJSON **doc);
+MUST_USE double prompt_target_minutes(const struct stage_ctx *ctx, const cJSON *plan);
+MUST_USE int prompt_target_words(double minutes);
+MUST_USE int prompt_plan_revision(const struct stage_ctx *ctx);
+MUST_USE const char *prompt_schema(const char *stage);      /* the answer's JSON Schema; NULL: none */
+MUST_USE char *prompt_strip_fence(const char *answer);
+MUST_USE char *prompt_json_problem(const char *answer, const cJSON *schema, cJSON **doc);
 /* script.md text from a scripting answer: from the schema's JSON, or from
  * prose (one b-roll segment per plan section).  NULL and *text, or the
  * problem to send back to the model. */
-char *prompt_script_from_json(const cJSON *doc, char **text);
-char *prompt_script_from_prose(const char *prose, const cJSON *plan, int min_words, char **text,
+MUST_USE char *prompt_script_from_json(const cJSON *doc, char **text);
+MUST_USE char *prompt_script_from_prose(const char *prose, const cJSON *plan, int min_words, char **text,
 			       int *nseg);
 
 /* ---- cache.c: never pay twice (runs in the stage child) ---------------- */
 void cache_key(const struct stage_ctx *ctx, char out[65]);
-cJSON *cache_lookup(const struct stage_ctx *ctx, const char *key);
+MUST_USE cJSON *cache_lookup(const struct stage_ctx *ctx, const char *key);
 void cache_seal(struct stage_ctx *ctx);
 
 /* ---- credentials.c: API keys ------------------------------------------- */
@@ -185,25 +185,25 @@ void cache_seal(struct stage_ctx *ctx);
  * "api_key" (api_key_env / api_key_file), "client_secret" reads
  * client_secret_env / client_secret_file.  The key is
  * registered for redaction before it is returned.  NULL + err_set. */
-char *credential_get(const struct stage_ctx *ctx, const char *what);
+MUST_USE char *credential_get(const struct stage_ctx *ctx, const char *what);
 
 /* ---- cost.c: prices, budgets --------------------------------------------- */
 /* Price of units for provider/item from acog.yaml prices (documented defaults). */
-double cost_price(const cJSON *global, const char *provider, const char *item, double units);
+MUST_USE double cost_price(const cJSON *global, const char *provider, const char *item, double units);
 /* Paid: the registry row of providers.<stage> says, as a function of its options. */
-int cost_is_paid(const cJSON *provider);
+MUST_USE int cost_is_paid(const cJSON *provider);
 /* The one "is it on this machine" rule: url's host (parsed by curl_url) is
  * localhost, in 127.0.0.0/8 or ::1. */
-int cost_url_is_local(const char *url);
-int cost_paid_always(const struct provider_def *p, const cJSON *opts);
+MUST_USE int cost_url_is_local(const char *url);
+MUST_USE int cost_paid_always(const struct provider_def *p, const cJSON *opts);
 /* Paid unless the option local says otherwise or base_url is on this machine. */
-int cost_paid_unless_local(const struct provider_def *p, const cJSON *opts);
+MUST_USE int cost_paid_unless_local(const struct provider_def *p, const cJSON *opts);
 
 /* ---- media.c: ffmpeg/ffprobe helpers shared by media providers ---------- */
-double media_duration(const char *path);      /* ffprobe; -1 on error */
-double media_video_duration(const char *path);   /* of its first video stream; -1 on error */
+MUST_USE double media_duration(const char *path);      /* ffprobe; -1 on error */
+MUST_USE double media_video_duration(const char *path);   /* of its first video stream; -1 on error */
 /* ffprobe's values of one -show_entries (sel: -select_streams, or NULL), malloc'd; NULL on error. */
-char *media_probe(const char *path, const char *sel, const char *entries);
+MUST_USE char *media_probe(const char *path, const char *sel, const char *entries);
 const char *media_font(void);                 /* a TTF for drawtext */
 /* video.short_clip: how a clip shorter than its segment fills it. */
 enum media_short { MEDIA_SHORT_HOLD, MEDIA_SHORT_LOOP, MEDIA_SHORT_STILL };
@@ -212,8 +212,8 @@ struct media_frame { int w, h, fps, crf, burn; const char *preset; enum media_sh
 struct media_argv { char **v; size_t n, cap; };
 struct media_seg { int index, broll; const char *desc; double start, end; };
 struct media_timeline { cJSON *json; struct media_seg *seg; size_t n; double duration; };
-int media_commit(const char *tmp, const char *final);
-int media_frame_get(const cJSON *channel, struct media_frame *f);
+MUST_USE int media_commit(const char *tmp, const char *final);
+MUST_USE int media_frame_get(const cJSON *channel, struct media_frame *f);
 void media_argv_add(struct media_argv *a, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void media_argv_opt(struct media_argv *a, const char *opt, const char *fmt, ...)
@@ -223,17 +223,17 @@ void media_argv_free(struct media_argv *a);
 /* Runs ffmpeg or espeak-ng; success also means the file it was to write
  * (ffmpeg: its last argument; espeak-ng: -w) exists, is not empty and,
  * unless raw samples, is readable by ffprobe. */
-enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char *what);
-char *media_filter_escape(const char *s);
-char *media_wrap(const char *text, int cols, int max_lines);
-int media_write_scratch(const char *path, const char *text);
-int media_timeline_load(struct media_timeline *t);
+MUST_USE enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char *what);
+MUST_USE char *media_filter_escape(const char *s);
+MUST_USE char *media_wrap(const char *text, int cols, int max_lines);
+MUST_USE int media_write_scratch(const char *path, const char *text);
+MUST_USE int media_timeline_load(struct media_timeline *t);
 void media_timeline_free(struct media_timeline *t);
-long media_seg_frames(const struct media_seg *s, int fps);
-enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f,
+MUST_USE long media_seg_frames(const struct media_seg *s, int fps);
+MUST_USE enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f,
 			      struct media_argv *in, const char *filter, long frames,
 			      const char *final, const char *asset_type);
-int media_prune_clips(const char *dir, const struct media_timeline *t, int broll);
+MUST_USE int media_prune_clips(const char *dir, const struct media_timeline *t, int broll);
 
 /* ---- clip_jobs.c: the per-segment clip-job loop (heygen, runway) ------- */
 struct clip_jobs;
@@ -267,21 +267,21 @@ struct clip_jobs {
 	double poll_s, wait_s;       /* poll_seconds, max_wait_seconds */
 	int timeout_s;               /* per API request (option timeout) */
 };
-enum stage_rc clip_jobs_stage(struct stage_ctx *ctx, const struct clip_jobs_prov *p);
-const char *clip_jobs_get(const struct clip_jobs *r, int seg, const char *what);  /* seg-NN[_what] */
-int clip_jobs_set(struct clip_jobs *r, int seg, const char *what, const char *value);
+MUST_USE enum stage_rc clip_jobs_stage(struct stage_ctx *ctx, const struct clip_jobs_prov *p);
+MUST_USE const char *clip_jobs_get(const struct clip_jobs *r, int seg, const char *what);  /* seg-NN[_what] */
+MUST_USE int clip_jobs_set(struct clip_jobs *r, int seg, const char *what, const char *value);
 /* One API request (STAGE_RETRY when it can succeed later, else STAGE_FAIL);
  * clip_jobs_create() is the job-creating one, never sent twice. */
-enum stage_rc clip_jobs_http(struct clip_jobs *r, struct http_req *q, const char *what, cJSON **json);
-enum stage_rc clip_jobs_create(struct clip_jobs *r, int seg, struct http_req *q, const char *what, cJSON **json);
-int clip_jobs_id_ok(const char *id);
+MUST_USE enum stage_rc clip_jobs_http(struct clip_jobs *r, struct http_req *q, const char *what, cJSON **json);
+MUST_USE enum stage_rc clip_jobs_create(struct clip_jobs *r, int seg, struct http_req *q, const char *what, cJSON **json);
+MUST_USE int clip_jobs_id_ok(const char *id);
 
 /* ---- narration.c: audio.wav, subtitles.srt, timeline.json ------------- */
 struct script;
 struct media_pcm { int16_t *s; size_t n, cap; unsigned rate; };
 struct media_cue { double start, end; const char *text; };
 /* seg_start[i]: when segment i is first heard.  Written in the cwd (the episode folder). */
-int narration_write(const struct script *sc, const struct media_pcm *pcm, const struct media_cue *cue,
+MUST_USE int narration_write(const struct script *sc, const struct media_pcm *pcm, const struct media_cue *cue,
 		    size_t ncue, const double *seg_start, const struct media_frame *f);
 
 #endif

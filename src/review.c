@@ -231,7 +231,7 @@ int review_file(sqlite3 *db, struct config *c, const char *dir, const char *name
 			dst = xasprintf("%s/reviews/%s-%s", e.dir, ts, name);
 			{
 				char *rd = xasprintf("%s/reviews", e.dir);
-				fsio_mkdirs(rd);
+				(void)!fsio_mkdirs(rd);   /* if it failed, the move below says why */
 				free(rd);
 			}
 			if (fsio_move(src, dst) < 0) log_error(e.id, e.dir, "review.file", "%s", err_msg());
@@ -241,7 +241,8 @@ int review_file(sqlite3 *db, struct config *c, const char *dir, const char *name
 	} else {
 		char *why = xasprintf("spool/%s/%s: %s", dir, name, err_msg());
 		log_warn(NULL, NULL, "review.file_rejected", "%s", why);
-		spool_reject(c->root, src, why);
+		if (spool_reject(c->root, src, why) < 0)
+			log_error(NULL, NULL, "review.file_rejected", "%s", err_msg());
 		free(why);
 	}
 	free(text);
@@ -258,7 +259,8 @@ int review_scan(sqlite3 *db, struct config *c)
 		char *dp = spool_path(c->root, gates[g], NULL), **names;
 		int n = fsio_list(dp, &names, NULL);
 		free(dp);
-		for (int i = 0; i < n; i++) review_file(db, c, gates[g], names[i]);
+		for (int i = 0; i < n; i++)
+			(void)!review_file(db, c, gates[g], names[i]);   /* each outcome is logged or rejected */
 		fsio_list_free(names, n);
 	}
 	return 0;

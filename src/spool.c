@@ -83,7 +83,7 @@ int spool_write_ticket(const char *root, const struct episode *e)
 static void drop_sidecar(const char *root, const char *dir, const char *ticket, const char *ext)
 {
 	char *name = xasprintf("%s.%s", ticket, ext), *p = spool_path(root, dir, name);
-	if (fsio_exists(p)) fsio_unlink_durable(p);   /* our own explanation, now stale */
+	if (fsio_exists(p)) (void)!fsio_unlink_durable(p);   /* our own explanation, now stale; harmless if it stays */
 	free(name);
 	free(p);
 }
@@ -157,7 +157,7 @@ int spool_sync_ticket(const char *root, const struct episode *e)
 		src = spool_path(root, d, e->ticket);
 		if (fsio_exists(src)) {
 			if (!placed && fsio_move(src, dst) == 0) placed = 1;
-			else if (placed) fsio_unlink_durable(src);   /* a stale copy of our own ticket */
+			else if (placed) (void)!fsio_unlink_durable(src);   /* a stale copy of our own ticket; the next start retries */
 			else rc = -1;
 		}
 		free(src);
@@ -185,7 +185,7 @@ static int orphan_ticket(sqlite3 *db, const char *root, const char *dir, const c
 			   "restored from an older backup?). To make the episode again, drop its "
 			   "idea.json from channels/*/episodes/*/ into spool/incoming/.", dir, name);
 	log_warn(NULL, NULL, "spool.orphan", "%s", reason);
-	spool_reject(root, src, reason);
+	if (spool_reject(root, src, reason) < 0) log_error(NULL, NULL, "spool.reject", "%s", err_msg());
 	free(reason);
 	free(src);
 	return 0;

@@ -124,6 +124,7 @@ cJSON *stage_input_json(const struct stage_ctx *ctx)
 	cJSON_AddItemToObject(o, "state", cJSON_Duplicate(ctx->state, 1));
 	cJSON_AddNumberToObject(o, "attempt", ctx->attempt);
 	cJSON_AddNumberToObject(o, "timeout_s", ctx->timeout_s);
+	cJSON_AddNumberToObject(o, "daemon_pid", getpid());   /* only the daemon builds this */
 	return o;
 }
 
@@ -137,9 +138,12 @@ int stage_child_main(void)
 
 	/* The report pipe must not leak into the programs the provider starts. */
 	if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0) return EXIT_USAGE;
+	/* Die with the daemon; if it is already gone, do nothing at all. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) return EXIT_OSERR;
 	while ((n = read(0, buf, sizeof buf)) > 0) sb_add(&in, buf, (size_t)n);
 	doc = in.s ? cJSON_Parse(in.s) : NULL;
 	sb_free(&in);
+	if (doc && getppid() != (pid_t)json_num(doc, "daemon_pid", -1)) _exit(EXIT_OSERR);
 	if (!doc || ctx_from_json(&ctx, doc) < 0) {
 		fprintf(stderr, "acog-batch __stage: %s\n", doc ? err_msg() : "stdin is not a JSON stage input");
 		return EXIT_USAGE;

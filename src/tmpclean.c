@@ -62,7 +62,7 @@ static void sweep(const char *dir, int depth, int (*skip)(const char *name))
 {
 	char **names;
 	int n;
-	tmpclean_dir(dir);
+	(void)!tmpclean_dir(dir);   /* best effort; each removal is logged */
 	if (depth == 0 || (n = fsio_list(dir, &names, NULL)) < 0) return;
 	for (int i = 0; i < n; i++) {
 		char *p = xasprintf("%s/%s", dir, names[i]);
@@ -83,7 +83,7 @@ void tmpclean_startup(const struct config *c)
 		cJSON *up = config_provider(&c->ch[i], "upload");
 		if (!strcmp(json_str(up, "name", ""), "directory")) {
 			char *outbox = directory_outbox(c->ch[i].dir, up);
-			tmpclean_dir(outbox);
+			(void)!tmpclean_dir(outbox);   /* as above */
 			free(outbox);
 		}
 		cJSON_Delete(up);

@@ -2,10 +2,10 @@
  * worker.c - running one stage in a child process.  The child is a fresh
  * program (`acog-batch __stage`, execve of this binary): its input is one
  * JSON document on fd 0 (a memfd), its answer one JSON "result" line on the
- * pipe at fd 3 (stage_child.c).  Before execve it gets its own process
- * group (a timeout kills it and everything it started), SIGKILL when the
- * daemon dies (PR_SET_PDEATHSIG), an empty signal mask, and no other
- * descriptor of the daemon's (close_range).  A child that crashes, hangs
+ * pipe at fd 3 (stage_child.c).  It is started with posix_spawn: its own
+ * process group (a timeout kills it and everything it started), an empty
+ * signal mask, and no other descriptor of the daemon's (closefrom); it
+ * arms SIGKILL-when-the-daemon-dies (PR_SET_PDEATHSIG) itself.  A child that crashes, hangs
  * or exits without a result fails its job, never the daemon.
  */
 #define _GNU_SOURCE
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -94,23 +95,40 @@ static int input_memfd(const struct stage_ctx *ctx)
 	return fd;
 }
 
-/* In the forked child, before execve: only async-signal-safe calls. */
-static void exec_child(int in, int out, pid_t daemon)
+/* posix_spawn (vfork semantics): the daemon's memory is never copied, and
+ * no child ever holds the daemon's descriptors (acog.lock among them) after
+ * the daemon is gone.  The child gets its own process group, an empty signal
+ * mask, SIGPIPE at its default, the input on fd 0, the report pipe on fd 3,
+ * and nothing else; it arms PR_SET_PDEATHSIG itself (stage_child.c). */
+static int spawn_child(int in, int out, pid_t *pid)
 {
 	static char *const argv[] = { "acog-batch", "__stage", NULL };
-	sigset_t none;
+	extern char **environ;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, dfl;
+	int rc;
+
 	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);   /* the daemon blocks signals for signalfd */
-	signal(SIGPIPE, SIG_DFL);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != daemon) _exit(EXIT_OSERR);
-	setpgid(0, 0);
-	/* Move both out of the way of 0 and 3 first, then into place. */
-	in = fcntl(in, F_DUPFD, 10);
-	out = fcntl(out, F_DUPFD, 10);
-	if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 3) < 0) _exit(EXIT_OSERR);
-	if (close_range(4, ~0U, 0) < 0) _exit(EXIT_OSERR);
-	execv("/proc/self/exe", argv);
-	_exit(EXIT_OSERR);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setsigmask(&at, &none);      /* the daemon blocks signals for signalfd */
+	posix_spawnattr_setsigdefault(&at, &dfl);
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in, 0);
+	posix_spawn_file_actions_adddup2(&fa, out, 3);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+	rc = posix_spawn(pid, "/proc/self/exe", &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (rc != 0) {
+		errno = rc;
+		return err_set_errno("cannot start a stage");
+	}
+	return 0;
 }
 
 int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct run *r)
@@ -118,7 +136,7 @@ int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct 
 	struct child_input in;
 	struct channel *ch;
 	int pfd[2], mfd = -1;
-	pid_t pid, self;
+	pid_t pid;
 
 	if (load_input(db, c, j, &ch, &in) < 0) return -1;
 	in.ctx = (struct stage_ctx){
@@ -132,10 +150,7 @@ int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct 
 	if ((mfd = input_memfd(&in.ctx)) < 0) goto fail;
 	if (pipeline_start_job(db, c, j, json_str(in.provider, "name", "?")) < 0) goto fail;
 	if (pipe2(pfd, O_CLOEXEC) < 0) { err_set_errno("cannot create a pipe"); goto fail; }
-	self = getpid();
-	pid = fork();
-	if (pid < 0) { err_set_errno("cannot start a stage"); close(pfd[0]); close(pfd[1]); goto fail; }
-	if (pid == 0) exec_child(mfd, pfd[1], self);
+	if (spawn_child(mfd, pfd[1], &pid) < 0) { close(pfd[0]); close(pfd[1]); goto fail; }
 	close(pfd[1]);
 	close(mfd);
 	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
