@@ -143,6 +143,7 @@ int cmd_retry(struct cli *a);
 int cmd_cancel(struct cli *a);
 int cmd_costs(struct cli *a);
 int cmd_doctor(struct cli *a);
+int cmd_auth(struct cli *a);             /* cmd_auth.c */
 extern const char demo_channel_yaml[];
 extern const char demo_idea_json[];
 
