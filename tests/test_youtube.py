@@ -102,9 +102,10 @@ class YT:
         for i in range(n):
             self.root.drop(self.root.idea(f"Topic {channel} {i}", channel=channel))
         self.drain()
-        rows = self.root.q("SELECT e.id, e.ticket FROM episodes e JOIN channels c ON c.id = e.channel_id"
-                           " WHERE c.slug = ? AND e.status = 'awaiting-approval' ORDER BY e.created_at", channel)
-        assert len(rows) == n, self.root.status()
+        st = self.root.status()
+        rows = sorted((e for e in st if e["channel"] == channel and e["state"] == "awaiting-approval"),
+                      key=lambda e: e["created_at"])
+        assert len(rows) == n, st
         return rows
 
     def grow(self, ep, nbytes):
@@ -189,7 +190,7 @@ def test_each_fault_completes_with_one_video(yt):
         yt.approve(ep)
         yt.drain()
         state = json.loads((yt.fake.dir / "faults_state.json").read_text())
-        assert all(r["used"] >= 1 for r in state["rules"]), (name, state)
+        assert all(r["used"] >= 1 for r in state), (name, state)
         v = assert_published_once(yt, ep)
         mine = [r for r in yt.ranges() if r["fault"] != "dropped"]
         if name == "401_expired_token":
@@ -198,7 +199,10 @@ def test_each_fault_completes_with_one_video(yt):
             dropped = [r for r in yt.ranges() if r["fault"] == "dropped"]
             assert dropped and dropped[-1]["kept"] > 0
             # resumed where the server was, not from zero
-            assert sum(1 for r in mine if r["first"] == 0 and r["upload_id"] == dropped[-1]["upload_id"]) == 1
+            allr = yt.ranges()
+            nxt = allr[allr.index(dropped[-1]) + 1]
+            assert nxt["first"] == dropped[-1]["first"] + dropped[-1]["kept"], nxt
+            assert not any(r["first"] == 0 and r["upload_id"] == dropped[-1]["upload_id"] for r in mine)
         assert v["resource"]["status"]["privacyStatus"] == "private"
     assert yt.fake.submissions()["youtube_uploads_completed"] == len(FAULTS)
     assert yt.fake.submissions().get("youtube_thumbnails", 0) == len(FAULTS)
