@@ -15,7 +15,7 @@ SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor
        src/sha256.c src/cache.c src/stagedb.c src/stage_child.c src/cost.c src/budget.c src/proc.c src/media.c src/script.c src/narration.c src/provider.c \
        src/prov_builtin.c src/prov_command.c src/prov_directory.c src/prov_espeak.c \
        src/prov_avatar.c src/prov_broll.c src/prov_assembly.c \
-       src/http.c src/credentials.c src/alert.c src/prompt.c src/prov_openai.c \
+       src/http.c src/credentials.c src/alert.c src/prompt.c src/prov_openai.c src/clip_jobs.c \
        src/prov_elevenlabs.c src/prov_heygen.c src/prov_runway.c \
        src/prov_youtube.c src/youtube_upload.c src/youtube_api.c src/youtube_meta.c src/oauth.c src/quota.c \
        src/cmd_auth.c \

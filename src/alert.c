@@ -17,7 +17,9 @@
  *  - Discord: {"content" (at most 2000 characters), "username",
  *    "allowed_mentions": {"parse": []}} so nobody is pinged; Slack: {"text"};
  *  - delivery: 10 s per attempt, at most 3 attempts, 429 waits as the server
- *    says (http_request honours Retry-After), 400/404 are never retried.
+ *    says (http_request honours Retry-After), 400/404 are never retried;
+ *    acog.yaml limits.webhook {rps, concurrency} hold as for a provider, and
+ *    each attempt is one log line (event "http", the URL redacted).
  */
 #define _GNU_SOURCE
 #include "base.h"
@@ -120,8 +122,10 @@ static char *alert_body(const cJSON *global, const char *text)
 }
 
 /* The detached grandchild: fresh session, default signals, only fds 0-2, then one POST. */
-static void deliver(const char *url, const char *body, const char *kind, const char *episode_id)
+static void deliver(const struct config *c, const char *url, const char *body, const char *kind,
+		    const char *episode_id)
 {
+	const struct http_env env = { .root = c->root, .global = c->global, .episode_id = episode_id };
 	static const char *const headers[] = { "Content-Type: application/json", NULL };
 	struct http_req req = { .provider = "webhook", .method = "POST", .url = url, .headers = headers,
 				.body = body, .body_len = strlen(body), .timeout_s = 10,
@@ -137,7 +141,7 @@ static void deliver(const char *url, const char *body, const char *kind, const c
 	if (close_range(3, ~0U, 0) < 0)
 		for (int fd = 3; fd < 4096; fd++) close(fd);
 	alarm(150);
-	if (http_request(NULL, &req, &resp) < 0)
+	if (http_request(&env, &req, &resp) < 0)
 		log_warn(episode_id, NULL, "alert.failed", "%s alert not delivered: %s", kind, resp.error);
 	http_resp_free(&resp);
 }
@@ -163,7 +167,7 @@ void alert_send(const struct config *c, const char *kind, const char *episode_id
 	pid = fork();
 	if (pid == 0) {
 		if (fork() == 0) {
-			deliver(url, body, kind, episode_id);
+			deliver(c, url, body, kind, episode_id);
 			_exit(0);
 		}
 		_exit(0);

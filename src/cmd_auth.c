@@ -264,6 +264,8 @@ static int auth_setup(struct auth *a, struct config *c, const char *channel)
 	a->ctx.channel_dir = ch->dir;
 	a->ctx.stage = "upload";
 	a->ctx.provider = config_provider(ch, "upload");
+	a->ctx.http = (struct http_env){ .root = c->root, .global = c->global, .provider = a->ctx.provider,
+					 .stage = "auth" };
 	if (strcmp(json_str(a->ctx.provider, "name", ""), "youtube"))
 		return err_set("channel %s does not publish with the youtube provider (providers.upload.name)", channel);
 	return oauth_load(&a->o, &a->ctx, ch->id);

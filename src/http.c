@@ -11,22 +11,32 @@
  *    http and https; redirects are never followed; "Expect:" is sent empty.
  *  - an answer body in memory never exceeds max_response: a bigger answer is
  *    a permanent error "answer larger than N bytes".
- *  - download_to is written only through "<dir>/.<name>.<pid>.tmp", fsync,
- *    rename, fsync of the folder: the final name holds a whole 2xx body or
- *    nothing new.
+ *  - download_to is written only through fsio_tmp_open / fsio_commit: the
+ *    final name holds a whole 2xx body or nothing new.
+ *  - a body_file is read in libcurl's buffer-sized pieces straight from the
+ *    file (pread at the range's offset), never whole into memory; every
+ *    attempt, and every rewind libcurl asks for, starts again at the range's
+ *    first byte.
+ *  - a status in req->answers is an answer like a 2xx (YouTube's 308 Resume
+ *    Incomplete): returned, never retried.
  *  - retries: transport errors and timeouts, 408, 409, 429 (not quota), 500,
  *    502, 503, 504; x-should-retry overrides; full-jitter backoff
  *    base*2^n capped, or the server's Retry-After / retry-after-ms clamped to
- *    60 s.  A not_idempotent request is never resent once it may have reached
- *    the server (sent and then a timeout, a reset, a cut answer, or a 409,
- *    500, 502, 504): that failure is reported as not retriable.
+ *    60 s.  A not_idempotent request (a paid job's creation) is resent only
+ *    after an answer that proves nothing was done: 429, 503 with
+ *    Retry-After, or a transport failure before any byte of the request
+ *    went out (connection refused, DNS, TLS handshake).  After anything else
+ *    (500, 502, 504, 409, a timeout, a reset or a cut answer once the request
+ *    was sent) the job may exist: the failure is reported as not retriable
+ *    with resp->maybe_ran set, and the caller looks the job up or asks a
+ *    person.
  *  - limits.<provider> {rps, concurrency} hold across processes: a flock'ed
  *    slot file per concurrent request and a flock'ed file with the next free
  *    start time, both under <root>/spool/tmp/.
  *  - one log line per attempt: method, URL without query string or user
  *    info, status, milliseconds; never a header value or a body.
  *  - a request body without a Content-Type header is sent as
- *    application/json.
+ *    application/json (application/octet-stream from a body_file).
  * Results: resp is overwritten (free it with http_resp_free, also after a
  * failure); body.s and headers.s are always NUL-terminated strings; status
  * is 0 when the last attempt got no complete answer; retry_after is the
@@ -34,15 +44,14 @@
  * STAGE_RETRY.  timeout_s 0 takes the provider option `timeout`, else 120;
  * max_attempts 0 and max_response 0 take acog.yaml http.max_attempts and
  * http.max_response_mb (defaults 4 and 16).
- * ctx may be NULL: no limits, no logs, CA from SSL_CERT_FILE or the distro
- * paths (alert.c does this from the daemon).
+ * env may be NULL: no limits, no logs, CA from SSL_CERT_FILE or the distro
+ * paths.
  */
 #define _GNU_SOURCE
-#include "provider.h"
+#include "http.h"
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +72,7 @@
 struct opts {
 	const char *prov, *method, *ca;
 	size_t max_response;
+	off_t body_end;            /* one past the last byte of a body_file's range */
 	long timeout, connect_timeout;
 	int max_attempts;
 	double base, cap;
@@ -77,13 +87,13 @@ struct xfer {
 	CURL *h;
 	int fd;                    /* download temp file, -1 when none */
 	char *tmp;
-	int too_big, local_errno;
-	const char *local_what;
+	int body_fd;               /* body_file, -1 when none */
+	off_t body_pos, body_end;  /* the next byte to send, one past the last */
+	int too_big;
+	char local_err[512];       /* a local failure (file, disk), "" when none */
 	CURLcode cc;
 	long status;
 	int sent;                  /* the request (or part of it) went out */
-	FILE *body_fp;             /* req->body_file, positioned at body_offset */
-	long long body_left;
 	char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -139,18 +149,20 @@ static void url_for_log(const char *url, char *out, size_t n)
 	sb_free(&b);
 }
 
-static void log_line(const struct stage_ctx *ctx, const char *level, const char *fmt, ...)
+/* A stage's lines are its events (stage.<name>), as stage_log writes them. */
+static void log_line(const struct http_env *env, const char *level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static void log_line(const struct stage_ctx *ctx, const char *level, const char *fmt, ...)
+static void log_line(const struct http_env *env, const char *level, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
-	if (!ctx) return;
+	char *msg, *ev;
+	if (!env) return;
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0) abort();
 	va_end(ap);
-	if (ctx->stage) stage_log((struct stage_ctx *)ctx, level, "%s", msg); /* stage_log only reads ctx */
-	else log_ev(level, ctx->episode_id, ctx->episode_dir, "http", "%s", msg);
+	ev = env->stage ? xasprintf("stage.%s", env->stage) : xstrdup("http");
+	log_ev(level, env->episode_id, env->episode_dir, ev, "%s", msg);
+	free(ev);
 	free(msg);
 }
 
@@ -419,29 +431,29 @@ out:
 }
 
 /* Waits for a slot and a start time; returns the slot fd (or -1: none held). */
-static int limits_enter(const struct stage_ctx *ctx, const char *prov, double *waited)
+static int limits_enter(const struct http_env *env, const char *prov, double *waited)
 {
 	const cJSON *lim;
 	double rps, t0 = time_mono();
 	int conc, fd = -1;
 	char *dir;
-	if (!ctx || !ctx->root || !name_ok(prov)) return -1;
-	lim = json_get(ctx->global, "limits");
+	if (!env || !env->root || !name_ok(prov)) return -1;
+	lim = json_get(env->global, "limits");
 	lim = cJSON_IsObject(lim) ? cJSON_GetObjectItemCaseSensitive(lim, prov) : NULL;
 	/* acog.yaml limits.<provider> first; a channel's provider options rps /
 	 * concurrency fill in what acog.yaml leaves unset. */
-	rps = json_num(lim, "rps", json_num(ctx->provider, "rps", 0));
-	conc = (int)json_num(lim, "concurrency", json_num(ctx->provider, "concurrency", 0));
+	rps = json_num(lim, "rps", json_num(env->provider, "rps", 0));
+	conc = (int)json_num(lim, "concurrency", json_num(env->provider, "concurrency", 0));
 	if (rps <= 0 && conc <= 0) return -1;
-	dir = xasprintf("%s/spool/tmp", ctx->root);
+	dir = xasprintf("%s/spool/tmp", env->root);
 	if (fsio_mkdirs(dir) < 0) {
-		log_line(ctx, "warn", "http: no %s limits: %s", prov, err_msg());
+		log_line(env, "warn", "http: no %s limits: %s", prov, err_msg());
 		free(dir);
 		return -1;
 	}
 	free(dir);
-	if (conc > 0) fd = slot_acquire(ctx->root, prov, conc > CONCURRENCY_MAX ? CONCURRENCY_MAX : conc);
-	if (rps > 0) rate_wait(ctx->root, prov, rps, conc > 0 ? conc : 1);
+	if (conc > 0) fd = slot_acquire(env->root, prov, conc > CONCURRENCY_MAX ? CONCURRENCY_MAX : conc);
+	if (rps > 0) rate_wait(env->root, prov, rps, conc > 0 ? conc : 1);
 	*waited = time_mono() - t0;
 	return fd;
 }
@@ -457,18 +469,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
 	return n;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR) continue;
-		if (w < 0) return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
 {
 	struct xfer *x = user;
@@ -476,9 +476,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
 	long code = 0;
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &code);
 	if (x->fd >= 0 && code >= 200 && code < 300) {
-		if (write_all(x->fd, data, n) == 0) return n;
-		x->local_errno = errno;
-		x->local_what = "cannot write";
+		if (fsio_write_all(x->fd, data, n) == 0) return n;
+		snprintf(x->local_err, sizeof x->local_err, "cannot write %s: %s", x->tmp, strerror(errno));
 		return 0;
 	}
 	if (x->resp->body.len + n > x->o->max_response) {
@@ -487,6 +486,36 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
 	}
 	sb_add(&x->resp->body, data, n);
 	return n;
+}
+
+/* The next piece of a body_file: read at its place in the range, straight
+ * into libcurl's buffer. */
+static size_t on_read(char *buf, size_t size, size_t nmemb, void *user)
+{
+	struct xfer *x = user;
+	size_t want = size * nmemb;
+	ssize_t n;
+	if ((off_t)want > x->body_end - x->body_pos) want = (size_t)(x->body_end - x->body_pos);
+	if (want == 0) return 0;
+	do n = pread(x->body_fd, buf, want, x->body_pos); while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		snprintf(x->local_err, sizeof x->local_err, "cannot read %s at byte %lld: %s", x->req->body_file,
+			 (long long)x->body_pos, n < 0 ? strerror(errno) : "it became shorter while it was sent");
+		return CURL_READFUNC_ABORT;
+	}
+	x->body_pos += n;
+	return (size_t)n;
+}
+
+/* libcurl rewinds the body to send it again (a redirect or an
+ * authentication answer): its offsets count from the range's first byte. */
+static int on_seek(void *user, curl_off_t offset, int origin)
+{
+	struct xfer *x = user;
+	if (origin != SEEK_SET || offset < 0 || offset > (curl_off_t)(x->body_end - x->req->body_offset))
+		return CURL_SEEKFUNC_CANTSEEK;
+	x->body_pos = x->req->body_offset + (off_t)offset;
+	return CURL_SEEKFUNC_OK;
 }
 
 static int has_header(const char *const *h, const char *name)
@@ -502,43 +531,41 @@ static struct curl_slist *build_headers(const struct http_req *req)
 	struct curl_slist *l = NULL;
 	for (const char *const *h = req->headers; h && *h; h++)
 		l = curl_slist_append(l, *h);
-	if (req->body && !has_header(req->headers, "Content-Type"))
+	if (req->body_file && !has_header(req->headers, "Content-Type"))
+		l = curl_slist_append(l, "Content-Type: application/octet-stream");
+	else if (req->body && !has_header(req->headers, "Content-Type"))
 		l = curl_slist_append(l, "Content-Type: application/json");
 	l = curl_slist_append(l, "Expect:");
 	return l;
 }
 
-static size_t on_read(char *buf, size_t size, size_t nmemb, void *user)
+/* A body_file goes through the read callback: a POST with its size, any
+ * other method as an upload of its size. */
+static void set_body_file(struct xfer *x, const char *method)
 {
-	struct xfer *x = user;
-	size_t n = size * nmemb, got;
-	if ((long long)n > x->body_left) n = (size_t)x->body_left;
-	got = n ? fread(buf, 1, n, x->body_fp) : 0;
-	if (got < n) return CURL_READFUNC_ABORT;     /* the file shrank */
-	x->body_left -= (long long)got;
-	return got;
-}
-
-static int body_file_open(struct xfer *x)
-{
-	x->body_fp = fopen(x->req->body_file, "rbe");
-	if (!x->body_fp || fseeko(x->body_fp, (off_t)x->req->body_offset, SEEK_SET) < 0) {
-		x->local_errno = errno;
-		x->local_what = "cannot read";
-		return -1;
+	CURL *h = x->h;
+	curl_off_t len = (curl_off_t)(x->body_end - x->req->body_offset);
+	curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(h, CURLOPT_READDATA, x);
+	curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+	curl_easy_setopt(h, CURLOPT_SEEKDATA, x);
+	if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, len);
+		return;
 	}
-	x->body_left = x->req->body_length;
-	curl_easy_setopt(x->h, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(x->h, CURLOPT_READFUNCTION, on_read);
-	curl_easy_setopt(x->h, CURLOPT_READDATA, x);
-	curl_easy_setopt(x->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->req->body_length);
-	return 0;
+	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, len);
+	if (strcmp(method, "PUT") != 0) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 }
 
-static void set_method(CURL *h, const struct http_req *req, const char *method)
+static void set_method(struct xfer *x)
 {
+	const struct http_req *req = x->req;
+	const char *method = x->o->method;
+	CURL *h = x->h;
 	if (req->body_file) {
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+		set_body_file(x, method);
 		return;
 	}
 	if (req->body || strcmp(method, "POST") == 0) {
@@ -578,41 +605,41 @@ static void setup(struct xfer *x, struct curl_slist *hdrs)
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
 	if (!x->req->download_to)
 		curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->o->max_response);
-	set_method(h, x->req, x->o->method);
+	set_method(x);
 }
 
 static int download_open(struct xfer *x)
 {
-	char *a = xstrdup(x->req->download_to), *b = xstrdup(x->req->download_to);
-	x->tmp = xasprintf("%s/.%s.%ld.tmp", dirname(a), basename(b), (long)getpid());
-	free(a);
-	free(b);
-	x->fd = open(x->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	x->fd = fsio_tmp_open(x->req->download_to, &x->tmp);
 	if (x->fd >= 0) return 0;
-	x->local_errno = errno;
-	x->local_what = "cannot create";
+	snprintf(x->local_err, sizeof x->local_err, "%s", err_msg());
 	return -1;
 }
 
-/* fsync, rename, fsync the folder; or remove the temp file when fail is set. */
+/* The one durable commit (fsio_commit), or the temporary file removed when
+ * the attempt failed. */
 static void download_close(struct xfer *x, int fail)
 {
-	char *a;
 	if (!x->tmp) return;
-	if (!fail && fsync(x->fd) < 0) { x->local_errno = errno; x->local_what = "cannot fsync"; fail = 1; }
-	if (x->fd >= 0 && close(x->fd) < 0 && !fail) { x->local_errno = errno; x->local_what = "cannot close"; fail = 1; }
-	x->fd = -1;
-	if (!fail && rename(x->tmp, x->req->download_to) < 0) {
-		x->local_errno = errno;
-		x->local_what = "cannot rename";
-		fail = 1;
+	if (fail) {
+		close(x->fd);            /* a file being thrown away: nothing to check */
+		unlink(x->tmp);
+	} else if (fsio_commit(x->fd, x->tmp, x->req->download_to, FSIO_REPLACE) < 0) {
+		snprintf(x->local_err, sizeof x->local_err, "%s", err_msg());
 	}
-	if (fail) unlink(x->tmp);
-	a = xstrdup(x->req->download_to);
-	if (!fail && fsio_fsync_dir(dirname(a)) < 0) { x->local_errno = errno; x->local_what = "cannot fsync the folder of"; }
-	free(a);
+	x->fd = -1;
 	free(x->tmp);
 	x->tmp = NULL;
+}
+
+static int body_open(struct xfer *x)
+{
+	x->body_fd = open(x->req->body_file, O_RDONLY | O_CLOEXEC);
+	x->body_pos = x->req->body_offset;
+	x->body_end = x->o->body_end;
+	if (x->body_fd >= 0) return 0;
+	snprintf(x->local_err, sizeof x->local_err, "cannot open %s: %s", x->req->body_file, strerror(errno));
+	return -1;
 }
 
 static void attempt(struct xfer *x)
@@ -625,25 +652,18 @@ static void attempt(struct xfer *x)
 	x->h = curl_easy_init();
 	if (!x->h) abort();
 	if (x->req->download_to && download_open(x) < 0) goto out;
+	if (x->req->body_file && body_open(x) < 0) goto out;
 	setup(x, hdrs);
-	if (x->req->body_file && body_file_open(x) < 0) goto out;
 	x->cc = curl_easy_perform(x->h);
 	if (x->cc == CURLE_FILESIZE_EXCEEDED) x->too_big = 1;
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
 	curl_easy_getinfo(x->h, CURLINFO_REQUEST_SIZE, &reqsize);
 	x->sent = reqsize > 0;
 out:
-	download_close(x, x->cc != CURLE_OK || x->status < 200 || x->status >= 300 || x->local_what);
+	download_close(x, x->cc != CURLE_OK || x->status < 200 || x->status >= 300 || x->local_err[0]);
+	if (x->body_fd >= 0) close(x->body_fd);   /* read only */
 	curl_easy_cleanup(x->h);
 	curl_slist_free_all(hdrs);
-	if (x->body_fp) fclose(x->body_fp);
-}
-
-static int is_answer(const struct http_req *req, long status)
-{
-	for (const long *a = req->answers; a && *a; a++)
-		if (*a == status) return 1;
-	return 0;
 }
 
 /* ---- verdicts ------------------------------------------------------------ */
@@ -687,18 +707,35 @@ static double server_retry_after(const struct http_resp *resp)
 	return body_retry_after(resp->body.s);
 }
 
+static int is_answer(const struct http_req *req, long status)
+{
+	for (const long *a = req->answers; a && *a; a++)
+		if (*a == status) return 1;
+	return 0;
+}
+
+/* Does this failure prove the request was not carried out?  Nothing of it
+ * went out (connection refused, DNS, TLS handshake); or the server refused
+ * it (a 4xx, except 409: a conflict may be with the very job it made); or a
+ * 503 with Retry-After.  A 500, 502 or 504 may come from a gateway after
+ * the job was made, a timeout or reset from a lost answer. */
+static int nothing_done(const struct xfer *x, double retry_after)
+{
+	if (x->cc != CURLE_OK) return !x->sent;
+	if (x->status == 503) return retry_after >= 0;
+	return x->status >= 400 && x->status < 500 && x->status != 409;
+}
+
 static struct verdict judge(const struct xfer *x)
 {
 	struct verdict v = { 0, 0, 0, 0, -1 };
-	int ni = x->req->not_idempotent;
 	char xs[16];
-	if (x->local_what || x->too_big) {
-		v.retriable = x->local_what != NULL;      /* a full disk may clear; a huge answer will not */
-		return v;
-	}
-	if (x->cc != CURLE_OK) {
+	if (x->local_err[0] || x->too_big) {
+		v.retriable = x->local_err[0] != 0;     /* a full disk may clear; a huge answer will not */
+		v.maybe_ran = x->req->not_idempotent && x->sent;
+	} else if (x->cc != CURLE_OK) {
 		v.retriable = transport_retriable(x->cc);
-		v.maybe_ran = ni && x->sent;
+		v.maybe_ran = x->req->not_idempotent && !nothing_done(x, -1);
 	} else if ((x->status >= 200 && x->status < 300) || is_answer(x->req, x->status)) {
 		v.ok = 1;
 		return v;
@@ -706,12 +743,10 @@ static struct verdict judge(const struct xfer *x)
 		v.retriable = http_classify(x->status, x->resp->body.s);
 		if (http_header(x->resp, "x-should-retry", xs, sizeof xs))
 			v.retriable = strcasecmp(xs, "true") == 0 ? 1 : strcasecmp(xs, "false") == 0 ? 0 : v.retriable;
-		/* A 5xx answer is the server saying the job was not made: resend it.
-		 * Only a lost answer (timeout, reset after sending) leaves it unknown. */
-		v.maybe_ran = ni && x->status == 409;
 		v.retry_after = server_retry_after(x->resp);
+		v.maybe_ran = x->req->not_idempotent && !nothing_done(x, v.retry_after);
 	}
-	if (v.maybe_ran) v.retriable = 0;
+	if (v.maybe_ran) v.retriable = 0;         /* a paid job made twice is worse than a stage held up */
 	v.resend = v.retriable;
 	return v;
 }
@@ -724,16 +759,35 @@ static void curl_init_once(void)
 	if (!done && curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK) done = 1;
 }
 
-static int resolve(const struct stage_ctx *ctx, const struct http_req *req, struct opts *o, struct http_resp *resp)
+/* The end of a body_file's range, checked against the file as it is now. */
+static int body_range(const struct http_req *req, struct opts *o, struct http_resp *resp)
 {
-	const cJSON *g = ctx ? ctx->global : NULL;
+	struct stat st;
+	if (stat(req->body_file, &st) < 0) {
+		set_error(resp, "%s: cannot read %s: %s", o->prov, req->body_file, strerror(errno));
+		return -1;
+	}
+	o->body_end = req->body_length > 0 ? req->body_offset + req->body_length : st.st_size;
+	if (req->body_offset < 0 || req->body_length < 0 || req->body_offset > o->body_end ||
+	    o->body_end > st.st_size) {
+		set_error(resp, "%s: %s holds %lld bytes, not the %lld from byte %lld the request should send",
+			  o->prov, req->body_file, (long long)st.st_size, (long long)req->body_length,
+			  (long long)req->body_offset);
+		return -1;
+	}
+	return 0;
+}
+
+static int resolve(const struct http_env *env, const struct http_req *req, struct opts *o, struct http_resp *resp)
+{
+	const cJSON *g = env ? env->global : NULL;
 	double mb = json_num(g, "http.max_response_mb", 16);
 	char why[600];
 	memset(o, 0, sizeof *o);
 	o->prov = req->provider ? req->provider : "http";
 	o->method = req->method ? req->method : req->body ? "POST" : "GET";
 	o->max_response = req->max_response ? req->max_response : (size_t)(mb > 0 ? mb * (double)MIB : 16.0 * MIB);
-	o->timeout = req->timeout_s > 0 ? req->timeout_s : (long)json_num(ctx ? ctx->provider : NULL, "timeout", 120);
+	o->timeout = req->timeout_s > 0 ? req->timeout_s : (long)json_num(env ? env->provider : NULL, "timeout", 120);
 	if (o->timeout <= 0) o->timeout = 120;
 	o->connect_timeout = req->connect_timeout_s > 0 ? req->connect_timeout_s : 10;
 	o->max_attempts = req->max_attempts > 0 ? req->max_attempts : (int)json_num(g, "http.max_attempts", 4);
@@ -754,7 +808,7 @@ static int resolve(const struct stage_ctx *ctx, const struct http_req *req, stru
 		set_error(resp, "%s: cannot verify %s: %s", o->prov, o->url_log, why);
 		return -1;
 	}
-	return 0;
+	return req->body_file ? body_range(req, o, resp) : 0;
 }
 
 static double backoff(const struct opts *o, int attempt)
@@ -770,11 +824,11 @@ static void final_error(const struct xfer *x, const struct verdict *v)
 	struct http_resp *r = x->resp;
 	const char *why = v->maybe_ran ? "; not resent: the request may have been carried out (not idempotent)" : "";
 	char *m;
-	if (x->local_what) {
-		set_error(r, "%s: %s %s: %s", o->prov, x->local_what, x->tmp ? x->tmp : x->req->download_to,
-			  strerror(x->local_errno));
+	if (x->local_err[0]) {
+		set_error(r, "%s: %s%s", o->prov, x->local_err, why);
 	} else if (x->too_big) {
-		set_error(r, "%s: answer larger than %zu bytes (%s %s)", o->prov, o->max_response, o->method, o->url_log);
+		set_error(r, "%s: answer larger than %zu bytes (%s %s)%s", o->prov, o->max_response, o->method,
+			  o->url_log, why);
 	} else if (x->cc != CURLE_OK) {
 		set_error(r, "%s: %s (%s %s, %d attempt%s)%s", o->prov, x->curl_err[0] ? x->curl_err : curl_easy_strerror(x->cc),
 			  o->method, o->url_log, r->attempts, r->attempts == 1 ? "" : "s", why);
@@ -788,34 +842,34 @@ static void final_error(const struct xfer *x, const struct verdict *v)
 	}
 }
 
-static void log_attempt(const struct stage_ctx *ctx, const struct xfer *x, const struct verdict *v,
+static void log_attempt(const struct http_env *env, const struct xfer *x, const struct verdict *v,
 			double ms, double waited, double next_wait)
 {
 	char what[200], tail[80] = "", lim[48] = "";
-	if (x->local_what) snprintf(what, sizeof what, "local error: %s", x->local_what);
+	if (x->local_err[0]) snprintf(what, sizeof what, "local error: %.170s", x->local_err);
 	else if (x->too_big) snprintf(what, sizeof what, "%ld, answer too large", x->status);
 	else if (x->cc != CURLE_OK) snprintf(what, sizeof what, "error: %.150s", x->curl_err[0] ? x->curl_err : curl_easy_strerror(x->cc));
 	else snprintf(what, sizeof what, "%ld", x->status);
 	if (waited >= 0.05) snprintf(lim, sizeof lim, ", %.2f s waiting for limits", waited);
 	if (next_wait >= 0) snprintf(tail, sizeof tail, "; retrying in %.2f s", next_wait);
 	else if (v->maybe_ran) snprintf(tail, sizeof tail, "; not resent (not idempotent)");
-	log_line(ctx, v->ok ? "info" : "warn", "http %s %s -> %s in %.0f ms (attempt %d/%d%s)%s",
+	log_line(env, v->ok ? "info" : "warn", "http %s %s -> %s in %.0f ms (attempt %d/%d%s)%s",
 		 x->o->method, x->o->url_log, what, ms, x->resp->attempts, x->o->max_attempts, lim, tail);
 }
 
-int http_request(const struct stage_ctx *ctx, const struct http_req *req, struct http_resp *resp)
+int http_request(const struct http_env *env, const struct http_req *req, struct http_resp *resp)
 {
 	struct opts o;
 	struct xfer x;
 	struct verdict v = { 0, 0, 0, 0, -1 };
 	memset(resp, 0, sizeof *resp);
-	if (resolve(ctx, req, &o, resp) < 0) return -1;
+	if (resolve(env, req, &o, resp) < 0) return -1;
 	curl_init_once();
 	for (;;) {
 		double waited = 0, t0, wait = -1;
-		int slot = limits_enter(ctx, o.prov, &waited);
+		int slot = limits_enter(env, o.prov, &waited);
 		memset(&x, 0, sizeof x);
-		x.req = req; x.o = &o; x.resp = resp; x.fd = -1;
+		x.req = req; x.o = &o; x.resp = resp; x.fd = -1; x.body_fd = -1;
 		resp->attempts++;
 		t0 = time_mono();
 		attempt(&x);
@@ -823,12 +877,13 @@ int http_request(const struct stage_ctx *ctx, const struct http_req *req, struct
 		v = judge(&x);
 		if (!v.ok && v.resend && resp->attempts < o.max_attempts)
 			wait = v.retry_after >= 0 ? fmin(v.retry_after, RETRY_AFTER_CLAMP) : backoff(&o, resp->attempts);
-		log_attempt(ctx, &x, &v, (time_mono() - t0) * 1000, waited, wait);
+		log_attempt(env, &x, &v, (time_mono() - t0) * 1000, waited, wait);
 		if (wait < 0) break;
 		sleep_s(wait);
 	}
-	resp->status = x.cc == CURLE_OK || x.too_big || x.local_what ? x.status : 0;
+	resp->status = x.cc == CURLE_OK || x.too_big || x.local_err[0] ? x.status : 0;
 	resp->retriable = v.retriable;
+	resp->maybe_ran = v.maybe_ran;
 	resp->retry_after = v.retry_after > 0 ? v.retry_after : 0;
 	if (v.ok) return 0;
 	final_error(&x, &v);

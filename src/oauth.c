@@ -72,7 +72,7 @@ int oauth_token_post(struct stage_ctx *ctx, const char *url, const char *form, c
 	struct http_req q = { .provider = "youtube", .method = "POST", .url = url, .headers = hdrs,
 			      .body = form, .body_len = strlen(form), .max_attempts = 3 };
 	*json = NULL;
-	if (http_request(ctx, &q, resp) < 0) return -1;
+	if (http_request(&ctx->http, &q, resp) < 0) return -1;
 	if (!(*json = cJSON_Parse(resp->body.s)))
 		return err_set("%s answered something that is not JSON", url);
 	return 0;

@@ -358,7 +358,7 @@ static enum stage_rc fetch(struct stage_ctx *ctx, struct tts *t, size_t k, cJSON
 	if (fsio_exists(cache) && (*out = json_load_file(cache, ANSWER_MAX))) {
 		stage_log(ctx, "info", "audio: request %zu/%zu answered earlier; reused, not paid again",
 			  k + 1, t->nch);
-	} else if (http_request(ctx, &q, &r) == 0) {
+	} else if (http_request(&ctx->http, &q, &r) == 0) {
 		char rid[80];
 		cost_record(ctx, t, &r, t->ch[k].text);
 		*out = cJSON_ParseWithLength(r.body.s ? r.body.s : "", r.body.len);

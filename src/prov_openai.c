@@ -304,7 +304,7 @@ static enum stage_rc chat_send(struct chat *c, struct answer *a)
 				      .headers = hdrs, .body = body, .body_len = strlen(body),
 				      .timeout_s = c->timeout };
 		memset(&r, 0, sizeof r);
-		ok = http_request(c->ctx, &q, &r);
+		ok = http_request(&c->ctx->http, &q, &r);
 		free(body);
 		c->calls++;
 		if (ok == 0 || r.status != 400 || c->mode != MODE_SCHEMA || !c->fallback ||

@@ -1,7 +1,7 @@
 /*
  * prov_runway.c - the b-roll stage through Runway text-to-video: one task
  * per b-roll segment of timeline.json, downloaded into broll/seg-NN.mp4.
- * The submit / poll / resume loop is async_stage() in prov_heygen.c; this
+ * The submit / poll / resume loop is clip_jobs_stage() in clip_jobs.c; this
  * file only speaks Runway's protocol (docs: /work/shared/docs/providers.md §4).
  *
  * Options (providers.broll): base_url, model (gen4.5), ratio (1280:720, or
@@ -29,23 +29,23 @@
 #define RUNWAY_VERSION "2024-11-06"
 #define PROMPT_MAX_UTF16 1000
 
-static const char *rw_base(const struct async_run *r)
+static const char *rw_base(const struct clip_jobs *r)
 {
 	return json_str(r->ctx->provider, "base_url", "https://api.dev.runwayml.com");
 }
 
-static const char *rw_model(const struct async_run *r)
+static const char *rw_model(const struct clip_jobs *r)
 {
 	return json_str(r->ctx->provider, "model", "gen4.5");
 }
 
-static const char *rw_ratio(const struct async_run *r)
+static const char *rw_ratio(const struct clip_jobs *r)
 {
 	return json_str(r->ctx->provider, "ratio", r->frame.h > r->frame.w ? "720:1280" : "1280:720");
 }
 
 /* The option's duration, clamped to the model's allowed values. */
-static int rw_duration(const struct async_run *r)
+static int rw_duration(const struct clip_jobs *r)
 {
 	long d = lround(json_num(r->ctx->provider, "duration", 5));
 	if (strncmp(rw_model(r), "veo3", 4) == 0) return d <= 5 ? 4 : d <= 7 ? 6 : 8;
@@ -86,7 +86,7 @@ static void utf16_cut(char *s, size_t max)
 
 /* promptText: what the segment shows, then the channel's style; the
  * description is shortened to leave the style its room. */
-static char *rw_prompt(const struct async_run *r, const struct media_seg *s)
+static char *rw_prompt(const struct clip_jobs *r, const struct media_seg *s)
 {
 	const char *desc = s->desc && s->desc[0] ? s->desc : json_str(r->ctx->idea, "topic", "b-roll");
 	const char *style = json_str(r->ctx->provider, "style", json_str(r->ctx->channel, "style_guide.tone", NULL));
@@ -101,7 +101,7 @@ static char *rw_prompt(const struct async_run *r, const struct media_seg *s)
 	return p;
 }
 
-static char *rw_body(const struct async_run *r, const struct media_seg *s)
+static char *rw_body(const struct clip_jobs *r, const struct media_seg *s)
 {
 	cJSON *b = cJSON_CreateObject();
 	const cJSON *seed = json_get(r->ctx->provider, "seed");
@@ -119,7 +119,7 @@ static char *rw_body(const struct async_run *r, const struct media_seg *s)
 }
 
 /* What a clip depends on: everything in the request. */
-static char *rw_fingerprint(struct async_run *r, const struct media_seg *s)
+static char *rw_fingerprint(struct clip_jobs *r, const struct media_seg *s)
 {
 	char *body = rw_body(r, s), *fp = xasprintf("runway\n%s", body);
 	free(body);
@@ -128,19 +128,19 @@ static char *rw_fingerprint(struct async_run *r, const struct media_seg *s)
 
 /* An API call with the key and version headers (body: JSON or none).
  * create >= 0: the job-creating request of that segment. */
-static enum stage_rc rw_call(struct async_run *r, struct http_req *q, const char *what, cJSON **j, int create)
+static enum stage_rc rw_call(struct clip_jobs *r, struct http_req *q, const char *what, cJSON **j, int create)
 {
 	char *auth = xasprintf("Authorization: Bearer %s", r->key);
 	const char *h[] = { auth, "X-Runway-Version: " RUNWAY_VERSION, "Accept: application/json",
 			    q->body ? "Content-Type: application/json" : NULL, NULL };
 	enum stage_rc rc;
 	q->headers = h;
-	rc = create >= 0 ? async_create(r, create, q, what, j) : async_http(r, q, what, j);
+	rc = create >= 0 ? clip_jobs_create(r, create, q, what, j) : clip_jobs_http(r, q, what, j);
 	free(auth);
 	return rc;
 }
 
-static enum stage_rc rw_submit(struct async_run *r, const struct media_seg *s, char **id)
+static enum stage_rc rw_submit(struct clip_jobs *r, const struct media_seg *s, char **id)
 {
 	const cJSON *seed = json_get(r->ctx->provider, "seed");
 	char *url, *body, *what;
@@ -157,7 +157,7 @@ static enum stage_rc rw_submit(struct async_run *r, const struct media_seg *s, c
 	what = xasprintf("asking for the b-roll of segment %d", s->index);
 	*id = NULL;
 	if ((rc = rw_call(r, &q, what, &j, s->index)) == STAGE_OK &&
-	    !async_id_ok(*id = xstrdup(json_str(j, "id", ""))))
+	    !clip_jobs_id_ok(*id = xstrdup(json_str(j, "id", ""))))
 		rc = stage_fail(r->ctx, STAGE_FAIL, "%s: runway answered without a usable id", what);
 	if (rc != STAGE_OK) { free(*id); *id = NULL; }
 	cJSON_Delete(j);
@@ -173,7 +173,7 @@ static int starts(const char *s, const char *prefix)
 }
 
 /* FAILED: safety never retries, INTERNAL.BAD_OUTPUT once, the rest fails. */
-static enum stage_rc rw_failed(struct async_run *r, const struct media_seg *s, const char *id, const cJSON *j)
+static enum stage_rc rw_failed(struct clip_jobs *r, const struct media_seg *s, const char *id, const cJSON *j)
 {
 	const char *code = json_str(j, "failureCode", ""), *why = json_str(j, "failure", "no reason given");
 	int n = s->index;
@@ -181,8 +181,8 @@ static enum stage_rc rw_failed(struct async_run *r, const struct media_seg *s, c
 	if (starts(code, "SAFETY.") || starts(code, "INPUT_PREPROCESSING.SAFETY."))
 		return stage_fail(r->ctx, STAGE_FAIL, "runway refused the b-roll of segment %d (%s) for safety: "
 				  "%s (%s); change the [BROLL: ...] description", n, id, why, code);
-	if (starts(code, "INTERNAL.BAD_OUTPUT.") && !async_get(r, n, "retried")) {
-		if (async_set(r, n, "retried", id) < 0)
+	if (starts(code, "INTERNAL.BAD_OUTPUT.") && !clip_jobs_get(r, n, "retried")) {
+		if (clip_jobs_set(r, n, "retried", id) < 0)
 			stage_log(r->ctx, "warn", "runway: segment %d: could not mark task %s as retried", n, id);
 		r->ctx->retry_after = r->poll_s;
 		return stage_fail(r->ctx, STAGE_RETRY, "runway: the b-roll of segment %d (%s) failed: %s (%s); "
@@ -194,7 +194,7 @@ static enum stage_rc rw_failed(struct async_run *r, const struct media_seg *s, c
 }
 
 /* One GET /v1/tasks/{id}: SUCCEEDED → output[0] and seconds; else see rw_failed. */
-static enum stage_rc rw_poll(struct async_run *r, const struct media_seg *s, const char *id,
+static enum stage_rc rw_poll(struct clip_jobs *r, const struct media_seg *s, const char *id,
 			     char **url, double *units, double *usd)
 {
 	char *get = xasprintf("%s/v1/tasks/%s", rw_base(r), id);
@@ -230,7 +230,7 @@ static enum stage_rc rw_poll(struct async_run *r, const struct media_seg *s, con
 }
 
 /* Best effort: a task we gave up on should not render (and bill) on. */
-static void rw_cancel(struct async_run *r, const char *id)
+static void rw_cancel(struct clip_jobs *r, const char *id)
 {
 	char *del = xasprintf("%s/v1/tasks/%s", rw_base(r), id);
 	struct http_req q = { .method = "DELETE", .url = del, .max_attempts = 1 };
@@ -243,7 +243,7 @@ static void rw_cancel(struct async_run *r, const char *id)
 	free(del);
 }
 
-static const struct async_prov runway = {
+static const struct clip_jobs_prov runway = {
 	.name = "runway", .dir = "broll", .asset_type = "b_roll", .broll = 1,
 	.poll_default = 6, .wait_default = 600,
 	.operation = "text_to_video", .unit_type = "seconds",
@@ -253,5 +253,5 @@ static const struct async_prov runway = {
 /* providers.broll: {name: runway, model, ratio, duration, ...}; see docs/cloud-providers.md. */
 enum stage_rc prov_broll_runway(struct stage_ctx *ctx)
 {
-	return async_stage(ctx, &runway);
+	return clip_jobs_stage(ctx, &runway);
 }

@@ -32,6 +32,7 @@ struct stage_ctx {
 	const cJSON *state;        /* provider state stored so far ({} when none); see stage_state_set */
 	const char *job_id;          /* jobs.id of this run */
 	int timeout_s;
+	struct http_env http;      /* for http_request(&ctx->http, ...): root, global, provider, logs */
 	/* results */
 	cJSON *outputs;            /* [{type,path,mime,duration_ms,...}] */
 	cJSON *costs;              /* [{provider,operation,units,unit_type,cost_usd}] */
@@ -154,10 +155,10 @@ enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f
 			      const char *final, const char *asset_type);
 int media_prune_clips(const char *dir, const struct media_timeline *t, int broll);
 
-/* ---- prov_heygen.c: the asynchronous-job loop (heygen, runway) --------- */
-struct async_run;
-struct async_seg;
-struct async_prov {
+/* ---- clip_jobs.c: the per-segment clip-job loop (heygen, runway) ------- */
+struct clip_jobs;
+struct clip_seg;
+struct clip_jobs_prov {
 	const char *name;            /* "heygen": credentials, limits, logs, prices, cost rows */
 	const char *dir;             /* clip folder: "avatar" or "broll" */
 	const char *asset_type;      /* stage_output type: "avatar_video" or "b_roll" */
@@ -165,32 +166,35 @@ struct async_prov {
 	double poll_default, wait_default;   /* poll_seconds, max_wait_seconds */
 	const char *operation, *unit_type;   /* cost rows */
 	/* What a segment's clip depends on (malloc'd; its sha256 is kept beside the clip). */
-	char *(*fingerprint)(struct async_run *r, const struct media_seg *s);
-	/* Submits one segment: STAGE_OK with *id (malloc'd), or a failure in ctx->error. */
-	enum stage_rc (*submit)(struct async_run *r, const struct media_seg *s, char **id);
+	char *(*fingerprint)(struct clip_jobs *r, const struct media_seg *s);
+	/* Submits one segment through clip_jobs_create(): STAGE_OK with *id
+	 * (malloc'd), or a failure in ctx->error. */
+	enum stage_rc (*submit)(struct clip_jobs *r, const struct media_seg *s, char **id);
 	/* One status request: STAGE_OK when finished (*url malloc'd, *units, *usd),
 	 * STAGE_PENDING, or a failure in ctx->error. */
-	enum stage_rc (*poll)(struct async_run *r, const struct media_seg *s, const char *id,
+	enum stage_rc (*poll)(struct clip_jobs *r, const struct media_seg *s, const char *id,
 			      char **url, double *units, double *usd);
-	void (*cancel)(struct async_run *r, const char *id);   /* optional: after max_wait_seconds */
+	void (*cancel)(struct clip_jobs *r, const char *id);   /* optional: after max_wait_seconds */
 };
-struct async_run {
+struct clip_jobs {
 	struct stage_ctx *ctx;
-	const struct async_prov *p;
-	cJSON *jobs;                 /* ctx->provider_jobs plus what this run stored */
+	const struct clip_jobs_prov *p;
+	cJSON *jobs;                 /* ctx->state plus what this run stored */
 	char *key;                   /* the API key (registered for redaction) */
 	struct media_frame frame;
 	struct media_timeline tl;
-	struct async_seg *seg;       /* one per timeline segment */
+	struct clip_seg *seg;        /* one per timeline segment */
 	double poll_s, wait_s;       /* poll_seconds, max_wait_seconds */
 	int timeout_s;               /* per API request (option timeout) */
 };
-enum stage_rc async_stage(struct stage_ctx *ctx, const struct async_prov *p);
-const char *async_get(const struct async_run *r, int seg, const char *what);  /* seg-NN[_what] */
-int async_set(struct async_run *r, int seg, const char *what, const char *value);
-enum stage_rc async_http(struct async_run *r, struct http_req *q, const char *what, cJSON **json);
-enum stage_rc async_create(struct async_run *r, int seg, struct http_req *q, const char *what, cJSON **json);
-int async_id_ok(const char *id);
+enum stage_rc clip_jobs_stage(struct stage_ctx *ctx, const struct clip_jobs_prov *p);
+const char *clip_jobs_get(const struct clip_jobs *r, int seg, const char *what);  /* seg-NN[_what] */
+int clip_jobs_set(struct clip_jobs *r, int seg, const char *what, const char *value);
+/* One API request (STAGE_RETRY when it can succeed later, else STAGE_FAIL);
+ * clip_jobs_create() is the job-creating one, never sent twice. */
+enum stage_rc clip_jobs_http(struct clip_jobs *r, struct http_req *q, const char *what, cJSON **json);
+enum stage_rc clip_jobs_create(struct clip_jobs *r, int seg, struct http_req *q, const char *what, cJSON **json);
+int clip_jobs_id_ok(const char *id);
 
 /* ---- narration.c: audio.wav, subtitles.srt, timeline.json ------------- */
 struct script;

@@ -97,6 +97,9 @@ static int ctx_from_json(struct stage_ctx *ctx, const cJSON *in)
 	ctx->state = json_get(in, "state");
 	ctx->attempt = (int)json_num(in, "attempt", 1);
 	ctx->timeout_s = (int)json_num(in, "timeout_s", 0);
+	ctx->http = (struct http_env){ .root = ctx->root, .global = ctx->global, .provider = ctx->provider,
+				       .episode_id = ctx->episode_id, .episode_dir = ctx->episode_dir,
+				       .stage = ctx->stage };
 	if (!ctx->root || !ctx->episode_id || !ctx->episode_dir || !ctx->channel_dir || !ctx->stage ||
 	    !ctx->job_id || !cJSON_IsObject(ctx->channel) || !cJSON_IsObject(ctx->global) ||
 	    !cJSON_IsObject(ctx->provider) || !cJSON_IsObject(ctx->idea) || !cJSON_IsObject(ctx->state))

@@ -54,7 +54,7 @@ static void send_once(struct yt_api *a, const struct http_req *q, struct http_re
 	hdr[n] = NULL;
 	copy.headers = hdr;
 	copy.provider = "youtube";
-	http_request(a->job->ctx, &copy, resp);   /* resp->status says how it went */
+	http_request(&a->job->ctx->http, &copy, resp);   /* resp->status says how it went */
 	free(bearer);
 }
 
@@ -125,7 +125,7 @@ static enum stage_rc recent_ids(struct yt_api *a, const char *playlist, char **i
 	sb_add(&b, "", 0);
 	cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "items")) {
 		const char *id = json_str(it, "contentDetails.videoId", NULL);
-		if (id && async_id_ok(id)) sb_printf(&b, "%s%s", b.len ? "," : "", id);
+		if (id && clip_jobs_id_ok(id)) sb_printf(&b, "%s%s", b.len ? "," : "", id);
 	}
 	cJSON_Delete(j);
 	*ids = b.s;

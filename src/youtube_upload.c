@@ -58,7 +58,7 @@ static enum stage_rc got_video(struct upload *u, const struct http_resp *r)
 	cJSON *j = cJSON_Parse(r->body.s);
 	const char *id = json_str(j, "id", "");
 	enum stage_rc rc = STAGE_OK;
-	if (!async_id_ok(id))
+	if (!clip_jobs_id_ok(id))
 		rc = stage_fail(job->ctx, STAGE_RETRY, "YouTube upload finished without a valid video id");
 	else
 		snprintf(job->video_id, sizeof job->video_id, "%s", id);
@@ -87,12 +87,18 @@ static enum stage_rc put(struct upload *u, long long len)
 	else snprintf(range, sizeof range, "Content-Range: bytes %lld-%lld/%lld", u->offset, u->offset + len - 1, u->total);
 	const char *hdr[] = { range, "Content-Type: application/octet-stream", NULL };
 	struct http_req q = { .provider = "youtube", .method = "PUT", .url = u->session, .headers = hdr,
-			      .body_file = job->video, .body_offset = u->offset, .body_length = len < 0 ? 0 : len,
 			      .answers = resume_answers, .max_attempts = 1, .not_idempotent = 1,
 			      .timeout_s = (int)json_num(job->ctx->provider, "chunk_timeout", 600) };
 	struct http_resp r;
 	enum stage_rc rc = STAGE_PENDING;
-	http_request(job->ctx, &q, &r);
+	if (len < 0) {         /* a status query: an empty body (body_length 0 would mean "to the end") */
+		q.body = "";
+	} else {
+		q.body_file = job->video;
+		q.body_offset = u->offset;
+		q.body_length = len;
+	}
+	http_request(&job->ctx->http, &q, &r);
 	if (r.status == 200 || r.status == 201) rc = got_video(u, &r);
 	else if (r.status == 308) got_range(u, &r);
 	else if (r.status == 404 || r.status == 410) rc = stage_fail(job->ctx, STAGE_FAIL, "gone");

@@ -433,7 +433,8 @@ def test_secrets_never_leak(cloud, root):
     c = cloud
     c.fake("openai").faults([{"match": "/chat/completions", "fault": "429", "retry_after": "0.3"}])
     c.fake("elevenlabs", *FAST_AUDIO).faults([{"match": "/text-to-speech/", "fault": "503"}])
-    c.fake("heygen").faults([{"match": "/v2/video/generate", "fault": "500"}])
+    # a 503 with Retry-After proves the job was not made: the create is resent
+    c.fake("heygen").faults([{"match": "/v2/video/generate", "fault": "503", "retry_after": "0.2"}])
     c.fake("runway").faults([{"match": "/v1/tasks/", "method": "GET", "fault": "502"}])
     c.fake("webhook")
     c.acog_yaml()
@@ -695,3 +696,44 @@ def test_lost_answer_to_a_paid_create_is_never_resent(cloud, root):
     creates = rw.requests("/v1/text_to_video")
     assert len(creates) == 1, [(x["status"], x["fault"]) for x in creates]
     assert root.q("SELECT id FROM cost_entries WHERE provider = 'runway'") == []
+
+
+@pytest.mark.parametrize("kind,stage,create,fault", [
+    ("heygen", "avatar", "/v2/video/generate", "502"),
+    ("runway", "broll", "/v1/text_to_video", "504"),
+    ("runway", "broll", "/v1/text_to_video", "reset"),
+], ids=["heygen-502", "runway-504", "runway-dropped"])
+def test_gateway_error_after_a_paid_create_is_never_resent(cloud, root, kind, stage, create, fault):
+    """The provider made the job, then a gateway answered 502/504 (or the connection
+    dropped): resending would pay twice.  The stage fails, says what to look for,
+    and keeps seg-NN_sent; exactly one job exists at the provider."""
+    c = cloud
+    f = c.fake(kind)
+    f.faults([{"match": create, "method": "POST", "fault": fault, "after_handler": True}])
+    c.fake("webhook")
+    c.acog_yaml()
+    c.channel("c", cloud=(stage,))
+    root.drop(root.idea("Auroras", channel="c"), "a.json")
+    c.drain()
+    ep = one_episode(root)
+    assert ep["status"] == "failed" and ep["stage"] == stage, explain(root, c)
+    # one create request reached the provider, and it made exactly one job
+    creates = f.requests(create, "POST")
+    assert len(creates) == 1 and creates[0]["fault"] == fault, [(x["status"], x["fault"]) for x in creates]
+    jobs = f.state("heygen_jobs.json" if kind == "heygen" else "runway_tasks.json")
+    assert len(jobs) == 1, jobs
+    counter = "heygen_generate" if kind == "heygen" else "runway_create"
+    assert f.submissions().get(counter) == 1, f.submissions()
+    # the operator is told what to check and how to go on
+    err = (root.path / "spool/failed" / (ep["ticket"] + ".error")).read_text()
+    assert f"{kind} may have made the clip of segment" in err and "dashboard" in err, err
+    assert "acog-batch retry" in err and "not resent" in err, err
+    # the creating request is still marked in the provider-state store, with no job id beside it
+    state = {r["key"]: r["value"] for r in root.q(
+        "SELECT key, value FROM provider_state WHERE episode_id = ? AND stage = ?", ep["id"], stage)}
+    sent = [k for k, v in state.items() if k.endswith("_sent") and v]
+    assert len(sent) == 1 and sent[0][:-len("_sent")] not in state, state
+    assert root.q("SELECT id FROM cost_entries WHERE provider = ?", kind) == []
+    # nothing goes on by itself: a second run of the daemon pays nothing more
+    c.drain()
+    assert f.submissions().get(counter) == 1 and len(f.requests(create, "POST")) == 1, f.submissions()

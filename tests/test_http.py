@@ -204,7 +204,45 @@ def test_not_idempotent_is_resent_when_nothing_was_sent(root):
     r = probe(root, "http://127.0.0.1:9/v1/chat/completions", "--body", CHAT, "--not-idempotent",
               "--max-attempts", "2")
     assert r["rc"] == -1 and r["attempts"] == 2 and r["retriable"] and r["status"] == 0, r
+    assert not r["maybe_ran"], r
     assert "127.0.0.1" in r["error"], r["error"]
+
+
+@pytest.mark.parametrize("rule", [
+    {"fault": "500"}, {"fault": "502"}, {"fault": "504"},
+    {"fault": "503"},                                   # no Retry-After: a gateway may say it too
+    {"fault": "409"},
+    {"fault": "502", "x_should_retry": True},           # a retry wish does not prove nothing was done
+], ids=["500", "502", "504", "503-bare", "409", "502-should-retry"])
+def test_not_idempotent_is_not_resent_after_an_ambiguous_answer(fake, root, rule):
+    """A gateway error may come after the job was made: resending could pay twice."""
+    fake.faults([dict({"match": "/v1/chat/completions", "times": -1}, **rule)])
+    r = probe(root, fake.url + "/v1/chat/completions", "--header", AUTH, "--body", CHAT, "--not-idempotent")
+    assert r["rc"] == -1 and r["attempts"] == 1 and not r["retriable"] and r["maybe_ran"], r
+    assert r["status"] == int(rule["fault"]) and "not resent" in r["error"], r["error"]
+    assert len(fake.requests()) == 1
+    assert "not resent (not idempotent)" in r["log"][0]["msg"], r["log"]
+    # the same answers are resent for an ordinary request
+    r = probe(root, fake.url + "/v1/chat/completions", "--header", AUTH, "--body", CHAT, "--max-attempts", "2")
+    assert r["attempts"] == 2 and not r["maybe_ran"], r
+
+
+@pytest.mark.parametrize("rule", [
+    {"fault": "429", "retry_after": "0.1"},
+    {"fault": "503", "retry_after": "0.1"},
+], ids=["429", "503-retry-after"])
+def test_not_idempotent_is_resent_after_an_answer_proving_nothing_was_done(fake, root, rule):
+    fake.faults([dict({"match": "/v1/chat/completions"}, **rule)])
+    r = probe(root, fake.url + "/v1/chat/completions", "--header", AUTH, "--body", CHAT, "--not-idempotent")
+    assert r["rc"] == 0 and r["status"] == 200 and r["attempts"] == 2, r
+    assert [q["status"] for q in fake.requests()] == [int(rule["fault"]), 200]
+
+
+def test_not_idempotent_refused_is_not_maybe_ran(fake, root):
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "temperature": 5})
+    r = probe(root, fake.url + "/v1/chat/completions", "--header", AUTH, "--body", body, "--not-idempotent")
+    assert r["rc"] == -1 and r["status"] == 400 and r["attempts"] == 1 and not r["maybe_ran"], r
+    assert "not resent" not in r["error"], r["error"]
 
 
 def test_stall_times_out_and_is_retriable(fake, root):
@@ -262,6 +300,103 @@ def test_download_is_atomic(fake, root, tmp_path):
     r = probe(root, fake.url + "/v1/models", "--header", AUTH, "--download", str(out2))
     assert r["rc"] == -1 and r["status"] == 401 and "HTTP 401" in r["error"], r
     assert not out2.exists()
+
+
+# ---------------------------------------------------------------- bodies from files, answers
+
+YT_KEY_HEADER = f"Authorization: Bearer {KEY}"
+UNIT = 262144
+
+
+def yt_session(fake, root, total):
+    """A resumable upload session on the fake YouTube; its URI."""
+    meta = json.dumps({"snippet": {"title": "probe"}, "status": {"privacyStatus": "private"}})
+    r = probe(root, fake.url + "/upload/youtube/v3/videos?uploadType=resumable&part=snippet,status",
+              "--provider", "youtube", "--header", YT_KEY_HEADER, "--body", meta,
+              "--header", f"X-Upload-Content-Length: {total}", "--header", "X-Upload-Content-Type: video/mp4")
+    assert r["rc"] == 0 and r["status"] == 200, r
+    loc = [l.split(":", 1)[1].strip() for l in r["headers"].splitlines() if l.lower().startswith("location:")]
+    assert loc and "upload_id=" in loc[0], r["headers"]
+    return loc[0]
+
+
+def yt_video(fake):
+    lines = (fake.state / "youtube_videos.jsonl").read_text().splitlines()
+    assert len(lines) == 1, lines
+    return Path(json.loads(lines[0])["path"]).read_bytes()
+
+
+def sparse_random(path, size):
+    """A file of `size` bytes, random in 1 MiB blocks (cheap, and no two blocks alike)."""
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 1 << 20)
+            f.write(os.urandom(n))
+            left -= n
+
+
+def test_body_file_range_is_streamed_with_bounded_memory(fakes, root, tmp_path):
+    """64 MiB from the middle of a file arrive exactly, and the sender never holds them."""
+    fake = fakes("youtube")
+    src = tmp_path / "big.bin"
+    offset, length = 3 * UNIT + 17, 64 << 20
+    sparse_random(src, offset + length + 4099)
+    base = probe(root, fake.url + "/youtube/v3/videos?part=id&id=none", "--provider", "youtube",
+                 "--header", YT_KEY_HEADER)
+    assert base["rc"] == 0, base
+    uri = yt_session(fake, root, length)
+    r = probe(root, uri, "--provider", "youtube", "--method", "PUT", "--body-file", str(src),
+              "--body-offset", str(offset), "--body-length", str(length), "--timeout", "300", timeout=360)
+    assert r["rc"] == 0 and r["status"] in (200, 201) and r["attempts"] == 1, r
+    with open(src, "rb") as f:
+        f.seek(offset)
+        want = f.read(length)
+    got = yt_video(fake)
+    assert len(got) == length and got == want
+    put = fake.requests()[-1]
+    assert put["method"] == "PUT" and put["body_len"] == length
+    assert put["headers"].get("Content-Type") == "application/octet-stream", put["headers"]
+    # the peak resident size grew by far less than the 64 MiB sent (libcurl's buffer, not the file)
+    grew = (r["maxrss_kib"] - base["maxrss_kib"]) / 1024
+    assert grew < 16, f"peak RSS grew by {grew:.1f} MiB (base {base['maxrss_kib']} KiB)"
+
+
+def test_308_is_an_answer_and_a_resent_chunk_starts_at_its_first_byte(fakes, root, tmp_path):
+    fake = fakes("youtube")
+    src = tmp_path / "video.bin"
+    offset, total = 1000, 3 * UNIT + 5000
+    sparse_random(src, offset + total)
+    uri = yt_session(fake, root, total)
+    chunk1 = ["--provider", "youtube", "--method", "PUT", "--body-file", str(src), "--body-offset", str(offset),
+              "--body-length", str(2 * UNIT), "--header", f"Content-Range: bytes 0-{2 * UNIT - 1}/{total}"]
+    # without --answers a 308 is an error like any other 3xx (and it is not retried)
+    r = probe(root, uri, *chunk1)
+    assert r["rc"] == -1 and r["status"] == 308 and r["attempts"] == 1 and not r["retriable"], r
+    # declared as an answer: rc 0, and the Range header says what the server holds
+    r = probe(root, uri, *chunk1, "--answers", "308")
+    assert r["rc"] == 0 and r["status"] == 308 and r["attempts"] == 1 and r["error"] == "", r
+    assert f"Range: bytes=0-{2 * UNIT - 1}" in r["headers"], r["headers"]
+    # the last chunk: a 503 first, then the same bytes again from the range's first byte
+    fake.faults([{"match": "upload_id=", "fault": "503", "retry_after": "0.1"}])
+    r = probe(root, uri, "--provider", "youtube", "--method", "PUT", "--body-file", str(src),
+              "--body-offset", str(offset + 2 * UNIT), "--header",
+              f"Content-Range: bytes {2 * UNIT}-{total - 1}/{total}", "--answers", "308")
+    assert r["rc"] == 0 and r["status"] in (200, 201) and r["attempts"] == 2, r
+    assert json.loads(r["body"])["status"]["uploadStatus"] == "uploaded", r["body"]
+    puts = [q for q in fake.requests() if q["method"] == "PUT"]
+    assert [q["body_len"] for q in puts[-2:]] == [total - 2 * UNIT] * 2, puts
+    assert yt_video(fake) == src.read_bytes()[offset:offset + total]
+
+
+def test_body_file_range_beyond_the_file_is_refused(fake, root, tmp_path):
+    src = tmp_path / "small.bin"
+    src.write_bytes(b"x" * 100)
+    r = probe(root, fake.url + "/v1/chat/completions", "--header", AUTH, "--body-file", str(src),
+              "--body-offset", "50", "--body-length", "51")
+    assert r["rc"] == -1 and r["attempts"] == 0 and not r["retriable"], r
+    assert str(src) in r["error"] and "100 bytes" in r["error"], r["error"]
+    assert fake.requests() == []
 
 
 # ---------------------------------------------------------------- TLS
@@ -391,6 +526,27 @@ def test_slack_alert_from_a_url_file(fakes, root):
     msg = json.loads(line[0])
     assert msg["shape"] == "slack" and msg["json"] == {
         "text": "acog-batch: budget hold - episode ep-1: channel t is over budget"}
+
+
+def test_alerts_obey_limits_and_log_each_attempt(fakes, root, monkeypatch):
+    hook = fakes("webhook")
+    monkeypatch.setenv("ACOG_TEST_WEBHOOK", hook.url + "/api/webhooks/77/LIMITTOKEN0123456789")
+    (root / "acog.yaml").write_text("alerts: {webhook_url_env: ACOG_TEST_WEBHOOK}\n"
+                                    "limits:\n  webhook: {rps: 2, concurrency: 1}\n")
+    hook.faults([{"match": "/api/webhooks/", "fault": "429", "retry_after": "0.1"}])
+    for i in range(3):
+        alert(root, "episode_failed", f"alert {i}")
+    wait_for(lambda: len(hook.requests()) == 4)
+    g = gaps(sorted(hook.times()))
+    assert min(g) >= 0.45, g                      # limits.webhook rps 2: 0.5 s apart, across processes
+    assert (root / "spool" / "tmp" / ".rate-webhook.lock").exists()
+    errlog = root / "alert-stderr.log"
+    wait_for(lambda: errlog.read_text().count("-> 204") == 3)
+    lines = [json.loads(l) for l in errlog.read_text().splitlines() if l.startswith("{")]
+    attempts = [l for l in lines if l["event"] == "http"]
+    assert len(attempts) == 4 and {l.get("episode") for l in attempts} == {"ep-1"}, lines
+    assert sum("-> 429" in l["msg"] and "retrying in" in l["msg"] for l in attempts) == 1, attempts
+    assert "LIMITTOKEN" not in errlog.read_text()
 
 
 def test_failed_alert_is_logged_without_the_url(fakes, root, monkeypatch):

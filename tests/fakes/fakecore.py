@@ -577,7 +577,8 @@ class FakeCore:
                 if route.auth:
                     self.app.authenticate(req)
                 fault = req.fault = self.faults.pick(req.method, req.raw_path)
-                if fault and fault.name == "reset":
+                late = bool(fault and fault.get("after_handler"))
+                if fault and fault.name == "reset" and not late:
                     after = fault.get("after_bytes")
                     if after is not None:
                         req.partial_body = self.read_body(h, int(after))
@@ -591,11 +592,15 @@ class FakeCore:
                 body_read = True
                 if fault and fault.name == "stall":
                     time.sleep(float(fault.get("seconds", 30)))
-                elif fault and self.app.is_status_fault(fault):
+                elif fault and self.app.is_status_fault(fault) and not late:
                     resp = self.app.fault_response(fault, req)
                     if resp is not None:
                         raise HTTPError(resp)
                 resp = route.fn(req)
+                if late and self._after_handler(h, req, fault, t0):
+                    return
+                if late and self.app.is_status_fault(fault):
+                    resp = self.app.fault_response(fault, req) or resp
             except HTTPError as e:
                 resp = e.response
             if not body_read:
@@ -607,6 +612,17 @@ class FakeCore:
                 "type": "fake_bug"}})
             h.close_connection = True
         self._send(h, req, resp, fault, t0)
+
+    def _after_handler(self, h, req, fault, t0):
+        """A fault with "after_handler": the request was carried out (the
+        job made and counted); now its answer is lost.  True when the
+        connection was dropped (a `reset`); a status fault replaces the
+        answer in dispatch()."""
+        if fault.name != "reset":
+            return False
+        self._log(req, None, fault, t0)
+        self._reset(h)
+        return True
 
     def _discard_body(self, h):
         try:
