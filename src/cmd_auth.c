@@ -242,7 +242,8 @@ static int device_flow(struct auth *a)
 	if (rc < 0) err_set("device flow: %s", r.error[0] ? r.error : err_msg());
 	else printf("On any device, open %s and enter the code %s\n", json_str(j, "verification_url",
 		    json_str(j, "verification_uri", "?")), json_str(j, "user_code", "?")), fflush(stdout);
-	while (rc == 0 && (rc = device_poll(a, json_str(j, "device_code", ""), &interval)) == 1) {
+	if (rc == 0) rc = 1;
+	while (rc == 1 && (rc = device_poll(a, json_str(j, "device_code", ""), &interval)) == 1) {
 		struct timespec ts = { (time_t)interval, (long)((interval - (time_t)interval) * 1e9) };
 		if (time_now() > end) rc = err_set("the device code expired; run auth again");
 		else nanosleep(&ts, NULL);    /* the protocol's own pace, in a foreground command */
