@@ -118,20 +118,20 @@ struct stage_file {
 	const char *name;        /* file in the episode folder ("dir/" = every file in it) */
 	const char *asset_type;  /* assets.type, NULL = not an asset */
 	const char *mime;
-	int required;            /* a run must produce it */
+	int required;            /* a run must produce it (the command provider checks) */
 	int versioned;           /* kept in episode_versions (plan, script, metadata) */
 };
 struct stage_def {
 	const char *name;        /* pipeline_stage value, also the spool folder */
-	enum stage_kind kind;    /* work (a provider runs) or gate (a person decides) */
+	enum stage_kind kind;    /* work (a provider runs) or gate (a person decides; on by default) */
 	const char *ep_status;   /* episodes.status while here */
 	const char *default_provider;
 	int timeout_s;           /* default per-stage timeout */
 	const char *inputs[8];   /* what it reads from the episode folder (cache key) */
 	struct stage_file outputs[6];
 	int notes_matter;        /* reviewer notes change its result (cache key, re-runs) */
-	int rerunnable;          /* reject --to / retry --from may name it */
-	const char *gate_after;  /* optional gate after it, on when the channel says (script_review) */
+	int rerunnable;          /* reject --to may name it */
+	const char *gate_after;  /* optional gate after it, off unless the channel turns it on */
 	enum state_scope scope;
 };
 extern const struct stage_def stage_table[];
@@ -139,6 +139,15 @@ extern const size_t stage_count;
 const struct stage_def *stage_find(const char *name);
 const struct stage_def *stage_next(const struct stage_def *s);
 int stage_index(const char *name);
+/* The output of stage s (NULL: of any stage) recorded as asset_type, or NULL. */
+const struct stage_file *stage_output_find(const struct stage_def *s, const char *asset_type);
+int stage_is_versioned(const struct stage_def *s, const char *asset_type);   /* s NULL: any stage */
+const struct stage_def *stage_producer(const char *file);   /* the stage that writes it, or NULL */
+/* Gates (spool folders a person acts in) in pipeline order; returns how many. */
+size_t stage_gates(const char **out, size_t max);
+int stage_gate_default(const char *gate);   /* 1 on, 0 off unless a channel says so, -1 not a gate */
+char *stage_rerunnable_names(void);         /* "planning, scripting, ..." (malloc'd) */
+char *stage_asset_types(void);              /* every asset type, once each (malloc'd) */
 /* spool folders that are not stages */
 extern const char *const spool_other_dirs[];
 
@@ -162,6 +171,8 @@ struct channel *config_channel(struct config *c, const char *id);
 /* providers.<stage> normalised to an object with at least "name". Caller frees. */
 cJSON *config_provider(const struct channel *ch, const char *stage);
 int config_gate(const struct channel *ch, const char *gate); /* script_review/review */
+/* The gate to wait at after stage s completes, when the channel turns it on; else NULL. */
+const char *config_gate_after(const struct channel *ch, const struct stage_def *s);
 int config_timeout(const struct config *c, const struct channel *ch, const char *stage);
 int config_max_retries(const struct config *c, const struct channel *ch);
 double config_retry_base(const struct config *c, const struct channel *ch);

@@ -5,27 +5,14 @@
  * Before a provider runs, the stage child looks for a completed run of the
  * same stage of the same episode with the same key whose output files are
  * still exactly what that run wrote (their sha256 is in the job result); if
- * there is one, its result is reused and no provider is called.
+ * there is one, its result is reused and no provider is called.  What a
+ * stage reads and whether notes matter come from its stage table row.
  */
 #include "provider.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* What each stage reads from the episode folder ("dir/" = every file in it). */
-static const struct { const char *stage; const char *inputs[8]; } stage_inputs[] = {
-	{ "planning", { "idea.json", NULL } },
-	{ "scripting", { "idea.json", "plan.json", NULL } },
-	{ "script_review", { "script.md", NULL } },
-	{ "metadata", { "plan.json", "script.md", NULL } },
-	{ "audio", { "script.md", NULL } },
-	{ "avatar", { "timeline.json", "audio.wav", NULL } },
-	{ "broll", { "timeline.json", NULL } },
-	{ "assembly", { "timeline.json", "audio.wav", "subtitles.srt", "metadata.json", "avatar/", "broll/", NULL } },
-	{ "upload", { "final.mp4", "metadata.json", "thumbnail.png", "subtitles.srt", NULL } },
-	{ NULL, { NULL } }
-};
 
 static const char *const channel_keys[] = {
 	"name", "persona", "style_guide", "voice_profile", "avatar_profile", "video", "niche", NULL
@@ -68,14 +55,29 @@ static void hash_json(struct sha256 *s, const char *label, const cJSON *j)
 	free(txt);
 }
 
-static int notes_matter(const struct stage_ctx *ctx)
+/* The stage row says whether notes change its result; a provider flagged
+ * PROV_NOTES (an external command) gets them whatever the stage. */
+static int notes_matter(const struct stage_ctx *ctx, const struct stage_def *s)
 {
-	return !strcmp(ctx->stage, "planning") || !strcmp(ctx->stage, "scripting") ||
-	       !strcmp(ctx->stage, "metadata") || !strcmp(json_str(ctx->provider, "name", ""), "command");
+	const struct provider_def *p = provider_of(ctx);
+	return (s && s->notes_matter) || (p && (p->flags & PROV_NOTES));
+}
+
+/* The stage's inputs, by name and content ("dir/": every file in it). */
+static void hash_inputs(struct sha256 *h, const struct stage_def *s)
+{
+	for (size_t k = 0; s && k < sizeof s->inputs / sizeof s->inputs[0] && s->inputs[k]; k++) {
+		const char *in = s->inputs[k];
+		sha256_update(h, in, strlen(in) + 1);
+		if (in[strlen(in) - 1] == '/') hash_dir(h, in);
+		else if (fsio_exists(in)) sha256_file_update(h, in);
+	}
 }
 
 void cache_key(const struct stage_ctx *ctx, char out[65])
 {
+	const struct stage_def *st = stage_find(ctx->stage);
+	int notes = notes_matter(ctx, st);
 	struct sha256 s;
 	size_t i;
 	sha256_init(&s);
@@ -84,23 +86,16 @@ void cache_key(const struct stage_ctx *ctx, char out[65])
 	for (i = 0; channel_keys[i]; i++) hash_json(&s, channel_keys[i], json_get(ctx->channel, channel_keys[i]));
 	/* Notes change only what the writing stages (and external commands) produce, so
 	 * a re-run from metadata does not pay for the same narration again. */
-	if (notes_matter(ctx)) {
-		const char *notes = ctx->reviewer_notes ? ctx->reviewer_notes : "";
-		sha256_update(&s, notes, strlen(notes) + 1);
+	if (notes) {
+		const char *text = ctx->reviewer_notes ? ctx->reviewer_notes : "";
+		sha256_update(&s, text, strlen(text) + 1);
 	}
 	{	/* a channel's own prompt template changes what a writing stage produces */
 		char *tpl = xasprintf("%s/prompts/%s.txt", ctx->channel_dir, ctx->stage);
-		if (notes_matter(ctx) && fsio_exists(tpl)) sha256_file_update(&s, tpl);
+		if (notes && fsio_exists(tpl)) sha256_file_update(&s, tpl);
 		free(tpl);
 	}
-	for (i = 0; stage_inputs[i].stage && strcmp(stage_inputs[i].stage, ctx->stage); i++)
-		;
-	for (int k = 0; stage_inputs[i].stage && stage_inputs[i].inputs[k]; k++) {
-		const char *in = stage_inputs[i].inputs[k];
-		sha256_update(&s, in, strlen(in) + 1);
-		if (in[strlen(in) - 1] == '/') hash_dir(&s, in);
-		else if (fsio_exists(in)) sha256_file_update(&s, in);
-	}
+	hash_inputs(&s, st);
 	sha256_final(&s, out);
 }
 

@@ -121,6 +121,31 @@ static void check_db(const char *root, struct config *c)
 	db_close(db);
 }
 
+/* One FAIL per channel left out (load_errors lines are "id<TAB>message"),
+ * each of its problems (an unknown option, a wrong type...) on its own line. */
+static void check_channels(const struct config *c)
+{
+	char what[160];
+	for (const char *e = c->load_errors; e && *e;) {
+		size_t len = strcspn(e, "\n"), id = strcspn(e, "\t");
+		struct sbuf fix = {0};
+		if (id > len) id = len;
+		sb_puts(&fix, "fix ");
+		for (const char *p = e + id + (id < len); p < e + len; p++)
+			if (!strncmp(p, "; providers.", 12) || !strncmp(p, ": providers.", 12))
+				sb_puts(&fix, p[0] == ':' ? ":\n         " : "\n         "), p++;
+			else sb_add(&fix, p, 1);
+		snprintf(what, sizeof what, "channel %.*s loads", (int)id, e);
+		report(0, what, fix.s);
+		sb_free(&fix);
+		e += len + (e[len] == '\n');
+	}
+	if (!c->load_errors || !*c->load_errors) {
+		snprintf(what, sizeof what, "every channel loads (%zu)", c->nch);
+		report(1, what, "");
+	}
+}
+
 int cmd_doctor(struct cli *a)
 {
 	struct config c;
@@ -142,15 +167,7 @@ int cmd_doctor(struct cli *a)
 	}
 	check_disk(a->root, c.global);
 	check_inotify(c.global);
-	if (c.load_errors && *c.load_errors) {
-		char *fix = xasprintf("fix these channel.yaml files:\n%s", c.load_errors);
-		report(0, "every channel loads", fix);
-		free(fix);
-	} else {
-		char what[64];
-		snprintf(what, sizeof what, "every channel loads (%zu)", c.nch);
-		report(1, what, "");
-	}
+	check_channels(&c);
 	check_db(a->root, &c);
 	config_free(&c);
 	printf("%s\n", failures ? "problems found" : "all good");

@@ -21,28 +21,51 @@ static int channel_id_ok(const char *s)
 	return 1;
 }
 
+/* A providers key that is not a work stage (a typo such as "audoi"), or a
+ * value that is neither a provider name nor a map. */
+static void check_stage_key(const cJSON *p, struct sbuf *errs)
+{
+	const char *names[64], *hint, *sep = errs->len ? "; " : "";
+	const struct stage_def *s = stage_find(p->string);
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(p, "name");
+	size_t n = 0;
+	if (s && s->kind == STAGE_WORK) {
+		if (!cJSON_IsString(p) && !cJSON_IsObject(p))
+			sb_printf(errs, "%sproviders.%s: use a provider name or a map with name: and its options",
+				  sep, p->string);
+		else if (cJSON_IsObject(p) && name && !cJSON_IsString(name))
+			sb_printf(errs, "%sproviders.%s: name must be a provider name (text)", sep, p->string);
+		return;
+	}
+	for (size_t i = 0; i < stage_count && n < 63; i++)
+		if (stage_table[i].kind == STAGE_WORK) names[n++] = stage_table[i].name;
+	names[n] = NULL;
+	hint = provider_opts_suggest(p->string, names);
+	sb_printf(errs, "%sproviders.%s: not a stage that runs a provider%s%s%s", sep, p->string,
+		  hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
+}
+
+/* Every providers.<stage> against the registry: every problem of the file
+ * in one message ("; " between them), one line of load_errors. */
 static int check_providers(const struct channel *ch, const char *path)
 {
+	const cJSON *provs = json_get(ch->cfg, "providers"), *p;
+	struct sbuf errs = {0};
+	int rc;
+	if (provs && !cJSON_IsObject(provs))
+		sb_puts(&errs, "providers must be a map of stage: provider");
+	else if (provs)
+		cJSON_ArrayForEach(p, provs) check_stage_key(p, &errs);
 	for (size_t i = 0; i < stage_count; i++) {
-		const struct stage_def *s = &stage_table[i];
-		cJSON *p;
-		const char *name;
-		if (s->kind != STAGE_WORK) continue;
-		p = config_provider(ch, s->name);
-		name = json_str(p, "name", "");
-		if (!provider_lookup(s->name, name)) {
-			err_set("%s: providers.%s: unknown provider '%s' for this stage", path, s->name, name);
-			cJSON_Delete(p);
-			return -1;
-		}
-		if (!strcmp(name, "command") && !cJSON_IsArray(json_get(p, "argv"))) {
-			err_set("%s: providers.%s: the command provider needs argv: [program, args...]", path, s->name);
-			cJSON_Delete(p);
-			return -1;
-		}
-		cJSON_Delete(p);
+		cJSON *opts;
+		if (stage_table[i].kind != STAGE_WORK) continue;
+		opts = config_provider(ch, stage_table[i].name);
+		provider_opts_check(stage_table[i].name, opts, &errs);
+		cJSON_Delete(opts);
 	}
-	return 0;
+	rc = errs.len ? err_set("%s: %s", path, errs.s) : 0;
+	sb_free(&errs);
+	return rc;
 }
 
 static int load_channel(struct config *c, const char *id, struct channel *ch)
@@ -108,7 +131,7 @@ int config_load(struct config *c, const char *root)
 		c->ch[c->nch++] = ch;
 	}
 	if (d) closedir(d);
-	qsort(c->ch, c->nch, sizeof *c->ch, cmp_channel);
+	if (c->nch) qsort(c->ch, c->nch, sizeof *c->ch, cmp_channel);   /* ch is NULL when none loaded */
 	c->load_errors = errs.s;
 	return 0;
 }
@@ -154,7 +177,12 @@ cJSON *config_provider(const struct channel *ch, const char *stage)
 
 int config_gate(const struct channel *ch, const char *gate)
 {
-	return json_bool(json_get(ch->cfg, "gates"), gate, strcmp(gate, "review") == 0);
+	return json_bool(json_get(ch->cfg, "gates"), gate, stage_gate_default(gate) == 1);
+}
+
+const char *config_gate_after(const struct channel *ch, const struct stage_def *s)
+{
+	return s && s->gate_after && config_gate(ch, s->gate_after) ? s->gate_after : NULL;
 }
 
 static double lookup_num(const struct config *c, const struct channel *ch, const char *path, double def)

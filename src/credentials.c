@@ -28,6 +28,14 @@
 
 #define KEY_FILE_MAX (64 * 1024)
 
+/* The options credential_get(ctx, NULL) reads; a provider with a second
+ * secret lists its <what>_env / <what>_file in its own table. */
+const struct provider_opt credential_opts[] = {
+	{ "api_key_env", OPT_ENV_NAME, NULL, 0, 0, NULL, "environment variable of the daemon holding the API key" },
+	{ "api_key_file", OPT_SECRET_FILE, NULL, 0, 0, NULL, "file holding the API key (under the root or absolute, mode 0600)" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
 static int option_name_ok(const char *s)
 {
 	if (!*s || strlen(s) > 48) return 0;

@@ -19,6 +19,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+const struct provider_opt still_opts[] = {
+	{ "image", OPT_PATH, "avatar.png", 0, 0, NULL, "the presenter's picture (PNG or JPEG), relative to the channel folder" },
+	{ "motion", OPT_ENUM, "zoom", 0, 0, "zoom|static", "a slow zoom, or a static picture" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
 
 enum stage_rc prov_avatar_none(struct stage_ctx *ctx)
 {
@@ -68,14 +73,14 @@ static enum stage_rc still_clip(struct stage_ctx *ctx, const struct media_frame 
 
 static char *image_path(struct stage_ctx *ctx)
 {
-	const char *img = json_str(ctx->provider, "image", "avatar.png");
+	const char *img = stage_opt_str(ctx, "image");
 	return img[0] == '/' ? xstrdup(img) : xasprintf("%s/%s", ctx->channel_dir, img);
 }
 
 static enum stage_rc still_all(struct stage_ctx *ctx, const struct media_frame *f,
 			       const char *image, const struct media_timeline *t)
 {
-	int zoom = strcmp(json_str(ctx->provider, "motion", "zoom"), "static") != 0;
+	int zoom = strcmp(stage_opt_str(ctx, "motion"), "static") != 0;
 	enum stage_rc rc = STAGE_OK;
 	int made = 0;
 

@@ -14,7 +14,8 @@
  *  - Files it returns land atomically in the episode folder and only there:
  *    each name must be a single path component, and idea.json / log.jsonl
  *    (the daemon's own) are refused.
- *  - Success is only reported when every file the stage must produce exists.
+ *  - Success is only reported when every file the stage must produce (its
+ *    required outputs in the stage table) exists.
  *  - Its stderr never reaches the daemon's stderr raw: it is kept in an
  *    unnamed temporary file and logged line by line (log.c redacts secrets).
  */
@@ -35,26 +36,28 @@
 #define CMD_TAIL_BYTES 4096          /* where the last line is looked for */
 #define CMD_DEFAULT_TIMEOUT 600
 
-/* What each stage must leave in the episode folder, and how the daemon
- * records it (type NULL: a file the next stage reads, not an asset). */
-struct command_file { const char *stage, *name, *type, *mime; };
-static const struct command_file command_files[] = {
-	{ "planning", "plan.json", "plan", "application/json" },
-	{ "scripting", "script.md", "script", "text/markdown" },
-	{ "metadata", "metadata.json", "metadata", "application/json" },
-	{ "audio", "audio.wav", "audio", "audio/wav" },
-	{ "audio", "subtitles.srt", NULL, NULL },
-	{ "audio", "timeline.json", NULL, NULL },
-	{ "assembly", "final.mp4", "assembled_video", "video/mp4" },
-	{ "assembly", "thumbnail.png", "thumbnail", "image/png" },
-	{ "upload", "publish.json", NULL, NULL },
-	{ NULL, NULL, NULL, NULL }
+const struct provider_opt command_opts[] = {
+	{ "argv", OPT_ARRAY, NULL, 0, 0, NULL, "the program and its arguments, run without a shell" },
+	{ "timeout", OPT_NUMBER, NULL, 1, 86400, NULL, "seconds before the program is killed (default: the stage's)" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
-static const char *const asset_types[] = {
-	"script", "audio", "avatar_video", "b_roll", "assembled_video", "thumbnail",
-	"plan", "metadata", NULL
-};
+/* argv: a non-empty list of strings, the program first.  Checked when the
+ * channel loads (the registry row) and again before a run. */
+int command_check(const cJSON *opts)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(opts, "argv"), *it;
+	int i = 0;
+
+	if (!cJSON_IsArray(a) || !cJSON_GetArraySize(a))
+		return err_set("the command provider needs argv: a list like [./tools/plan.sh, --fast]");
+	cJSON_ArrayForEach(it, a) {
+		if (!cJSON_IsString(it) || (i == 0 && !*it->valuestring))
+			return err_set("argv[%d] must be a%s string (quote numbers)", i, i ? "" : " non-empty");
+		i++;
+	}
+	return 0;
+}
 
 /* Everything one run collects; freed in one place. */
 struct command_run {
@@ -66,14 +69,6 @@ struct command_run {
 	char last[512];       /* last non-empty stderr line */
 	cJSON *reply;
 };
-
-static int in_list(const char *const *list, const char *s)
-{
-	for (; *list; list++)
-		if (!strcmp(*list, s))
-			return 1;
-	return 0;
-}
 
 static const char *provider_name(const struct stage_ctx *ctx)
 {
@@ -87,19 +82,11 @@ static enum stage_rc command_argv(struct stage_ctx *ctx, struct command_run *r)
 	const cJSON *a = json_get(ctx->provider, "argv"), *it;
 	int n = cJSON_GetArraySize(a), i = 0;
 
-	if (!cJSON_IsArray(a) || n == 0)
-		return stage_fail(ctx, STAGE_FAIL, "providers.%s.argv must be a list like "
-				  "[\"./tools/plan.sh\", \"--fast\"] in channel.yaml", ctx->stage);
-	if (json_get(ctx->provider, "env"))
-		return stage_fail(ctx, STAGE_FAIL, "providers.%s.env is not supported; set "
-				  "variables in a wrapper script named in argv", ctx->stage);
+	if (command_check(ctx->provider) < 0)
+		return stage_fail(ctx, STAGE_FAIL, "providers.%s: %s", ctx->stage, err_msg());
 	r->argv = xcalloc((size_t)n + 1, sizeof *r->argv);
-	cJSON_ArrayForEach(it, a) {
-		if (!cJSON_IsString(it) || (i == 0 && !*it->valuestring))
-			return stage_fail(ctx, STAGE_FAIL, "providers.%s.argv[%d] must be a "
-					  "non-empty string", ctx->stage, i);
+	cJSON_ArrayForEach(it, a)
 		r->argv[i++] = it->valuestring;
-	}
 	if (strchr(r->argv[0], '/') && r->argv[0][0] != '/')
 		r->argv0 = xasprintf("%s/%s", ctx->channel_dir, r->argv[0]);
 	else
@@ -137,8 +124,8 @@ static char *command_request(const struct stage_ctx *ctx)
 	cJSON_AddNumberToObject(q, "attempt", ctx->attempt);
 	add_ref(q, "provider_state", ctx->state);
 	exp = cJSON_AddArrayToObject(q, "outputs_expected");
-	for (const struct command_file *f = command_files; f->stage; f++)
-		if (!strcmp(f->stage, ctx->stage))
+	for (const struct stage_file *f = stage_find(ctx->stage)->outputs; f->name; f++)
+		if (f->required)
 			cJSON_AddItemToArray(exp, cJSON_CreateString(f->name));
 	s = json_print(q);
 	cJSON_Delete(q);
@@ -263,14 +250,15 @@ static int rel_path_ok(const char *p)
 	return 1;
 }
 
-/* Duration of a media asset in ms, or -1 (not media, or ffprobe failed). */
+/* Duration of a media asset in ms, or -1 (not audio or video by the stage
+ * table's mime type, or ffprobe failed). */
 static long media_ms(const struct stage_ctx *ctx, const char *rel, const char *type)
 {
+	const struct stage_file *f = stage_output_find(NULL, type);
 	char *path;
 	double d;
 
-	if (strcmp(type, "audio") && strcmp(type, "avatar_video") && strcmp(type, "b_roll") &&
-	    strcmp(type, "assembled_video"))
+	if (!f || !f->mime || (strncmp(f->mime, "audio/", 6) && strncmp(f->mime, "video/", 6)))
 		return -1;
 	path = xasprintf("%s/%s", ctx->episode_dir, rel);
 	d = media_duration(path);
@@ -289,6 +277,15 @@ static int episode_file_ok(const struct stage_ctx *ctx, const char *rel)
 	return ok;
 }
 
+static enum stage_rc bad_output(struct stage_ctx *ctx, const char *who, int i)
+{
+	char *types = stage_asset_types();
+
+	stage_fail(ctx, STAGE_FAIL, "%s: outputs[%d] needs a type (%s) and a relative path", who, i, types);
+	free(types);
+	return STAGE_FAIL;
+}
+
 static enum stage_rc command_outputs(struct stage_ctx *ctx, const char *who, const cJSON *outs)
 {
 	const cJSON *o;
@@ -298,10 +295,8 @@ static enum stage_rc command_outputs(struct stage_ctx *ctx, const char *who, con
 		return stage_fail(ctx, STAGE_FAIL, "%s: \"outputs\" must be a list", who);
 	cJSON_ArrayForEach(o, outs) {
 		const char *type = json_str(o, "type", ""), *path = json_str(o, "path", "");
-		if (!in_list(asset_types, type) || !rel_path_ok(path))
-			return stage_fail(ctx, STAGE_FAIL, "%s: outputs[%d] needs a type (script, audio, "
-					  "avatar_video, b_roll, assembled_video, thumbnail, plan, "
-					  "metadata) and a relative path", who, i);
+		if (!stage_output_find(NULL, type) || !rel_path_ok(path))
+			return bad_output(ctx, who, i);
 		if (!episode_file_ok(ctx, path))
 			return stage_fail(ctx, STAGE_FAIL, "%s: outputs[%d]: %s/%s is not a regular file",
 					  who, i, ctx->episode_dir, path);
@@ -325,11 +320,12 @@ static int already_reported(const struct stage_ctx *ctx, const char *path)
 /* Every file the stage must leave exists; report the assets not yet listed. */
 static enum stage_rc command_expected(struct stage_ctx *ctx, const char *who)
 {
+	const struct stage_file *out = stage_find(ctx->stage)->outputs, *f;
 	struct sbuf missing = {0};
 	enum stage_rc rc = STAGE_OK;
 
-	for (const struct command_file *f = command_files; f->stage; f++)
-		if (!strcmp(f->stage, ctx->stage) && !episode_file_ok(ctx, f->name))
+	for (f = out; f->name; f++)
+		if (f->required && !episode_file_ok(ctx, f->name))
 			sb_printf(&missing, "%s%s", missing.len ? ", " : "", f->name);
 	if (missing.len) {
 		rc = stage_fail(ctx, STAGE_FAIL, "%s exited 0 but did not create %s in %s; it must "
@@ -337,9 +333,9 @@ static enum stage_rc command_expected(struct stage_ctx *ctx, const char *who)
 				missing.s, ctx->episode_dir);
 		goto out;
 	}
-	for (const struct command_file *f = command_files; f->stage; f++)
-		if (!strcmp(f->stage, ctx->stage) && f->type && !already_reported(ctx, f->name))
-			stage_output(ctx, f->type, f->name, f->mime, media_ms(ctx, f->name, f->type));
+	for (f = out; f->name; f++)
+		if (f->required && f->asset_type && !already_reported(ctx, f->name))
+			stage_output(ctx, f->asset_type, f->name, f->mime, media_ms(ctx, f->name, f->asset_type));
 out:
 	sb_free(&missing);
 	return rc;

@@ -30,6 +30,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+const struct provider_opt directory_opts[] = {
+	{ "outbox", OPT_PATH, "outbox", 0, 0, NULL, "the folder to publish into, relative to the channel folder" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
 struct pub_file { const char *name; int required; };
 static const struct pub_file pub_files[] = {
 	{ "final.mp4", 1 }, { "metadata.json", 1 }, { "thumbnail.png", 0 },
@@ -116,7 +121,7 @@ static int clear_staging(const char *dir)
 
 static char *outbox_path(const struct stage_ctx *ctx)
 {
-	const char *o = json_str(ctx->provider, "outbox", "outbox");
+	const char *o = stage_opt_str(ctx, "outbox");
 
 	return o[0] == '/' ? xstrdup(o) : xasprintf("%s/%s", ctx->channel_dir, o);
 }
@@ -169,8 +174,7 @@ static enum stage_rc publish_copies(struct stage_ctx *ctx, const char *tmp, cJSO
 		if (!present && f->required)
 			return stage_fail(ctx, STAGE_FAIL, "%s/%s is missing; run the stage that makes "
 					  "it again (acog-batch retry %s --from %s)", ctx->episode_dir,
-					  f->name, ctx->episode_id,
-					  strcmp(f->name, "final.mp4") ? "metadata" : "assembly");
+					  f->name, ctx->episode_id, stage_producer(f->name)->name);
 		if (rc < 0)
 			return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 		if (!present)

@@ -33,6 +33,21 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Options (checked when a channel loads); rps, concurrency and the key
+ * options come from the shared sets.  Always paid. */
+const struct provider_opt elevenlabs_opts[] = {
+	{ "base_url", OPT_URL, "https://api.elevenlabs.io", 0, 0, NULL, "the API root" },
+	{ "voice_id", OPT_STRING, NULL, 0, 128, NULL, "ElevenLabs voice id (default: voice_profile.voice_id)" },
+	{ "model_id", OPT_STRING, "eleven_multilingual_v2", 0, 100, NULL, "speech model" },
+	{ "output_format", OPT_STRING, "mp3_44100_128", 0, 40, NULL, "codec_rate[_bitrate], e.g. mp3_44100_128, pcm_24000" },
+	{ "max_chars", OPT_INTEGER, NULL, 100, 1000000, NULL, "characters per request (default: the model's limit)" },
+	{ "timeout", OPT_NUMBER, "300", 1, 3600, NULL, "seconds one request may take" },
+	{ "language_code", OPT_STRING, NULL, 0, 16, NULL, "ISO 639-1 language, e.g. en" },
+	{ "apply_text_normalization", OPT_ENUM, NULL, 0, 0, "auto|on|off", "spell out numbers and the like" },
+	{ "seed", OPT_INTEGER, NULL, 0, 4294967295.0, NULL, "sampling seed, for repeatable speech" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
 #define CONTEXT_CHARS 1000          /* previous_text / next_text */
 #define TAIL_MS 300                 /* silence after the last sentence, as espeak */
 #define ANSWER_MAX ((size_t)256 << 20)

@@ -35,6 +35,14 @@
 #define EMPTY_SEG_MS 2000    /* a segment without narration is shown this long */
 #define WAV_MAX (64 * 1024 * 1024)
 
+const struct provider_opt espeak_opts[] = {
+	{ "voice", OPT_STRING, "en-us", 0, 64, NULL, "espeak-ng voice (see espeak-ng --voices)" },
+	{ "speed", OPT_INTEGER, "165", 80, 500, NULL, "words per minute" },
+	{ "pitch", OPT_INTEGER, NULL, 0, 99, NULL, "0 to 99 (espeak-ng's default when unset)" },
+	{ "gap_ms", OPT_INTEGER, "250", 0, 10000, NULL, "silence between sentences, in milliseconds" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
 struct espeak_opts { const char *voice; int speed, pitch, gap_ms; };
 struct narration {
 	struct media_pcm pcm;
@@ -45,23 +53,16 @@ struct narration {
 	int nsent;                 /* sentences synthesised, names scratch files */
 };
 
+/* Types and ranges were checked when the channel loaded (the table above). */
 static int opts_get(struct stage_ctx *ctx, struct espeak_opts *o)
 {
-	double speed = json_num(ctx->provider, "speed", 165);
-	double pitch = json_num(ctx->provider, "pitch", -1);
-	double gap = json_num(ctx->provider, "gap_ms", 250);
+	double pitch = stage_opt_num(ctx, "pitch");
 
-	o->voice = json_str(ctx->provider, "voice", "en-us");
-	o->speed = (int)speed;
-	o->pitch = (int)pitch;
-	o->gap_ms = (int)gap;
-	if (speed < 80 || speed > 500)
-		return err_set("providers.audio.speed %g: use 80 to 500 words per minute", speed);
-	if (pitch != -1 && (pitch < 0 || pitch > 99))
-		return err_set("providers.audio.pitch %g: use 0 to 99", pitch);
-	if (gap < 0 || gap > 10000)
-		return err_set("providers.audio.gap_ms %g: use 0 to 10000", gap);
-	if (!*o->voice || strlen(o->voice) > 64 || strchr(o->voice, '/'))
+	o->voice = stage_opt_str(ctx, "voice");
+	o->speed = (int)stage_opt_num(ctx, "speed");
+	o->pitch = isnan(pitch) ? -1 : (int)pitch;
+	o->gap_ms = (int)stage_opt_num(ctx, "gap_ms");
+	if (!*o->voice || strchr(o->voice, '/'))
 		return err_set("providers.audio.voice \"%s\" is not a voice name "
 			       "(see espeak-ng --voices)", o->voice);
 	return 0;

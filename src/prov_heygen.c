@@ -20,6 +20,20 @@
 #include <string.h>
 #include <unistd.h>
 
+/* HeyGen's options (checked when a channel loads); timeout, rps,
+ * concurrency and the key options come from the shared sets.  Always paid. */
+const struct provider_opt heygen_opts[] = {
+	{ "base_url", OPT_URL, "https://api.heygen.com", 0, 0, NULL, "the API root" },
+	{ "upload_url", OPT_URL, "https://upload.heygen.com", 0, 0, NULL, "where the narration is uploaded" },
+	{ "avatar_id", OPT_STRING, NULL, 0, 200, NULL, "the avatar (this or talking_photo_id is needed)" },
+	{ "talking_photo_id", OPT_STRING, NULL, 0, 200, NULL, "a talking photo instead of an avatar" },
+	{ "avatar_style", OPT_ENUM, "normal", 0, 0, "normal|circle|closeUp", "how the avatar is framed" },
+	{ "background", OPT_STRING, NULL, 0, 64, NULL, "background colour, e.g. #008000" },
+	{ "poll_seconds", OPT_NUMBER, "10", 0.05, 3600, NULL, "wait between two status requests" },
+	{ "max_wait_seconds", OPT_NUMBER, "1200", 1, 604800, NULL, "give a clip up after this long" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
 /* ---- HeyGen ---------------------------------------------------------------------- *
  * Options (providers.avatar): base_url, upload_url, avatar_id (or
  * talking_photo_id), avatar_style (normal), background (#RRGGBB),

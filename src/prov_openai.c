@@ -34,6 +34,25 @@
 #include <string.h>
 #include <strings.h>
 
+/* Options (checked when a channel loads); timeout, rps, concurrency and the
+ * key options come from the shared sets.  Paid unless local (cost.c). */
+const struct provider_opt openai_opts[] = {
+	{ "base_url", OPT_URL, "https://api.openai.com/v1", 0, 0, NULL, "the server's API root (OpenAI, llama.cpp, Ollama, vLLM)" },
+	{ "model", OPT_STRING, "gpt-4o-mini", 0, 200, NULL, "model name" },
+	{ "local", OPT_BOOL, NULL, 0, 0, NULL, "true: free, false: paid (default: free when base_url is this machine)" },
+	{ "temperature", OPT_NUMBER, NULL, 0, 2, NULL, "sampling temperature (the server's default when unset)" },
+	{ "seed", OPT_INTEGER, NULL, 0, 0, NULL, "sampling seed, for repeatable answers" },
+	{ "max_tokens", OPT_INTEGER, "4096", 1, 1000000, NULL, "tokens per answer; doubled after a cut-off answer" },
+	{ "max_tokens_cap", OPT_INTEGER, NULL, 1, 1000000, NULL, "most tokens after doubling (default: 32768 or max_tokens)" },
+	{ "max_tokens_field", OPT_ENUM, NULL, 0, 0, "max_tokens|max_completion_tokens",
+	  "how the limit is sent (default: max_completion_tokens for api.openai.com)" },
+	{ "max_fix_attempts", OPT_INTEGER, "2", 0, 10, NULL, "bad answers sent back to the model with the problem" },
+	{ "timeout", OPT_INTEGER, "120", 1, 3600, NULL, "seconds one request may take" },
+	{ "json_mode", OPT_ENUM, "auto", 0, 0, "auto|json_schema|json_object|none",
+	  "structured answers: auto tries json_schema, then json_object" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
 
 #define FILE_MAX ((size_t)4 * 1024 * 1024)
 #define ECHO_MAX 16000               /* bytes of a bad answer sent back to the model */
@@ -114,18 +133,6 @@ static char *clean_meta(const char *s, int keep_nl)
 
 /* ---- options --------------------------------------------------------------- */
 
-static int host_is_local(const char *url)
-{
-	const char *h = strstr(url, "://");
-	size_t n;
-
-	h = h ? h + 3 : url;
-	if (*h == '[')
-		return !strncmp(h, "[::1]", 5);
-	n = strcspn(h, ":/?#");
-	return (n == 9 && !strncasecmp(h, "localhost", 9)) || !strncmp(h, "127.", 4);
-}
-
 static int host_is(const char *url, const char *host)
 {
 	const char *h = strstr(url, "://");
@@ -166,7 +173,6 @@ static int opts_load(struct chat *c)
 	const struct stage_ctx *ctx = c->ctx;
 	const char *base = json_str(ctx->provider, "base_url", "https://api.openai.com/v1");
 	const char *field = json_str(ctx->provider, "max_tokens_field", NULL);
-	const cJSON *local = json_get(ctx->provider, "local");
 	size_t n = strlen(base);
 	double t = json_num(ctx->provider, "temperature", 1);
 
@@ -177,7 +183,7 @@ static int opts_load(struct chat *c)
 			       ctx->stage, base);
 	c->url = xasprintf("%.*s/chat/completions", (int)n, base);
 	c->model = json_str(ctx->provider, "model", "gpt-4o-mini");
-	c->local = cJSON_IsBool(local) ? cJSON_IsTrue(local) : host_is_local(base);
+	c->local = !cost_is_paid(ctx->provider);   /* the registry's rule, as the budget's */
 	c->mct = field ? !strcmp(field, "max_completion_tokens") : host_is(base, "api.openai.com");
 	if (t < 0 || t > 2 || (json_get(ctx->provider, "temperature") &&
 			       !cJSON_IsNumber(json_get(ctx->provider, "temperature"))))

@@ -26,6 +26,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Options (checked when a channel loads); timeout, rps, concurrency and the
+ * key options come from the shared sets.  Always paid. */
+const struct provider_opt runway_opts[] = {
+	{ "base_url", OPT_URL, "https://api.dev.runwayml.com", 0, 0, NULL, "the API root" },
+	{ "model", OPT_STRING, "gen4.5", 0, 100, NULL, "video model, e.g. gen4.5, veo3.1_fast" },
+	{ "ratio", OPT_STRING, NULL, 0, 20, NULL, "width:height, e.g. 1280:720 (default: from the channel's video)" },
+	{ "duration", OPT_NUMBER, "5", 1, 10, NULL, "seconds per clip (rounded to what the model allows)" },
+	{ "style", OPT_STRING, NULL, 0, 1000, NULL, "added to every prompt (default: style_guide.tone)" },
+	{ "seed", OPT_INTEGER, NULL, 0, 4294967295.0, NULL, "sampling seed, for repeatable clips" },
+	{ "poll_seconds", OPT_NUMBER, "6", 0.05, 3600, NULL, "wait between two status requests" },
+	{ "max_wait_seconds", OPT_NUMBER, "600", 1, 604800, NULL, "give a clip up after this long" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
 #define RUNWAY_VERSION "2024-11-06"
 #define PROMPT_MAX_UTF16 1000
 

@@ -16,6 +16,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Options (a contract: issue 8 item 1), checked when a channel loads.  Not
+ * paid: YouTube charges quota units, kept in quota.c's ledger. */
+const struct provider_opt youtube_opts[] = {
+	{ "client_id", OPT_STRING, NULL, 1, 300, NULL, "the OAuth client id (a Desktop app)" },
+	{ "client_secret_env", OPT_ENV_NAME, NULL, 0, 0, NULL, "environment variable holding the client secret" },
+	{ "client_secret_file", OPT_SECRET_FILE, NULL, 0, 0, NULL, "file holding the client secret (mode 0600)" },
+	{ "refresh_token_file", OPT_PATH, NULL, 0, 0, NULL,
+	  "written by `auth` (default channels/<id>/secrets/youtube-refresh-token)" },
+	{ "api_base", OPT_URL, "https://www.googleapis.com", 0, 0, NULL, "the API root" },
+	{ "token_url", OPT_URL, "https://oauth2.googleapis.com/token", 0, 0, NULL, "the OAuth token endpoint" },
+	{ "auth_url", OPT_URL, "https://accounts.google.com/o/oauth2/v2/auth", 0, 0, NULL, "the consent page (auth)" },
+	{ "device_url", OPT_URL, "https://oauth2.googleapis.com/device/code", 0, 0, NULL, "device flow (auth --device)" },
+	{ "privacy", OPT_ENUM, "private", 0, 0, "private|unlisted|public", "status.privacyStatus, always sent" },
+	{ "category_id", OPT_STRING, NULL, 0, 8, NULL, "snippet.categoryId, e.g. \"22\"" },
+	{ "default_language", OPT_STRING, NULL, 0, 16, NULL, "snippet.defaultLanguage and the captions' language" },
+	{ "playlist_id", OPT_STRING, NULL, 0, 64, NULL, "add each video to this playlist" },
+	{ "made_for_kids", OPT_BOOL, "false", 0, 0, NULL, "status.selfDeclaredMadeForKids, always sent" },
+	{ "synthetic_media", OPT_BOOL, "true", 0, 0, NULL, "status.containsSyntheticMedia, always sent" },
+	{ "notify_subscribers", OPT_BOOL, "true", 0, 0, NULL, "notifySubscribers" },
+	{ "chunk_mib", OPT_NUMBER, "8", 0.25, 1024, NULL, "upload chunk (rounded down to 256 KiB units)" },
+	{ "chunk_timeout", OPT_NUMBER, "600", 10, 86400, NULL, "seconds one chunk may take" },
+	{ "captions", OPT_BOOL, "false", 0, 0, NULL, "upload subtitles.srt as a caption track" },
+	{ "thumbnail_max_mb", OPT_NUMBER, "2", 0.1, 50, NULL, "re-encode a larger thumbnail under this" },
+	{ "token_warn_days", OPT_NUMBER, "5", 0, 365, NULL, "warn when the refresh token is this old" },
+	{ "ca_file", OPT_PATH, NULL, 0, 0, NULL, "CA bundle for the API (acog.yaml ca_file otherwise)" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
 static const char *state_get(void *arg, const char *key)
 {
 	return stage_state_get(arg, key);

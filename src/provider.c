@@ -1,6 +1,6 @@
 /*
- * provider.c - the provider registry and the small API providers use to
- * report results.  A provider runs in the stage child; everything it
+ * provider.c - the provider registry (one row per stage and provider) and
+ * the small API providers use to read their options and report results.  A provider runs in the stage child; everything it
  * reports is collected in its stage_ctx and sent to the daemon as one JSON
  * line at the end, except an async job id, which the child stores in the
  * database itself at once, so it survives a crash of either process.
@@ -12,37 +12,51 @@
 #include <string.h>
 #include <unistd.h>
 
-/* stage "*" means the provider serves every stage. */
+/* The registry: stage ("*" = any), name, run, options (own, then shared
+ * sets), paid, extra check, flags.  Rows sharing a name share their options
+ * and their paid function (tests/unit/test_registry.c checks it). */
+#define HTTP_OPTS(own) { own, http_opts, credential_opts }
 const struct provider_def provider_table[] = {
-	{ "planning", "builtin", prov_planning_builtin },
-	{ "scripting", "builtin", prov_scripting_builtin },
-	{ "script_review", "builtin", prov_script_review_checks },
-	{ "metadata", "builtin", prov_metadata_builtin },
-	{ "audio", "espeak", prov_audio_espeak },
-	{ "avatar", "none", prov_avatar_none },
-	{ "avatar", "still", prov_avatar_still },
-	{ "broll", "generated", prov_broll_generated },
-	{ "broll", "library", prov_broll_library },
-	{ "assembly", "ffmpeg", prov_assembly_ffmpeg },
-	{ "upload", "directory", prov_upload_directory },
-	{ "upload", "youtube", prov_upload_youtube },
-	{ "planning", "openai", prov_planning_openai },
-	{ "scripting", "openai", prov_scripting_openai },
-	{ "metadata", "openai", prov_metadata_openai },
-	{ "audio", "elevenlabs", prov_audio_elevenlabs },
-	{ "avatar", "heygen", prov_avatar_heygen },
-	{ "broll", "runway", prov_broll_runway },
-	{ "*", "command", prov_command },
-	{ NULL, NULL, NULL }
+	{ "planning", "builtin", prov_planning_builtin, { NULL }, NULL, NULL, 0 },
+	{ "scripting", "builtin", prov_scripting_builtin, { NULL }, NULL, NULL, 0 },
+	{ "script_review", "builtin", prov_script_review_checks, { NULL }, NULL, NULL, 0 },
+	{ "metadata", "builtin", prov_metadata_builtin, { NULL }, NULL, NULL, 0 },
+	{ "audio", "espeak", prov_audio_espeak, { espeak_opts }, NULL, NULL, 0 },
+	{ "avatar", "none", prov_avatar_none, { NULL }, NULL, NULL, 0 },
+	{ "avatar", "still", prov_avatar_still, { still_opts }, NULL, NULL, 0 },
+	{ "broll", "generated", prov_broll_generated, { NULL }, NULL, NULL, 0 },
+	{ "broll", "library", prov_broll_library, { NULL }, NULL, NULL, 0 },
+	{ "assembly", "ffmpeg", prov_assembly_ffmpeg, { NULL }, NULL, NULL, 0 },
+	{ "upload", "directory", prov_upload_directory, { directory_opts }, NULL, NULL, 0 },
+	{ "upload", "youtube", prov_upload_youtube, { youtube_opts, http_opts }, NULL, NULL, 0 },
+	{ "planning", "openai", prov_planning_openai, HTTP_OPTS(openai_opts), cost_paid_unless_local, NULL, 0 },
+	{ "scripting", "openai", prov_scripting_openai, HTTP_OPTS(openai_opts), cost_paid_unless_local, NULL, 0 },
+	{ "metadata", "openai", prov_metadata_openai, HTTP_OPTS(openai_opts), cost_paid_unless_local, NULL, 0 },
+	{ "audio", "elevenlabs", prov_audio_elevenlabs, HTTP_OPTS(elevenlabs_opts), cost_paid_always, NULL, 0 },
+	{ "avatar", "heygen", prov_avatar_heygen, HTTP_OPTS(heygen_opts), cost_paid_always, NULL, 0 },
+	{ "broll", "runway", prov_broll_runway, HTTP_OPTS(runway_opts), cost_paid_always, NULL, 0 },
+	{ "*", "command", prov_command, { command_opts }, NULL, command_check, PROV_NOTES },
+	{ NULL, NULL, NULL, { NULL }, NULL, NULL, 0 }
 };
+#undef HTTP_OPTS
+
+const struct provider_def *provider_find(const char *stage, const char *name)
+{
+	for (const struct provider_def *p = provider_table; p->stage && name; p++)
+		if ((!stage || !strcmp(p->stage, stage) || !strcmp(p->stage, "*")) && !strcmp(p->name, name))
+			return p;
+	return NULL;
+}
 
 provider_fn provider_lookup(const char *stage, const char *name)
 {
-	for (const struct provider_def *p = provider_table; p->stage; p++)
-		if ((strcmp(p->stage, stage) == 0 || strcmp(p->stage, "*") == 0) &&
-		    strcmp(p->name, name) == 0)
-			return p->run;
-	return NULL;
+	const struct provider_def *p = provider_find(stage, name);
+	return p ? p->run : NULL;
+}
+
+const struct provider_def *provider_of(const struct stage_ctx *ctx)
+{
+	return provider_find(ctx->stage, json_str(ctx->provider, "name", ""));
 }
 
 enum stage_rc stage_fail(struct stage_ctx *ctx, enum stage_rc rc, const char *fmt, ...)
@@ -121,4 +135,14 @@ void stage_log(struct stage_ctx *ctx, const char *level, const char *fmt, ...)
 	log_ev(level, ctx->episode_id, ctx->episode_dir, ev, "%s", msg);
 	free(ev);
 	free(msg);
+}
+
+const char *stage_opt_str(const struct stage_ctx *ctx, const char *key)
+{
+	return provider_opt_str(provider_of(ctx), ctx->provider, key);
+}
+
+double stage_opt_num(const struct stage_ctx *ctx, const char *key)
+{
+	return provider_opt_num(provider_of(ctx), ctx->provider, key);
 }

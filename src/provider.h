@@ -43,9 +43,66 @@ struct stage_ctx {
 	int hold_channel;          /* STAGE_HOLD: holds this stage for every episode of the channel */
 };
 typedef enum stage_rc (*provider_fn)(struct stage_ctx *ctx);
-struct provider_def { const char *stage; const char *name; provider_fn run; };
+
+/* ---- provider.c: the provider registry ----------------------------------- */
+/* One row per stage and provider: its run function, the options it reads
+ * (checked when a channel loads: provider_opts.c), whether a call is paid,
+ * and an optional extra check.  Adding a provider is its own file (run
+ * function, options table, declared below), one row in provider.c and one
+ * Makefile entry. */
+enum opt_type {
+	OPT_STRING, OPT_NUMBER, OPT_INTEGER, OPT_BOOL, OPT_PATH, OPT_SECRET_FILE, OPT_ENV_NAME,
+	OPT_ENUM, OPT_URL, OPT_OBJECT, OPT_ARRAY, OPT_TYPE_COUNT
+};
+struct provider_opt {
+	const char *key;
+	enum opt_type type;
+	const char *def;         /* the default as channel.yaml would spell it; NULL: none (unset means something) */
+	double min, max;         /* number, integer: inclusive range; string: max length in max; 0, 0: none */
+	const char *values;      /* enum: the allowed values, "a|b|c" */
+	const char *help;        /* one line */
+};
+struct provider_def;
+typedef int (*provider_paid_fn)(const struct provider_def *p, const cJSON *opts);
+typedef int (*provider_check_fn)(const cJSON *opts);    /* 0, or -1 with err_set saying what to change */
+enum { PROV_NOTES = 1 };     /* reviewer notes reach it whatever the stage (they change its result) */
+struct provider_def {
+	const char *stage;                   /* a work stage of stage_table, or "*" for any */
+	const char *name;
+	provider_fn run;
+	const struct provider_opt *opts[3];  /* its own options first (they win), then shared sets */
+	provider_paid_fn paid;               /* NULL: never paid */
+	provider_check_fn check;             /* NULL: the options table says it all */
+	unsigned flags;
+};
 extern const struct provider_def provider_table[];
+/* The row of name for stage (NULL: for any stage), or NULL. */
+const struct provider_def *provider_find(const char *stage, const char *name);
 provider_fn provider_lookup(const char *stage, const char *name);
+const struct provider_def *provider_of(const struct stage_ctx *ctx);
+
+/* Option sets shared by several rows, and each provider's own table. */
+extern const struct provider_opt http_opts[];          /* provider_opts.c: what http.c reads */
+extern const struct provider_opt credential_opts[];    /* credentials.c: api_key_env / api_key_file */
+extern const struct provider_opt espeak_opts[], still_opts[], directory_opts[], command_opts[];
+extern const struct provider_opt openai_opts[], elevenlabs_opts[], heygen_opts[], runway_opts[];
+extern const struct provider_opt youtube_opts[];       /* prov_youtube.c */
+int command_check(const cJSON *opts);
+
+/* ---- provider_opts.c: options checked against the registry, read with defaults */
+/* Checks providers.<stage> (normalised, with "name") of a channel: appends
+ * "providers.STAGE (NAME): problem" to out for each problem ("; " between
+ * them) and returns how many it found. */
+int provider_opts_check(const char *stage, const cJSON *opts, struct sbuf *out);
+const struct provider_opt *provider_opt_find(const struct provider_def *p, const char *key);
+/* An option's value, else its registry default: NULL / NAN when neither. */
+const char *provider_opt_str(const struct provider_def *p, const cJSON *opts, const char *key);
+double provider_opt_num(const struct provider_def *p, const cJSON *opts, const char *key);
+const char *provider_opt_type_name(enum opt_type t);
+int provider_opt_check_value(const struct provider_opt *o, const cJSON *v);  /* -1 + err_set("is 9; use ...") */
+cJSON *provider_opt_default(const struct provider_opt *o);                   /* NULL when it has none */
+/* The closest of names (NULL-terminated) to s, when it is close enough to be a typo; else NULL. */
+const char *provider_opts_suggest(const char *s, const char *const *names);
 enum stage_rc stage_fail(struct stage_ctx *ctx, enum stage_rc rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Holds the episode (STAGE_HOLD) with a kind, an optional release time and
@@ -65,6 +122,9 @@ int stage_state_set(struct stage_ctx *ctx, const char *key, const char *value);
 const char *stage_state_get(const struct stage_ctx *ctx, const char *key);   /* NULL when unset or empty */
 void stage_log(struct stage_ctx *ctx, const char *level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* ctx's provider option, else its registry default (NULL / NAN when neither). */
+const char *stage_opt_str(const struct stage_ctx *ctx, const char *key);
+double stage_opt_num(const struct stage_ctx *ctx, const char *key);
 
 /* Provider implementations (one file each, registered in provider.c). */
 enum stage_rc prov_planning_builtin(struct stage_ctx *ctx);
@@ -126,7 +186,14 @@ char *credential_get(const struct stage_ctx *ctx, const char *what);
 /* ---- cost.c: prices, budgets --------------------------------------------- */
 /* Price of units for provider/item from acog.yaml prices (documented defaults). */
 double cost_price(const cJSON *global, const char *provider, const char *item, double units);
-int cost_is_paid(const cJSON *provider);    /* calls a billing API */
+/* Paid: the registry row of providers.<stage> says, as a function of its options. */
+int cost_is_paid(const cJSON *provider);
+/* The one "is it on this machine" rule: url's host (parsed by curl_url) is
+ * localhost, in 127.0.0.0/8 or ::1. */
+int cost_url_is_local(const char *url);
+int cost_paid_always(const struct provider_def *p, const cJSON *opts);
+/* Paid unless the option local says otherwise or base_url is on this machine. */
+int cost_paid_unless_local(const struct provider_def *p, const cJSON *opts);
 
 /* ---- media.c: ffmpeg/ffprobe helpers shared by media providers ---------- */
 double media_duration(const char *path);      /* ffprobe; -1 on error */
