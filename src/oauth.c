@@ -24,18 +24,18 @@
 #define TOKEN_URL "https://oauth2.googleapis.com/token"
 #define SCOPE_BASE "https://www.googleapis.com/auth/"
 
-char *oauth_token_path(const struct stage_ctx *ctx, const char *channel)
+char *oauth_token_file(const char *root, const cJSON *provider, const char *channel)
 {
-	const char *f = json_str(ctx->provider, "refresh_token_file", NULL);
-	if (!f || !*f) return xasprintf("%s/channels/%s/secrets/youtube-refresh-token", ctx->root, channel);
-	return f[0] == '/' ? xstrdup(f) : xasprintf("%s/%s", ctx->root, f);
+	const char *f = json_str(provider, "refresh_token_file", NULL);
+	if (!f || !*f) return xasprintf("%s/channels/%s/secrets/youtube-refresh-token", root, channel);
+	return f[0] == '/' ? xstrdup(f) : xasprintf("%s/%s", root, f);
 }
 
 int oauth_load(struct oauth *o, struct stage_ctx *ctx, const char *channel)
 {
 	memset(o, 0, sizeof *o);
 	o->token_url = xstrdup(json_str(ctx->provider, "token_url", TOKEN_URL));
-	o->token_file = oauth_token_path(ctx, channel);
+	o->token_file = oauth_token_file(ctx->root, ctx->provider, channel);
 	o->client_id = xstrdup(json_str(ctx->provider, "client_id", ""));
 	if (!o->client_id[0])
 		return err_set("providers.upload: set client_id (the OAuth client of a Desktop app)");

@@ -60,7 +60,7 @@ void oauth_free(struct oauth *o);
 /* A valid access token (refreshed when it expires within 5 min, or when
  * force is set): STAGE_OK, or a hold (invalid_grant) / failure in ctx. */
 enum stage_rc oauth_access(struct oauth *o, struct stage_ctx *ctx, const char *channel, int force);
-char *oauth_token_path(const struct stage_ctx *ctx, const char *channel);  /* absolute */
+char *oauth_token_file(const char *root, const cJSON *provider, const char *channel);  /* absolute */
 /* Stores a refresh token (0600, durable) with its issue time beside it. */
 int oauth_token_store(const char *path, const char *token);
 double oauth_token_age_days(const char *path);     /* -1 when unknown */

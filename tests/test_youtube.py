@@ -415,3 +415,18 @@ def test_auth_device_flow(yt):
     assert yt.fake.submissions()["youtube_device_grants"] == 1
     scope = [r for r in yt.fake.requests(path="/device/code")][0]
     assert scope["status"] == 200      # the fake refuses youtube.upload in the device flow
+
+
+def test_doctor_warns_about_token_age(yt):
+    issued = yt.root.path / "channels/t/secrets/youtube-refresh-token.issued"
+    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=6)
+    issued.write_text(old.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+    out = yt.root.cli("doctor", check=False).stdout
+    assert "channel t is 6 days old" in out and "acog-batch auth youtube t" in out, out
+    issued.unlink()
+    (yt.root.path / "channels/t/secrets/youtube-refresh-token").unlink()
+    out = yt.root.cli("doctor", check=False).stdout
+    assert "channel t has no YouTube refresh token" in out, out
+    run_auth_loopback(yt, "t")
+    out = yt.root.cli("doctor", check=False).stdout
+    assert re.search(r"ok\s+YouTube refresh token of channel t\n", out), out
