@@ -16,7 +16,7 @@ PRAGMA foreign_keys = ON;
 CREATE TABLE schema_version (
     version     INTEGER NOT NULL
 );
-INSERT INTO schema_version (version) VALUES (2);
+INSERT INTO schema_version (version) VALUES (3);
 
 CREATE TABLE channels (
     id              TEXT PRIMARY KEY,
@@ -107,7 +107,19 @@ CREATE TABLE episodes (
     idempotency_key TEXT,
     content_hash    TEXT NOT NULL,
     source_name     TEXT NOT NULL,
-    ingest_done     INTEGER NOT NULL DEFAULT 0 CHECK (ingest_done IN (0, 1))
+    ingest_done     INTEGER NOT NULL DEFAULT 0 CHECK (ingest_done IN (0, 1)),
+    -- acog-batch: the state of src/state.c's table, the only thing that moves
+    -- an episode: new (ingest not finished), queued, running, awaiting (a
+    -- gate), held, failed, cancelled, published.
+    state           TEXT NOT NULL DEFAULT 'new' CHECK (state IN (
+                        'new', 'queued', 'running', 'awaiting', 'held', 'failed', 'cancelled',
+                        'published')),
+    -- acog-batch: the kind of hold while held or cancelled: budget (daily
+    -- budget spent), quota (a provider's daily quota), upload_limit (a
+    -- platform's rolling upload cap), auth (re-authorisation needed), user
+    -- (held by a person), cancelled, rejected (at a gate, without --to).
+    hold_kind       TEXT CHECK (hold_kind IS NULL OR hold_kind IN (
+                        'budget', 'quota', 'upload_limit', 'auth', 'user', 'cancelled', 'rejected'))
 );
 CREATE INDEX idx_episodes_channel_id ON episodes(channel_id) WHERE deleted_at IS NULL;
 CREATE INDEX idx_episodes_status ON episodes(status) WHERE deleted_at IS NULL;
@@ -123,6 +135,8 @@ CREATE UNIQUE INDEX idx_episodes_slug_per_channel ON episodes(channel_id, slug)
 CREATE UNIQUE INDEX idx_episodes_idempotency ON episodes(channel_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL AND deleted_at IS NULL;
 CREATE UNIQUE INDEX idx_episodes_content ON episodes(channel_id, content_hash) WHERE deleted_at IS NULL;
+-- acog-batch: the scheduler and the hold releases look episodes up by state.
+CREATE INDEX idx_episodes_state ON episodes(state);
 
 CREATE TABLE jobs (
     id              TEXT PRIMARY KEY,
@@ -244,6 +258,26 @@ CREATE TABLE provider_state (
     PRIMARY KEY (episode_id, stage, key)
 );
 
+-- acog-batch: channel-wide holds.  A stage of a channel that must not run
+-- for now (its upload quota is spent, its token needs re-authorising, its
+-- daily budget is spent): an episode of that channel reaching that stage is
+-- held with the same kind and reason instead of starting.  stage '*' holds
+-- every stage (kind budget: every paid stage).  until NULL = until a person
+-- acts (`retry`, `auth`).
+CREATE TABLE channel_holds (
+    channel_id  TEXT NOT NULL REFERENCES channels(id),
+    stage       TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('budget', 'quota', 'upload_limit', 'auth', 'user')),
+    reason      TEXT NOT NULL,
+    until       TEXT,
+    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (channel_id, stage, kind)
+);
+
+-- acog-batch: every state transition writes a row (src/state.c): action is
+-- the event (create, start, complete, hold, approve, ...), actor_type daemon,
+-- user (a CLI command; actor_id the user) or decision_file (actor_id its
+-- reviewer); old_values and new_values hold the state, stage and reason.
 CREATE TABLE audit_logs (
     id              TEXT PRIMARY KEY,
     entity_type     TEXT NOT NULL,

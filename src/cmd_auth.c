@@ -272,12 +272,19 @@ static int auth_setup(struct auth *a, struct config *c, const char *channel)
 	return oauth_load(&a->o, &a->ctx, ch->id);
 }
 
-/* The channel's uploads held for re-authorisation go on, now.
- * TODO(merge sm): state_release_channel(db, cfg, channel, "upload", "auth", "cli") here. */
-static void auth_released(const char *root, const char *channel)
+/* The channel's uploads held for re-authorisation go on, now. */
+static int auth_released(struct config *c, const char *channel)
 {
+	const char *user = getenv("USER");
+	sqlite3 *db = db_open(c->root, 0);
+	int rc;
+	if (!db) return -1;
+	rc = state_release_channel(db, c, channel, "upload", "auth", user && *user ? user : "cli");
+	sqlite3_close(db);
+	if (rc < 0) return -1;
 	printf("uploads of channel %s held for authorisation resume now\n", channel);
-	daemon_wake(root);
+	daemon_wake(c->root);
+	return 0;
 }
 
 int cmd_auth(struct cli *cl)
@@ -297,7 +304,7 @@ int cmd_auth(struct cli *cl)
 	}
 	rc = auth_setup(&a, &c, channel);
 	if (rc == 0) rc = cli_has(cl, "--device") ? device_flow(&a) : loopback_flow(&a, port ? atoi(port) : 0);
-	if (rc == 0) auth_released(cl->root, a.channel);
+	if (rc == 0) rc = auth_released(&c, a.channel);
 	if (rc < 0) fprintf(stderr, "acog-batch auth: %s\n", err_msg());
 	oauth_free(&a.o);
 	cJSON_Delete((cJSON *)a.ctx.provider);

@@ -1,7 +1,8 @@
 /*
  * cmd_status.c - read-only reports: status, show, costs.  They read the
  * database (WAL lets them run beside the daemon) and print either aligned
- * text for people or JSON for scripts.
+ * text for people or JSON for scripts.  An episode's state is the state
+ * machine's (episodes.state, named by state.c), never rebuilt here.
  */
 #include "daemon.h"
 #include <stdio.h>
@@ -24,70 +25,6 @@ static void age_text(const char *created, char *out, size_t n)
 	else snprintf(out, n, "%dd", (int)(s / 86400));
 }
 
-/* What a person wants to know about where an episode stands. */
-static void state_text(sqlite3_stmt *st, char *out, size_t n)
-{
-	const char *status = (const char *)sqlite3_column_text(st, 3);
-	const char *gate = (const char *)sqlite3_column_text(st, 5);
-	const char *job = (const char *)sqlite3_column_text(st, 6);
-	const char *next = (const char *)sqlite3_column_text(st, 7);
-	const char *loc = (const char *)sqlite3_column_text(st, 12);
-	if (gate) snprintf(out, n, "awaiting-approval");
-	else if (loc && !strcmp(loc, "held") && strcmp(status, "cancelled")) snprintf(out, n, "held");
-	else if (!strcmp(status, "published") || !strcmp(status, "failed") || !strcmp(status, "cancelled"))
-		snprintf(out, n, "%s", status);
-	else if (job && !strcmp(job, "running")) snprintf(out, n, "running");
-	else if (next && time_parse_iso(next) > time_now()) snprintf(out, n, "retry-at-%.8s", next + 11);
-	else snprintf(out, n, "queued");
-}
-
-#define STATUS_SQL "SELECT e.id, e.ticket, c.slug, e.status, e.stage, e.gate_pending," \
-	" (SELECT status FROM jobs j WHERE j.episode_id = e.id AND j.status IN ('queued','running'))," \
-	" (SELECT next_attempt_at FROM jobs j WHERE j.episode_id = e.id AND j.status = 'queued')," \
-	" e.created_at, (SELECT COALESCE(SUM(cost_usd), 0) FROM cost_entries k WHERE k.episode_id = e.id)," \
-	" e.title, e.last_error, e.location" \
-	" FROM episodes e JOIN channels c ON c.id = e.channel_id WHERE e.deleted_at IS NULL" \
-	" ORDER BY e.created_at, e.id"
-
-int cmd_status(struct cli *a)
-{
-	sqlite3 *db = open_ro(a, "status");
-	sqlite3_stmt *st;
-	int json = cli_has(a, "--json");
-	cJSON *arr = cJSON_CreateArray();
-	if (!db) { cJSON_Delete(arr); return EXIT_NOINPUT; }
-	st = db_prep(db, STATUS_SQL, NULL);
-	if (!json) printf("%-48s %-10s %-13s %-18s %5s %8s\n", "TICKET", "CHANNEL", "STAGE", "STATE", "AGE", "COST");
-	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		char state[40], age[16];
-		state_text(st, state, sizeof state);
-		age_text((const char *)sqlite3_column_text(st, 8), age, sizeof age);
-		if (json) {
-			cJSON *o = cJSON_CreateObject();
-			cJSON_AddStringToObject(o, "id", (const char *)sqlite3_column_text(st, 0));
-			cJSON_AddStringToObject(o, "ticket", (const char *)sqlite3_column_text(st, 1));
-			cJSON_AddStringToObject(o, "channel", (const char *)sqlite3_column_text(st, 2));
-			cJSON_AddStringToObject(o, "status", (const char *)sqlite3_column_text(st, 3));
-			cJSON_AddStringToObject(o, "stage", (const char *)sqlite3_column_text(st, 4));
-			cJSON_AddStringToObject(o, "state", state);
-			cJSON_AddStringToObject(o, "location", (const char *)sqlite3_column_text(st, 12));
-			cJSON_AddStringToObject(o, "created_at", (const char *)sqlite3_column_text(st, 8));
-			cJSON_AddNumberToObject(o, "cost_usd", sqlite3_column_double(st, 9));
-			if (sqlite3_column_text(st, 10)) cJSON_AddStringToObject(o, "title", (const char *)sqlite3_column_text(st, 10));
-			if (sqlite3_column_text(st, 11)) cJSON_AddStringToObject(o, "last_error", (const char *)sqlite3_column_text(st, 11));
-			cJSON_AddItemToArray(arr, o);
-		} else {
-			printf("%-48s %-10s %-13s %-18s %5s %8.4f\n", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2),
-			       sqlite3_column_text(st, 4), state, age, sqlite3_column_double(st, 9));
-		}
-	}
-	sqlite3_finalize(st);
-	if (json) { char *s = json_pretty(arr); fputs(s, stdout); free(s); }
-	cJSON_Delete(arr);
-	db_close(db);
-	return EXIT_OK;
-}
-
 /* Runs a query (with one bound id, or none) and turns every row into an
  * object keyed by column name. */
 static cJSON *rows(sqlite3 *db, const char *sql, const char *id)
@@ -108,6 +45,67 @@ static cJSON *rows(sqlite3 *db, const char *sql, const char *id)
 	}
 	sqlite3_finalize(st);
 	return arr;
+}
+
+/* The state machine names the state (state.c); a queued job that waits for
+ * its retry time says when. */
+static void state_text(const cJSON *o, char *out, size_t n)
+{
+	const char *state = json_str(o, "state", ""), *next = json_str(o, "next_attempt_at", NULL);
+	if (!strcmp(state, "queued") && next && time_parse_iso(next) > time_now())
+		snprintf(out, n, "retry-at-%.8s", next + 11);
+	else
+		snprintf(out, n, "%s", state_label(state));
+}
+
+#define STATUS_SQL "SELECT e.id, e.ticket, c.slug AS channel, e.status, e.stage, e.state, e.location," \
+	" e.hold_kind, e.hold_until, e.created_at, e.title, e.last_error," \
+	" (SELECT next_attempt_at FROM jobs j WHERE j.episode_id = e.id AND j.status = 'queued') AS next_attempt_at," \
+	" (SELECT COALESCE(SUM(cost_usd), 0) FROM cost_entries k WHERE k.episode_id = e.id) AS cost_usd" \
+	" FROM episodes e JOIN channels c ON c.id = e.channel_id WHERE e.deleted_at IS NULL" \
+	" ORDER BY e.created_at, e.id"
+
+/* Channel-wide holds (hold.c), under the table. */
+static void print_channel_holds(sqlite3 *db)
+{
+	cJSON *arr = rows(db, "SELECT c.slug AS channel, h.stage, h.kind, h.until, h.reason FROM channel_holds h"
+			  " JOIN channels c ON c.id = h.channel_id ORDER BY 1, 2", NULL);
+	const cJSON *o;
+	cJSON_ArrayForEach(o, arr)
+		printf("channel %s: %s held (%s) until %s: %s\n", json_str(o, "channel", "?"),
+		       strcmp(json_str(o, "stage", "*"), "*") ? json_str(o, "stage", "?") : "paid work",
+		       json_str(o, "kind", "?"), json_str(o, "until", "a person acts"), json_str(o, "reason", ""));
+	cJSON_Delete(arr);
+}
+
+int cmd_status(struct cli *a)
+{
+	sqlite3 *db = open_ro(a, "status");
+	int json = cli_has(a, "--json");
+	cJSON *arr, *o;
+	if (!db) return EXIT_NOINPUT;
+	arr = rows(db, STATUS_SQL, NULL);
+	if (!json) printf("%-48s %-10s %-13s %-18s %5s %8s\n", "TICKET", "CHANNEL", "STAGE", "STATE", "AGE", "COST");
+	cJSON_ArrayForEach(o, arr) {
+		char state[40], age[16];
+		state_text(o, state, sizeof state);
+		age_text(json_str(o, "created_at", ""), age, sizeof age);
+		if (json)
+			cJSON_ReplaceItemInObject(o, "state", cJSON_CreateString(state));
+		else
+			printf("%-48s %-10s %-13s %-18s %5s %8.4f\n", json_str(o, "ticket", ""), json_str(o, "channel", ""),
+			       json_str(o, "stage", ""), state, age, json_num(o, "cost_usd", 0));
+	}
+	if (json) {
+		char *s = json_pretty(arr);
+		fputs(s, stdout);
+		free(s);
+	} else {
+		print_channel_holds(db);
+	}
+	cJSON_Delete(arr);
+	db_close(db);
+	return EXIT_OK;
 }
 
 static void print_rows(const char *title, const cJSON *arr, const char *const *cols)
@@ -137,6 +135,7 @@ int cmd_show(struct cli *a)
 	static const char *const ac[] = { "type", "uri", "mime_type", "file_size_bytes", "duration_ms", NULL };
 	static const char *const cc[] = { "provider", "operation_type", "units_consumed", "unit_type", "cost_usd", NULL };
 	static const char *const rc[] = { "created_at", "action", "actor_id", "new_values", NULL };
+	static const char *const hc[] = { "created_at", "action", "actor_type", "actor_id", "from", "to", "stage", NULL };
 	if (!db) return EXIT_NOINPUT;
 	if (!ref) { fprintf(stderr, "acog-batch show: which episode?\n"); db_close(db); return EXIT_USAGE; }
 	if (episode_resolve(db, a->root, ref, &e) < 0) {
@@ -150,16 +149,25 @@ int cmd_show(struct cli *a)
 	cJSON_AddStringToObject(o, "channel", e.channel);
 	cJSON_AddStringToObject(o, "title", e.title ? e.title : "");
 	cJSON_AddStringToObject(o, "status", e.status);
+	cJSON_AddStringToObject(o, "state", state_label(e.state));
 	cJSON_AddStringToObject(o, "stage", e.stage);
 	cJSON_AddStringToObject(o, "spool", e.location);
 	if (e.gate_pending) cJSON_AddStringToObject(o, "awaiting_approval", e.gate_pending);
+	if (e.hold_kind) cJSON_AddStringToObject(o, "hold_kind", e.hold_kind);
 	if (e.hold_reason) cJSON_AddStringToObject(o, "hold_reason", e.hold_reason);
+	if (e.hold_until) cJSON_AddStringToObject(o, "hold_until", e.hold_until);
 	cJSON_AddStringToObject(o, "episode_dir", e.dir);
 	cJSON_AddItemToObject(o, "jobs", rows(db, "SELECT * FROM jobs WHERE episode_id = ? ORDER BY created_at", e.id));
 	cJSON_AddItemToObject(o, "assets", rows(db, "SELECT * FROM assets WHERE episode_id = ? AND deleted_at IS NULL"
 						" ORDER BY created_at", e.id));
 	cJSON_AddItemToObject(o, "costs", rows(db, "SELECT * FROM cost_entries WHERE episode_id = ? ORDER BY created_at", e.id));
-	cJSON_AddItemToObject(o, "reviews", rows(db, "SELECT * FROM audit_logs WHERE entity_id = ? ORDER BY created_at", e.id));
+	cJSON_AddItemToObject(o, "reviews", rows(db, "SELECT * FROM audit_logs WHERE entity_id = ? AND actor_type <> 'daemon'"
+						 " ORDER BY rowid", e.id));
+	/* Every transition of the state machine, in order. */
+	cJSON_AddItemToObject(o, "history", rows(db, "SELECT created_at, action, actor_type, actor_id,"
+						 " json_extract(old_values, '$.state') AS \"from\", json_extract(new_values, '$.state') AS \"to\","
+						 " json_extract(new_values, '$.stage') AS stage, json_extract(new_values, '$.why') AS why"
+						 " FROM audit_logs WHERE entity_id = ? ORDER BY rowid", e.id));
 	cJSON_AddItemToObject(o, "versions", rows(db, "SELECT version_type, version_number, changed_by, change_reason,"
 						  " created_at FROM episode_versions WHERE episode_id = ? ORDER BY created_at", e.id));
 	if (cli_has(a, "--json")) {
@@ -167,14 +175,18 @@ int cmd_show(struct cli *a)
 		fputs(s, stdout);
 		free(s);
 	} else {
-		printf("episode  %s\nticket   %s\nchannel  %s\ntitle    %s\nstatus   %s (stage %s, spool/%s)%s%s\nfolder   %s\n",
-		       e.id, e.ticket, e.channel, e.title ? e.title : "", e.status, e.stage, e.location,
-		       e.gate_pending ? " awaiting approval at " : "", e.gate_pending ? e.gate_pending : "", e.dir);
-		if (e.hold_reason) printf("held     %s\n", e.hold_reason);
+		printf("episode  %s\nticket   %s\nchannel  %s\ntitle    %s\nstate    %s (status %s, stage %s, spool/%s)%s%s\n"
+		       "folder   %s\n", e.id, e.ticket, e.channel, e.title ? e.title : "", state_label(e.state), e.status,
+		       e.stage, e.location, e.gate_pending ? " awaiting approval at " : "",
+		       e.gate_pending ? e.gate_pending : "", e.dir);
+		if (e.hold_reason)
+			printf("held     %s (%s%s%s)\n", e.hold_reason, e.hold_kind ? e.hold_kind : "?",
+			       e.hold_until ? ", until " : "", e.hold_until ? e.hold_until : "");
 		print_rows("jobs", cJSON_GetObjectItem(o, "jobs"), jc);
 		print_rows("assets", cJSON_GetObjectItem(o, "assets"), ac);
 		print_rows("costs", cJSON_GetObjectItem(o, "costs"), cc);
-		print_rows("audit", cJSON_GetObjectItem(o, "reviews"), rc);
+		print_rows("reviews", cJSON_GetObjectItem(o, "reviews"), rc);
+		print_rows("history", cJSON_GetObjectItem(o, "history"), hc);
 	}
 	cJSON_Delete(o);
 	episode_free(&e);

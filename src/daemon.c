@@ -3,8 +3,8 @@
  * wakes only for: inotify (an idea or a decision file arrived), signalfd
  * (SIGCHLD from a stage child, SIGTERM/SIGINT to stop, SIGHUP to reload,
  * SIGUSR1 from a CLI command that changed the database), a stage child's
- * report pipe, or the timerfd armed for the next retry deadline or stage
- * timeout.  Idle means no system calls at all.
+ * report pipe, or the timerfd armed for the next retry deadline, stage
+ * timeout or hold release.  Idle means no system calls at all.
  *
  * Start-up order matters: take the lock, add the watches, then requeue work
  * that was running, finish interrupted ingests, reconcile the spool to the
@@ -173,7 +173,7 @@ static void reload(struct daemon *d)
 	}
 	config_free(&d->cfg);
 	d->cfg = fresh;
-	budget_release(d->db, &d->cfg);   /* a raised budget releases held work at once */
+	hold_release_due(d->db, &d->cfg);   /* a raised budget releases held work at once */
 	log_info(NULL, NULL, "daemon.reloaded", "configuration reloaded: %zu channel(s)", d->cfg.nch);
 }
 
@@ -216,7 +216,7 @@ static void on_timer(struct daemon *d)
 	uint64_t x;
 	double now = time_mono();
 	if (read(d->tim, &x, sizeof x) < 0) { /* spurious: nothing to read */ }
-	budget_release(d->db, &d->cfg);
+	hold_release_due(d->db, &d->cfg);
 	for (int i = 0; i < d->nruns; i++)
 		if (!d->runs[i].timed_out && now >= d->runs[i].deadline) {
 			d->runs[i].timed_out = 1;
@@ -231,10 +231,15 @@ static void dispatch(struct daemon *d)
 	int limit = d->o->jobs < MAX_RUNS ? d->o->jobs : MAX_RUNS;
 	while (!d->stopping && d->nruns < limit && sched_pick(d->sched, d->db, &j)) {
 		struct run *r = &d->runs[d->nruns];
-		if (budget_gate(d->db, &d->cfg, &j)) continue;
+		int rc = hold_gate(d->db, &d->cfg, &j);   /* 1: held instead of started */
+		if (rc > 0) continue;
+		if (rc < 0) break;   /* picking it again now would spin */
 		if (worker_start(d->db, &d->cfg, &j, r) < 0) {
-			log_error(j.episode_id, NULL, "stage.start", "%s: %s", j.stage, err_msg());
-			pipeline_fail(d->db, &d->cfg, &j, err_msg());
+			char *why = xstrdup(err_msg());
+			log_error(j.episode_id, NULL, "stage.start", "%s: %s", j.stage, why);
+			rc = pipeline_fail(d->db, &d->cfg, &j, why);
+			free(why);
+			if (rc < 0) break;   /* still queued: not again before the next event */
 			continue;
 		}
 		d->nruns++;
@@ -242,11 +247,11 @@ static void dispatch(struct daemon *d)
 	}
 }
 
-/* One timer for everything: the nearest stage timeout or retry deadline. */
+/* One timer for everything: the nearest stage timeout, retry deadline or hold release. */
 static void arm_timer(struct daemon *d)
 {
 	struct itimerspec its = {0};
-	double next = 0, now = time_mono(), retry = sched_next_deadline(d->db), release = budget_next_release(d->db);
+	double next = 0, now = time_mono(), retry = sched_next_deadline(d->db), release = hold_next_release(d->db);
 	for (int i = 0; i < d->nruns; i++)
 		if (!d->runs[i].timed_out && (next == 0 || d->runs[i].deadline < next)) next = d->runs[i].deadline;
 	if (release > 0 && (retry == 0 || release < retry)) retry = release;
@@ -273,9 +278,9 @@ static int startup(struct daemon *d, const char *root)
 	if (spool_init_dirs(root) < 0 || !(d->db = db_open(root, 1)) || db_sync_channels(d->db, &d->cfg) < 0)
 		return -1;
 	if (setup_fds(d) < 0) return -1;
-	pipeline_requeue_running(d->db);
+	pipeline_requeue_running(d->db, &d->cfg);
 	ingest_finish_pending(d->db, &d->cfg);
-	budget_release(d->db, &d->cfg);
+	hold_release_due(d->db, &d->cfg);
 	spool_reconcile(d->db, root);
 	rescan(d);
 	d->sched = sched_new();
@@ -308,7 +313,7 @@ static void loop_once(struct daemon *d)
 	}
 	if (d->reload) { d->reload = 0; reload(d); }
 	if (d->rescan) { d->rescan = 0; rescan(d); }
-	if (d->wake) { d->wake = 0; check_cancelled(d); review_scan(d->db, &d->cfg); budget_release(d->db, &d->cfg); }
+	if (d->wake) { d->wake = 0; check_cancelled(d); review_scan(d->db, &d->cfg); hold_release_due(d->db, &d->cfg); }
 }
 
 int daemon_run(const char *root, const struct daemon_opts *o)

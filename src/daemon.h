@@ -20,6 +20,9 @@ void db_rollback(sqlite3 *db);
 sqlite3_stmt *db_prep(sqlite3 *db, const char *sql, const char *fmt, ...);
 int db_exec(sqlite3 *db, const char *sql, const char *fmt, ...); /* no rows */
 char *db_col_str(sqlite3_stmt *st, int col);  /* malloc'd copy or NULL */
+/* The first column of every row, collected before the caller changes rows. */
+size_t db_strings(sqlite3 *db, char ***out, const char *sql, const char *fmt, ...);
+void db_strings_free(char **v, size_t n);
 int db_sync_channels(sqlite3 *db, struct config *c);
 
 /* ---- episode.c: episode rows ------------------------------------------ */
@@ -31,8 +34,12 @@ struct episode {
 	char status[32];
 	char stage[32];          /* current or last pipeline stage */
 	char location[32];       /* spool folder the ticket belongs in */
+	char state[16];          /* state.c's name for where it stands (queued, held, ...) */
 	char *gate_pending;      /* gate awaiting a human, or NULL */
+	char *hold_kind;         /* held or cancelled: the kind of hold (state.c) */
 	char *hold_reason;
+	char *hold_until;        /* ISO; NULL = until a person acts */
+	char *last_error;
 	char *review_notes;
 	char *title;
 	int priority;
@@ -51,6 +58,8 @@ char *spool_path(const char *root, const char *dir, const char *name);
 int spool_write_ticket(const char *root, const struct episode *e);
 /* Put the ticket where the database says it belongs; find it wherever it is. */
 int spool_sync_ticket(const char *root, const struct episode *e);
+/* The note beside a ticket in held/ (<ticket>.reason) or failed/ (<ticket>.error). */
+int spool_write_note(const char *root, const struct episode *e);
 int spool_reconcile(sqlite3 *db, const char *root);
 int spool_reject(const char *root, const char *name, const char *reason);
 
@@ -62,32 +71,105 @@ int ingest_file(sqlite3 *db, struct config *c, const char *name);
 int ingest_scan(sqlite3 *db, struct config *c);
 int ingest_finish_pending(sqlite3 *db, struct config *c);
 
-/* ---- job.c: job rows and their state machine --------------------------- */
-enum job_event { JOB_EV_START, JOB_EV_SUCCEED, JOB_EV_RETRY, JOB_EV_FAIL,
+/* ---- job.c: job rows ---------------------------------------------------- */
+/* A job is one stage run; state.c decides its transitions, job.c writes them. */
+enum job_event { JOB_EV_NONE, JOB_EV_START, JOB_EV_SUCCEED, JOB_EV_RETRY, JOB_EV_FAIL,
 		 JOB_EV_CANCEL, JOB_EV_REQUEUE };
-/* Returns the new status for (status, event) or NULL if not allowed. */
-const char *job_transition(const char *status, enum job_event ev);
+struct job_ref { char id[37]; char episode_id[37]; char stage[32]; int retry_count, max_retries; };
+struct state_args;
 int job_create(sqlite3 *db, const char *episode_id, const char *stage,
 	       int max_retries, const char *input_params, char out_id[37]);
+/* The columns an event changes besides status (started_at, result, deadline...). */
+int job_record(sqlite3 *db, const char *job_id, enum job_event ev, const struct state_args *a);
 double job_backoff(int retry_count, double base, double cap); /* with jitter */
 
-/* ---- pipeline.c: moving episodes between stages (short transactions) --- */
-struct job_ref { char id[37]; char episode_id[37]; char stage[32]; int retry_count, max_retries; };
-/* Inside an open transaction: put the episode at stage s (creating its job, or
- * waiting at a gate, or skipping a gate the channel turned off). */
-int pipeline_enter(sqlite3 *db, struct config *c, struct episode *e, const struct stage_def *s);
-int pipeline_start_job(sqlite3 *db, const struct job_ref *j, const char *provider);
+/* ---- state.c: the one state machine for episodes and their jobs -------- */
+/* Every change of an episode's state (and of its job's) is one row of a
+ * state x event table, applied by state_apply inside the caller's short
+ * transaction with a compare-and-set update and an audit row; the files and
+ * alerts it implies (ticket move, held/<ticket>.reason, failed/<ticket>.error,
+ * alert) are done after the commit by state_after. */
+enum ep_state { ST_NEW, ST_QUEUED, ST_RUNNING, ST_AWAITING, ST_HELD, ST_FAILED, ST_CANCELLED,
+		ST_PUBLISHED, ST_COUNT };
+enum ep_event { EV_INGEST, EV_START, EV_DONE, EV_DONE_GATE, EV_DONE_LAST, EV_DEFER, EV_FAIL,
+		EV_HOLD, EV_RELEASE, EV_APPROVE, EV_APPROVE_GATE, EV_APPROVE_LAST, EV_REJECT,
+		EV_REWIND, EV_RESUME, EV_CANCEL, EV_REQUEUE, EV_COUNT };
+/* Side effects of a transition.  FX_NEWJOB is done inside the transaction,
+ * the others after the commit. */
+enum { FX_AUDIT = 1, FX_TICKET = 2, FX_REASON = 4, FX_ERROR = 8, FX_ALERT = 16, FX_MTIME = 32,
+       FX_NEWJOB = 64 };
+struct state_rule {
+	enum ep_state from;
+	enum ep_event ev;
+	enum ep_state to;
+	enum job_event job;      /* what happens to the episode's active job */
+	unsigned fx;
+};
+extern const struct state_rule state_rules[];
+extern const size_t state_rule_count;
+const struct state_rule *state_rule(enum ep_state from, enum ep_event ev);   /* NULL = refused */
+const char *job_transition(const char *status, enum job_event ev);        /* NULL = refused */
+const char *state_name(enum ep_state s);
+int state_parse(const char *name);                   /* -1 when unknown */
+const char *state_label(const char *state);          /* for `status`: awaiting-approval, ... */
+const char *state_event_name(enum ep_event ev);      /* the audit row's action */
+int state_hold_kind_ok(const char *kind);            /* a kind the hold_kind column accepts */
+int state_hold_paid_only(const char *kind);          /* a channel hold of this kind spares free stages */
+
+/* Who acts: actor_type is STATE_DAEMON, STATE_USER (a CLI command, actor =
+ * the user's name) or STATE_FILE (a decision file, actor = its reviewer). */
+#define STATE_DAEMON "daemon"
+#define STATE_USER "user"
+#define STATE_FILE "decision_file"
+struct state_args {
+	const char *actor_type, *actor;
+	const char *reason;               /* why: audit row, hold reason, error */
+	const struct stage_def *stage;    /* where an entering event goes; NULL = stays */
+	const char *gate;                 /* *_GATE events: the gate that waits */
+	const char *hold_kind;            /* EV_HOLD (cancel and reject have their own) */
+	double hold_until;                /* EV_HOLD: wall clock, 0 = until a person acts */
+	const char *review_notes;         /* reject: handed to the re-run */
+	const struct job_ref *job;        /* the daemon's job; NULL = the episode's active job */
+	const char *provider;             /* EV_START */
+	const cJSON *result;              /* EV_DONE*: the job's result */
+	double retry_at;                  /* EV_DEFER: when the job may run again */
+	int count_attempt;                /* EV_DEFER: 1 = a failed attempt, 0 = still waiting */
+	const cJSON *extra;               /* more for the audit row's new_values */
+};
+/* Inside an open transaction; *fx gets what state_after must do. */
+int state_apply(sqlite3 *db, struct config *c, struct episode *e, enum ep_event ev,
+		const struct state_args *a, unsigned *fx);
+void state_after(struct config *c, const struct episode *e, unsigned fx, const struct state_args *a);
+/* Refuses with the table's reason when ev is not allowed in e's state. */
+int state_check(const struct episode *e, enum ep_event ev);
+/* One transaction around state_apply, then state_after. */
+int state_do(sqlite3 *db, struct config *c, struct episode *e, enum ep_event ev, const struct state_args *a);
+/* Lifts a channel-wide hold (a stage, or "*") of that kind and releases the
+ * channel's episodes it held; actor "daemon" or a user's name.  The caller
+ * wakes a running daemon (daemon_wake). */
+int state_release_channel(sqlite3 *db, struct config *c, const char *channel, const char *stage,
+			  const char *kind, const char *actor);
+
+/* ---- pipeline.c: what a stage's outcome does to its episode ------------ */
+/* Where an episode arrives when it enters stage s (NULL = past the last):
+ * the stage's queue, a gate that is on, or the end; off gates are skipped.
+ * Sets a->stage and a->gate. */
+enum pipeline_arrival { ARRIVE_WORK, ARRIVE_GATE, ARRIVE_END };
+enum pipeline_arrival pipeline_arrive(const struct channel *ch, const struct stage_def *s,
+				      struct state_args *a);
+int pipeline_start_job(sqlite3 *db, struct config *c, const struct job_ref *j, const char *provider);
 int pipeline_complete(sqlite3 *db, struct config *c, const struct job_ref *j, const cJSON *result);
 int pipeline_retry_or_fail(sqlite3 *db, struct config *c, const struct job_ref *j,
 			   const char *error, double retry_after, int count_attempt);
 int pipeline_fail(sqlite3 *db, struct config *c, const struct job_ref *j, const char *error);
+/* STAGE_HOLD: the episode is held; channel_wide holds the stage for the whole channel. */
+int pipeline_hold(sqlite3 *db, struct config *c, const struct job_ref *j, const char *kind,
+		  double until, int channel_wide, const char *reason);
 int pipeline_record_costs(sqlite3 *db, struct config *c, const struct job_ref *j, const cJSON *costs);
-int pipeline_requeue_running(sqlite3 *db);
-int pipeline_audit(sqlite3 *db, const char *episode_id, const char *action, const char *actor_type,
-		   const char *actor, const cJSON *old_values, const cJSON *new_values);
-int pipeline_sync(sqlite3 *db, struct config *c, const char *episode_id);
+int pipeline_requeue_running(sqlite3 *db, struct config *c);
 
 /* ---- review.c: approve / reject / retry / cancel (CLI and dropped files) */
+/* Each is one event of state.c; the CLI ones are audited as the user. */
 int review_approve(sqlite3 *db, struct config *c, const char *ref, const char *by, const char *notes);
 int review_reject(sqlite3 *db, struct config *c, const char *ref, const char *by,
 		  const char *reason, const char *to_stage);
@@ -151,11 +233,26 @@ extern const char demo_idea_json[];
 double cost_spent_today(sqlite3 *db, const char *channel_db_id);
 /* Checks the channel's budget_daily_usd: 0 ok, 1 warn (80%), 2 hold (100%). */
 int cost_budget_state(sqlite3 *db, const struct channel *ch, double *spent, double *budget);
-void cost_next_day(char out[32]);           /* next midnight UTC, ISO */
 
-/* ---- budget.c: holds for channels over their daily budget (daemon) ---- */
-int budget_gate(sqlite3 *db, struct config *c, const struct job_ref *j);  /* 1 = held */
-void budget_release(sqlite3 *db, struct config *c);
-double budget_next_release(sqlite3 *db);     /* wall-clock time, 0 = none */
+/* ---- budget.c: daily budgets (daemon) ----------------------------------- */
+/* 1 when stage j of channel ch is paid and the day's budget is spent; then
+ * *reason (malloc'd) says so and *until is the next UTC midnight.  Warns
+ * once a day at 80 %. */
+int budget_spent(sqlite3 *db, struct config *c, const struct channel *ch, const char *episode_id,
+		 char **reason, double *until);
+
+/* ---- hold.c: channel-wide holds and releases at their time (daemon) ----- */
+/* Holds e (EV_HOLD with a's kind, reason and time) in one transaction;
+ * channel_stage (a stage, "*" = every stage, NULL = this episode only)
+ * also holds that stage for the whole channel (channel_holds). */
+int hold_episode(sqlite3 *db, struct config *c, struct episode *e, const struct state_args *a,
+		 const char *channel_stage);
+/* Before a job starts: a channel hold on its stage or a spent budget holds
+ * the episode instead.  1 = held, 0 = it may start, -1 = it should be held
+ * but could not be (logged). */
+int hold_gate(sqlite3 *db, struct config *c, const struct job_ref *j);
+/* Releases what is due: holds whose time came, budget holds the budget now allows. */
+void hold_release_due(sqlite3 *db, struct config *c);
+double hold_next_release(sqlite3 *db);      /* the next future release, wall clock; 0 = none */
 
 #endif

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Migrations from version N to N+1; index 0 upgrades 1 -> 2. */
+/* Migrations from version N to N+1; index 0 upgrades 1 -> 2.  Existing rows
+ * keep working: each migration fills what it adds from what was there. */
 static const char *const migrations[] = {
 	/* 1 -> 2: the provider-state store; async job ids move into it */
 	"CREATE TABLE provider_state (episode_id TEXT NOT NULL REFERENCES episodes(id) ON DELETE CASCADE,"
@@ -19,9 +20,36 @@ static const char *const migrations[] = {
 	" INSERT OR REPLACE INTO provider_state (episode_id, stage, key, value)"
 	" SELECT j.episode_id, j.stage, e.key, e.value FROM jobs j, json_each(j.provider_job_id) e"
 	" WHERE j.provider_job_id IS NOT NULL AND json_valid(j.provider_job_id) AND j.status IN ('queued','running')",
+	/* 2 -> 3: the episode's state and hold kind become columns (they were
+	 * read from status, gate_pending, location and a 'budget:' prefix), and
+	 * channel-wide holds get a table; budget holds become channel holds. */
+	"ALTER TABLE episodes ADD COLUMN state TEXT NOT NULL DEFAULT 'new' CHECK (state IN ("
+	" 'new', 'queued', 'running', 'awaiting', 'held', 'failed', 'cancelled', 'published'));"
+	" ALTER TABLE episodes ADD COLUMN hold_kind TEXT CHECK (hold_kind IS NULL OR hold_kind IN ("
+	" 'budget', 'quota', 'upload_limit', 'auth', 'user', 'cancelled', 'rejected'));"
+	" CREATE INDEX idx_episodes_state ON episodes(state);"
+	" CREATE TABLE channel_holds (channel_id TEXT NOT NULL REFERENCES channels(id), stage TEXT NOT NULL,"
+	" kind TEXT NOT NULL CHECK (kind IN ('budget', 'quota', 'upload_limit', 'auth', 'user')),"
+	" reason TEXT NOT NULL, until TEXT,"
+	" created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),"
+	" PRIMARY KEY (channel_id, stage, kind));"
+	" UPDATE episodes SET state = CASE"
+	"  WHEN status IN ('published', 'failed', 'cancelled') THEN status"
+	"  WHEN gate_pending IS NOT NULL THEN 'awaiting'"
+	"  WHEN location = 'held' THEN 'held'"
+	"  WHEN EXISTS (SELECT 1 FROM jobs j WHERE j.episode_id = episodes.id AND j.status = 'running') THEN 'running'"
+	"  ELSE 'queued' END;"
+	" UPDATE episodes SET hold_kind = CASE"
+	"  WHEN state = 'cancelled' AND hold_reason LIKE 'rejected%' THEN 'rejected'"
+	"  WHEN state = 'cancelled' THEN 'cancelled'"
+	"  WHEN hold_reason LIKE 'budget:%' THEN 'budget' ELSE 'user' END"
+	" WHERE state IN ('held', 'cancelled');"
+	" INSERT OR IGNORE INTO channel_holds (channel_id, stage, kind, reason, until)"
+	" SELECT channel_id, '*', 'budget', hold_reason, MAX(hold_until) FROM episodes"
+	" WHERE state = 'held' AND hold_kind = 'budget' GROUP BY channel_id",
 	NULL
 };
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static int schema_version(sqlite3 *db)
 {
@@ -172,6 +200,29 @@ char *db_col_str(sqlite3_stmt *st, int col)
 {
 	const unsigned char *s = sqlite3_column_text(st, col);
 	return s ? xstrdup((const char *)s) : NULL;
+}
+
+size_t db_strings(sqlite3 *db, char ***out, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	sqlite3_stmt *st;
+	size_t n = 0;
+	va_start(ap, fmt);
+	st = vprep(db, sql, fmt, ap);
+	va_end(ap);
+	*out = NULL;
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		*out = xrealloc(*out, (n + 1) * sizeof **out);
+		(*out)[n++] = xstrdup(sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "");
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
+void db_strings_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) free(v[i]);
+	free(v);
 }
 
 static char *cfg_json(const cJSON *cfg, const char *key)

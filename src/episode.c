@@ -8,12 +8,16 @@
 #include <string.h>
 
 #define EP_COLS "e.id, c.slug, e.channel_id, e.ticket, e.status, e.stage, e.location," \
-	" e.gate_pending, e.hold_reason, e.review_notes, e.title, e.priority, e.created_at"
+	" e.gate_pending, e.hold_reason, e.review_notes, e.title, e.priority, e.created_at," \
+	" e.state, e.hold_kind, e.hold_until, e.last_error"
 
 void episode_free(struct episode *e)
 {
 	free(e->gate_pending);
+	free(e->hold_kind);
 	free(e->hold_reason);
+	free(e->hold_until);
+	free(e->last_error);
 	free(e->review_notes);
 	free(e->title);
 	free(e->dir);
@@ -47,6 +51,10 @@ static void fill(sqlite3_stmt *st, const char *root, struct episode *e)
 	e->title = db_col_str(st, 10);
 	e->priority = sqlite3_column_int(st, 11);
 	copy_col(st, 12, e->created_at, sizeof e->created_at);
+	copy_col(st, 13, e->state, sizeof e->state);
+	e->hold_kind = db_col_str(st, 14);
+	e->hold_until = db_col_str(st, 15);
+	e->last_error = db_col_str(st, 16);
 	e->dir = episode_dir(root, e->channel, e->id);
 }
 

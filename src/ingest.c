@@ -108,27 +108,32 @@ static void make_ticket(const char *channel, const char *topic, const char *id, 
 	snprintf(out, n, "%s-%s-%.8s", channel, slug, id);
 }
 
-static int insert_episode(sqlite3 *db, struct channel *ch, const struct idea *idea, const char *name,
-			  const char *hash, const char *id, const char *ticket, int max_retries)
+/* The row is born 'new' and the state machine's first event queues it at
+ * the first stage, with its job and audit row, in the same transaction.
+ * Its ticket is written by finish_ingest, after idea.json (crash order). */
+static int insert_episode(sqlite3 *db, struct config *c, struct channel *ch, const struct idea *idea,
+			  const char *name, const char *hash, const char *id, const char *ticket)
 {
-	char job[37], *idea_json = json_print(idea->json), *newv;
+	struct state_args a = { .actor_type = STATE_DAEMON, .actor = "ingest", .stage = &stage_table[0] };
+	struct episode e;
+	char *idea_json = json_print(idea->json), *source = xasprintf("spool/incoming/%s", name);
+	unsigned fx;
 	int rc = -1;
-	if (db_begin(db) < 0) { free(idea_json); return -1; }
-	if (db_exec(db, "INSERT INTO episodes (id, channel_id, title, slug, status, idea_source, idea,"
+	a.reason = source;
+	if (db_begin(db) < 0) goto out;
+	if (db_exec(db, "INSERT INTO episodes (id, channel_id, title, slug, idea_source, idea,"
 		    " priority, ticket, location, stage, idempotency_key, content_hash, source_name)"
-		    " VALUES (?,?,?,?,'planning',?,?,?,?,'planning','planning',?,?,?)",
-		    "ssssssissss", id, ch->db_id, idea->topic, ticket, idea->idea_source, idea_json,
-		    idea->priority, ticket, idea->idempotency_key, hash, name) < 0)
+		    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", "ssssssissssss", id, ch->db_id, idea->topic, ticket,
+		    idea->idea_source, idea_json, idea->priority, ticket, stage_table[0].name, stage_table[0].name,
+		    idea->idempotency_key, hash, name) < 0 ||
+	    episode_load(db, c->root, id, &e) < 0)
 		goto out;
-	if (job_create(db, id, "planning", max_retries, NULL, job) < 0) goto out;
-	newv = xasprintf("{\"status\":\"planning\",\"source\":\"spool/incoming\"}");
-	uuid_new(job);
-	rc = db_exec(db, "INSERT INTO audit_logs (id, entity_type, entity_id, action, actor_type, actor_id,"
-		     " new_values) VALUES (?, 'episode', ?, 'create', 'system', 'ingest', ?)", "sss", job, id, newv);
-	free(newv);
+	rc = state_apply(db, c, &e, EV_INGEST, &a, &fx);
+	episode_free(&e);
 	if (rc == 0) rc = db_commit(db);
 out:
 	if (rc < 0) db_rollback(db);
+	free(source);
 	free(idea_json);
 	return rc;
 }
@@ -177,8 +182,8 @@ static int finish_ingest(sqlite3 *db, struct config *c, const char *id)
 	}
 	rc = db_exec(db, "UPDATE episodes SET ingest_done = 1 WHERE id = ?", "s", id);
 	if (rc == 0)
-		log_info(e.id, e.dir, "ingest.accepted", "spool/incoming/%s became episode %s, ticket spool/planning/%s",
-			 name, e.id, e.ticket);
+		log_info(e.id, e.dir, "ingest.accepted", "spool/incoming/%s became episode %s, ticket spool/%s/%s",
+			 name, e.id, e.location, e.ticket);
 out:
 	free(idea_path);
 	free(src);
@@ -215,7 +220,7 @@ static int accept_idea(sqlite3 *db, struct config *c, const char *name, struct i
 		return reject(c, name, "duplicate of ticket %s: %s; nothing new was created", dup, why);
 	uuid_new(id);
 	make_ticket(ch->id, idea->topic, id, ticket, sizeof ticket);
-	if (insert_episode(db, ch, idea, name, hash, id, ticket, config_max_retries(c, ch)) < 0) return -1;
+	if (insert_episode(db, c, ch, idea, name, hash, id, ticket) < 0) return -1;
 	return finish_ingest(db, c, id);
 }
 

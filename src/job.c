@@ -1,32 +1,12 @@
 /*
- * job.c - job rows and their state machine.  A job is one stage run for one
- * episode; it is retried in place (retry_count grows, next_attempt_at holds
- * the deadline) until it completes, fails for good, or is cancelled.
+ * job.c - job rows.  A job is one stage run for one episode; it is retried
+ * in place (retry_count grows, next_attempt_at holds the deadline) until it
+ * completes, fails for good, or is cancelled.  Which status follows which is
+ * state.c's job table; this file writes the columns each change carries.
  */
 #include "daemon.h"
 #include <math.h>
-#include <string.h>
-
-/* state x event -> state; NULL = not allowed. */
-static const struct { const char *from; enum job_event ev; const char *to; } transitions[] = {
-	{ "queued", JOB_EV_START, "running" },
-	{ "queued", JOB_EV_CANCEL, "cancelled" },
-	{ "queued", JOB_EV_FAIL, "failed" },
-	{ "running", JOB_EV_SUCCEED, "completed" },
-	{ "running", JOB_EV_RETRY, "queued" },
-	{ "running", JOB_EV_FAIL, "failed" },
-	{ "running", JOB_EV_CANCEL, "cancelled" },
-	{ "running", JOB_EV_REQUEUE, "queued" },   /* daemon died while it ran */
-	{ NULL, 0, NULL }
-};
-
-const char *job_transition(const char *status, enum job_event ev)
-{
-	for (int i = 0; transitions[i].from; i++)
-		if (transitions[i].ev == ev && strcmp(transitions[i].from, status) == 0)
-			return transitions[i].to;
-	return NULL;
-}
+#include <stdlib.h>
 
 int job_create(sqlite3 *db, const char *episode_id, const char *stage, int max_retries,
 	       const char *input_params, char out_id[37])
@@ -35,6 +15,37 @@ int job_create(sqlite3 *db, const char *episode_id, const char *stage, int max_r
 	return db_exec(db, "INSERT INTO jobs (id, episode_id, stage, status, max_retries, input_params)"
 		       " VALUES (?, ?, ?, 'queued', ?, ?)", "sssis", out_id, episode_id, stage,
 		       max_retries, input_params ? input_params : "{}");
+}
+
+/* Called by state.c once the status changed (compare-and-set) in the same transaction. */
+int job_record(sqlite3 *db, const char *id, enum job_event ev, const struct state_args *a)
+{
+	char now[32], at[32], *res;
+	int rc;
+	time_iso(time_now(), now);
+	switch (ev) {
+	case JOB_EV_START:
+		return db_exec(db, "UPDATE jobs SET started_at = ?, provider = ?, completed_at = NULL WHERE id = ?",
+			       "sss", now, a->provider, id);
+	case JOB_EV_SUCCEED:
+		res = a->result ? json_print(a->result) : NULL;
+		rc = db_exec(db, "UPDATE jobs SET completed_at = ?, error_message = NULL, result = ?,"
+			     " input_hash = COALESCE(?, input_hash), cached = ? WHERE id = ?", "sssis", now, res,
+			     json_str(a->result, "input_hash", NULL), json_bool(a->result, "cached", 0), id);
+		free(res);
+		return rc;
+	case JOB_EV_FAIL:
+		return db_exec(db, "UPDATE jobs SET completed_at = ?, error_message = ? WHERE id = ?", "sss",
+			       now, a->reason, id);
+	case JOB_EV_RETRY:
+		time_iso(a->retry_at, at);
+		return db_exec(db, "UPDATE jobs SET retry_count = retry_count + ?, next_attempt_at = ?,"
+			       " error_message = ? WHERE id = ?", "isss", a->count_attempt ? 1 : 0, at, a->reason, id);
+	case JOB_EV_REQUEUE:
+		return db_exec(db, "UPDATE jobs SET next_attempt_at = NULL WHERE id = ?", "s", id);
+	default:   /* a cancelled job keeps what it had */
+		return 0;
+	}
 }
 
 /* Exponential backoff with jitter: a random delay in [d/2, d], d = base*2^n capped. */

@@ -1,10 +1,11 @@
 /*
- * pipeline.c - what happens to an episode when a stage starts, completes,
- * fails or must be retried.  Each function is one short transaction that
- * never spans a child process or a network call; the ticket is moved after
- * the commit (spool_sync_ticket), and start-up reconciliation repairs a crash
- * between the two.  Updates are compare-and-set on the job's status, so a
- * result that arrives for a cancelled job changes nothing.
+ * pipeline.c - what a stage's outcome does to its episode: the event it
+ * sends to the state machine (state.c) and what is recorded with it (assets,
+ * versions, costs) in the same short transaction, which never spans a child
+ * process or a network call.  The ticket is moved after the commit
+ * (state_after), and start-up reconciliation repairs a crash between the
+ * two.  Every update is compare-and-set, so a result that arrives for a
+ * cancelled job changes nothing.
  */
 #include "daemon.h"
 #include <math.h>
@@ -13,81 +14,63 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int pipeline_audit(sqlite3 *db, const char *episode_id, const char *action, const char *actor_type,
-		   const char *actor, const cJSON *old_values, const cJSON *new_values)
+static const struct state_args daemon_args = { .actor_type = STATE_DAEMON, .actor = "daemon" };
+
+enum pipeline_arrival pipeline_arrive(const struct channel *ch, const struct stage_def *s, struct state_args *a)
 {
-	char id[37], *o = old_values ? json_print(old_values) : NULL, *n = new_values ? json_print(new_values) : NULL;
-	int rc;
-	uuid_new(id);
-	rc = db_exec(db, "INSERT INTO audit_logs (id, entity_type, entity_id, action, actor_type, actor_id,"
-		     " old_values, new_values) VALUES (?, 'episode', ?, ?, ?, ?, ?, ?)", "sssssss",
-		     id, episode_id, action, actor_type, actor, o, n);
-	free(o);
-	free(n);
-	return rc;
+	/* A channel that failed to load keeps its gates shut: a person decides. */
+	while (s && s->kind == STAGE_GATE && ch && !config_gate(ch, s->name)) s = stage_next(s);
+	a->stage = s;
+	a->gate = s && s->kind == STAGE_GATE ? s->name : NULL;
+	return !s ? ARRIVE_END : s->kind == STAGE_GATE ? ARRIVE_GATE : ARRIVE_WORK;
 }
 
-static int set_location(sqlite3 *db, struct episode *e, const char *status, const char *stage,
-			const char *location, const char *gate)
+/* Stage s is done: its own gate (gate_after) if the channel turned it on,
+ * else wherever the next stage leads. */
+static enum ep_event done_event(const struct channel *ch, const struct stage_def *s, struct state_args *a)
 {
-	snprintf(e->status, sizeof e->status, "%s", status);
-	snprintf(e->stage, sizeof e->stage, "%s", stage);
-	snprintf(e->location, sizeof e->location, "%s", location);
-	free(e->gate_pending);
-	e->gate_pending = gate ? xstrdup(gate) : NULL;
-	return db_exec(db, "UPDATE episodes SET status = ?, stage = ?, location = ?, gate_pending = ?,"
-		       " hold_reason = NULL, hold_until = NULL WHERE id = ?", "sssss",
-		       status, stage, location, gate, e->id);
+	static const enum ep_event ev[] = { [ARRIVE_WORK] = EV_DONE, [ARRIVE_GATE] = EV_DONE_GATE,
+					     [ARRIVE_END] = EV_DONE_LAST };
+	if (s->gate_after && (!ch || config_gate(ch, s->gate_after))) {
+		a->stage = s;
+		a->gate = s->gate_after;
+		return EV_DONE_GATE;
+	}
+	return ev[pipeline_arrive(ch, stage_next(s), a)];
 }
 
-static int publish(sqlite3 *db, struct episode *e)
+static int record_published(sqlite3 *db, const struct episode *e)
 {
-	char *p = xasprintf("%s/publish.json", e->dir);
-	cJSON *pub = json_load_file(p, 1 << 20);
-	char now[32];
+	char *p = xasprintf("%s/publish.json", e->dir), now[32];
+	cJSON *pub = fsio_exists(p) ? json_load_file(p, 1 << 20) : NULL;
 	int rc;
 	free(p);
 	time_iso(time_now(), now);
-	rc = set_location(db, e, "published", "upload", "published", NULL);
-	if (rc == 0)
-		rc = db_exec(db, "UPDATE episodes SET published_at = ?, published_url = ? WHERE id = ?", "sss",
-			     now, json_str(pub, "url", NULL), e->id);
+	rc = db_exec(db, "UPDATE episodes SET published_at = ?, published_url = ? WHERE id = ?", "sss",
+		     now, json_str(pub, "url", NULL), e->id);
 	cJSON_Delete(pub);
 	return rc;
 }
 
-int pipeline_enter(sqlite3 *db, struct config *c, struct episode *e, const struct stage_def *s)
+/* Loads job j's episode into e and sends it ev; on success the caller frees e. */
+static int send_event(sqlite3 *db, struct config *c, const struct job_ref *j, enum ep_event ev,
+		      struct state_args *a, struct episode *e)
 {
-	struct channel *ch = config_channel(c, e->channel);
-	char job[37];
-	if (!s) return publish(db, e);
-	if (!ch) return err_set("channel %s is not loaded; fix channels/%s/channel.yaml", e->channel, e->channel);
-	if (s->kind == STAGE_GATE) {
-		if (!config_gate(ch, s->name)) return pipeline_enter(db, c, e, stage_next(s));
-		return set_location(db, e, s->ep_status, s->name, s->name, s->name);
-	}
-	if (set_location(db, e, s->ep_status, s->name, s->name, NULL) < 0) return -1;
-	if (db_exec(db, "UPDATE jobs SET status = 'cancelled' WHERE episode_id = ? AND status = 'queued'",
-		    "s", e->id) < 0)
-		return -1;
-	/* A new job of the stage starts with a clean provider state unless the
-	 * stage's state belongs to the whole episode (an upload's video id). */
-	if (s->scope == SCOPE_JOB &&
-	    db_exec(db, "DELETE FROM provider_state WHERE episode_id = ? AND stage = ?", "ss", e->id, s->name) < 0)
-		return -1;
-	return job_create(db, e->id, s->name, config_max_retries(c, ch), NULL, job);
+	a->job = j;
+	if (episode_load(db, c->root, j->episode_id, e) < 0) return -1;
+	if (state_do(db, c, e, ev, a) == 0) return 0;
+	episode_free(e);
+	return -1;
 }
 
-int pipeline_start_job(sqlite3 *db, const struct job_ref *j, const char *provider)
+int pipeline_start_job(sqlite3 *db, struct config *c, const struct job_ref *j, const char *provider)
 {
-	char now[32];
-	int changed;
-	time_iso(time_now(), now);
-	if (db_exec(db, "UPDATE jobs SET status = 'running', started_at = ?, provider = ?, completed_at = NULL"
-		    " WHERE id = ? AND status = 'queued'", "sss", now, provider, j->id) < 0)
-		return -1;
-	changed = sqlite3_changes(db);
-	return changed == 1 ? 0 : err_set("job %s is no longer queued", j->id);
+	struct episode e;
+	struct state_args a = daemon_args;
+	a.provider = provider;
+	if (send_event(db, c, j, EV_START, &a, &e) < 0) return -1;
+	episode_free(&e);
+	return 0;
 }
 
 static int record_asset(sqlite3 *db, struct episode *e, const cJSON *o, const char *provider)
@@ -208,95 +191,44 @@ static int record_outputs(sqlite3 *db, struct episode *e, const struct job_ref *
 	return record_costs(db, e, j, json_get(result, "costs"));
 }
 
-static int finish_job(sqlite3 *db, const struct job_ref *j, const char *status, const char *error,
-		      const cJSON *result)
-{
-	char now[32], *res = result ? json_print(result) : NULL;
-	int rc;
-	time_iso(time_now(), now);
-	rc = db_exec(db, "UPDATE jobs SET status = ?, completed_at = ?, error_message = ?, result = ?,"
-		     " input_hash = COALESCE(?, input_hash), cached = ? WHERE id = ? AND status = 'running'", "sssssis",
-		     status, now, error, res, json_str(result, "input_hash", NULL), json_bool(result, "cached", 0), j->id);
-	free(res);
-	if (rc == 0 && sqlite3_changes(db) != 1) return err_set("job %s was cancelled meanwhile", j->id);
-	return rc;
-}
-
-int pipeline_sync(sqlite3 *db, struct config *c, const char *episode_id)
-{
-	struct episode e;
-	int rc;
-	if (episode_load(db, c->root, episode_id, &e) < 0) return -1;
-	rc = spool_sync_ticket(c->root, &e);
-	episode_free(&e);
-	return rc;
-}
-
 int pipeline_complete(sqlite3 *db, struct config *c, const struct job_ref *j, const cJSON *result)
 {
 	struct episode e;
 	const struct stage_def *s = stage_find(j->stage);
-	struct channel *ch;
+	struct state_args a = daemon_args;
+	enum ep_event ev;
+	unsigned fx = 0;
 	int rc = -1;
 
+	if (!s) return err_set("job %s is for an unknown stage %s", j->id, j->stage);
 	if (episode_load(db, c->root, j->episode_id, &e) < 0) return -1;
-	ch = config_channel(c, e.channel);
+	a.job = j;
+	a.result = result;
+	ev = done_event(config_channel(c, e.channel), s, &a);
 	if (db_begin(db) < 0) goto out;
-	if (finish_job(db, j, "completed", NULL, result) < 0 || record_outputs(db, &e, j, result) < 0)
-		goto fail;
-	if (!strcmp(j->stage, "script_review") && ch && config_gate(ch, "script_review"))
-		rc = set_location(db, &e, s->ep_status, s->name, s->name, "script_review");
-	else
-		rc = pipeline_enter(db, c, &e, stage_next(s));
-	if (rc < 0 || db_exec(db, "UPDATE episodes SET last_error = NULL WHERE id = ?", "s", e.id) < 0 ||
-	    db_commit(db) < 0)
-		goto fail;
+	if (state_apply(db, c, &e, ev, &a, &fx) < 0 || record_outputs(db, &e, j, result) < 0 ||
+	    (ev == EV_DONE_LAST && record_published(db, &e) < 0) || db_commit(db) < 0) {
+		db_rollback(db);
+		goto out;
+	}
 	log_info(e.id, e.dir, "stage.completed", "%s completed; next: %s%s", j->stage, e.location,
 		 e.gate_pending ? " (waiting for approval)" : "");
-	rc = spool_sync_ticket(c->root, &e);
-	goto out;
-fail:
-	rc = -1;
-	db_rollback(db);
+	state_after(c, &e, fx, &a);
+	rc = 0;
 out:
 	episode_free(&e);
 	return rc;
-}
-
-static void write_failed_note(struct config *c, const struct episode *e, const char *error)
-{
-	char *name = xasprintf("%s.error", e->ticket), *p = spool_path(c->root, "failed", name);
-	char *text = xasprintf("episode %s (%s) failed at stage %s:\n%s\n\nAfter fixing the cause, run:\n"
-			       "  acog-batch retry %s            # re-run %s\n"
-			       "  acog-batch retry %s --from STAGE\n",
-			       e->id, e->title ? e->title : "", e->stage, error, e->ticket, e->stage, e->ticket);
-	if (fsio_write_atomic_str(p, text) < 0) log_error(e->id, e->dir, "spool.error_file", "%s", err_msg());
-	free(text);
-	free(p);
-	free(name);
 }
 
 int pipeline_fail(sqlite3 *db, struct config *c, const struct job_ref *j, const char *error)
 {
 	struct episode e;
-	int rc = -1;
-	if (episode_load(db, c->root, j->episode_id, &e) < 0) return -1;
-	if (db_begin(db) < 0) goto out;
-	if (finish_job(db, j, "failed", error, NULL) < 0 ||
-	    set_location(db, &e, "failed", j->stage, "failed", NULL) < 0 ||
-	    db_exec(db, "UPDATE episodes SET last_error = ? WHERE id = ?", "ss", error, e.id) < 0 ||
-	    db_commit(db) < 0) {
-		db_rollback(db);
-		goto out;
-	}
+	struct state_args a = daemon_args;
+	a.reason = error;
+	if (send_event(db, c, j, EV_FAIL, &a, &e) < 0) return -1;
 	log_error(e.id, e.dir, "stage.failed", "%s failed for good: %s", j->stage, error);
-	alert_send(c, "episode_failed", e.id, "episode %s (%s) failed at %s: %s", e.ticket,
-		   e.title ? e.title : "", j->stage, error);
-	write_failed_note(c, &e, error);
-	rc = spool_sync_ticket(c->root, &e);
-out:
 	episode_free(&e);
-	return rc;
+	return 0;
 }
 
 int pipeline_retry_or_fail(sqlite3 *db, struct config *c, const struct job_ref *j,
@@ -304,9 +236,10 @@ int pipeline_retry_or_fail(sqlite3 *db, struct config *c, const struct job_ref *
 {
 	struct episode e;
 	struct channel *ch;
-	double delay, at;
+	struct state_args a = daemon_args;
+	double delay;
 	char when[32];
-	int rc = -1;
+	int rc;
 
 	if (count_attempt && j->retry_count >= j->max_retries)
 		return pipeline_fail(db, c, j, error);
@@ -315,38 +248,60 @@ int pipeline_retry_or_fail(sqlite3 *db, struct config *c, const struct job_ref *
 	/* A pending async job is polled when the provider says; a failure backs off. */
 	delay = count_attempt ? job_backoff(j->retry_count, config_retry_base(c, ch), config_retry_max(c, ch)) : 0;
 	if (retry_after > delay) delay = retry_after;
-	at = time_now() + delay;
-	time_iso(at, when);
-	if (db_begin(db) < 0) goto out;
-	if (db_exec(db, "UPDATE jobs SET status = 'queued', retry_count = retry_count + ?, next_attempt_at = ?,"
-		    " error_message = ? WHERE id = ? AND status = 'running'", "isss",
-		    count_attempt ? 1 : 0, when, error, j->id) < 0 ||
-	    sqlite3_changes(db) != 1 ||
-	    db_exec(db, "UPDATE episodes SET last_error = ?, retry_count = retry_count + ? WHERE id = ?", "sis",
-		    error, count_attempt ? 1 : 0, e.id) < 0 ||
-	    db_commit(db) < 0) {
-		db_rollback(db);
-		goto out;
-	}
-	log_warn(e.id, e.dir, "stage.retry", "%s will be retried at %s (attempt %d of %d): %s", j->stage, when,
-		 j->retry_count + 2, j->max_retries + 1, error);
-	{	/* the ticket's mtime shows the schedule, as in Postfix's deferred queue */
-		char *p = spool_path(c->root, e.location, e.ticket);
-		fsio_set_mtime(p, at);
-		free(p);
-	}
-	rc = 0;
-out:
+	a.job = j;
+	a.reason = error;
+	a.retry_at = time_now() + delay;
+	a.count_attempt = count_attempt;
+	time_iso(a.retry_at, when);
+	rc = state_do(db, c, &e, EV_DEFER, &a);
+	if (rc == 0)
+		log_warn(e.id, e.dir, "stage.retry", "%s will be retried at %s (attempt %d of %d): %s", j->stage, when,
+			 j->retry_count + 2, j->max_retries + 1, error);
 	episode_free(&e);
 	return rc;
 }
 
-int pipeline_requeue_running(sqlite3 *db)
+int pipeline_hold(sqlite3 *db, struct config *c, const struct job_ref *j, const char *kind,
+		  double until, int channel_wide, const char *reason)
 {
-	if (db_exec(db, "UPDATE jobs SET status = 'queued', next_attempt_at = NULL WHERE status = 'running'", NULL) < 0)
-		return -1;
-	if (sqlite3_changes(db) > 0)
+	struct episode e;
+	struct state_args a = daemon_args;
+	int rc;
+	if (!state_hold_kind_ok(kind)) {
+		char *why = xasprintf("stage %s answered a hold of unknown kind '%s' (%s); a stage may hold with "
+				      "budget, quota, upload_limit, auth or user", j->stage, kind, reason);
+		rc = pipeline_fail(db, c, j, why);
+		free(why);
+		return rc;
+	}
+	if (episode_load(db, c->root, j->episode_id, &e) < 0) return -1;
+	a.job = j;
+	a.reason = reason;
+	a.hold_kind = kind;
+	a.hold_until = until;
+	rc = hold_episode(db, c, &e, &a, channel_wide ? j->stage : NULL);
+	episode_free(&e);
+	return rc;
+}
+
+/* At start-up: what was running when the daemon stopped is queued again. */
+int pipeline_requeue_running(sqlite3 *db, struct config *c)
+{
+	char **ids;
+	size_t n = db_strings(db, &ids, "SELECT id FROM episodes WHERE state = 'running'", NULL);
+	struct state_args a = daemon_args;
+	int done = 0;
+	a.reason = "the daemon stopped while the stage ran";
+	for (size_t i = 0; i < n; i++) {
+		struct episode e;
+		if (episode_load(db, c->root, ids[i], &e) < 0) continue;
+		if (state_do(db, c, &e, EV_REQUEUE, &a) == 0) done++;
+		else log_error(e.id, e.dir, "daemon.requeue", "%s", err_msg());
+		episode_free(&e);
+	}
+	db_strings_free(ids, n);
+	if (done > 0)
 		log_info(NULL, NULL, "daemon.requeued", "%d job(s) that were running when the daemon stopped are queued again",
-			 sqlite3_changes(db));
+			 done);
 	return 0;
 }

@@ -5,8 +5,11 @@
  * working directory, and answers one JSON object on stdout:
  *   {"files": {"name": "text"}, "outputs": [{type,path,mime,duration_ms}],
  *    "costs": [{provider,operation,units,unit_type,cost_usd}],
- *    "error": "...", "retry_after": seconds}            (all optional)
- * Exit 0 = done, 75 (EX_TEMPFAIL) = try again later, anything else = failed.
+ *    "error": "...", "retry_after": seconds,
+ *    "hold": {"kind", "until", "channel"}}              (all optional)
+ * Exit 0 = done, 75 (EX_TEMPFAIL) = try again later, anything else = failed;
+ * a reply with "hold" (whatever the exit status) holds the episode instead
+ * (STAGE_HOLD), with "error" as the reason.
  *
  * Invariants:
  *  - The program is run through proc_run: execve with an argument vector,
@@ -354,6 +357,25 @@ static enum stage_rc command_costs(struct stage_ctx *ctx, const char *who, const
 	return STAGE_OK;
 }
 
+/* "hold": the stage cannot go on until a time or a person.  until is
+ * ISO-8601 UTC or a number of seconds from now (absent: until a person
+ * acts); channel true holds the stage for every episode of the channel. */
+static enum stage_rc command_hold(struct stage_ctx *ctx, struct command_run *r, const cJSON *h)
+{
+	const cJSON *u = cJSON_GetObjectItem(h, "until");
+	const char *why = json_str(r->reply, "error", "");
+	double until = 0;
+	if (!cJSON_IsObject(h) || !cJSON_IsString(cJSON_GetObjectItem(h, "kind")))
+		return stage_fail(ctx, STAGE_FAIL, "%s: \"hold\" must be an object with a \"kind\"", r->argv[0]);
+	if (cJSON_IsNumber(u))
+		until = time_now() + u->valuedouble;
+	else if (u && (!cJSON_IsString(u) || (until = time_parse_iso(u->valuestring)) < 0))
+		return stage_fail(ctx, STAGE_FAIL, "%s: hold.until must be an ISO-8601 UTC time or a number of "
+				  "seconds from now", r->argv[0]);
+	return stage_hold(ctx, json_str(h, "kind", ""), until, json_bool(h, "channel", 0), "%s",
+			  *why ? why : "held by the stage's command");
+}
+
 /* Exit 0: apply the reply.  Costs are recorded even when a later check
  * fails, because the paid work did happen. */
 static enum stage_rc command_success(struct stage_ctx *ctx, struct command_run *r)
@@ -366,6 +388,8 @@ static enum stage_rc command_success(struct stage_ctx *ctx, struct command_run *
 				  "object (or nothing)", r->argv[0], why);
 	if ((rc = command_costs(ctx, r->argv[0], json_get(r->reply, "costs"))) != STAGE_OK)
 		return rc;
+	if (json_get(r->reply, "hold"))
+		return command_hold(ctx, r, json_get(r->reply, "hold"));
 	if ((err = json_str(r->reply, "error", NULL)) && *err)
 		return stage_fail(ctx, STAGE_FAIL, "%s exited 0 but reported an error: %s",
 				  r->argv[0], err);
@@ -385,6 +409,8 @@ static enum stage_rc command_failure(struct stage_ctx *ctx, struct command_run *
 	if (!msg || !*msg)
 		msg = r->last[0] ? r->last : "no message on stdout or stderr";
 	command_costs(ctx, r->argv[0], json_get(r->reply, "costs"));
+	if (json_get(r->reply, "hold"))
+		return command_hold(ctx, r, json_get(r->reply, "hold"));
 	if (status == EXIT_TEMPFAIL) {
 		ctx->retry_after = json_num(r->reply, "retry_after", 0);
 		return stage_fail(ctx, STAGE_RETRY, "%s asked to be retried (exit 75): %s",

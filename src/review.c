@@ -2,8 +2,9 @@
  * review.c - human decisions: approve, reject (optionally back to an earlier
  * stage), retry and cancel.  The CLI and decision files dropped beside a
  * ticket (<ticket>.approve, <ticket>.reject) take the same path through
- * here, so both are audited the same way.  Each decision is one transaction
- * followed by a ticket move.
+ * here, so both are audited the same way (actor_type user or
+ * decision_file).  Each decision is one event of the state machine
+ * (state.c): one transaction, then the ticket's move.
  */
 #define _GNU_SOURCE
 #include "daemon.h"
@@ -12,110 +13,135 @@
 #include <stdlib.h>
 #include <string.h>
 
-static cJSON *state_json(const struct episode *e)
+static const char *cli_user(void)
+{
+	return getenv("USER") && *getenv("USER") ? getenv("USER") : "cli";
+}
+
+static cJSON *decision(const char *what, const char *gate)
 {
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "status", e->status);
-	cJSON_AddStringToObject(o, "stage", e->stage);
-	if (e->gate_pending) cJSON_AddStringToObject(o, "gate", e->gate_pending);
+	cJSON_AddStringToObject(o, "decision", what);
+	if (gate) cJSON_AddStringToObject(o, "gate", gate);
 	return o;
 }
 
-static int decide_commit(sqlite3 *db, struct config *c, struct episode *e, const char *action,
-			 const char *actor_type, const char *by, cJSON *old, cJSON *new)
+/* One decision: state.c checks it is allowed, applies it and audits it. */
+static int decide(sqlite3 *db, struct config *c, struct episode *e, enum ep_event ev, struct state_args *a,
+		  cJSON *extra)
 {
-	int rc = pipeline_audit(db, e->id, action, actor_type, by, old, new);
-	cJSON_Delete(old);
-	cJSON_Delete(new);
-	if (rc < 0 || db_commit(db) < 0) { db_rollback(db); return -1; }
-	return pipeline_sync(db, c, e->id);
+	int rc;
+	a->extra = extra;
+	rc = state_do(db, c, e, ev, a);
+	cJSON_Delete(extra);
+	return rc;
 }
 
-int review_approve(sqlite3 *db, struct config *c, const char *ref, const char *by, const char *notes)
+static int approve(sqlite3 *db, struct config *c, const char *ref, const char *actor_type, const char *by,
+		   const char *notes)
 {
+	static const enum ep_event ev[] = { [ARRIVE_WORK] = EV_APPROVE, [ARRIVE_GATE] = EV_APPROVE_GATE,
+					     [ARRIVE_END] = EV_APPROVE_LAST };
 	struct episode e;
-	cJSON *old, *new;
+	struct state_args a = { .actor_type = actor_type, .actor = by };
+	cJSON *extra;
+	enum pipeline_arrival to;
 	int rc = -1;
 	if (!by || !*by) return err_set("approve needs --by NAME (who approves is recorded in the audit log)");
 	if (episode_resolve(db, c->root, ref, &e) < 0) return -1;
-	if (!e.gate_pending) {
-		err_set("episode %s (%s) is not waiting for approval: it is %s at %s", e.ticket, e.id, e.status, e.stage);
-		goto out;
-	}
-	old = state_json(&e);
-	if (db_begin(db) < 0) { cJSON_Delete(old); goto out; }
-	new = cJSON_CreateObject();
-	cJSON_AddStringToObject(new, "decision", "approved");
-	cJSON_AddStringToObject(new, "gate", e.gate_pending);
-	if (notes) cJSON_AddStringToObject(new, "notes", notes);
-	if (pipeline_enter(db, c, &e, stage_next(stage_find(e.gate_pending))) < 0) {
-		db_rollback(db);
-		cJSON_Delete(old);
-		cJSON_Delete(new);
-		goto out;
-	}
-	rc = decide_commit(db, c, &e, "approve", "user", by, old, new);
+	if (state_check(&e, EV_APPROVE) < 0) goto out;
+	to = pipeline_arrive(config_channel(c, e.channel), stage_next(stage_find(e.gate_pending)), &a);
+	extra = decision("approved", e.gate_pending);
+	if (notes) cJSON_AddStringToObject(extra, "notes", notes);
+	rc = decide(db, c, &e, ev[to], &a, extra);
 	if (rc == 0) log_info(e.id, e.dir, "review.approved", "approved by %s; next: %s", by, e.location);
 out:
 	episode_free(&e);
 	return rc;
 }
 
+int review_approve(sqlite3 *db, struct config *c, const char *ref, const char *by, const char *notes)
+{
+	return approve(db, c, ref, STATE_USER, by, notes);
+}
+
+/* reject --to names a stage the table lets a person re-run, before the gate. */
 static int check_target(const struct episode *e, const char *to)
 {
 	const struct stage_def *s = stage_find(to);
-	int gate = stage_index(e->gate_pending);
-	if (!s || s->kind != STAGE_WORK || !strcmp(to, "upload"))
-		return err_set("--to %s: not a stage that can be re-run (planning, scripting, script_review, metadata,"
-			       " audio, avatar, broll, assembly)", to);
-	if (stage_index(to) > gate)
+	if (!s || s->kind != STAGE_WORK || !s->rerunnable) {
+		struct sbuf ok = { 0 };
+		for (size_t i = 0; i < stage_count; i++)
+			if (stage_table[i].kind == STAGE_WORK && stage_table[i].rerunnable)
+				sb_printf(&ok, "%s%s", ok.len ? ", " : "", stage_table[i].name);
+		err_set("--to %s: not a stage that can be re-run (%s)", to, ok.s ? ok.s : "none");
+		sb_free(&ok);
+		return -1;
+	}
+	if (stage_index(to) > stage_index(e->gate_pending))
 		return err_set("--to %s: that stage comes after %s; choose an earlier stage", to, e->gate_pending);
 	return 0;
+}
+
+static int reject(sqlite3 *db, struct config *c, const char *ref, const char *actor_type, const char *by,
+		  const char *reason, const char *to)
+{
+	struct episode e;
+	struct state_args a = { .actor_type = actor_type, .actor = by, .review_notes = reason };
+	cJSON *extra;
+	char *why = NULL;
+	int rc = -1;
+	if (!by || !*by) return err_set("reject needs --by NAME (who rejects is recorded in the audit log)");
+	if (!reason || !*reason) return err_set("reject needs --reason TEXT; the reason is handed to the re-run");
+	if (episode_resolve(db, c->root, ref, &e) < 0) return -1;
+	if (state_check(&e, EV_REJECT) < 0 || (to && check_target(&e, to) < 0)) goto out;
+	extra = decision("rejected", e.gate_pending);
+	cJSON_AddStringToObject(extra, "reason", reason);
+	if (to) {
+		cJSON_AddStringToObject(extra, "rerun_from", to);
+		a.stage = stage_find(to);
+		a.reason = reason;
+	} else {
+		a.reason = why = xasprintf("rejected by %s at %s: %s (re-run with `acog-batch retry %s --from STAGE`)",
+					   by, e.gate_pending, reason, e.ticket);
+	}
+	rc = decide(db, c, &e, to ? EV_REWIND : EV_REJECT, &a, extra);
+	if (rc == 0) log_info(e.id, e.dir, "review.rejected", "rejected by %s: %s%s%s", by, reason,
+			      to ? "; re-running from " : "", to ? to : "");
+out:
+	free(why);
+	episode_free(&e);
+	return rc;
 }
 
 int review_reject(sqlite3 *db, struct config *c, const char *ref, const char *by,
 		  const char *reason, const char *to)
 {
-	struct episode e;
-	cJSON *old, *new;
-	int rc = -1;
-	if (!by || !*by) return err_set("reject needs --by NAME (who rejects is recorded in the audit log)");
-	if (!reason || !*reason) return err_set("reject needs --reason TEXT; the reason is handed to the re-run");
-	if (episode_resolve(db, c->root, ref, &e) < 0) return -1;
-	if (!e.gate_pending) {
-		err_set("episode %s (%s) is not waiting for a review: it is %s at %s", e.ticket, e.id, e.status, e.stage);
-		goto out;
-	}
-	if (to && check_target(&e, to) < 0) goto out;
-	old = state_json(&e);
-	new = cJSON_CreateObject();
-	cJSON_AddStringToObject(new, "decision", "rejected");
-	cJSON_AddStringToObject(new, "gate", e.gate_pending);
-	cJSON_AddStringToObject(new, "reason", reason);
-	if (to) cJSON_AddStringToObject(new, "rerun_from", to);
-	if (db_begin(db) < 0 ||
-	    db_exec(db, "UPDATE episodes SET review_notes = ? WHERE id = ?", "ss", reason, e.id) < 0)
-		goto fail;
-	if (to) {
-		if (pipeline_enter(db, c, &e, stage_find(to)) < 0) goto fail;
-	} else {
-		char *why = xasprintf("rejected by %s at %s: %s (re-run with `acog-batch retry %s --from STAGE`)",
-				      by, e.gate_pending, reason, e.ticket);
-		int r = db_exec(db, "UPDATE episodes SET status = 'cancelled', location = 'held', gate_pending = NULL,"
-				" hold_reason = ? WHERE id = ?", "ss", why, e.id);
-		free(why);
-		if (r < 0) goto fail;
-	}
-	rc = decide_commit(db, c, &e, "reject", "user", by, old, new);
-	if (rc == 0) log_info(e.id, e.dir, "review.rejected", "rejected by %s: %s%s%s", by, reason,
-			      to ? "; re-running from " : "", to ? to : "");
-	goto out;
-fail:
-	db_rollback(db);
-	cJSON_Delete(old);
-	cJSON_Delete(new);
-out:
-	episode_free(&e);
+	return reject(db, c, ref, STATE_USER, by, reason, to);
+}
+
+/* The channel hold that keeps e held, if one does: retrying e lifts it. */
+static int channel_hold_stage(sqlite3 *db, const struct episode *e, char out[32])
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT stage FROM channel_holds WHERE channel_id = ? AND kind = ?"
+				   " AND (stage = ? OR stage = '*')", "sss", e->channel_db_id, e->hold_kind, e->stage);
+	int found = st && sqlite3_step(st) == SQLITE_ROW;
+	if (found) snprintf(out, 32, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return found;
+}
+
+/* A held episode goes back to its stage's queue with its job as it was. */
+static int release(sqlite3 *db, struct config *c, struct episode *e)
+{
+	struct state_args a = { .actor_type = STATE_USER, .actor = cli_user(), .reason = "released by `retry`" };
+	char stage[32];
+	int rc;
+	if (channel_hold_stage(db, e, stage))
+		rc = state_release_channel(db, c, e->channel, stage, e->hold_kind, cli_user());
+	else
+		rc = decide(db, c, e, EV_RELEASE, &a, decision("released", NULL));
+	if (rc == 0) log_info(e->id, e->dir, "episode.retry", "released from its hold at %s", e->stage);
 	return rc;
 }
 
@@ -123,29 +149,25 @@ int review_retry(sqlite3 *db, struct config *c, const char *ref, const char *fro
 {
 	struct episode e;
 	const struct stage_def *s;
-	cJSON *old, *new;
+	struct state_args a = { .actor_type = STATE_USER, .actor = cli_user() };
+	cJSON *extra;
 	int rc = -1;
 	if (episode_resolve(db, c->root, ref, &e) < 0) return -1;
-	if (strcmp(e.status, "failed") != 0 && strcmp(e.status, "cancelled") != 0) {
-		err_set("episode %s is %s at %s, not failed or cancelled; nothing to retry", e.ticket, e.status, e.stage);
+	if (state_check(&e, EV_RESUME) < 0) goto out;
+	if (!strcmp(e.state, "held") && (!from || !strcmp(from, e.stage))) {
+		rc = release(db, c, &e);
 		goto out;
 	}
 	s = stage_find(from ? from : e.stage);
-	if (!s || s->kind != STAGE_WORK) {
-		err_set("--from %s: not a pipeline stage", from ? from : e.stage);
+	if (!s || s->kind != STAGE_WORK || (from && strcmp(from, e.stage) && !s->rerunnable)) {
+		if (from) err_set("--from %s: not a stage an episode can be re-run from", from);
+		else err_set("episode %s stopped at %s, which is not a work stage; give --from STAGE", e.ticket, e.stage);
 		goto out;
 	}
-	old = state_json(&e);
-	new = cJSON_CreateObject();
-	cJSON_AddStringToObject(new, "from", s->name);
-	if (db_begin(db) < 0) { cJSON_Delete(old); cJSON_Delete(new); goto out; }
-	if (pipeline_enter(db, c, &e, s) < 0) {
-		db_rollback(db);
-		cJSON_Delete(old);
-		cJSON_Delete(new);
-		goto out;
-	}
-	rc = decide_commit(db, c, &e, "retry", "user", getenv("USER") ? getenv("USER") : "cli", old, new);
+	a.stage = s;
+	extra = decision("retry", NULL);
+	cJSON_AddStringToObject(extra, "from", s->name);
+	rc = decide(db, c, &e, EV_RESUME, &a, extra);
 	if (rc == 0) log_info(e.id, e.dir, "episode.retry", "queued again from %s", s->name);
 out:
 	episode_free(&e);
@@ -155,56 +177,35 @@ out:
 int review_cancel(sqlite3 *db, struct config *c, const char *ref)
 {
 	struct episode e;
-	cJSON *old;
-	char *why, *name, *p;
-	int rc = -1;
+	struct state_args a = { .actor_type = STATE_USER, .actor = cli_user() };
+	char *why;
+	int rc;
 	if (episode_resolve(db, c->root, ref, &e) < 0) return -1;
-	if (!strcmp(e.status, "published") || !strcmp(e.status, "cancelled")) {
-		err_set("episode %s is already %s", e.ticket, e.status);
-		goto out;
-	}
-	old = state_json(&e);
-	why = xasprintf("cancelled at %s; `acog-batch retry %s` resumes it", e.stage, e.ticket);
-	if (db_begin(db) < 0 ||
-	    db_exec(db, "UPDATE jobs SET status = 'cancelled' WHERE episode_id = ? AND status IN ('queued','running')",
-		    "s", e.id) < 0 ||
-	    db_exec(db, "UPDATE episodes SET status = 'cancelled', location = 'held', gate_pending = NULL,"
-		    " hold_reason = ? WHERE id = ?", "ss", why, e.id) < 0) {
-		db_rollback(db);
-		cJSON_Delete(old);
-		free(why);
-		goto out;
-	}
-	rc = decide_commit(db, c, &e, "cancel", "user", getenv("USER") ? getenv("USER") : "cli", old, NULL);
-	name = xasprintf("%s.reason", e.ticket);
-	p = spool_path(c->root, "held", name);
-	if (rc == 0) fsio_write_atomic_str(p, why);
-	free(p);
-	free(name);
+	a.reason = why = xasprintf("cancelled at %s; `acog-batch retry %s` resumes it", e.stage, e.ticket);
+	rc = decide(db, c, &e, EV_CANCEL, &a, decision("cancelled", NULL));
 	free(why);
-out:
 	episode_free(&e);
 	return rc;
 }
 
 /* A decision file: JSON {"by","notes"|"reason","to"} or text whose first
  * line is the reviewer's name and the rest the notes or reason. */
-static int apply_file(sqlite3 *db, struct config *c, const char *ticket, int approve, const char *text)
+static int apply_file(sqlite3 *db, struct config *c, const char *ticket, int approving, const char *text)
 {
 	cJSON *j = cJSON_Parse(text);
 	char *by = NULL, *rest = NULL;
 	int rc;
 	if (cJSON_IsObject(j)) {
 		by = xstrdup(json_str(j, "by", ""));
-		rest = xstrdup(json_str(j, approve ? "notes" : "reason", ""));
+		rest = xstrdup(json_str(j, approving ? "notes" : "reason", ""));
 	} else {
 		const char *nl = strchr(text, '\n');
 		by = nl ? strndup(text, (size_t)(nl - text)) : xstrdup(text);
 		rest = xstrdup(nl ? nl + 1 : "");
 		for (size_t n = strlen(rest); n && (rest[n - 1] == '\n' || rest[n - 1] == ' '); n--) rest[n - 1] = 0;
 	}
-	if (approve) rc = review_approve(db, c, ticket, by, *rest ? rest : NULL);
-	else rc = review_reject(db, c, ticket, by, rest, cJSON_IsObject(j) ? json_str(j, "to", NULL) : NULL);
+	if (approving) rc = approve(db, c, ticket, STATE_FILE, by, *rest ? rest : NULL);
+	else rc = reject(db, c, ticket, STATE_FILE, by, rest, cJSON_IsObject(j) ? json_str(j, "to", NULL) : NULL);
 	free(by);
 	free(rest);
 	cJSON_Delete(j);
@@ -214,15 +215,15 @@ static int apply_file(sqlite3 *db, struct config *c, const char *ticket, int app
 int review_file(sqlite3 *db, struct config *c, const char *dir, const char *name)
 {
 	size_t n = strlen(name);
-	int approve = n > 8 && !strcmp(name + n - 8, ".approve");
-	int reject = n > 7 && !strcmp(name + n - 7, ".reject");
+	int approving = n > 8 && !strcmp(name + n - 8, ".approve");
+	int rejecting = n > 7 && !strcmp(name + n - 7, ".reject");
 	char *src, *ticket, *text;
 	int rc;
-	if ((!approve && !reject) || name[0] == '.') return 1;
-	ticket = strndup(name, n - (approve ? 8 : 7));
+	if ((!approving && !rejecting) || name[0] == '.') return 1;
+	ticket = strndup(name, n - (approving ? 8 : 7));
 	src = spool_path(c->root, dir, name);
 	text = fsio_read(src, 64 * 1024, NULL);
-	rc = text ? apply_file(db, c, ticket, approve, text) : -1;
+	rc = text ? apply_file(db, c, ticket, approving, text) : -1;
 	if (rc == 0) {
 		struct episode e;
 		if (episode_resolve(db, c->root, ticket, &e) == 0) {

@@ -4,7 +4,8 @@
  * first), so an urgent episode runs through its stages before a low one
  * starts.  Fairness: every pick passes over the other channels that had
  * runnable work; a channel passed over as many times as there are such
- * channels gets the next slot whatever its priority.
+ * channels gets the next slot whatever its priority.  Only episodes in the
+ * state machine's 'queued' state run: held ones wait for their release.
  */
 #include "daemon.h"
 #include <stdio.h>
@@ -45,7 +46,7 @@ static size_t best_per_channel(sqlite3 *db, struct cand **out)
 	st = db_prep(db, "SELECT j.id, j.episode_id, j.stage, j.retry_count, j.max_retries, e.channel_id"
 		     " FROM jobs j JOIN episodes e ON e.id = j.episode_id"
 		     " WHERE j.status = 'queued' AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= ?)"
-		     " AND e.hold_reason IS NULL AND e.ingest_done = 1"
+		     " AND e.state = 'queued' AND e.ingest_done = 1"
 		     " ORDER BY e.priority DESC, e.created_at ASC, j.created_at ASC", "s", now);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		const char *ch = (const char *)sqlite3_column_text(st, 5);
@@ -100,7 +101,7 @@ double sched_next_deadline(sqlite3 *db)
 int sched_pending(sqlite3 *db)
 {
 	sqlite3_stmt *st = db_prep(db, "SELECT COUNT(*) FROM jobs j JOIN episodes e ON e.id = j.episode_id"
-				   " WHERE j.status IN ('queued', 'running') AND e.hold_reason IS NULL", NULL);
+				   " WHERE j.status IN ('queued', 'running') AND e.state IN ('queued', 'running')", NULL);
 	int n = 0;
 	if (st && sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);

@@ -3,8 +3,10 @@
  * ticket file living in exactly one folder: the one the database's
  * episodes.location names.  The database is the source of truth; spool_sync
  * puts the ticket where it belongs wherever it is found, so it is safe to
- * call after any crash.  Sidecars (<ticket>.error, <ticket>.reason) explain
- * failed/ and held/ tickets to a person running `ls`.
+ * call after any crash.  Notes beside them (<ticket>.error, <ticket>.reason)
+ * explain failed/ and held/ tickets to a person running `ls`: every ticket in
+ * those folders has one (state.c writes it before moving the ticket, and
+ * spool_sync_ticket writes a missing one).
  */
 #define _GNU_SOURCE
 #include "daemon.h"
@@ -57,7 +59,9 @@ static char *ticket_json(const struct episode *e)
 	cJSON_AddStringToObject(o, "status", e->status);
 	cJSON_AddNumberToObject(o, "priority", e->priority);
 	if (e->gate_pending) cJSON_AddStringToObject(o, "awaiting_approval", e->gate_pending);
+	if (e->hold_kind) cJSON_AddStringToObject(o, "hold_kind", e->hold_kind);
 	if (e->hold_reason) cJSON_AddStringToObject(o, "hold_reason", e->hold_reason);
+	if (e->hold_until) cJSON_AddStringToObject(o, "hold_until", e->hold_until);
 	cJSON_AddStringToObject(o, "episode_dir", e->dir);
 	s = json_pretty(o);
 	cJSON_Delete(o);
@@ -85,11 +89,68 @@ static void drop_sidecar(const char *root, const char *dir, const char *ticket, 
 	free(p);
 }
 
+static char *failed_note(const struct episode *e)
+{
+	return xasprintf("episode %s (%s) failed at stage %s:\n%s\n\nAfter fixing the cause, run:\n"
+			 "  acog-batch retry %s            # re-run %s\n"
+			 "  acog-batch retry %s --from STAGE\n",
+			 e->id, e->title ? e->title : "", e->stage, e->last_error ? e->last_error : "(no message)",
+			 e->ticket, e->stage, e->ticket);
+}
+
+static char *held_note(const struct episode *e)
+{
+	int stopped = !strcmp(e->state, "cancelled");
+	struct sbuf b = { 0 };
+	sb_printf(&b, "episode %s (%s) is %s at stage %s (%s):\n%s\n\n", e->id, e->title ? e->title : "",
+		  stopped ? "stopped" : "held", e->stage, e->hold_kind ? e->hold_kind : "held",
+		  e->hold_reason ? e->hold_reason : "(no reason given)");
+	if (e->hold_until) sb_printf(&b, "It resumes by itself at %s.\n", e->hold_until);
+	if (stopped) sb_printf(&b, "To resume it, run:\n  acog-batch retry %s --from STAGE\n", e->ticket);
+	else sb_printf(&b, "Once the cause is fixed, `acog-batch retry %s` releases it now.\n", e->ticket);
+	return b.s;
+}
+
+/* held/<ticket>.reason or failed/<ticket>.error; NULL when the ticket is elsewhere. */
+static char *note_path(const char *root, const struct episode *e)
+{
+	int failed = !strcmp(e->location, "failed");
+	char *name, *p;
+	if (!failed && strcmp(e->location, "held")) return NULL;
+	name = xasprintf("%s.%s", e->ticket, failed ? "error" : "reason");
+	p = spool_path(root, e->location, name);
+	free(name);
+	return p;
+}
+
+/* Why the ticket is in held/ or failed/, and what to do about it. */
+int spool_write_note(const char *root, const struct episode *e)
+{
+	char *p = note_path(root, e), *text;
+	int rc;
+	if (!p) return 0;
+	text = !strcmp(e->location, "failed") ? failed_note(e) : held_note(e);
+	rc = fsio_write_atomic_str(p, text);
+	free(text);
+	free(p);
+	return rc;
+}
+
+static int note_missing(const char *root, const struct episode *e)
+{
+	char *p = note_path(root, e);
+	int missing = p && !fsio_exists(p);
+	free(p);
+	return missing;
+}
+
 int spool_sync_ticket(const char *root, const struct episode *e)
 {
 	char *dst = spool_path(root, e->location, e->ticket);
 	int rc = 0, placed = fsio_exists(dst);
 
+	/* A crash between a commit and its note: the note comes first, as in state_after. */
+	if (note_missing(root, e) && spool_write_note(root, e) < 0) rc = -1;
 	for (size_t i = 0; ticket_dir(i); i++) {
 		const char *d = ticket_dir(i);
 		char *src;

@@ -130,7 +130,7 @@ int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct 
 	};
 	in.ctx.state = in.state = provider_state(db, j);
 	if ((mfd = input_memfd(&in.ctx)) < 0) goto fail;
-	if (pipeline_start_job(db, j, json_str(in.provider, "name", "?")) < 0) goto fail;
+	if (pipeline_start_job(db, c, j, json_str(in.provider, "name", "?")) < 0) goto fail;
 	if (pipe2(pfd, O_CLOEXEC) < 0) { err_set_errno("cannot create a pipe"); goto fail; }
 	self = getpid();
 	pid = fork();
@@ -220,6 +220,8 @@ void worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus)
 		else if (code == STAGE_RETRY) rc = pipeline_retry_or_fail(db, c, &r->job, err, json_num(res, "retry_after", 0), 1);
 		else if (code == STAGE_PENDING) rc = pipeline_retry_or_fail(db, c, &r->job, "waiting for the provider",
 									    json_num(res, "retry_after", 5), 0);
+		else if (code == STAGE_HOLD) rc = pipeline_hold(db, c, &r->job, json_str(res, "hold.kind", ""),
+								json_num(res, "hold.until", 0), json_bool(res, "hold.channel", 0), err);
 		else rc = pipeline_fail(db, c, &r->job, err);
 	}
 	if (rc < 0) log_warn(r->job.episode_id, NULL, "stage.record", "%s", err_msg());
