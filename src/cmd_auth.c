@@ -134,6 +134,7 @@ static char *wait_code(struct auth *a, int lfd)
 	int stdin_open = 1;
 	for (;;) {
 		char *line = NULL, *state, *code, *err;
+		int refused;
 		if (poll(p, stdin_open ? 2 : 1, -1) < 0 && errno != EINTR) return NULL;
 		if (p[0].revents & POLLIN) line = accept_redirect(lfd);
 		else if (stdin_open && (p[1].revents & (POLLIN | POLLHUP)) && !(line = read_line()) && feof(stdin))
@@ -141,11 +142,12 @@ static char *wait_code(struct auth *a, int lfd)
 		if (!line || !strchr(line, '?')) { free(line); continue; }
 		state = query_param(line, "state"), code = query_param(line, "code"), err = query_param(line, "error");
 		free(line);
-		if (err) fprintf(stderr, "acog-batch auth: Google answered error=%s; try again\n", err);
+		refused = err != NULL;
+		if (refused) fprintf(stderr, "acog-batch auth: Google answered error=%s; run auth again\n", err);
 		else if (!state || strcmp(state, a->state)) fprintf(stderr, "acog-batch auth: ignoring an answer whose state does not match\n");
-		else if (code) { free(state), free(err); return code; }
+		else if (code) { free(state); return code; }
 		free(state), free(code), free(err);
-		if (err) return NULL;
+		if (refused) return NULL;
 	}
 }
 

@@ -149,7 +149,7 @@ int oauth_token_store(const char *path, const char *token)
 	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
 	int fd, rc = -1;
 	if (slash) *slash = 0;
-	if (fsio_mkdirs(dir) < 0 || chmod(dir, 0700) < 0) {
+	if (!fsio_is_dir(dir) && (fsio_mkdirs(dir) < 0 || chmod(dir, 0700) < 0)) {   /* a new folder: ours alone */
 		err_set_errno("cannot create %s", dir);
 		goto out;
 	}
