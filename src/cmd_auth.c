@@ -280,8 +280,12 @@ static int auth_released(struct config *c, const char *channel)
 	const char *user = getenv("USER");
 	sqlite3 *db = db_open(c->root, 0);
 	int rc;
+	sqlite3_stmt *st;
 	if (!db) return -1;
-	rc = state_release_channel(db, c, channel, "upload", "auth", user && *user ? user : "cli");
+	st = db_prep(db, "SELECT 1 FROM channels WHERE slug = ?", "s", channel);
+	rc = st && sqlite3_step(st) == SQLITE_ROW;     /* a channel the daemon never saw holds nothing */
+	sqlite3_finalize(st);
+	if (rc) rc = state_release_channel(db, c, channel, "upload", "auth", user && *user ? user : "cli");
 	sqlite3_close(db);
 	if (rc < 0) return -1;
 	printf("uploads of channel %s held for authorisation resume now\n", channel);
