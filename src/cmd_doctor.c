@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "daemon.h"
 #include "provider.h"
+#include "youtube.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,31 @@ static void check_channels(const struct config *c)
 	}
 }
 
+/* A YouTube channel needs its refresh token; one of a Testing-mode OAuth
+ * app dies after 7 days, so warn from token_warn_days (5). */
+static void check_youtube(const struct config *c)
+{
+	for (size_t i = 0; i < c->nch; i++) {
+		const struct channel *ch = &c->ch[i];
+		cJSON *p = config_provider(ch, "upload");
+		char *path = oauth_token_file(c->root, p, ch->id), *what, *fix;
+		double age = oauth_token_age_days(path);
+		if (!strcmp(json_str(p, "name", ""), "youtube")) {
+			int have = fsio_exists(path), young = age < json_num(p, "token_warn_days", 5);
+			what = have && young ? xasprintf("YouTube refresh token of channel %s", ch->id)
+			       : have ? xasprintf("YouTube refresh token of channel %s is %.0f days old (a Testing-mode "
+						  "app's tokens die after 7)", ch->id, age)
+			       : xasprintf("channel %s has no YouTube refresh token (%s)", ch->id, path);
+			fix = xasprintf("%sacog-batch auth youtube %s", have ? "publish the OAuth consent screen, then run " :
+					"run ", ch->id);
+			report(have && young, what, fix);
+			free(what), free(fix);
+		}
+		free(path);
+		cJSON_Delete(p);
+	}
+}
+
 int cmd_doctor(struct cli *a)
 {
 	struct config c;
@@ -175,6 +201,7 @@ int cmd_doctor(struct cli *a)
 	check_disk(a->root, c.global);
 	check_inotify(c.global);
 	check_channels(&c);
+	check_youtube(&c);
 	check_db(a->root, &c);
 	config_free(&c);
 	printf("%s\n", failures ? "problems found" : "all good");

@@ -216,7 +216,7 @@ void daemon_wake(const char *root);               /* tell a running daemon to lo
  * struct cli before a handler runs: a handler never sees an unknown option, a
  * missing value or a wrong number of operands. */
 enum cli_opt { CLI_JSON, CLI_DEMO, CLI_DRAIN, CLI_JOBS, CLI_BY, CLI_NOTES, CLI_REASON, CLI_TO, CLI_FROM,
-	       CLI_NOPTS };
+	       CLI_DEVICE, CLI_PORT, CLI_NOPTS };
 struct cli {
 	const char *root;              /* absolute when it exists */
 	const char *command;
@@ -239,6 +239,7 @@ MUST_USE int cmd_retry(struct cli *a);
 MUST_USE int cmd_cancel(struct cli *a);
 MUST_USE int cmd_costs(struct cli *a);
 MUST_USE int cmd_doctor(struct cli *a);
+MUST_USE int cmd_auth(struct cli *a);             /* cmd_auth.c */
 extern const char demo_channel_yaml[];
 extern const char demo_idea_json[];
 

@@ -34,6 +34,8 @@ static const struct optdef {
 	[CLI_REASON] = { "reason", 0, "TEXT", 0, 0 },
 	[CLI_TO] = { "to", 0, "STAGE", 0, 0 },
 	[CLI_FROM] = { "from", 0, "STAGE", 0, 0 },
+	[CLI_DEVICE] = { "device", 0, NULL, 0, 0 },
+	[CLI_PORT] = { "port", 0, "N", 0, 65535 },
 };
 
 #define OPT(o) (1u << (o))
@@ -74,6 +76,10 @@ static const struct command commands[] = {
 	  "Money spent, by channel, day and provider." },
 	{ "doctor", cmd_doctor, NULL, 0, 0, 0, 0,
 	  "Check what the daemon depends on and say what to do about each problem." },
+	{ "auth", cmd_auth, "youtube CHANNEL", 2, 2, OPT(CLI_DEVICE) | OPT(CLI_PORT), 0,
+	  "One-time OAuth set-up of a channel's YouTube uploads: prints a consent URL and waits\n"
+	  "for the redirect on 127.0.0.1 (or the redirect URL pasted here); --device uses the\n"
+	  "device flow instead.  Stores the refresh token and releases the channel's auth holds." },
 	{ NULL, NULL, NULL, 0, 0, 0, 0, NULL }
 };
 

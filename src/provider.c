@@ -28,6 +28,7 @@ const struct provider_def provider_table[] = {
 	{ "broll", "library", prov_broll_library, { NULL }, NULL, NULL, 0 },
 	{ "assembly", "ffmpeg", prov_assembly_ffmpeg, { NULL }, NULL, NULL, 0 },
 	{ "upload", "directory", prov_upload_directory, { directory_opts }, NULL, NULL, 0 },
+	{ "upload", "youtube", prov_upload_youtube, { youtube_opts, http_opts }, NULL, NULL, 0 },
 	{ "planning", "openai", prov_planning_openai, HTTP_OPTS(openai_opts), cost_paid_unless_local, NULL, 0 },
 	{ "scripting", "openai", prov_scripting_openai, HTTP_OPTS(openai_opts), cost_paid_unless_local, NULL, 0 },
 	{ "metadata", "openai", prov_metadata_openai, HTTP_OPTS(openai_opts), cost_paid_unless_local, NULL, 0 },

@@ -86,6 +86,7 @@ extern const struct provider_opt http_opts[];          /* provider_opts.c: what 
 extern const struct provider_opt credential_opts[];    /* credentials.c: api_key_env / api_key_file */
 extern const struct provider_opt espeak_opts[], still_opts[], directory_opts[], command_opts[];
 extern const struct provider_opt openai_opts[], elevenlabs_opts[], heygen_opts[], runway_opts[];
+extern const struct provider_opt youtube_opts[];       /* prov_youtube.c */
 MUST_USE int command_check(const cJSON *opts);
 
 /* ---- provider_opts.c: options checked against the registry, read with defaults */
@@ -137,6 +138,7 @@ MUST_USE enum stage_rc prov_broll_generated(struct stage_ctx *ctx);
 MUST_USE enum stage_rc prov_broll_library(struct stage_ctx *ctx);
 MUST_USE enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx);
 MUST_USE enum stage_rc prov_upload_directory(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_upload_youtube(struct stage_ctx *ctx);
 MUST_USE enum stage_rc prov_command(struct stage_ctx *ctx);
 MUST_USE enum stage_rc prov_planning_openai(struct stage_ctx *ctx);
 MUST_USE enum stage_rc prov_scripting_openai(struct stage_ctx *ctx);

@@ -70,10 +70,10 @@ static void setup(void)
 	snprintf(root, sizeof root, "/tmp/acog-test-state-XXXXXX");
 	if (!mkdtemp(root)) { perror("mkdtemp"); exit(1); }
 	p = xasprintf("%s/channels/t", root);
-	fsio_mkdirs(p);
+	must(fsio_mkdirs(p));
 	free(p);
 	p = xasprintf("%s/channels/t/channel.yaml", root);
-	fsio_write_atomic_str(p, "id: t\nname: Test\ngates: {review: true}\n");
+	must(fsio_write_atomic_str(p, "id: t\nname: Test\ngates: {review: true}\n"));
 	free(p);
 	log_set_stderr(0);
 	if (config_load(&cfg, root) < 0 || spool_init_dirs(root) < 0 || !(db = db_open(root, 1)) ||
@@ -119,17 +119,17 @@ static void make_episode(enum ep_state st, struct episode *e)
 	char id[37], ticket[64], job[37];
 	uuid_new(id);
 	snprintf(ticket, sizeof ticket, "t-case-%d", ++n);
-	db_exec(db, "INSERT INTO episodes (id, channel_id, title, ticket, location, stage, status, state, gate_pending,"
+	must(db_exec(db, "INSERT INTO episodes (id, channel_id, title, ticket, location, stage, status, state, gate_pending,"
 		" hold_kind, hold_reason, content_hash, source_name, ingest_done) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
 		"sssssssssssss", id, cfg.ch[0].db_id, "A test", ticket, folder(st, stage), stage, status,
 		state_name(st), st == ST_AWAITING ? "review" : NULL, held ? "quota" : NULL, held ? "set up held" : NULL,
-		ticket, ticket);
+		ticket, ticket));
 	if (st == ST_QUEUED || st == ST_HELD || st == ST_RUNNING) {
-		job_create(db, id, stage, 3, NULL, job);
-		if (st == ST_RUNNING) db_exec(db, "UPDATE jobs SET status = 'running' WHERE id = ?", "s", job);
+		must(job_create(db, id, stage, 3, NULL, job));
+		if (st == ST_RUNNING) must(db_exec(db, "UPDATE jobs SET status = 'running' WHERE id = ?", "s", job));
 	}
-	episode_load(db, root, id, e);
-	spool_sync_ticket(root, e);
+	must(episode_load(db, root, id, e));
+	must(spool_sync_ticket(root, e));
 }
 
 static void args_for(enum ep_event ev, struct state_args *a)
@@ -204,9 +204,9 @@ static void check_pair(enum ep_state from, enum ep_event ev)
 	args_for(ev, &a);
 	job_before = col("SELECT id FROM jobs WHERE episode_id = ? AND status IN ('queued','running')", e.id);
 	audits = count("SELECT COUNT(*) FROM audit_logs WHERE entity_id = ?", e.id);
-	db_begin(db);
+	must(db_begin(db));
 	rc = state_apply(db, &cfg, &e, ev, &a, &fx);
-	if (rc == 0) db_commit(db);
+	if (rc == 0) must(db_commit(db));
 	else db_rollback(db);
 	if (x < 0) {
 		char *st = col("SELECT state FROM episodes WHERE id = ?", e.id);
@@ -268,9 +268,9 @@ static void test_cas(void)
 	char *st;
 	make_episode(ST_QUEUED, &e);
 	args_for(EV_START, &a);
-	db_exec(db, "UPDATE episodes SET state = 'cancelled' WHERE id = ?", "s", e.id);
+	must(db_exec(db, "UPDATE episodes SET state = 'cancelled' WHERE id = ?", "s", e.id));
 	audits = count("SELECT COUNT(*) FROM audit_logs WHERE entity_id = ?", e.id);
-	db_begin(db);
+	must(db_begin(db));
 	rc = state_apply(db, &cfg, &e, EV_START, &a, &fx);
 	ok(rc < 0 && strstr(err_msg(), "changed meanwhile"), "stale episode refused: %s", err_msg());
 	db_rollback(db);
@@ -288,8 +288,8 @@ static void test_release_channel(void)
 	char *jobs[2];
 	make_episode(ST_HELD, &e[0]);
 	make_episode(ST_HELD, &e[1]);
-	db_exec(db, "INSERT INTO channel_holds (channel_id, stage, kind, reason) VALUES (?, 'scripting', 'quota', 'q')",
-		"s", cfg.ch[0].db_id);
+	must(db_exec(db, "INSERT INTO channel_holds (channel_id, stage, kind, reason) VALUES (?, 'scripting', 'quota', 'q')",
+		"s", cfg.ch[0].db_id));
 	for (int i = 0; i < 2; i++)
 		jobs[i] = col("SELECT id FROM jobs WHERE episode_id = ? AND status = 'queued'", e[i].id);
 	{
@@ -342,7 +342,7 @@ int main(void)
 	config_free(&cfg);
 	{
 		const char *argv[] = { "rm", "-rf", root, NULL };
-		proc_run(argv, &(struct proc_opts){ .stderr_fd = -1 }, NULL);
+		(void)!proc_run(argv, &(struct proc_opts){ .stderr_fd = -1 }, NULL);   /* its exit status is not the point */
 	}
 	return tap_done();
 }

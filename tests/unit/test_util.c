@@ -92,7 +92,7 @@ static void test_base64(void)
 static char *touch(const char *dir, const char *name)
 {
 	char *p = xasprintf("%s/%s", dir, name);
-	fsio_write_atomic_str(p, name);
+	must(fsio_write_atomic_str(p, name));
 	return p;
 }
 
@@ -208,7 +208,7 @@ int main(void)
 	free(data);
 	ok(fsio_read(p, 3, &len) == NULL, "read refuses files over the limit");
 	ok(fsio_move(p, q) == 0 && !fsio_exists(p) && fsio_exists(q), "move");
-	fsio_write_atomic_str(p, "again");
+	must(fsio_write_atomic_str(p, "again"));
 	ok(fsio_move(p, q) < 0 && fsio_exists(p), "move never overwrites: %s", err_msg());
 	unlink(p);
 	unlink(q);

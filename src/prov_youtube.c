@@ -1,0 +1,96 @@
+/*
+ * prov_youtube.c - the `youtube` upload provider: publishes the episode's
+ * final.mp4 with metadata.json, thumbnail.png and subtitles.srt through
+ * youtube_publish(), keeping its state (session URI, video id, done-marks,
+ * progress) in the episode-scoped provider-state store, and writes
+ * publish.json {provider, video_id, url, published_at}, which the pipeline
+ * turns into episodes.published_url / published_at.
+ *
+ * Options (a contract): client_id; client_secret_file | client_secret_env;
+ * refresh_token_file; api_base; token_url; privacy; category_id;
+ * default_language; playlist_id; made_for_kids; synthetic_media;
+ * notify_subscribers; chunk_mib; captions; ca_file; thumbnail_max_mb.
+ */
+#define _GNU_SOURCE
+#include "youtube.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* Options (a contract: issue 8 item 1), checked when a channel loads.  Not
+ * paid: YouTube charges quota units, kept in quota.c's ledger. */
+const struct provider_opt youtube_opts[] = {
+	{ "client_id", OPT_STRING, NULL, 1, 300, NULL, "the OAuth client id (a Desktop app)" },
+	{ "client_secret_env", OPT_ENV_NAME, NULL, 0, 0, NULL, "environment variable holding the client secret" },
+	{ "client_secret_file", OPT_SECRET_FILE, NULL, 0, 0, NULL, "file holding the client secret (mode 0600)" },
+	{ "refresh_token_file", OPT_PATH, NULL, 0, 0, NULL,
+	  "written by `auth` (default channels/<id>/secrets/youtube-refresh-token)" },
+	{ "api_base", OPT_URL, "https://www.googleapis.com", 0, 0, NULL, "the API root" },
+	{ "token_url", OPT_URL, "https://oauth2.googleapis.com/token", 0, 0, NULL, "the OAuth token endpoint" },
+	{ "auth_url", OPT_URL, "https://accounts.google.com/o/oauth2/v2/auth", 0, 0, NULL, "the consent page (auth)" },
+	{ "device_url", OPT_URL, "https://oauth2.googleapis.com/device/code", 0, 0, NULL, "device flow (auth --device)" },
+	{ "privacy", OPT_ENUM, "private", 0, 0, "private|unlisted|public", "status.privacyStatus, always sent" },
+	{ "category_id", OPT_STRING, NULL, 0, 8, NULL, "snippet.categoryId, e.g. \"22\"" },
+	{ "default_language", OPT_STRING, NULL, 0, 16, NULL, "snippet.defaultLanguage and the captions' language" },
+	{ "playlist_id", OPT_STRING, NULL, 0, 64, NULL, "add each video to this playlist" },
+	{ "made_for_kids", OPT_BOOL, "false", 0, 0, NULL, "status.selfDeclaredMadeForKids, always sent" },
+	{ "synthetic_media", OPT_BOOL, "true", 0, 0, NULL, "status.containsSyntheticMedia, always sent" },
+	{ "notify_subscribers", OPT_BOOL, "true", 0, 0, NULL, "notifySubscribers" },
+	{ "chunk_mib", OPT_NUMBER, "8", 0.25, 1024, NULL, "upload chunk (rounded down to 256 KiB units)" },
+	{ "chunk_timeout", OPT_NUMBER, "600", 10, 86400, NULL, "seconds one chunk may take" },
+	{ "captions", OPT_BOOL, "false", 0, 0, NULL, "upload subtitles.srt as a caption track" },
+	{ "thumbnail_max_mb", OPT_NUMBER, "2", 0.1, 50, NULL, "re-encode a larger thumbnail under this" },
+	{ "token_warn_days", OPT_NUMBER, "5", 0, 365, NULL, "warn when the refresh token is this old" },
+	{ "ca_file", OPT_PATH, NULL, 0, 0, NULL, "CA bundle for the API (acog.yaml ca_file otherwise)" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
+static const char *state_get(void *arg, const char *key)
+{
+	return stage_state_get(arg, key);
+}
+
+static int state_set(void *arg, const char *key, const char *value)
+{
+	return stage_state_set(arg, key, value);
+}
+
+static const char *channel_of(const struct stage_ctx *ctx)
+{
+	const char *slash = strrchr(ctx->channel_dir, '/');
+	return json_str(ctx->channel, "id", slash ? slash + 1 : ctx->channel_dir);
+}
+
+static int write_publish_json(const struct stage_ctx *ctx, const struct yt_job *job)
+{
+	char *path = xasprintf("%s/publish.json", ctx->episode_dir);
+	cJSON *j = cJSON_CreateObject();
+	int rc;
+	cJSON_AddStringToObject(j, "provider", "youtube");
+	cJSON_AddStringToObject(j, "video_id", job->video_id);
+	cJSON_AddStringToObject(j, "url", job->url);
+	cJSON_AddStringToObject(j, "published_at", job->published_at);
+	rc = json_write_file(path, j);
+	cJSON_Delete(j);
+	free(path);
+	return rc;
+}
+
+enum stage_rc prov_upload_youtube(struct stage_ctx *ctx)
+{
+	char *video = xasprintf("%s/final.mp4", ctx->episode_dir), *thumb = xasprintf("%s/thumbnail.png", ctx->episode_dir);
+	char *srt = xasprintf("%s/subtitles.srt", ctx->episode_dir), *mpath = xasprintf("%s/metadata.json", ctx->episode_dir);
+	cJSON *meta = json_load_file(mpath, 1 << 20);
+	struct yt_job job = { .ctx = ctx, .channel = channel_of(ctx), .video = video, .thumbnail = thumb,
+			      .captions = srt, .meta = meta, .marker = ctx->episode_id,
+			      .publish_at = json_str(ctx->idea, "publish_at", NULL),
+			      .store = { ctx, state_get, state_set } };
+	enum stage_rc rc;
+	if (!meta) rc = stage_fail(ctx, STAGE_FAIL, "%s; run metadata again (acog-batch retry %s --from metadata)",
+				   err_msg(), ctx->episode_id);
+	else rc = youtube_publish(&job);
+	if (rc == STAGE_OK && write_publish_json(ctx, &job) < 0) rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	if (rc == STAGE_OK) stage_log(ctx, "info", "published %s", job.url);
+	cJSON_Delete(meta);
+	free(video), free(thumb), free(srt), free(mpath);
+	return rc;
+}
