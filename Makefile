@@ -2,17 +2,17 @@
 PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
-PKGS     = libcurl libcjson sqlite3 yaml-0.1 uuid
+PKGS     = libcurl libcjson sqlite3 yaml-0.1 uuid libcrypto
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -D_FORTIFY_SOURCE=2 \
            $(shell pkg-config --cflags $(PKGS))
 LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lm
 
 SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor.c \
-       src/daemon.c src/sched.c src/worker.c src/pipeline.c src/review.c \
+       src/daemon.c src/sched.c src/schedule.c src/worker.c src/pipeline.c src/review.c \
        src/ingest.c src/idea.c src/spool.c src/episode.c src/job.c src/stage.c \
        src/config.c src/yaml.c src/db.c src/json.c src/log.c src/fsio.c src/util.c \
-       src/sha256.c src/cache.c src/stagedb.c src/stage_child.c src/cost.c src/budget.c src/proc.c src/media.c src/script.c src/narration.c src/provider.c \
+       src/sha256.c src/cadence.c src/schedule_file.c src/cache.c src/stagedb.c src/stage_child.c src/cost.c src/budget.c src/proc.c src/media.c src/script.c src/narration.c src/provider.c \
        src/prov_builtin.c src/prov_command.c src/prov_directory.c src/prov_espeak.c \
        src/prov_avatar.c src/prov_broll.c src/prov_assembly.c \
        src/http.c src/credentials.c src/alert.c src/prompt.c src/prov_openai.c \
@@ -24,7 +24,8 @@ ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o)
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_script.bin \
-             tests/unit/test_job.bin tests/unit/test_yaml.bin tests/unit/test_http.bin tests/unit/http_probe.bin
+             tests/unit/test_job.bin tests/unit/test_yaml.bin tests/unit/test_http.bin tests/unit/http_probe.bin \
+             tests/unit/test_cadence.bin
 UNIT_LIB = $(filter-out build/asan/main.o build/asan/cmd_%.o,$(ASAN_OBJS))
 
 .PHONY: all clean deps test check-asan unit demo bench install static test-static

@@ -16,7 +16,7 @@ PRAGMA foreign_keys = ON;
 CREATE TABLE schema_version (
     version     INTEGER NOT NULL
 );
-INSERT INTO schema_version (version) VALUES (2);
+INSERT INTO schema_version (version) VALUES (4);
 
 CREATE TABLE channels (
     id              TEXT PRIMARY KEY,
@@ -107,8 +107,12 @@ CREATE TABLE episodes (
     idempotency_key TEXT,
     content_hash    TEXT NOT NULL,
     source_name     TEXT NOT NULL,
-    ingest_done     INTEGER NOT NULL DEFAULT 0 CHECK (ingest_done IN (0, 1))
+    ingest_done     INTEGER NOT NULL DEFAULT 0 CHECK (ingest_done IN (0, 1)),
+    -- acog-batch: when the upload publishes (ISO-8601 UTC): the idea's publish_at or the
+    -- channel cadence's next free slot, set at approval (schedule.c).  NULL = at once.
+    scheduled_at    TEXT
 );
+CREATE INDEX idx_episodes_scheduled ON episodes(channel_id, scheduled_at) WHERE scheduled_at IS NOT NULL;
 CREATE INDEX idx_episodes_channel_id ON episodes(channel_id) WHERE deleted_at IS NULL;
 CREATE INDEX idx_episodes_status ON episodes(status) WHERE deleted_at IS NULL;
 CREATE INDEX idx_episodes_channel_status ON episodes(channel_id, status) WHERE deleted_at IS NULL;

@@ -96,6 +96,12 @@ int review_cancel(sqlite3 *db, struct config *c, const char *ref);
 int review_file(sqlite3 *db, struct config *c, const char *gate_dir, const char *name);
 int review_scan(sqlite3 *db, struct config *c);
 
+/* ---- schedule.c: the publishing slot, assigned at approval ------------- */
+/* Sets episodes.scheduled_at and schedule.json (idea publish_at, else the
+ * channel cadence's next free slot); keeps a slot already assigned.  Call
+ * inside the approval transaction. */
+int schedule_assign(sqlite3 *db, struct config *c, const char *episode_id);
+
 /* ---- sched.c: which queued job runs next ------------------------------ */
 struct sched;
 struct sched *sched_new(void);

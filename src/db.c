@@ -19,9 +19,14 @@ static const char *const migrations[] = {
 	" INSERT OR REPLACE INTO provider_state (episode_id, stage, key, value)"
 	" SELECT j.episode_id, j.stage, e.key, e.value FROM jobs j, json_each(j.provider_job_id) e"
 	" WHERE j.provider_job_id IS NOT NULL AND json_valid(j.provider_job_id) AND j.status IN ('queued','running')",
+	/* 2 -> 3: branch sm's migration; this placeholder is replaced when sm is merged */
+	"SELECT 1",
+	/* 3 -> 4: the publishing slot (schedule.c) */
+	"ALTER TABLE episodes ADD COLUMN scheduled_at TEXT;"
+	" CREATE INDEX idx_episodes_scheduled ON episodes(channel_id, scheduled_at) WHERE scheduled_at IS NOT NULL",
 	NULL
 };
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 4
 
 static int schema_version(sqlite3 *db)
 {

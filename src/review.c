@@ -48,7 +48,8 @@ int review_approve(sqlite3 *db, struct config *c, const char *ref, const char *b
 	cJSON_AddStringToObject(new, "decision", "approved");
 	cJSON_AddStringToObject(new, "gate", e.gate_pending);
 	if (notes) cJSON_AddStringToObject(new, "notes", notes);
-	if (pipeline_enter(db, c, &e, stage_next(stage_find(e.gate_pending))) < 0) {
+	if (schedule_assign(db, c, e.id) < 0 ||
+	    pipeline_enter(db, c, &e, stage_next(stage_find(e.gate_pending))) < 0) {
 		db_rollback(db);
 		cJSON_Delete(old);
 		cJSON_Delete(new);
