@@ -8,11 +8,11 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -D_FORTIFY_SOURCE=2 \
            $(shell pkg-config --cflags $(PKGS))
 LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lm
 
-SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor.c \
-       src/daemon.c src/sched.c src/schedule.c src/worker.c src/pipeline.c src/review.c \
+SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor.c src/cmd_upload.c src/cmd_keygen.c \
+       src/daemon.c src/sched.c src/schedule.c src/bundle_import.c src/worker.c src/pipeline.c src/review.c \
        src/ingest.c src/idea.c src/spool.c src/episode.c src/job.c src/stage.c \
        src/config.c src/yaml.c src/db.c src/json.c src/log.c src/fsio.c src/util.c \
-       src/sha256.c src/cadence.c src/schedule_file.c src/cache.c src/stagedb.c src/stage_child.c src/cost.c src/budget.c src/proc.c src/media.c src/script.c src/narration.c src/provider.c \
+       src/sha256.c src/ed25519.c src/bundle.c src/cadence.c src/schedule_file.c src/cache.c src/stagedb.c src/stage_child.c src/cost.c src/budget.c src/proc.c src/media.c src/script.c src/narration.c src/provider.c \
        src/prov_builtin.c src/prov_command.c src/prov_directory.c src/prov_espeak.c \
        src/prov_avatar.c src/prov_broll.c src/prov_assembly.c \
        src/http.c src/credentials.c src/alert.c src/prompt.c src/prov_openai.c \

@@ -201,6 +201,21 @@ int schedule_file_write(const char *episode_dir, const char *publish_at, const c
  * then *past is set so the caller logs it).  -1 with err_set when unreadable. */
 double schedule_file_read(const char *episode_dir, const cJSON *idea, double now, int *past);
 
+/* ---- ed25519.c: bundle signing keys and signatures (libcrypto) --------- */
+/* Writes DIR/acog-signing.key (0600) and DIR/acog-signing.pub (0644); never overwrites. */
+int ed25519_keygen(const char *dir, char **priv_path, char **pub_path);
+char *ed25519_sign(const char *key_file, const void *data, size_t len);   /* base64, malloc'd */
+/* 1 = the signature verifies with the public key in pub_file, 0 = it does not, -1 = error. */
+int ed25519_verify(const char *pub_file, const void *data, size_t len, const char *sig_b64);
+
+/* ---- bundle.c: checking an air-gapped hand-off bundle ------------------- */
+/* The parsed manifest when every file matches it (and the signature verifies
+ * with one of trusted, a NULL-terminated list of public key files, when any
+ * is given); NULL with err_set naming the file and the reason otherwise. */
+cJSON *bundle_verify(const char *dir, const char *const *trusted);
+/* Streams from to to (replaced durably), refusing a copy whose SHA-256 is not want_sha. */
+int bundle_copy_file(const char *from, const char *to, const char *want_sha);
+
 /* ---- proc.c: children via execve, never a shell ----------------------- */
 struct proc_opts {
 	const char *cwd;           /* NULL = inherit */

@@ -45,7 +45,7 @@ static void state_text(sqlite3_stmt *st, char *out, size_t n)
 	" (SELECT status FROM jobs j WHERE j.episode_id = e.id AND j.status IN ('queued','running'))," \
 	" (SELECT next_attempt_at FROM jobs j WHERE j.episode_id = e.id AND j.status = 'queued')," \
 	" e.created_at, (SELECT COALESCE(SUM(cost_usd), 0) FROM cost_entries k WHERE k.episode_id = e.id)," \
-	" e.title, e.last_error, e.location" \
+	" e.title, e.last_error, e.location, e.scheduled_at" \
 	" FROM episodes e JOIN channels c ON c.id = e.channel_id WHERE e.deleted_at IS NULL" \
 	" ORDER BY e.created_at, e.id"
 
@@ -75,10 +75,13 @@ int cmd_status(struct cli *a)
 			cJSON_AddNumberToObject(o, "cost_usd", sqlite3_column_double(st, 9));
 			if (sqlite3_column_text(st, 10)) cJSON_AddStringToObject(o, "title", (const char *)sqlite3_column_text(st, 10));
 			if (sqlite3_column_text(st, 11)) cJSON_AddStringToObject(o, "last_error", (const char *)sqlite3_column_text(st, 11));
+			if (sqlite3_column_text(st, 13)) cJSON_AddStringToObject(o, "scheduled_at", (const char *)sqlite3_column_text(st, 13));
 			cJSON_AddItemToArray(arr, o);
 		} else {
-			printf("%-48s %-10s %-13s %-18s %5s %8.4f\n", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2),
-			       sqlite3_column_text(st, 4), state, age, sqlite3_column_double(st, 9));
+			printf("%-48s %-10s %-13s %-18s %5s %8.4f%s%s\n", sqlite3_column_text(st, 1), sqlite3_column_text(st, 2),
+			       sqlite3_column_text(st, 4), state, age, sqlite3_column_double(st, 9),
+			       sqlite3_column_text(st, 13) ? "  publishes " : "",
+			       sqlite3_column_text(st, 13) ? (const char *)sqlite3_column_text(st, 13) : "");
 		}
 	}
 	sqlite3_finalize(st);
@@ -155,6 +158,8 @@ int cmd_show(struct cli *a)
 	if (e.gate_pending) cJSON_AddStringToObject(o, "awaiting_approval", e.gate_pending);
 	if (e.hold_reason) cJSON_AddStringToObject(o, "hold_reason", e.hold_reason);
 	cJSON_AddStringToObject(o, "episode_dir", e.dir);
+	cJSON_AddItemToObject(o, "schedule", rows(db, "SELECT scheduled_at FROM episodes WHERE id = ?"
+						  " AND scheduled_at IS NOT NULL", e.id));
 	cJSON_AddItemToObject(o, "jobs", rows(db, "SELECT * FROM jobs WHERE episode_id = ? ORDER BY created_at", e.id));
 	cJSON_AddItemToObject(o, "assets", rows(db, "SELECT * FROM assets WHERE episode_id = ? AND deleted_at IS NULL"
 						" ORDER BY created_at", e.id));
@@ -171,6 +176,9 @@ int cmd_show(struct cli *a)
 		       e.id, e.ticket, e.channel, e.title ? e.title : "", e.status, e.stage, e.location,
 		       e.gate_pending ? " awaiting approval at " : "", e.gate_pending ? e.gate_pending : "", e.dir);
 		if (e.hold_reason) printf("held     %s\n", e.hold_reason);
+		if (cJSON_GetArraySize(cJSON_GetObjectItem(o, "schedule")))
+			printf("publish  %s\n", json_str(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "schedule"), 0),
+							  "scheduled_at", ""));
 		print_rows("jobs", cJSON_GetObjectItem(o, "jobs"), jc);
 		print_rows("assets", cJSON_GetObjectItem(o, "assets"), ac);
 		print_rows("costs", cJSON_GetObjectItem(o, "costs"), cc);

@@ -102,6 +102,11 @@ int review_scan(sqlite3 *db, struct config *c);
  * inside the approval transaction. */
 int schedule_assign(sqlite3 *db, struct config *c, const char *episode_id);
 
+/* ---- bundle_import.c: a verified bundle queued at this machine's upload stage */
+/* 0 = imported (msg says so), 1 = already known here (msg says how), -1 = error. */
+int bundle_import(sqlite3 *db, struct config *c, const char *bundle, const cJSON *m, const char *manifest_sha,
+		  char *msg, size_t n);
+
 /* ---- sched.c: which queued job runs next ------------------------------ */
 struct sched;
 struct sched *sched_new(void);
@@ -149,6 +154,8 @@ int cmd_retry(struct cli *a);
 int cmd_cancel(struct cli *a);
 int cmd_costs(struct cli *a);
 int cmd_doctor(struct cli *a);
+int cmd_keygen(struct cli *a);
+int cmd_upload(struct cli *a);
 extern const char demo_channel_yaml[];
 extern const char demo_idea_json[];
 

@@ -43,6 +43,14 @@ static const struct command commands[] = {
 	  "Stop an episode (a running stage is killed); its ticket goes to spool/held/.", "" },
 	{ "costs", cmd_costs, "costs [--json]",
 	  "Money spent, by channel, day and provider.", "--json" },
+	{ "keygen", cmd_keygen, "keygen [--out DIR]",
+	  "Make an Ed25519 key pair for signing bundles: DIR/acog-signing.key (0600, for the directory\n"
+	  "publisher's signing_key_file) and DIR/acog-signing.pub (for trusted_keys). DIR: ROOT/keys.",
+	  "--out=" },
+	{ "upload", cmd_upload, "upload BUNDLE... [--trust KEY.pub]",
+	  "Verify bundles from an air-gapped outbox (SHA-256 of every file; the signature when acog.yaml\n"
+	  "trusted_keys or --trust names a key) and queue each at this machine's upload stage under its\n"
+	  "own episode id: a bundle already known here is never published twice.", "--trust=" },
 	{ "doctor", cmd_doctor, "doctor",
 	  "Check what the daemon depends on and say what to do about each problem.", "" },
 	{ NULL, NULL, NULL, NULL, NULL }

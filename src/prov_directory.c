@@ -3,9 +3,15 @@
  * episode into an outbox folder, for air-gapped installs whose videos are
  * carried to a connected machine later (by rsync, a USB disk, ...).
  *
- * Layout: <outbox>/<episode_id>/{final.mp4, metadata.json, thumbnail.png,
- * subtitles.srt, manifest.json}.  The outbox is providers.upload.outbox
- * (relative to the channel folder), by default <channel>/outbox.
+ * Layout: <outbox>/<episode_id>/ is a self-contained bundle (see bundle.c):
+ * {final.mp4, metadata.json, thumbnail.png, subtitles.srt, settings.json,
+ * manifest.json, manifest.sig}.  settings.json holds the publish settings
+ * (publish_at from schedule.json or the idea, privacy and the other options
+ * given to this provider); manifest.sig, the Ed25519 signature of
+ * manifest.json's bytes, is there when providers.upload.signing_key_file
+ * names a key from `acog-batch keygen` (relative to the root).  The outbox
+ * is providers.upload.outbox (relative to the channel folder), by default
+ * <channel>/outbox.  `acog-batch upload BUNDLE` publishes it elsewhere.
  *
  * Invariants (the OpenSMTPD way: commit by renaming a whole directory):
  *  - The episode folder appears in the outbox complete or not at all: it is
@@ -18,6 +24,7 @@
  *  - manifest.json lists each file with its size and SHA-256, so the
  *    receiving side can verify the copy.
  */
+#define BUNDLE_FORMAT "acog-bundle/1"
 #define _GNU_SOURCE
 #include "provider.h"
 
@@ -184,28 +191,98 @@ static enum stage_rc publish_copies(struct stage_ctx *ctx, const char *tmp, cJSO
 	return STAGE_OK;
 }
 
-static cJSON *manifest_new(const struct stage_ctx *ctx, const char *published_at)
+/* The publish settings a connected machine needs; options are passed through. */
+static const char *const setting_opts[] = {
+	"category_id", "default_language", "playlist_id", "made_for_kids", "synthetic_media",
+	"notify_subscribers", NULL
+};
+
+static int write_settings(const struct stage_ctx *ctx, const char *tmp, const char *publish_at,
+			  cJSON *files)
+{
+	cJSON *j = cJSON_CreateObject(), *e;
+	char *to = xasprintf("%s/settings.json", tmp), hex[65];
+	char *text;
+	int rc;
+
+	cJSON_AddStringToObject(j, "privacy", json_str(ctx->provider, "privacy", "private"));
+	if (publish_at) cJSON_AddStringToObject(j, "publish_at", publish_at);
+	else cJSON_AddNullToObject(j, "publish_at");
+	for (int i = 0; setting_opts[i]; i++)
+		if (cJSON_GetObjectItem(ctx->provider, setting_opts[i]))
+			cJSON_AddItemToObject(j, setting_opts[i],
+					      cJSON_Duplicate(cJSON_GetObjectItem(ctx->provider, setting_opts[i]), 1));
+	text = json_pretty(j);
+	rc = fsio_write_atomic_str(to, text);
+	sha256_hex(text, strlen(text), hex);
+	e = cJSON_CreateObject();
+	cJSON_AddStringToObject(e, "name", "settings.json");
+	cJSON_AddNumberToObject(e, "bytes", (double)strlen(text));
+	cJSON_AddStringToObject(e, "sha256", hex);
+	cJSON_AddItemToArray(files, e);
+	free(text);
+	free(to);
+	cJSON_Delete(j);
+	return rc;
+}
+
+/* When to publish: schedule.json (or the idea); a past time means at once. */
+static int publish_time(struct stage_ctx *ctx, char out[32])
+{
+	int past;
+	double t = schedule_file_read(ctx->episode_dir, ctx->idea, time_now(), &past);
+
+	out[0] = 0;
+	if (t < 0) return -1;
+	if (past) stage_log(ctx, "info", "publish_at %s is already past; publishing at once",
+			    json_str(ctx->idea, "publish_at", "(schedule.json)"));
+	if (t > 0) cadence_iso(t, out);
+	return 0;
+}
+
+static cJSON *manifest_new(const struct stage_ctx *ctx, const char *published_at, const char *publish_at)
 {
 	char *mpath = xasprintf("%s/metadata.json", ctx->episode_dir);
 	cJSON *meta = json_load_file(mpath, 4 * 1024 * 1024), *m = cJSON_CreateObject();
 	const char *slash = strrchr(ctx->channel_dir, '/');
 
+	cJSON_AddStringToObject(m, "format", BUNDLE_FORMAT);
 	cJSON_AddStringToObject(m, "episode_id", ctx->episode_id);
 	cJSON_AddStringToObject(m, "channel", json_str(ctx->channel, "id",
 				slash ? slash + 1 : ctx->channel_dir));
 	cJSON_AddStringToObject(m, "title", json_str(meta, "final_title", ""));
 	cJSON_AddArrayToObject(m, "files");
 	cJSON_AddStringToObject(m, "published_at", published_at);
+	if (*publish_at) cJSON_AddStringToObject(m, "publish_at", publish_at);
+	else cJSON_AddNullToObject(m, "publish_at");
 	cJSON_Delete(meta);
 	free(mpath);
 	return m;
+}
+
+/* manifest.json, and manifest.sig over its exact bytes when a key is set. */
+static int write_manifest(const struct stage_ctx *ctx, const char *tmp, const cJSON *m)
+{
+	const char *key = json_str(ctx->provider, "signing_key_file", NULL);
+	char *text = json_pretty(m), *path = xasprintf("%s/manifest.json", tmp), *sig = NULL, *kpath = NULL;
+	int rc = fsio_write_atomic_str(path, text);
+
+	if (rc == 0 && key) {
+		kpath = key[0] == '/' ? xstrdup(key) : xasprintf("%s/%s", ctx->root, key);
+		free(path);
+		path = xasprintf("%s/manifest.sig", tmp);
+		sig = ed25519_sign(kpath, text, strlen(text));
+		rc = sig ? fsio_write_atomic_str(path, sig) : -1;
+	}
+	free(text), free(path), free(sig), free(kpath);
+	return rc;
 }
 
 /* Build the staging folder and rename it into place.  EEXIST from the
  * rename means another run published first: that is success too. */
 static enum stage_rc publish_new(struct stage_ctx *ctx, const char *outbox, const char *final)
 {
-	char *tmp = xasprintf("%s/.%s.tmp", outbox, ctx->episode_id), *mpath = NULL, now[32];
+	char *tmp = xasprintf("%s/.%s.tmp", outbox, ctx->episode_id), *mpath = NULL, now[32], at[32];
 	cJSON *m = NULL;
 	enum stage_rc rc;
 
@@ -215,11 +292,16 @@ static enum stage_rc publish_new(struct stage_ctx *ctx, const char *outbox, cons
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 		goto out;
 	}
-	m = manifest_new(ctx, now);
+	if (publish_time(ctx, at) < 0) {
+		rc = stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+		goto out;
+	}
+	m = manifest_new(ctx, now, at);
 	if ((rc = publish_copies(ctx, tmp, cJSON_GetObjectItem(m, "files"))) != STAGE_OK)
 		goto out;
 	mpath = xasprintf("%s/manifest.json", tmp);
-	if (json_write_file(mpath, m) < 0 || fsio_fsync_dir(tmp) < 0) {
+	if (write_settings(ctx, tmp, *at ? at : NULL, cJSON_GetObjectItem(m, "files")) < 0 ||
+	    write_manifest(ctx, tmp, m) < 0 || fsio_fsync_dir(tmp) < 0) {
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 		goto out;
 	}
