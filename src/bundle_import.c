@@ -31,11 +31,23 @@ static int already_known(sqlite3 *db, const char *id, char *out, size_t n)
 	return found;
 }
 
+/* What stands for the idea of an imported episode (idea.json and episodes.idea). */
+static cJSON *import_idea(const char *bundle, const cJSON *m)
+{
+	cJSON *idea = cJSON_CreateObject();
+	const char *at = json_str(m, "publish_at", NULL);
+
+	cJSON_AddStringToObject(idea, "channel", json_str(m, "channel", ""));
+	cJSON_AddStringToObject(idea, "topic", json_str(m, "title", "(bundle)"));
+	cJSON_AddStringToObject(idea, "imported_from", bundle);
+	if (at) cJSON_AddStringToObject(idea, "publish_at", at);
+	return idea;
+}
+
 /* The listed files (settings.json stays in the bundle), idea.json, schedule.json. */
-static int copy_in(const char *bundle, const char *dir, const cJSON *m)
+static int copy_in(const char *bundle, const char *dir, const cJSON *m, const cJSON *idea)
 {
 	const cJSON *f;
-	cJSON *idea = cJSON_CreateObject();
 	const char *at = json_str(m, "publish_at", NULL);
 	int rc = fsio_mkdirs(dir);
 
@@ -46,25 +58,20 @@ static int copy_in(const char *bundle, const char *dir, const cJSON *m)
 			rc = bundle_copy_file(from, to, json_str(f, "sha256", ""));
 		free(from), free(to);
 	}
-	cJSON_AddStringToObject(idea, "channel", json_str(m, "channel", ""));
-	cJSON_AddStringToObject(idea, "topic", json_str(m, "title", "(bundle)"));
-	cJSON_AddStringToObject(idea, "imported_from", bundle);
-	if (at) cJSON_AddStringToObject(idea, "publish_at", at);
 	if (rc == 0) {
 		char *p = xasprintf("%s/idea.json", dir);
 		rc = json_write_file(p, idea);
 		free(p);
 	}
 	if (rc == 0 && at) rc = schedule_file_write(dir, at, "bundle");
-	cJSON_Delete(idea);
 	return rc;
 }
 
 static int insert_row(sqlite3 *db, struct config *c, const struct channel *ch, const cJSON *m,
-		      const char *hash, const char *bundle)
+		      const char *hash, const char *bundle, const cJSON *idea)
 {
 	const char *id = json_str(m, "episode_id", ""), *title = json_str(m, "title", "");
-	char ticket[200], slug[48], *src;
+	char ticket[200], slug[48], *src, *idea_json = json_print(idea);
 	struct episode e;
 	cJSON *nv = cJSON_CreateObject();
 	int rc = -1;
@@ -75,8 +82,8 @@ static int insert_row(sqlite3 *db, struct config *c, const struct channel *ch, c
 	cJSON_AddStringToObject(nv, "source", src);
 	if (db_begin(db) < 0) goto out;
 	if (db_exec(db, "INSERT INTO episodes (id, channel_id, title, status, idea, ticket, location, stage,"
-		    " content_hash, source_name, ingest_done, scheduled_at) VALUES (?,?,?,'publishing','{}',?,"
-		    "'upload','upload',?,?,1,?)", "sssssss", id, ch->db_id, title, ticket, hash, src,
+		    " content_hash, source_name, ingest_done, scheduled_at) VALUES (?,?,?,'publishing',?,?,"
+		    "'upload','upload',?,?,1,?)", "ssssssss", id, ch->db_id, title, idea_json, ticket, hash, src,
 		    json_str(m, "publish_at", NULL)) == 0 &&
 	    episode_load(db, c->root, id, &e) == 0) {
 		rc = pipeline_enter(db, c, &e, stage_find("upload"));
@@ -87,6 +94,7 @@ static int insert_row(sqlite3 *db, struct config *c, const struct channel *ch, c
 	if (rc < 0) db_rollback(db);
 out:
 	cJSON_Delete(nv);
+	free(idea_json);
 	free(src);
 	return rc;
 }
@@ -96,6 +104,7 @@ int bundle_import(sqlite3 *db, struct config *c, const char *bundle, const cJSON
 {
 	const char *id = json_str(m, "episode_id", ""), *chan = json_str(m, "channel", "");
 	struct channel *ch = config_channel(c, chan);
+	cJSON *idea;
 	char *dir;
 	int rc;
 
@@ -104,13 +113,15 @@ int bundle_import(sqlite3 *db, struct config *c, const char *bundle, const cJSON
 		return err_set("%s: its channel '%s' is not set up on this machine; create channels/%s/channel.yaml "
 			       "with providers.upload (youtube) and run upload again", bundle, chan, chan);
 	dir = episode_dir(c->root, ch->id, id);
-	rc = copy_in(bundle, dir, m);
-	if (rc == 0) rc = insert_row(db, c, ch, m, manifest_sha, bundle);
+	idea = import_idea(bundle, m);
+	rc = copy_in(bundle, dir, m, idea);
+	if (rc == 0) rc = insert_row(db, c, ch, m, manifest_sha, bundle, idea);
 	if (rc == 0) rc = pipeline_sync(db, c, id);
 	if (rc == 0) {
 		log_info(id, dir, "bundle.imported", "bundle %s queued for upload on channel %s", bundle, ch->id);
 		snprintf(msg, n, "episode %s (channel %s) is queued at the upload stage", id, ch->id);
 	}
+	cJSON_Delete(idea);
 	free(dir);
 	return rc;
 }

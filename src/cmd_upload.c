@@ -48,8 +48,9 @@ static int upload_one(sqlite3 *db, struct config *c, const char *arg, const char
 		free(mpath);
 	}
 	if (rc < 0) fprintf(stderr, "acog-batch upload: refused %s: %s\n", arg, err_msg());
-	else printf("%s: %s%s\n", arg, msg, rc == 1 ? "; not uploading it again" :
-		    "; the daemon publishes it (acog-batch run)");
+	else printf("%s: %s%s%s\n", arg, msg, rc == 1 ? "; not uploading it again" :
+		    "; the daemon publishes it (acog-batch run)", keys[0] ? "" :
+		    " (signature not checked: no trusted_keys in acog.yaml and no --trust)");
 	cJSON_Delete(m);
 	free(dir);
 	return rc < 0 ? -1 : 0;

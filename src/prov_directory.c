@@ -260,7 +260,8 @@ static cJSON *manifest_new(const struct stage_ctx *ctx, const char *published_at
 	return m;
 }
 
-/* manifest.json, and manifest.sig over its exact bytes when a key is set. */
+/* manifest.json, and manifest.sig over its exact bytes when a key is set.
+ * -1: a write failed (retry); -2: the key is unusable (a person must act). */
 static int write_manifest(const struct stage_ctx *ctx, const char *tmp, const cJSON *m)
 {
 	const char *key = json_str(ctx->provider, "signing_key_file", NULL);
@@ -272,7 +273,7 @@ static int write_manifest(const struct stage_ctx *ctx, const char *tmp, const cJ
 		free(path);
 		path = xasprintf("%s/manifest.sig", tmp);
 		sig = ed25519_sign(kpath, text, strlen(text));
-		rc = sig ? fsio_write_atomic_str(path, sig) : -1;
+		rc = sig ? fsio_write_atomic_str(path, sig) : -2;
 	}
 	free(text), free(path), free(sig), free(kpath);
 	return rc;
@@ -283,6 +284,7 @@ static int write_manifest(const struct stage_ctx *ctx, const char *tmp, const cJ
 static enum stage_rc publish_new(struct stage_ctx *ctx, const char *outbox, const char *final)
 {
 	char *tmp = xasprintf("%s/.%s.tmp", outbox, ctx->episode_id), *mpath = NULL, now[32], at[32];
+	int signed_rc = 0;
 	cJSON *m = NULL;
 	enum stage_rc rc;
 
@@ -301,8 +303,8 @@ static enum stage_rc publish_new(struct stage_ctx *ctx, const char *outbox, cons
 		goto out;
 	mpath = xasprintf("%s/manifest.json", tmp);
 	if (write_settings(ctx, tmp, *at ? at : NULL, cJSON_GetObjectItem(m, "files")) < 0 ||
-	    write_manifest(ctx, tmp, m) < 0 || fsio_fsync_dir(tmp) < 0) {
-		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	    (signed_rc = write_manifest(ctx, tmp, m)) < 0 || fsio_fsync_dir(tmp) < 0) {
+		rc = stage_fail(ctx, signed_rc == -2 ? STAGE_FAIL : STAGE_RETRY, "%s", err_msg());
 		goto out;
 	}
 	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) < 0 && errno != EEXIST) {

@@ -152,3 +152,18 @@ def test_without_trusted_keys_hashes_still_checked(made, connected, tmp_path):
     assert p.returncode == 65 and "unsigned bundle" in p.stderr
     connected.cli("upload", str(good))
     assert [e["id"] for e in connected.status()] == [made[1]["id"]]
+
+
+def test_unusable_signing_key_fails_the_upload_with_the_reason(root):
+    run(["keygen"], root.path)
+    key = root.path / "keys/acog-signing.key"
+    key.chmod(0o644)
+    root.channel("t", review="false", extra=SIGNED)
+    root.drop(root.idea("Why is the sea salty?"), "sea.json")
+    root.drain()
+    [ep] = root.status()
+    assert ep["status"] == "failed" and ep["stage"] == "upload", ep
+    assert str(key) in ep["last_error"] and "chmod 600" in ep["last_error"], ep["last_error"]
+    jobs = root.q("SELECT retry_count FROM jobs WHERE episode_id = ? AND stage = 'upload'", ep["id"])
+    assert jobs == [{"retry_count": 0}], "a bad key is not retried"
+    assert not (root.path / "channels/t/outbox" / ep["id"]).exists()
