@@ -17,8 +17,10 @@ SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor
        src/prov_avatar.c src/prov_broll.c src/prov_assembly.c \
        src/http.c src/credentials.c src/alert.c src/prompt.c src/prov_openai.c \
        src/prov_elevenlabs.c src/prov_heygen.c src/prov_runway.c \
+       src/prov_youtube.c src/youtube_upload.c src/youtube_api.c src/youtube_meta.c src/oauth.c src/quota.c \
+       src/cmd_auth.c \
        src/schema_blob.c src/demo_blob.c src/prompts_blob.c
-HDRS = src/base.h src/http.h src/provider.h src/daemon.h
+HDRS = src/base.h src/http.h src/provider.h src/daemon.h src/youtube.h
 OBJS = $(SRCS:src/%.c=build/obj/%.o)
 ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o)
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -37,7 +39,7 @@ acog-batch: $(OBJS)
 build/obj/%.o: src/%.c $(HDRS) | build/obj
 	$(CC) $(CFLAGS) -Wa,-I. -c -o $@ $<
 build/asan/%.o: src/%.c $(HDRS) | build/asan
-	$(CC) $(CFLAGS) -O1 $(ASAN_FLAGS) -Wa,-I. -c -o $@ $<
+	$(CC) $(CFLAGS) -O1 $(ASAN_FLAGS) -DACOG_TEST -Wa,-I. -c -o $@ $<
 build/obj/schema_blob.o build/asan/schema_blob.o: schema.sql
 build/obj/demo_blob.o build/asan/demo_blob.o: channels/demo/channel.yaml channels/demo/sample-idea.json
 build/obj/prompts_blob.o build/asan/prompts_blob.o build/static-obj/prompts_blob.o: prompts/planning.txt prompts/scripting.txt prompts/metadata.txt

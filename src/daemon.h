@@ -156,6 +156,7 @@ int cmd_costs(struct cli *a);
 int cmd_doctor(struct cli *a);
 int cmd_keygen(struct cli *a);
 int cmd_upload(struct cli *a);
+int cmd_auth(struct cli *a);             /* cmd_auth.c */
 extern const char demo_channel_yaml[];
 extern const char demo_idea_json[];
 

@@ -82,6 +82,8 @@ struct xfer {
 	CURLcode cc;
 	long status;
 	int sent;                  /* the request (or part of it) went out */
+	FILE *body_fp;             /* req->body_file, positioned at body_offset */
+	long long body_left;
 	char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -506,8 +508,39 @@ static struct curl_slist *build_headers(const struct http_req *req)
 	return l;
 }
 
+static size_t on_read(char *buf, size_t size, size_t nmemb, void *user)
+{
+	struct xfer *x = user;
+	size_t n = size * nmemb, got;
+	if ((long long)n > x->body_left) n = (size_t)x->body_left;
+	got = n ? fread(buf, 1, n, x->body_fp) : 0;
+	if (got < n) return CURL_READFUNC_ABORT;     /* the file shrank */
+	x->body_left -= (long long)got;
+	return got;
+}
+
+static int body_file_open(struct xfer *x)
+{
+	x->body_fp = fopen(x->req->body_file, "rbe");
+	if (!x->body_fp || fseeko(x->body_fp, (off_t)x->req->body_offset, SEEK_SET) < 0) {
+		x->local_errno = errno;
+		x->local_what = "cannot read";
+		return -1;
+	}
+	x->body_left = x->req->body_length;
+	curl_easy_setopt(x->h, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(x->h, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(x->h, CURLOPT_READDATA, x);
+	curl_easy_setopt(x->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->req->body_length);
+	return 0;
+}
+
 static void set_method(CURL *h, const struct http_req *req, const char *method)
 {
+	if (req->body_file) {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+		return;
+	}
 	if (req->body || strcmp(method, "POST") == 0) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
@@ -593,6 +626,7 @@ static void attempt(struct xfer *x)
 	if (!x->h) abort();
 	if (x->req->download_to && download_open(x) < 0) goto out;
 	setup(x, hdrs);
+	if (x->req->body_file && body_file_open(x) < 0) goto out;
 	x->cc = curl_easy_perform(x->h);
 	if (x->cc == CURLE_FILESIZE_EXCEEDED) x->too_big = 1;
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
@@ -602,6 +636,14 @@ out:
 	download_close(x, x->cc != CURLE_OK || x->status < 200 || x->status >= 300 || x->local_what);
 	curl_easy_cleanup(x->h);
 	curl_slist_free_all(hdrs);
+	if (x->body_fp) fclose(x->body_fp);
+}
+
+static int is_answer(const struct http_req *req, long status)
+{
+	for (const long *a = req->answers; a && *a; a++)
+		if (*a == status) return 1;
+	return 0;
 }
 
 /* ---- verdicts ------------------------------------------------------------ */
@@ -657,7 +699,7 @@ static struct verdict judge(const struct xfer *x)
 	if (x->cc != CURLE_OK) {
 		v.retriable = transport_retriable(x->cc);
 		v.maybe_ran = ni && x->sent;
-	} else if (x->status >= 200 && x->status < 300) {
+	} else if ((x->status >= 200 && x->status < 300) || is_answer(x->req, x->status)) {
 		v.ok = 1;
 		return v;
 	} else {

@@ -21,6 +21,11 @@ struct http_req {
 	int connect_timeout_s;         /* 0 = 10 */
 	int max_attempts;              /* 0 = 4; 1 = never retry */
 	int not_idempotent;            /* 1: never resend after the request may have reached the server */
+	/* Interim (branch yt) until branch http lands with the same contract: */
+	const char *body_file;         /* stream the body from this file ... */
+	long long body_offset;         /* ... starting here ... */
+	long long body_length;         /* ... this many bytes (0 allowed) */
+	const long *answers;           /* 0-terminated statuses returned as success (e.g. {308, 0}) */
 };
 struct http_resp {
 	long status;                   /* 0 when no HTTP answer arrived */

@@ -53,6 +53,11 @@ static const struct command commands[] = {
 	  "own episode id: a bundle already known here is never published twice.", "--trust=" },
 	{ "doctor", cmd_doctor, "doctor",
 	  "Check what the daemon depends on and say what to do about each problem.", "" },
+	{ "auth", cmd_auth, "auth youtube CHANNEL [--device] [--port N]",
+	  "One-time OAuth set-up of a channel's YouTube uploads: prints a consent URL and waits\n"
+	  "for the redirect on 127.0.0.1 (or the redirect URL pasted here); --device uses the\n"
+	  "device flow instead.  Stores the refresh token and releases the channel's auth holds.",
+	  "--device --port=" },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 

@@ -25,6 +25,7 @@ const struct provider_def provider_table[] = {
 	{ "broll", "library", prov_broll_library },
 	{ "assembly", "ffmpeg", prov_assembly_ffmpeg },
 	{ "upload", "directory", prov_upload_directory },
+	{ "upload", "youtube", prov_upload_youtube },
 	{ "planning", "openai", prov_planning_openai },
 	{ "scripting", "openai", prov_scripting_openai },
 	{ "metadata", "openai", prov_metadata_openai },

@@ -77,6 +77,7 @@ enum stage_rc prov_broll_generated(struct stage_ctx *ctx);
 enum stage_rc prov_broll_library(struct stage_ctx *ctx);
 enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx);
 enum stage_rc prov_upload_directory(struct stage_ctx *ctx);
+enum stage_rc prov_upload_youtube(struct stage_ctx *ctx);
 enum stage_rc prov_command(struct stage_ctx *ctx);
 enum stage_rc prov_planning_openai(struct stage_ctx *ctx);
 enum stage_rc prov_scripting_openai(struct stage_ctx *ctx);

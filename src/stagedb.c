@@ -8,11 +8,15 @@
  *                      process, and the daemon hands it to every later
  *                      attempt in the stage input;
  *   stagedb_cached_result finds a completed run of the same stage with the
- *                      same input hash (cache.c decides whether to reuse it).
+ *                      same input hash (cache.c decides whether to reuse it);
+ *   stagedb_quota_use  checks and charges the YouTube quota ledger
+ *                      (youtube_quota_usage) in one short transaction.
  * Nothing else in the child includes sqlite3.h.
  */
 #include "provider.h"
+#include "youtube.h"
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 static sqlite3 *open_db(const char *root, int flags)
@@ -77,4 +81,64 @@ char *stagedb_cached_result(const char *root, const char *job_id, const char *in
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return res;
+}
+
+/* The ledger row's units used (creating the row), or -1. */
+static int quota_row(sqlite3 *db, const char *channel, const char *bucket, const char *day)
+{
+	const char *args[] = { bucket, day, channel };
+	sqlite3_stmt *st;
+	int used = -1;
+	st = prep(db, "INSERT INTO youtube_quota_usage (id, channel_id, date, bucket)"
+		  " SELECT lower(hex(randomblob(16))), c.id, ?2, ?1 FROM channels c WHERE c.slug = ?3"
+		  " ON CONFLICT (channel_id, date, bucket) DO NOTHING", args, 3);
+	if (st && sqlite3_step(st) == SQLITE_DONE) {
+		sqlite3_finalize(st);
+		st = prep(db, "SELECT q.units_used FROM youtube_quota_usage q JOIN channels c ON c.id = q.channel_id"
+			  " WHERE q.bucket = ?1 AND q.date = ?2 AND c.slug = ?3", args, 3);
+		if (st && sqlite3_step(st) == SQLITE_ROW) used = sqlite3_column_int(st, 0);
+		else if (st) err_set("channel %s is not in the database yet; start the daemon once", channel);
+	} else if (st) {
+		err_set("quota ledger: %s", sqlite3_errmsg(db));
+	}
+	sqlite3_finalize(st);
+	return used;
+}
+
+static int quota_add(sqlite3 *db, const char *channel, const char *bucket, const char *day, int units, int limit)
+{
+	char u[24], l[24];
+	snprintf(u, sizeof u, "%d", units);
+	snprintf(l, sizeof l, "%d", limit);
+	const char *args[] = { bucket, day, channel, u, l };
+	sqlite3_stmt *st = prep(db, "UPDATE youtube_quota_usage SET units_used = units_used + CAST(?4 AS INTEGER),"
+				" daily_limit = CAST(?5 AS INTEGER) WHERE bucket = ?1 AND date = ?2"
+				" AND channel_id = (SELECT id FROM channels WHERE slug = ?3)", args, 5);
+	int rc = st && sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	if (rc < 0 && st) err_set("quota ledger: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int stagedb_quota_use(const char *root, const char *channel, const char *bucket, const char *day,
+		      int units, int limit, int force, int *used)
+{
+	sqlite3 *db = open_db(root, SQLITE_OPEN_READWRITE);
+	int rc = -1, have;
+	if (!db) return -1;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		err_set("quota ledger: %s", sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return -1;
+	}
+	if ((have = quota_row(db, channel, bucket, day)) >= 0) {
+		if (force) units = have < limit ? limit - have : 0;   /* the server said: spent */
+		rc = have + units > limit ? 1 : 0;
+		*used = have + units;
+		if ((rc == 0 || force) && quota_add(db, channel, bucket, day, units, limit) < 0) rc = -1;
+	}
+	if (sqlite3_exec(db, rc < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL) != SQLITE_OK && rc >= 0)
+		rc = err_set("quota ledger: cannot commit: %s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	return rc;
 }

@@ -1,17 +1,24 @@
-"""fake_youtube: a strict fake of Google OAuth refresh and YouTube Data v3.
+"""fake_youtube: a strict fake of Google OAuth and YouTube Data v3.
 
-POST /token (refresh_token grant only), resumable videos.insert
+OAuth: GET /o/oauth2/v2/auth (the consent page: approves at once and
+answers 302 to redirect_uri with code and state), POST /token with the
+refresh_token, authorization_code (PKCE S256 checked) and device_code
+grants, POST /device/code and GET /device?user_code= (the person
+approving).  POST /token, resumable videos.insert
 (POST /upload/youtube/v3/videos?uploadType=resumable&part=snippet,status,
 then PUT the session URI whole or in 256 KiB-multiple chunks), thumbnails.set
 (POST /upload/youtube/v3/thumbnails/set?videoId=), playlistItems.insert
-(POST /youtube/v3/playlistItems?part=snippet) and videos.list (GET
-/youtube/v3/videos?id=).  API calls need a Bearer token issued by /token
+(POST /youtube/v3/playlistItems?part=snippet), playlistItems.list,
+channels.list?mine=true, captions.insert (multipart) and videos.list (GET
+/youtube/v3/videos?id=).  Every byte range a session PUT carried is logged
+in STATE/youtube_ranges.jsonl.  API calls need a Bearer token issued by /token
 (or --api-key when given).  A quota ledger per Pacific day lives in
 STATE/quota.json; uploaded files land in STATE/uploads/youtube/.
 """
 
 import base64
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -35,6 +42,13 @@ QUERY_RE = re.compile(r"^bytes \*/(\d+|\*)$")
 SCOPE_UPLOAD = "https://www.googleapis.com/auth/youtube.upload"
 SCOPE_YT = "https://www.googleapis.com/auth/youtube"
 SCOPE_SSL = "https://www.googleapis.com/auth/youtube.force-ssl"
+SCOPE_RO = "https://www.googleapis.com/auth/youtube.readonly"
+SCOPES_READ = {SCOPE_YT, SCOPE_SSL, SCOPE_RO}
+SCOPES_UPLOAD = {SCOPE_UPLOAD, SCOPE_YT, SCOPE_SSL}
+KNOWN_SCOPES = {SCOPE_UPLOAD, SCOPE_YT, SCOPE_SSL, SCOPE_RO}
+DEVICE_SCOPES = {SCOPE_YT, SCOPE_RO}
+UPLOADS_PLAYLIST = "UUfakechannel000000000000"
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 STATUS_TEXT = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED",
                403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
@@ -88,6 +102,11 @@ class YouTubeApp(App):
         self.sessions = {}
         self.videos = {}
         self.playlists = {}
+        self.refresh_tokens = {self.args.refresh_token: self.args.scopes}
+        self.codes = {}          # authorization code -> grant
+        self.devices = {}        # device_code -> {user_code, scope, approved}
+        self.order = []          # video ids, oldest first
+        self.captions = {}
         self.dir = core.path("uploads", "youtube")
         os.makedirs(self.dir, exist_ok=True)
 
@@ -97,6 +116,19 @@ class YouTubeApp(App):
         path = req.path.rstrip("/")
         if path in ("/token", "/o/oauth2/token"):
             return self.need(req, "POST", Route(self.token, auth=False))
+        if path == "/o/oauth2/v2/auth":
+            return self.need(req, "GET", Route(self.consent, auth=False))
+        if path == "/device/code":
+            return self.need(req, "POST", Route(self.device_code, auth=False))
+        if path == "/device":
+            return self.need(req, "GET", Route(self.device_approve,
+                                               auth=False))
+        if path == "/youtube/v3/channels":
+            return self.need(req, "GET", Route(self.channels_list))
+        if path == "/upload/youtube/v3/captions":
+            return self.need(req, "POST", Route(self.captions_insert))
+        if path == "/youtube/v3/playlistItems" and req.method == "GET":
+            return Route(self.playlist_list)
         if path == "/upload/youtube/v3/videos":
             if "upload_id" in req.query:
                 return self.need(req, "PUT", Route(self.session, auth=False))
@@ -200,7 +232,8 @@ class YouTubeApp(App):
         if grant is None:
             raise oauth_error(400, "invalid_request",
                               "Missing required parameter: grant_type")
-        if grant != "refresh_token":
+        if grant not in ("refresh_token", "authorization_code",
+                         DEVICE_GRANT):
             raise oauth_error(400, "unsupported_grant_type",
                               "Invalid grant_type: %s" % grant)
         if not client_id:
@@ -211,23 +244,122 @@ class YouTubeApp(App):
                               "The OAuth client was not found.")
         if secret != self.args.client_secret:
             raise oauth_error(401, "invalid_client", "Unauthorized")
+        if grant == "authorization_code":
+            return self.grant_code(get, oauth_error)
+        if grant == DEVICE_GRANT:
+            return self.grant_device(get, oauth_error)
         refresh = get("refresh_token")
         if not refresh:
             raise oauth_error(400, "invalid_request",
                               "Missing required parameter: refresh_token")
-        if refresh != self.args.refresh_token:
+        with self.lock:
+            scope = self.refresh_tokens.get(refresh)
+        if scope is None:
             raise oauth_error(400, "invalid_grant", "Bad Request")
+        self.core.count("youtube_token_refresh")
+        return self.issue(scope)
+
+    def issue(self, scope, refresh=None):
         token = "ya29.fake-" + new_id(16)
         with self.lock:
             self.tokens[token] = {"expires": time.time() +
-                                  self.args.token_ttl,
-                                  "scope": self.args.scopes}
-        self.core.count("youtube_token_refresh")
-        return Response.json(200, {"access_token": token,
-                                   "expires_in": self.args.token_ttl,
-                                   "scope": self.args.scopes,
-                                   "token_type": "Bearer"},
+                                  self.args.token_ttl, "scope": scope}
+            if refresh:
+                self.refresh_tokens[refresh] = scope
+        body = {"access_token": token, "expires_in": self.args.token_ttl,
+                "scope": scope, "token_type": "Bearer"}
+        if refresh:
+            body["refresh_token"] = refresh
+        return Response.json(200, body,
                              [("Cache-Control", "no-cache, no-store")])
+
+    # -- OAuth: loopback (authorization code + PKCE) and device flows
+
+    def consent(self, req):
+        """The consent page, approved at once: 302 to redirect_uri."""
+        def bad(msg):
+            return HTTPError(Response.text(400, "Error 400: " + msg))
+        if req.q("client_id") != self.args.client_id:
+            raise bad("invalid_client")
+        redirect = req.q("redirect_uri") or ""
+        if not re.match(r"^http://(127\.0\.0\.1|\[::1\]|localhost):\d+/?$",
+                        redirect):
+            raise bad("redirect_uri_mismatch: loopback IP redirect only")
+        if req.q("response_type") != "code":
+            raise bad("unsupported_response_type")
+        scopes = (req.q("scope") or "").split()
+        if not scopes or not set(scopes) <= KNOWN_SCOPES:
+            raise bad("invalid_scope")
+        challenge = req.q("code_challenge") or ""
+        if req.q("code_challenge_method") != "S256" or \
+                not re.match(r"^[A-Za-z0-9_-]{43}$", challenge):
+            raise bad("invalid_request: PKCE S256 code_challenge required")
+        if not req.q("state"):
+            raise bad("this fake insists on a state parameter")
+        code = "4/fake-" + new_id(16)
+        with self.lock:
+            self.codes[code] = {"challenge": challenge, "redirect": redirect,
+                                "scope": " ".join(scopes)}
+        self.core.count("youtube_consents")
+        loc = "%s%s?%s" % (redirect.rstrip("/"), "/", urllib.parse.urlencode(
+            {"state": req.q("state"), "code": code,
+             "scope": " ".join(scopes)}))
+        return Response.empty(302, [("Location", loc)])
+
+    def grant_code(self, get, oauth_error):
+        with self.lock:
+            grant = self.codes.pop(get("code") or "", None)
+        if grant is None:
+            raise oauth_error(400, "invalid_grant", "Malformed auth code.")
+        if get("redirect_uri") != grant["redirect"]:
+            raise oauth_error(400, "redirect_uri_mismatch", "Bad Request")
+        verifier = get("code_verifier") or ""
+        digest = base64.urlsafe_b64encode(hashlib.sha256(
+            verifier.encode()).digest()).rstrip(b"=").decode()
+        if not 43 <= len(verifier) <= 128 or digest != grant["challenge"]:
+            raise oauth_error(400, "invalid_grant", "Invalid code verifier.")
+        self.core.count("youtube_code_exchanges")
+        return self.issue(grant["scope"], "1//fake-refresh-" + new_id(16))
+
+    def device_code(self, req):
+        form = urllib.parse.parse_qs(req.body.decode("utf-8", "replace"))
+        get = lambda k: form.get(k, [None])[0]
+        if get("client_id") != self.args.client_id:
+            return Response.json(401, {"error": "invalid_client"})
+        scopes = (get("scope") or "").split()
+        if not scopes or not set(scopes) <= DEVICE_SCOPES:
+            return Response.json(400, {"error": "invalid_scope",
+                                       "error_description": "Not authorized "
+                                       "to request the scopes: %s" % scopes})
+        dc, uc = "fake-device-" + new_id(12), new_id(4).upper()
+        with self.lock:
+            self.devices[dc] = {"user_code": uc, "scope": " ".join(scopes),
+                                "approved": False}
+        return Response.json(200, {
+            "device_code": dc, "user_code": uc, "expires_in": 1800,
+            "interval": self.args.device_interval,
+            "verification_url": req.base_url() + "/device"})
+
+    def device_approve(self, req):
+        with self.lock:
+            for d in self.devices.values():
+                if d["user_code"] == req.q("user_code"):
+                    d["approved"] = True
+                    return Response.text(200, "approved")
+        return Response.text(404, "unknown code")
+
+    def grant_device(self, get, oauth_error):
+        with self.lock:
+            d = self.devices.get(get("device_code") or "")
+        if d is None:
+            raise oauth_error(400, "invalid_grant", "Bad Request")
+        if not d["approved"]:
+            raise oauth_error(428, "authorization_pending", "Precondition "
+                              "Required")
+        with self.lock:
+            self.devices.pop(get("device_code"), None)
+        self.core.count("youtube_device_grants")
+        return self.issue(d["scope"], "1//fake-refresh-" + new_id(16))
 
     # -- quota
 
@@ -369,6 +501,7 @@ class YouTubeApp(App):
 
     def insert(self, req):
         def validate():
+            self.need_scope(req, SCOPES_UPLOAD)
             if req.q("uploadType") != "resumable":
                 raise gerror(400, "invalidUploadType", "This fake supports "
                              "only uploadType=resumable", "global")
@@ -447,6 +580,7 @@ class YouTubeApp(App):
             sess["done"] = res
             with self.lock:
                 self.videos[vid] = {"resource": res, "path": final}
+                self.order.append(vid)
             self.core.append_jsonl("youtube_videos.jsonl", {
                 "ts": now_iso(), "id": vid, "path": final,
                 "bytes": sess["received"], "resource": res})
@@ -489,6 +623,10 @@ class YouTubeApp(App):
         if sess["done"] is not None:
             return self.complete(sess)
         first, last, total = self.chunk_bounds(req, sess, cr)
+        self.core.append_jsonl("youtube_ranges.jsonl", {
+            "upload_id": sess["id"], "first": first, "last": last,
+            "total": total, "held_before": sess["received"],
+            "fault": fault})
         start, data = first, req.body
         if first < sess["received"]:       # overlap: ignore what we have
             data = data[sess["received"] - first:]
@@ -573,6 +711,11 @@ class YouTubeApp(App):
         if first != sess["received"] or sess["done"] is not None:
             return
         keep = len(req.partial_body) // CHUNK * CHUNK
+        self.core.append_jsonl("youtube_ranges.jsonl", {
+            "upload_id": sess["id"], "first": first,
+            "last": first + len(req.partial_body) - 1, "total": None,
+            "held_before": sess["received"], "fault": "dropped",
+            "kept": keep})
         if keep:
             self.store(sess, req.partial_body[:keep], first)
 
@@ -580,6 +723,7 @@ class YouTubeApp(App):
 
     def thumbnail(self, req):
         def validate():
+            self.need_scope(req, SCOPES_UPLOAD)
             vid = req.q("videoId")
             if not vid:
                 raise gerror(400, "required", "Required parameter: videoId",
@@ -695,3 +839,88 @@ class YouTubeApp(App):
                                    "etag": new_id(12), "items": items,
                                    "pageInfo": {"totalResults": len(items),
                                                 "resultsPerPage": len(items)}})
+
+    # -- scopes, channels.list, playlistItems.list, captions.insert
+
+    def need_scope(self, req, allowed):
+        if not (set(allowed) & set(req.scope)):
+            raise gerror(403, "insufficientPermissions", "Request had "
+                         "insufficient authentication scopes.")
+
+    def channels_list(self, req):
+        def validate():
+            self.need_scope(req, SCOPES_READ)
+            self.check_parts(req, ())
+            if req.q("mine") != "true":
+                raise gerror(400, "missingRequiredParameter", "No filter "
+                             "selected. Expected one of: mine",
+                             "youtube.parameter")
+        self.charged(validate, 1)
+        return Response.json(200, {
+            "kind": "youtube#channelListResponse", "etag": new_id(12),
+            "items": [{"kind": "youtube#channel", "id":
+                       "UCfakechannel000000000000", "contentDetails": {
+                           "relatedPlaylists": {"likes": "",
+                                                "uploads": UPLOADS_PLAYLIST}}}]})
+
+    def playlist_list(self, req):
+        def validate():
+            self.need_scope(req, SCOPES_READ)
+            self.check_parts(req, ())
+            if not req.q("playlistId"):
+                raise gerror(400, "missingRequiredParameter", "No filter "
+                             "selected. Expected one of: playlistId",
+                             "youtube.parameter")
+        self.charged(validate, 1)
+        pid = req.q("playlistId")
+        with self.lock:
+            ids = list(reversed(self.order)) if pid == UPLOADS_PLAYLIST \
+                else list(self.playlists.get(pid, []))
+        if req.q("videoId"):
+            ids = [i for i in ids if i == req.q("videoId")]
+        ids = ids[:int(req.q("maxResults", "5"))]
+        items = [{"kind": "youtube#playlistItem", "id": new_id(16),
+                  "snippet": {"playlistId": pid, "resourceId": {
+                      "kind": "youtube#video", "videoId": i}},
+                  "contentDetails": {"videoId": i}} for i in ids]
+        return Response.json(200, {"kind": "youtube#playlistItemListResponse",
+                                   "etag": new_id(12), "items": items,
+                                   "pageInfo": {"totalResults": len(items),
+                                                "resultsPerPage": 50}})
+
+    def captions_insert(self, req):
+        def validate():
+            self.need_scope(req, {SCOPE_SSL})
+            self.check_parts(req, ("snippet",))
+            if req.q("uploadType") != "multipart":
+                raise gerror(400, "invalidUploadType", "This fake supports "
+                             "only uploadType=multipart for captions")
+            m = re.match(r"multipart/related;\s*boundary=(\S+)",
+                         req.header("Content-Type") or "")
+            if not m:
+                raise gerror(400, "badContent", "multipart/related needed")
+            parts = req.body.split(b"--" + m.group(1).encode())
+            if len(parts) < 4:
+                raise gerror(400, "mediaBodyRequired", "The request does not "
+                             "include the caption track.", "youtube.caption")
+            meta = json.loads(parts[1].split(b"\r\n\r\n", 1)[1])
+            track = parts[2].split(b"\r\n\r\n", 1)[1]
+            snippet = meta.get("snippet") or {}
+            with self.lock:
+                known = snippet.get("videoId") in self.videos
+            if not known:
+                raise gerror(404, "videoNotFound", "Video not found.",
+                             "youtube.caption")
+            if not snippet.get("language") or b"-->" not in track:
+                raise gerror(400, "invalidMetadata", "Bad caption track",
+                             "youtube.caption")
+            return snippet, track
+        snippet, track = self.charged(validate, 400)
+        with self.lock:
+            self.captions.setdefault(snippet["videoId"], []).append(
+                snippet["language"])
+        atomic_write(os.path.join(self.dir, "captions_%s.srt" %
+                                  snippet["videoId"]), track)
+        self.core.count("youtube_captions")
+        return Response.json(200, {"kind": "youtube#caption",
+                                   "id": new_id(16), "snippet": snippet})

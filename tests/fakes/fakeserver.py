@@ -87,6 +87,8 @@ def parse_args(argv):
     g.add_argument("--playlist-max", type=int, default=5000)
     g.add_argument("--final-status", type=int, default=200,
                    choices=[200, 201])
+    g.add_argument("--device-interval", type=int, default=1,
+                   help="device flow: seconds between token polls")
     args = p.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")

@@ -1,0 +1,68 @@
+/*
+ * prov_youtube.c - the `youtube` upload provider: publishes the episode's
+ * final.mp4 with metadata.json, thumbnail.png and subtitles.srt through
+ * youtube_publish(), keeping its state (session URI, video id, done-marks,
+ * progress) in the episode-scoped provider-state store, and writes
+ * publish.json {provider, video_id, url, published_at}, which the pipeline
+ * turns into episodes.published_url / published_at.
+ *
+ * Options (a contract): client_id; client_secret_file | client_secret_env;
+ * refresh_token_file; api_base; token_url; privacy; category_id;
+ * default_language; playlist_id; made_for_kids; synthetic_media;
+ * notify_subscribers; chunk_mib; captions; ca_file; thumbnail_max_mb.
+ */
+#define _GNU_SOURCE
+#include "youtube.h"
+#include <stdlib.h>
+#include <string.h>
+
+static const char *state_get(void *arg, const char *key)
+{
+	return stage_state_get(arg, key);
+}
+
+static int state_set(void *arg, const char *key, const char *value)
+{
+	return stage_state_set(arg, key, value);
+}
+
+static const char *channel_of(const struct stage_ctx *ctx)
+{
+	const char *slash = strrchr(ctx->channel_dir, '/');
+	return json_str(ctx->channel, "id", slash ? slash + 1 : ctx->channel_dir);
+}
+
+static int write_publish_json(const struct stage_ctx *ctx, const struct yt_job *job)
+{
+	char *path = xasprintf("%s/publish.json", ctx->episode_dir);
+	cJSON *j = cJSON_CreateObject();
+	int rc;
+	cJSON_AddStringToObject(j, "provider", "youtube");
+	cJSON_AddStringToObject(j, "video_id", job->video_id);
+	cJSON_AddStringToObject(j, "url", job->url);
+	cJSON_AddStringToObject(j, "published_at", job->published_at);
+	rc = json_write_file(path, j);
+	cJSON_Delete(j);
+	free(path);
+	return rc;
+}
+
+enum stage_rc prov_upload_youtube(struct stage_ctx *ctx)
+{
+	char *video = xasprintf("%s/final.mp4", ctx->episode_dir), *thumb = xasprintf("%s/thumbnail.png", ctx->episode_dir);
+	char *srt = xasprintf("%s/subtitles.srt", ctx->episode_dir), *mpath = xasprintf("%s/metadata.json", ctx->episode_dir);
+	cJSON *meta = json_load_file(mpath, 1 << 20);
+	struct yt_job job = { .ctx = ctx, .channel = channel_of(ctx), .video = video, .thumbnail = thumb,
+			      .captions = srt, .meta = meta, .marker = ctx->episode_id,
+			      .publish_at = json_str(ctx->idea, "publish_at", NULL),
+			      .store = { ctx, state_get, state_set } };
+	enum stage_rc rc;
+	if (!meta) rc = stage_fail(ctx, STAGE_FAIL, "%s; run metadata again (acog-batch retry %s --from metadata)",
+				   err_msg(), ctx->episode_id);
+	else rc = youtube_publish(&job);
+	if (rc == STAGE_OK && write_publish_json(ctx, &job) < 0) rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	if (rc == STAGE_OK) stage_log(ctx, "info", "published %s", job.url);
+	cJSON_Delete(meta);
+	free(video), free(thumb), free(srt), free(mpath);
+	return rc;
+}
