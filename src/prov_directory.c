@@ -226,20 +226,6 @@ static int write_settings(const struct stage_ctx *ctx, const char *tmp, const ch
 	return rc;
 }
 
-/* When to publish: schedule.json (or the idea); a past time means at once. */
-static int publish_time(struct stage_ctx *ctx, char out[32])
-{
-	int past;
-	double t = schedule_file_read(ctx->episode_dir, ctx->idea, time_now(), &past);
-
-	out[0] = 0;
-	if (t < 0) return -1;
-	if (past) stage_log(ctx, "info", "publish_at %s is already past; publishing at once",
-			    json_str(ctx->idea, "publish_at", "(schedule.json)"));
-	if (t > 0) cadence_iso(t, out);
-	return 0;
-}
-
 static cJSON *manifest_new(const struct stage_ctx *ctx, const char *published_at, const char *publish_at)
 {
 	char *mpath = xasprintf("%s/metadata.json", ctx->episode_dir);
@@ -294,7 +280,7 @@ static enum stage_rc publish_new(struct stage_ctx *ctx, const char *outbox, cons
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 		goto out;
 	}
-	if (publish_time(ctx, at) < 0) {
+	if (schedule_publish_time(ctx, at) < 0) {
 		rc = stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
 		goto out;
 	}

@@ -64,6 +64,9 @@ int stage_state_set(struct stage_ctx *ctx, const char *key, const char *value);
 const char *stage_state_get(const struct stage_ctx *ctx, const char *key);   /* NULL when unset or empty */
 void stage_log(struct stage_ctx *ctx, const char *level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* schedule_file.c: when an upload publishes, as 2026-12-01T14:00:00Z, or ""
+ * for at once (none set, or already past: then it logs so).  -1 on error. */
+int schedule_publish_time(struct stage_ctx *ctx, char out[32]);
 
 /* Provider implementations (one file each, registered in provider.c). */
 enum stage_rc prov_planning_builtin(struct stage_ctx *ctx);

@@ -8,9 +8,10 @@
  *
  * Providers call schedule_file_read: with no schedule.json it falls back to
  * the idea's publish_at (channels without a review gate), and a time that
- * has already passed means "publish at once", which the caller logs.
+ * has already passed means "publish at once", which the caller logs;
+ * schedule_publish_time does both for a stage.
  */
-#include "base.h"
+#include "provider.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,4 +53,17 @@ double schedule_file_read(const char *episode_dir, const cJSON *idea, double now
 		return 0;
 	}
 	return t;
+}
+
+int schedule_publish_time(struct stage_ctx *ctx, char out[32])
+{
+	int past;
+	double t = schedule_file_read(ctx->episode_dir, ctx->idea, time_now(), &past);
+
+	out[0] = 0;
+	if (t < 0) return -1;
+	if (past) stage_log(ctx, "info", "publish_at %s is already past; publishing at once",
+			    json_str(ctx->idea, "publish_at", "(schedule.json)"));
+	if (t > 0) cadence_iso(t, out);
+	return 0;
 }

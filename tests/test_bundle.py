@@ -3,11 +3,9 @@ self-contained bundle; `upload BUNDLE` on another root verifies it and
 publishes it once, however often it is run; any tampering is refused with
 the reason and the file.
 
-The connected root publishes through its channel's upload provider.  The
-YouTube provider (branch yt) is not merged here yet, so the connected root
-uses the `directory` provider: "one video" is one outbox entry and one
-upload job there.  When yt is merged, point providers.upload at
-tests/fakes/fake_youtube.py and count the fake's videos instead."""
+The connected root publishes through its channel's upload provider: the
+`youtube` provider against tests/fakes/fake_youtube.py (one video on the
+fake), and the `directory` provider (one outbox entry)."""
 import base64
 import hashlib
 import json
@@ -15,6 +13,7 @@ import os
 import shutil
 import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +166,29 @@ def test_unusable_signing_key_fails_the_upload_with_the_reason(root):
     jobs = root.q("SELECT retry_count FROM jobs WHERE episode_id = ? AND stage = 'upload'", ep["id"])
     assert jobs == [{"retry_count": 0}], "a bad key is not retried"
     assert not (root.path / "channels/t/outbox" / ep["id"]).exists()
+
+
+def test_uploaded_twice_makes_one_video_on_youtube(made, tmp_path):
+    from test_youtube import YT, video_of
+    b = Root(tmp_path / "connected-yt")
+    run(["init"], b.path)
+    yt = YT(b, tmp_path)
+    try:
+        yt.acog_yaml("trusted_keys: [trusted.pub]\n")
+        shutil.copy(made[0].path / "keys/acog-signing.pub", b.path / "trusted.pub")
+        yt.channel("t")
+        bundle = copy_bundle(made, tmp_path)
+        b.cli("upload", str(bundle))
+        yt.drain()
+        p = b.cli("upload", str(bundle))
+        assert "not uploading it again" in p.stdout
+        yt.drain()
+        [ep] = b.status()
+        assert ep["id"] == made[1]["id"] and ep["status"] == "published", ep
+        v = video_of(yt, ep)
+        assert len(yt.videos()) == 1
+        assert Path(v["path"]).read_bytes() == (bundle / "final.mp4").read_bytes()
+        title = json.loads((bundle / "metadata.json").read_text())["final_title"]
+        assert v["resource"]["snippet"]["title"] == title
+    finally:
+        yt.fake.stop()

@@ -92,3 +92,31 @@ def test_bad_cadence_refuses_approval_naming_the_file(root):
     assert "channels/t/channel.yaml" in p.stderr and "Mars/Olympus" in p.stderr, p.stderr
     [ep] = root.status()
     assert ep["state"] == "awaiting-approval" and "scheduled_at" not in ep
+
+
+def test_youtube_gets_the_cadence_slot_as_publish_at(root, tmp_path):
+    from test_youtube import YT
+    yt = YT(root, tmp_path)
+    try:
+        yt.acog_yaml()
+        root.channel("t", review="true", extra="  upload: %s\ncadence: \"mon,wed,fri 09:30,18:00 America/New_York\"\n"
+                     % json.dumps(yt.options(privacy="public")))
+        yt.write_token("t", yt.refresh)
+        root.drop(root.idea("scheduled on YouTube"), "y.json")
+        yt.drain()
+        [ep] = root.status()
+        before = dt.datetime.now(dt.timezone.utc)
+        root.cli("approve", ep["ticket"], "--by", "sam")
+        [ep] = root.status()
+        slot = dt.datetime.strptime(ep["scheduled_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+        local = slot.astimezone(ZoneInfo("America/New_York"))
+        assert slot > before and local.strftime("%a %H:%M") in {
+            f"{d} {t}" for d in ("Mon", "Wed", "Fri") for t in ("09:30", "18:00")}, local
+        assert slot - before < dt.timedelta(days=3), "the next slot, not a later one"
+        yt.drain()
+        [v] = yt.videos()
+        status = v["resource"]["status"]
+        assert status["publishAt"] == ep["scheduled_at"] and status["privacyStatus"] == "private", status
+        assert root.status()[0]["status"] == "published"
+    finally:
+        yt.fake.stop()
