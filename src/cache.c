@@ -23,7 +23,7 @@ static const struct { const char *stage; const char *inputs[8]; } stage_inputs[]
 	{ "avatar", { "timeline.json", "audio.wav", NULL } },
 	{ "broll", { "timeline.json", NULL } },
 	{ "assembly", { "timeline.json", "audio.wav", "subtitles.srt", "metadata.json", "avatar/", "broll/", NULL } },
-	{ "upload", { "final.mp4", "metadata.json", "thumbnail.png", "subtitles.srt", NULL } },
+	{ "upload", { "final.mp4", "metadata.json", "thumbnail.png", "subtitles.srt", "schedule.json", NULL } },
 	{ NULL, { NULL } }
 };
 
