@@ -8,11 +8,11 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -D_FORTIFY_SOURCE=2 \
            $(shell pkg-config --cflags $(PKGS))
 LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lm
 
-SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor.c \
-       src/daemon.c src/sched.c src/worker.c src/pipeline.c src/review.c \
+SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor.c src/cmd_upload.c src/cmd_keygen.c \
+       src/daemon.c src/sched.c src/schedule.c src/bundle_import.c src/worker.c src/pipeline.c src/review.c \
        src/ingest.c src/idea.c src/spool.c src/episode.c src/job.c src/state.c src/hold.c src/stage.c \
        src/config.c src/yaml.c src/db.c src/json.c src/log.c src/fsio.c src/tmpclean.c src/util.c \
-       src/hash.c src/base64.c src/cache.c src/stagedb.c src/stage_child.c src/cost.c src/budget.c src/proc.c src/media.c src/script.c src/narration.c src/provider.c src/provider_opts.c \
+       src/hash.c src/base64.c src/ed25519.c src/bundle.c src/cadence.c src/schedule_file.c src/cache.c src/stagedb.c src/stage_child.c src/cost.c src/budget.c src/proc.c src/media.c src/script.c src/narration.c src/provider.c src/provider_opts.c \
        src/prov_builtin.c src/prov_command.c src/prov_directory.c src/prov_espeak.c \
        src/prov_avatar.c src/prov_broll.c src/prov_assembly.c \
        src/http.c src/credentials.c src/alert.c src/prompt.c src/prov_openai.c src/clip_jobs.c \
@@ -27,7 +27,7 @@ ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_script.bin \
              tests/unit/test_state.bin tests/unit/test_yaml.bin tests/unit/test_http.bin tests/unit/http_probe.bin \
-             tests/unit/test_quota.bin \
+             tests/unit/test_quota.bin tests/unit/test_cadence.bin \
              tests/unit/test_registry.bin
 UNIT_LIB = $(filter-out build/asan/main.o build/asan/cmd_%.o,$(ASAN_OBJS))
 

@@ -16,7 +16,7 @@ PRAGMA foreign_keys = ON;
 CREATE TABLE schema_version (
     version     INTEGER NOT NULL
 );
-INSERT INTO schema_version (version) VALUES (3);
+INSERT INTO schema_version (version) VALUES (4);
 
 CREATE TABLE channels (
     id              TEXT PRIMARY KEY,
@@ -119,8 +119,12 @@ CREATE TABLE episodes (
     -- platform's rolling upload cap), auth (re-authorisation needed), user
     -- (held by a person), cancelled, rejected (at a gate, without --to).
     hold_kind       TEXT CHECK (hold_kind IS NULL OR hold_kind IN (
-                        'budget', 'quota', 'upload_limit', 'auth', 'user', 'cancelled', 'rejected'))
+                        'budget', 'quota', 'upload_limit', 'auth', 'user', 'cancelled', 'rejected')),
+    -- acog-batch: when the upload publishes (ISO-8601 UTC): the idea's publish_at or the
+    -- channel cadence's next free slot, set at approval (schedule.c).  NULL = at once.
+    scheduled_at    TEXT
 );
+CREATE INDEX idx_episodes_scheduled ON episodes(channel_id, scheduled_at) WHERE scheduled_at IS NOT NULL;
 CREATE INDEX idx_episodes_channel_id ON episodes(channel_id) WHERE deleted_at IS NULL;
 CREATE INDEX idx_episodes_status ON episodes(status) WHERE deleted_at IS NULL;
 CREATE INDEX idx_episodes_channel_status ON episodes(channel_id, status) WHERE deleted_at IS NULL;

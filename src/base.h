@@ -245,6 +245,45 @@ struct idea {
 MUST_USE int idea_parse(const char *text, size_t len, struct idea *out);
 MUST_USE int idea_priority_value(const cJSON *p, int *out);
 
+/* ---- cadence.c: publishing slots in a time zone, ISO-8601 instants ------ */
+#define CADENCE_MAX_TIMES 24
+struct cadence {
+	unsigned days;                    /* bit 0 = Sunday ... bit 6 = Saturday */
+	int minutes[CADENCE_MAX_TIMES];   /* local wall times, minutes after midnight, sorted */
+	int ntimes;
+	char zone[64];                    /* tz database name */
+};
+/* "DAYS TIMES ZONE" (see cadence.c); err_msg() names the cadence and the word. */
+int cadence_parse(const char *text, struct cadence *cad);
+/* The first slot strictly after `after` (Unix seconds); the caller's TZ is kept. */
+double cadence_next(const struct cadence *cad, double after);
+/* 2026-12-01T15:00:00Z, 2026-12-01T16:00:00.5+01:00 -> Unix seconds; -1 when not one. */
+double cadence_parse_instant(const char *s);
+void cadence_iso(double t, char out[32]);    /* 2026-12-01T15:00:00Z */
+
+/* ---- schedule_file.c: schedule.json, the slot handed to upload providers */
+/* schedule.json in the episode folder: {"publish_at": ISO-Z, "source": "idea"|"cadence"}.
+ * Written by the daemon when the episode is approved; read by upload providers. */
+int schedule_file_write(const char *episode_dir, const char *publish_at, const char *source);
+/* The time to publish at, or 0 to publish at once (none set, or already past:
+ * then *past is set so the caller logs it).  -1 with err_set when unreadable. */
+double schedule_file_read(const char *episode_dir, const cJSON *idea, double now, int *past);
+
+/* ---- ed25519.c: bundle signing keys and signatures (libcrypto) --------- */
+/* Writes DIR/acog-signing.key (0600) and DIR/acog-signing.pub (0644); never overwrites. */
+int ed25519_keygen(const char *dir, char **priv_path, char **pub_path);
+char *ed25519_sign(const char *key_file, const void *data, size_t len);   /* base64, malloc'd */
+/* 1 = the signature verifies with the public key in pub_file, 0 = it does not, -1 = error. */
+int ed25519_verify(const char *pub_file, const void *data, size_t len, const char *sig_b64);
+
+/* ---- bundle.c: checking an air-gapped hand-off bundle ------------------- */
+/* The parsed manifest when every file matches it (and the signature verifies
+ * with one of trusted, a NULL-terminated list of public key files, when any
+ * is given); NULL with err_set naming the file and the reason otherwise. */
+cJSON *bundle_verify(const char *dir, const char *const *trusted);
+/* Streams from to to (replaced durably), refusing a copy whose SHA-256 is not want_sha. */
+int bundle_copy_file(const char *from, const char *to, const char *want_sha);
+
 /* ---- proc.c: children via execve, never a shell ----------------------- */
 struct proc_opts {
 	const char *cwd;           /* NULL = inherit */

@@ -61,7 +61,9 @@ static void state_text(const cJSON *o, char *out, size_t n)
 #define STATUS_SQL "SELECT e.id, e.ticket, c.slug AS channel, e.status, e.stage, e.state, e.location," \
 	" e.hold_kind, e.hold_until, e.created_at, e.title, e.last_error," \
 	" (SELECT next_attempt_at FROM jobs j WHERE j.episode_id = e.id AND j.status = 'queued') AS next_attempt_at," \
-	" (SELECT COALESCE(SUM(cost_usd), 0) FROM cost_entries k WHERE k.episode_id = e.id) AS cost_usd" \
+	" (SELECT COALESCE(SUM(cost_usd), 0) FROM cost_entries k WHERE k.episode_id = e.id) AS cost_usd," \
+	" e.scheduled_at, (SELECT value FROM provider_state p WHERE p.episode_id = e.id AND p.stage = 'upload'" \
+	" AND p.key = 'yt_progress') AS upload_progress" \
 	" FROM episodes e JOIN channels c ON c.id = e.channel_id WHERE e.deleted_at IS NULL" \
 	" ORDER BY e.created_at, e.id"
 
@@ -78,12 +80,23 @@ static void print_channel_holds(sqlite3 *db)
 	cJSON_Delete(arr);
 }
 
+/* One episode's line; a publishing slot and upload progress when there are. */
+static void status_line(const cJSON *o, const char *state, const char *age)
+{
+	const char *slot = json_str(o, "scheduled_at", NULL), *sent = json_str(o, "upload_progress", NULL);
+	printf("%-48s %-10s %-13s %-18s %5s %8.4f", json_str(o, "ticket", ""), json_str(o, "channel", ""),
+	       json_str(o, "stage", ""), state, age, json_num(o, "cost_usd", 0));
+	if (slot) printf("  publishes %s", slot);
+	if (sent) printf("  uploaded %s bytes", sent);
+	printf("\n");
+}
+
 int cmd_status(struct cli *a)
 {
 	sqlite3 *db = open_ro(a, "status");
 	int json = cli_has(a, CLI_JSON);
 	cJSON *arr, *o;
-	if (!db) return EXIT_NOINPUT;
+	if (!db) return err_exit(EXIT_NOINPUT);
 	arr = rows(db, STATUS_SQL, NULL);
 	if (!json) printf("%-48s %-10s %-13s %-18s %5s %8s\n", "TICKET", "CHANNEL", "STAGE", "STATE", "AGE", "COST");
 	cJSON_ArrayForEach(o, arr) {
@@ -93,8 +106,7 @@ int cmd_status(struct cli *a)
 		if (json)
 			cJSON_ReplaceItemInObject(o, "state", cJSON_CreateString(state));
 		else
-			printf("%-48s %-10s %-13s %-18s %5s %8.4f\n", json_str(o, "ticket", ""), json_str(o, "channel", ""),
-			       json_str(o, "stage", ""), state, age, json_num(o, "cost_usd", 0));
+			status_line(o, state, age);
 	}
 	if (json) {
 		char *s = json_pretty(arr);
@@ -156,6 +168,8 @@ int cmd_show(struct cli *a)
 	if (e.hold_reason) cJSON_AddStringToObject(o, "hold_reason", e.hold_reason);
 	if (e.hold_until) cJSON_AddStringToObject(o, "hold_until", e.hold_until);
 	cJSON_AddStringToObject(o, "episode_dir", e.dir);
+	cJSON_AddItemToObject(o, "schedule", rows(db, "SELECT scheduled_at FROM episodes WHERE id = ?"
+						  " AND scheduled_at IS NOT NULL", e.id));
 	cJSON_AddItemToObject(o, "jobs", rows(db, "SELECT * FROM jobs WHERE episode_id = ? ORDER BY created_at", e.id));
 	cJSON_AddItemToObject(o, "assets", rows(db, "SELECT * FROM assets WHERE episode_id = ? AND deleted_at IS NULL"
 						" ORDER BY created_at", e.id));

@@ -178,6 +178,17 @@ MUST_USE int review_cancel(sqlite3 *db, struct config *c, const char *ref);
 MUST_USE int review_file(sqlite3 *db, struct config *c, const char *gate_dir, const char *name);
 MUST_USE int review_scan(sqlite3 *db, struct config *c);
 
+/* ---- schedule.c: the publishing slot, assigned at approval ------------- */
+/* Sets episodes.scheduled_at and schedule.json (idea publish_at, else the
+ * channel cadence's next free slot); keeps a slot already assigned.  Call
+ * inside the approval transaction. */
+int schedule_assign(sqlite3 *db, struct config *c, const char *episode_id);
+
+/* ---- bundle_import.c: a verified bundle queued at this machine's upload stage */
+/* 0 = imported (msg says so), 1 = already known here (msg says how), -1 = error. */
+int bundle_import(sqlite3 *db, struct config *c, const char *bundle, const cJSON *m, const char *manifest_sha,
+		  char *msg, size_t n);
+
 /* ---- sched.c: which queued job runs next ------------------------------ */
 struct sched;
 MUST_USE struct sched *sched_new(void);
@@ -216,7 +227,7 @@ void daemon_wake(const char *root);               /* tell a running daemon to lo
  * struct cli before a handler runs: a handler never sees an unknown option, a
  * missing value or a wrong number of operands. */
 enum cli_opt { CLI_JSON, CLI_DEMO, CLI_DRAIN, CLI_JOBS, CLI_BY, CLI_NOTES, CLI_REASON, CLI_TO, CLI_FROM,
-	       CLI_DEVICE, CLI_PORT, CLI_NOPTS };
+	       CLI_DEVICE, CLI_PORT, CLI_OUT, CLI_TRUST, CLI_NOPTS };
 struct cli {
 	const char *root;              /* absolute when it exists */
 	const char *command;
@@ -239,6 +250,8 @@ MUST_USE int cmd_retry(struct cli *a);
 MUST_USE int cmd_cancel(struct cli *a);
 MUST_USE int cmd_costs(struct cli *a);
 MUST_USE int cmd_doctor(struct cli *a);
+MUST_USE int cmd_keygen(struct cli *a);
+MUST_USE int cmd_upload(struct cli *a);
 MUST_USE int cmd_auth(struct cli *a);             /* cmd_auth.c */
 extern const char demo_channel_yaml[];
 extern const char demo_idea_json[];

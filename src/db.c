@@ -47,9 +47,12 @@ static const char *const migrations[] = {
 	" INSERT OR IGNORE INTO channel_holds (channel_id, stage, kind, reason, until)"
 	" SELECT channel_id, '*', 'budget', hold_reason, MAX(hold_until) FROM episodes"
 	" WHERE state = 'held' AND hold_kind = 'budget' GROUP BY channel_id",
+	/* 3 -> 4: the publishing slot (schedule.c) */
+	"ALTER TABLE episodes ADD COLUMN scheduled_at TEXT;"
+	" CREATE INDEX idx_episodes_scheduled ON episodes(channel_id, scheduled_at) WHERE scheduled_at IS NOT NULL",
 	NULL
 };
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 static int schema_version(sqlite3 *db)
 {

@@ -117,8 +117,9 @@ static int check_publish_at(const cJSON *doc)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "publish_at");
 	if (!v || cJSON_IsNull(v)) return 0;
-	if (!cJSON_IsString(v) || time_parse_iso(v->valuestring) < 0)
-		return err_set("publish_at: expected a UTC time like 2026-12-01T15:00:00Z");
+	if (!cJSON_IsString(v) || cadence_parse_instant(v->valuestring) < 0)
+		return err_set("publish_at: expected an ISO-8601 time with Z or an offset, like "
+			       "2026-12-01T15:00:00Z or 2026-12-01T16:00:00+01:00");
 	return 0;
 }
 

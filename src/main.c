@@ -36,6 +36,8 @@ static const struct optdef {
 	[CLI_FROM] = { "from", 0, "STAGE", 0, 0 },
 	[CLI_DEVICE] = { "device", 0, NULL, 0, 0 },
 	[CLI_PORT] = { "port", 0, "N", 0, 65535 },
+	[CLI_OUT] = { "out", 0, "DIR", 0, 0 },
+	[CLI_TRUST] = { "trust", 0, "KEY.pub", 0, 0 },
 };
 
 #define OPT(o) (1u << (o))
@@ -76,6 +78,13 @@ static const struct command commands[] = {
 	  "Money spent, by channel, day and provider." },
 	{ "doctor", cmd_doctor, NULL, 0, 0, 0, 0,
 	  "Check what the daemon depends on and say what to do about each problem." },
+	{ "keygen", cmd_keygen, NULL, 0, 0, OPT(CLI_OUT), 0,
+	  "Make an Ed25519 key pair for signing bundles: DIR/acog-signing.key (0600, for the directory\n"
+	  "publisher's signing_key_file) and DIR/acog-signing.pub (for trusted_keys). DIR: ROOT/keys." },
+	{ "upload", cmd_upload, "BUNDLE...", 1, 1000, OPT(CLI_TRUST), 0,
+	  "Verify bundles from an air-gapped outbox (SHA-256 of every file; the signature when acog.yaml\n"
+	  "trusted_keys or --trust names a key) and queue each at this machine's upload stage under its\n"
+	  "own episode id: a bundle already known here is never published twice." },
 	{ "auth", cmd_auth, "youtube CHANNEL", 2, 2, OPT(CLI_DEVICE) | OPT(CLI_PORT), 0,
 	  "One-time OAuth set-up of a channel's YouTube uploads: prints a consent URL and waits\n"
 	  "for the redirect on 127.0.0.1 (or the redirect URL pasted here); --device uses the\n"

@@ -3,9 +3,15 @@
  * episode into an outbox folder, for air-gapped installs whose videos are
  * carried to a connected machine later (by rsync, a USB disk, ...).
  *
- * Layout: <outbox>/<episode_id>/{final.mp4, metadata.json, thumbnail.png,
- * subtitles.srt, manifest.json}.  The outbox is providers.upload.outbox
- * (relative to the channel folder), by default <channel>/outbox.
+ * Layout: <outbox>/<episode_id>/ is a self-contained bundle (see bundle.c):
+ * {final.mp4, metadata.json, thumbnail.png, subtitles.srt, settings.json,
+ * manifest.json, manifest.sig}.  settings.json holds the publish settings
+ * (publish_at from schedule.json or the idea, privacy and the other options
+ * given to this provider); manifest.sig, the Ed25519 signature of
+ * manifest.json's bytes, is there when providers.upload.signing_key_file
+ * names a key from `acog-batch keygen` (relative to the root).  The outbox
+ * is providers.upload.outbox (relative to the channel folder), by default
+ * <channel>/outbox.  `acog-batch upload BUNDLE` publishes it elsewhere.
  *
  * Invariants (the OpenSMTPD way: commit by renaming a whole directory):
  *  - The episode folder appears in the outbox complete or not at all: it is
@@ -20,6 +26,7 @@
  *  - manifest.json lists each file with its size and SHA-256, so the
  *    receiving side can verify the copy.
  */
+#define BUNDLE_FORMAT "acog-bundle/1"
 #define _GNU_SOURCE
 #include "provider.h"
 
@@ -128,18 +135,56 @@ static enum stage_rc publish_copies(struct stage_ctx *ctx, const char *tmp, cJSO
 	return STAGE_OK;
 }
 
-static cJSON *manifest_new(const struct stage_ctx *ctx, const char *published_at)
+/* The publish settings a connected machine needs; options are passed through. */
+static const char *const setting_opts[] = {
+	"category_id", "default_language", "playlist_id", "made_for_kids", "synthetic_media",
+	"notify_subscribers", NULL
+};
+
+static int write_settings(const struct stage_ctx *ctx, const char *tmp, const char *publish_at,
+			  cJSON *files)
+{
+	cJSON *j = cJSON_CreateObject(), *e;
+	char *to = xasprintf("%s/settings.json", tmp), hex[65];
+	char *text;
+	int rc;
+
+	cJSON_AddStringToObject(j, "privacy", json_str(ctx->provider, "privacy", "private"));
+	if (publish_at) cJSON_AddStringToObject(j, "publish_at", publish_at);
+	else cJSON_AddNullToObject(j, "publish_at");
+	for (int i = 0; setting_opts[i]; i++)
+		if (cJSON_GetObjectItem(ctx->provider, setting_opts[i]))
+			cJSON_AddItemToObject(j, setting_opts[i],
+					      cJSON_Duplicate(cJSON_GetObjectItem(ctx->provider, setting_opts[i]), 1));
+	text = json_pretty(j);
+	rc = fsio_write_atomic_str(to, text);
+	hash_hex(text, strlen(text), hex);
+	e = cJSON_CreateObject();
+	cJSON_AddStringToObject(e, "name", "settings.json");
+	cJSON_AddNumberToObject(e, "bytes", (double)strlen(text));
+	cJSON_AddStringToObject(e, "sha256", hex);
+	cJSON_AddItemToArray(files, e);
+	free(text);
+	free(to);
+	cJSON_Delete(j);
+	return rc;
+}
+
+static cJSON *manifest_new(const struct stage_ctx *ctx, const char *published_at, const char *publish_at)
 {
 	char *mpath = xasprintf("%s/metadata.json", ctx->episode_dir);
 	cJSON *meta = json_load_file(mpath, 4 * 1024 * 1024), *m = cJSON_CreateObject();
 	const char *slash = strrchr(ctx->channel_dir, '/');
 
+	cJSON_AddStringToObject(m, "format", BUNDLE_FORMAT);
 	cJSON_AddStringToObject(m, "episode_id", ctx->episode_id);
 	cJSON_AddStringToObject(m, "channel", json_str(ctx->channel, "id",
 				slash ? slash + 1 : ctx->channel_dir));
 	cJSON_AddStringToObject(m, "title", json_str(meta, "final_title", ""));
 	cJSON_AddArrayToObject(m, "files");
 	cJSON_AddStringToObject(m, "published_at", published_at);
+	if (*publish_at) cJSON_AddStringToObject(m, "publish_at", publish_at);
+	else cJSON_AddNullToObject(m, "publish_at");
 	cJSON_Delete(meta);
 	free(mpath);
 	return m;
@@ -166,11 +211,31 @@ static int staging_commit(const char *tmp, const char *final)
 	return fsio_commit(fd, tmp, final, FSIO_NOREPLACE);
 }
 
+/* manifest.json, and manifest.sig over its exact bytes when a key is set.
+ * -1: a write failed (retry); -2: the key is unusable (a person must act). */
+static int write_manifest(const struct stage_ctx *ctx, const char *tmp, const cJSON *m)
+{
+	const char *key = json_str(ctx->provider, "signing_key_file", NULL);
+	char *text = json_pretty(m), *path = xasprintf("%s/manifest.json", tmp), *sig = NULL, *kpath = NULL;
+	int rc = fsio_write_atomic_str(path, text);
+
+	if (rc == 0 && key) {
+		kpath = key[0] == '/' ? xstrdup(key) : xasprintf("%s/%s", ctx->root, key);
+		free(path);
+		path = xasprintf("%s/manifest.sig", tmp);
+		sig = ed25519_sign(kpath, text, strlen(text));
+		rc = sig ? fsio_write_atomic_str(path, sig) : -2;
+	}
+	free(text), free(path), free(sig), free(kpath);
+	return rc;
+}
+
 /* Build the publish folder and commit it.  EEXIST from the commit means
  * another run published first: that is success too. */
 static enum stage_rc publish_new(struct stage_ctx *ctx, const char *outbox, const char *final)
 {
-	char *tmp = fsio_tmp_name(final), *mpath = xasprintf("%s/manifest.json", tmp), now[32];
+	char *tmp = fsio_tmp_name(final), now[32], at[32];
+	int signed_rc = 0;
 	cJSON *m = NULL;
 	enum stage_rc rc = STAGE_OK;
 
@@ -179,17 +244,25 @@ static enum stage_rc publish_new(struct stage_ctx *ctx, const char *outbox, cons
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 		goto out;
 	}
-	m = manifest_new(ctx, now);
+	if (schedule_publish_time(ctx, at) < 0) {
+		rc = stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+		goto fail;
+	}
+	m = manifest_new(ctx, now, at);
 	if ((rc = publish_copies(ctx, tmp, cJSON_GetObjectItem(m, "files"))) != STAGE_OK)
-		(void)!fsio_discard(tmp);   /* the first error is the one to report */
-	else if (json_write_file(mpath, m) < 0) {
+		goto fail;
+	if (write_settings(ctx, tmp, *at ? at : NULL, cJSON_GetObjectItem(m, "files")) < 0 ||
+	    (signed_rc = write_manifest(ctx, tmp, m)) < 0) {
+		rc = stage_fail(ctx, signed_rc == -2 ? STAGE_FAIL : STAGE_RETRY, "%s", err_msg());
+		goto fail;
+	}
+	if (staging_commit(tmp, final) < 0 && errno != EEXIST)
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-		(void)!fsio_discard(tmp);   /* the first error is the one to report */
-	} else if (staging_commit(tmp, final) < 0 && errno != EEXIST)
-		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	goto out;
+fail:
+	(void)!fsio_discard(tmp);   /* the first error is the one to report */
 out:
 	cJSON_Delete(m);
-	free(mpath);
 	free(tmp);
 	return rc;
 }

@@ -80,12 +80,15 @@ enum stage_rc prov_upload_youtube(struct stage_ctx *ctx)
 	char *video = xasprintf("%s/final.mp4", ctx->episode_dir), *thumb = xasprintf("%s/thumbnail.png", ctx->episode_dir);
 	char *srt = xasprintf("%s/subtitles.srt", ctx->episode_dir), *mpath = xasprintf("%s/metadata.json", ctx->episode_dir);
 	cJSON *meta = json_load_file(mpath, 1 << 20);
+	char at[32];
+	int sched = schedule_publish_time(ctx, at);   /* schedule.json: idea publish_at or cadence slot */
 	struct yt_job job = { .ctx = ctx, .channel = channel_of(ctx), .video = video, .thumbnail = thumb,
 			      .captions = srt, .meta = meta, .marker = ctx->episode_id,
-			      .publish_at = json_str(ctx->idea, "publish_at", NULL),
+			      .publish_at = at[0] ? at : NULL,
 			      .store = { ctx, state_get, state_set } };
 	enum stage_rc rc;
-	if (!meta) rc = stage_fail(ctx, STAGE_FAIL, "%s; run metadata again (acog-batch retry %s --from metadata)",
+	if (sched < 0) rc = stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+	else if (!meta) rc = stage_fail(ctx, STAGE_FAIL, "%s; run metadata again (acog-batch retry %s --from metadata)",
 				   err_msg(), ctx->episode_id);
 	else rc = youtube_publish(&job);
 	if (rc == STAGE_OK && write_publish_json(ctx, &job) < 0) rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());

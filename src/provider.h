@@ -125,6 +125,9 @@ void stage_log(struct stage_ctx *ctx, const char *level, const char *fmt, ...)
 /* ctx's provider option, else its registry default (NULL / NAN when neither). */
 const char *stage_opt_str(const struct stage_ctx *ctx, const char *key);
 double stage_opt_num(const struct stage_ctx *ctx, const char *key);
+/* schedule_file.c: when an upload publishes, as 2026-12-01T14:00:00Z, or ""
+ * for at once (none set, or already past: then it logs so).  -1 on error. */
+int schedule_publish_time(struct stage_ctx *ctx, char out[32]);
 
 /* Provider implementations (one file each, registered in provider.c). */
 MUST_USE enum stage_rc prov_planning_builtin(struct stage_ctx *ctx);

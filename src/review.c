@@ -52,6 +52,13 @@ static int approve(sqlite3 *db, struct config *c, const char *ref, const char *a
 	to = pipeline_arrive(config_channel(c, e.channel), stage_next(stage_find(e.gate_pending)), &a);
 	extra = decision("approved", e.gate_pending);
 	if (notes) cJSON_AddStringToObject(extra, "notes", notes);
+	/* The publishing slot is taken in its own short transaction first: two
+	 * approvals never get the same one, and a kept slot is reused. */
+	if (db_begin(db) < 0 || schedule_assign(db, c, e.id) < 0 || db_commit(db) < 0) {
+		db_rollback(db);
+		cJSON_Delete(extra);
+		goto out;
+	}
 	rc = decide(db, c, &e, ev[to], &a, extra);
 	if (rc == 0) log_info(e.id, e.dir, "review.approved", "approved by %s; next: %s", by, e.location);
 out:

@@ -35,7 +35,7 @@ const struct stage_def stage_table[] = {
 	/* An upload's session and video id must outlive a failed job and a retry:
 	 * a second upload would publish the video twice. */
 	{ "upload", STAGE_WORK, "publishing", "directory", 3600,
-	  { "final.mp4", "metadata.json", "thumbnail.png", "subtitles.srt" },
+	  { "final.mp4", "metadata.json", "thumbnail.png", "subtitles.srt", "schedule.json" },
 	  { { "publish.json", NULL, JSON, 1, 0 } }, 0, 0, NULL, SCOPE_EPISODE },
 };
 #undef JSON
