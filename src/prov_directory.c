@@ -40,6 +40,15 @@
 
 const struct provider_opt directory_opts[] = {
 	{ "outbox", OPT_PATH, "outbox", 0, 0, NULL, "the folder to publish into, relative to the channel folder" },
+	{ "signing_key_file", OPT_PATH, NULL, 0, 0, NULL, "Ed25519 private key (acog-batch keygen) that signs each bundle" },
+	/* Carried in the bundle's settings.json for the connected machine's uploader. */
+	{ "privacy", OPT_ENUM, "private", 0, 0, "private|unlisted|public", "the video's privacy on upload" },
+	{ "category_id", OPT_STRING, NULL, 0, 8, NULL, "snippet.categoryId on upload" },
+	{ "default_language", OPT_STRING, NULL, 0, 16, NULL, "snippet.defaultLanguage on upload" },
+	{ "playlist_id", OPT_STRING, NULL, 0, 64, NULL, "playlist to add the video to on upload" },
+	{ "made_for_kids", OPT_BOOL, "false", 0, 0, NULL, "status.selfDeclaredMadeForKids on upload" },
+	{ "synthetic_media", OPT_BOOL, "true", 0, 0, NULL, "status.containsSyntheticMedia on upload" },
+	{ "notify_subscribers", OPT_BOOL, "true", 0, 0, NULL, "notifySubscribers on upload" },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
