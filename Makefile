@@ -31,7 +31,7 @@ UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_s
              tests/unit/test_registry.bin
 UNIT_LIB = $(filter-out build/asan/main.o build/asan/cmd_%.o,$(ASAN_OBJS))
 
-.PHONY: all clean deps test check-asan unit demo bench install static test-static
+.PHONY: lint format all clean deps test check-asan unit demo bench install static test-static
 all: acog-batch
 
 acog-batch: $(OBJS)
@@ -56,6 +56,14 @@ tests/unit/%.bin: tests/unit/%.c $(UNIT_LIB)
 	$(CC) $(CFLAGS) -O1 $(ASAN_FLAGS) -Isrc -o $@ $< $(UNIT_LIB) $(LDLIBS)
 
 unit: $(UNIT_TESTS)
+
+# One formatting style over the C sources (.clang-format): `make format`
+# applies it, `make lint` (run by CI) fails on any difference.
+LINT_FILES = $(wildcard src/*.c src/*.h tests/unit/*.c tests/unit/*.h contrib/static/*.c)
+lint:
+	clang-format --dry-run --Werror $(LINT_FILES)
+format:
+	clang-format -i $(LINT_FILES)
 
 # `make test`: build without warnings, then unit tests and black-box tests
 # (pytest drives the real binary, ffmpeg, espeak-ng and SQLite).

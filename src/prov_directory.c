@@ -41,14 +41,6 @@
 const struct provider_opt directory_opts[] = {
 	{ "outbox", OPT_PATH, "outbox", 0, 0, NULL, "the folder to publish into, relative to the channel folder" },
 	{ "signing_key_file", OPT_PATH, NULL, 0, 0, NULL, "Ed25519 private key (acog-batch keygen) that signs each bundle" },
-	/* Carried in the bundle's settings.json for the connected machine's uploader. */
-	{ "privacy", OPT_ENUM, "private", 0, 0, "private|unlisted|public", "the video's privacy on upload" },
-	{ "category_id", OPT_STRING, NULL, 0, 8, NULL, "snippet.categoryId on upload" },
-	{ "default_language", OPT_STRING, NULL, 0, 16, NULL, "snippet.defaultLanguage on upload" },
-	{ "playlist_id", OPT_STRING, NULL, 0, 64, NULL, "playlist to add the video to on upload" },
-	{ "made_for_kids", OPT_BOOL, "false", 0, 0, NULL, "status.selfDeclaredMadeForKids on upload" },
-	{ "synthetic_media", OPT_BOOL, "true", 0, 0, NULL, "status.containsSyntheticMedia on upload" },
-	{ "notify_subscribers", OPT_BOOL, "true", 0, 0, NULL, "notifySubscribers on upload" },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -144,12 +136,6 @@ static enum stage_rc publish_copies(struct stage_ctx *ctx, const char *tmp, cJSO
 	return STAGE_OK;
 }
 
-/* The publish settings a connected machine needs; options are passed through. */
-static const char *const setting_opts[] = {
-	"category_id", "default_language", "playlist_id", "made_for_kids", "synthetic_media",
-	"notify_subscribers", NULL
-};
-
 static int write_settings(const struct stage_ctx *ctx, const char *tmp, const char *publish_at,
 			  cJSON *files)
 {
@@ -161,10 +147,10 @@ static int write_settings(const struct stage_ctx *ctx, const char *tmp, const ch
 	cJSON_AddStringToObject(j, "privacy", json_str(ctx->provider, "privacy", "private"));
 	if (publish_at) cJSON_AddStringToObject(j, "publish_at", publish_at);
 	else cJSON_AddNullToObject(j, "publish_at");
-	for (int i = 0; setting_opts[i]; i++)
-		if (cJSON_GetObjectItem(ctx->provider, setting_opts[i]))
-			cJSON_AddItemToObject(j, setting_opts[i],
-					      cJSON_Duplicate(cJSON_GetObjectItem(ctx->provider, setting_opts[i]), 1));
+	/* The other publish settings a connected machine needs are passed through as given. */
+	for (const struct provider_opt *o = publish_opts; o->key; o++)
+		if (strcmp(o->key, "privacy") != 0 && (e = cJSON_GetObjectItem(ctx->provider, o->key)))
+			cJSON_AddItemToObject(j, o->key, cJSON_Duplicate(e, 1));
 	text = json_pretty(j);
 	rc = fsio_write_atomic_str(to, text);
 	hash_hex(text, strlen(text), hex);

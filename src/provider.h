@@ -83,6 +83,7 @@ MUST_USE const struct provider_def *provider_of(const struct stage_ctx *ctx);
 
 /* Option sets shared by several rows, and each provider's own table. */
 extern const struct provider_opt http_opts[];          /* provider_opts.c: what http.c reads */
+extern const struct provider_opt publish_opts[];       /* provider_opts.c: upload settings */
 extern const struct provider_opt credential_opts[];    /* credentials.c: api_key_env / api_key_file */
 extern const struct provider_opt espeak_opts[], still_opts[], directory_opts[], command_opts[];
 extern const struct provider_opt openai_opts[], elevenlabs_opts[], heygen_opts[], runway_opts[];

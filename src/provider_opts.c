@@ -22,6 +22,20 @@ const struct provider_opt http_opts[] = {
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
+/* The publish settings every upload provider takes: youtube sends them with
+ * the upload, directory carries them in the bundle's settings.json for the
+ * connected machine's uploader. */
+const struct provider_opt publish_opts[] = {
+	{ "privacy", OPT_ENUM, "private", 0, 0, "private|unlisted|public", "status.privacyStatus on upload" },
+	{ "category_id", OPT_STRING, NULL, 0, 8, NULL, "snippet.categoryId on upload, e.g. \"22\"" },
+	{ "default_language", OPT_STRING, NULL, 0, 16, NULL, "snippet.defaultLanguage (and the captions' language)" },
+	{ "playlist_id", OPT_STRING, NULL, 0, 64, NULL, "playlist to add each video to on upload" },
+	{ "made_for_kids", OPT_BOOL, "false", 0, 0, NULL, "status.selfDeclaredMadeForKids on upload" },
+	{ "synthetic_media", OPT_BOOL, "true", 0, 0, NULL, "status.containsSyntheticMedia on upload" },
+	{ "notify_subscribers", OPT_BOOL, "true", 0, 0, NULL, "notifySubscribers on upload" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
 #define KEYS_MAX 64
 #define KEY_LEN 48      /* longer names get no suggestion */
 
