@@ -189,6 +189,20 @@ int clip_jobs_id_ok(const char *id)
 	return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") == n;
 }
 
+/* The id at path in a provider's answer (rc: how its request went): STAGE_OK
+ * with *id (malloc'd), else *id NULL and the failure in ctx->error. */
+enum stage_rc clip_jobs_answer_id(struct clip_jobs *r, enum stage_rc rc, const cJSON *j, const char *path,
+				  const char *what, char **id)
+{
+	*id = NULL;
+	if (rc != STAGE_OK) return rc;
+	*id = xstrdup(json_str(j, path, ""));
+	if (clip_jobs_id_ok(*id)) return STAGE_OK;
+	free(*id);
+	*id = NULL;
+	return stage_fail(r->ctx, STAGE_FAIL, "%s: %s answered without a usable %s", what, r->p->name, path);
+}
+
 /* ---- the loop ---------------------------------------------------------------- */
 
 static void segs_free(struct clip_jobs *r)

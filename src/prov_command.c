@@ -98,34 +98,21 @@ static enum stage_rc command_argv(struct stage_ctx *ctx, struct command_run *r)
 	return STAGE_OK;
 }
 
-static void add_ref(cJSON *o, const char *key, const cJSON *v)
-{
-	cJSON_AddItemToObject(o, key, v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
-}
-
-static void add_str_or_null(cJSON *o, const char *key, const char *s)
-{
-	if (s)
-		cJSON_AddStringToObject(o, key, s);
-	else
-		cJSON_AddNullToObject(o, key);
-}
+/* The request's keys: the stage_ctx field each comes from, then its name on the wire. */
+static const char *const request_fields[][2] = {
+	{ "stage", "stage" }, { "episode_id", "episode_id" }, { "episode_dir", "episode_dir" },
+	{ "channel_dir", "channel_dir" }, { "channel", "channel" }, { "idea", "idea" },
+	{ "provider", "provider" }, { "reviewer_notes", "reviewer_notes" }, { "attempt", "attempt" },
+	{ "state", "provider_state" }, { NULL, NULL }
+};
 
 static char *command_request(const struct stage_ctx *ctx)
 {
 	cJSON *q = cJSON_CreateObject(), *exp;
 	char *s;
 
-	cJSON_AddStringToObject(q, "stage", ctx->stage);
-	cJSON_AddStringToObject(q, "episode_id", ctx->episode_id);
-	cJSON_AddStringToObject(q, "episode_dir", ctx->episode_dir);
-	cJSON_AddStringToObject(q, "channel_dir", ctx->channel_dir);
-	add_ref(q, "channel", ctx->channel);
-	add_ref(q, "idea", ctx->idea);
-	add_ref(q, "provider", ctx->provider);
-	add_str_or_null(q, "reviewer_notes", ctx->reviewer_notes);
-	cJSON_AddNumberToObject(q, "attempt", ctx->attempt);
-	add_ref(q, "provider_state", ctx->state);
+	for (size_t i = 0; request_fields[i][0]; i++)
+		stage_ctx_put(q, ctx, request_fields[i][0], request_fields[i][1]);
 	exp = cJSON_AddArrayToObject(q, "outputs_expected");
 	for (const struct stage_file *f = stage_find(ctx->stage)->outputs; f->name; f++)
 		if (f->required)

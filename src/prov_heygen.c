@@ -112,10 +112,7 @@ static enum stage_rc hg_upload(struct clip_jobs *r, const struct media_seg *s, c
 	cJSON *j = NULL;
 	enum stage_rc rc;
 
-	if ((rc = hg_call(r, &q, "audio/mpeg", what, &j, -1)) == STAGE_OK &&
-	    !clip_jobs_id_ok(*asset = xstrdup(json_str(j, "data.id", ""))))
-		rc = stage_fail(r->ctx, STAGE_FAIL, "%s: heygen answered without a usable data.id", what);
-	if (rc != STAGE_OK && *asset) { free(*asset); *asset = NULL; }
+	rc = clip_jobs_answer_id(r, hg_call(r, &q, "audio/mpeg", what, &j, -1), j, "data.id", what, asset);
 	cJSON_Delete(j);
 	free(what);
 	free(url);
@@ -229,10 +226,8 @@ static enum stage_rc hg_submit(struct clip_jobs *r, const struct media_seg *s, c
 	q.body = body = hg_body(r, s, asset);
 	q.body_len = strlen(body);
 	what = xasprintf("asking for the avatar video of segment %d", s->index);
-	if ((rc = hg_call(r, &q, "application/json", what, &j, s->index)) == STAGE_OK &&
-	    !clip_jobs_id_ok(*id = xstrdup(json_str(j, "data.video_id", ""))))
-		rc = stage_fail(r->ctx, STAGE_FAIL, "%s: heygen answered without a usable data.video_id", what);
-	if (rc != STAGE_OK && *id) { free(*id); *id = NULL; }
+	rc = clip_jobs_answer_id(r, hg_call(r, &q, "application/json", what, &j, s->index), j, "data.video_id",
+				 what, id);
 	cJSON_Delete(j);
 	free(what);
 	free(body);

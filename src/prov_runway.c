@@ -169,11 +169,7 @@ static enum stage_rc rw_submit(struct clip_jobs *r, const struct media_seg *s, c
 	q.body = body = rw_body(r, s);
 	q.body_len = strlen(body);
 	what = xasprintf("asking for the b-roll of segment %d", s->index);
-	*id = NULL;
-	if ((rc = rw_call(r, &q, what, &j, s->index)) == STAGE_OK &&
-	    !clip_jobs_id_ok(*id = xstrdup(json_str(j, "id", ""))))
-		rc = stage_fail(r->ctx, STAGE_FAIL, "%s: runway answered without a usable id", what);
-	if (rc != STAGE_OK) { free(*id); *id = NULL; }
+	rc = clip_jobs_answer_id(r, rw_call(r, &q, what, &j, s->index), j, "id", what, id);
 	cJSON_Delete(j);
 	free(what);
 	free(body);

@@ -161,6 +161,8 @@ MUST_USE char *stagedb_cached_result(const char *root, const char *job_id, const
 
 /* ---- stage_child.c: the stage child process ------------------------------ */
 MUST_USE cJSON *stage_input_json(const struct stage_ctx *ctx);   /* what the daemon sends on fd 0 */
+/* adds ctx's input field (a stage_ctx member name) to o under key; an absent one as null */
+void stage_ctx_put(cJSON *o, const struct stage_ctx *ctx, const char *field, const char *key);
 MUST_USE int stage_child_main(void);                            /* `acog-batch __stage` */
 
 /* ---- prompt.c / prompts_blob.c: prompt templates and answer schemas ---- */
@@ -281,6 +283,9 @@ MUST_USE int clip_jobs_set(struct clip_jobs *r, int seg, const char *what, const
 MUST_USE enum stage_rc clip_jobs_http(struct clip_jobs *r, struct http_req *q, const char *what, cJSON **json);
 MUST_USE enum stage_rc clip_jobs_create(struct clip_jobs *r, int seg, struct http_req *q, const char *what, cJSON **json);
 MUST_USE int clip_jobs_id_ok(const char *id);
+/* The id at path in an answer (rc: how the request went), checked with clip_jobs_id_ok. */
+MUST_USE enum stage_rc clip_jobs_answer_id(struct clip_jobs *r, enum stage_rc rc, const cJSON *j, const char *path,
+					   const char *what, char **id);
 
 /* ---- narration.c: audio.wav, subtitles.srt, timeline.json ------------- */
 struct script;

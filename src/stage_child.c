@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,24 +80,61 @@ static void run_stage(struct stage_ctx *ctx, int fd)
 	_exit(0);
 }
 
-/* The input document's keys are stage_ctx's field names. */
+/* stage_ctx's input fields under the names the JSON documents use: the
+ * stage input (all rows, in this order) and the command provider's request
+ * (prov_command.c, through stage_ctx_put) are both written from it. */
+enum ctx_kind { CTX_STR, CTX_JSON, CTX_INT };
+static const struct ctx_field {
+	const char *key;
+	size_t off;
+	enum ctx_kind kind;
+	int dflt;               /* CTX_INT: when the input leaves it out */
+} ctx_fields[] = {
+#define F(name, kind, dflt) { #name, offsetof(struct stage_ctx, name), kind, dflt }
+	F(root, CTX_STR, 0), F(episode_id, CTX_STR, 0), F(episode_dir, CTX_STR, 0),
+	F(channel_dir, CTX_STR, 0), F(stage, CTX_STR, 0), F(job_id, CTX_STR, 0),
+	F(reviewer_notes, CTX_STR, 0), F(channel, CTX_JSON, 0), F(global, CTX_JSON, 0),
+	F(provider, CTX_JSON, 0), F(idea, CTX_JSON, 0), F(state, CTX_JSON, 0),
+	F(attempt, CTX_INT, 1), F(timeout_s, CTX_INT, 0),
+#undef F
+	{ NULL, 0, CTX_STR, 0 }
+};
+
+#define CTX_AT(ctx, f, type) ((type *)((char *)(ctx) + (f)->off))
+#define CTX_GET(ctx, f, type) (*(type const *)((const char *)(ctx) + (f)->off))
+
+static void ctx_field_read(struct stage_ctx *ctx, const struct ctx_field *f, const cJSON *in)
+{
+	if (f->kind == CTX_STR) *CTX_AT(ctx, f, const char *) = json_str(in, f->key, NULL);
+	else if (f->kind == CTX_JSON) *CTX_AT(ctx, f, const cJSON *) = json_get(in, f->key);
+	else *CTX_AT(ctx, f, int) = (int)json_num(in, f->key, f->dflt);
+}
+
+/* An absent string or document is left out, or written as null when nulls is set. */
+static void ctx_field_put(cJSON *o, const struct stage_ctx *ctx, const struct ctx_field *f, const char *key,
+			  int nulls)
+{
+	const char *s = f->kind == CTX_STR ? CTX_GET(ctx, f, const char *) : NULL;
+	const cJSON *j = f->kind == CTX_JSON ? CTX_GET(ctx, f, const cJSON *) : NULL;
+
+	if (f->kind == CTX_INT) cJSON_AddNumberToObject(o, key, CTX_GET(ctx, f, int));
+	else if (s) cJSON_AddStringToObject(o, key, s);
+	else if (j) cJSON_AddItemToObject(o, key, cJSON_Duplicate(j, 1));
+	else if (nulls) cJSON_AddNullToObject(o, key);
+}
+
+void stage_ctx_put(cJSON *o, const struct stage_ctx *ctx, const char *field, const char *key)
+{
+	for (const struct ctx_field *f = ctx_fields; f->key; f++)
+		if (strcmp(f->key, field) == 0)
+			ctx_field_put(o, ctx, f, key, 1);
+}
+
 static int ctx_from_json(struct stage_ctx *ctx, const cJSON *in)
 {
 	memset(ctx, 0, sizeof *ctx);
-	ctx->root = json_str(in, "root", NULL);
-	ctx->episode_id = json_str(in, "episode_id", NULL);
-	ctx->episode_dir = json_str(in, "episode_dir", NULL);
-	ctx->channel_dir = json_str(in, "channel_dir", NULL);
-	ctx->stage = json_str(in, "stage", NULL);
-	ctx->job_id = json_str(in, "job_id", NULL);
-	ctx->reviewer_notes = json_str(in, "reviewer_notes", NULL);
-	ctx->channel = json_get(in, "channel");
-	ctx->global = json_get(in, "global");
-	ctx->provider = json_get(in, "provider");
-	ctx->idea = json_get(in, "idea");
-	ctx->state = json_get(in, "state");
-	ctx->attempt = (int)json_num(in, "attempt", 1);
-	ctx->timeout_s = (int)json_num(in, "timeout_s", 0);
+	for (const struct ctx_field *f = ctx_fields; f->key; f++)
+		ctx_field_read(ctx, f, in);
 	ctx->http = (struct http_env){ .root = ctx->root, .global = ctx->global, .provider = ctx->provider,
 				       .episode_id = ctx->episode_id, .episode_dir = ctx->episode_dir,
 				       .stage = ctx->stage };
@@ -110,20 +148,8 @@ static int ctx_from_json(struct stage_ctx *ctx, const cJSON *in)
 cJSON *stage_input_json(const struct stage_ctx *ctx)
 {
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "root", ctx->root);
-	cJSON_AddStringToObject(o, "episode_id", ctx->episode_id);
-	cJSON_AddStringToObject(o, "episode_dir", ctx->episode_dir);
-	cJSON_AddStringToObject(o, "channel_dir", ctx->channel_dir);
-	cJSON_AddStringToObject(o, "stage", ctx->stage);
-	cJSON_AddStringToObject(o, "job_id", ctx->job_id);
-	if (ctx->reviewer_notes) cJSON_AddStringToObject(o, "reviewer_notes", ctx->reviewer_notes);
-	cJSON_AddItemToObject(o, "channel", cJSON_Duplicate(ctx->channel, 1));
-	cJSON_AddItemToObject(o, "global", cJSON_Duplicate(ctx->global, 1));
-	cJSON_AddItemToObject(o, "provider", cJSON_Duplicate(ctx->provider, 1));
-	cJSON_AddItemToObject(o, "idea", cJSON_Duplicate(ctx->idea, 1));
-	cJSON_AddItemToObject(o, "state", cJSON_Duplicate(ctx->state, 1));
-	cJSON_AddNumberToObject(o, "attempt", ctx->attempt);
-	cJSON_AddNumberToObject(o, "timeout_s", ctx->timeout_s);
+	for (const struct ctx_field *f = ctx_fields; f->key; f++)
+		ctx_field_put(o, ctx, f, f->key, 0);
 	cJSON_AddNumberToObject(o, "daemon_pid", getpid());   /* only the daemon builds this */
 	return o;
 }
