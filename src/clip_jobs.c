@@ -374,6 +374,23 @@ static enum stage_rc download(struct clip_jobs *r, struct clip_seg *g, const cha
 	return rc;
 }
 
+/* One status GET of a segment's job, read by the provider. */
+static enum stage_rc poll_status(struct clip_jobs *r, const struct media_seg *s, const char *id, char **url,
+				 double *units, double *usd)
+{
+	char *get = r->p->status_url(r, id);
+	char *what = xasprintf("polling the %s of segment %d (%s)", r->p->clip, s->index, id);
+	struct http_req q = { .method = "GET", .url = get };
+	cJSON *j = NULL;
+	enum stage_rc rc = r->p->get(r, &q, what, &j);
+
+	if (rc == STAGE_OK) rc = r->p->status(r, s, id, j, url, units, usd);
+	cJSON_Delete(j);
+	free(what);
+	free(get);
+	return rc;
+}
+
 /* Step 2 for one segment: one poll; download when finished. */
 static enum stage_rc poll_one(struct clip_jobs *r, struct clip_seg *g, int *pending)
 {
@@ -384,7 +401,7 @@ static enum stage_rc poll_one(struct clip_jobs *r, struct clip_seg *g, int *pend
 	enum stage_rc rc;
 
 	if (!id) return STAGE_OK;
-	rc = r->p->poll(r, g->s, id, &url, &units, &usd);
+	rc = poll_status(r, g->s, id, &url, &units, &usd);
 	if (rc == STAGE_PENDING && (rc = check_wait(r, n, id)) == STAGE_PENDING) (*pending)++;
 	if (rc != STAGE_OK) return rc == STAGE_PENDING ? STAGE_OK : rc;
 	cost = xasprintf("%.6f %.6f", units, usd);

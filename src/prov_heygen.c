@@ -112,7 +112,8 @@ static enum stage_rc hg_upload(struct clip_jobs *r, const struct media_seg *s, c
 	cJSON *j = NULL;
 	enum stage_rc rc;
 
-	rc = clip_jobs_answer_id(r, hg_call(r, &q, "audio/mpeg", what, &j, -1), j, "data.id", what, asset);
+	rc = hg_call(r, &q, "audio/mpeg", what, &j, -1);
+	rc = clip_jobs_answer_id(r, rc, j, "data.id", what, asset);
 	cJSON_Delete(j);
 	free(what);
 	free(url);
@@ -226,8 +227,8 @@ static enum stage_rc hg_submit(struct clip_jobs *r, const struct media_seg *s, c
 	q.body = body = hg_body(r, s, asset);
 	q.body_len = strlen(body);
 	what = xasprintf("asking for the avatar video of segment %d", s->index);
-	rc = clip_jobs_answer_id(r, hg_call(r, &q, "application/json", what, &j, s->index), j, "data.video_id",
-				 what, id);
+	rc = hg_call(r, &q, "application/json", what, &j, s->index);
+	rc = clip_jobs_answer_id(r, rc, j, "data.video_id", what, id);
 	cJSON_Delete(j);
 	free(what);
 	free(body);
@@ -253,42 +254,40 @@ static enum stage_rc hg_failed(struct clip_jobs *r, const struct media_seg *s, c
 			  num[0] ? num : json_str(j, "data.error.code", "none"));
 }
 
-/* One status GET: completed → video_url and minutes; failed → STAGE_FAIL. */
-static enum stage_rc hg_poll(struct clip_jobs *r, const struct media_seg *s, const char *id,
-			     char **url, double *units, double *usd)
+static char *hg_status_url(const struct clip_jobs *r, const char *id)
 {
-	char *get = xasprintf("%s/v1/video_status.get?video_id=%s", hg_base(r), id);
-	char *what = xasprintf("polling the avatar video of segment %d (%s)", s->index, id);
-	struct http_req q = { .method = "GET", .url = get };
-	const char *st;
-	cJSON *j = NULL;
-	enum stage_rc rc = hg_call(r, &q, NULL, what, &j, -1);
+	return xasprintf("%s/v1/video_status.get?video_id=%s", hg_base(r), id);
+}
 
-	st = json_str(j, "data.status", "");
-	if (rc != STAGE_OK) {
-		/* hg_call said why */
-	} else if (!strcmp(st, "completed") && json_str(j, "data.video_url", NULL)) {
+static enum stage_rc hg_get(struct clip_jobs *r, struct http_req *q, const char *what, cJSON **j)
+{
+	return hg_call(r, q, NULL, what, j, -1);
+}
+
+/* A status answer: completed → video_url and minutes; failed → STAGE_FAIL. */
+static enum stage_rc hg_status(struct clip_jobs *r, const struct media_seg *s, const char *id, const cJSON *j,
+			       char **url, double *units, double *usd)
+{
+	const char *st = json_str(j, "data.status", "");
+
+	if (!strcmp(st, "completed") && json_str(j, "data.video_url", NULL)) {
 		*url = xstrdup(json_str(j, "data.video_url", ""));
 		*units = json_num(j, "data.duration", s->end - s->start) / 60.0;
 		*usd = cost_price(r->ctx->global, "heygen", "minutes", *units);
-	} else if (!strcmp(st, "failed")) {
-		rc = hg_failed(r, s, id, j);
-	} else {
-		if (!hg_waiting(st))
-			stage_log(r->ctx, "warn", "heygen: segment %d: status \"%s\"; still waiting", s->index, st);
-		rc = STAGE_PENDING;
+		return STAGE_OK;
 	}
-	cJSON_Delete(j);
-	free(what);
-	free(get);
-	return rc;
+	if (!strcmp(st, "failed")) return hg_failed(r, s, id, j);
+	if (!hg_waiting(st))
+		stage_log(r->ctx, "warn", "heygen: segment %d: status \"%s\"; still waiting", s->index, st);
+	return STAGE_PENDING;
 }
 
 static const struct clip_jobs_prov heygen = {
 	.name = "heygen", .dir = "avatar", .asset_type = "avatar_video", .broll = 0,
 	.poll_default = 10, .wait_default = 1200,
 	.operation = "avatar_video", .unit_type = "minutes",
-	.fingerprint = hg_fingerprint, .submit = hg_submit, .poll = hg_poll, .cancel = NULL,
+	.clip = "avatar video", .fingerprint = hg_fingerprint, .submit = hg_submit,
+	.status_url = hg_status_url, .get = hg_get, .status = hg_status, .cancel = NULL,
 };
 
 /* providers.avatar: {name: heygen, avatar_id | talking_photo_id, ...}; see docs/cloud-providers.md. */

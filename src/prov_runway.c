@@ -169,7 +169,8 @@ static enum stage_rc rw_submit(struct clip_jobs *r, const struct media_seg *s, c
 	q.body = body = rw_body(r, s);
 	q.body_len = strlen(body);
 	what = xasprintf("asking for the b-roll of segment %d", s->index);
-	rc = clip_jobs_answer_id(r, rw_call(r, &q, what, &j, s->index), j, "id", what, id);
+	rc = rw_call(r, &q, what, &j, s->index);
+	rc = clip_jobs_answer_id(r, rc, j, "id", what, id);
 	cJSON_Delete(j);
 	free(what);
 	free(body);
@@ -203,46 +204,42 @@ static enum stage_rc rw_failed(struct clip_jobs *r, const struct media_seg *s, c
 			  starts(code, "INTERNAL.BAD_OUTPUT.") ? ", for the second time" : "");
 }
 
-/* One GET /v1/tasks/{id}: SUCCEEDED → output[0] and seconds; else see rw_failed. */
-static enum stage_rc rw_poll(struct clip_jobs *r, const struct media_seg *s, const char *id,
-			     char **url, double *units, double *usd)
+static char *rw_task_url(const struct clip_jobs *r, const char *id)
 {
-	char *get = xasprintf("%s/v1/tasks/%s", rw_base(r), id);
-	char *what = xasprintf("polling the b-roll of segment %d (%s)", s->index, id);
-	struct http_req q = { .method = "GET", .url = get };
-	const cJSON *out;
-	const char *st;
-	cJSON *j = NULL;
-	enum stage_rc rc = rw_call(r, &q, what, &j, -1);
+	return xasprintf("%s/v1/tasks/%s", rw_base(r), id);
+}
 
-	st = json_str(j, "status", "");
-	out = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "output"), 0);
-	if (rc != STAGE_OK) {
-		/* rw_call said why */
-	} else if (!strcmp(st, "SUCCEEDED") && cJSON_IsString(out)) {
+static enum stage_rc rw_get(struct clip_jobs *r, struct http_req *q, const char *what, cJSON **j)
+{
+	return rw_call(r, q, what, j, -1);
+}
+
+/* A GET /v1/tasks/{id} answer: SUCCEEDED → output[0] and seconds; else see rw_failed. */
+static enum stage_rc rw_status(struct clip_jobs *r, const struct media_seg *s, const char *id, const cJSON *j,
+			       char **url, double *units, double *usd)
+{
+	const char *st = json_str(j, "status", "");
+	const cJSON *out = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "output"), 0);
+
+	if (!strcmp(st, "SUCCEEDED") && cJSON_IsString(out)) {
 		*url = xstrdup(out->valuestring);
 		*units = rw_duration(r);
 		*usd = cost_price(r->ctx->global, "runway", rw_model(r), *units);
-	} else if (!strcmp(st, "FAILED")) {
-		rc = rw_failed(r, s, id, j);
-	} else if (!strcmp(st, "CANCELLED")) {
-		rc = stage_fail(r->ctx, STAGE_FAIL, "runway: the b-roll task of segment %d (%s) was cancelled",
-				s->index, id);
-	} else {
-		if (strcmp(st, "PENDING") && strcmp(st, "THROTTLED") && strcmp(st, "RUNNING"))
-			stage_log(r->ctx, "warn", "runway: segment %d: status \"%s\"; still waiting", s->index, st);
-		rc = STAGE_PENDING;
+		return STAGE_OK;
 	}
-	cJSON_Delete(j);
-	free(what);
-	free(get);
-	return rc;
+	if (!strcmp(st, "FAILED")) return rw_failed(r, s, id, j);
+	if (!strcmp(st, "CANCELLED"))
+		return stage_fail(r->ctx, STAGE_FAIL, "runway: the b-roll task of segment %d (%s) was cancelled",
+				  s->index, id);
+	if (strcmp(st, "PENDING") && strcmp(st, "THROTTLED") && strcmp(st, "RUNNING"))
+		stage_log(r->ctx, "warn", "runway: segment %d: status \"%s\"; still waiting", s->index, st);
+	return STAGE_PENDING;
 }
 
 /* Best effort: a task we gave up on should not render (and bill) on. */
 static void rw_cancel(struct clip_jobs *r, const char *id)
 {
-	char *del = xasprintf("%s/v1/tasks/%s", rw_base(r), id);
+	char *del = rw_task_url(r, id);
 	struct http_req q = { .method = "DELETE", .url = del, .max_attempts = 1 };
 	char err[sizeof r->ctx->error];
 
@@ -257,7 +254,8 @@ static const struct clip_jobs_prov runway = {
 	.name = "runway", .dir = "broll", .asset_type = "b_roll", .broll = 1,
 	.poll_default = 6, .wait_default = 600,
 	.operation = "text_to_video", .unit_type = "seconds",
-	.fingerprint = rw_fingerprint, .submit = rw_submit, .poll = rw_poll, .cancel = rw_cancel,
+	.clip = "b-roll", .fingerprint = rw_fingerprint, .submit = rw_submit,
+	.status_url = rw_task_url, .get = rw_get, .status = rw_status, .cancel = rw_cancel,
 };
 
 /* providers.broll: {name: runway, model, ratio, duration, ...}; see docs/cloud-providers.md. */

@@ -258,10 +258,15 @@ struct clip_jobs_prov {
 	/* Submits one segment through clip_jobs_create(): STAGE_OK with *id
 	 * (malloc'd), or a failure in ctx->error. */
 	enum stage_rc (*submit)(struct clip_jobs *r, const struct media_seg *s, char **id);
-	/* One status request: STAGE_OK when finished (*url malloc'd, *units, *usd),
+	/* Polling a job: clip_jobs.c GETs status_url (malloc'd) through get (the
+	 * provider's headers and checks; *j the answer on STAGE_OK), and status
+	 * reads the answer: STAGE_OK when finished (*url malloc'd, *units, *usd),
 	 * STAGE_PENDING, or a failure in ctx->error. */
-	enum stage_rc (*poll)(struct clip_jobs *r, const struct media_seg *s, const char *id,
-			      char **url, double *units, double *usd);
+	const char *clip;            /* what a clip is called in messages: "avatar video", "b-roll" */
+	char *(*status_url)(const struct clip_jobs *r, const char *id);
+	enum stage_rc (*get)(struct clip_jobs *r, struct http_req *q, const char *what, cJSON **j);
+	enum stage_rc (*status)(struct clip_jobs *r, const struct media_seg *s, const char *id, const cJSON *j,
+				char **url, double *units, double *usd);
 	void (*cancel)(struct clip_jobs *r, const char *id);   /* optional: after max_wait_seconds */
 };
 struct clip_jobs {
