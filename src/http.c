@@ -176,25 +176,23 @@ const char *http_ca_file(const cJSON *global, char *why, size_t n)
 		"/etc/ssl/ca-bundle.pem",               /* openSUSE */
 		"/etc/ssl/cert.pem",                    /* Alpine */
 		NULL };
-	const char *cfg = json_str(global, "ca_file", NULL), *env = getenv("SSL_CERT_FILE");
+	/* The explicit choices, first set wins: what why says when it is used, or unreadable. */
+	const struct { const char *path, *used, *unreadable; } set[] = {
+		{ json_str(global, "ca_file", NULL), "ca_file %s from acog.yaml", "ca_file %s (acog.yaml) cannot be read: %s" },
+		{ getenv("SSL_CERT_FILE"), "SSL_CERT_FILE=%s", "SSL_CERT_FILE=%s cannot be read: %s" },
+	};
 	char dummy[8];
 	if (!why || n == 0) { why = dummy; n = sizeof dummy; }
 	/* An explicit choice is never silently replaced by another bundle. */
-	if (cfg && *cfg && access(cfg, R_OK) < 0) {
-		snprintf(why, n, "ca_file %s (acog.yaml) cannot be read: %s", cfg, strerror(errno));
-		return NULL;
-	}
-	if (cfg && *cfg) {
-		snprintf(why, n, "ca_file %s from acog.yaml", cfg);
-		return cfg;
-	}
-	if (env && *env && access(env, R_OK) < 0) {
-		snprintf(why, n, "SSL_CERT_FILE=%s cannot be read: %s", env, strerror(errno));
-		return NULL;
-	}
-	if (env && *env) {
-		snprintf(why, n, "SSL_CERT_FILE=%s", env);
-		return env;
+	for (size_t i = 0; i < sizeof set / sizeof set[0]; i++) {
+		const char *p = set[i].path;
+		if (!p || !*p) continue;
+		if (access(p, R_OK) < 0) {
+			snprintf(why, n, set[i].unreadable, p, strerror(errno));
+			return NULL;
+		}
+		snprintf(why, n, set[i].used, p);
+		return p;
 	}
 	for (int i = 0; distro[i]; i++)
 		if (access(distro[i], R_OK) == 0) {

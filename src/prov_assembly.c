@@ -328,6 +328,19 @@ static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 	return sources_load(ctx, as);
 }
 
+/* The scratch files a run leaves in the episode folder, removed whatever happened. */
+static const char *const scratch[] = { FINAL_TMP, THUMB_TMP, CARD_TITLE, CARD_CHANNEL, THUMB_TITLE };
+
+static void assembly_free(struct assembly *as)
+{
+	for (size_t i = 0; as->src && i < as->t.n; i++) free(as->src[i].clip);
+	free(as->src);
+	media_timeline_free(&as->t);
+	free(as->font_esc);
+	free(as->title);
+	free(as->channel);
+}
+
 enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx)
 {
 	struct assembly as = { 0 };
@@ -336,16 +349,7 @@ enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx)
 	if (rc == STAGE_OK) rc = encode(ctx, &as);
 	if (rc == STAGE_OK) rc = verify_commit(ctx, &as);
 	if (rc == STAGE_OK) rc = thumbnail(ctx, &as);
-	unlink(FINAL_TMP);
-	unlink(THUMB_TMP);
-	unlink(CARD_TITLE);
-	unlink(CARD_CHANNEL);
-	unlink(THUMB_TITLE);
-	for (size_t i = 0; as.src && i < as.t.n; i++) free(as.src[i].clip);
-	free(as.src);
-	media_timeline_free(&as.t);
-	free(as.font_esc);
-	free(as.title);
-	free(as.channel);
+	for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++) unlink(scratch[i]);
+	assembly_free(&as);
 	return rc;
 }
