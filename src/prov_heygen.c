@@ -2,8 +2,8 @@
  * prov_heygen.c - the avatar stage through HeyGen (asynchronous avatar
  * videos): one video per avatar segment of timeline.json, downloaded into
  * avatar/seg-NN.mp4.  The submit / poll / resume loop is clip_jobs_stage()
- * in clip_jobs.c; this file only speaks HeyGen's protocol (docs:
- * /work/shared/docs/providers.md §3).
+ * in clip_jobs.c; this file only speaks HeyGen's protocol (its public API;
+ * tests/fakes/fake_heygen.py mirrors it).
  *
  * Invariants:
  *  - a segment's narration is uploaded once (its asset id kept as

@@ -2,7 +2,7 @@
  * prov_runway.c - the b-roll stage through Runway text-to-video: one task
  * per b-roll segment of timeline.json, downloaded into broll/seg-NN.mp4.
  * The submit / poll / resume loop is clip_jobs_stage() in clip_jobs.c; this
- * file only speaks Runway's protocol (docs: /work/shared/docs/providers.md §4).
+ * file only speaks Runway's protocol (its public API; tests/fakes/fake_runway.py mirrors it).
  *
  * Options (providers.broll): base_url, model (gen4.5), ratio (1280:720, or
  * 720:1280 for a vertical frame), duration (5 s, clamped to what the model

@@ -31,7 +31,8 @@ const struct stage_def stage_table[] = {
 	  { "timeline.json", "audio.wav", "subtitles.srt", "metadata.json", "avatar/", "broll/" },
 	  { { "final.mp4", "assembled_video", "video/mp4", 1, 0 }, { "thumbnail.png", "thumbnail", "image/png", 1, 0 } },
 	  0, 1, NULL, SCOPE_JOB },
-	{ "review", STAGE_GATE, "ready", NULL, 0, { NULL }, { { 0 } }, 0, 0, NULL, SCOPE_JOB },
+	/* Approval writes the publishing slot (schedule.c). */
+	{ "review", STAGE_GATE, "ready", NULL, 0, { NULL }, { { "schedule.json", NULL, JSON, 0, 0 } }, 0, 0, NULL, SCOPE_JOB },
 	/* An upload's session and video id must outlive a failed job and a retry:
 	 * a second upload would publish the video twice. */
 	{ "upload", STAGE_WORK, "publishing", "directory", 3600,

@@ -1,7 +1,7 @@
 /*
  * youtube_api.c - authorised YouTube Data API calls: one call with its
  * quota charged first and one refresh + retry on 401, errors decided by
- * errors[0].reason (providers.md section 5); finding a video we may
+ * errors[0].reason (as the YouTube Data API v3 documents them); finding a video we may
  * already have made by the marker in its description (channels.list ->
  * uploads playlist -> playlistItems.list -> videos.list); and the steps
  * after the upload (thumbnail, playlist, captions), each remembered in the

@@ -1,6 +1,6 @@
 /*
  * youtube_upload.c - publish one video with YouTube's resumable upload
- * (providers.md section 5), so that no dropped connection, expired token,
+ * (the YouTube Data API v3 protocol; tests/fakes/fake_youtube.py), so that no dropped connection, expired token,
  * quota wall or SIGKILL ever loses it or makes it twice.
  *
  * Invariants:

@@ -103,8 +103,11 @@ def test_uploaded_twice_makes_one_video(made, connected, tmp_path):
     assert (out / ep_id / "final.mp4").read_bytes() == (bundle / "final.mp4").read_bytes()
     jobs = connected.q("SELECT status FROM jobs WHERE episode_id = ? AND stage = 'upload'", ep_id)
     assert jobs == [{"status": "completed"}], jobs
-    audit = connected.q("SELECT action FROM audit_logs WHERE entity_id = ? AND action = 'import'", ep_id)
-    assert len(audit) == 1
+    # one audit row says where the episode came from: the bundle, imported by `upload`
+    audit = connected.q("SELECT actor_type, actor_id, new_values FROM audit_logs WHERE entity_id = ?"
+                        " AND json_extract(old_values, '$.state') = 'new'", ep_id)
+    assert len(audit) == 1 and audit[0]["actor_type"] == "user" and audit[0]["actor_id"] == "upload", audit
+    assert "bundle:" in audit[0]["new_values"], audit
 
 
 def flip_byte(b):

@@ -160,7 +160,7 @@ ROWS = [
     R(["cancel", "--", "{EP}"], 0, ep("status", "cancelled")),
     R(["cancel"], 64, err("missing EPISODE")),
     R(["cancel", "{EP}", "--json"], 64, err("unknown option --json"), ep("status", "script_review")),
-    R(["cancel", "{EP}"], 65, err("already cancelled"), pre=[["cancel", "{EP}"]]),
+    R(["cancel", "{EP}"], 65, err("is cancelled at"), pre=[["cancel", "{EP}"]]),
     R(["cancel", "no-such-episode"], 66, err("no episode matches")),
     R(["retry", "{EP}", "--from", "scripting"], 0, out("queued"), job("scripting", "queued"),
       pre=[["cancel", "{EP}"]]),
