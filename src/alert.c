@@ -39,9 +39,11 @@
 
 static const char *kind_label(const char *kind)
 {
-	static const char *const map[][2] = {
-		{ "episode_failed", "episode failed" }, { "budget_warning", "budget warning" },
-		{ "budget_hold", "budget hold" }, { "stage_crashing", "stage keeps crashing" }, { NULL, NULL } };
+	static const char *const map[][2] = { { "episode_failed", "episode failed" },
+					      { "budget_warning", "budget warning" },
+					      { "budget_hold", "budget hold" },
+					      { "stage_crashing", "stage keeps crashing" },
+					      { NULL, NULL } };
 	for (int i = 0; map[i][0]; i++)
 		if (strcmp(kind, map[i][0]) == 0) return map[i][1];
 	return kind;
@@ -73,11 +75,11 @@ static char *webhook_url(const struct config *c, int *configured)
 		if (!url) err_set("set %s in the daemon's environment (alerts.webhook_url_env)", var);
 	} else if (file && *file) {
 		path = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", c->root, file);
-		url = credential_read_file(path);   /* the key-file rules: 0600, no symlink */
+		url = credential_read_file(path); /* the key-file rules: 0600, no symlink */
 		free(path);
 	}
 	if (!url) return NULL;
-	for (n = strlen(url); n > 0 && strchr(" \t\r\n", url[n - 1]); ) url[--n] = 0;
+	for (n = strlen(url); n > 0 && strchr(" \t\r\n", url[n - 1]);) url[--n] = 0;
 	redact_url(url);
 	if (strncmp(url, "https://", 8) && strncmp(url, "http://", 7)) {
 		err_set("the alerts webhook URL must start with https://");
@@ -122,14 +124,20 @@ static char *alert_body(const cJSON *global, const char *text)
 }
 
 /* The detached grandchild: fresh session, default signals, only fds 0-2, then one POST. */
-static void deliver(const struct config *c, const char *url, const char *body, const char *kind,
-		    const char *episode_id)
+static void deliver(const struct config *c, const char *url, const char *body, const char *kind, const char *episode_id)
 {
 	const struct http_env env = { .root = c->root, .global = c->global, .episode_id = episode_id };
 	static const char *const headers[] = { "Content-Type: application/json", NULL };
-	struct http_req req = { .provider = "webhook", .method = "POST", .url = url, .headers = headers,
-				.body = body, .body_len = strlen(body), .timeout_s = 10,
-				.connect_timeout_s = 10, .max_attempts = 3, .max_response = 65536 };
+	struct http_req req = { .provider = "webhook",
+				.method = "POST",
+				.url = url,
+				.headers = headers,
+				.body = body,
+				.body_len = strlen(body),
+				.timeout_s = 10,
+				.connect_timeout_s = 10,
+				.max_attempts = 3,
+				.max_response = 65536 };
 	struct http_resp resp;
 	sigset_t none;
 	int devnull = open("/dev/null", O_RDONLY);
@@ -172,8 +180,10 @@ void alert_send(const struct config *c, const char *kind, const char *episode_id
 		}
 		_exit(0);
 	}
-	if (pid < 0) log_warn(episode_id, NULL, "alert.failed", "%s alert not sent: fork: %s", kind, strerror(errno));
-	else while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+	if (pid < 0)
+		log_warn(episode_id, NULL, "alert.failed", "%s alert not sent: fork: %s", kind, strerror(errno));
+	else
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
 	free(body);
 	free(text);
 	free(msg);

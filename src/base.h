@@ -31,9 +31,18 @@
 
 /* sysexits.h values, spelled out so the contract is visible here. */
 enum {
-	EXIT_OK = 0, EXIT_USAGE = 64, EXIT_DATAERR = 65, EXIT_NOINPUT = 66,
-	EXIT_UNAVAILABLE = 69, EXIT_SOFTWARE = 70, EXIT_OSERR = 71, EXIT_CANTCREAT = 73,
-	EXIT_IOERR = 74, EXIT_TEMPFAIL = 75, EXIT_NOPERM = 77, EXIT_CONFIG = 78
+	EXIT_OK = 0,
+	EXIT_USAGE = 64,
+	EXIT_DATAERR = 65,
+	EXIT_NOINPUT = 66,
+	EXIT_UNAVAILABLE = 69,
+	EXIT_SOFTWARE = 70,
+	EXIT_OSERR = 71,
+	EXIT_CANTCREAT = 73,
+	EXIT_IOERR = 74,
+	EXIT_TEMPFAIL = 75,
+	EXIT_NOPERM = 77,
+	EXIT_CONFIG = 78
 };
 
 /* What kind of error the last err_set_kind() raised: whose problem it is and
@@ -41,17 +50,17 @@ enum {
  * through one table in util.c; err_set() raises an unspecified error, and the
  * command decides what an unspecified failure of its own means. */
 enum err_kind {
-	ERR_UNSPEC,          /* err_set(): the caller's context decides */
-	ERR_SOFTWARE,        /* a bug: 70 */
-	ERR_USAGE,           /* a bad command line: 64 */
-	ERR_DATAERR,         /* the request does not fit the data (not at a gate, ambiguous): 65 */
-	ERR_NOINPUT,         /* no such episode, file or database: 66 */
-	ERR_UNAVAILABLE,     /* a tool or service we need is missing: 69 */
-	ERR_CANTCREAT,       /* cannot create an output: 73 */
-	ERR_IOERR,           /* reading, writing or syncing failed (disk full): 74 */
-	ERR_TEMPFAIL,        /* busy or locked; try again later: 75 */
-	ERR_NOPERM,          /* permission denied: 77 */
-	ERR_CONFIG,          /* acog.yaml or a channel.yaml is wrong: 78 */
+	ERR_UNSPEC,      /* err_set(): the caller's context decides */
+	ERR_SOFTWARE,    /* a bug: 70 */
+	ERR_USAGE,       /* a bad command line: 64 */
+	ERR_DATAERR,     /* the request does not fit the data (not at a gate, ambiguous): 65 */
+	ERR_NOINPUT,     /* no such episode, file or database: 66 */
+	ERR_UNAVAILABLE, /* a tool or service we need is missing: 69 */
+	ERR_CANTCREAT,   /* cannot create an output: 73 */
+	ERR_IOERR,       /* reading, writing or syncing failed (disk full): 74 */
+	ERR_TEMPFAIL,    /* busy or locked; try again later: 75 */
+	ERR_NOPERM,      /* permission denied: 77 */
+	ERR_CONFIG,      /* acog.yaml or a channel.yaml is wrong: 78 */
 	ERR_NKINDS
 };
 
@@ -69,35 +78,40 @@ int err_set_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *err_msg(void);
 enum err_kind err_kind(void);
 MUST_USE enum err_kind err_kind_of_errno(int e);
-int err_exit_code(enum err_kind k, int unspecified);   /* sysexits code of a kind */
-int err_exit(int unspecified);   /* sysexits code of the last error; `unspecified` for ERR_UNSPEC */
-double time_now(void);                       /* wall clock, seconds */
-double time_mono(void);                      /* CLOCK_MONOTONIC, seconds */
-void time_iso(double t, char out[32]);       /* 2026-11-21T10:00:00.123Z */
-MUST_USE double time_parse_iso(const char *s);        /* -1 when not ISO-8601 UTC */
+int err_exit_code(enum err_kind k, int unspecified); /* sysexits code of a kind */
+int err_exit(int unspecified);                       /* sysexits code of the last error; `unspecified` for ERR_UNSPEC */
+double time_now(void);                               /* wall clock, seconds */
+double time_mono(void);                              /* CLOCK_MONOTONIC, seconds */
+void time_iso(double t, char out[32]);               /* 2026-11-21T10:00:00.123Z */
+MUST_USE double time_parse_iso(const char *s);       /* -1 when not ISO-8601 UTC */
 void uuid_new(char out[37]);
 void slugify(const char *in, char *out, size_t outsz);
 MUST_USE int utf8_valid(const char *s, size_t len);
-void utf8_cut_words(char *s, size_t max_codepoints);   /* in place, at a word if it can */
-MUST_USE int path_component_ok(const char *s);        /* no '/', not '.', '..', no control chars */
+void utf8_cut_words(char *s, size_t max_codepoints); /* in place, at a word if it can */
+MUST_USE int path_component_ok(const char *s);       /* no '/', not '.', '..', no control chars */
 uint64_t rand_u64(void);
 
 /* A growable string. */
-struct sbuf { char *s; size_t len, cap; };
+struct sbuf {
+	char *s;
+	size_t len, cap;
+};
 void sb_add(struct sbuf *b, const char *s, size_t n);
 void sb_puts(struct sbuf *b, const char *s);
 void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_free(struct sbuf *b);
 
 /* ---- hash.c: SHA-256 (libcrypto) as 64 hex digits -------------------- */
-struct evp_md_ctx_st;                        /* OpenSSL's EVP_MD_CTX, opaque here */
-struct hash { struct evp_md_ctx_st *ctx; };
+struct evp_md_ctx_st; /* OpenSSL's EVP_MD_CTX, opaque here */
+struct hash {
+	struct evp_md_ctx_st *ctx;
+};
 void hash_init(struct hash *h);
 void hash_update(struct hash *h, const void *data, size_t n);
-void hash_final_hex(struct hash *h, char out[65]);    /* also frees the context */
-void hash_free(struct hash *h);              /* abandon a hash (error paths) */
+void hash_final_hex(struct hash *h, char out[65]); /* also frees the context */
+void hash_free(struct hash *h);                    /* abandon a hash (error paths) */
 void hash_hex(const void *data, size_t len, char out[65]);
-MUST_USE int hash_file_update(struct hash *h, const char *path);   /* streams the file */
+MUST_USE int hash_file_update(struct hash *h, const char *path); /* streams the file */
 MUST_USE int hash_file(const char *path, char out[65]);
 
 /* ---- base64.c: RFC 4648 decoding (libcrypto) --------------------------- */
@@ -115,72 +129,72 @@ MUST_USE int base64_decode(const char *in, struct sbuf *out);
  * tmp is discarded. */
 enum { FSIO_NOREPLACE = 0, FSIO_REPLACE = 1 };
 MUST_USE char *fsio_tmp_name(const char *final);
-MUST_USE long fsio_tmp_pid(const char *name);          /* pid in a temporary name, 0: not one */
+MUST_USE long fsio_tmp_pid(const char *name); /* pid in a temporary name, 0: not one */
 MUST_USE int fsio_tmp_open(const char *final, char **tmp_out);
 MUST_USE int fsio_commit(int fd, const char *tmp, const char *final, int flags);
-MUST_USE int fsio_write_all(int fd, const void *data, size_t len);   /* -1 with errno */
+MUST_USE int fsio_write_all(int fd, const void *data, size_t len); /* -1 with errno */
 MUST_USE int fsio_write_atomic(const char *path, const void *data, size_t len);
 MUST_USE int fsio_write_atomic_str(const char *path, const char *s);
 MUST_USE long long fsio_copy(const char *from, const char *to, int flags, struct hash *h);
-MUST_USE int fsio_move(const char *from, const char *to);      /* never overwrites */
-MUST_USE int fsio_discard(const char *tmp);           /* a temporary file, or folder of files */
+MUST_USE int fsio_move(const char *from, const char *to); /* never overwrites */
+MUST_USE int fsio_discard(const char *tmp);               /* a temporary file, or folder of files */
 MUST_USE int fsio_fsync_dir(const char *dir);
 MUST_USE int fsio_mkdirs(const char *path);
 MUST_USE char *fsio_read(const char *path, size_t max, size_t *len_out);
 MUST_USE int fsio_exists(const char *path);
 MUST_USE int fsio_is_dir(const char *path);
 MUST_USE int fsio_set_mtime(const char *path, double t);
-MUST_USE int fsio_unlink_durable(const char *path);  /* only for our own files */
+MUST_USE int fsio_unlink_durable(const char *path); /* only for our own files */
 /* Sorted names of a folder (scandir), without dot-names unless keep takes
  * them; the count, or -1 with errno.  Free with fsio_list_free. */
 MUST_USE int fsio_list(const char *dir, char ***names, int (*keep)(const char *name));
-void fsio_list_free(char **names, int n);   /* also after a failed fsio_list */
+void fsio_list_free(char **names, int n); /* also after a failed fsio_list */
 
 /* ---- log.c: JSON lines on stderr, and per episode -------------------- */
 void log_set_stderr(int enabled);
-void log_ev(const char *level, const char *episode_id, const char *episode_dir,
-	    const char *event, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void log_ev(const char *level, const char *episode_id, const char *episode_dir, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 #define log_info(ep, dir, ev, ...) log_ev("info", ep, dir, ev, __VA_ARGS__)
 #define log_warn(ep, dir, ev, ...) log_ev("warn", ep, dir, ev, __VA_ARGS__)
 #define log_error(ep, dir, ev, ...) log_ev("error", ep, dir, ev, __VA_ARGS__)
-void log_redact_add(const char *secret);    /* never print this string */
+void log_redact_add(const char *secret); /* never print this string */
 
 /* ---- json.c: small helpers around cJSON ------------------------------ */
 const cJSON *json_get(const cJSON *obj, const char *dotted_path);
 const char *json_str(const cJSON *obj, const char *path, const char *def);
 double json_num(const cJSON *obj, const char *path, double def);
 int json_bool(const cJSON *obj, const char *path, int def);
-MUST_USE char *json_print(const cJSON *j);           /* compact, malloc'd */
-MUST_USE char *json_pretty(const cJSON *j);          /* indented, malloc'd, ends with \n */
-MUST_USE cJSON *json_load_file(const char *path, size_t max);  /* err_set on failure */
+MUST_USE char *json_print(const cJSON *j);                      /* compact, malloc'd */
+MUST_USE char *json_pretty(const cJSON *j);                     /* indented, malloc'd, ends with \n */
+MUST_USE cJSON *json_load_file(const char *path, size_t max);   /* err_set on failure */
 MUST_USE int json_write_file(const char *path, const cJSON *j); /* atomic, pretty */
 
 /* ---- yaml.c: YAML -> cJSON ------------------------------------------- */
-MUST_USE cJSON *yaml_load_file(const char *path);    /* err_set names file, line, column */
+MUST_USE cJSON *yaml_load_file(const char *path); /* err_set names file, line, column */
 
 /* ---- stage.c: the stage contract table --------------------------------- */
 /* Everything about a stage is its row: adding a stage or a gate is one row
  * plus its providers.  The row order is the pipeline order. */
 enum stage_kind { STAGE_WORK, STAGE_GATE };
-enum state_scope { SCOPE_JOB, SCOPE_EPISODE };   /* lifetime of provider_state rows */
+enum state_scope { SCOPE_JOB, SCOPE_EPISODE }; /* lifetime of provider_state rows */
 struct stage_file {
-	const char *name;        /* file in the episode folder ("dir/" = every file in it) */
-	const char *asset_type;  /* assets.type, NULL = not an asset */
+	const char *name;       /* file in the episode folder ("dir/" = every file in it) */
+	const char *asset_type; /* assets.type, NULL = not an asset */
 	const char *mime;
-	int required;            /* a run must produce it (the command provider checks) */
-	int versioned;           /* kept in episode_versions (plan, script, metadata) */
+	int required;  /* a run must produce it (the command provider checks) */
+	int versioned; /* kept in episode_versions (plan, script, metadata) */
 };
 struct stage_def {
-	const char *name;        /* pipeline_stage value, also the spool folder */
-	enum stage_kind kind;    /* work (a provider runs) or gate (a person decides; on by default) */
-	const char *ep_status;   /* episodes.status while here */
+	const char *name;      /* pipeline_stage value, also the spool folder */
+	enum stage_kind kind;  /* work (a provider runs) or gate (a person decides; on by default) */
+	const char *ep_status; /* episodes.status while here */
 	const char *default_provider;
-	int timeout_s;           /* default per-stage timeout */
-	const char *inputs[8];   /* what it reads from the episode folder (cache key) */
+	int timeout_s;         /* default per-stage timeout */
+	const char *inputs[8]; /* what it reads from the episode folder (cache key) */
 	struct stage_file outputs[6];
-	int notes_matter;        /* reviewer notes change its result (cache key, re-runs) */
-	int rerunnable;          /* reject --to may name it */
-	const char *gate_after;  /* optional gate after it, off unless the channel turns it on */
+	int notes_matter;       /* reviewer notes change its result (cache key, re-runs) */
+	int rerunnable;         /* reject --to may name it */
+	const char *gate_after; /* optional gate after it, off unless the channel turns it on */
 	enum state_scope scope;
 };
 extern const struct stage_def stage_table[];
@@ -190,29 +204,29 @@ MUST_USE const struct stage_def *stage_next(const struct stage_def *s);
 MUST_USE int stage_index(const char *name);
 /* The output of stage s (NULL: of any stage) recorded as asset_type, or NULL. */
 MUST_USE const struct stage_file *stage_output_find(const struct stage_def *s, const char *asset_type);
-MUST_USE int stage_is_versioned(const struct stage_def *s, const char *asset_type);   /* s NULL: any stage */
-MUST_USE const struct stage_def *stage_producer(const char *file);   /* the stage that writes it, or NULL */
+MUST_USE int stage_is_versioned(const struct stage_def *s, const char *asset_type); /* s NULL: any stage */
+MUST_USE const struct stage_def *stage_producer(const char *file); /* the stage that writes it, or NULL */
 /* Gates (spool folders a person acts in) in pipeline order; returns how many. */
 MUST_USE size_t stage_gates(const char **out, size_t max);
-MUST_USE int stage_gate_default(const char *gate);   /* 1 on, 0 off unless a channel says so, -1 not a gate */
-MUST_USE char *stage_rerunnable_names(void);         /* "planning, scripting, ..." (malloc'd) */
-MUST_USE char *stage_asset_types(void);              /* every asset type, once each (malloc'd) */
+MUST_USE int stage_gate_default(const char *gate); /* 1 on, 0 off unless a channel says so, -1 not a gate */
+MUST_USE char *stage_rerunnable_names(void);       /* "planning, scripting, ..." (malloc'd) */
+MUST_USE char *stage_asset_types(void);            /* every asset type, once each (malloc'd) */
 /* spool folders that are not stages */
 extern const char *const spool_other_dirs[];
 
 /* ---- config.c: acog.yaml and channels/<id>/channel.yaml -------------- */
 struct channel {
-	char id[128];            /* folder name, also channels.slug */
-	char db_id[37];          /* channels.id */
-	char *dir;               /* absolute channels/<id> */
-	cJSON *cfg;              /* channel.yaml as JSON */
+	char id[128];   /* folder name, also channels.slug */
+	char db_id[37]; /* channels.id */
+	char *dir;      /* absolute channels/<id> */
+	cJSON *cfg;     /* channel.yaml as JSON */
 };
 struct config {
-	char *root;              /* absolute */
-	cJSON *global;           /* acog.yaml as JSON ({} when absent) */
+	char *root;    /* absolute */
+	cJSON *global; /* acog.yaml as JSON ({} when absent) */
 	struct channel *ch;
 	size_t nch;
-	char *load_errors;       /* channels that failed to load, one per line */
+	char *load_errors; /* channels that failed to load, one per line */
 };
 MUST_USE int config_load(struct config *c, const char *root);
 void config_free(struct config *c);
@@ -233,11 +247,11 @@ MUST_USE double config_retry_max(const struct config *c, const struct channel *c
  * (episodes, default outboxes) and configured outboxes. */
 MUST_USE int tmpclean_dir(const char *dir);
 void tmpclean_startup(const struct config *c);
-MUST_USE char *directory_outbox(const char *channel_dir, const cJSON *provider);   /* prov_directory.c */
+MUST_USE char *directory_outbox(const char *channel_dir, const cJSON *provider); /* prov_directory.c */
 
 /* ---- idea.c: validation of idea files ---------------------------------- */
 struct idea {
-	cJSON *json;             /* the whole parsed document */
+	cJSON *json; /* the whole parsed document */
 	const char *channel, *topic, *idempotency_key, *idea_source;
 	int priority;
 };
@@ -248,10 +262,10 @@ MUST_USE int idea_priority_value(const cJSON *p, int *out);
 /* ---- cadence.c: publishing slots in a time zone, ISO-8601 instants ------ */
 #define CADENCE_MAX_TIMES 24
 struct cadence {
-	unsigned days;                    /* bit 0 = Sunday ... bit 6 = Saturday */
-	int minutes[CADENCE_MAX_TIMES];   /* local wall times, minutes after midnight, sorted */
+	unsigned days;                  /* bit 0 = Sunday ... bit 6 = Saturday */
+	int minutes[CADENCE_MAX_TIMES]; /* local wall times, minutes after midnight, sorted */
 	int ntimes;
-	char zone[64];                    /* tz database name */
+	char zone[64]; /* tz database name */
 };
 /* "DAYS TIMES ZONE" (see cadence.c); err_msg() names the cadence and the word. */
 int cadence_parse(const char *text, struct cadence *cad);
@@ -259,7 +273,7 @@ int cadence_parse(const char *text, struct cadence *cad);
 double cadence_next(const struct cadence *cad, double after);
 /* 2026-12-01T15:00:00Z, 2026-12-01T16:00:00.5+01:00 -> Unix seconds; -1 when not one. */
 double cadence_parse_instant(const char *s);
-void cadence_iso(double t, char out[32]);    /* 2026-12-01T15:00:00Z */
+void cadence_iso(double t, char out[32]); /* 2026-12-01T15:00:00Z */
 
 /* ---- schedule_file.c: schedule.json, the slot handed to upload providers */
 /* schedule.json in the episode folder: {"publish_at": ISO-Z, "source": "idea"|"cadence"}.
@@ -272,7 +286,7 @@ double schedule_file_read(const char *episode_dir, const cJSON *idea, double now
 /* ---- ed25519.c: bundle signing keys and signatures (libcrypto) --------- */
 /* Writes DIR/acog-signing.key (0600) and DIR/acog-signing.pub (0644); never overwrites. */
 int ed25519_keygen(const char *dir, char **priv_path, char **pub_path);
-char *ed25519_sign(const char *key_file, const void *data, size_t len);   /* base64, malloc'd */
+char *ed25519_sign(const char *key_file, const void *data, size_t len); /* base64, malloc'd */
 /* 1 = the signature verifies with the public key in pub_file, 0 = it does not, -1 = error. */
 int ed25519_verify(const char *pub_file, const void *data, size_t len, const char *sig_b64);
 
@@ -286,27 +300,31 @@ int bundle_copy_file(const char *from, const char *to, const char *want_sha);
 
 /* ---- proc.c: children via execve, never a shell ----------------------- */
 struct proc_opts {
-	const char *cwd;           /* NULL = inherit */
-	const char *stdin_data;    /* NULL = /dev/null */
+	const char *cwd;        /* NULL = inherit */
+	const char *stdin_data; /* NULL = /dev/null */
 	size_t stdin_len;
-	struct sbuf *stdout_buf;   /* NULL = /dev/null */
-	size_t stdout_max;         /* 0 = 16 MiB */
-	int stderr_fd;             /* -1 = /dev/null */
-	int timeout_s;             /* 0 = none */
+	struct sbuf *stdout_buf; /* NULL = /dev/null */
+	size_t stdout_max;       /* 0 = 16 MiB */
+	int stderr_fd;           /* -1 = /dev/null */
+	int timeout_s;           /* 0 = none */
 };
 /* Returns the exit status (0..255), 128+signal when killed, or -1 with
  * err_set when it could not start or timed out (timed_out set). */
 MUST_USE int proc_run(const char *const argv[], const struct proc_opts *o, int *timed_out);
-MUST_USE const char *proc_find(const char *name);      /* search PATH; NULL if absent */
+MUST_USE const char *proc_find(const char *name); /* search PATH; NULL if absent */
 
 /* ---- script.c: script.md segments -------------------------------------- */
 enum seg_visual { SEG_AVATAR, SEG_BROLL };
 struct segment {
 	enum seg_visual visual;
-	char *broll;             /* description for SEG_BROLL */
-	char *text;              /* narration, markers stripped */
+	char *broll; /* description for SEG_BROLL */
+	char *text;  /* narration, markers stripped */
 };
-struct script { struct segment *seg; size_t n; char *title; };
+struct script {
+	struct segment *seg;
+	size_t n;
+	char *title;
+};
 /* Always leaves *out valid (empty when text is NULL): callers may ignore the result. */
 int script_parse(const char *text, struct script *out);
 void script_free(struct script *s);

@@ -18,12 +18,15 @@ static int normalise(const char *in, char *out, size_t *len)
 	for (; *in; in++) {
 		char c = *in == '-' ? '+' : *in == '_' ? '/' : *in;
 		if (strchr(" \t\r\n", c)) continue;
-		if (c == '=') padding = 1;
-		else if (padding) return -1;
-		else out[n++] = c;
+		if (c == '=')
+			padding = 1;
+		else if (padding)
+			return -1;
+		else
+			out[n++] = c;
 	}
 	*len = n;
-	return n % 4 == 1 ? -1 : 0;   /* one character left over holds no whole byte */
+	return n % 4 == 1 ? -1 : 0; /* one character left over holds no whole byte */
 }
 
 int base64_decode(const char *in, struct sbuf *out)

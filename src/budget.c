@@ -44,7 +44,7 @@ int cost_budget_state(sqlite3 *db, const struct channel *ch, double *spent, doub
 	return *spent >= 0.8 * *budget ? 1 : 0;
 }
 
-static char warned[64][160];   /* "<channel>@<day>" already warned */
+static char warned[64][160]; /* "<channel>@<day>" already warned */
 
 static int warn_once(const char *channel)
 {
@@ -58,22 +58,25 @@ static int warn_once(const char *channel)
 	return 1;
 }
 
-int budget_spent(sqlite3 *db, struct config *c, const struct channel *ch, const char *episode_id,
-		 char **reason, double *until)
+int budget_spent(sqlite3 *db, struct config *c, const struct channel *ch, const char *episode_id, char **reason,
+		 double *until)
 {
 	double spent, budget;
 	char when[32];
 	int state = cost_budget_state(db, ch, &spent, &budget);
 	if (state == 1 && warn_once(ch->id)) {
-		log_warn(episode_id, NULL, "budget.warning", "channel %s has spent $%.4f, %.0f%% of its $%g daily budget",
-			 ch->id, spent, 100 * spent / budget, budget);
-		alert_send(c, "budget_warning", episode_id, "channel %s has spent $%.4f, %.0f%% of its $%g daily budget",
-			   ch->id, spent, 100 * spent / budget, budget);
+		log_warn(episode_id, NULL, "budget.warning",
+			 "channel %s has spent $%.4f, %.0f%% of its $%g daily budget", ch->id, spent,
+			 100 * spent / budget, budget);
+		alert_send(c, "budget_warning", episode_id,
+			   "channel %s has spent $%.4f, %.0f%% of its $%g daily budget", ch->id, spent,
+			   100 * spent / budget, budget);
 	}
 	if (state < 2) return 0;
 	*until = utc_midnight(1);
 	time_iso(*until, when);
 	*reason = xasprintf("channel %s spent $%.4f of its $%g daily budget; paid work resumes at %s or when "
-			    "budget_daily_usd is raised (then `kill -HUP` the daemon)", ch->id, spent, budget, when);
+			    "budget_daily_usd is raised (then `kill -HUP` the daemon)",
+			    ch->id, spent, budget, when);
 	return 1;
 }

@@ -30,10 +30,14 @@ static int check_signature(const char *dir, const char *text, size_t len, const 
 	char *sig_path = xasprintf("%s/manifest.sig", dir), *sig = NULL;
 	int rc = -1, good = 0;
 
-	if (!trusted || !trusted[0]) { free(sig_path); return 0; }
+	if (!trusted || !trusted[0]) {
+		free(sig_path);
+		return 0;
+	}
 	if (!fsio_exists(sig_path)) {
 		err_set("unsigned bundle: %s is missing, and trusted keys are configured, so only signed bundles "
-			"are accepted; sign it (providers.upload.signing_key_file) or check who made it", sig_path);
+			"are accepted; sign it (providers.upload.signing_key_file) or check who made it",
+			sig_path);
 		goto out;
 	}
 	if (!(sig = fsio_read(sig_path, 4096, NULL))) goto out;
@@ -44,9 +48,10 @@ static int check_signature(const char *dir, const char *text, size_t len, const 
 	}
 	if (!good)
 		err_set("bad signature: %s does not verify %s/manifest.json with any trusted key (%s%s); the manifest "
-			"was changed after signing or signed by another key", sig_path, dir, trusted[0],
-			trusted[1] ? ", ..." : "");
-	else rc = 0;
+			"was changed after signing or signed by another key",
+			sig_path, dir, trusted[0], trusted[1] ? ", ..." : "");
+	else
+		rc = 0;
 out:
 	free(sig);
 	free(sig_path);
@@ -71,9 +76,10 @@ static int check_file(const char *dir, const cJSON *f)
 			json_num(f, "bytes", -1));
 	else {
 		if (hash_file(path, hex) == 0) {
-			if (strcmp(hex, want)) err_set("tampered file: %s has SHA-256 %s, manifest.json says %.64s",
-						       path, hex, want);
-			else rc = 0;
+			if (strcmp(hex, want))
+				err_set("tampered file: %s has SHA-256 %s, manifest.json says %.64s", path, hex, want);
+			else
+				rc = 0;
 		}
 	}
 	free(path);
@@ -83,7 +89,7 @@ static int check_file(const char *dir, const cJSON *f)
 static int listed(const cJSON *files, const char *name)
 {
 	const cJSON *f;
-	cJSON_ArrayForEach(f, files)
+	cJSON_ArrayForEach (f, files)
 		if (!strcmp(json_str(f, "name", ""), name)) return 1;
 	return !strcmp(name, "manifest.json") || !strcmp(name, "manifest.sig");
 }
@@ -98,7 +104,8 @@ static int check_extra(const char *dir, const cJSON *files)
 	while (rc == 0 && (de = readdir(d)) != NULL)
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && !listed(files, de->d_name))
 			rc = err_set("extra file: %s/%s is not listed in manifest.json; a bundle holds exactly the "
-				     "files its manifest lists", dir, de->d_name);
+				     "files its manifest lists",
+				     dir, de->d_name);
 	closedir(d);
 	return rc;
 }
@@ -110,12 +117,13 @@ static int check_manifest(const char *dir, const cJSON *m)
 
 	if (strcmp(json_str(m, "format", ""), "acog-bundle/1"))
 		return err_set("%s/manifest.json: format is not acog-bundle/1; make the bundle again with the "
-			       "directory publisher of this version", dir);
+			       "directory publisher of this version",
+			       dir);
 	if (strlen(id) != 36 || !path_component_ok(id) || !path_component_ok(ch))
 		return err_set("%s/manifest.json: episode_id or channel is missing or not a valid name", dir);
 	if (!cJSON_IsArray(files) || !cJSON_GetArraySize(files))
 		return err_set("%s/manifest.json: files is missing or empty", dir);
-	cJSON_ArrayForEach(f, files)
+	cJSON_ArrayForEach (f, files)
 		if (check_file(dir, f) < 0) return -1;
 	return check_extra(dir, files);
 }
@@ -126,8 +134,10 @@ cJSON *bundle_verify(const char *dir, const char *const *trusted)
 	size_t len = 0;
 	cJSON *m = NULL;
 
-	if (!fsio_is_dir(dir)) err_set("%s is not a folder; give the bundle folder from the outbox", dir);
-	else if (!fsio_exists(path)) err_set("missing file: %s; this is not a bundle from the directory publisher", path);
+	if (!fsio_is_dir(dir))
+		err_set("%s is not a folder; give the bundle folder from the outbox", dir);
+	else if (!fsio_exists(path))
+		err_set("missing file: %s; this is not a bundle from the directory publisher", path);
 	else if ((text = fsio_read(path, MANIFEST_MAX, &len)) != NULL) {
 		if (check_signature(dir, text, len, trusted) == 0) {
 			if (!(m = cJSON_ParseWithLength(text, len)) || !cJSON_IsObject(m))
@@ -156,7 +166,10 @@ int bundle_copy_file(const char *from, const char *to, const char *want_sha)
 	int in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = in < 0 ? -1 : fsio_tmp_open(to, &tmp);
 
 	if (in < 0) return err_set_errno("cannot open %s", from);
-	if (out < 0) { close(in); return -1; }
+	if (out < 0) {
+		close(in);
+		return -1;
+	}
 	hash_init(&sha);
 	while ((n = read(in, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
 		if (n < 0) continue;
@@ -166,8 +179,10 @@ int bundle_copy_file(const char *from, const char *to, const char *want_sha)
 	close(in);
 	hash_final_hex(&sha, hex);
 	if (n != 0 || strcmp(hex, want_sha)) {
-		err_set(n != 0 ? "cannot copy %s to %s (disk full?)" : "tampered file: %s changed while it was "
-			"copied to %s", from, to);
+		err_set(n != 0 ? "cannot copy %s to %s (disk full?)"
+			       : "tampered file: %s changed while it was "
+				 "copied to %s",
+			from, to);
 		close(out), unlink(tmp), free(tmp);
 		return -1;
 	}

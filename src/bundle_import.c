@@ -19,8 +19,10 @@
 /* 1 and a description in out when the id is already known here. */
 static int already_known(sqlite3 *db, const char *id, char *out, size_t n)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT status, location, COALESCE(published_url, '') FROM episodes"
-				   " WHERE id = ?", "s", id);
+	sqlite3_stmt *st = db_prep(db,
+				   "SELECT status, location, COALESCE(published_url, '') FROM episodes"
+				   " WHERE id = ?",
+				   "s", id);
 	int found = st && sqlite3_step(st) == SQLITE_ROW;
 
 	if (found)
@@ -51,7 +53,7 @@ static int copy_in(const char *bundle, const char *dir, const cJSON *m, const cJ
 	const char *at = json_str(m, "publish_at", NULL);
 	int rc = fsio_mkdirs(dir);
 
-	cJSON_ArrayForEach(f, cJSON_GetObjectItem(m, "files")) {
+	cJSON_ArrayForEach (f, cJSON_GetObjectItem(m, "files")) {
 		const char *name = json_str(f, "name", "");
 		char *from = xasprintf("%s/%s", bundle, name), *to = xasprintf("%s/%s", dir, name);
 		if (rc == 0 && strcmp(name, "settings.json"))
@@ -67,8 +69,8 @@ static int copy_in(const char *bundle, const char *dir, const cJSON *m, const cJ
 	return rc;
 }
 
-static int insert_row(sqlite3 *db, struct config *c, const struct channel *ch, const cJSON *m,
-		      const char *hash, const char *bundle, const cJSON *idea)
+static int insert_row(sqlite3 *db, struct config *c, const struct channel *ch, const cJSON *m, const char *hash,
+		      const char *bundle, const cJSON *idea)
 {
 	const char *id = json_str(m, "episode_id", ""), *title = json_str(m, "title", "");
 	char ticket[200], slug[48], *src, *idea_json = json_print(idea);
@@ -87,9 +89,11 @@ static int insert_row(sqlite3 *db, struct config *c, const struct channel *ch, c
 	if (db_begin(db) < 0) goto out;
 	/* Born 'new'; the state machine's first event queues it at the upload
 	 * stage with its job and audit row, in the same transaction. */
-	if (db_exec(db, "INSERT INTO episodes (id, channel_id, title, status, idea, ticket, location, stage,"
+	if (db_exec(db,
+		    "INSERT INTO episodes (id, channel_id, title, status, idea, ticket, location, stage,"
 		    " content_hash, source_name, ingest_done, scheduled_at) VALUES (?,?,?,'publishing',?,?,"
-		    "'upload','upload',?,?,1,?)", "ssssssss", id, ch->db_id, title, idea_json, ticket, hash, src,
+		    "'upload','upload',?,?,1,?)",
+		    "ssssssss", id, ch->db_id, title, idea_json, ticket, hash, src,
 		    json_str(m, "publish_at", NULL)) == 0 &&
 	    episode_load(db, c->root, id, &e) == 0) {
 		rc = state_apply(db, c, &e, EV_INGEST, &a, &fx);
@@ -117,7 +121,8 @@ int bundle_import(sqlite3 *db, struct config *c, const char *bundle, const cJSON
 	if (already_known(db, id, msg, n)) return 1;
 	if (!ch)
 		return err_set("%s: its channel '%s' is not set up on this machine; create channels/%s/channel.yaml "
-			       "with providers.upload (youtube) and run upload again", bundle, chan, chan);
+			       "with providers.upload (youtube) and run upload again",
+			       bundle, chan, chan);
 	dir = episode_dir(c->root, ch->id, id);
 	idea = import_idea(bundle, m);
 	rc = copy_in(bundle, dir, m, idea);

@@ -13,9 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const channel_keys[] = {
-	"name", "persona", "style_guide", "voice_profile", "avatar_profile", "video", "niche", NULL
-};
+static const char *const channel_keys[] = { "name",           "persona", "style_guide", "voice_profile",
+					    "avatar_profile", "video",   "niche",       NULL };
 
 /* Files of a folder in name order, so the key does not depend on readdir. */
 static void hash_dir(struct hash *h, const char *dir)
@@ -25,7 +24,7 @@ static void hash_dir(struct hash *h, const char *dir)
 	for (int i = 0; i < n; i++) {
 		char *p = xasprintf("%s%s", dir, names[i]);
 		hash_update(h, names[i], strlen(names[i]) + 1);
-		(void)!hash_file_update(h, p);   /* unreadable: hashed as absent; the stage reports it */
+		(void)!hash_file_update(h, p); /* unreadable: hashed as absent; the stage reports it */
 		free(p);
 	}
 	fsio_list_free(names, n);
@@ -53,8 +52,10 @@ static void hash_inputs(struct hash *h, const struct stage_def *s)
 	for (size_t k = 0; s && k < sizeof s->inputs / sizeof s->inputs[0] && s->inputs[k]; k++) {
 		const char *in = s->inputs[k];
 		hash_update(h, in, strlen(in) + 1);
-		if (in[strlen(in) - 1] == '/') hash_dir(h, in);
-		else if (fsio_exists(in)) (void)!hash_file_update(h, in);   /* as above */
+		if (in[strlen(in) - 1] == '/')
+			hash_dir(h, in);
+		else if (fsio_exists(in))
+			(void)!hash_file_update(h, in); /* as above */
 	}
 }
 
@@ -74,9 +75,9 @@ void cache_key(const struct stage_ctx *ctx, char out[65])
 		const char *text = ctx->reviewer_notes ? ctx->reviewer_notes : "";
 		hash_update(&s, text, strlen(text) + 1);
 	}
-	{	/* a channel's own prompt template changes what a writing stage produces */
+	{ /* a channel's own prompt template changes what a writing stage produces */
 		char *tpl = xasprintf("%s/prompts/%s.txt", ctx->channel_dir, ctx->stage);
-		if (notes && fsio_exists(tpl)) (void)!hash_file_update(&s, tpl);   /* as above */
+		if (notes && fsio_exists(tpl)) (void)!hash_file_update(&s, tpl); /* as above */
 		free(tpl);
 	}
 	hash_inputs(&s, st);
@@ -87,7 +88,7 @@ void cache_key(const struct stage_ctx *ctx, char out[65])
 void cache_seal(struct stage_ctx *ctx)
 {
 	cJSON *o;
-	cJSON_ArrayForEach(o, ctx->outputs) {
+	cJSON_ArrayForEach (o, ctx->outputs) {
 		char h[65];
 		if (hash_file(json_str(o, "path", ""), h) == 0) {
 			cJSON_DeleteItemFromObject(o, "sha256");
@@ -99,7 +100,7 @@ void cache_seal(struct stage_ctx *ctx)
 static int outputs_intact(const cJSON *result)
 {
 	const cJSON *o;
-	cJSON_ArrayForEach(o, json_get(result, "outputs")) {
+	cJSON_ArrayForEach (o, json_get(result, "outputs")) {
 		char h[65];
 		const char *want = json_str(o, "sha256", NULL);
 		if (!want || hash_file(json_str(o, "path", ""), h) < 0 || strcmp(h, want) != 0) return 0;

@@ -31,9 +31,10 @@
 #include <time.h>
 
 static const char *const day_names[7] = { "sun", "mon", "tue", "wed", "thu", "fri", "sat" };
-static const struct { const char *word; unsigned mask; } day_sets[] = {
-	{ "daily", 0x7f }, { "weekdays", 0x3e }, { "weekends", 0x41 }, { NULL, 0 }
-};
+static const struct {
+	const char *word;
+	unsigned mask;
+} day_sets[] = { { "daily", 0x7f }, { "weekdays", 0x3e }, { "weekends", 0x41 }, { NULL, 0 } };
 
 static int parse_days(const char *w, unsigned *mask)
 {
@@ -42,19 +43,28 @@ static int parse_days(const char *w, unsigned *mask)
 
 	*mask = 0;
 	for (int i = 0; day_sets[i].word; i++)
-		if (!strcmp(w, day_sets[i].word)) { *mask = day_sets[i].mask; free(copy); return 0; }
+		if (!strcmp(w, day_sets[i].word)) {
+			*mask = day_sets[i].mask;
+			free(copy);
+			return 0;
+		}
 	for (char *d = strtok_r(copy, ",", &save); d && rc == 0; d = strtok_r(NULL, ",", &save)) {
 		int k = 0;
 		while (k < 7 && strcmp(d, day_names[k])) k++;
-		if (k == 7) rc = err_set("'%s' is not a day: use daily, weekdays, weekends or mon,tue,... (lower case)", d);
-		else *mask |= 1u << k;
+		if (k == 7)
+			rc = err_set("'%s' is not a day: use daily, weekdays, weekends or mon,tue,... (lower case)", d);
+		else
+			*mask |= 1u << k;
 	}
 	free(copy);
 	if (rc == 0 && *mask == 0) rc = err_set("no days given: use daily, weekdays, weekends or mon,tue,...");
 	return rc;
 }
 
-static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
 
 static int parse_times(const char *w, struct cadence *cad)
 {
@@ -84,7 +94,7 @@ static int check_zone(const char *z)
 	FILE *f;
 	int ok;
 
-	if (!*z || z[0] == '/' || strstr(z, "..") || strlen(z) >= sizeof ((struct cadence *)0)->zone)
+	if (!*z || z[0] == '/' || strstr(z, "..") || strlen(z) >= sizeof((struct cadence *)0)->zone)
 		return err_set("'%s' is not a time zone name like Europe/Berlin", z);
 	for (const char *p = z; *p; p++)
 		if (!isalnum((unsigned char)*p) && !strchr("/_-+", *p))
@@ -96,7 +106,8 @@ static int check_zone(const char *z)
 	free(path);
 	if (!ok)
 		return err_set("time zone '%s' is not in the tz database at %s (misspelt? is the Debian package "
-			       "tzdata installed?)", z, dir);
+			       "tzdata installed?)",
+			       z, dir);
 	return 0;
 }
 
@@ -110,7 +121,8 @@ int cadence_parse(const char *text, struct cadence *cad)
 	n = sscanf(text, " %63s %255s %63s %1s", days, times, zone, extra);
 	if (n != 3)
 		return err_set("cadence '%.100s': expected three words, DAYS TIMES ZONE, like "
-			       "'mon,wed,fri 09:30,18:00 America/New_York'", text);
+			       "'mon,wed,fri 09:30,18:00 America/New_York'",
+			       text);
 	if (parse_days(days, &cad->days) < 0 || parse_times(times, cad) < 0 || check_zone(zone) < 0)
 		return err_set("cadence '%.100s': %s", text, err_msg());
 	snprintf(cad->zone, sizeof cad->zone, "%s", zone);
@@ -119,7 +131,10 @@ int cadence_parse(const char *text, struct cadence *cad)
 
 /* ---- the zone switch: always restored ------------------------------------ */
 
-struct tz_saved { char *old; int had; };
+struct tz_saved {
+	char *old;
+	int had;
+};
 
 static void tz_enter(const char *zone, struct tz_saved *s)
 {
@@ -132,8 +147,10 @@ static void tz_enter(const char *zone, struct tz_saved *s)
 
 static void tz_leave(struct tz_saved *s)
 {
-	if (s->had) setenv("TZ", s->old, 1);
-	else unsetenv("TZ");
+	if (s->had)
+		setenv("TZ", s->old, 1);
+	else
+		unsetenv("TZ");
 	tzset();
 	free(s->old);
 }
@@ -150,7 +167,7 @@ static int wall_is(time_t t, const struct tm *want)
 	struct tm tm;
 	localtime_r(&t, &tm);
 	return tm.tm_year == want->tm_year && tm.tm_mon == want->tm_mon && tm.tm_mday == want->tm_mday &&
-	       tm.tm_hour == want->tm_hour && tm.tm_min == want->tm_min;
+		tm.tm_hour == want->tm_hour && tm.tm_min == want->tm_min;
 }
 
 /* In the current TZ: the instant of a local wall time (see the top). */
@@ -161,15 +178,17 @@ static time_t local_instant(const struct tm *want)
 	long before = gmtoff_at(as_utc - 86400), after = gmtoff_at(as_utc + 86400);
 	time_t ta = as_utc - before, tb = as_utc - after, lo, hi;
 
-	if (wall_is(ta, want) && wall_is(tb, want)) return ta < tb ? ta : tb;   /* fall back: first */
+	if (wall_is(ta, want) && wall_is(tb, want)) return ta < tb ? ta : tb; /* fall back: first */
 	if (wall_is(ta, want)) return ta;
 	if (wall_is(tb, want)) return tb;
 	/* the gap: the first instant that carries the new offset */
 	lo = ta < tb ? ta : tb, hi = ta < tb ? tb : ta;
 	while (lo < hi) {
 		time_t mid = lo + (hi - lo) / 2;
-		if (gmtoff_at(mid) == after) hi = mid;
-		else lo = mid + 1;
+		if (gmtoff_at(mid) == after)
+			hi = mid;
+		else
+			lo = mid + 1;
 	}
 	return lo;
 }
@@ -186,7 +205,7 @@ static time_t next_in_zone(const struct cadence *cad, time_t after)
 	for (int i = 0; i < 10; i++, day.tm_mday++) {
 		struct tm d = day;
 		d.tm_hour = 12, d.tm_min = 0, d.tm_sec = 0;
-		timegm(&d);                       /* normalise the date, fill tm_wday */
+		timegm(&d); /* normalise the date, fill tm_wday */
 		if (!(cad->days & (1u << d.tm_wday))) continue;
 		for (int k = 0; k < cad->ntimes; k++) {
 			time_t t;
@@ -223,7 +242,7 @@ void cadence_iso(double t, char out[32])
 /* YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM); the date must exist. */
 double cadence_parse_instant(const char *s)
 {
-	struct tm tm = {0}, back;
+	struct tm tm = { 0 }, back;
 	const char *end;
 	int oh = 0, om = 0, n = 0, sign = 1;
 	time_t t;
@@ -233,13 +252,15 @@ double cadence_parse_instant(const char *s)
 		end++;
 		while (isdigit((unsigned char)*end)) end++;
 	}
-	if (!strcmp(end, "Z")) n = 1;
+	if (!strcmp(end, "Z"))
+		n = 1;
 	else if ((*end == '+' || *end == '-') && sscanf(end + 1, "%2d:%2d%n", &oh, &om, &n) == 2 && n == 5 &&
 		 !end[1 + n] && oh <= 18 && om <= 59)
 		sign = *end == '-' ? -1 : 1;
-	else return -1;
+	else
+		return -1;
 	back = tm;
 	t = timegm(&back);
-	if (back.tm_mday != tm.tm_mday || back.tm_mon != tm.tm_mon) return -1;   /* Feb 30 */
+	if (back.tm_mday != tm.tm_mday || back.tm_mon != tm.tm_mon) return -1; /* Feb 30 */
 	return (double)t - sign * (oh * 3600 + om * 60);
 }

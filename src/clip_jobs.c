@@ -57,15 +57,15 @@
 #include <unistd.h>
 
 #define DOWNLOAD_MAX ((size_t)4 << 30)
-#define RETRY_AFTER_MAX 600.0     /* seconds: a server asking for longer is asked again then */
+#define RETRY_AFTER_MAX 600.0 /* seconds: a server asking for longer is asked again then */
 
 /* One segment of the timeline as the loop sees it. */
 struct clip_seg {
 	const struct media_seg *s;
-	int want;                 /* of this provider's kind and not empty */
-	int done;                 /* its clip is on disk and current */
-	char fp[65];              /* sha256 of the request that makes its clip */
-	char *clip, *req;         /* <dir>/seg-NN.mp4, <dir>/.seg-NN.mp4.req */
+	int want;         /* of this provider's kind and not empty */
+	int done;         /* its clip is on disk and current */
+	char fp[65];      /* sha256 of the request that makes its clip */
+	char *clip, *req; /* <dir>/seg-NN.mp4, <dir>/.seg-NN.mp4.req */
 };
 
 /* ---- provider-job keys --------------------------------------------------- */
@@ -112,8 +112,7 @@ static const char *live_id(const struct clip_jobs *r, int seg)
  * `what`.  With json, a 2xx answer must be JSON and *json holds it.
  * *maybe_ran (may be NULL): a not_idempotent request failed in a way that
  * does not prove its job was not made. */
-static enum stage_rc request(struct clip_jobs *r, struct http_req *q, const char *what, cJSON **json,
-			     int *maybe_ran)
+static enum stage_rc request(struct clip_jobs *r, struct http_req *q, const char *what, cJSON **json, int *maybe_ran)
 {
 	struct http_resp resp;
 	enum stage_rc rc = STAGE_OK;
@@ -125,11 +124,14 @@ static enum stage_rc request(struct clip_jobs *r, struct http_req *q, const char
 		rc = stage_fail(r->ctx, resp.retriable ? STAGE_RETRY : STAGE_FAIL, "%s: %s", what,
 				resp.error[0] ? resp.error : "request failed");
 		if (resp.retriable)
-			r->ctx->retry_after = resp.retry_after > 0 ? fmin(resp.retry_after, RETRY_AFTER_MAX) : r->poll_s;
+			r->ctx->retry_after = resp.retry_after > 0 ? fmin(resp.retry_after, RETRY_AFTER_MAX)
+								   : r->poll_s;
 		unknown = resp.maybe_ran;
 	} else if (json && !(*json = cJSON_Parse(resp.body.s ? resp.body.s : ""))) {
-		rc = stage_fail(r->ctx, q->not_idempotent ? STAGE_FAIL : STAGE_RETRY, "%s: %s answered HTTP %ld "
-				"with a body that is not JSON", what, r->p->name, resp.status);
+		rc = stage_fail(r->ctx, q->not_idempotent ? STAGE_FAIL : STAGE_RETRY,
+				"%s: %s answered HTTP %ld "
+				"with a body that is not JSON",
+				what, r->p->name, resp.status);
 		if (rc == STAGE_RETRY) r->ctx->retry_after = r->poll_s;
 		unknown = q->not_idempotent;
 	}
@@ -149,10 +151,11 @@ static enum stage_rc unknown_job(struct clip_jobs *r, int seg, const char *sent,
 {
 	char at[32];
 	time_iso(strtod(sent, NULL), at);
-	return stage_fail(r->ctx, STAGE_FAIL, "%s. %s may have made the clip of segment %d anyway, so it is not "
+	return stage_fail(r->ctx, STAGE_FAIL,
+			  "%s. %s may have made the clip of segment %d anyway, so it is not "
 			  "asked for again (that could pay twice): look in %s's dashboard for a job created at %s; "
-			  "`acog-batch retry %s` then asks for it once more (clips already made are kept)", cause,
-			  r->p->name, seg, r->p->name, at, r->ctx->episode_id);
+			  "`acog-batch retry %s` then asks for it once more (clips already made are kept)",
+			  cause, r->p->name, seg, r->p->name, at, r->ctx->episode_id);
 }
 
 /* The job-creating request of segment seg.  seg-NN_sent is stored first and
@@ -167,8 +170,7 @@ enum stage_rc clip_jobs_create(struct clip_jobs *r, int seg, struct http_req *q,
 	int maybe_ran = 0;
 
 	snprintf(now, sizeof now, "%.3f", time_now());
-	if (clip_jobs_set(r, seg, "sent", now) < 0)
-		return stage_fail(r->ctx, STAGE_RETRY, "%s: %s", what, err_msg());
+	if (clip_jobs_set(r, seg, "sent", now) < 0) return stage_fail(r->ctx, STAGE_RETRY, "%s: %s", what, err_msg());
 	q->not_idempotent = 1;
 	rc = request(r, q, what, json, &maybe_ran);
 	if (maybe_ran) {
@@ -176,8 +178,8 @@ enum stage_rc clip_jobs_create(struct clip_jobs *r, int seg, struct http_req *q,
 		return unknown_job(r, seg, now, cause);
 	}
 	if (rc != STAGE_OK && clip_jobs_set(r, seg, "sent", "") < 0)
-		stage_log(r->ctx, "warn", "%s: segment %d: could not clear seg-%02d_sent: %s", r->p->name, seg,
-			  seg, err_msg());
+		stage_log(r->ctx, "warn", "%s: segment %d: could not clear seg-%02d_sent: %s", r->p->name, seg, seg,
+			  err_msg());
 	return rc;
 }
 
@@ -221,10 +223,13 @@ static char *clip_stamp(const struct clip_seg *g)
 {
 	struct stat st;
 	char sha[65];
-	if (stat(g->clip, &st) < 0) { err_set_errno("cannot stat %s", g->clip); return NULL; }
+	if (stat(g->clip, &st) < 0) {
+		err_set_errno("cannot stat %s", g->clip);
+		return NULL;
+	}
 	if (hash_file(g->clip, sha) < 0) return NULL;
-	return xasprintf("%s %lld %lld.%09ld %s\n", g->fp, (long long)st.st_size,
-			 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, sha);
+	return xasprintf("%s %lld %lld.%09ld %s\n", g->fp, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+			 st.st_mtim.tv_nsec, sha);
 }
 
 /* Is the clip on disk, and made from the request we would send now?  Same
@@ -235,8 +240,8 @@ static int clip_current(const struct clip_seg *g)
 	char *have = fsio_read(g->req, 512, NULL), fp[65], mt[40], sha[65], now[65], nowmt[40];
 	long long size;
 	struct stat st;
-	int ok = have && sscanf(have, "%64s %lld %39s %64s", fp, &size, mt, sha) == 4 &&
-		 strcmp(fp, g->fp) == 0 && stat(g->clip, &st) == 0 && st.st_size == size;
+	int ok = have && sscanf(have, "%64s %lld %39s %64s", fp, &size, mt, sha) == 4 && strcmp(fp, g->fp) == 0 &&
+		stat(g->clip, &st) == 0 && st.st_size == size;
 
 	snprintf(nowmt, sizeof nowmt, "%lld.%09ld", ok ? (long long)st.st_mtim.tv_sec : 0LL,
 		 ok ? st.st_mtim.tv_nsec : 0L);
@@ -272,12 +277,13 @@ static enum stage_rc run_open(struct clip_jobs *r)
 	r->wait_s = json_num(o, "max_wait_seconds", r->p->wait_default);
 	r->timeout_s = (int)json_num(o, "timeout", 120);
 	if (r->poll_s <= 0 || r->wait_s <= 0 || r->timeout_s <= 0)
-		return stage_fail(r->ctx, STAGE_FAIL, "providers.%s: poll_seconds, max_wait_seconds and "
-				  "timeout must be positive numbers of seconds", r->ctx->stage);
+		return stage_fail(r->ctx, STAGE_FAIL,
+				  "providers.%s: poll_seconds, max_wait_seconds and "
+				  "timeout must be positive numbers of seconds",
+				  r->ctx->stage);
 	if (media_frame_get(r->ctx->channel, &r->frame) < 0 || media_timeline_load(&r->tl) < 0)
 		return stage_fail(r->ctx, STAGE_FAIL, "%s", err_msg());
-	if (!(r->key = credential_get(r->ctx, "api_key")))
-		return stage_fail(r->ctx, STAGE_FAIL, "%s", err_msg());
+	if (!(r->key = credential_get(r->ctx, "api_key"))) return stage_fail(r->ctx, STAGE_FAIL, "%s", err_msg());
 	if (fsio_mkdirs(r->p->dir) < 0 || media_prune_clips(r->p->dir, &r->tl, r->p->broll) < 0)
 		return stage_fail(r->ctx, STAGE_RETRY, "%s", err_msg());
 	r->jobs = cJSON_Duplicate(r->ctx->state, 1);
@@ -303,8 +309,8 @@ static enum stage_rc submit_one(struct clip_jobs *r, struct clip_seg *g)
 
 	if (!g->want || g->done || live_id(r, n)) return STAGE_OK;
 	if ((sent = clip_jobs_get(r, n, "sent")) != NULL) {
-		snprintf(cause, sizeof cause, "%s: the stage stopped while segment %d was being submitted",
-			 r->p->name, n);
+		snprintf(cause, sizeof cause, "%s: the stage stopped while segment %d was being submitted", r->p->name,
+			 n);
 		return unknown_job(r, n, sent, cause);
 	}
 	if (fsio_exists(g->clip)) {
@@ -314,9 +320,11 @@ static enum stage_rc submit_one(struct clip_jobs *r, struct clip_seg *g)
 	}
 	if ((rc = r->p->submit(r, g->s, &id)) != STAGE_OK) return rc;
 	if (clip_jobs_set(r, n, NULL, id) < 0)
-		rc = stage_fail(r->ctx, STAGE_FAIL, "%s: segment %d was submitted as job %s but the id could "
+		rc = stage_fail(r->ctx, STAGE_FAIL,
+				"%s: segment %d was submitted as job %s but the id could "
 				"not be stored (%s); not retrying, so as not to pay twice: check the database, "
-				"then `acog-batch retry`", r->p->name, n, id, err_msg());
+				"then `acog-batch retry`",
+				r->p->name, n, id, err_msg());
 	snprintf(now, sizeof now, "%.3f", time_now());
 	/* Both marks are logged when they cannot be stored: "t" only times
 	 * max_wait_seconds, and a "sent" left set errs on the side of never
@@ -335,22 +343,27 @@ static enum stage_rc check_wait(struct clip_jobs *r, int n, const char *id)
 	double t0 = t ? strtod(t, NULL) : 0, waited = time_now() - t0;
 	char now[32];
 
-	if (t0 <= 0) {                        /* killed between storing the id and the time */
+	if (t0 <= 0) { /* killed between storing the id and the time */
 		snprintf(now, sizeof now, "%.3f", time_now());
-		(void)!clip_jobs_set(r, n, "t", now);   /* only times max_wait_seconds; logged on failure */
+		(void)!clip_jobs_set(r, n, "t", now); /* only times max_wait_seconds; logged on failure */
 		return STAGE_PENDING;
 	}
 	if (waited <= r->wait_s) return STAGE_PENDING;
 	if (r->p->cancel) r->p->cancel(r, id);
-	return stage_fail(r->ctx, STAGE_FAIL, "%s: gave up on segment %d (job %s) after %.0f s "
-			  "(max_wait_seconds %g)", r->p->name, n, id, waited, r->wait_s);
+	return stage_fail(r->ctx, STAGE_FAIL,
+			  "%s: gave up on segment %d (job %s) after %.0f s "
+			  "(max_wait_seconds %g)",
+			  r->p->name, n, id, waited, r->wait_s);
 }
 
 /* Fetches a finished clip (no API key: the link is signed) and checks it. */
 static enum stage_rc download(struct clip_jobs *r, struct clip_seg *g, const char *url)
 {
-	struct http_req q = { .method = "GET", .url = url, .download_to = g->clip,
-			      .max_response = DOWNLOAD_MAX, .timeout_s = r->timeout_s > 600 ? r->timeout_s : 600 };
+	struct http_req q = { .method = "GET",
+			      .url = url,
+			      .download_to = g->clip,
+			      .max_response = DOWNLOAD_MAX,
+			      .timeout_s = r->timeout_s > 600 ? r->timeout_s : 600 };
 	char *what = xasprintf("downloading the clip of segment %d", g->s->index), *stamp = NULL;
 	enum stage_rc rc;
 	double d;
@@ -358,16 +371,15 @@ static enum stage_rc download(struct clip_jobs *r, struct clip_seg *g, const cha
 	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
 		rc = stage_fail(r->ctx, STAGE_FAIL, "%s: %s: the link is not http(s)", r->p->name, what);
 	else if ((rc = clip_jobs_http(r, &q, what, NULL)) == STAGE_RETRY || rc == STAGE_FAIL)
-		rc = STAGE_RETRY;             /* an expired link: the next poll brings a fresh one */
+		rc = STAGE_RETRY; /* an expired link: the next poll brings a fresh one */
 	if (rc == STAGE_OK && (d = media_duration(g->clip)) <= 0) {
-		(void)!fsio_unlink_durable(g->clip);   /* a stale clip left behind is replaced on the next poll */
-		rc = stage_fail(r->ctx, STAGE_RETRY, "%s: %s: not a playable video (%s)", r->p->name, what,
-				err_msg());
+		(void)!fsio_unlink_durable(g->clip); /* a stale clip left behind is replaced on the next poll */
+		rc = stage_fail(r->ctx, STAGE_RETRY, "%s: %s: not a playable video (%s)", r->p->name, what, err_msg());
 	}
 	if (rc == STAGE_OK && ((stamp = clip_stamp(g)) == NULL || fsio_write_atomic_str(g->req, stamp) < 0))
 		rc = stage_fail(r->ctx, STAGE_RETRY, "%s", err_msg());
-	if (rc == STAGE_OK) stage_log(r->ctx, "info", "%s: segment %d downloaded into %s", r->p->name,
-				      g->s->index, g->clip);
+	if (rc == STAGE_OK)
+		stage_log(r->ctx, "info", "%s: segment %d downloaded into %s", r->p->name, g->s->index, g->clip);
 	g->done = rc == STAGE_OK;
 	free(stamp);
 	free(what);
@@ -433,8 +445,8 @@ static enum stage_rc finish(struct clip_jobs *r)
 			made++;
 		}
 	}
-	stage_log(r->ctx, "info", "%s: %d clips in %s/, %d made by this job for $%.2f", r->p->name, clips,
-		  r->p->dir, made, total);
+	stage_log(r->ctx, "info", "%s: %d clips in %s/, %d made by this job for $%.2f", r->p->name, clips, r->p->dir,
+		  made, total);
 	r->ctx->error[0] = 0;
 	return STAGE_OK;
 }
@@ -463,14 +475,14 @@ static enum stage_rc run_pass(struct clip_jobs *r)
 	int pending = 0;
 
 	for (size_t i = 0; i < r->tl.n && rc == STAGE_OK; i++)
-		rc = submit_one(r, &r->seg[i]);          /* a RETRY stops submitting, not polling */
+		rc = submit_one(r, &r->seg[i]); /* a RETRY stops submitting, not polling */
 	for (size_t i = 0; i < r->tl.n && rc != STAGE_FAIL; i++)
 		if ((one = poll_one(r, &r->seg[i], &pending)) != STAGE_OK) rc = worse(rc, one);
 	if (rc == STAGE_FAIL) cancel_live(r);
 	if (rc != STAGE_OK) return rc;
 	if (pending) {
-		stage_log(r->ctx, "info", "%s: %d job(s) pending; polling again in %g s", r->p->name,
-			  pending, r->poll_s);
+		stage_log(r->ctx, "info", "%s: %d job(s) pending; polling again in %g s", r->p->name, pending,
+			  r->poll_s);
 		r->ctx->retry_after = r->poll_s;
 		r->ctx->error[0] = 0;
 		return STAGE_PENDING;
@@ -487,4 +499,3 @@ enum stage_rc clip_jobs_stage(struct stage_ctx *ctx, const struct clip_jobs_prov
 	run_close(&r);
 	return rc;
 }
-

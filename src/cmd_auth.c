@@ -71,12 +71,17 @@ static char *query_param(const char *url, const char *name)
 	for (const char *p = q; p && *p; p = strchr(p + 1, '&')) {
 		const char *k = p + 1;
 		if (strncmp(k, name, nl) || k[nl] != '=') continue;
-		struct sbuf b = {0};
+		struct sbuf b = { 0 };
 		sb_add(&b, "", 0);
-		for (const char *v = k + nl + 1; *v && *v != '&' && *v != ' ' && *v != '#' && *v != '\r' && *v != '\n'; v++) {
+		for (const char *v = k + nl + 1; *v && *v != '&' && *v != ' ' && *v != '#' && *v != '\r' && *v != '\n';
+		     v++) {
 			unsigned x;
-			if (*v == '%' && sscanf(v + 1, "%2x", &x) == 1) { char c = (char)x; sb_add(&b, &c, 1); v += 2; }
-			else sb_add(&b, *v == '+' ? " " : v, 1);
+			if (*v == '%' && sscanf(v + 1, "%2x", &x) == 1) {
+				char c = (char)x;
+				sb_add(&b, &c, 1);
+				v += 2;
+			} else
+				sb_add(&b, *v == '+' ? " " : v, 1);
 		}
 		return b.s;
 	}
@@ -85,7 +90,8 @@ static char *query_param(const char *url, const char *name)
 
 static int listen_loopback(int *port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)*port),
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)*port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t sl = sizeof sa;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -111,7 +117,7 @@ static char *accept_redirect(int lfd)
 	struct timeval tv = { 10, 0 };
 	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	n = read(c, buf, sizeof buf - 1);
-	if (n > 0 && write(c, page, sizeof page - 1) < 0) n = -1;   /* the browser's page only */
+	if (n > 0 && write(c, page, sizeof page - 1) < 0) n = -1; /* the browser's page only */
 	close(c);
 	if (n <= 0) return NULL;
 	buf[n] = 0;
@@ -136,16 +142,25 @@ static char *wait_code(struct auth *a, int lfd)
 		char *line = NULL, *state, *code, *err;
 		int refused;
 		if (poll(p, stdin_open ? 2 : 1, -1) < 0 && errno != EINTR) return NULL;
-		if (p[0].revents & POLLIN) line = accept_redirect(lfd);
+		if (p[0].revents & POLLIN)
+			line = accept_redirect(lfd);
 		else if (stdin_open && (p[1].revents & (POLLIN | POLLHUP)) && !(line = read_line()) && feof(stdin))
 			stdin_open = 0;
-		if (!line || !strchr(line, '?')) { free(line); continue; }
+		if (!line || !strchr(line, '?')) {
+			free(line);
+			continue;
+		}
 		state = query_param(line, "state"), code = query_param(line, "code"), err = query_param(line, "error");
 		free(line);
 		refused = err != NULL;
-		if (refused) fprintf(stderr, "acog-batch auth: Google answered error=%s; run auth again\n", err);
-		else if (!state || strcmp(state, a->state)) fprintf(stderr, "acog-batch auth: ignoring an answer whose state does not match\n");
-		else if (code) { free(state); return code; }
+		if (refused)
+			fprintf(stderr, "acog-batch auth: Google answered error=%s; run auth again\n", err);
+		else if (!state || strcmp(state, a->state))
+			fprintf(stderr, "acog-batch auth: ignoring an answer whose state does not match\n");
+		else if (code) {
+			free(state);
+			return code;
+		}
 		free(state), free(code), free(err);
 		if (refused) return NULL;
 	}
@@ -154,8 +169,9 @@ static char *wait_code(struct auth *a, int lfd)
 static int store_refresh(struct auth *a, cJSON *j)
 {
 	const char *rt = json_str(j, "refresh_token", NULL);
-	if (!rt) return err_set("Google's answer has no refresh_token; remove acog-batch's access at "
-				"myaccount.google.com/permissions and run auth again");
+	if (!rt)
+		return err_set("Google's answer has no refresh_token; remove acog-batch's access at "
+			       "myaccount.google.com/permissions and run auth again");
 	log_redact_add(rt);
 	if (oauth_token_store(a->o.token_file, rt) < 0) return -1;
 	printf("stored the refresh token of channel %s in %s (mode 0600)\n", a->channel, a->o.token_file);
@@ -164,7 +180,8 @@ static int store_refresh(struct auth *a, cJSON *j)
 
 static int exchange(struct auth *a, const char *form_fmt, const char *code)
 {
-	char *c = oauth_form_escape(code), *id = oauth_form_escape(a->o.client_id), *sec = oauth_form_escape(a->o.client_secret);
+	char *c = oauth_form_escape(code), *id = oauth_form_escape(a->o.client_id),
+	     *sec = oauth_form_escape(a->o.client_secret);
 	char *ru = oauth_form_escape(a->redirect), *form;
 	struct http_resp r;
 	cJSON *j = NULL;
@@ -172,8 +189,10 @@ static int exchange(struct auth *a, const char *form_fmt, const char *code)
 	log_redact_add(c);
 	form = xasprintf(form_fmt, c, id, sec, ru, a->verifier);
 	rc = oauth_token_post(&a->ctx, a->o.token_url, form, &j, &r);
-	if (rc < 0) err_set("token exchange failed: %s", r.error[0] ? r.error : err_msg());
-	else rc = store_refresh(a, j);
+	if (rc < 0)
+		err_set("token exchange failed: %s", r.error[0] ? r.error : err_msg());
+	else
+		rc = store_refresh(a, j);
 	cJSON_Delete(j);
 	http_resp_free(&r);
 	free(c), free(id), free(sec), free(ru), free(form);
@@ -189,16 +208,22 @@ static int loopback_flow(struct auth *a, int port)
 	scope = oauth_form_escape(oauth_scopes(a->ctx.provider));
 	url = xasprintf("%s?client_id=%s&redirect_uri=http%%3A%%2F%%2F127.0.0.1%%3A%d&response_type=code&scope=%s"
 			"&code_challenge=%s&code_challenge_method=S256&state=%s&access_type=offline&prompt=consent",
-			json_str(a->ctx.provider, "auth_url", AUTH_URL), a->o.client_id, port, scope, a->challenge, a->state);
+			json_str(a->ctx.provider, "auth_url", AUTH_URL), a->o.client_id, port, scope, a->challenge,
+			a->state);
 	printf("Open this URL in a browser and allow access for channel %s:\n\n  %s\n\n"
 	       "Waiting on %s for the redirect. If the browser runs on another machine, paste the\n"
 	       "address it ends on (http://127.0.0.1:%d/?state=...&code=...) here and press Enter.\n",
 	       a->channel, url, a->redirect, port);
 	fflush(stdout);
 	free(scope), free(url);
-	if (!(code = wait_code(a, lfd))) { err_set("no authorisation code received"); goto out; }
-	rc = exchange(a, "grant_type=authorization_code&code=%s&client_id=%s&client_secret=%s"
-		      "&redirect_uri=%s&code_verifier=%s", code);
+	if (!(code = wait_code(a, lfd))) {
+		err_set("no authorisation code received");
+		goto out;
+	}
+	rc = exchange(a,
+		      "grant_type=authorization_code&code=%s&client_id=%s&client_secret=%s"
+		      "&redirect_uri=%s&code_verifier=%s",
+		      code);
 	free(code);
 out:
 	if (lfd >= 0) close(lfd);
@@ -211,7 +236,8 @@ static int device_poll(struct auth *a, const char *device_code, double *interval
 	char *dc = oauth_form_escape(device_code), *id = oauth_form_escape(a->o.client_id);
 	char *sec = oauth_form_escape(a->o.client_secret);
 	char *form = xasprintf("client_id=%s&client_secret=%s&device_code=%s"
-			       "&grant_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Agrant-type%%3Adevice_code", id, sec, dc);
+			       "&grant_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Agrant-type%%3Adevice_code",
+			       id, sec, dc);
 	struct http_resp r;
 	cJSON *j = NULL, *e;
 	int rc = oauth_token_post(&a->ctx, a->o.token_url, form, &j, &r);
@@ -219,7 +245,9 @@ static int device_poll(struct auth *a, const char *device_code, double *interval
 		rc = store_refresh(a, j);
 	} else if ((e = cJSON_Parse(r.body.s)) != NULL) {
 		const char *code = json_str(e, "error", "");
-		rc = !strcmp(code, "authorization_pending") ? 1 : !strcmp(code, "slow_down") ? (*interval += 5, 1)
+		rc = !strcmp(code, "authorization_pending") ? 1
+			: !strcmp(code, "slow_down")
+			? (*interval += 5, 1)
 			: err_set("device flow: Google answered %s", *code ? code : r.error);
 		cJSON_Delete(e);
 	} else {
@@ -240,15 +268,22 @@ static int device_flow(struct auth *a)
 	int rc = oauth_token_post(&a->ctx, json_str(a->ctx.provider, "device_url", DEVICE_URL), form, &j, &r);
 	double interval = json_num(j, "interval", 5), end = time_now() + json_num(j, "expires_in", 1800);
 	if (json_bool(a->ctx.provider, "captions", 0))
-		fprintf(stderr, "note: the device flow grants only the youtube scope; captions need the loopback flow\n");
-	if (rc < 0) err_set("device flow: %s", r.error[0] ? r.error : err_msg());
-	else printf("On any device, open %s and enter the code %s\n", json_str(j, "verification_url",
-		    json_str(j, "verification_uri", "?")), json_str(j, "user_code", "?")), fflush(stdout);
+		fprintf(stderr,
+			"note: the device flow grants only the youtube scope; captions need the loopback flow\n");
+	if (rc < 0)
+		err_set("device flow: %s", r.error[0] ? r.error : err_msg());
+	else
+		printf("On any device, open %s and enter the code %s\n",
+		       json_str(j, "verification_url", json_str(j, "verification_uri", "?")),
+		       json_str(j, "user_code", "?")),
+			fflush(stdout);
 	if (rc == 0) rc = 1;
 	while (rc == 1 && (rc = device_poll(a, json_str(j, "device_code", ""), &interval)) == 1) {
 		struct timespec ts = { (time_t)interval, (long)((interval - (time_t)interval) * 1e9) };
-		if (time_now() > end) rc = err_set("the device code expired; run auth again");
-		else nanosleep(&ts, NULL);    /* the protocol's own pace, in a foreground command */
+		if (time_now() > end)
+			rc = err_set("the device code expired; run auth again");
+		else
+			nanosleep(&ts, NULL); /* the protocol's own pace, in a foreground command */
 	}
 	cJSON_Delete(j);
 	http_resp_free(&r);
@@ -259,7 +294,9 @@ static int device_flow(struct auth *a)
 static int auth_setup(struct auth *a, struct config *c, const char *channel)
 {
 	struct channel *ch = config_channel(c, channel);
-	if (!ch) return err_set("channel %s is not loaded; check channels/%s/channel.yaml (acog-batch doctor)", channel, channel);
+	if (!ch)
+		return err_set("channel %s is not loaded; check channels/%s/channel.yaml (acog-batch doctor)", channel,
+			       channel);
 	a->channel = ch->id;
 	a->ctx.root = c->root;
 	a->ctx.global = c->global;
@@ -267,10 +304,12 @@ static int auth_setup(struct auth *a, struct config *c, const char *channel)
 	a->ctx.channel_dir = ch->dir;
 	a->ctx.stage = "upload";
 	a->ctx.provider = config_provider(ch, "upload");
-	a->ctx.http = (struct http_env){ .root = c->root, .global = c->global, .provider = a->ctx.provider,
-					 .stage = "auth" };
+	a->ctx.http = (struct http_env){
+		.root = c->root, .global = c->global, .provider = a->ctx.provider, .stage = "auth"
+	};
 	if (strcmp(json_str(a->ctx.provider, "name", ""), "youtube"))
-		return err_set("channel %s does not publish with the youtube provider (providers.upload.name)", channel);
+		return err_set("channel %s does not publish with the youtube provider (providers.upload.name)",
+			       channel);
 	return oauth_load(&a->o, &a->ctx, ch->id);
 }
 
@@ -283,7 +322,7 @@ static int auth_released(struct config *c, const char *channel)
 	sqlite3_stmt *st;
 	if (!db) return -1;
 	st = db_prep(db, "SELECT 1 FROM channels WHERE slug = ?", "s", channel);
-	rc = st && sqlite3_step(st) == SQLITE_ROW;     /* a channel the daemon never saw holds nothing */
+	rc = st && sqlite3_step(st) == SQLITE_ROW; /* a channel the daemon never saw holds nothing */
 	sqlite3_finalize(st);
 	if (rc) rc = state_release_channel(db, c, channel, "upload", "auth", user && *user ? user : "cli");
 	sqlite3_close(db);

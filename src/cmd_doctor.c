@@ -44,7 +44,8 @@ static void check_credentials(const char *root)
 		char *p = xasprintf("%s/%s", dp, names[i]);
 		struct stat st;
 		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0077)) {
-			char *what = xasprintf("credential file %s is mode %04o, readable by others", p, st.st_mode & 07777);
+			char *what = xasprintf("credential file %s is mode %04o, readable by others", p,
+					       st.st_mode & 07777);
 			char *fix = xasprintf("chmod 600 %s", p);
 			report(0, what, fix);
 			free(what);
@@ -86,8 +87,8 @@ static void check_inotify(const cJSON *global)
 	char what[160];
 	snprintf(what, sizeof what, "inotify limits: watches %ld, instances %ld, queued events %ld", w, i, q);
 	report(w >= json_num(global, "doctor.min_inotify_watches", 64) && i >= 4 &&
-	       q >= json_num(global, "doctor.min_inotify_queue", 1024), what,
-	       "raise them: sysctl fs.inotify.max_user_instances=128 fs.inotify.max_queued_events=16384");
+		       q >= json_num(global, "doctor.min_inotify_queue", 1024),
+	       what, "raise them: sysctl fs.inotify.max_user_instances=128 fs.inotify.max_queued_events=16384");
 }
 
 static void check_db(const char *root, struct config *c)
@@ -95,7 +96,10 @@ static void check_db(const char *root, struct config *c)
 	sqlite3 *db = db_open(root, 0);
 	sqlite3_stmt *st;
 	int ok = 0, missing = 0;
-	if (!db) { report(0, "database opens", err_msg()); return; }
+	if (!db) {
+		report(0, "database opens", err_msg());
+		return;
+	}
 	st = db_prep(db, "PRAGMA integrity_check", NULL);
 	ok = st && sqlite3_step(st) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(st, 0), "ok");
 	sqlite3_finalize(st);
@@ -134,7 +138,7 @@ static void check_channels(const struct config *c)
 	char what[160];
 	for (const char *e = c->load_errors; e && *e;) {
 		size_t len = strcspn(e, "\n"), id = strcspn(e, "\t");
-		struct sbuf fix = {0};
+		struct sbuf fix = { 0 };
 		if (id > len) id = len;
 		sb_puts(&fix, "fix ");
 		for (const char *p = e + id + (id < len); p < e + len; p++)
@@ -165,11 +169,13 @@ static void check_youtube(const struct config *c)
 		if (!strcmp(json_str(p, "name", ""), "youtube")) {
 			int have = fsio_exists(path), young = age < json_num(p, "token_warn_days", 5);
 			what = have && young ? xasprintf("YouTube refresh token of channel %s", ch->id)
-			       : have ? xasprintf("YouTube refresh token of channel %s is %.0f days old (a Testing-mode "
-						  "app's tokens die after 7)", ch->id, age)
-			       : xasprintf("channel %s has no YouTube refresh token (%s)", ch->id, path);
-			fix = xasprintf("%sacog-batch auth youtube %s", have ? "publish the OAuth consent screen, then run " :
-					"run ", ch->id);
+				: have
+				? xasprintf("YouTube refresh token of channel %s is %.0f days old (a Testing-mode "
+					    "app's tokens die after 7)",
+					    ch->id, age)
+				: xasprintf("channel %s has no YouTube refresh token (%s)", ch->id, path);
+			fix = xasprintf("%sacog-batch auth youtube %s",
+					have ? "publish the OAuth consent screen, then run " : "run ", ch->id);
 			report(have && young, what, fix);
 			free(what), free(fix);
 		}

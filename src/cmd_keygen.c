@@ -15,10 +15,12 @@ int cmd_keygen(struct cli *a)
 	char *priv = NULL, *pub = NULL;
 	int rc = ed25519_keygen(dir, &priv, &pub);
 
-	if (rc < 0) fprintf(stderr, "acog-batch keygen: %s\n", err_msg());
-	else printf("private key %s (0600): set providers.upload.signing_key_file to it on this machine\n"
-		    "public key  %s (0644): add it to trusted_keys in acog.yaml on the machine that uploads\n",
-		    priv, pub);
+	if (rc < 0)
+		fprintf(stderr, "acog-batch keygen: %s\n", err_msg());
+	else
+		printf("private key %s (0600): set providers.upload.signing_key_file to it on this machine\n"
+		       "public key  %s (0644): add it to trusted_keys in acog.yaml on the machine that uploads\n",
+		       priv, pub);
 	free(priv);
 	free(pub);
 	free(dir);

@@ -25,7 +25,7 @@ static int with_db(struct cli *a, const char *what, decide_fn fn)
 	/* review.c raises a decision that does not fit the episode's state (not
 	 * at a gate, already published) as an unspecified error: bad data. */
 	otherwise = EXIT_DATAERR;
-	rc = fn(db, &c, a, cli_arg(a, 0));   /* main.c made sure there is an episode */
+	rc = fn(db, &c, a, cli_arg(a, 0)); /* main.c made sure there is an episode */
 	if (rc == 0) daemon_wake(a->root);
 out:
 	if (rc < 0) fprintf(stderr, "acog-batch %s: %s\n", what, err_msg());
@@ -64,7 +64,19 @@ static int do_cancel(sqlite3 *db, struct config *c, struct cli *a, const char *e
 	return rc;
 }
 
-int cmd_approve(struct cli *a) { return with_db(a, "approve", do_approve); }
-int cmd_reject(struct cli *a) { return with_db(a, "reject", do_reject); }
-int cmd_retry(struct cli *a) { return with_db(a, "retry", do_retry); }
-int cmd_cancel(struct cli *a) { return with_db(a, "cancel", do_cancel); }
+int cmd_approve(struct cli *a)
+{
+	return with_db(a, "approve", do_approve);
+}
+int cmd_reject(struct cli *a)
+{
+	return with_db(a, "reject", do_reject);
+}
+int cmd_retry(struct cli *a)
+{
+	return with_db(a, "retry", do_retry);
+}
+int cmd_cancel(struct cli *a)
+{
+	return with_db(a, "cancel", do_cancel);
+}

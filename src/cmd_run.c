@@ -24,12 +24,16 @@ static void make_avatar(const char *path)
 	vf = xasprintf("drawtext=fontfile=%s:text=Nova:fontsize=140:fontcolor=white:x=(w-tw)/2:y=(h-th)/2",
 		       media_font());
 	{
-		const char *argv[] = { ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-				       "color=c=0x2b4c7e:s=640x640:d=1", "-vf", vf, "-frames:v", "1", path, NULL };
+		const char *argv[] = { ffmpeg,  "-nostdin", "-loglevel",
+				       "error", "-y",       "-f",
+				       "lavfi", "-i",       "color=c=0x2b4c7e:s=640x640:d=1",
+				       "-vf",   vf,         "-frames:v",
+				       "1",     path,       NULL };
 		struct proc_opts o = { .stderr_fd = 2, .timeout_s = 60 };
 		int to = 0;
 		if (proc_run(argv, &o, &to) != 0)
-			fprintf(stderr, "acog-batch: could not draw %s with ffmpeg; the `still` avatar needs it\n", path);
+			fprintf(stderr, "acog-batch: could not draw %s with ffmpeg; the `still` avatar needs it\n",
+				path);
 	}
 	free(vf);
 }
@@ -44,7 +48,11 @@ static int init_demo(const char *root)
 	if (rc == 0) rc = write_if_missing(yml, demo_channel_yaml);
 	if (rc == 0) rc = write_if_missing(idea, demo_idea_json);
 	if (rc == 0) make_avatar(png);
-	free(dir); free(yml); free(png); free(idea); free(lib);
+	free(dir);
+	free(yml);
+	free(png);
+	free(idea);
+	free(lib);
 	return rc;
 }
 
@@ -54,7 +62,10 @@ int cmd_init(struct cli *a)
 	char *ch;
 	if (fsio_mkdirs(a->root) < 0 || spool_init_dirs(a->root) < 0) goto fail;
 	ch = xasprintf("%s/channels", a->root);
-	if (fsio_mkdirs(ch) < 0) { free(ch); goto fail; }
+	if (fsio_mkdirs(ch) < 0) {
+		free(ch);
+		goto fail;
+	}
 	free(ch);
 	if (cli_has(a, CLI_DEMO) && init_demo(a->root) < 0) goto fail;
 	if (!(db = db_open(a->root, 1))) goto fail;
@@ -63,7 +74,8 @@ int cmd_init(struct cli *a)
 	if (cli_has(a, CLI_DEMO))
 		printf("demo channel: %s/channels/demo/channel.yaml\n"
 		       "try:  cp %s/channels/demo/sample-idea.json %s/spool/incoming/\n"
-		       "      acog-batch -C %s run --drain\n", a->root, a->root, a->root, a->root);
+		       "      acog-batch -C %s run --drain\n",
+		       a->root, a->root, a->root, a->root);
 	return EXIT_OK;
 fail:
 	fprintf(stderr, "acog-batch init: %s\n", err_msg());
@@ -80,7 +92,8 @@ int cmd_run(struct cli *a)
 	free(db);
 	if (o.jobs < 1) o.jobs = 1;
 	if (!have_db) {
-		fprintf(stderr, "acog-batch run: %s has no acog.db; run `acog-batch -C %s init` first\n", a->root, a->root);
+		fprintf(stderr, "acog-batch run: %s has no acog.db; run `acog-batch -C %s init` first\n", a->root,
+			a->root);
 		return EXIT_NOINPUT;
 	}
 	return daemon_run(a->root, &o);

@@ -19,10 +19,14 @@ static sqlite3 *open_ro(struct cli *a, const char *what)
 static void age_text(const char *created, char *out, size_t n)
 {
 	double s = time_now() - time_parse_iso(created);
-	if (s < 120) snprintf(out, n, "%ds", (int)s);
-	else if (s < 7200) snprintf(out, n, "%dm", (int)(s / 60));
-	else if (s < 172800) snprintf(out, n, "%dh", (int)(s / 3600));
-	else snprintf(out, n, "%dd", (int)(s / 86400));
+	if (s < 120)
+		snprintf(out, n, "%ds", (int)s);
+	else if (s < 7200)
+		snprintf(out, n, "%dm", (int)(s / 60));
+	else if (s < 172800)
+		snprintf(out, n, "%dh", (int)(s / 3600));
+	else
+		snprintf(out, n, "%dd", (int)(s / 86400));
 }
 
 /* Runs a query (with one bound id, or none) and turns every row into an
@@ -37,7 +41,8 @@ static cJSON *rows(sqlite3 *db, const char *sql, const char *id)
 			const char *k = sqlite3_column_name(st, i);
 			switch (sqlite3_column_type(st, i)) {
 			case SQLITE_NULL: break;
-			case SQLITE_INTEGER: case SQLITE_FLOAT: cJSON_AddNumberToObject(o, k, sqlite3_column_double(st, i)); break;
+			case SQLITE_INTEGER:
+			case SQLITE_FLOAT: cJSON_AddNumberToObject(o, k, sqlite3_column_double(st, i)); break;
 			default: cJSON_AddStringToObject(o, k, (const char *)sqlite3_column_text(st, i));
 			}
 		}
@@ -58,7 +63,8 @@ static void state_text(const cJSON *o, char *out, size_t n)
 		snprintf(out, n, "%s", state_label(state));
 }
 
-#define STATUS_SQL "SELECT e.id, e.ticket, c.slug AS channel, e.status, e.stage, e.state, e.location," \
+#define STATUS_SQL \
+	"SELECT e.id, e.ticket, c.slug AS channel, e.status, e.stage, e.state, e.location," \
 	" e.hold_kind, e.hold_until, e.created_at, e.title, e.last_error," \
 	" (SELECT next_attempt_at FROM jobs j WHERE j.episode_id = e.id AND j.status = 'queued') AS next_attempt_at," \
 	" (SELECT COALESCE(SUM(cost_usd), 0) FROM cost_entries k WHERE k.episode_id = e.id) AS cost_usd," \
@@ -70,10 +76,12 @@ static void state_text(const cJSON *o, char *out, size_t n)
 /* Channel-wide holds (hold.c), under the table. */
 static void print_channel_holds(sqlite3 *db)
 {
-	cJSON *arr = rows(db, "SELECT c.slug AS channel, h.stage, h.kind, h.until, h.reason FROM channel_holds h"
-			  " JOIN channels c ON c.id = h.channel_id ORDER BY 1, 2", NULL);
+	cJSON *arr = rows(db,
+			  "SELECT c.slug AS channel, h.stage, h.kind, h.until, h.reason FROM channel_holds h"
+			  " JOIN channels c ON c.id = h.channel_id ORDER BY 1, 2",
+			  NULL);
 	const cJSON *o;
-	cJSON_ArrayForEach(o, arr)
+	cJSON_ArrayForEach (o, arr)
 		printf("channel %s: %s held (%s) until %s: %s\n", json_str(o, "channel", "?"),
 		       strcmp(json_str(o, "stage", "*"), "*") ? json_str(o, "stage", "?") : "paid work",
 		       json_str(o, "kind", "?"), json_str(o, "until", "a person acts"), json_str(o, "reason", ""));
@@ -99,7 +107,7 @@ int cmd_status(struct cli *a)
 	if (!db) return err_exit(EXIT_NOINPUT);
 	arr = rows(db, STATUS_SQL, NULL);
 	if (!json) printf("%-48s %-10s %-13s %-18s %5s %8s\n", "TICKET", "CHANNEL", "STAGE", "STATE", "AGE", "COST");
-	cJSON_ArrayForEach(o, arr) {
+	cJSON_ArrayForEach (o, arr) {
 		char state[40], age[16];
 		state_text(o, state, sizeof state);
 		age_text(json_str(o, "created_at", ""), age, sizeof age);
@@ -125,12 +133,14 @@ static void print_rows(const char *title, const cJSON *arr, const char *const *c
 	const cJSON *o;
 	printf("\n%s:\n", title);
 	if (cJSON_GetArraySize(arr) == 0) printf("  (none)\n");
-	cJSON_ArrayForEach(o, arr) {
+	cJSON_ArrayForEach (o, arr) {
 		printf(" ");
 		for (int i = 0; cols[i]; i++) {
 			const cJSON *v = cJSON_GetObjectItem(o, cols[i]);
-			if (cJSON_IsString(v)) printf(" %s=%s", cols[i], v->valuestring);
-			else if (cJSON_IsNumber(v)) printf(" %s=%g", cols[i], v->valuedouble);
+			if (cJSON_IsString(v))
+				printf(" %s=%s", cols[i], v->valuestring);
+			else if (cJSON_IsNumber(v))
+				printf(" %s=%g", cols[i], v->valuedouble);
 		}
 		printf("\n");
 	}
@@ -141,13 +151,19 @@ int cmd_show(struct cli *a)
 	sqlite3 *db = open_ro(a, "show");
 	struct episode e;
 	cJSON *o;
-	const char *ref = cli_arg(a, 0);   /* main.c made sure there is one */
-	static const char *const jc[] = { "stage", "status", "provider", "retry_count", "cached", "started_at",
-					  "completed_at", "next_attempt_at", "cost_usd", "error_message", NULL };
+	const char *ref = cli_arg(a, 0); /* main.c made sure there is one */
+	static const char *const jc[] = {
+		"stage",        "status",          "provider", "retry_count",   "cached", "started_at",
+		"completed_at", "next_attempt_at", "cost_usd", "error_message", NULL
+	};
 	static const char *const ac[] = { "type", "uri", "mime_type", "file_size_bytes", "duration_ms", NULL };
-	static const char *const cc[] = { "provider", "operation_type", "units_consumed", "unit_type", "cost_usd", NULL };
+	static const char *const cc[] = {
+		"provider", "operation_type", "units_consumed", "unit_type", "cost_usd", NULL
+	};
 	static const char *const rc[] = { "created_at", "action", "actor_id", "new_values", NULL };
-	static const char *const hc[] = { "created_at", "action", "actor_type", "actor_id", "from", "to", "stage", NULL };
+	static const char *const hc[] = {
+		"created_at", "action", "actor_type", "actor_id", "from", "to", "stage", NULL
+	};
 	if (!db) return err_exit(EXIT_NOINPUT);
 	if (episode_resolve(db, a->root, ref, &e) < 0) {
 		fprintf(stderr, "acog-batch show: %s\n", err_msg());
@@ -168,30 +184,48 @@ int cmd_show(struct cli *a)
 	if (e.hold_reason) cJSON_AddStringToObject(o, "hold_reason", e.hold_reason);
 	if (e.hold_until) cJSON_AddStringToObject(o, "hold_until", e.hold_until);
 	cJSON_AddStringToObject(o, "episode_dir", e.dir);
-	cJSON_AddItemToObject(o, "schedule", rows(db, "SELECT scheduled_at FROM episodes WHERE id = ?"
-						  " AND scheduled_at IS NOT NULL", e.id));
+	cJSON_AddItemToObject(o, "schedule",
+			      rows(db,
+				   "SELECT scheduled_at FROM episodes WHERE id = ?"
+				   " AND scheduled_at IS NOT NULL",
+				   e.id));
 	cJSON_AddItemToObject(o, "jobs", rows(db, "SELECT * FROM jobs WHERE episode_id = ? ORDER BY created_at", e.id));
-	cJSON_AddItemToObject(o, "assets", rows(db, "SELECT * FROM assets WHERE episode_id = ? AND deleted_at IS NULL"
-						" ORDER BY created_at", e.id));
-	cJSON_AddItemToObject(o, "costs", rows(db, "SELECT * FROM cost_entries WHERE episode_id = ? ORDER BY created_at", e.id));
-	cJSON_AddItemToObject(o, "reviews", rows(db, "SELECT * FROM audit_logs WHERE entity_id = ? AND actor_type <> 'daemon'"
-						 " ORDER BY rowid", e.id));
+	cJSON_AddItemToObject(o, "assets",
+			      rows(db,
+				   "SELECT * FROM assets WHERE episode_id = ? AND deleted_at IS NULL"
+				   " ORDER BY created_at",
+				   e.id));
+	cJSON_AddItemToObject(o, "costs",
+			      rows(db, "SELECT * FROM cost_entries WHERE episode_id = ? ORDER BY created_at", e.id));
+	cJSON_AddItemToObject(o, "reviews",
+			      rows(db,
+				   "SELECT * FROM audit_logs WHERE entity_id = ? AND actor_type <> 'daemon'"
+				   " ORDER BY rowid",
+				   e.id));
 	/* Every transition of the state machine, in order. */
-	cJSON_AddItemToObject(o, "history", rows(db, "SELECT created_at, action, actor_type, actor_id,"
-						 " json_extract(old_values, '$.state') AS \"from\", json_extract(new_values, '$.state') AS \"to\","
-						 " json_extract(new_values, '$.stage') AS stage, json_extract(new_values, '$.why') AS why"
-						 " FROM audit_logs WHERE entity_id = ? ORDER BY rowid", e.id));
-	cJSON_AddItemToObject(o, "versions", rows(db, "SELECT version_type, version_number, changed_by, change_reason,"
-						  " created_at FROM episode_versions WHERE episode_id = ? ORDER BY created_at", e.id));
+	cJSON_AddItemToObject(
+		o, "history",
+		rows(db,
+		     "SELECT created_at, action, actor_type, actor_id,"
+		     " json_extract(old_values, '$.state') AS \"from\", json_extract(new_values, '$.state') AS \"to\","
+		     " json_extract(new_values, '$.stage') AS stage, json_extract(new_values, '$.why') AS why"
+		     " FROM audit_logs WHERE entity_id = ? ORDER BY rowid",
+		     e.id));
+	cJSON_AddItemToObject(o, "versions",
+			      rows(db,
+				   "SELECT version_type, version_number, changed_by, change_reason,"
+				   " created_at FROM episode_versions WHERE episode_id = ? ORDER BY created_at",
+				   e.id));
 	if (cli_has(a, CLI_JSON)) {
 		char *s = json_pretty(o);
 		fputs(s, stdout);
 		free(s);
 	} else {
 		printf("episode  %s\nticket   %s\nchannel  %s\ntitle    %s\nstate    %s (status %s, stage %s, spool/%s)%s%s\n"
-		       "folder   %s\n", e.id, e.ticket, e.channel, e.title ? e.title : "", state_label(e.state), e.status,
-		       e.stage, e.location, e.gate_pending ? " awaiting approval at " : "",
-		       e.gate_pending ? e.gate_pending : "", e.dir);
+		       "folder   %s\n",
+		       e.id, e.ticket, e.channel, e.title ? e.title : "", state_label(e.state), e.status, e.stage,
+		       e.location, e.gate_pending ? " awaiting approval at " : "", e.gate_pending ? e.gate_pending : "",
+		       e.dir);
 		if (e.hold_reason)
 			printf("held     %s (%s%s%s)\n", e.hold_reason, e.hold_kind ? e.hold_kind : "?",
 			       e.hold_until ? ", until " : "", e.hold_until ? e.hold_until : "");
@@ -214,20 +248,22 @@ int cmd_costs(struct cli *a)
 	const cJSON *o;
 	double total = 0;
 	if (!db) return err_exit(EXIT_NOINPUT);
-	arr = rows(db, "SELECT c.slug AS channel, substr(k.created_at, 1, 10) AS day, k.provider AS provider,"
+	arr = rows(db,
+		   "SELECT c.slug AS channel, substr(k.created_at, 1, 10) AS day, k.provider AS provider,"
 		   " COUNT(*) AS calls, SUM(k.units_consumed) AS units, SUM(k.cost_usd) AS cost_usd"
 		   " FROM cost_entries k LEFT JOIN channels c ON c.id = k.channel_id"
-		   " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", NULL);
+		   " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+		   NULL);
 	if (cli_has(a, CLI_JSON)) {
 		char *s = json_pretty(arr);
 		fputs(s, stdout);
 		free(s);
 	} else {
 		printf("%-16s %-10s %-12s %6s %12s %10s\n", "CHANNEL", "DAY", "PROVIDER", "CALLS", "UNITS", "USD");
-		cJSON_ArrayForEach(o, arr) {
-			printf("%-16s %-10s %-12s %6d %12.0f %10.4f\n", json_str(o, "channel", "?"), json_str(o, "day", ""),
-			       json_str(o, "provider", ""), (int)json_num(o, "calls", 0), json_num(o, "units", 0),
-			       json_num(o, "cost_usd", 0));
+		cJSON_ArrayForEach (o, arr) {
+			printf("%-16s %-10s %-12s %6d %12.0f %10.4f\n", json_str(o, "channel", "?"),
+			       json_str(o, "day", ""), json_str(o, "provider", ""), (int)json_num(o, "calls", 0),
+			       json_num(o, "units", 0), json_num(o, "cost_usd", 0));
 			total += json_num(o, "cost_usd", 0);
 		}
 		printf("%-16s %-10s %-12s %6s %12s %10.4f\n", "total", "", "", "", "", total);

@@ -23,7 +23,7 @@ static char **trusted_keys(struct cli *a, const struct config *c)
 	size_t n = 0;
 
 	if (cli_opt(a, CLI_TRUST)) out[n++] = xstrdup(cli_opt(a, CLI_TRUST));
-	cJSON_ArrayForEach(k, list)
+	cJSON_ArrayForEach (k, list)
 		if (cJSON_IsString(k))
 			out[n++] = k->valuestring[0] == '/' ? xstrdup(k->valuestring)
 							    : xasprintf("%s/%s", c->root, k->valuestring);
@@ -42,10 +42,12 @@ static int upload_one(sqlite3 *db, struct config *c, const char *arg, const char
 		if (hash_file(mpath, hex) == 0) rc = bundle_import(db, c, dir, m, hex, msg, sizeof msg);
 		free(mpath);
 	}
-	if (rc < 0) fprintf(stderr, "acog-batch upload: refused %s: %s\n", arg, err_msg());
-	else printf("%s: %s%s%s\n", arg, msg, rc == 1 ? "; not uploading it again" :
-		    "; the daemon publishes it (acog-batch run)", keys[0] ? "" :
-		    " (signature not checked: no trusted_keys in acog.yaml and no --trust)");
+	if (rc < 0)
+		fprintf(stderr, "acog-batch upload: refused %s: %s\n", arg, err_msg());
+	else
+		printf("%s: %s%s%s\n", arg, msg,
+		       rc == 1 ? "; not uploading it again" : "; the daemon publishes it (acog-batch run)",
+		       keys[0] ? "" : " (signature not checked: no trusted_keys in acog.yaml and no --trust)");
 	cJSON_Delete(m);
 	free(dir);
 	return rc < 0 ? -1 : 0;
@@ -69,8 +71,7 @@ int cmd_upload(struct cli *a)
 	}
 	log_set_stderr(0);
 	keys = trusted_keys(a, &c);
-	for (int i = 0; cli_arg(a, i); i++)
-		failed |= upload_one(db, &c, cli_arg(a, i), (const char *const *)keys) < 0;
+	for (int i = 0; cli_arg(a, i); i++) failed |= upload_one(db, &c, cli_arg(a, i), (const char *const *)keys) < 0;
 	daemon_wake(a->root);
 	for (char **k = keys; *k; k++) free(*k);
 	free(keys);

@@ -16,8 +16,7 @@ static int channel_id_ok(const char *s)
 {
 	if (!*s || strlen(s) > 100) return 0;
 	for (const char *p = s; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
-			return 0;
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_')) return 0;
 	return 1;
 }
 
@@ -41,15 +40,17 @@ static int switch_ok(const cJSON *v)
  * misspelt name ("audoi") is reported instead of silently ignored. */
 static const struct section {
 	const char *name;
-	int gates;              /* keyed by gate names, else by work stage names */
-	const char *extra;      /* one more key it takes */
+	int gates;         /* keyed by gate names, else by work stage names */
+	const char *extra; /* one more key it takes */
 	int (*value_ok)(const cJSON *v);
 	const char *want;
+	/* clang-format off: a table keeps one row per line */
 } sections[] = {
 	{ "providers", 0, NULL, provider_value_ok, "a provider name or a map with name: and its options" },
 	{ "timeouts", 0, "default", seconds_ok, "a number of seconds above 0" },
 	{ "gates", 1, NULL, switch_ok, "true or false" },
 };
+/* clang-format on */
 
 static void section_names(const struct section *sec, const char **names, size_t max)
 {
@@ -70,7 +71,7 @@ static void check_section(const struct section *sec, const cJSON *map, struct sb
 		return;
 	}
 	section_names(sec, names, 64);
-	cJSON_ArrayForEach(v, map) {
+	cJSON_ArrayForEach (v, map) {
 		size_t k = 0;
 		while (names[k] && strcmp(names[k], v->string)) k++;
 		hint = names[k] ? NULL : provider_opts_suggest(v->string, names);
@@ -88,7 +89,7 @@ static void check_section(const struct section *sec, const cJSON *map, struct sb
  * one line of load_errors. */
 static int check_channel(const struct channel *ch, const char *path)
 {
-	struct sbuf errs = {0};
+	struct sbuf errs = { 0 };
 	int rc;
 	for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
 		check_section(&sections[i], json_get(ch->cfg, sections[i].name), &errs);
@@ -96,7 +97,7 @@ static int check_channel(const struct channel *ch, const char *path)
 		cJSON *opts;
 		if (stage_table[i].kind != STAGE_WORK) continue;
 		opts = config_provider(ch, stage_table[i].name);
-		(void)!provider_opts_check(stage_table[i].name, opts, &errs);   /* the problems are in errs */
+		(void)!provider_opts_check(stage_table[i].name, opts, &errs); /* the problems are in errs */
 		cJSON_Delete(opts);
 	}
 	rc = errs.len ? err_set("%s: %s", path, errs.s) : 0;
@@ -140,7 +141,7 @@ static int cmp_channel(const void *a, const void *b)
 int config_load(struct config *c, const char *root)
 {
 	char *p = xasprintf("%s/acog.yaml", root), *chdir_path;
-	struct sbuf errs = {0};
+	struct sbuf errs = { 0 };
 	DIR *d;
 	struct dirent *de;
 
@@ -157,7 +158,10 @@ int config_load(struct config *c, const char *root)
 		char *yml;
 		if (de->d_name[0] == '.') continue;
 		yml = xasprintf("%s/channels/%s/channel.yaml", root, de->d_name);
-		if (!fsio_exists(yml)) { free(yml); continue; }
+		if (!fsio_exists(yml)) {
+			free(yml);
+			continue;
+		}
 		free(yml);
 		if (load_channel(c, de->d_name, &ch) < 0) {
 			sb_printf(&errs, "%s\t%s\n", de->d_name, err_msg());
@@ -167,7 +171,7 @@ int config_load(struct config *c, const char *root)
 		c->ch[c->nch++] = ch;
 	}
 	if (d) closedir(d);
-	if (c->nch) qsort(c->ch, c->nch, sizeof *c->ch, cmp_channel);   /* ch is NULL when none loaded */
+	if (c->nch) qsort(c->ch, c->nch, sizeof *c->ch, cmp_channel); /* ch is NULL when none loaded */
 	c->load_errors = errs.s;
 	return 0;
 }
@@ -206,8 +210,10 @@ cJSON *config_provider(const struct channel *ch, const char *stage)
 		return out;
 	}
 	out = cJSON_CreateObject();
-	cJSON_AddStringToObject(out, "name", cJSON_IsString(p) ? p->valuestring
-				: s && s->default_provider ? s->default_provider : "");
+	cJSON_AddStringToObject(out, "name",
+				cJSON_IsString(p)                  ? p->valuestring
+					: s && s->default_provider ? s->default_provider
+								   : "");
 	return out;
 }
 

@@ -13,18 +13,21 @@
 #include <string.h>
 #include <strings.h>
 
-static const struct { const char *provider, *item, *key; double price; } defaults[] = {
-	{ "elevenlabs", "chars", "per_1k_chars", 0.30 },      /* per 1000 characters */
-	{ "heygen", "minutes", "per_minute", 1.00 },
-	{ "runway", "gen4.5", "per_second", 0.12 },
-	{ "runway", "gen4_turbo", "per_second", 0.05 },
-	{ "runway", "veo3", "per_second", 0.40 },
-	{ "runway", "veo3.1", "per_second", 0.40 },
-	{ "runway", "veo3.1_fast", "per_second", 0.15 },
-	{ "runway", "*", "per_second", 0.12 },
-	{ "openai", "*", "output_per_1k", 0.0006 },
-	{ NULL, NULL, NULL, 0 }
-};
+/* clang-format off: a table keeps one row per line */
+static const struct {
+	const char *provider, *item, *key;
+	double price;
+} defaults[] = { { "elevenlabs", "chars", "per_1k_chars", 0.30 }, /* per 1000 characters */
+		 { "heygen", "minutes", "per_minute", 1.00 },
+		 { "runway", "gen4.5", "per_second", 0.12 },
+		 { "runway", "gen4_turbo", "per_second", 0.05 },
+		 { "runway", "veo3", "per_second", 0.40 },
+		 { "runway", "veo3.1", "per_second", 0.40 },
+		 { "runway", "veo3.1_fast", "per_second", 0.15 },
+		 { "runway", "*", "per_second", 0.12 },
+		 { "openai", "*", "output_per_1k", 0.0006 },
+		 { NULL, NULL, NULL, 0 } };
+/* clang-format on */
 
 double cost_price(const cJSON *global, const char *provider, const char *item, double units)
 {
@@ -67,9 +70,9 @@ static int host_is_loopback(const char *host)
 		return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
 	}
 	if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
-	if (n && host[n - 1] == '.') n--;   /* "localhost." is the same name */
+	if (n && host[n - 1] == '.') n--; /* "localhost." is the same name */
 	return (n == 9 && !strncasecmp(host, "localhost", 9)) ||
-	       (n > 10 && !strncasecmp(host + n - 10, ".localhost", 10));
+		(n > 10 && !strncasecmp(host + n - 10, ".localhost", 10));
 }
 
 int cost_url_is_local(const char *url)

@@ -30,11 +30,13 @@
 
 /* The options credential_get(ctx, NULL) reads; a provider with a second
  * secret lists its <what>_env / <what>_file in its own table. */
-const struct provider_opt credential_opts[] = {
-	{ "api_key_env", OPT_ENV_NAME, NULL, 0, 0, NULL, "environment variable of the daemon holding the API key" },
-	{ "api_key_file", OPT_SECRET_FILE, NULL, 0, 0, NULL, "file holding the API key (under the root or absolute, mode 0600)" },
-	{ NULL, 0, NULL, 0, 0, NULL, NULL }
-};
+/* clang-format off: a table keeps one row per line */
+const struct provider_opt credential_opts[] = { { "api_key_env", OPT_ENV_NAME, NULL, 0, 0, NULL,
+						  "environment variable of the daemon holding the API key" },
+						{ "api_key_file", OPT_SECRET_FILE, NULL, 0, 0, NULL,
+						  "file holding the API key (under the root or absolute, mode 0600)" },
+						{ NULL, 0, NULL, 0, 0, NULL, NULL } };
+/* clang-format on */
 
 static int option_name_ok(const char *s)
 {
@@ -71,7 +73,8 @@ static char *key_from_env(const struct stage_ctx *ctx, const char *opt, const ch
 	const char *v = getenv(var);
 	char where[256];
 	if (!v || !*v) {
-		err_set("set %s in the daemon's environment (providers.%s.%s)", var, ctx->stage ? ctx->stage : "?", opt);
+		err_set("set %s in the daemon's environment (providers.%s.%s)", var, ctx->stage ? ctx->stage : "?",
+			opt);
 		return NULL;
 	}
 	snprintf(where, sizeof where, "environment variable %s", var);
@@ -84,16 +87,21 @@ char *credential_read_file(const char *path)
 	char *key = NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (fd < 0) {
-		if (errno == ELOOP) err_set("%s is a symbolic link; put the key in a regular file", path);
-		else err_set_errno("cannot open the key file %s", path);
+		if (errno == ELOOP)
+			err_set("%s is a symbolic link; put the key in a regular file", path);
+		else
+			err_set_errno("cannot open the key file %s", path);
 		return NULL;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) err_set("%s is not a regular file", path);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		err_set("%s is not a regular file", path);
 	else if ((st.st_mode & 07777) != 0600 && (st.st_mode & 07777) != 0400)
 		err_set("%s has mode %04o; only 0600 or 0400 is accepted: chmod 600 %s", path,
 			(unsigned)(st.st_mode & 07777), path);
-	else if (st.st_size > KEY_FILE_MAX) err_set("%s is larger than %d bytes; it should hold only the key", path, KEY_FILE_MAX);
-	else key = xcalloc((size_t)st.st_size + 1, 1);
+	else if (st.st_size > KEY_FILE_MAX)
+		err_set("%s is larger than %d bytes; it should hold only the key", path, KEY_FILE_MAX);
+	else
+		key = xcalloc((size_t)st.st_size + 1, 1);
 	if (key && read(fd, key, (size_t)st.st_size) != (ssize_t)st.st_size) {
 		err_set_errno("cannot read %s", path);
 		free(key);

@@ -36,12 +36,12 @@ struct daemon {
 	struct sched *sched;
 	int ep, ino, sig, tim, lock;
 	int wd_incoming;
-	const char *gates[8];     /* gate folders (stage table), watched for decision files */
+	const char *gates[8]; /* gate folders (stage table), watched for decision files */
 	int wd_gate[8];
 	size_t ngates;
 	struct run runs[MAX_RUNS];
 	int nruns;
-	int stopping;   /* 1 after SIGTERM: finish running stages, start none */
+	int stopping; /* 1 after SIGTERM: finish running stages, start none */
 	int reload, rescan, wake;
 };
 
@@ -56,11 +56,13 @@ int daemon_lock(const char *root, int *fd_out)
 		pid[n > 0 ? n : 0] = 0;
 		close(fd);
 		err_set("another acog-batch daemon (pid %ld) is already running on %s; stop it first "
-			"(kill -TERM %ld) or use another root with -C", strtol(pid, NULL, 10), root, strtol(pid, NULL, 10));
+			"(kill -TERM %ld) or use another root with -C",
+			strtol(pid, NULL, 10), root, strtol(pid, NULL, 10));
 		return 1;
 	}
 	snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0) { /* the pid is informational */ }
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0) { /* the pid is informational */
+	}
 	*fd_out = fd;
 	return 0;
 }
@@ -71,7 +73,7 @@ void daemon_wake(const char *root)
 	int fd = open(p, O_RDONLY | O_CLOEXEC);
 	free(p);
 	if (fd < 0) return;
-	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {   /* held: a daemon runs */
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0) { /* held: a daemon runs */
 		ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
 		long pid;
 		buf[n > 0 ? n : 0] = 0;
@@ -103,8 +105,11 @@ static int setup_fds(struct daemon *d)
 {
 	sigset_t set;
 	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD); sigaddset(&set, SIGTERM); sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP); sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	d->ep = epoll_create1(EPOLL_CLOEXEC);
@@ -141,15 +146,20 @@ static void on_inotify(struct daemon *d)
 		for (char *p = buf; p < buf + n;) {
 			struct inotify_event *ev = (struct inotify_event *)p;
 			p += sizeof *ev + ev->len;
-			if (ev->mask & IN_Q_OVERFLOW) { d->rescan = 1; continue; }
+			if (ev->mask & IN_Q_OVERFLOW) {
+				d->rescan = 1;
+				continue;
+			}
 			if (!ev->len) continue;
 			/* An event is a hint: ingest_file re-checks the file itself. */
 			if (ev->wd == d->wd_incoming) {
 				if (ingest_file(d->db, &d->cfg, ev->name) < 0)
-					log_error(NULL, NULL, "ingest.error", "spool/incoming/%s: %s", ev->name, err_msg());
+					log_error(NULL, NULL, "ingest.error", "spool/incoming/%s: %s", ev->name,
+						  err_msg());
 			} else {
 				for (size_t i = 0; i < d->ngates; i++)
-					if (ev->wd == d->wd_gate[i]) (void)!review_file(d->db, &d->cfg, d->gates[i], ev->name);
+					if (ev->wd == d->wd_gate[i])
+						(void)!review_file(d->db, &d->cfg, d->gates[i], ev->name);
 			}
 		}
 	}
@@ -192,7 +202,7 @@ static void reload(struct daemon *d)
 	config_free(&d->cfg);
 	d->cfg = fresh;
 	log_load_errors(&d->cfg);
-	hold_release_due(d->db, &d->cfg);   /* a raised budget releases held work at once */
+	hold_release_due(d->db, &d->cfg); /* a raised budget releases held work at once */
 	log_info(NULL, NULL, "daemon.reloaded", "configuration reloaded: %zu channel(s)", d->cfg.nch);
 }
 
@@ -205,13 +215,15 @@ static void on_signal(struct daemon *d)
 		case SIGHUP: d->reload = 1; break;
 		case SIGUSR1: d->wake = 1; break;
 		default:
-			if (d->stopping) {   /* second request: stop now, work is requeued at start-up */
+			if (d->stopping) { /* second request: stop now, work is requeued at start-up */
 				for (int i = 0; i < d->nruns; i++) kill(-d->runs[i].pid, SIGKILL);
 				d->stopping = 2;
 			} else {
 				d->stopping = 1;
-				log_info(NULL, NULL, "daemon.stopping", "stopping: %d running stage(s) will finish first; "
-					 "signal again to stop at once", d->nruns);
+				log_info(NULL, NULL, "daemon.stopping",
+					 "stopping: %d running stage(s) will finish first; "
+					 "signal again to stop at once",
+					 d->nruns);
 			}
 		}
 	}
@@ -222,7 +234,8 @@ static void check_cancelled(struct daemon *d)
 {
 	for (int i = 0; i < d->nruns; i++) {
 		sqlite3_stmt *st = db_prep(d->db, "SELECT status FROM jobs WHERE id = ?", "s", d->runs[i].job.id);
-		if (st && sqlite3_step(st) == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "running")) {
+		if (st && sqlite3_step(st) == SQLITE_ROW &&
+		    strcmp((const char *)sqlite3_column_text(st, 0), "running")) {
 			d->runs[i].killed_for_cancel = 1;
 			kill(-d->runs[i].pid, SIGKILL);
 		}
@@ -234,7 +247,8 @@ static void on_timer(struct daemon *d)
 {
 	uint64_t x;
 	double now = time_mono();
-	if (read(d->tim, &x, sizeof x) < 0) { /* spurious: nothing to read */ }
+	if (read(d->tim, &x, sizeof x) < 0) { /* spurious: nothing to read */
+	}
 	hold_release_due(d->db, &d->cfg);
 	for (int i = 0; i < d->nruns; i++)
 		if (!d->runs[i].timed_out && now >= d->runs[i].deadline) {
@@ -250,15 +264,15 @@ static void dispatch(struct daemon *d)
 	int limit = d->o->jobs < MAX_RUNS ? d->o->jobs : MAX_RUNS;
 	while (!d->stopping && d->nruns < limit && sched_pick(d->sched, d->db, &j)) {
 		struct run *r = &d->runs[d->nruns];
-		int rc = hold_gate(d->db, &d->cfg, &j);   /* 1: held instead of started */
+		int rc = hold_gate(d->db, &d->cfg, &j); /* 1: held instead of started */
 		if (rc > 0) continue;
-		if (rc < 0) break;   /* picking it again now would spin */
+		if (rc < 0) break; /* picking it again now would spin */
 		if (worker_start(d->db, &d->cfg, &j, r) < 0) {
 			char *why = xstrdup(err_msg());
 			log_error(j.episode_id, NULL, "stage.start", "%s: %s", j.stage, why);
 			rc = pipeline_fail(d->db, &d->cfg, &j, why);
 			free(why);
-			if (rc < 0) break;   /* still queued: not again before the next event */
+			if (rc < 0) break; /* still queued: not again before the next event */
 			continue;
 		}
 		d->nruns++;
@@ -269,7 +283,7 @@ static void dispatch(struct daemon *d)
 /* One timer for everything: the nearest stage timeout, retry deadline or hold release. */
 static void arm_timer(struct daemon *d)
 {
-	struct itimerspec its = {0};
+	struct itimerspec its = { 0 };
 	double next = 0, now = time_mono(), retry = sched_next_deadline(d->db), release = hold_next_release(d->db);
 	for (int i = 0; i < d->nruns; i++)
 		if (!d->runs[i].timed_out && (next == 0 || d->runs[i].deadline < next)) next = d->runs[i].deadline;
@@ -293,8 +307,7 @@ static int startup(struct daemon *d, const char *root)
 	if (rc != 0) return rc < 0 ? -1 : 1;
 	if (config_load(&d->cfg, root) < 0) return -1;
 	log_load_errors(&d->cfg);
-	if (spool_init_dirs(root) < 0 || !(d->db = db_open(root, 1)) || db_sync_channels(d->db, &d->cfg) < 0)
-		return -1;
+	if (spool_init_dirs(root) < 0 || !(d->db = db_open(root, 1)) || db_sync_channels(d->db, &d->cfg) < 0) return -1;
 	if (setup_fds(d) < 0) return -1;
 	tmpclean_startup(&d->cfg);
 	note(pipeline_requeue_running(d->db, &d->cfg), "daemon.requeue");
@@ -319,9 +332,12 @@ static void loop_once(struct daemon *d)
 	while (n < 0 && errno == EINTR);
 	for (int i = 0; i < n; i++) {
 		uint64_t tag = evs[i].data.u64;
-		if (tag == TAG_INO) on_inotify(d);
-		else if (tag == TAG_SIG) on_signal(d);
-		else if (tag == TAG_TIM) on_timer(d);
+		if (tag == TAG_INO)
+			on_inotify(d);
+		else if (tag == TAG_SIG)
+			on_signal(d);
+		else if (tag == TAG_TIM)
+			on_timer(d);
 		else {
 			struct run *r = run_by_pid(d, (pid_t)(tag - TAG_RUN));
 			if (r) {
@@ -330,9 +346,20 @@ static void loop_once(struct daemon *d)
 			}
 		}
 	}
-	if (d->reload) { d->reload = 0; reload(d); }
-	if (d->rescan) { d->rescan = 0; rescan(d); }
-	if (d->wake) { d->wake = 0; check_cancelled(d); note(review_scan(d->db, &d->cfg), "review.scan"); hold_release_due(d->db, &d->cfg); }
+	if (d->reload) {
+		d->reload = 0;
+		reload(d);
+	}
+	if (d->rescan) {
+		d->rescan = 0;
+		rescan(d);
+	}
+	if (d->wake) {
+		d->wake = 0;
+		check_cancelled(d);
+		note(review_scan(d->db, &d->cfg), "review.scan");
+		hold_release_due(d->db, &d->cfg);
+	}
 }
 
 int daemon_run(const char *root, const struct daemon_opts *o)
@@ -345,7 +372,7 @@ int daemon_run(const char *root, const struct daemon_opts *o)
 	rc = startup(&d, root);
 	if (rc != 0) {
 		fprintf(stderr, "acog-batch: %s\n", err_msg());
-		rc = rc > 0 ? EXIT_TEMPFAIL : err_exit(EXIT_SOFTWARE);   /* a busy database: 75 */
+		rc = rc > 0 ? EXIT_TEMPFAIL : err_exit(EXIT_SOFTWARE); /* a busy database: 75 */
 		goto out;
 	}
 	for (;;) {

@@ -9,7 +9,7 @@
 #include <sqlite3.h>
 
 /* ---- db.c ------------------------------------------------------------ */
-extern const char schema_sql[];               /* schema.sql, compiled in */
+extern const char schema_sql[];                          /* schema.sql, compiled in */
 MUST_USE sqlite3 *db_open(const char *root, int create); /* applies schema / migrations */
 void db_close(sqlite3 *db);
 MUST_USE int db_begin(sqlite3 *db);
@@ -19,7 +19,7 @@ void db_rollback(sqlite3 *db);
  * I=int64, d=double. Returns a statement ready for sqlite3_step, or NULL. */
 MUST_USE sqlite3_stmt *db_prep(sqlite3 *db, const char *sql, const char *fmt, ...);
 MUST_USE int db_exec(sqlite3 *db, const char *sql, const char *fmt, ...); /* no rows */
-MUST_USE char *db_col_str(sqlite3_stmt *st, int col);  /* malloc'd copy or NULL */
+MUST_USE char *db_col_str(sqlite3_stmt *st, int col);                     /* malloc'd copy or NULL */
 /* The first column of every row, collected before the caller changes rows. */
 MUST_USE size_t db_strings(sqlite3 *db, char ***out, const char *sql, const char *fmt, ...);
 void db_strings_free(char **v, size_t n);
@@ -28,23 +28,23 @@ MUST_USE int db_sync_channels(sqlite3 *db, struct config *c);
 /* ---- episode.c: episode rows ------------------------------------------ */
 struct episode {
 	char id[37];
-	char channel[128];       /* channel slug */
+	char channel[128]; /* channel slug */
 	char channel_db_id[37];
 	char ticket[200];
 	char status[32];
-	char stage[32];          /* current or last pipeline stage */
-	char location[32];       /* spool folder the ticket belongs in */
-	char state[16];          /* state.c's name for where it stands (queued, held, ...) */
-	char *gate_pending;      /* gate awaiting a human, or NULL */
-	char *hold_kind;         /* held or cancelled: the kind of hold (state.c) */
+	char stage[32];     /* current or last pipeline stage */
+	char location[32];  /* spool folder the ticket belongs in */
+	char state[16];     /* state.c's name for where it stands (queued, held, ...) */
+	char *gate_pending; /* gate awaiting a human, or NULL */
+	char *hold_kind;    /* held or cancelled: the kind of hold (state.c) */
 	char *hold_reason;
-	char *hold_until;        /* ISO; NULL = until a person acts */
+	char *hold_until; /* ISO; NULL = until a person acts */
 	char *last_error;
 	char *review_notes;
 	char *title;
 	int priority;
 	char created_at[32];
-	char *dir;               /* absolute channels/<c>/episodes/<id> */
+	char *dir; /* absolute channels/<c>/episodes/<id> */
 };
 void episode_free(struct episode *e);
 MUST_USE int episode_load(sqlite3 *db, const char *root, const char *id, struct episode *e);
@@ -73,12 +73,16 @@ MUST_USE int ingest_finish_pending(sqlite3 *db, struct config *c);
 
 /* ---- job.c: job rows ---------------------------------------------------- */
 /* A job is one stage run; state.c decides its transitions, job.c writes them. */
-enum job_event { JOB_EV_NONE, JOB_EV_START, JOB_EV_SUCCEED, JOB_EV_RETRY, JOB_EV_FAIL,
-		 JOB_EV_CANCEL, JOB_EV_REQUEUE };
-struct job_ref { char id[37]; char episode_id[37]; char stage[32]; int retry_count, max_retries; };
+enum job_event { JOB_EV_NONE, JOB_EV_START, JOB_EV_SUCCEED, JOB_EV_RETRY, JOB_EV_FAIL, JOB_EV_CANCEL, JOB_EV_REQUEUE };
+struct job_ref {
+	char id[37];
+	char episode_id[37];
+	char stage[32];
+	int retry_count, max_retries;
+};
 struct state_args;
-MUST_USE int job_create(sqlite3 *db, const char *episode_id, const char *stage,
-	       int max_retries, const char *input_params, char out_id[37]);
+MUST_USE int job_create(sqlite3 *db, const char *episode_id, const char *stage, int max_retries,
+			const char *input_params, char out_id[37]);
 /* The columns an event changes besides status (started_at, result, deadline...). */
 MUST_USE int job_record(sqlite3 *db, const char *job_id, enum job_event ev, const struct state_args *a);
 MUST_USE double job_backoff(int retry_count, double base, double cap); /* with jitter */
@@ -89,32 +93,47 @@ MUST_USE double job_backoff(int retry_count, double base, double cap); /* with j
  * transaction with a compare-and-set update and an audit row; the files and
  * alerts it implies (ticket move, held/<ticket>.reason, failed/<ticket>.error,
  * alert) are done after the commit by state_after. */
-enum ep_state { ST_NEW, ST_QUEUED, ST_RUNNING, ST_AWAITING, ST_HELD, ST_FAILED, ST_CANCELLED,
-		ST_PUBLISHED, ST_COUNT };
-enum ep_event { EV_INGEST, EV_START, EV_DONE, EV_DONE_GATE, EV_DONE_LAST, EV_DEFER, EV_FAIL,
-		EV_HOLD, EV_RELEASE, EV_APPROVE, EV_APPROVE_GATE, EV_APPROVE_LAST, EV_REJECT,
-		EV_REWIND, EV_RESUME, EV_CANCEL, EV_REQUEUE, EV_COUNT };
+enum ep_state { ST_NEW, ST_QUEUED, ST_RUNNING, ST_AWAITING, ST_HELD, ST_FAILED, ST_CANCELLED, ST_PUBLISHED, ST_COUNT };
+enum ep_event {
+	EV_INGEST,
+	EV_START,
+	EV_DONE,
+	EV_DONE_GATE,
+	EV_DONE_LAST,
+	EV_DEFER,
+	EV_FAIL,
+	EV_HOLD,
+	EV_RELEASE,
+	EV_APPROVE,
+	EV_APPROVE_GATE,
+	EV_APPROVE_LAST,
+	EV_REJECT,
+	EV_REWIND,
+	EV_RESUME,
+	EV_CANCEL,
+	EV_REQUEUE,
+	EV_COUNT
+};
 /* Side effects of a transition.  FX_NEWJOB is done inside the transaction,
  * the others after the commit. */
-enum { FX_AUDIT = 1, FX_TICKET = 2, FX_REASON = 4, FX_ERROR = 8, FX_ALERT = 16, FX_MTIME = 32,
-       FX_NEWJOB = 64 };
+enum { FX_AUDIT = 1, FX_TICKET = 2, FX_REASON = 4, FX_ERROR = 8, FX_ALERT = 16, FX_MTIME = 32, FX_NEWJOB = 64 };
 struct state_rule {
 	enum ep_state from;
 	enum ep_event ev;
 	enum ep_state to;
-	enum job_event job;      /* what happens to the episode's active job */
+	enum job_event job; /* what happens to the episode's active job */
 	unsigned fx;
 };
 extern const struct state_rule state_rules[];
 extern const size_t state_rule_count;
-MUST_USE const struct state_rule *state_rule(enum ep_state from, enum ep_event ev);   /* NULL = refused */
-MUST_USE const char *job_transition(const char *status, enum job_event ev);        /* NULL = refused */
+MUST_USE const struct state_rule *state_rule(enum ep_state from, enum ep_event ev); /* NULL = refused */
+MUST_USE const char *job_transition(const char *status, enum job_event ev);         /* NULL = refused */
 MUST_USE const char *state_name(enum ep_state s);
-MUST_USE int state_parse(const char *name);                   /* -1 when unknown */
-const char *state_label(const char *state);          /* for `status`: awaiting-approval, ... */
-MUST_USE const char *state_event_name(enum ep_event ev);      /* the audit row's action */
-MUST_USE int state_hold_kind_ok(const char *kind);            /* a kind the hold_kind column accepts */
-MUST_USE int state_hold_paid_only(const char *kind);          /* a channel hold of this kind spares free stages */
+MUST_USE int state_parse(const char *name);              /* -1 when unknown */
+const char *state_label(const char *state);              /* for `status`: awaiting-approval, ... */
+MUST_USE const char *state_event_name(enum ep_event ev); /* the audit row's action */
+MUST_USE int state_hold_kind_ok(const char *kind);       /* a kind the hold_kind column accepts */
+MUST_USE int state_hold_paid_only(const char *kind);     /* a channel hold of this kind spares free stages */
 
 /* Who acts: actor_type is STATE_DAEMON, STATE_USER (a CLI command, actor =
  * the user's name) or STATE_FILE (a decision file, actor = its reviewer). */
@@ -123,22 +142,22 @@ MUST_USE int state_hold_paid_only(const char *kind);          /* a channel hold 
 #define STATE_FILE "decision_file"
 struct state_args {
 	const char *actor_type, *actor;
-	const char *reason;               /* why: audit row, hold reason, error */
-	const struct stage_def *stage;    /* where an entering event goes; NULL = stays */
-	const char *gate;                 /* *_GATE events: the gate that waits */
-	const char *hold_kind;            /* EV_HOLD (cancel and reject have their own) */
-	double hold_until;                /* EV_HOLD: wall clock, 0 = until a person acts */
-	const char *review_notes;         /* reject: handed to the re-run */
-	const struct job_ref *job;        /* the daemon's job; NULL = the episode's active job */
-	const char *provider;             /* EV_START */
-	const cJSON *result;              /* EV_DONE*: the job's result */
-	double retry_at;                  /* EV_DEFER: when the job may run again */
-	int count_attempt;                /* EV_DEFER: 1 = a failed attempt, 0 = still waiting */
-	const cJSON *extra;               /* more for the audit row's new_values */
+	const char *reason;            /* why: audit row, hold reason, error */
+	const struct stage_def *stage; /* where an entering event goes; NULL = stays */
+	const char *gate;              /* *_GATE events: the gate that waits */
+	const char *hold_kind;         /* EV_HOLD (cancel and reject have their own) */
+	double hold_until;             /* EV_HOLD: wall clock, 0 = until a person acts */
+	const char *review_notes;      /* reject: handed to the re-run */
+	const struct job_ref *job;     /* the daemon's job; NULL = the episode's active job */
+	const char *provider;          /* EV_START */
+	const cJSON *result;           /* EV_DONE*: the job's result */
+	double retry_at;               /* EV_DEFER: when the job may run again */
+	int count_attempt;             /* EV_DEFER: 1 = a failed attempt, 0 = still waiting */
+	const cJSON *extra;            /* more for the audit row's new_values */
 };
 /* Inside an open transaction; *fx gets what state_after must do. */
-MUST_USE int state_apply(sqlite3 *db, struct config *c, struct episode *e, enum ep_event ev,
-		const struct state_args *a, unsigned *fx);
+MUST_USE int state_apply(sqlite3 *db, struct config *c, struct episode *e, enum ep_event ev, const struct state_args *a,
+			 unsigned *fx);
 void state_after(struct config *c, const struct episode *e, unsigned fx, const struct state_args *a);
 /* Refuses with the table's reason when ev is not allowed in e's state. */
 MUST_USE int state_check(const struct episode *e, enum ep_event ev);
@@ -148,7 +167,7 @@ MUST_USE int state_do(sqlite3 *db, struct config *c, struct episode *e, enum ep_
  * channel's episodes it held; actor "daemon" or a user's name.  The caller
  * wakes a running daemon (daemon_wake). */
 MUST_USE int state_release_channel(sqlite3 *db, struct config *c, const char *channel, const char *stage,
-			  const char *kind, const char *actor);
+				   const char *kind, const char *actor);
 
 /* ---- pipeline.c: what a stage's outcome does to its episode ------------ */
 /* Where an episode arrives when it enters stage s (NULL = past the last):
@@ -156,23 +175,23 @@ MUST_USE int state_release_channel(sqlite3 *db, struct config *c, const char *ch
  * Sets a->stage and a->gate. */
 enum pipeline_arrival { ARRIVE_WORK, ARRIVE_GATE, ARRIVE_END };
 MUST_USE enum pipeline_arrival pipeline_arrive(const struct channel *ch, const struct stage_def *s,
-				      struct state_args *a);
+					       struct state_args *a);
 MUST_USE int pipeline_start_job(sqlite3 *db, struct config *c, const struct job_ref *j, const char *provider);
 MUST_USE int pipeline_complete(sqlite3 *db, struct config *c, const struct job_ref *j, const cJSON *result);
-MUST_USE int pipeline_retry_or_fail(sqlite3 *db, struct config *c, const struct job_ref *j,
-			   const char *error, double retry_after, int count_attempt);
+MUST_USE int pipeline_retry_or_fail(sqlite3 *db, struct config *c, const struct job_ref *j, const char *error,
+				    double retry_after, int count_attempt);
 MUST_USE int pipeline_fail(sqlite3 *db, struct config *c, const struct job_ref *j, const char *error);
 /* STAGE_HOLD: the episode is held; channel_wide holds the stage for the whole channel. */
-MUST_USE int pipeline_hold(sqlite3 *db, struct config *c, const struct job_ref *j, const char *kind,
-		  double until, int channel_wide, const char *reason);
+MUST_USE int pipeline_hold(sqlite3 *db, struct config *c, const struct job_ref *j, const char *kind, double until,
+			   int channel_wide, const char *reason);
 MUST_USE int pipeline_record_costs(sqlite3 *db, struct config *c, const struct job_ref *j, const cJSON *costs);
 MUST_USE int pipeline_requeue_running(sqlite3 *db, struct config *c);
 
 /* ---- review.c: approve / reject / retry / cancel (CLI and dropped files) */
 /* Each is one event of state.c; the CLI ones are audited as the user. */
 MUST_USE int review_approve(sqlite3 *db, struct config *c, const char *ref, const char *by, const char *notes);
-MUST_USE int review_reject(sqlite3 *db, struct config *c, const char *ref, const char *by,
-		  const char *reason, const char *to_stage);
+MUST_USE int review_reject(sqlite3 *db, struct config *c, const char *ref, const char *by, const char *reason,
+			   const char *to_stage);
 MUST_USE int review_retry(sqlite3 *db, struct config *c, const char *ref, const char *from_stage);
 MUST_USE int review_cancel(sqlite3 *db, struct config *c, const char *ref);
 MUST_USE int review_file(sqlite3 *db, struct config *c, const char *gate_dir, const char *name);
@@ -196,50 +215,67 @@ void sched_free(struct sched *s);
 /* Picks the next runnable job: higher priority first, then older; a channel
  * passed over too often gets the next slot so none can starve. 1 = found. */
 MUST_USE int sched_pick(struct sched *s, sqlite3 *db, struct job_ref *out);
-MUST_USE double sched_next_deadline(sqlite3 *db);    /* earliest future retry, 0 if none */
-MUST_USE int sched_pending(sqlite3 *db);             /* queued jobs, any deadline */
+MUST_USE double sched_next_deadline(sqlite3 *db); /* earliest future retry, 0 if none */
+MUST_USE int sched_pending(sqlite3 *db);          /* queued jobs, any deadline */
 
 /* ---- worker.c: a stage run in a forked, isolated child ------------------ */
 struct run {
 	pid_t pid;
-	int fd;                   /* the child's report pipe */
+	int fd; /* the child's report pipe */
 	struct job_ref job;
-	double deadline;          /* monotonic */
+	double deadline; /* monotonic */
 	int timeout_s;
 	int timed_out;
 	int killed_for_cancel;
 	struct sbuf buf;
 };
 MUST_USE int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct run *r);
-void worker_read(struct run *r);          /* drain what the child has sent */
+void worker_read(struct run *r); /* drain what the child has sent */
 /* Called once the child was reaped; records the outcome in the database. */
 void worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus);
 
 /* ---- daemon.c ----------------------------------------------------------- */
-struct daemon_opts { int drain; int jobs; };
+struct daemon_opts {
+	int drain;
+	int jobs;
+};
 MUST_USE int daemon_run(const char *root, const struct daemon_opts *o);
-MUST_USE int daemon_lock(const char *root, int *fd_out);   /* 1 = another daemon runs */
-void daemon_wake(const char *root);               /* tell a running daemon to look again */
+MUST_USE int daemon_lock(const char *root, int *fd_out); /* 1 = another daemon runs */
+void daemon_wake(const char *root);                      /* tell a running daemon to look again */
 
 /* ---- cmd_*.c: the commands; each returns a sysexits code --------------- */
 /* Every option any command takes, once (main.c's table says which command
  * takes which).  main.c parses the command line with getopt_long into a
  * struct cli before a handler runs: a handler never sees an unknown option, a
  * missing value or a wrong number of operands. */
-enum cli_opt { CLI_JSON, CLI_DEMO, CLI_DRAIN, CLI_JOBS, CLI_BY, CLI_NOTES, CLI_REASON, CLI_TO, CLI_FROM,
-	       CLI_DEVICE, CLI_PORT, CLI_OUT, CLI_TRUST, CLI_NOPTS };
+enum cli_opt {
+	CLI_JSON,
+	CLI_DEMO,
+	CLI_DRAIN,
+	CLI_JOBS,
+	CLI_BY,
+	CLI_NOTES,
+	CLI_REASON,
+	CLI_TO,
+	CLI_FROM,
+	CLI_DEVICE,
+	CLI_PORT,
+	CLI_OUT,
+	CLI_TRUST,
+	CLI_NOPTS
+};
 struct cli {
-	const char *root;              /* absolute when it exists */
+	const char *root; /* absolute when it exists */
 	const char *command;
-	const char *opt[CLI_NOPTS];    /* the value given; "" for a flag; NULL when absent */
-	long num[CLI_NOPTS];           /* the value of a numeric option, checked against its range */
-	int argc;                      /* operands, in order, options and "--" taken out */
+	const char *opt[CLI_NOPTS]; /* the value given; "" for a flag; NULL when absent */
+	long num[CLI_NOPTS];        /* the value of a numeric option, checked against its range */
+	int argc;                   /* operands, in order, options and "--" taken out */
 	char **argv;
 };
-const char *cli_opt(const struct cli *a, enum cli_opt o);   /* value, or NULL */
+const char *cli_opt(const struct cli *a, enum cli_opt o); /* value, or NULL */
 int cli_has(const struct cli *a, enum cli_opt o);
 long cli_num(const struct cli *a, enum cli_opt o, long def);
-const char *cli_arg(const struct cli *a, int i);            /* i-th operand, or NULL */
+const char *cli_arg(const struct cli *a, int i); /* i-th operand, or NULL */
 MUST_USE int cmd_init(struct cli *a);
 MUST_USE int cmd_run(struct cli *a);
 MUST_USE int cmd_status(struct cli *a);
@@ -252,7 +288,7 @@ MUST_USE int cmd_costs(struct cli *a);
 MUST_USE int cmd_doctor(struct cli *a);
 MUST_USE int cmd_keygen(struct cli *a);
 MUST_USE int cmd_upload(struct cli *a);
-MUST_USE int cmd_auth(struct cli *a);             /* cmd_auth.c */
+MUST_USE int cmd_auth(struct cli *a); /* cmd_auth.c */
 extern const char demo_channel_yaml[];
 extern const char demo_idea_json[];
 
@@ -266,20 +302,20 @@ MUST_USE int cost_budget_state(sqlite3 *db, const struct channel *ch, double *sp
  * *reason (malloc'd) says so and *until is the next UTC midnight.  Warns
  * once a day at 80 %. */
 MUST_USE int budget_spent(sqlite3 *db, struct config *c, const struct channel *ch, const char *episode_id,
-		 char **reason, double *until);
+			  char **reason, double *until);
 
 /* ---- hold.c: channel-wide holds and releases at their time (daemon) ----- */
 /* Holds e (EV_HOLD with a's kind, reason and time) in one transaction;
  * channel_stage (a stage, "*" = every stage, NULL = this episode only)
  * also holds that stage for the whole channel (channel_holds). */
 MUST_USE int hold_episode(sqlite3 *db, struct config *c, struct episode *e, const struct state_args *a,
-		 const char *channel_stage);
+			  const char *channel_stage);
 /* Before a job starts: a channel hold on its stage or a spent budget holds
  * the episode instead.  1 = held, 0 = it may start, -1 = it should be held
  * but could not be (logged). */
 MUST_USE int hold_gate(sqlite3 *db, struct config *c, const struct job_ref *j);
 /* Releases what is due: holds whose time came, budget holds the budget now allows. */
 void hold_release_due(sqlite3 *db, struct config *c);
-MUST_USE double hold_next_release(sqlite3 *db);      /* the next future release, wall clock; 0 = none */
+MUST_USE double hold_next_release(sqlite3 *db); /* the next future release, wall clock; 0 = none */
 
 #endif

@@ -11,6 +11,7 @@
 
 /* Migrations from version N to N+1; index 0 upgrades 1 -> 2.  Existing rows
  * keep working: each migration fills what it adds from what was there. */
+/* clang-format off: a table keeps one row per line */
 static const char *const migrations[] = {
 	/* 1 -> 2: the provider-state store; async job ids move into it */
 	"CREATE TABLE provider_state (episode_id TEXT NOT NULL REFERENCES episodes(id) ON DELETE CASCADE,"
@@ -52,14 +53,14 @@ static const char *const migrations[] = {
 	" CREATE INDEX idx_episodes_scheduled ON episodes(channel_id, scheduled_at) WHERE scheduled_at IS NOT NULL",
 	NULL
 };
+/* clang-format on */
 #define SCHEMA_VERSION 4
 
 static int schema_version(sqlite3 *db)
 {
 	sqlite3_stmt *st;
 	int v = 0;
-	if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL) != SQLITE_OK)
-		return 0;
+	if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL) != SQLITE_OK) return 0;
 	if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	return v;
@@ -68,12 +69,17 @@ static int schema_version(sqlite3 *db)
 /* What an SQLite result code means to the person who ran the command: busy
  * and locked are worth another try (75), a full or failing disk is I/O (74),
  * anything else unexpected is a bug (70). */
-static const struct { int rc; enum err_kind kind; } sqlite_kinds[] = {
-	{ SQLITE_BUSY, ERR_TEMPFAIL }, { SQLITE_LOCKED, ERR_TEMPFAIL }, { SQLITE_IOERR, ERR_IOERR },
-	{ SQLITE_FULL, ERR_IOERR }, { SQLITE_CORRUPT, ERR_DATAERR }, { SQLITE_NOTADB, ERR_DATAERR },
-	{ SQLITE_READONLY, ERR_NOPERM }, { SQLITE_PERM, ERR_NOPERM }, { SQLITE_CANTOPEN, ERR_CANTCREAT },
+/* clang-format off: a table keeps one row per line */
+static const struct {
+	int rc;
+	enum err_kind kind;
+} sqlite_kinds[] = {
+	{ SQLITE_BUSY, ERR_TEMPFAIL },   { SQLITE_LOCKED, ERR_TEMPFAIL }, { SQLITE_IOERR, ERR_IOERR },
+	{ SQLITE_FULL, ERR_IOERR },      { SQLITE_CORRUPT, ERR_DATAERR }, { SQLITE_NOTADB, ERR_DATAERR },
+	{ SQLITE_READONLY, ERR_NOPERM }, { SQLITE_PERM, ERR_NOPERM },     { SQLITE_CANTOPEN, ERR_CANTCREAT },
 	{ SQLITE_NOMEM, ERR_SOFTWARE },
 };
+/* clang-format on */
 
 static enum err_kind kind_of(int rc)
 {
@@ -85,8 +91,7 @@ static enum err_kind kind_of(int rc)
 /* What to do about a busy database, for the messages that can meet one. */
 static const char *busy_hint(int rc)
 {
-	return kind_of(rc) == ERR_TEMPFAIL ? "; another process is writing to the database: try again in a moment"
-					   : "";
+	return kind_of(rc) == ERR_TEMPFAIL ? "; another process is writing to the database: try again in a moment" : "";
 }
 
 static int exec_script(sqlite3 *db, const char *sql, const char *what)
@@ -113,14 +118,19 @@ static int migrate(sqlite3 *db, const char *path)
 		return exec_script(db, "COMMIT", "commit");
 	}
 	if (v > SCHEMA_VERSION)
-		return err_set_kind(ERR_DATAERR, "%s has schema version %d but this acog-batch knows only up to %d; "
-			       "use a newer acog-batch", path, v, SCHEMA_VERSION);
+		return err_set_kind(ERR_DATAERR,
+				    "%s has schema version %d but this acog-batch knows only up to %d; "
+				    "use a newer acog-batch",
+				    path, v, SCHEMA_VERSION);
 	for (; v < SCHEMA_VERSION && migrations[v - 1]; v++) {
 		char *sql = xasprintf("BEGIN IMMEDIATE; %s; UPDATE schema_version SET version = %d; COMMIT;",
 				      migrations[v - 1], v + 1);
 		int rc = exec_script(db, sql, "migrating the database");
 		free(sql);
-		if (rc < 0) { db_rollback(db); return -1; }
+		if (rc < 0) {
+			db_rollback(db);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -140,8 +150,10 @@ sqlite3 *db_open(const char *root, int create)
 		goto fail;
 	}
 	sqlite3_busy_timeout(db, 10000);
-	if (exec_script(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-			"PRAGMA foreign_keys=ON;", path) < 0)
+	if (exec_script(db,
+			"PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+			"PRAGMA foreign_keys=ON;",
+			path) < 0)
 		goto fail;
 	if (migrate(db, path) < 0) goto fail;
 	free(path);
@@ -157,8 +169,14 @@ void db_close(sqlite3 *db)
 	if (db) sqlite3_close(db);
 }
 
-int db_begin(sqlite3 *db) { return exec_script(db, "BEGIN IMMEDIATE", "starting a transaction"); }
-int db_commit(sqlite3 *db) { return exec_script(db, "COMMIT", "committing a transaction"); }
+int db_begin(sqlite3 *db)
+{
+	return exec_script(db, "BEGIN IMMEDIATE", "starting a transaction");
+}
+int db_commit(sqlite3 *db)
+{
+	return exec_script(db, "COMMIT", "committing a transaction");
+}
 
 void db_rollback(sqlite3 *db)
 {
@@ -273,20 +291,27 @@ int db_sync_channels(sqlite3 *db, struct config *c)
 		int rc;
 		uuid_new(id);
 		rc = db_exec(db,
-			"INSERT INTO channels (id, name, slug, description, niche, persona, style_guide,"
-			" avatar_profile, voice_profile, cadence, platform_config, is_active)"
-			" VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(slug) DO UPDATE SET"
-			" name=excluded.name, description=excluded.description, niche=excluded.niche,"
-			" persona=excluded.persona, style_guide=excluded.style_guide,"
-			" avatar_profile=excluded.avatar_profile, voice_profile=excluded.voice_profile,"
-			" cadence=excluded.cadence, platform_config=excluded.platform_config,"
-			" is_active=excluded.is_active, deleted_at=NULL",
-			"sssssssssssi", id, json_str(ch->cfg, "name", ch->id), ch->id,
-			json_str(ch->cfg, "description", NULL), json_str(ch->cfg, "niche", NULL),
-			persona, style, avatar, voice, json_str(ch->cfg, "cadence", NULL), platform,
-			json_bool(ch->cfg, "active", 1));
-		free(persona); free(style); free(avatar); free(voice); free(platform);
-		if (rc < 0) { db_rollback(db); return -1; }
+			     "INSERT INTO channels (id, name, slug, description, niche, persona, style_guide,"
+			     " avatar_profile, voice_profile, cadence, platform_config, is_active)"
+			     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(slug) DO UPDATE SET"
+			     " name=excluded.name, description=excluded.description, niche=excluded.niche,"
+			     " persona=excluded.persona, style_guide=excluded.style_guide,"
+			     " avatar_profile=excluded.avatar_profile, voice_profile=excluded.voice_profile,"
+			     " cadence=excluded.cadence, platform_config=excluded.platform_config,"
+			     " is_active=excluded.is_active, deleted_at=NULL",
+			     "sssssssssssi", id, json_str(ch->cfg, "name", ch->id), ch->id,
+			     json_str(ch->cfg, "description", NULL), json_str(ch->cfg, "niche", NULL), persona, style,
+			     avatar, voice, json_str(ch->cfg, "cadence", NULL), platform,
+			     json_bool(ch->cfg, "active", 1));
+		free(persona);
+		free(style);
+		free(avatar);
+		free(voice);
+		free(platform);
+		if (rc < 0) {
+			db_rollback(db);
+			return -1;
+		}
 		st = db_prep(db, "SELECT id FROM channels WHERE slug = ?", "s", ch->id);
 		if (!st || sqlite3_step(st) != SQLITE_ROW) {
 			sqlite3_finalize(st);

@@ -62,7 +62,8 @@ int ed25519_keygen(const char *dir, char **priv_path, char **pub_path)
 
 	*priv_path = xasprintf("%s/acog-signing.key", dir);
 	*pub_path = xasprintf("%s/acog-signing.pub", dir);
-	if (!priv || !pub) err_set("libcrypto could not make an Ed25519 key");
+	if (!priv || !pub)
+		err_set("libcrypto could not make an Ed25519 key");
 	else if (fsio_exists(*priv_path) || fsio_exists(*pub_path))
 		err_set("%s or %s already exists; keygen never overwrites a key: move them away or use --out DIR",
 			*priv_path, *pub_path);
@@ -83,13 +84,20 @@ static EVP_PKEY *load_private(const char *path)
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	FILE *f;
 
-	if (fd < 0) { err_set_errno("cannot open the signing key %s", path); return NULL; }
+	if (fd < 0) {
+		err_set_errno("cannot open the signing key %s", path);
+		return NULL;
+	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
 		err_set("signing key %s must be a regular file with mode 0600: chmod 600 %s", path, path);
 		close(fd);
 		return NULL;
 	}
-	if ((f = fdopen(fd, "r")) == NULL) { close(fd); err_set_errno("cannot read %s", path); return NULL; }
+	if ((f = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		err_set_errno("cannot read %s", path);
+		return NULL;
+	}
 	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
 	if (!k || EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519) {
@@ -108,8 +116,7 @@ char *ed25519_sign(const char *key_file, const void *data, size_t len)
 	size_t siglen = sizeof sig;
 	char *out = NULL;
 
-	if (k && EVP_DigestSignInit(md, NULL, NULL, NULL, k) == 1 &&
-	    EVP_DigestSign(md, sig, &siglen, data, len) == 1) {
+	if (k && EVP_DigestSignInit(md, NULL, NULL, NULL, k) == 1 && EVP_DigestSign(md, sig, &siglen, data, len) == 1) {
 		EVP_EncodeBlock(b64, sig, (int)siglen);
 		out = xstrdup((const char *)b64);
 	} else if (k) {
@@ -134,10 +141,10 @@ int ed25519_verify(const char *pub_file, const void *data, size_t len, const cha
 	if (!k || EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519)
 		err_set("%s is not an Ed25519 public key in PEM (the .pub file from `acog-batch keygen`)", pub_file);
 	else if (n != 88 || (got = EVP_DecodeBlock(sig, (const unsigned char *)sig_b64, (int)n)) != 66)
-		rc = 0;          /* 64 bytes base64-encode to 88 characters, decode to 66 with padding */
+		rc = 0; /* 64 bytes base64-encode to 88 characters, decode to 66 with padding */
 	else
 		rc = EVP_DigestVerifyInit(md, NULL, NULL, NULL, k) == 1 &&
-		     EVP_DigestVerify(md, sig, 64, data, len) == 1;
+			EVP_DigestVerify(md, sig, 64, data, len) == 1;
 	EVP_MD_CTX_free(md);
 	EVP_PKEY_free(k);
 	return rc;

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EP_COLS "e.id, c.slug, e.channel_id, e.ticket, e.status, e.stage, e.location," \
+#define EP_COLS \
+	"e.id, c.slug, e.channel_id, e.ticket, e.status, e.stage, e.location," \
 	" e.gate_pending, e.hold_reason, e.review_notes, e.title, e.priority, e.created_at," \
 	" e.state, e.hold_kind, e.hold_until, e.last_error"
 
@@ -60,8 +61,10 @@ static void fill(sqlite3_stmt *st, const char *root, struct episode *e)
 
 int episode_load(sqlite3 *db, const char *root, const char *id, struct episode *e)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT " EP_COLS " FROM episodes e JOIN channels c"
-				   " ON c.id = e.channel_id WHERE e.id = ?", "s", id);
+	sqlite3_stmt *st = db_prep(db,
+				   "SELECT " EP_COLS " FROM episodes e JOIN channels c"
+				   " ON c.id = e.channel_id WHERE e.id = ?",
+				   "s", id);
 	int rc;
 	if (!st) return -1;
 	rc = sqlite3_step(st);
@@ -78,16 +81,20 @@ int episode_resolve(sqlite3 *db, const char *root, const char *ref, struct episo
 	if (!ref || !*ref || strlen(ref) > 200)
 		return err_set_kind(ERR_USAGE, "give an episode id, id prefix or ticket name");
 	/* a prefix compared as text, not LIKE: '%' and '_' in ref match only themselves */
-	st = db_prep(db, "SELECT " EP_COLS " FROM episodes e JOIN channels c ON c.id = e.channel_id"
+	st = db_prep(db,
+		     "SELECT " EP_COLS " FROM episodes e JOIN channels c ON c.id = e.channel_id"
 		     " WHERE e.deleted_at IS NULL AND (e.ticket = ?1 OR substr(e.id, 1, length(?1)) = lower(?1))"
-		     " ORDER BY (e.ticket = ?1) DESC LIMIT 2", "s", ref);
+		     " ORDER BY (e.ticket = ?1) DESC LIMIT 2",
+		     "s", ref);
 	if (!st) return -1;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (n == 0) fill(st, root, e);
+		if (n == 0)
+			fill(st, root, e);
 		else if (strcmp(e->ticket, ref) != 0) {
 			episode_free(e);
 			sqlite3_finalize(st);
-			return err_set_kind(ERR_DATAERR, "'%s' matches more than one episode; give more of the id", ref);
+			return err_set_kind(ERR_DATAERR, "'%s' matches more than one episode; give more of the id",
+					    ref);
 		}
 		n++;
 	}

@@ -139,7 +139,7 @@ int fsio_commit(int fd, const char *tmp, const char *final, int flags)
 {
 	int rc = commit_steps(fd, tmp, final, flags), e = errno;
 	if (rc < 0) {
-		(void)!fsio_discard(tmp);   /* the first error is the one to report */
+		(void)!fsio_discard(tmp); /* the first error is the one to report */
 		errno = e;
 	}
 	return rc;
@@ -173,7 +173,8 @@ int fsio_move(const char *from, const char *to)
 		if (errno == EEXIST) return err_set("cannot move %s: %s already exists", from, to);
 		if (errno == EXDEV)
 			return err_set("cannot move %s to %s: they are on different filesystems; "
-				       "keep the whole root on one filesystem", from, to);
+				       "keep the whole root on one filesystem",
+				       from, to);
 		return err_set_errno("cannot move %s to %s", from, to);
 	}
 	d1 = dir_of(from);
@@ -220,7 +221,7 @@ int fsio_mkdirs(const char *path)
 {
 	char *p = xstrdup(path);
 	int rc = 0;
-	for (char *s = p + 1; ; s++) {
+	for (char *s = p + 1;; s++) {
 		if (*s == '/' || *s == 0) {
 			char c = *s;
 			*s = 0;
@@ -245,8 +246,10 @@ char *fsio_read(const char *path, size_t max, size_t *len_out)
 	size_t got = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
-		if (errno == ELOOP) err_set("%s is a symbolic link; only regular files are read", path);
-		else err_set_errno("cannot open %s", path);
+		if (errno == ELOOP)
+			err_set("%s is a symbolic link; only regular files are read", path);
+		else
+			err_set_errno("cannot open %s", path);
 		return NULL;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -314,7 +317,7 @@ int fsio_unlink_durable(const char *path)
 
 static int name_order(const struct dirent **a, const struct dirent **b)
 {
-	return strcmp((*a)->d_name, (*b)->d_name);   /* bytewise: never the locale's order */
+	return strcmp((*a)->d_name, (*b)->d_name); /* bytewise: never the locale's order */
 }
 
 /* The names in dir, sorted bytewise, into *names (free with fsio_list_free).

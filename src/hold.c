@@ -21,9 +21,11 @@ static int channel_hold_set(sqlite3 *db, const char *channel_db_id, const char *
 {
 	char at[32];
 	if (until > 0) time_iso(until, at);
-	return db_exec(db, "INSERT INTO channel_holds (channel_id, stage, kind, reason, until) VALUES (?,?,?,?,?)"
+	return db_exec(db,
+		       "INSERT INTO channel_holds (channel_id, stage, kind, reason, until) VALUES (?,?,?,?,?)"
 		       " ON CONFLICT (channel_id, stage, kind) DO UPDATE SET reason = excluded.reason,"
-		       " until = excluded.until", "sssss", channel_db_id, stage, kind, reason, until > 0 ? at : NULL);
+		       " until = excluded.until",
+		       "sssss", channel_db_id, stage, kind, reason, until > 0 ? at : NULL);
 }
 
 int hold_episode(sqlite3 *db, struct config *c, struct episode *e, const struct state_args *a,
@@ -45,22 +47,25 @@ int hold_episode(sqlite3 *db, struct config *c, struct episode *e, const struct 
 }
 
 /* The channel hold that stops this stage, if any: its kind, reason and time. */
-static int find_hold(sqlite3 *db, const char *channel_db_id, const char *stage, int paid,
-		     char **kind, char **reason, double *until)
+static int find_hold(sqlite3 *db, const char *channel_db_id, const char *stage, int paid, char **kind, char **reason,
+		     double *until)
 {
 	char now[32];
 	sqlite3_stmt *st;
 	int found = 0;
 	time_iso(time_now(), now);
-	st = db_prep(db, "SELECT kind, reason, until FROM channel_holds WHERE channel_id = ? AND (stage = ? OR stage = '*')"
-		     " AND (until IS NULL OR until > ?) ORDER BY stage = '*'", "sss", channel_db_id, stage, now);
+	st = db_prep(db,
+		     "SELECT kind, reason, until FROM channel_holds WHERE channel_id = ? AND (stage = ? OR stage = '*')"
+		     " AND (until IS NULL OR until > ?) ORDER BY stage = '*'",
+		     "sss", channel_db_id, stage, now);
 	while (!found && st && sqlite3_step(st) == SQLITE_ROW) {
 		const char *k = (const char *)sqlite3_column_text(st, 0);
-		if (!paid && state_hold_paid_only(k)) continue;   /* a budget spares free stages */
+		if (!paid && state_hold_paid_only(k)) continue; /* a budget spares free stages */
 		*kind = xstrdup(k);
 		*reason = db_col_str(st, 1);
 		/* time_iso truncates to the millisecond: half of one keeps the hold's own time */
-		*until = sqlite3_column_type(st, 2) == SQLITE_NULL ? 0
+		*until = sqlite3_column_type(st, 2) == SQLITE_NULL
+			? 0
 			: time_parse_iso((const char *)sqlite3_column_text(st, 2)) + 0.0005;
 		found = 1;
 	}
@@ -92,7 +97,7 @@ int hold_gate(sqlite3 *db, struct config *c, const struct job_ref *j)
 	a.reason = reason;
 	if (held && hold_episode(db, c, &e, &a, chan_stage) < 0) {
 		log_error(e.id, e.dir, "hold", "%s", err_msg());
-		held = -1;   /* not started either: the daemon looks again at its next event */
+		held = -1; /* not started either: the daemon looks again at its next event */
 	}
 	cJSON_Delete(prov);
 	free(kind);
@@ -111,12 +116,15 @@ static int budget_allows(sqlite3 *db, struct config *c, const char *slug)
 
 static void release_channels(sqlite3 *db, struct config *c, const char *now)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT c.slug, h.stage, h.kind, h.until FROM channel_holds h"
-				   " JOIN channels c ON c.id = h.channel_id", NULL);
-	struct sbuf due = { 0 };   /* "slug\tstage\tkind\n" lines, released after the scan */
+	sqlite3_stmt *st = db_prep(db,
+				   "SELECT c.slug, h.stage, h.kind, h.until FROM channel_holds h"
+				   " JOIN channels c ON c.id = h.channel_id",
+				   NULL);
+	struct sbuf due = { 0 }; /* "slug\tstage\tkind\n" lines, released after the scan */
 	char *line, *save = NULL;
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		const char *slug = (const char *)sqlite3_column_text(st, 0), *kind = (const char *)sqlite3_column_text(st, 2);
+		const char *slug = (const char *)sqlite3_column_text(st, 0),
+			   *kind = (const char *)sqlite3_column_text(st, 2);
 		const char *until = (const char *)sqlite3_column_text(st, 3);
 		if ((until && strcmp(until, now) <= 0) || (!strcmp(kind, "budget") && budget_allows(db, c, slug)))
 			sb_printf(&due, "%s\t%s\t%s\n", slug, sqlite3_column_text(st, 1), kind);
@@ -140,8 +148,10 @@ void hold_release_due(sqlite3 *db, struct config *c)
 	size_t n;
 	time_iso(time_now(), now);
 	release_channels(db, c, now);
-	n = db_strings(db, &ids, "SELECT id FROM episodes WHERE state = 'held' AND hold_until IS NOT NULL"
-		       " AND hold_until <= ?", "s", now);
+	n = db_strings(db, &ids,
+		       "SELECT id FROM episodes WHERE state = 'held' AND hold_until IS NOT NULL"
+		       " AND hold_until <= ?",
+		       "s", now);
 	for (size_t i = 0; i < n; i++) {
 		struct episode e;
 		if (episode_load(db, c->root, ids[i], &e) < 0) continue;
@@ -158,8 +168,10 @@ void hold_release_due(sqlite3 *db, struct config *c)
  * again a second later, never in a tight loop. */
 double hold_next_release(sqlite3 *db)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT MIN(t) FROM (SELECT until AS t FROM channel_holds"
-				   " UNION ALL SELECT hold_until FROM episodes WHERE state = 'held')", NULL);
+	sqlite3_stmt *st = db_prep(db,
+				   "SELECT MIN(t) FROM (SELECT until AS t FROM channel_holds"
+				   " UNION ALL SELECT hold_until FROM episodes WHERE state = 'held')",
+				   NULL);
 	double t = 0;
 	if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		t = time_parse_iso((const char *)sqlite3_column_text(st, 0));

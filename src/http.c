@@ -72,7 +72,7 @@
 struct opts {
 	const char *prov, *method, *ca;
 	size_t max_response;
-	off_t body_end;            /* one past the last byte of a body_file's range */
+	off_t body_end; /* one past the last byte of a body_file's range */
 	long timeout, connect_timeout;
 	int max_attempts;
 	double base, cap;
@@ -85,15 +85,15 @@ struct xfer {
 	const struct opts *o;
 	struct http_resp *resp;
 	CURL *h;
-	int fd;                    /* download temp file, -1 when none */
+	int fd; /* download temp file, -1 when none */
 	char *tmp;
-	int body_fd;               /* body_file, -1 when none */
-	off_t body_pos, body_end;  /* the next byte to send, one past the last */
+	int body_fd;              /* body_file, -1 when none */
+	off_t body_pos, body_end; /* the next byte to send, one past the last */
 	int too_big;
-	char local_err[512];       /* a local failure (file, disk), "" when none */
+	char local_err[512]; /* a local failure (file, disk), "" when none */
 	CURLcode cc;
 	long status;
-	int sent;                  /* the request (or part of it) went out */
+	int sent; /* the request (or part of it) went out */
 	char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -109,7 +109,10 @@ static void sleep_s(double s)
 	}
 }
 
-static double rand_unit(void) { return (double)(rand_u64() >> 11) / 9007199254740992.0; }
+static double rand_unit(void)
+{
+	return (double)(rand_u64() >> 11) / 9007199254740992.0;
+}
 
 /* Copies at most n-1 bytes, control characters as spaces, never cutting a UTF-8 sequence. */
 static void copy_clean(char *out, size_t n, const char *in, size_t len)
@@ -117,8 +120,7 @@ static void copy_clean(char *out, size_t n, const char *in, size_t len)
 	size_t k = len < n - 1 ? len : n - 1;
 	if (k < len)
 		while (k > 0 && ((unsigned char)in[k] & 0xc0) == 0x80) k--;
-	for (size_t i = 0; i < k; i++)
-		out[i] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? ' ' : in[i];
+	for (size_t i = 0; i < k; i++) out[i] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? ' ' : in[i];
 	out[k] = 0;
 }
 
@@ -138,7 +140,7 @@ static void set_error(struct http_resp *resp, const char *fmt, ...)
 static void url_for_log(const char *url, char *out, size_t n)
 {
 	const char *host = strstr(url, "://"), *at, *end;
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 	host = host ? host + 3 : url;
 	end = host + strcspn(host, "/?#");
 	at = memchr(host, '@', (size_t)(end - host));
@@ -170,19 +172,24 @@ static void log_line(const struct http_env *env, const char *level, const char *
 
 const char *http_ca_file(const cJSON *global, char *why, size_t n)
 {
-	static const char *const distro[] = {
-		"/etc/ssl/certs/ca-certificates.crt",   /* Debian, Ubuntu */
-		"/etc/pki/tls/certs/ca-bundle.crt",     /* Fedora, RHEL */
-		"/etc/ssl/ca-bundle.pem",               /* openSUSE */
-		"/etc/ssl/cert.pem",                    /* Alpine */
-		NULL };
+	static const char *const distro[] = { "/etc/ssl/certs/ca-certificates.crt", /* Debian, Ubuntu */
+					      "/etc/pki/tls/certs/ca-bundle.crt",   /* Fedora, RHEL */
+					      "/etc/ssl/ca-bundle.pem",             /* openSUSE */
+					      "/etc/ssl/cert.pem",                  /* Alpine */
+					      NULL };
 	/* The explicit choices, first set wins: what why says when it is used, or unreadable. */
-	const struct { const char *path, *used, *unreadable; } set[] = {
-		{ json_str(global, "ca_file", NULL), "ca_file %s from acog.yaml", "ca_file %s (acog.yaml) cannot be read: %s" },
+	const struct {
+		const char *path, *used, *unreadable;
+	} set[] = {
+		{ json_str(global, "ca_file", NULL), "ca_file %s from acog.yaml",
+		  "ca_file %s (acog.yaml) cannot be read: %s" },
 		{ getenv("SSL_CERT_FILE"), "SSL_CERT_FILE=%s", "SSL_CERT_FILE=%s cannot be read: %s" },
 	};
 	char dummy[8];
-	if (!why || n == 0) { why = dummy; n = sizeof dummy; }
+	if (!why || n == 0) {
+		why = dummy;
+		n = sizeof dummy;
+	}
 	/* An explicit choice is never silently replaced by another bundle. */
 	for (size_t i = 0; i < sizeof set / sizeof set[0]; i++) {
 		const char *p = set[i].path;
@@ -199,7 +206,8 @@ const char *http_ca_file(const cJSON *global, char *why, size_t n)
 			snprintf(why, n, "%s", distro[i]);
 			return distro[i];
 		}
-	snprintf(why, n, "no CA bundle found: looked at acog.yaml ca_file (not set), SSL_CERT_FILE (not set), "
+	snprintf(why, n,
+		 "no CA bundle found: looked at acog.yaml ca_file (not set), SSL_CERT_FILE (not set), "
 		 "%s, %s, %s, %s; install the ca-certificates package or set ca_file in acog.yaml",
 		 distro[0], distro[1], distro[2], distro[3]);
 	return NULL;
@@ -209,9 +217,12 @@ static int only_number(const char *s, const char *end)
 {
 	int digits = 0, dots = 0;
 	for (const char *p = s; p < end; p++) {
-		if (*p >= '0' && *p <= '9') digits++;
-		else if (*p == '.' && !dots) dots++;
-		else return 0;
+		if (*p >= '0' && *p <= '9')
+			digits++;
+		else if (*p == '.' && !dots)
+			dots++;
+		else
+			return 0;
 	}
 	return digits > 0;
 }
@@ -233,7 +244,7 @@ double http_parse_retry_after(const char *value)
 		return d > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : d;
 	}
 	if (!strchr(buf, ':') || !strpbrk(buf, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
-		return -1;                       /* an HTTP-date has a month name and a time */
+		return -1; /* an HTTP-date has a month name and a time */
 	t = curl_getdate(buf, NULL);
 	if (t == (time_t)-1) return -1;
 	double d = (double)t - time_now();
@@ -242,17 +253,21 @@ double http_parse_retry_after(const char *value)
 
 int http_classify(long status, const char *body)
 {
-	static const char *const quota[] = { "insufficient_quota", "quota_exceeded", "quotaexceeded",
+	static const char *const quota[] = { "insufficient_quota", "quota_exceeded",     "quotaexceeded",
 					     "billing_hard_limit", "billing_not_active", NULL };
 	switch (status) {
-	case 0: case 408: case 409: case 500: case 502: case 503: case 504:
-		return 1;
+	case 0:
+	case 408:
+	case 409:
+	case 500:
+	case 502:
+	case 503:
+	case 504: return 1;
 	case 429:
 		for (int i = 0; body && quota[i]; i++)
 			if (strcasestr(body, quota[i])) return 0;
 		return 1;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
@@ -273,11 +288,16 @@ static void add_path(struct sbuf *b, const cJSON *loc)
 {
 	const cJSON *p;
 	int first = 1;
-	if (cJSON_IsString(loc)) { sb_printf(b, "%s: ", loc->valuestring); return; }
+	if (cJSON_IsString(loc)) {
+		sb_printf(b, "%s: ", loc->valuestring);
+		return;
+	}
 	if (!cJSON_IsArray(loc) || cJSON_GetArraySize(loc) == 0) return;
-	cJSON_ArrayForEach(p, loc) {
-		if (cJSON_IsString(p)) sb_printf(b, "%s%s", first ? "" : ".", p->valuestring);
-		else if (cJSON_IsNumber(p)) sb_printf(b, "%s%d", first ? "" : ".", p->valueint);
+	cJSON_ArrayForEach (p, loc) {
+		if (cJSON_IsString(p))
+			sb_printf(b, "%s%s", first ? "" : ".", p->valuestring);
+		else if (cJSON_IsNumber(p))
+			sb_printf(b, "%s%d", first ? "" : ".", p->valueint);
 		first = 0;
 	}
 	sb_puts(b, ": ");
@@ -286,11 +306,11 @@ static void add_path(struct sbuf *b, const cJSON *loc)
 /* "lead: loc: msg; loc: msg" from [{loc|path, msg|message}, ...]; NULL when no item has a message. */
 static char *join_items(const char *lead, const cJSON *arr)
 {
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 	const cJSON *it;
 	int n = 0;
 	if (lead) sb_puts(&b, lead);
-	cJSON_ArrayForEach(it, arr) {
+	cJSON_ArrayForEach (it, arr) {
 		const char *m = str_of(it, "msg") ? str_of(it, "msg") : str_of(it, "message");
 		const cJSON *loc = cJSON_GetObjectItemCaseSensitive(it, "loc");
 		if (!m) continue;
@@ -327,7 +347,7 @@ static char *message_of(const cJSON *j)
 	if (cJSON_IsObject(d) && (m = from_object(d))) return m;
 	if (cJSON_IsArray(d) && (m = join_items(NULL, d))) return m;
 	if (cJSON_IsString(d) && *d->valuestring) return xstrdup(d->valuestring);
-	return from_object(j);   /* {"message"}, vLLM {"object":"error","message"}, Discord, HeyGen v1 */
+	return from_object(j); /* {"message"}, vLLM {"object":"error","message"}, Discord, HeyGen v1 */
 }
 
 char *http_error_message(const char *body)
@@ -356,7 +376,10 @@ const char *http_header(const struct http_resp *resp, const char *name, char *ou
 		}
 	}
 	if (!found || n == 0) return NULL;
-	while (flen > 0 && (*found == ' ' || *found == '\t')) { found++; flen--; }
+	while (flen > 0 && (*found == ' ' || *found == '\t')) {
+		found++;
+		flen--;
+	}
 	while (flen > 0 && (found[flen - 1] == ' ' || found[flen - 1] == '\t')) flen--;
 	if (flen >= n) flen = n - 1;
 	memcpy(out, found, flen);
@@ -376,8 +399,8 @@ static int name_ok(const char *s)
 {
 	if (!s || !*s || strlen(s) > 64) return 0;
 	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '-' || *s == '_'))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+		      *s == '_'))
 			return 0;
 	return 1;
 }
@@ -410,7 +433,7 @@ static int slot_acquire(const char *root, const char *prov, int conc)
 /* Reserves the next start time (last + 1/rps) under flock, then sleeps until it. */
 static void rate_wait(const char *root, const char *prov, double rps, int conc)
 {
-	char buf[64] = {0};
+	char buf[64] = { 0 };
 	double now, last, next, interval = 1.0 / rps;
 	int fd = open_lock(root, prov, -1);
 	ssize_t n;
@@ -419,7 +442,7 @@ static void rate_wait(const char *root, const char *prov, double rps, int conc)
 	last = n > 0 ? strtod(buf, NULL) : 0;
 	now = time_now();
 	next = last + interval;
-	if (next < now || next > now + (conc + 2) * interval + 1) next = now;  /* idle, or a clock jump */
+	if (next < now || next > now + (conc + 2) * interval + 1) next = now; /* idle, or a clock jump */
 	n = snprintf(buf, sizeof buf, "%.6f\n", next);
 	if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) < 0) next = now;
 	flock(fd, LOCK_UN);
@@ -462,7 +485,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
 {
 	struct xfer *x = user;
 	size_t n = size * nmemb;
-	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) x->resp->headers.len = 0;  /* a new answer */
+	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) x->resp->headers.len = 0; /* a new answer */
 	if (x->resp->headers.len + n <= HEADERS_MAX) sb_add(&x->resp->headers, data, n);
 	return n;
 }
@@ -495,7 +518,8 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *user)
 	ssize_t n;
 	if ((off_t)want > x->body_end - x->body_pos) want = (size_t)(x->body_end - x->body_pos);
 	if (want == 0) return 0;
-	do n = pread(x->body_fd, buf, want, x->body_pos); while (n < 0 && errno == EINTR);
+	do n = pread(x->body_fd, buf, want, x->body_pos);
+	while (n < 0 && errno == EINTR);
 	if (n <= 0) {
 		snprintf(x->local_err, sizeof x->local_err, "cannot read %s at byte %lld: %s", x->req->body_file,
 			 (long long)x->body_pos, n < 0 ? strerror(errno) : "it became shorter while it was sent");
@@ -527,8 +551,7 @@ static int has_header(const char *const *h, const char *name)
 static struct curl_slist *build_headers(const struct http_req *req)
 {
 	struct curl_slist *l = NULL;
-	for (const char *const *h = req->headers; h && *h; h++)
-		l = curl_slist_append(l, *h);
+	for (const char *const *h = req->headers; h && *h; h++) l = curl_slist_append(l, *h);
 	if (req->body_file && !has_header(req->headers, "Content-Type"))
 		l = curl_slist_append(l, "Content-Type: application/octet-stream");
 	else if (req->body && !has_header(req->headers, "Content-Type"))
@@ -570,8 +593,10 @@ static void set_method(struct xfer *x)
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
 	}
-	if (strcmp(method, "GET") == 0 && !req->body) curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-	else if (strcmp(method, "POST") != 0) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (strcmp(method, "GET") == 0 && !req->body)
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	else if (strcmp(method, "POST") != 0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 }
 
 static void setup(struct xfer *x, struct curl_slist *hdrs)
@@ -601,8 +626,7 @@ static void setup(struct xfer *x, struct curl_slist *hdrs)
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
-	if (!x->req->download_to)
-		curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->o->max_response);
+	if (!x->req->download_to) curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->o->max_response);
 	set_method(x);
 }
 
@@ -620,7 +644,7 @@ static void download_close(struct xfer *x, int fail)
 {
 	if (!x->tmp) return;
 	if (fail) {
-		close(x->fd);            /* a file being thrown away: nothing to check */
+		close(x->fd); /* a file being thrown away: nothing to check */
 		unlink(x->tmp);
 	} else if (fsio_commit(x->fd, x->tmp, x->req->download_to, FSIO_REPLACE) < 0) {
 		snprintf(x->local_err, sizeof x->local_err, "%s", err_msg());
@@ -645,7 +669,7 @@ static void attempt(struct xfer *x)
 	struct curl_slist *hdrs = build_headers(x->req);
 	long reqsize = 0;
 	x->resp->body.len = x->resp->headers.len = 0;
-	sb_add(&x->resp->body, "", 0);       /* body.s and headers.s are always strings */
+	sb_add(&x->resp->body, "", 0); /* body.s and headers.s are always strings */
 	sb_add(&x->resp->headers, "", 0);
 	x->h = curl_easy_init();
 	if (!x->h) abort();
@@ -659,7 +683,7 @@ static void attempt(struct xfer *x)
 	x->sent = reqsize > 0;
 out:
 	download_close(x, x->cc != CURLE_OK || x->status < 200 || x->status >= 300 || x->local_err[0]);
-	if (x->body_fd >= 0) close(x->body_fd);   /* read only */
+	if (x->body_fd >= 0) close(x->body_fd); /* read only */
 	curl_easy_cleanup(x->h);
 	curl_slist_free_all(hdrs);
 }
@@ -669,20 +693,27 @@ out:
 static int transport_retriable(CURLcode cc)
 {
 	switch (cc) {
-	case CURLE_UNSUPPORTED_PROTOCOL: case CURLE_URL_MALFORMAT: case CURLE_NOT_BUILT_IN:
-	case CURLE_OUT_OF_MEMORY: case CURLE_BAD_FUNCTION_ARGUMENT: case CURLE_UNKNOWN_OPTION:
-	case CURLE_SSL_CERTPROBLEM: case CURLE_PEER_FAILED_VERIFICATION: case CURLE_FILESIZE_EXCEEDED:
-	case CURLE_SSL_CACERT_BADFILE: case CURLE_SSL_ISSUER_ERROR: case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_INVALIDCERTSTATUS: case CURLE_LOGIN_DENIED:
-		return 0;
-	default:
-		return 1;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_NOT_BUILT_IN:
+	case CURLE_OUT_OF_MEMORY:
+	case CURLE_BAD_FUNCTION_ARGUMENT:
+	case CURLE_UNKNOWN_OPTION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_FILESIZE_EXCEEDED:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_LOGIN_DENIED: return 0;
+	default: return 1;
 	}
 }
 
 struct verdict {
 	int ok, retriable, resend, maybe_ran;
-	double retry_after;        /* server's wish, -1 none */
+	double retry_after; /* server's wish, -1 none */
 };
 
 /* Discord also says {"retry_after": 1.5} in the body of a 429. */
@@ -698,10 +729,8 @@ static double server_retry_after(const struct http_resp *resp)
 {
 	char v[128];
 	double d;
-	if (http_header(resp, "retry-after-ms", v, sizeof v) && (d = http_parse_retry_after(v)) >= 0)
-		return d / 1000.0;
-	if (http_header(resp, "retry-after", v, sizeof v) && (d = http_parse_retry_after(v)) >= 0)
-		return d;
+	if (http_header(resp, "retry-after-ms", v, sizeof v) && (d = http_parse_retry_after(v)) >= 0) return d / 1000.0;
+	if (http_header(resp, "retry-after", v, sizeof v) && (d = http_parse_retry_after(v)) >= 0) return d;
 	return body_retry_after(resp->body.s);
 }
 
@@ -729,7 +758,7 @@ static struct verdict judge(const struct xfer *x)
 	struct verdict v = { 0, 0, 0, 0, -1 };
 	char xs[16];
 	if (x->local_err[0] || x->too_big) {
-		v.retriable = x->local_err[0] != 0;     /* a full disk may clear; a huge answer will not */
+		v.retriable = x->local_err[0] != 0; /* a full disk may clear; a huge answer will not */
 		v.maybe_ran = x->req->not_idempotent && x->sent;
 	} else if (x->cc != CURLE_OK) {
 		v.retriable = transport_retriable(x->cc);
@@ -744,7 +773,7 @@ static struct verdict judge(const struct xfer *x)
 		v.retry_after = server_retry_after(x->resp);
 		v.maybe_ran = x->req->not_idempotent && !nothing_done(x, v.retry_after);
 	}
-	if (v.maybe_ran) v.retriable = 0;         /* a paid job made twice is worse than a stage held up */
+	if (v.maybe_ran) v.retriable = 0; /* a paid job made twice is worse than a stage held up */
 	v.resend = v.retriable;
 	return v;
 }
@@ -768,8 +797,8 @@ static int body_range(const struct http_req *req, struct opts *o, struct http_re
 	o->body_end = req->body_length > 0 ? req->body_offset + req->body_length : st.st_size;
 	if (req->body_offset < 0 || req->body_length < 0 || req->body_offset > o->body_end ||
 	    o->body_end > st.st_size) {
-		set_error(resp, "%s: %s holds %lld bytes, not the %lld from byte %lld the request should send",
-			  o->prov, req->body_file, (long long)st.st_size, (long long)req->body_length,
+		set_error(resp, "%s: %s holds %lld bytes, not the %lld from byte %lld the request should send", o->prov,
+			  req->body_file, (long long)st.st_size, (long long)req->body_length,
 			  (long long)req->body_offset);
 		return -1;
 	}
@@ -799,7 +828,9 @@ static int resolve(const struct http_env *env, const struct http_req *req, struc
 	}
 	for (const char *const *h = req->headers; h && *h; h++)
 		if (strpbrk(*h, "\r\n")) {
-			set_error(resp, "%s: a request header contains a line break (a credential file with two lines?)", o->prov);
+			set_error(resp,
+				  "%s: a request header contains a line break (a credential file with two lines?)",
+				  o->prov);
 			return -1;
 		}
 	if (strncasecmp(req->url, "https://", 8) == 0 && !(o->ca = http_ca_file(g, why, sizeof why))) {
@@ -828,8 +859,9 @@ static void final_error(const struct xfer *x, const struct verdict *v)
 		set_error(r, "%s: answer larger than %zu bytes (%s %s)%s", o->prov, o->max_response, o->method,
 			  o->url_log, why);
 	} else if (x->cc != CURLE_OK) {
-		set_error(r, "%s: %s (%s %s, %d attempt%s)%s", o->prov, x->curl_err[0] ? x->curl_err : curl_easy_strerror(x->cc),
-			  o->method, o->url_log, r->attempts, r->attempts == 1 ? "" : "s", why);
+		set_error(r, "%s: %s (%s %s, %d attempt%s)%s", o->prov,
+			  x->curl_err[0] ? x->curl_err : curl_easy_strerror(x->cc), o->method, o->url_log, r->attempts,
+			  r->attempts == 1 ? "" : "s", why);
 	} else if ((m = http_error_message(r->body.s)) != NULL) {
 		set_error(r, "%s: HTTP %ld: %s%s", o->prov, x->status, m, why);
 		free(m);
@@ -840,19 +872,25 @@ static void final_error(const struct xfer *x, const struct verdict *v)
 	}
 }
 
-static void log_attempt(const struct http_env *env, const struct xfer *x, const struct verdict *v,
-			double ms, double waited, double next_wait)
+static void log_attempt(const struct http_env *env, const struct xfer *x, const struct verdict *v, double ms,
+			double waited, double next_wait)
 {
 	char what[200], tail[80] = "", lim[48] = "";
-	if (x->local_err[0]) snprintf(what, sizeof what, "local error: %.170s", x->local_err);
-	else if (x->too_big) snprintf(what, sizeof what, "%ld, answer too large", x->status);
-	else if (x->cc != CURLE_OK) snprintf(what, sizeof what, "error: %.150s", x->curl_err[0] ? x->curl_err : curl_easy_strerror(x->cc));
-	else snprintf(what, sizeof what, "%ld", x->status);
+	if (x->local_err[0])
+		snprintf(what, sizeof what, "local error: %.170s", x->local_err);
+	else if (x->too_big)
+		snprintf(what, sizeof what, "%ld, answer too large", x->status);
+	else if (x->cc != CURLE_OK)
+		snprintf(what, sizeof what, "error: %.150s", x->curl_err[0] ? x->curl_err : curl_easy_strerror(x->cc));
+	else
+		snprintf(what, sizeof what, "%ld", x->status);
 	if (waited >= 0.05) snprintf(lim, sizeof lim, ", %.2f s waiting for limits", waited);
-	if (next_wait >= 0) snprintf(tail, sizeof tail, "; retrying in %.2f s", next_wait);
-	else if (v->maybe_ran) snprintf(tail, sizeof tail, "; not resent (not idempotent)");
-	log_line(env, v->ok ? "info" : "warn", "http %s %s -> %s in %.0f ms (attempt %d/%d%s)%s",
-		 x->o->method, x->o->url_log, what, ms, x->resp->attempts, x->o->max_attempts, lim, tail);
+	if (next_wait >= 0)
+		snprintf(tail, sizeof tail, "; retrying in %.2f s", next_wait);
+	else if (v->maybe_ran)
+		snprintf(tail, sizeof tail, "; not resent (not idempotent)");
+	log_line(env, v->ok ? "info" : "warn", "http %s %s -> %s in %.0f ms (attempt %d/%d%s)%s", x->o->method,
+		 x->o->url_log, what, ms, x->resp->attempts, x->o->max_attempts, lim, tail);
 }
 
 int http_request(const struct http_env *env, const struct http_req *req, struct http_resp *resp)
@@ -867,14 +905,19 @@ int http_request(const struct http_env *env, const struct http_req *req, struct 
 		double waited = 0, t0, wait = -1;
 		int slot = limits_enter(env, o.prov, &waited);
 		memset(&x, 0, sizeof x);
-		x.req = req; x.o = &o; x.resp = resp; x.fd = -1; x.body_fd = -1;
+		x.req = req;
+		x.o = &o;
+		x.resp = resp;
+		x.fd = -1;
+		x.body_fd = -1;
 		resp->attempts++;
 		t0 = time_mono();
 		attempt(&x);
 		if (slot >= 0) close(slot);
 		v = judge(&x);
 		if (!v.ok && v.resend && resp->attempts < o.max_attempts)
-			wait = v.retry_after >= 0 ? fmin(v.retry_after, RETRY_AFTER_CLAMP) : backoff(&o, resp->attempts);
+			wait = v.retry_after >= 0 ? fmin(v.retry_after, RETRY_AFTER_CLAMP)
+						  : backoff(&o, resp->attempts);
 		log_attempt(env, &x, &v, (time_mono() - t0) * 1000, waited, wait);
 		if (wait < 0) break;
 		sleep_s(wait);

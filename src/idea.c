@@ -11,26 +11,34 @@
 #include <string.h>
 
 static const char *const sources[] = { "manual", "pulse", "series", "followup", "repurpose", NULL };
-static const struct { const char *name; int value; } priorities[] = {
-	{ "low", -10 }, { "normal", 0 }, { "high", 10 }, { "urgent", 20 }, { NULL, 0 }
-};
+static const struct {
+	const char *name;
+	int value;
+} priorities[] = { { "low", -10 }, { "normal", 0 }, { "high", 10 }, { "urgent", 20 }, { NULL, 0 } };
 
 static int parse_error(const char *text, size_t len, const char *at)
 {
 	size_t off = at && at >= text && at <= text + len ? (size_t)(at - text) : len;
 	int line = 1, col = 1;
 	for (size_t i = 0; i < off; i++) {
-		if (text[i] == '\n') { line++; col = 1; }
-		else col++;
+		if (text[i] == '\n') {
+			line++;
+			col = 1;
+		} else
+			col++;
 	}
 	if (off >= len)
-		return err_set("line %d, column %d: the JSON ends too early (unclosed brace, bracket or string?)", line, col);
+		return err_set("line %d, column %d: the JSON ends too early (unclosed brace, bracket or string?)", line,
+			       col);
 	return err_set("line %d, column %d: invalid JSON near '%.20s'", line, col, text + off);
 }
 
 int idea_priority_value(const cJSON *p, int *out)
 {
-	if (!p || cJSON_IsNull(p)) { *out = 0; return 0; }
+	if (!p || cJSON_IsNull(p)) {
+		*out = 0;
+		return 0;
+	}
 	if (cJSON_IsNumber(p)) {
 		if (p->valuedouble != floor(p->valuedouble) || fabs(p->valuedouble) > 1000)
 			return err_set("priority: %g is not a whole number between -1000 and 1000", p->valuedouble);
@@ -85,7 +93,7 @@ static int check_key_points(const cJSON *doc)
 	int i = 0;
 	if (!v || cJSON_IsNull(v)) return 0;
 	if (!cJSON_IsArray(v)) return err_set("key_points: expected an array of strings");
-	cJSON_ArrayForEach(e, v) {
+	cJSON_ArrayForEach (e, v) {
 		if (!cJSON_IsString(e)) return err_set("key_points[%d]: expected a string", i);
 		i++;
 	}
@@ -127,8 +135,7 @@ static int check_key(const cJSON *doc)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "idempotency_key");
 	if (!v || cJSON_IsNull(v)) return 0;
-	if (!cJSON_IsString(v) || !*v->valuestring)
-		return err_set("idempotency_key: expected a non-empty string");
+	if (!cJSON_IsString(v) || !*v->valuestring) return err_set("idempotency_key: expected a non-empty string");
 	if (strlen(v->valuestring) > 200) return err_set("idempotency_key: longer than 200 bytes");
 	return 0;
 }
@@ -142,7 +149,7 @@ int idea_parse(const char *text, size_t len, struct idea *out)
 	if (len == 0) return err_set("the file is empty; an idea is a JSON object with channel and topic");
 	if (memchr(text, 0, len)) return err_set("the file contains NUL bytes; ideas are UTF-8 JSON text");
 	if (!utf8_valid(text, len)) return err_set("the file is not valid UTF-8");
-	{	/* cJSON's length-limited parser trips on trailing whitespace; parse a NUL-terminated copy */
+	{ /* cJSON's length-limited parser trips on trailing whitespace; parse a NUL-terminated copy */
 		char *copy = xmalloc(len + 1);
 		memcpy(copy, text, len);
 		copy[len] = 0;
@@ -159,9 +166,8 @@ int idea_parse(const char *text, size_t len, struct idea *out)
 		return err_set("the top level must be a JSON object with channel and topic");
 	}
 	if (check_channel(doc) < 0 || check_topic(doc) < 0 || opt_string(doc, "brief", 20000) < 0 ||
-	    opt_string(doc, "target_audience", 2000) < 0 || check_key_points(doc) < 0 ||
-	    check_length(doc) < 0 || check_source(doc) < 0 || check_publish_at(doc) < 0 ||
-	    check_key(doc) < 0 ||
+	    opt_string(doc, "target_audience", 2000) < 0 || check_key_points(doc) < 0 || check_length(doc) < 0 ||
+	    check_source(doc) < 0 || check_publish_at(doc) < 0 || check_key(doc) < 0 ||
 	    idea_priority_value(cJSON_GetObjectItemCaseSensitive(doc, "priority"), &out->priority) < 0) {
 		cJSON_Delete(doc);
 		return -1;

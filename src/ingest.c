@@ -27,8 +27,7 @@ static int wanted_name(const char *name)
 	return !ignored_name(name);
 }
 
-static int reject(struct config *c, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static int reject(struct config *c, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int reject(struct config *c, const char *name, const char *fmt, ...)
 {
@@ -50,7 +49,7 @@ static int reject(struct config *c, const char *name, const char *fmt, ...)
 
 static char *known_channels(struct config *c)
 {
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 	for (size_t i = 0; i < c->nch; i++) sb_printf(&b, "%s%s", i ? ", " : "", c->ch[i].id);
 	if (!b.s) sb_puts(&b, "(none)");
 	return b.s;
@@ -65,26 +64,29 @@ static int reject_channel(struct config *c, const char *name, const char *ch)
 	for (; e && *e; e = strchr(e, '\n') ? strchr(e, '\n') + 1 : "")
 		if (strncmp(e, ch, n) == 0 && e[n] == '\t') {
 			const char *end = strchr(e, '\n');
-			return reject(c, name, "channel: channel '%s' exists but failed to load: %.*s; "
-				      "fix its channel.yaml and drop the idea again", ch,
-				      (int)(end ? (size_t)(end - e) - n - 1 : strlen(e + n + 1)), e + n + 1);
+			return reject(c, name,
+				      "channel: channel '%s' exists but failed to load: %.*s; "
+				      "fix its channel.yaml and drop the idea again",
+				      ch, (int)(end ? (size_t)(end - e) - n - 1 : strlen(e + n + 1)), e + n + 1);
 		}
 	known = known_channels(c);
-	rc = reject(c, name, "channel: unknown channel '%s' (no channels/%s/channel.yaml); known channels: %s",
-		    ch, ch, known);
+	rc = reject(c, name, "channel: unknown channel '%s' (no channels/%s/channel.yaml); known channels: %s", ch, ch,
+		    known);
 	free(known);
 	return rc;
 }
 
 /* Returns 1 and fills who/ticket when the idea duplicates an episode. */
-static int find_duplicate(sqlite3 *db, const char *chan_db_id, const struct idea *idea,
-			  const char *hash, char *ticket, size_t n, const char **why)
+static int find_duplicate(sqlite3 *db, const char *chan_db_id, const struct idea *idea, const char *hash, char *ticket,
+			  size_t n, const char **why)
 {
 	sqlite3_stmt *st;
 	int found = 0;
 	if (idea->idempotency_key) {
-		st = db_prep(db, "SELECT ticket, id FROM episodes WHERE channel_id = ? AND idempotency_key = ?"
-			     " AND deleted_at IS NULL", "ss", chan_db_id, idea->idempotency_key);
+		st = db_prep(db,
+			     "SELECT ticket, id FROM episodes WHERE channel_id = ? AND idempotency_key = ?"
+			     " AND deleted_at IS NULL",
+			     "ss", chan_db_id, idea->idempotency_key);
 		if (st && sqlite3_step(st) == SQLITE_ROW) {
 			snprintf(ticket, n, "%s (episode %s)", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
 			*why = "same idempotency_key";
@@ -93,8 +95,10 @@ static int find_duplicate(sqlite3 *db, const char *chan_db_id, const struct idea
 		sqlite3_finalize(st);
 		if (found) return 1;
 	}
-	st = db_prep(db, "SELECT ticket, id FROM episodes WHERE channel_id = ? AND content_hash = ?"
-		     " AND deleted_at IS NULL", "ss", chan_db_id, hash);
+	st = db_prep(db,
+		     "SELECT ticket, id FROM episodes WHERE channel_id = ? AND content_hash = ?"
+		     " AND deleted_at IS NULL",
+		     "ss", chan_db_id, hash);
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(ticket, n, "%s (episode %s)", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
 		*why = "same content for the same channel";
@@ -115,8 +119,8 @@ static void make_ticket(const char *channel, const char *topic, const char *id, 
 /* The row is born 'new' and the state machine's first event queues it at
  * the first stage, with its job and audit row, in the same transaction.
  * Its ticket is written by finish_ingest, after idea.json (crash order). */
-static int insert_episode(sqlite3 *db, struct config *c, struct channel *ch, const struct idea *idea,
-			  const char *name, const char *hash, const char *id, const char *ticket)
+static int insert_episode(sqlite3 *db, struct config *c, struct channel *ch, const struct idea *idea, const char *name,
+			  const char *hash, const char *id, const char *ticket)
 {
 	struct state_args a = { .actor_type = STATE_DAEMON, .actor = "ingest", .stage = &stage_table[0] };
 	struct episode e;
@@ -125,11 +129,12 @@ static int insert_episode(sqlite3 *db, struct config *c, struct channel *ch, con
 	int rc = -1;
 	a.reason = source;
 	if (db_begin(db) < 0) goto out;
-	if (db_exec(db, "INSERT INTO episodes (id, channel_id, title, slug, idea_source, idea,"
+	if (db_exec(db,
+		    "INSERT INTO episodes (id, channel_id, title, slug, idea_source, idea,"
 		    " priority, ticket, location, stage, idempotency_key, content_hash, source_name)"
-		    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", "ssssssissssss", id, ch->db_id, idea->topic, ticket,
-		    idea->idea_source, idea_json, idea->priority, ticket, stage_table[0].name, stage_table[0].name,
-		    idea->idempotency_key, hash, name) < 0 ||
+		    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		    "ssssssissssss", id, ch->db_id, idea->topic, ticket, idea->idea_source, idea_json, idea->priority,
+		    ticket, stage_table[0].name, stage_table[0].name, idea->idempotency_key, hash, name) < 0 ||
 	    episode_load(db, c->root, id, &e) < 0)
 		goto out;
 	rc = state_apply(db, c, &e, EV_INGEST, &a, &fx);
@@ -152,7 +157,11 @@ static int finish_ingest(sqlite3 *db, struct config *c, const char *id)
 
 	if (episode_load(db, c->root, id, &e) < 0) return -1;
 	st = db_prep(db, "SELECT source_name, content_hash, idea FROM episodes WHERE id = ?", "s", id);
-	if (!st || sqlite3_step(st) != SQLITE_ROW) { sqlite3_finalize(st); episode_free(&e); return -1; }
+	if (!st || sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		episode_free(&e);
+		return -1;
+	}
 	name = db_col_str(st, 0);
 	hash = db_col_str(st, 1);
 	idea = db_col_str(st, 2);
@@ -165,8 +174,10 @@ static int finish_ingest(sqlite3 *db, struct config *c, const char *id)
 		size_t len;
 		char *raw = fsio_read(src, IDEA_MAX_BYTES, &len);
 		/* The user's own bytes when we still have them, else the stored copy. */
-		if (raw) rc = fsio_write_atomic(idea_path, raw, len);
-		else rc = fsio_write_atomic_str(idea_path, idea);
+		if (raw)
+			rc = fsio_write_atomic(idea_path, raw, len);
+		else
+			rc = fsio_write_atomic_str(idea_path, idea);
 		free(raw);
 		if (rc < 0) goto out;
 	}
@@ -200,8 +211,10 @@ out:
 
 static int pending_for(sqlite3 *db, const char *name, const char *hash, char out[37])
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT id FROM episodes WHERE ingest_done = 0 AND source_name = ?"
-				   " AND content_hash = ?", "ss", name, hash);
+	sqlite3_stmt *st = db_prep(db,
+				   "SELECT id FROM episodes WHERE ingest_done = 0 AND source_name = ?"
+				   " AND content_hash = ?",
+				   "ss", name, hash);
 	int found = st && sqlite3_step(st) == SQLITE_ROW;
 	if (found) snprintf(out, 37, "%s", sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
@@ -239,9 +252,18 @@ int ingest_file(sqlite3 *db, struct config *c, const char *name)
 
 	if (ignored_name(name)) return 1;
 	path = spool_path(c->root, "incoming", name);
-	if (lstat(path, &st) < 0) { free(path); return 0; }   /* gone already: the event was stale */
-	if (S_ISLNK(st.st_mode)) { free(path); return reject(c, name, "is a symbolic link; drop the file itself"); }
-	if (!S_ISREG(st.st_mode)) { free(path); return reject(c, name, "is not a regular file; ideas are JSON files"); }
+	if (lstat(path, &st) < 0) {
+		free(path);
+		return 0;
+	} /* gone already: the event was stale */
+	if (S_ISLNK(st.st_mode)) {
+		free(path);
+		return reject(c, name, "is a symbolic link; drop the file itself");
+	}
+	if (!S_ISREG(st.st_mode)) {
+		free(path);
+		return reject(c, name, "is not a regular file; ideas are JSON files");
+	}
 	if (st.st_size > IDEA_MAX_BYTES) {
 		free(path);
 		return reject(c, name, "is %lld bytes; an idea file may be at most 1 MiB (1048576 bytes)",
@@ -272,8 +294,9 @@ int ingest_scan(sqlite3 *db, struct config *c)
 	if (n < 0) return err_set_errno("cannot read spool/incoming");
 	for (int i = 0; i < n; i++)
 		if (ingest_file(db, c, names[i]) < 0)
-			log_error(NULL, NULL, "ingest.error", "spool/incoming/%s: %s (left in place; retried on the next scan)",
-				  names[i], err_msg());
+			log_error(NULL, NULL, "ingest.error",
+				  "spool/incoming/%s: %s (left in place; retried on the next scan)", names[i],
+				  err_msg());
 	fsio_list_free(names, n);
 	return 0;
 }
@@ -290,8 +313,7 @@ int ingest_finish_pending(sqlite3 *db, struct config *c)
 	}
 	sqlite3_finalize(st);
 	for (size_t i = 0; i < n; i++) {
-		if (finish_ingest(db, c, ids[i]) < 0)
-			log_error(ids[i], NULL, "ingest.finish", "%s", err_msg());
+		if (finish_ingest(db, c, ids[i]) < 0) log_error(ids[i], NULL, "ingest.finish", "%s", err_msg());
 		free(ids[i]);
 	}
 	free(ids);

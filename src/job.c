@@ -8,13 +8,14 @@
 #include <math.h>
 #include <stdlib.h>
 
-int job_create(sqlite3 *db, const char *episode_id, const char *stage, int max_retries,
-	       const char *input_params, char out_id[37])
+int job_create(sqlite3 *db, const char *episode_id, const char *stage, int max_retries, const char *input_params,
+	       char out_id[37])
 {
 	uuid_new(out_id);
-	return db_exec(db, "INSERT INTO jobs (id, episode_id, stage, status, max_retries, input_params)"
-		       " VALUES (?, ?, ?, 'queued', ?, ?)", "sssis", out_id, episode_id, stage,
-		       max_retries, input_params ? input_params : "{}");
+	return db_exec(db,
+		       "INSERT INTO jobs (id, episode_id, stage, status, max_retries, input_params)"
+		       " VALUES (?, ?, ?, 'queued', ?, ?)",
+		       "sssis", out_id, episode_id, stage, max_retries, input_params ? input_params : "{}");
 }
 
 /* Called by state.c once the status changed (compare-and-set) in the same transaction. */
@@ -29,22 +30,24 @@ int job_record(sqlite3 *db, const char *id, enum job_event ev, const struct stat
 			       "sss", now, a->provider, id);
 	case JOB_EV_SUCCEED:
 		res = a->result ? json_print(a->result) : NULL;
-		rc = db_exec(db, "UPDATE jobs SET completed_at = ?, error_message = NULL, result = ?,"
-			     " input_hash = COALESCE(?, input_hash), cached = ? WHERE id = ?", "sssis", now, res,
-			     json_str(a->result, "input_hash", NULL), json_bool(a->result, "cached", 0), id);
+		rc = db_exec(db,
+			     "UPDATE jobs SET completed_at = ?, error_message = NULL, result = ?,"
+			     " input_hash = COALESCE(?, input_hash), cached = ? WHERE id = ?",
+			     "sssis", now, res, json_str(a->result, "input_hash", NULL),
+			     json_bool(a->result, "cached", 0), id);
 		free(res);
 		return rc;
 	case JOB_EV_FAIL:
-		return db_exec(db, "UPDATE jobs SET completed_at = ?, error_message = ? WHERE id = ?", "sss",
-			       now, a->reason, id);
+		return db_exec(db, "UPDATE jobs SET completed_at = ?, error_message = ? WHERE id = ?", "sss", now,
+			       a->reason, id);
 	case JOB_EV_RETRY:
 		time_iso(a->retry_at, at);
-		return db_exec(db, "UPDATE jobs SET retry_count = retry_count + ?, next_attempt_at = ?,"
-			       " error_message = ? WHERE id = ?", "isss", a->count_attempt ? 1 : 0, at, a->reason, id);
-	case JOB_EV_REQUEUE:
-		return db_exec(db, "UPDATE jobs SET next_attempt_at = NULL WHERE id = ?", "s", id);
-	default:   /* a cancelled job keeps what it had */
-		return 0;
+		return db_exec(db,
+			       "UPDATE jobs SET retry_count = retry_count + ?, next_attempt_at = ?,"
+			       " error_message = ? WHERE id = ?",
+			       "isss", a->count_attempt ? 1 : 0, at, a->reason, id);
+	case JOB_EV_REQUEUE: return db_exec(db, "UPDATE jobs SET next_attempt_at = NULL WHERE id = ?", "s", id);
+	default: /* a cancelled job keeps what it had */ return 0;
 	}
 }
 

@@ -16,7 +16,10 @@ static int to_stderr = 1;
 static char **secrets;
 static size_t nsecrets;
 
-void log_set_stderr(int enabled) { to_stderr = enabled; }
+void log_set_stderr(int enabled)
+{
+	to_stderr = enabled;
+}
 
 void log_redact_add(const char *secret)
 {
@@ -45,11 +48,11 @@ static void append_line(int fd, const char *line)
 {
 	size_t len = strlen(line);
 	/* One write per line so concurrent writers (daemon and stage child) never interleave. */
-	if (write(fd, line, len) != (ssize_t)len) { /* logging must never stop the pipeline */ }
+	if (write(fd, line, len) != (ssize_t)len) { /* logging must never stop the pipeline */
+	}
 }
 
-void log_ev(const char *level, const char *episode_id, const char *episode_dir,
-	    const char *event, const char *fmt, ...)
+void log_ev(const char *level, const char *episode_id, const char *episode_dir, const char *event, const char *fmt, ...)
 {
 	char ts[32], *msg, *raw, *line, *clean;
 	va_list ap;

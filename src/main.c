@@ -20,39 +20,36 @@
 
 /* Every option, once.  A numeric option has min < max and is checked here. */
 static const struct optdef {
-	const char *name;        /* long name */
-	int short_name;          /* 0: long only */
-	const char *value;       /* what its value is called; NULL: a flag */
+	const char *name;  /* long name */
+	int short_name;    /* 0: long only */
+	const char *value; /* what its value is called; NULL: a flag */
 	long min, max;
+	/* clang-format off: a table keeps one row per line */
 } optdefs[CLI_NOPTS] = {
-	[CLI_JSON] = { "json", 0, NULL, 0, 0 },
-	[CLI_DEMO] = { "demo", 0, NULL, 0, 0 },
-	[CLI_DRAIN] = { "drain", 0, NULL, 0, 0 },
-	[CLI_JOBS] = { "jobs", 'j', "N", 1, 64 },
-	[CLI_BY] = { "by", 0, "NAME", 0, 0 },
-	[CLI_NOTES] = { "notes", 0, "TEXT", 0, 0 },
-	[CLI_REASON] = { "reason", 0, "TEXT", 0, 0 },
-	[CLI_TO] = { "to", 0, "STAGE", 0, 0 },
-	[CLI_FROM] = { "from", 0, "STAGE", 0, 0 },
-	[CLI_DEVICE] = { "device", 0, NULL, 0, 0 },
-	[CLI_PORT] = { "port", 0, "N", 0, 65535 },
-	[CLI_OUT] = { "out", 0, "DIR", 0, 0 },
+	[CLI_JSON] = { "json", 0, NULL, 0, 0 },        [CLI_DEMO] = { "demo", 0, NULL, 0, 0 },
+	[CLI_DRAIN] = { "drain", 0, NULL, 0, 0 },      [CLI_JOBS] = { "jobs", 'j', "N", 1, 64 },
+	[CLI_BY] = { "by", 0, "NAME", 0, 0 },          [CLI_NOTES] = { "notes", 0, "TEXT", 0, 0 },
+	[CLI_REASON] = { "reason", 0, "TEXT", 0, 0 },  [CLI_TO] = { "to", 0, "STAGE", 0, 0 },
+	[CLI_FROM] = { "from", 0, "STAGE", 0, 0 },     [CLI_DEVICE] = { "device", 0, NULL, 0, 0 },
+	[CLI_PORT] = { "port", 0, "N", 0, 65535 },     [CLI_OUT] = { "out", 0, "DIR", 0, 0 },
 	[CLI_TRUST] = { "trust", 0, "KEY.pub", 0, 0 },
 };
+/* clang-format on */
 
 #define OPT(o) (1u << (o))
-#define OPT_VAL(o) (optdefs[o].short_name ? optdefs[o].short_name : 256 + (o))   /* getopt_long's val */
+#define OPT_VAL(o) (optdefs[o].short_name ? optdefs[o].short_name : 256 + (o)) /* getopt_long's val */
 
 struct command {
 	const char *name;
 	int (*run)(struct cli *);
-	const char *operand;     /* what its operands are called; NULL: none */
+	const char *operand; /* what its operands are called; NULL: none */
 	int min_args, max_args;
-	unsigned opts;           /* OPT() of each option it takes */
-	unsigned required;       /* of those, the ones it cannot do without */
+	unsigned opts;     /* OPT() of each option it takes */
+	unsigned required; /* of those, the ones it cannot do without */
 	const char *help;
 };
 
+/* clang-format off: a table keeps one row per line */
 static const struct command commands[] = {
 	{ "init", cmd_init, NULL, 0, 0, OPT(CLI_DEMO), 0,
 	  "Create the spool folders and the database in the root; --demo also adds the demo channel." },
@@ -74,8 +71,7 @@ static const struct command commands[] = {
 	  "Queue a failed or cancelled episode again, from the stage it stopped at or STAGE." },
 	{ "cancel", cmd_cancel, "EPISODE", 1, 1, 0, 0,
 	  "Stop an episode (a running stage is killed); its ticket goes to spool/held/." },
-	{ "costs", cmd_costs, NULL, 0, 0, OPT(CLI_JSON), 0,
-	  "Money spent, by channel, day and provider." },
+	{ "costs", cmd_costs, NULL, 0, 0, OPT(CLI_JSON), 0, "Money spent, by channel, day and provider." },
 	{ "doctor", cmd_doctor, NULL, 0, 0, 0, 0,
 	  "Check what the daemon depends on and say what to do about each problem." },
 	{ "keygen", cmd_keygen, NULL, 0, 0, OPT(CLI_OUT), 0,
@@ -91,18 +87,33 @@ static const struct command commands[] = {
 	  "device flow instead.  Stores the refresh token and releases the channel's auth holds." },
 	{ NULL, NULL, NULL, 0, 0, 0, 0, NULL }
 };
+/* clang-format on */
 
-const char *cli_opt(const struct cli *a, enum cli_opt o) { return a->opt[o]; }
-int cli_has(const struct cli *a, enum cli_opt o) { return a->opt[o] != NULL; }
-long cli_num(const struct cli *a, enum cli_opt o, long def) { return a->opt[o] ? a->num[o] : def; }
-const char *cli_arg(const struct cli *a, int i) { return i >= 0 && i < a->argc ? a->argv[i] : NULL; }
+const char *cli_opt(const struct cli *a, enum cli_opt o)
+{
+	return a->opt[o];
+}
+int cli_has(const struct cli *a, enum cli_opt o)
+{
+	return a->opt[o] != NULL;
+}
+long cli_num(const struct cli *a, enum cli_opt o, long def)
+{
+	return a->opt[o] ? a->num[o] : def;
+}
+const char *cli_arg(const struct cli *a, int i)
+{
+	return i >= 0 && i < a->argc ? a->argv[i] : NULL;
+}
 
 /* "-j N" or "--by NAME" or "--json", as usage messages spell them. */
 static void opt_text(enum cli_opt o, char *out, size_t n)
 {
 	const struct optdef *d = &optdefs[o];
-	if (d->short_name) snprintf(out, n, "-%c%s%s", d->short_name, d->value ? " " : "", d->value ? d->value : "");
-	else snprintf(out, n, "--%s%s%s", d->name, d->value ? " " : "", d->value ? d->value : "");
+	if (d->short_name)
+		snprintf(out, n, "-%c%s%s", d->short_name, d->value ? " " : "", d->value ? d->value : "");
+	else
+		snprintf(out, n, "--%s%s%s", d->name, d->value ? " " : "", d->value ? d->value : "");
 }
 
 static void synopsis(FILE *f, const struct command *c)
@@ -119,9 +130,10 @@ static void synopsis(FILE *f, const struct command *c)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: acog-batch [-C ROOT] COMMAND [ARGS]\n\n"
-		   "Turns episode ideas dropped into ROOT/spool/incoming/ into published videos.\n"
-		   "ROOT is -C (or --root), else $ACOG_ROOT, else the current folder.\n\ncommands:\n");
+	fprintf(f,
+		"usage: acog-batch [-C ROOT] COMMAND [ARGS]\n\n"
+		"Turns episode ideas dropped into ROOT/spool/incoming/ into published videos.\n"
+		"ROOT is -C (or --root), else $ACOG_ROOT, else the current folder.\n\ncommands:\n");
 	for (const struct command *c = commands; c->name; c++) {
 		fprintf(f, "  ");
 		synopsis(f, c);
@@ -154,15 +166,14 @@ static int __attribute__((format(printf, 2, 3))) refuse(const struct command *c,
 /* getopt_long's tables for one command: its options and --help/-h.  The
  * leading "-" hands operands back in order (so options may follow them,
  * whatever POSIXLY_CORRECT says); ":" reports a missing value as ':'. */
-static void getopt_tables(const struct command *c, struct option lo[CLI_NOPTS + 2],
-			  char so[2 * CLI_NOPTS + 8])
+static void getopt_tables(const struct command *c, struct option lo[CLI_NOPTS + 2], char so[2 * CLI_NOPTS + 8])
 {
 	int n = 0;
 	char *p = so + sprintf(so, "-:h");
 	for (int o = 0; o < CLI_NOPTS; o++) {
 		if (!(c->opts & OPT(o))) continue;
-		lo[n++] = (struct option){ optdefs[o].name, optdefs[o].value ? required_argument : no_argument,
-					   NULL, OPT_VAL(o) };
+		lo[n++] = (struct option){ optdefs[o].name, optdefs[o].value ? required_argument : no_argument, NULL,
+					   OPT_VAL(o) };
 		if (optdefs[o].short_name) p += sprintf(p, "%c%s", optdefs[o].short_name, optdefs[o].value ? ":" : "");
 	}
 	lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
@@ -215,14 +226,20 @@ static int parse(const struct command *c, int argc, char **argv, struct cli *a)
 	int ret, rc;
 	getopt_tables(c, lo, so);
 	opterr = 0;
-	optind = 0;   /* GNU: start afresh (the global options were parsed with another table) */
+	optind = 0; /* GNU: start afresh (the global options were parsed with another table) */
 	while ((ret = getopt_long(argc, argv, so, lo, NULL)) != -1) {
-		if (ret == 1) a->argv[a->argc++] = optarg;
-		else if (ret == 'h') { command_usage(stdout, c); printf("\n%s\n", c->help); return 1; }
-		else if (ret == '?' || ret == ':') return refuse_bad_opt(c, ret, argv);
-		else if ((rc = store_opt(c, a, opt_of_val(c, ret), optarg)) != 0) return rc;
+		if (ret == 1)
+			a->argv[a->argc++] = optarg;
+		else if (ret == 'h') {
+			command_usage(stdout, c);
+			printf("\n%s\n", c->help);
+			return 1;
+		} else if (ret == '?' || ret == ':')
+			return refuse_bad_opt(c, ret, argv);
+		else if ((rc = store_opt(c, a, opt_of_val(c, ret), optarg)) != 0)
+			return rc;
 	}
-	while (optind < argc) a->argv[a->argc++] = argv[optind++];   /* after "--" */
+	while (optind < argc) a->argv[a->argc++] = argv[optind++]; /* after "--" */
 	for (int o = 0; o < CLI_NOPTS; o++) {
 		char t[64];
 		if (!(c->required & OPT(o)) || a->opt[o]) continue;
@@ -241,7 +258,7 @@ static char *resolve_root(const char *given)
 	char buf[PATH_MAX];
 	const char *r = given ? given : getenv("ACOG_ROOT") ? getenv("ACOG_ROOT") : ".";
 	if (realpath(r, buf)) return xstrdup(buf);
-	return xstrdup(r);   /* init creates it; other commands report it missing */
+	return xstrdup(r); /* init creates it; other commands report it missing */
 }
 
 static int run_command(const struct command *c, const char *root_arg, int argc, char **argv)
@@ -261,28 +278,36 @@ static int run_command(const struct command *c, const char *root_arg, int argc, 
 }
 
 /* The global options, before the command: -C ROOT (--root ROOT), --version, --help. */
-static const struct option global_opts[] = {
-	{ "root", required_argument, NULL, 'C' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 }
-};
+/* clang-format off: a table keeps one row per line */
+static const struct option global_opts[] = { { "root", required_argument, NULL, 'C' },
+					     { "help", no_argument, NULL, 'h' },
+					     { "version", no_argument, NULL, 'V' },
+					     { NULL, 0, NULL, 0 } };
+/* clang-format on */
 
 int main(int argc, char **argv)
 {
 	const char *root_arg = NULL;
 	int ret;
 
-	if (argc == 2 && !strcmp(argv[1], "__stage")) return stage_child_main();   /* worker.c's child */
+	if (argc == 2 && !strcmp(argv[1], "__stage")) return stage_child_main(); /* worker.c's child */
 	opterr = 0;
 	while ((ret = getopt_long(argc, argv, "+:C:h", global_opts, NULL)) != -1) {
-		if (ret == 'C') root_arg = optarg;
-		else if (ret == 'V') { printf("acog-batch %s\n", ACOG_VERSION); return EXIT_OK; }
-		else if (ret == 'h') { usage(stdout); return EXIT_OK; }
-		else {
-			if (ret == ':') fprintf(stderr, "acog-batch: %s needs a folder\n", argv[optind - 1]);
-			else if (optopt) fprintf(stderr, "acog-batch: unknown option -%c\n", optopt);
-			else fprintf(stderr, "acog-batch: unknown option %s\n", argv[optind - 1]);
+		if (ret == 'C')
+			root_arg = optarg;
+		else if (ret == 'V') {
+			printf("acog-batch %s\n", ACOG_VERSION);
+			return EXIT_OK;
+		} else if (ret == 'h') {
+			usage(stdout);
+			return EXIT_OK;
+		} else {
+			if (ret == ':')
+				fprintf(stderr, "acog-batch: %s needs a folder\n", argv[optind - 1]);
+			else if (optopt)
+				fprintf(stderr, "acog-batch: unknown option -%c\n", optopt);
+			else
+				fprintf(stderr, "acog-batch: unknown option %s\n", argv[optind - 1]);
 			usage(stderr);
 			return EXIT_USAGE;
 		}

@@ -32,7 +32,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #define DEFAULT_FONT "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 #define TIMELINE_MAX (16 * 1024 * 1024)
 
@@ -52,10 +51,11 @@ int media_commit(const char *tmp, const char *final)
 	return fsio_commit(fd, tmp, final, FSIO_REPLACE);
 }
 
-static const char *const presets[] = { "ultrafast", "superfast", "veryfast", "faster", "fast",
-	"medium", "slow", "slower", "veryslow", "placebo", NULL };
-const char *const media_short_names[] = { [MEDIA_SHORT_HOLD] = "hold", [MEDIA_SHORT_LOOP] = "loop",
-	[MEDIA_SHORT_STILL] = "still", NULL };
+static const char *const presets[] = { "ultrafast", "superfast", "veryfast", "faster",  "fast", "medium",
+				       "slow",      "slower",    "veryslow", "placebo", NULL };
+const char *const media_short_names[] = {
+	[MEDIA_SHORT_HOLD] = "hold", [MEDIA_SHORT_LOOP] = "loop", [MEDIA_SHORT_STILL] = "still", NULL
+};
 
 static int word_index(const char *const *list, const char *w)
 {
@@ -75,20 +75,21 @@ int media_frame_get(const cJSON *ch, struct media_frame *f)
 
 	f->preset = json_str(ch, "video.preset", "veryfast");
 	f->burn = json_bool(ch, "video.burn_subtitles", 1);
-	if (w < 16 || w > 7680 || h < 16 || h > 7680 || w != floor(w) || h != floor(h) ||
-	    ((int)w | (int)h) & 1)
+	if (w < 16 || w > 7680 || h < 16 || h > 7680 || w != floor(w) || h != floor(h) || ((int)w | (int)h) & 1)
 		return err_set("channel.yaml video.width/height %gx%g: use even whole numbers "
-			       "between 16 and 7680", w, h);
+			       "between 16 and 7680",
+			       w, h);
 	if (fps < 1 || fps > 120 || fps != floor(fps))
 		return err_set("channel.yaml video.fps %g: use a whole number from 1 to 120", fps);
-	if (crf < 0 || crf > 51)
-		return err_set("channel.yaml video.crf %g: use 0 to 51 (23 is the default)", crf);
+	if (crf < 0 || crf > 51) return err_set("channel.yaml video.crf %g: use 0 to 51 (23 is the default)", crf);
 	if (word_index(presets, f->preset) < 0)
 		return err_set("channel.yaml video.preset \"%s\" is not an x264 preset "
-			       "(ultrafast ... veryslow; default veryfast)", f->preset);
+			       "(ultrafast ... veryslow; default veryfast)",
+			       f->preset);
 	if (word_index(media_short_names, sc) < 0)
 		return err_set("channel.yaml video.short_clip \"%s\": use hold (keep the clip's last "
-			       "frame, the default), loop (play it again) or still (show the title card)", sc);
+			       "frame, the default), loop (play it again) or still (show the title card)",
+			       sc);
 	f->short_clip = (enum media_short)word_index(media_short_names, sc);
 	f->w = (int)w;
 	f->h = (int)h;
@@ -139,8 +140,10 @@ void media_argv_words(struct media_argv *a, const char *words)
 		char *w = xmalloc(n + 1);
 		memcpy(w, p, n);
 		w[n] = 0;
-		if (n) argv_push(a, w);
-		else free(w);
+		if (n)
+			argv_push(a, w);
+		else
+			free(w);
 	}
 }
 
@@ -161,13 +164,15 @@ static void stderr_tail(FILE *fp, char *out, size_t outsz)
 
 	out[0] = 0;
 	if (!fp || fseek(fp, 0, SEEK_END) < 0 || (end = ftell(fp)) <= 0) return;
-	if (fseek(fp, end > (long)sizeof buf - 1 ? end - (long)sizeof buf + 1 : 0, SEEK_SET) < 0)
-		return;
+	if (fseek(fp, end > (long)sizeof buf - 1 ? end - (long)sizeof buf + 1 : 0, SEEK_SET) < 0) return;
 	n = fread(buf, 1, sizeof buf - 1, fp);
 	buf[n] = 0;
 	for (char *p = buf; *p && o + 4 < outsz; p++) {
 		if (*p == '\n' || *p == '\r') {
-			if (o > 0 && out[o - 1] != ' ') { memcpy(out + o, " | ", 3); o += 3; }
+			if (o > 0 && out[o - 1] != ' ') {
+				memcpy(out + o, " | ", 3);
+				o += 3;
+			}
 		} else if ((unsigned char)*p >= 0x20) {
 			out[o++] = *p;
 		}
@@ -179,15 +184,18 @@ static void stderr_tail(FILE *fp, char *out, size_t outsz)
 /* What a tool was asked to write, found in its argument vector: ffmpeg's
  * output is its last argument (every caller puts it there), espeak-ng's the
  * value of -w.  probe: ffprobe must be able to read it as media. */
-struct tool_output { const char *tool, *opt; int probe; };
-static const struct tool_output tool_outputs[] = {
-	{ "ffmpeg", NULL, 1 },
-	{ "espeak-ng", "-w", 0 },     /* its WAV is parsed by the caller at once */
+struct tool_output {
+	const char *tool, *opt;
+	int probe;
 };
+/* clang-format off: a table keeps one row per line */
+static const struct tool_output tool_outputs[] = {
+	{ "ffmpeg", NULL, 1 }, { "espeak-ng", "-w", 0 }, /* its WAV is parsed by the caller at once */
+};
+/* clang-format on */
 
 /* Output formats with no container for ffprobe to recognise (-f after the last -i). */
-static const char *const raw_formats[] = { "s16le", "s16be", "f32le", "u8", "mulaw", "alaw",
-	"rawvideo", NULL };
+static const char *const raw_formats[] = { "s16le", "s16be", "f32le", "u8", "mulaw", "alaw", "rawvideo", NULL };
 
 /* The file a->v[0] was asked to write, or NULL when we do not know. */
 static const char *run_output(const struct media_argv *a, int *probe)
@@ -198,8 +206,10 @@ static const char *run_output(const struct media_argv *a, int *probe)
 		const struct tool_output *o = &tool_outputs[t];
 		if (strcmp(tool, o->tool) != 0 || a->n < 2) continue;
 		for (size_t i = 1; i + 1 < a->n; i++) {
-			if (strcmp(a->v[i], "-i") == 0) fmt = NULL;
-			else if (strcmp(a->v[i], "-f") == 0) fmt = a->v[i + 1];
+			if (strcmp(a->v[i], "-i") == 0)
+				fmt = NULL;
+			else if (strcmp(a->v[i], "-f") == 0)
+				fmt = a->v[i + 1];
 			if (o->opt && strcmp(a->v[i], o->opt) == 0) {
 				*probe = o->probe;
 				return a->v[i + 1];
@@ -224,8 +234,7 @@ static int output_ok(const char *path, int probe)
 	if (!S_ISREG(st.st_mode) || st.st_size == 0) return err_set("%s is empty", path);
 	if (!probe) return 0;
 	if (!(v = media_probe(path, NULL, "stream=width,sample_rate"))) return -1;
-	for (line = strtok_r(v, "\n", &save); line && !ok; line = strtok_r(NULL, "\n", &save))
-		ok = atof(line) > 0;
+	for (line = strtok_r(v, "\n", &save); line && !ok; line = strtok_r(NULL, "\n", &save)) ok = atof(line) > 0;
 	free(v);
 	return ok ? 0 : err_set("ffprobe finds no picture or sound in %s (damaged?)", path);
 }
@@ -245,22 +254,23 @@ enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char 
 	enum stage_rc rc = STAGE_OK;
 
 	if (!proc_find(a->v[0]))
-		return stage_fail(ctx, STAGE_FAIL, "%s is not installed or not in PATH, needed for %s: "
-				  "install it (Debian: apt-get install %s)", a->v[0], what,
-				  strcmp(a->v[0], "espeak-ng") == 0 ? "espeak-ng" : "ffmpeg");
-	errf = tmpfile();            /* keeps the child's stderr for the error message */
+		return stage_fail(ctx, STAGE_FAIL,
+				  "%s is not installed or not in PATH, needed for %s: "
+				  "install it (Debian: apt-get install %s)",
+				  a->v[0], what, strcmp(a->v[0], "espeak-ng") == 0 ? "espeak-ng" : "ffmpeg");
+	errf = tmpfile(); /* keeps the child's stderr for the error message */
 	if (errf) o.stderr_fd = fileno(errf);
 	st = proc_run((const char *const *)a->v, &o, &timed_out);
 	stderr_tail(errf, tail, sizeof tail);
 	if (st < 0)
-		rc = stage_fail(ctx, timed_out ? STAGE_RETRY : STAGE_FAIL, "%s for %s: %s%s%s",
-				a->v[0], what, err_msg(), tail[0] ? ": " : "", tail);
+		rc = stage_fail(ctx, timed_out ? STAGE_RETRY : STAGE_FAIL, "%s for %s: %s%s%s", a->v[0], what,
+				err_msg(), tail[0] ? ": " : "", tail);
 	else if (st > 0)
-		rc = stage_fail(ctx, STAGE_FAIL, "%s failed (exit %d) making %s: %s", a->v[0], st,
-				what, tail[0] ? tail : "no message");
+		rc = stage_fail(ctx, STAGE_FAIL, "%s failed (exit %d) making %s: %s", a->v[0], st, what,
+				tail[0] ? tail : "no message");
 	else if (out && output_ok(out, probe) < 0)
-		rc = stage_fail(ctx, STAGE_FAIL, "%s exited 0 making %s, but %s%s%s", a->v[0], what,
-				err_msg(), tail[0] ? "; it said: " : "", tail);
+		rc = stage_fail(ctx, STAGE_FAIL, "%s exited 0 making %s, but %s%s%s", a->v[0], what, err_msg(),
+				tail[0] ? "; it said: " : "", tail);
 	if (errf) fclose(errf);
 	return rc;
 }
@@ -271,10 +281,10 @@ enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char 
 char *media_probe(const char *path, const char *sel, const char *entries)
 {
 	struct sbuf out = { 0 };
-	struct proc_opts o = { .stdout_buf = &out, .stdout_max = 4096, .stderr_fd = -1,
-			       .timeout_s = 120 };
-	const char *argv[12] = { "ffprobe", "-v", "error", "-show_entries", entries,
-				 "-of", "default=noprint_wrappers=1:nokey=1" };
+	struct proc_opts o = { .stdout_buf = &out, .stdout_max = 4096, .stderr_fd = -1, .timeout_s = 120 };
+	const char *argv[12] = {
+		"ffprobe", "-v", "error", "-show_entries", entries, "-of", "default=noprint_wrappers=1:nokey=1"
+	};
 	size_t n = 7;
 	int timed_out = 0, st;
 
@@ -282,8 +292,10 @@ char *media_probe(const char *path, const char *sel, const char *entries)
 	argv[n++] = path;
 	st = proc_run(argv, &o, &timed_out);
 	if (st == 0 && out.s && out.s[strspn(out.s, " \n")]) return out.s;
-	if (st < 0) err_set("cannot run ffprobe on %s: %s", path, err_msg());
-	else err_set("ffprobe cannot read %s as media (damaged or not a video/audio/image file?)", path);
+	if (st < 0)
+		err_set("cannot run ffprobe on %s: %s", path, err_msg());
+	else
+		err_set("ffprobe cannot read %s as media (damaged or not a video/audio/image file?)", path);
 	sb_free(&out);
 	return NULL;
 }
@@ -313,8 +325,10 @@ double media_video_duration(const char *path)
 	char *v = media_probe(path, "v:0", "stream=duration");
 	double d = seconds_in(v);
 
-	if (!v) err_set("%s has no video stream that ffprobe can read (damaged, or not a video?)", path);
-	else if (d <= 0) d = media_duration(path);
+	if (!v)
+		err_set("%s has no video stream that ffprobe can read (damaged, or not a video?)", path);
+	else if (d <= 0)
+		d = media_duration(path);
 	free(v);
 	return d;
 }
@@ -324,11 +338,10 @@ const char *media_font(void)
 {
 	static char font[ACOG_PATH_MAX];
 	struct sbuf out = { 0 };
-	struct proc_opts o = { .stdout_buf = &out, .stdout_max = ACOG_PATH_MAX, .stderr_fd = -1,
-			       .timeout_s = 30 };
+	struct proc_opts o = { .stdout_buf = &out, .stdout_max = ACOG_PATH_MAX, .stderr_fd = -1, .timeout_s = 30 };
 	int timed_out = 0;
 
-	const char *env = getenv("ACOG_FONT");   /* an explicit choice; also how doctor is tested */
+	const char *env = getenv("ACOG_FONT"); /* an explicit choice; also how doctor is tested */
 	if (font[0]) return font;
 	if (env && *env) {
 		if (access(env, R_OK) == 0 && strlen(env) < sizeof font) return strcpy(font, env);
@@ -338,8 +351,7 @@ const char *media_font(void)
 	if (access(DEFAULT_FONT, R_OK) == 0) return strcpy(font, DEFAULT_FONT);
 	if (proc_find("fc-match")) {
 		const char *argv[] = { "fc-match", "-f", "%{file}", "sans", NULL };
-		if (proc_run(argv, &o, &timed_out) == 0 && out.s && out.len < sizeof font &&
-		    access(out.s, R_OK) == 0)
+		if (proc_run(argv, &o, &timed_out) == 0 && out.s && out.len < sizeof font && access(out.s, R_OK) == 0)
 			strcpy(font, out.s);
 	}
 	sb_free(&out);
@@ -384,7 +396,10 @@ char *media_wrap(const char *text, int cols, int max_lines)
 		while (p[wl] && !strchr(" \t\n\r", p[wl])) wc += ((p[wl++] & 0xC0) != 0x80);
 		if (!wl) break;
 		if (col > 0 && col + 1 + wc > cols) {
-			if (lines == max_lines) { sb_puts(&b, "..."); break; }
+			if (lines == max_lines) {
+				sb_puts(&b, "...");
+				break;
+			}
 			sb_puts(&b, "\n");
 			lines++;
 			col = 0;
@@ -445,7 +460,7 @@ int media_timeline_load(struct media_timeline *t)
 	}
 	t->n = (size_t)cJSON_GetArraySize(segs);
 	t->seg = xcalloc(t->n ? t->n : 1, sizeof *t->seg);
-	cJSON_ArrayForEach(j, segs) {
+	cJSON_ArrayForEach (j, segs) {
 		if (timeline_seg(j, &t->seg[i], prev) < 0) {
 			err_set("timeline.json %s; re-run the audio stage", err_msg());
 			media_timeline_free(t);
@@ -472,9 +487,8 @@ long media_seg_frames(const struct media_seg *s, int fps)
 
 /* One silent H.264 clip of exactly `frames` frames: ffmpeg reads the
  * inputs in `in`, applies `filter`, writes .NAME.tmp.mp4, commits it. */
-enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f,
-			      struct media_argv *in, const char *filter, long frames,
-			      const char *final, const char *asset_type)
+enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f, struct media_argv *in,
+			      const char *filter, long frames, const char *final, const char *asset_type)
 {
 	struct media_argv a = { 0 };
 	char *dir = dir_of(final), *base = xstrdup(final);
@@ -492,8 +506,7 @@ enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f
 	media_argv_words(&a, "-movflags +faststart -f mp4");
 	media_argv_add(&a, "%s", tmp);
 	rc = media_run(ctx, &a, final);
-	if (rc == STAGE_OK && media_commit(tmp, final) < 0)
-		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	if (rc == STAGE_OK && media_commit(tmp, final) < 0) rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	if (rc == STAGE_OK)
 		stage_output(ctx, asset_type, final, "video/mp4", frames * 1000L / f->fps);
 	else
@@ -532,8 +545,8 @@ int media_prune_clips(const char *dir, const struct media_timeline *t, int broll
 	if (n < 0) return errno == ENOENT ? 0 : -1;
 	for (int i = 0; i < n; i++) {
 		char *p = xasprintf("%s/%s", dir, names[i]);
-		int stale = names[i][0] == '.' || (sscanf(names[i], "seg-%d", &idx) == 1 &&
-						   !clip_wanted(t, idx, broll));
+		int stale = names[i][0] == '.' ||
+			(sscanf(names[i], "seg-%d", &idx) == 1 && !clip_wanted(t, idx, broll));
 		if (stale && unlink(p) == 0) removed++;
 		free(p);
 	}

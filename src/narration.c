@@ -10,8 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void put16(unsigned char *p, unsigned v) { p[0] = v & 0xff; p[1] = (v >> 8) & 0xff; }
-static void put32(unsigned char *p, uint32_t v) { put16(p, v & 0xffff); put16(p + 2, v >> 16); }
+static void put16(unsigned char *p, unsigned v)
+{
+	p[0] = v & 0xff;
+	p[1] = (v >> 8) & 0xff;
+}
+static void put32(unsigned char *p, uint32_t v)
+{
+	put16(p, v & 0xffff);
+	put16(p + 2, v >> 16);
+}
 
 static int wav_write(const char *path, const struct media_pcm *p)
 {
@@ -22,11 +30,11 @@ static int wav_write(const char *path, const struct media_pcm *p)
 	put32(buf + 4, (uint32_t)(36 + bytes));
 	memcpy(buf + 8, "WAVEfmt ", 8);
 	put32(buf + 16, 16);
-	put16(buf + 20, 1);                   /* PCM */
-	put16(buf + 22, 1);                   /* mono */
+	put16(buf + 20, 1); /* PCM */
+	put16(buf + 22, 1); /* mono */
 	put32(buf + 24, p->rate);
-	put32(buf + 28, p->rate * 2);         /* bytes per second */
-	put16(buf + 32, 2);                   /* block align */
+	put32(buf + 28, p->rate * 2); /* bytes per second */
+	put16(buf + 32, 2);           /* block align */
 	put16(buf + 34, 16);
 	memcpy(buf + 36, "data", 4);
 	put32(buf + 40, (uint32_t)bytes);
@@ -58,10 +66,13 @@ static int srt_write(const char *path, const struct media_cue *cue, size_t n)
 	return rc;
 }
 
-static double ms3(double t) { return round(t * 1000) / 1000; }
+static double ms3(double t)
+{
+	return round(t * 1000) / 1000;
+}
 
-static cJSON *timeline_build(const struct script *sc, const struct media_cue *cue, size_t ncue,
-			     const double *seg_start, const struct media_frame *f, double total)
+static cJSON *timeline_build(const struct script *sc, const struct media_cue *cue, size_t ncue, const double *seg_start,
+			     const struct media_frame *f, double total)
 {
 	cJSON *t = cJSON_CreateObject(), *segs, *cues;
 	cJSON_AddStringToObject(t, "audio", "audio.wav");
@@ -75,8 +86,10 @@ static cJSON *timeline_build(const struct script *sc, const struct media_cue *cu
 		int broll = sc->seg[i].visual == SEG_BROLL;
 		cJSON_AddNumberToObject(s, "index", (double)i + 1);
 		cJSON_AddStringToObject(s, "visual", broll ? "broll" : "avatar");
-		if (broll && sc->seg[i].broll) cJSON_AddStringToObject(s, "broll", sc->seg[i].broll);
-		else cJSON_AddNullToObject(s, "broll");
+		if (broll && sc->seg[i].broll)
+			cJSON_AddStringToObject(s, "broll", sc->seg[i].broll);
+		else
+			cJSON_AddNullToObject(s, "broll");
 		cJSON_AddNumberToObject(s, "start", i ? ms3(seg_start[i]) : 0);
 		cJSON_AddNumberToObject(s, "end", i + 1 < sc->n ? ms3(seg_start[i + 1]) : ms3(total));
 		cJSON_AddItemToArray(segs, s);
@@ -92,8 +105,8 @@ static cJSON *timeline_build(const struct script *sc, const struct media_cue *cu
 	return t;
 }
 
-int narration_write(const struct script *sc, const struct media_pcm *pcm, const struct media_cue *cue,
-		    size_t ncue, const double *seg_start, const struct media_frame *f)
+int narration_write(const struct script *sc, const struct media_pcm *pcm, const struct media_cue *cue, size_t ncue,
+		    const double *seg_start, const struct media_frame *f)
 {
 	double total = (double)pcm->n / pcm->rate;
 	cJSON *tl;

@@ -37,8 +37,7 @@ int oauth_load(struct oauth *o, struct stage_ctx *ctx, const char *channel)
 	o->token_url = xstrdup(json_str(ctx->provider, "token_url", TOKEN_URL));
 	o->token_file = oauth_token_file(ctx->root, ctx->provider, channel);
 	o->client_id = xstrdup(json_str(ctx->provider, "client_id", ""));
-	if (!o->client_id[0])
-		return err_set("providers.upload: set client_id (the OAuth client of a Desktop app)");
+	if (!o->client_id[0]) return err_set("providers.upload: set client_id (the OAuth client of a Desktop app)");
 	if (!(o->client_secret = credential_get(ctx, "client_secret"))) return -1;
 	log_redact_add(o->client_secret);
 	return 0;
@@ -53,7 +52,7 @@ void oauth_free(struct oauth *o)
 
 char *oauth_form_escape(const char *s)
 {
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 	sb_add(&b, "", 0);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
@@ -65,16 +64,19 @@ char *oauth_form_escape(const char *s)
 	return b.s;
 }
 
-int oauth_token_post(struct stage_ctx *ctx, const char *url, const char *form, cJSON **json,
-		     struct http_resp *resp)
+int oauth_token_post(struct stage_ctx *ctx, const char *url, const char *form, cJSON **json, struct http_resp *resp)
 {
 	static const char *const hdrs[] = { "Content-Type: application/x-www-form-urlencoded", NULL };
-	struct http_req q = { .provider = "youtube", .method = "POST", .url = url, .headers = hdrs,
-			      .body = form, .body_len = strlen(form), .max_attempts = 3 };
+	struct http_req q = { .provider = "youtube",
+			      .method = "POST",
+			      .url = url,
+			      .headers = hdrs,
+			      .body = form,
+			      .body_len = strlen(form),
+			      .max_attempts = 3 };
 	*json = NULL;
 	if (http_request(&ctx->http, &q, resp) < 0) return -1;
-	if (!(*json = cJSON_Parse(resp->body.s)))
-		return err_set("%s answered something that is not JSON", url);
+	if (!(*json = cJSON_Parse(resp->body.s))) return err_set("%s answered something that is not JSON", url);
 	return 0;
 }
 
@@ -99,9 +101,11 @@ static enum stage_rc refresh(struct oauth *o, struct stage_ctx *ctx, const char 
 	log_redact_add(rt), log_redact_add(sec);
 	if (oauth_token_post(ctx, o->token_url, form, &j, &r) < 0) {
 		if (r.status == 400 && !strcmp(oauth_error(&r), "invalid_grant"))
-			rc = stage_hold(ctx, "auth", 0, 1, "YouTube refused the refresh token of channel %s "
+			rc = stage_hold(ctx, "auth", 0, 1,
+					"YouTube refused the refresh token of channel %s "
 					"(invalid_grant: revoked, unused for six months, or a Testing-mode app's "
-					"7-day expiry); re-authorise with `acog-batch auth youtube %s`", channel, channel);
+					"7-day expiry); re-authorise with `acog-batch auth youtube %s`",
+					channel, channel);
 		else
 			rc = stage_fail(ctx, r.status == 401 || r.status == 400 ? STAGE_FAIL : STAGE_RETRY,
 					"YouTube token refresh: %s", r.error[0] ? r.error : err_msg());
@@ -123,17 +127,21 @@ static void warn_age(struct oauth *o, struct stage_ctx *ctx, const char *channel
 {
 	double days = oauth_token_age_days(o->token_file);
 	if (days >= json_num(ctx->provider, "token_warn_days", 5))
-		stage_log(ctx, "warn", "the YouTube refresh token of channel %s is %.0f days old; tokens of an "
+		stage_log(ctx, "warn",
+			  "the YouTube refresh token of channel %s is %.0f days old; tokens of an "
 			  "OAuth app in Testing mode die after 7 days: publish the consent screen, then run "
-			  "`acog-batch auth youtube %s`", channel, days, channel);
+			  "`acog-batch auth youtube %s`",
+			  channel, days, channel);
 }
 
 enum stage_rc oauth_access(struct oauth *o, struct stage_ctx *ctx, const char *channel, int force)
 {
 	if (!o->refresh_token) {
 		if (!fsio_exists(o->token_file))
-			return stage_hold(ctx, "auth", 0, 1, "channel %s has no YouTube refresh token (%s); "
-					  "re-authorise with `acog-batch auth youtube %s`", channel, o->token_file, channel);
+			return stage_hold(ctx, "auth", 0, 1,
+					  "channel %s has no YouTube refresh token (%s); "
+					  "re-authorise with `acog-batch auth youtube %s`",
+					  channel, o->token_file, channel);
 		if (!(o->refresh_token = credential_read_file(o->token_file)))
 			return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
 		log_redact_add(o->refresh_token);
@@ -149,7 +157,7 @@ int oauth_token_store(const char *path, const char *token)
 	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
 	int fd, rc = -1;
 	if (slash) *slash = 0;
-	if (!fsio_is_dir(dir) && (fsio_mkdirs(dir) < 0 || chmod(dir, 0700) < 0)) {   /* a new folder: ours alone */
+	if (!fsio_is_dir(dir) && (fsio_mkdirs(dir) < 0 || chmod(dir, 0700) < 0)) { /* a new folder: ours alone */
 		err_set_errno("cannot create %s", dir);
 		goto out;
 	}

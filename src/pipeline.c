@@ -29,8 +29,9 @@ enum pipeline_arrival pipeline_arrive(const struct channel *ch, const struct sta
  * else wherever the next stage leads. */
 static enum ep_event done_event(const struct channel *ch, const struct stage_def *s, struct state_args *a)
 {
-	static const enum ep_event ev[] = { [ARRIVE_WORK] = EV_DONE, [ARRIVE_GATE] = EV_DONE_GATE,
-					     [ARRIVE_END] = EV_DONE_LAST };
+	static const enum ep_event ev[] = {
+		[ARRIVE_WORK] = EV_DONE, [ARRIVE_GATE] = EV_DONE_GATE, [ARRIVE_END] = EV_DONE_LAST
+	};
 	if (s->gate_after && (!ch || config_gate(ch, s->gate_after))) {
 		a->stage = s;
 		a->gate = s->gate_after;
@@ -46,15 +47,15 @@ static int record_published(sqlite3 *db, const struct episode *e)
 	int rc;
 	free(p);
 	time_iso(time_now(), now);
-	rc = db_exec(db, "UPDATE episodes SET published_at = ?, published_url = ? WHERE id = ?", "sss",
-		     now, json_str(pub, "url", NULL), e->id);
+	rc = db_exec(db, "UPDATE episodes SET published_at = ?, published_url = ? WHERE id = ?", "sss", now,
+		     json_str(pub, "url", NULL), e->id);
 	cJSON_Delete(pub);
 	return rc;
 }
 
 /* Loads job j's episode into e and sends it ev; on success the caller frees e. */
-static int send_event(sqlite3 *db, struct config *c, const struct job_ref *j, enum ep_event ev,
-		      struct state_args *a, struct episode *e)
+static int send_event(sqlite3 *db, struct config *c, const struct job_ref *j, enum ep_event ev, struct state_args *a,
+		      struct episode *e)
 {
 	a->job = j;
 	if (episode_load(db, c->root, j->episode_id, e) < 0) return -1;
@@ -89,11 +90,14 @@ static int record_asset(sqlite3 *db, struct episode *e, const cJSON *o, const ch
 	if (stat(full, &st) == 0) size = st.st_size;
 	free(full);
 	time_iso(time_now(), now);
-	rc = db_exec(db, "UPDATE assets SET deleted_at = ?, is_primary = 0 WHERE episode_id = ? AND deleted_at IS NULL"
-		     " AND (uri = ? OR (? AND type = ? AND is_primary = 1))", "sssis", now, e->id, rel, primary, type);
+	rc = db_exec(db,
+		     "UPDATE assets SET deleted_at = ?, is_primary = 0 WHERE episode_id = ? AND deleted_at IS NULL"
+		     " AND (uri = ? OR (? AND type = ? AND is_primary = 1))",
+		     "sssis", now, e->id, rel, primary, type);
 	uuid_new(id);
 	if (rc == 0)
-		rc = db_exec(db, "INSERT INTO assets (id, episode_id, type, name, uri, storage_key, provider, mime_type,"
+		rc = db_exec(db,
+			     "INSERT INTO assets (id, episode_id, type, name, uri, storage_key, provider, mime_type,"
 			     " file_size_bytes, duration_ms, is_primary) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
 			     "ssssssssIii", id, e->id, type, path, rel, rel, provider, json_str(o, "mime", NULL),
 			     (int64_t)size, (int)json_num(o, "duration_ms", 0), primary);
@@ -105,16 +109,17 @@ static int record_costs(sqlite3 *db, const struct episode *e, const struct job_r
 {
 	const cJSON *o;
 	double total = 0;
-	cJSON_ArrayForEach(o, costs) {
+	cJSON_ArrayForEach (o, costs) {
 		char id[37];
 		double usd = json_num(o, "cost_usd", 0);
 		uuid_new(id);
-		if (db_exec(db, "INSERT INTO cost_entries (id, episode_id, channel_id, provider, operation_type,"
+		if (db_exec(db,
+			    "INSERT INTO cost_entries (id, episode_id, channel_id, provider, operation_type,"
 			    " cost_cents, units_consumed, unit_type, provider_ref, cost_usd, job_id)"
-			    " VALUES (?,?,?,?,?,?,?,?,?,?,?)", "sssssidssds", id, e->id, e->channel_db_id,
-			    json_str(o, "provider", "?"), json_str(o, "operation", j->stage), (int)lround(usd * 100),
-			    json_num(o, "units", 0), json_str(o, "unit_type", NULL), json_str(o, "provider_ref", NULL),
-			    usd, j->id) < 0)
+			    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+			    "sssssidssds", id, e->id, e->channel_db_id, json_str(o, "provider", "?"),
+			    json_str(o, "operation", j->stage), (int)lround(usd * 100), json_num(o, "units", 0),
+			    json_str(o, "unit_type", NULL), json_str(o, "provider_ref", NULL), usd, j->id) < 0)
 			return -1;
 		total += usd;
 	}
@@ -130,8 +135,12 @@ int pipeline_record_costs(sqlite3 *db, struct config *c, const struct job_ref *j
 	if (cJSON_GetArraySize(costs) == 0) return 0;
 	if (episode_load(db, c->root, j->episode_id, &e) < 0) return -1;
 	rc = db_begin(db);
-	if (rc == 0 && record_costs(db, &e, j, costs) == 0) rc = db_commit(db);
-	else { db_rollback(db); rc = -1; }
+	if (rc == 0 && record_costs(db, &e, j, costs) == 0)
+		rc = db_commit(db);
+	else {
+		db_rollback(db);
+		rc = -1;
+	}
 	episode_free(&e);
 	return rc;
 }
@@ -154,14 +163,17 @@ static int record_version(sqlite3 *db, struct episode *e, const char *type, cons
 		return err_set("%s/%s is not valid JSON", e->dir, file);
 	}
 	content = json_print(j);
-	st = db_prep(db, "SELECT COALESCE(MAX(version_number), 0) FROM episode_versions WHERE episode_id = ?"
-		     " AND version_type = ?", "ss", e->id, type);
+	st = db_prep(db,
+		     "SELECT COALESCE(MAX(version_number), 0) FROM episode_versions WHERE episode_id = ?"
+		     " AND version_type = ?",
+		     "ss", e->id, type);
 	if (st && sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	uuid_new(id);
-	rc = db_exec(db, "INSERT INTO episode_versions (id, episode_id, version_type, version_number, content,"
-		     " changed_by, change_reason) VALUES (?,?,?,?,?,?,?)", "sssisss", id, e->id, type, n + 1,
-		     content, e->review_notes ? "reviewer" : "system",
+	rc = db_exec(db,
+		     "INSERT INTO episode_versions (id, episode_id, version_type, version_number, content,"
+		     " changed_by, change_reason) VALUES (?,?,?,?,?,?,?)",
+		     "sssisss", id, e->id, type, n + 1, content, e->review_notes ? "reviewer" : "system",
 		     e->review_notes ? e->review_notes : "generated");
 	if (rc == 0 && strcmp(type, "script") == 0)
 		rc = db_exec(db, "UPDATE episodes SET script = ? WHERE id = ?", "ss", text, e->id);
@@ -176,12 +188,11 @@ static int record_version(sqlite3 *db, struct episode *e, const char *type, cons
 	return rc;
 }
 
-static int record_outputs(sqlite3 *db, struct episode *e, const struct job_ref *j,
-			  const cJSON *result)
+static int record_outputs(sqlite3 *db, struct episode *e, const struct job_ref *j, const cJSON *result)
 {
 	const cJSON *o;
 	const char *prov = json_str(result, "provider", NULL);
-	cJSON_ArrayForEach(o, json_get(result, "outputs")) {
+	cJSON_ArrayForEach (o, json_get(result, "outputs")) {
 		const char *type = json_str(o, "type", "");
 		if (record_asset(db, e, o, prov) < 0) return -1;
 		if (stage_is_versioned(stage_find(j->stage), type) &&
@@ -231,8 +242,8 @@ int pipeline_fail(sqlite3 *db, struct config *c, const struct job_ref *j, const 
 	return 0;
 }
 
-int pipeline_retry_or_fail(sqlite3 *db, struct config *c, const struct job_ref *j,
-			   const char *error, double retry_after, int count_attempt)
+int pipeline_retry_or_fail(sqlite3 *db, struct config *c, const struct job_ref *j, const char *error,
+			   double retry_after, int count_attempt)
 {
 	struct episode e;
 	struct channel *ch;
@@ -241,8 +252,7 @@ int pipeline_retry_or_fail(sqlite3 *db, struct config *c, const struct job_ref *
 	char when[32];
 	int rc;
 
-	if (count_attempt && j->retry_count >= j->max_retries)
-		return pipeline_fail(db, c, j, error);
+	if (count_attempt && j->retry_count >= j->max_retries) return pipeline_fail(db, c, j, error);
 	if (episode_load(db, c->root, j->episode_id, &e) < 0) return -1;
 	ch = config_channel(c, e.channel);
 	/* A pending async job is polled when the provider says; a failure backs off. */
@@ -261,15 +271,16 @@ int pipeline_retry_or_fail(sqlite3 *db, struct config *c, const struct job_ref *
 	return rc;
 }
 
-int pipeline_hold(sqlite3 *db, struct config *c, const struct job_ref *j, const char *kind,
-		  double until, int channel_wide, const char *reason)
+int pipeline_hold(sqlite3 *db, struct config *c, const struct job_ref *j, const char *kind, double until,
+		  int channel_wide, const char *reason)
 {
 	struct episode e;
 	struct state_args a = daemon_args;
 	int rc;
 	if (!state_hold_kind_ok(kind)) {
 		char *why = xasprintf("stage %s answered a hold of unknown kind '%s' (%s); a stage may hold with "
-				      "budget, quota, upload_limit, auth or user", j->stage, kind, reason);
+				      "budget, quota, upload_limit, auth or user",
+				      j->stage, kind, reason);
 		rc = pipeline_fail(db, c, j, why);
 		free(why);
 		return rc;
@@ -295,13 +306,15 @@ int pipeline_requeue_running(sqlite3 *db, struct config *c)
 	for (size_t i = 0; i < n; i++) {
 		struct episode e;
 		if (episode_load(db, c->root, ids[i], &e) < 0) continue;
-		if (state_do(db, c, &e, EV_REQUEUE, &a) == 0) done++;
-		else log_error(e.id, e.dir, "daemon.requeue", "%s", err_msg());
+		if (state_do(db, c, &e, EV_REQUEUE, &a) == 0)
+			done++;
+		else
+			log_error(e.id, e.dir, "daemon.requeue", "%s", err_msg());
 		episode_free(&e);
 	}
 	db_strings_free(ids, n);
 	if (done > 0)
-		log_info(NULL, NULL, "daemon.requeued", "%d job(s) that were running when the daemon stopped are queued again",
-			 done);
+		log_info(NULL, NULL, "daemon.requeued",
+			 "%d job(s) that were running when the daemon stopped are queued again", done);
 	return 0;
 }

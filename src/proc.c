@@ -35,13 +35,13 @@
 extern char **environ;
 
 #define PROC_STDOUT_MAX ((size_t)16 * 1024 * 1024)
-#define PROC_POLL_FALLBACK_MS 50   /* only when the kernel lacks pidfd_open */
+#define PROC_POLL_FALLBACK_MS 50 /* only when the kernel lacks pidfd_open */
 
 /* What the parent tracks while the child runs. */
 struct proc_state {
 	pid_t pid;
-	int pidfd;                 /* readable when the child exits; -1 if absent */
-	int in_fd, out_fd;         /* our ends of the pipes, -1 when closed */
+	int pidfd;         /* readable when the child exits; -1 if absent */
+	int in_fd, out_fd; /* our ends of the pipes, -1 when closed */
 	const char *in;
 	size_t in_left;
 	struct sbuf *out;
@@ -50,13 +50,15 @@ struct proc_state {
 };
 
 /* What the child reports when it could not reach execve. */
-struct proc_report { int step; int err; };
+struct proc_report {
+	int step;
+	int err;
+};
 enum { STEP_CHDIR = 1, STEP_DUP, STEP_EXEC };
 
 static void close_fd(int *fd)
 {
-	if (*fd >= 0)
-		close(*fd);
+	if (*fd >= 0) close(*fd);
 	*fd = -1;
 }
 
@@ -74,29 +76,23 @@ const char *proc_find(const char *name)
 	static char found[ACOG_PATH_MAX];
 	const char *path = getenv("PATH"), *p, *end;
 
-	if (!name || !*name)
-		return NULL;
-	if (strchr(name, '/'))
-		return is_exec_file(name) ? name : NULL;
-	if (!path || !*path)
-		path = "/usr/local/bin:/usr/bin:/bin";
+	if (!name || !*name) return NULL;
+	if (strchr(name, '/')) return is_exec_file(name) ? name : NULL;
+	if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
 	for (p = path;; p = end + 1) {
 		end = strchrnul(p, ':');
 		int dl = (int)(end - p);
 		/* an empty PATH entry means the current directory */
 		int n = dl ? snprintf(found, sizeof found, "%.*s/%s", dl, p, name)
 			   : snprintf(found, sizeof found, "./%s", name);
-		if (n > 0 && (size_t)n < sizeof found && is_exec_file(found))
-			return found;
-		if (!*end)
-			return NULL;
+		if (n > 0 && (size_t)n < sizeof found && is_exec_file(found)) return found;
+		if (!*end) return NULL;
 	}
 }
 
 /* Runs in the child between fork and execve: async-signal-safe calls only. */
 static void __attribute__((noreturn))
-child_exec(const char *path, const char *const argv[], const char *cwd,
-	   int fds[3], int report, pid_t parent)
+child_exec(const char *path, const char *const argv[], const char *cwd, int fds[3], int report, pid_t parent)
 {
 	struct proc_report r = { STEP_DUP, 0 };
 	struct sigaction dfl;
@@ -106,31 +102,25 @@ child_exec(const char *path, const char *const argv[], const char *cwd,
 	/* Die with the stage process; the check closes the race where the
 	 * parent exited before prctl took effect. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(127);
+	if (getppid() != parent) _exit(127);
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
-	for (i = 1; i < NSIG; i++)
-		sigaction(i, &dfl, NULL);   /* ignored signals survive execve */
+	for (i = 1; i < NSIG; i++) sigaction(i, &dfl, NULL); /* ignored signals survive execve */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* Lift the sources above 2 first so dup2 onto 0..2 cannot clobber one
 	 * of them when the daemon itself was started with 0..2 closed. */
 	for (i = 0; i < 3; i++)
-		if ((moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3)) < 0)
-			goto fail;
+		if ((moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3)) < 0) goto fail;
 	for (i = 0; i < 3; i++)
-		if (dup2(moved[i], i) < 0)
-			goto fail;
+		if (dup2(moved[i], i) < 0) goto fail;
 	r.step = STEP_CHDIR;
-	if (cwd && chdir(cwd) < 0)
-		goto fail;
+	if (cwd && chdir(cwd) < 0) goto fail;
 	r.step = STEP_EXEC;
 	execve(path, (char *const *)argv, environ);
 fail:
 	r.err = errno;
-	if (write(report, &r, sizeof r) < 0)
-		_exit(127);
+	if (write(report, &r, sizeof r) < 0) _exit(127);
 	_exit(127);
 }
 
@@ -138,36 +128,30 @@ static int wait_eintr(pid_t pid, int *status, int flags)
 {
 	pid_t r;
 
-	do
-		r = waitpid(pid, status, flags);
+	do r = waitpid(pid, status, flags);
 	while (r < 0 && errno == EINTR);
 	return (int)r;
 }
 
 /* Read the child's report: 0 bytes means execve succeeded (the pipe closed
  * on exec); a full report means it failed and has already exited. */
-static int spawn_check(struct proc_state *st, int report, const char *path,
-		       const char *cwd)
+static int spawn_check(struct proc_state *st, int report, const char *path, const char *cwd)
 {
 	struct proc_report r;
 	ssize_t n;
 	int status;
 
-	do
-		n = read(report, &r, sizeof r);
+	do n = read(report, &r, sizeof r);
 	while (n < 0 && errno == EINTR);
-	if (n == 0)
-		return 0;
+	if (n == 0) return 0;
 	wait_eintr(st->pid, &status, 0);
 	st->reaped = 1;
-	if (n != (ssize_t)sizeof r)
-		return err_set("cannot start %s: lost contact with the child", path);
-	if (r.step == STEP_CHDIR)
-		return err_set("cannot start %s: chdir %s: %s", path, cwd, strerror(r.err));
-	if (r.step == STEP_DUP)
-		return err_set("cannot start %s: dup2: %s", path, strerror(r.err));
+	if (n != (ssize_t)sizeof r) return err_set("cannot start %s: lost contact with the child", path);
+	if (r.step == STEP_CHDIR) return err_set("cannot start %s: chdir %s: %s", path, cwd, strerror(r.err));
+	if (r.step == STEP_DUP) return err_set("cannot start %s: dup2: %s", path, strerror(r.err));
 	return err_set("cannot execute %s: %s (check it exists, is executable and "
-		       "has a valid #! line)", path, strerror(r.err));
+		       "has a valid #! line)",
+		       path, strerror(r.err));
 }
 
 static int set_nonblock(int fd)
@@ -178,8 +162,7 @@ static int set_nonblock(int fd)
 }
 
 /* Create the pipes, fork, and close the child's ends in the parent. */
-static int proc_spawn(const char *path, const char *const argv[],
-		      const struct proc_opts *o, struct proc_state *st)
+static int proc_spawn(const char *path, const char *const argv[], const struct proc_opts *o, struct proc_state *st)
 {
 	int devnull = -1, in[2] = { -1, -1 }, out[2] = { -1, -1 };
 	int rep[2] = { -1, -1 }, fds[3], rc = -1;
@@ -189,8 +172,8 @@ static int proc_spawn(const char *path, const char *const argv[],
 		err_set_errno("cannot open /dev/null");
 		goto out;
 	}
-	if ((o->stdin_data && pipe2(in, O_CLOEXEC) < 0) ||
-	    (o->stdout_buf && pipe2(out, O_CLOEXEC) < 0) || pipe2(rep, O_CLOEXEC) < 0) {
+	if ((o->stdin_data && pipe2(in, O_CLOEXEC) < 0) || (o->stdout_buf && pipe2(out, O_CLOEXEC) < 0) ||
+	    pipe2(rep, O_CLOEXEC) < 0) {
 		err_set_errno("cannot create a pipe for %s", path);
 		goto out;
 	}
@@ -201,15 +184,12 @@ static int proc_spawn(const char *path, const char *const argv[],
 		err_set_errno("cannot fork for %s", path);
 		goto out;
 	}
-	if (st->pid == 0)
-		child_exec(path, argv, o->cwd, fds, rep[1], parent);
+	if (st->pid == 0) child_exec(path, argv, o->cwd, fds, rep[1], parent);
 	close_fd(&rep[1]);
 	st->in_fd = in[1], in[1] = -1;
 	st->out_fd = out[0], out[0] = -1;
-	if (spawn_check(st, rep[0], path, o->cwd) < 0)
-		goto out;
-	if ((st->in_fd >= 0 && set_nonblock(st->in_fd) < 0) ||
-	    (st->out_fd >= 0 && set_nonblock(st->out_fd) < 0)) {
+	if (spawn_check(st, rep[0], path, o->cwd) < 0) goto out;
+	if ((st->in_fd >= 0 && set_nonblock(st->in_fd) < 0) || (st->out_fd >= 0 && set_nonblock(st->out_fd) < 0)) {
 		err_set_errno("cannot set O_NONBLOCK on a pipe to %s", path);
 		goto out;
 	}
@@ -234,8 +214,7 @@ static void pump_stdin(struct proc_state *st)
 	} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		return;
 	}
-	if (st->in_left == 0 || n <= 0)
-		close_fd(&st->in_fd);   /* EOF tells the child the request is complete */
+	if (st->in_left == 0 || n <= 0) close_fd(&st->in_fd); /* EOF tells the child the request is complete */
 }
 
 /* Read what is available.  Returns -1 when the output is too big. */
@@ -246,16 +225,13 @@ static int pump_stdout(struct proc_state *st)
 
 	for (;;) {
 		n = read(st->out_fd, buf, sizeof buf);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return 0;
+		if (n < 0 && errno == EINTR) continue;
+		if (n < 0 && errno == EAGAIN) return 0;
 		if (n <= 0) {
 			close_fd(&st->out_fd);
 			return 0;
 		}
-		if (st->out->len + (size_t)n > st->out_max)
-			return -1;
+		if (st->out->len + (size_t)n > st->out_max) return -1;
 		sb_add(st->out, buf, (size_t)n);
 	}
 }
@@ -266,8 +242,7 @@ static void try_reap(struct proc_state *st)
 {
 	int r;
 
-	if (st->reaped)
-		return;
+	if (st->reaped) return;
 	r = wait_eintr(st->pid, &st->status, WNOHANG);
 	if (r == st->pid)
 		st->reaped = 1;
@@ -285,8 +260,7 @@ static int poll_ms(const struct proc_state *st, double deadline)
 		double left = deadline - time_mono();
 		ms = left <= 0 ? 0 : (int)(left * 1000.0) + 1;
 	}
-	if (st->pidfd < 0 && !st->reaped && (ms < 0 || ms > PROC_POLL_FALLBACK_MS))
-		ms = PROC_POLL_FALLBACK_MS;
+	if (st->pidfd < 0 && !st->reaped && (ms < 0 || ms > PROC_POLL_FALLBACK_MS)) ms = PROC_POLL_FALLBACK_MS;
 	return ms;
 }
 
@@ -298,32 +272,23 @@ static int proc_pump(struct proc_state *st, double deadline)
 	int n, in_i, out_i, pid_i;
 
 	while (st->in_fd >= 0 || st->out_fd >= 0 || !st->reaped) {
-		if (deadline > 0 && time_mono() >= deadline)
-			return -2;
+		if (deadline > 0 && time_mono() >= deadline) return -2;
 		n = 0, in_i = out_i = pid_i = -1;
-		if (st->in_fd >= 0)
-			in_i = n, p[n++] = (struct pollfd){ st->in_fd, POLLOUT, 0 };
-		if (st->out_fd >= 0)
-			out_i = n, p[n++] = (struct pollfd){ st->out_fd, POLLIN, 0 };
-		if (st->pidfd >= 0 && !st->reaped)
-			pid_i = n, p[n++] = (struct pollfd){ st->pidfd, POLLIN, 0 };
+		if (st->in_fd >= 0) in_i = n, p[n++] = (struct pollfd){ st->in_fd, POLLOUT, 0 };
+		if (st->out_fd >= 0) out_i = n, p[n++] = (struct pollfd){ st->out_fd, POLLIN, 0 };
+		if (st->pidfd >= 0 && !st->reaped) pid_i = n, p[n++] = (struct pollfd){ st->pidfd, POLLIN, 0 };
 		if (poll(p, (nfds_t)n, poll_ms(st, deadline)) < 0) {
-			if (errno == EINTR)
-				continue;
+			if (errno == EINTR) continue;
 			return err_set_errno("poll");
 		}
-		if (in_i >= 0 && p[in_i].revents)
-			pump_stdin(st);
-		if (out_i >= 0 && p[out_i].revents && pump_stdout(st) < 0)
-			return -3;
-		if (pid_i < 0 || p[pid_i].revents)
-			try_reap(st);
+		if (in_i >= 0 && p[in_i].revents) pump_stdin(st);
+		if (out_i >= 0 && p[out_i].revents && pump_stdout(st) < 0) return -3;
+		if (pid_i < 0 || p[pid_i].revents) try_reap(st);
 		if (st->reaped) {
 			/* Everything the child wrote is in the pipe now; a
 			 * grandchild holding it open must not keep us here. */
 			close_fd(&st->in_fd);
-			if (st->out_fd >= 0 && pump_stdout(st) < 0)
-				return -3;
+			if (st->out_fd >= 0 && pump_stdout(st) < 0) return -3;
 			close_fd(&st->out_fd);
 		}
 	}
@@ -335,10 +300,8 @@ static int pidfd_open_or_none(pid_t pid)
 #ifdef SYS_pidfd_open
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
 
-	if (fd >= 0 && fcntl(fd, F_SETFD, FD_CLOEXEC) == 0)
-		return fd;
-	if (fd >= 0)
-		close(fd);
+	if (fd >= 0 && fcntl(fd, F_SETFD, FD_CLOEXEC) == 0) return fd;
+	if (fd >= 0) close(fd);
 #else
 	(void)pid;
 #endif
@@ -354,8 +317,7 @@ static void sigchld_default(struct sigaction *old)
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
 	sigaction(SIGCHLD, NULL, old);
-	if (old->sa_handler == SIG_IGN)
-		sigaction(SIGCHLD, &dfl, NULL);
+	if (old->sa_handler == SIG_IGN) sigaction(SIGCHLD, &dfl, NULL);
 }
 
 /* SIGPIPE is blocked while we write to the child, then any SIGPIPE we
@@ -377,10 +339,8 @@ static void sigpipe_restore(const sigset_t *old, int was_pending)
 
 static int proc_status(int status)
 {
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
+	if (WIFEXITED(status)) return WEXITSTATUS(status);
+	if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
 	return 255;
 }
 
@@ -392,14 +352,13 @@ int proc_run(const char *const argv[], const struct proc_opts *o, int *timed_out
 	sigset_t block, old, pending;
 	int rc = -1, pr, was_pending;
 
-	if (timed_out)
-		*timed_out = 0;
-	if (!argv || !argv[0] || !*argv[0])
-		return err_set("proc_run: empty argument vector");
+	if (timed_out) *timed_out = 0;
+	if (!argv || !argv[0] || !*argv[0]) return err_set("proc_run: empty argument vector");
 	if (!(path = proc_find(argv[0])))
-		return err_set("%s: not found%s", argv[0], strchr(argv[0], '/') ?
-			       " or not executable" : " in PATH (install it or give a full path)");
-	path = xstrdup(path);   /* proc_find's buffer is shared */
+		return err_set("%s: not found%s", argv[0],
+			       strchr(argv[0], '/') ? " or not executable"
+						    : " in PATH (install it or give a full path)");
+	path = xstrdup(path); /* proc_find's buffer is shared */
 	sigemptyset(&block);
 	sigaddset(&block, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &block, &old);
@@ -410,17 +369,14 @@ int proc_run(const char *const argv[], const struct proc_opts *o, int *timed_out
 	st.in_left = o->stdin_data ? o->stdin_len : 0;
 	st.out = o->stdout_buf;
 	st.out_max = o->stdout_max ? o->stdout_max : PROC_STDOUT_MAX;
-	if (proc_spawn(path, argv, o, &st) < 0)
-		goto out;
+	if (proc_spawn(path, argv, o, &st) < 0) goto out;
 	st.pidfd = pidfd_open_or_none(st.pid);
 	pr = proc_pump(&st, o->timeout_s > 0 ? time_mono() + o->timeout_s : 0);
-	if (pr == -2 && timed_out)
-		*timed_out = 1;
+	if (pr == -2 && timed_out) *timed_out = 1;
 	if (pr == -2)
 		err_set("%s timed out after %d s", argv[0], o->timeout_s);
 	else if (pr == -3)
-		err_set("%s wrote more than %zu bytes on stdout; it was stopped",
-			argv[0], st.out_max);
+		err_set("%s wrote more than %zu bytes on stdout; it was stopped", argv[0], st.out_max);
 	rc = pr == 0 ? proc_status(st.status) : -1;
 out:
 	if (st.pid > 0 && !st.reaped) {

@@ -32,20 +32,16 @@
 
 #define FILE_MAX ((size_t)4 * 1024 * 1024)
 #define TEMPLATE_MAX ((size_t)256 * 1024)
-#define WORDS_PER_MINUTE 150         /* as the builtin templates and the script review */
+#define WORDS_PER_MINUTE 150 /* as the builtin templates and the script review */
 #define SCRIPT_MIN_WORDS 70
-
 
 double prompt_target_minutes(const struct stage_ctx *ctx, const cJSON *plan)
 {
 	double m = json_num(plan, "target_length_minutes", -1);
 
-	if (m <= 0)
-		m = json_num(ctx->idea, "target_length_minutes", -1);
-	if (m <= 0)
-		m = json_num(ctx->channel, "style_guide.target_length_minutes", -1);
-	if (m <= 0 || isnan(m))
-		m = 1;
+	if (m <= 0) m = json_num(ctx->idea, "target_length_minutes", -1);
+	if (m <= 0) m = json_num(ctx->channel, "style_guide.target_length_minutes", -1);
+	if (m <= 0 || isnan(m)) m = 1;
 	return m > 180 ? 180 : m;
 }
 
@@ -76,12 +72,9 @@ int prompt_target_words(double minutes)
 
 static const char *builtin_template(const char *stage)
 {
-	if (!strcmp(stage, "planning"))
-		return prompt_planning_txt;
-	if (!strcmp(stage, "scripting"))
-		return prompt_scripting_txt;
-	if (!strcmp(stage, "metadata"))
-		return prompt_metadata_txt;
+	if (!strcmp(stage, "planning")) return prompt_planning_txt;
+	if (!strcmp(stage, "scripting")) return prompt_scripting_txt;
+	if (!strcmp(stage, "metadata")) return prompt_metadata_txt;
 	return NULL;
 }
 
@@ -98,8 +91,7 @@ static char *template_load(struct stage_ctx *ctx)
 			err_set("%s is not valid UTF-8", path);
 			free(t), t = NULL;
 		}
-		if (t)
-			stage_log(ctx, "info", "prompt template %s", path);
+		if (t) stage_log(ctx, "info", "prompt template %s", path);
 	} else if (builtin) {
 		t = xstrdup(builtin);
 	} else {
@@ -113,8 +105,7 @@ static int is_part_line(const char *line, size_t n, const char *name)
 {
 	char want[32];
 
-	while (n && isspace((unsigned char)line[n - 1]))
-		n--;
+	while (n && isspace((unsigned char)line[n - 1])) n--;
 	snprintf(want, sizeof want, "=== %s ===", name);
 	return n == strlen(want) && !strncasecmp(line, want, n);
 }
@@ -123,10 +114,8 @@ static void trim_sb(struct sbuf *b)
 {
 	size_t skip = 0;
 
-	while (b->len && isspace((unsigned char)b->s[b->len - 1]))
-		b->s[--b->len] = 0;
-	while (skip < b->len && isspace((unsigned char)b->s[skip]))
-		skip++;
+	while (b->len && isspace((unsigned char)b->s[b->len - 1])) b->s[--b->len] = 0;
+	while (skip < b->len && isspace((unsigned char)b->s[skip])) skip++;
 	if (skip) {
 		memmove(b->s, b->s + skip, b->len - skip + 1);
 		b->len -= skip;
@@ -156,21 +145,19 @@ static void template_split(const char *t, struct sbuf *sys, struct sbuf *user)
  * false when it was left as written. */
 static char *render(const char *t, const cJSON *vars, cJSON *used)
 {
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 	const char *p = t, *open, *close;
 
 	while ((open = strstr(p, "{{")) && (close = strstr(open + 2, "}}"))) {
 		const char *n = open + 2, *ne = close, *v;
 		char name[48];
 		size_t len;
-		while (n < ne && *n == ' ')
-			n++;
-		while (ne > n && ne[-1] == ' ')
-			ne--;
+		while (n < ne && *n == ' ') n++;
+		while (ne > n && ne[-1] == ' ') ne--;
 		len = (size_t)(ne - n);
 		sb_add(&b, p, (size_t)(open - p));
 		if (len == 0 || len >= sizeof name || strspn(n, "abcdefghijklmnopqrstuvwxyz_") < len) {
-			sb_add(&b, open, 2);   /* not a placeholder, e.g. JSON in the prompt */
+			sb_add(&b, open, 2); /* not a placeholder, e.g. JSON in the prompt */
 			p = open + 2;
 			continue;
 		}
@@ -178,8 +165,7 @@ static char *render(const char *t, const cJSON *vars, cJSON *used)
 		name[len] = 0;
 		v = json_str(vars, name, NULL);
 		sb_add(&b, v ? v : open, v ? strlen(v) : (size_t)(close + 2 - open));
-		if (!cJSON_GetObjectItemCaseSensitive(used, name))
-			cJSON_AddBoolToObject(used, name, v != NULL);
+		if (!cJSON_GetObjectItemCaseSensitive(used, name)) cJSON_AddBoolToObject(used, name, v != NULL);
 		p = close + 2;
 	}
 	sb_puts(&b, p);
@@ -215,22 +201,20 @@ static cJSON *vars_build(const struct stage_ctx *ctx, const char *schema)
 	char *plan_text = episode_file(ctx, "plan.json");
 	cJSON *plan = cJSON_Parse(plan_text);
 	double min = prompt_target_minutes(ctx, cJSON_IsObject(plan) ? plan : NULL);
-	struct sbuf kp = {0};
+	struct sbuf kp = { 0 };
 	const cJSON *it;
 
 	cJSON_AddStringToObject(v, "topic", json_str(ctx->idea, "topic", ""));
 	cJSON_AddStringToObject(v, "brief", json_str(ctx->idea, "brief", ""));
 	cJSON_AddStringToObject(v, "target_audience", json_str(ctx->idea, "target_audience", ""));
-	cJSON_ArrayForEach(it, json_get(ctx->idea, "key_points"))
-		if (cJSON_IsString(it))
-			sb_printf(&kp, "- %s\n", it->valuestring);
+	cJSON_ArrayForEach (it, json_get(ctx->idea, "key_points"))
+		if (cJSON_IsString(it)) sb_printf(&kp, "- %s\n", it->valuestring);
 	cJSON_AddStringToObject(v, "key_points", kp.s ? kp.s : "");
 	var_take(v, "target_length_minutes", xasprintf("%g", min));
 	var_take(v, "target_words", xasprintf("%d", prompt_target_words(min)));
 	var_json(v, "persona", json_get(ctx->channel, "persona"));
 	var_json(v, "style_guide", json_get(ctx->channel, "style_guide"));
-	cJSON_AddStringToObject(v, "channel_name", json_str(ctx->channel, "name",
-				json_str(ctx->channel, "id", "")));
+	cJSON_AddStringToObject(v, "channel_name", json_str(ctx->channel, "name", json_str(ctx->channel, "id", "")));
 	cJSON_AddStringToObject(v, "niche", json_str(ctx->channel, "niche", ""));
 	var_take(v, "plan", plan_text);
 	var_take(v, "script", episode_file(ctx, "script.md"));
@@ -250,33 +234,31 @@ void prompt_add_message(cJSON *msgs, const char *role, const char *content)
 	cJSON_AddItemToArray(msgs, m);
 }
 
-static void user_extras(struct stage_ctx *ctx, struct sbuf *user, const char *schema,
-			const cJSON *used)
+static void user_extras(struct stage_ctx *ctx, struct sbuf *user, const char *schema, const cJSON *used)
 {
 	const char *notes = ctx->reviewer_notes;
 	const cJSON *it;
 
 	if (schema && !cJSON_IsTrue(json_get(used, "schema")))
-		sb_printf(user, "\n\nAnswer with only a JSON object that matches this JSON Schema:\n%s",
-			  schema);
+		sb_printf(user, "\n\nAnswer with only a JSON object that matches this JSON Schema:\n%s", schema);
 	if (notes && *notes && !cJSON_IsTrue(json_get(used, "reviewer_notes")))
-		sb_printf(user, "\n\nA reviewer rejected the previous version with these notes; "
-			  "address every one of them:\n%s", notes);
-	cJSON_ArrayForEach(it, used)
+		sb_printf(user,
+			  "\n\nA reviewer rejected the previous version with these notes; "
+			  "address every one of them:\n%s",
+			  notes);
+	cJSON_ArrayForEach (it, used)
 		if (cJSON_IsFalse(it))
-			stage_log(ctx, "warn", "prompt template: unknown placeholder {{%s}} left as is",
-				  it->string);
+			stage_log(ctx, "warn", "prompt template: unknown placeholder {{%s}} left as is", it->string);
 }
 
 cJSON *prompt_messages(struct stage_ctx *ctx)
 {
 	const char *schema = prompt_schema(ctx->stage);
-	struct sbuf sys = {0}, user = {0};
+	struct sbuf sys = { 0 }, user = { 0 };
 	char *t = template_load(ctx), *s, *u;
 	cJSON *vars, *used, *msgs;
 
-	if (!t)
-		return NULL;
+	if (!t) return NULL;
 	template_split(t, &sys, &user);
 	vars = vars_build(ctx, schema);
 	used = cJSON_CreateObject();
@@ -286,8 +268,7 @@ cJSON *prompt_messages(struct stage_ctx *ctx)
 	sb_puts(&user, u);
 	user_extras(ctx, &user, schema, used);
 	msgs = cJSON_CreateArray();
-	if (*s)
-		prompt_add_message(msgs, "system", s);
+	if (*s) prompt_add_message(msgs, "system", s);
 	prompt_add_message(msgs, "user", user.s);
 	free(t), free(s), free(u);
 	sb_free(&sys), sb_free(&user);
@@ -309,12 +290,11 @@ static const char plan_schema[] =
 	"\"ctas\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
 	"\"broll_suggestions\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}";
 
-static const char meta_schema[] =
-	"{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"final_title\","
-	"\"description\",\"tags\",\"thumbnail_prompt\"],\"properties\":{"
-	"\"final_title\":{\"type\":\"string\"},\"description\":{\"type\":\"string\"},"
-	"\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
-	"\"thumbnail_prompt\":{\"type\":\"string\"}}}";
+static const char meta_schema[] = "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"final_title\","
+				  "\"description\",\"tags\",\"thumbnail_prompt\"],\"properties\":{"
+				  "\"final_title\":{\"type\":\"string\"},\"description\":{\"type\":\"string\"},"
+				  "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+				  "\"thumbnail_prompt\":{\"type\":\"string\"}}}";
 
 /* The script as segments; prompt_script_from_json() turns it into script.md. */
 static const char script_schema[] =
@@ -326,12 +306,15 @@ static const char script_schema[] =
 
 const char *prompt_schema(const char *stage)
 {
-	static const struct { const char *stage, *schema; } schemas[] = {
-		{ "planning", plan_schema }, { "scripting", script_schema }, { "metadata", meta_schema },
+	static const struct {
+		const char *stage, *schema;
+	} schemas[] = {
+		{ "planning", plan_schema },
+		{ "scripting", script_schema },
+		{ "metadata", meta_schema },
 	};
 	for (size_t i = 0; i < sizeof schemas / sizeof *schemas; i++)
-		if (!strcmp(stage, schemas[i].stage))
-			return schemas[i].schema;
+		if (!strcmp(stage, schemas[i].stage)) return schemas[i].schema;
 	return NULL;
 }
 
@@ -340,16 +323,13 @@ char *prompt_strip_fence(const char *s)
 {
 	const char *start, *end;
 
-	while (isspace((unsigned char)*s))
-		s++;
+	while (isspace((unsigned char)*s)) s++;
 	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		end--;
+	while (end > s && isspace((unsigned char)end[-1])) end--;
 	if (strncmp(s, "```", 3) || end - s < 6 || strncmp(end - 3, "```", 3))
 		return xasprintf("%.*s", (int)(end - s), s);
 	start = strchr(s, '\n');
-	if (!start || start >= end - 3)
-		return xasprintf("%.*s", (int)(end - s), s);
+	if (!start || start >= end - 3) return xasprintf("%.*s", (int)(end - s), s);
 	return xasprintf("%.*s", (int)(end - 3 - (start + 1)), start + 1);
 }
 
@@ -358,11 +338,9 @@ static char *enum_problem(const cJSON *v, const cJSON *s, const char *where)
 {
 	const cJSON *e, *it;
 
-	if (!cJSON_IsArray(e = json_get(s, "enum")))
-		return NULL;
-	cJSON_ArrayForEach(it, e)
-		if (cJSON_IsString(it) && !strcmp(it->valuestring, v->valuestring))
-			return NULL;
+	if (!cJSON_IsArray(e = json_get(s, "enum"))) return NULL;
+	cJSON_ArrayForEach (it, e)
+		if (cJSON_IsString(it) && !strcmp(it->valuestring, v->valuestring)) return NULL;
 	return xasprintf("%s: \"%.60s\" is not one of the allowed values", where, v->valuestring);
 }
 
@@ -376,31 +354,26 @@ static char *schema_problem(const cJSON *v, const cJSON *s, const char *where)
 	int i = 0;
 
 	if (!strcmp(type, "string"))
-		return cJSON_IsString(v) ? enum_problem(v, s, where)
-		       : xasprintf("%s: expected a string", where);
+		return cJSON_IsString(v) ? enum_problem(v, s, where) : xasprintf("%s: expected a string", where);
 	if (!strcmp(type, "array")) {
-		if (!cJSON_IsArray(v))
-			return xasprintf("%s: expected an array", where);
-		cJSON_ArrayForEach(it, v) {
+		if (!cJSON_IsArray(v)) return xasprintf("%s: expected an array", where);
+		cJSON_ArrayForEach (it, v) {
 			char *w = xasprintf("%s[%d]", where, i++);
 			p = schema_problem(it, json_get(s, "items"), w);
 			free(w);
-			if (p)
-				return p;
+			if (p) return p;
 		}
 		return NULL;
 	}
-	if (!cJSON_IsObject(v))
-		return xasprintf("%s: expected a JSON object", where);
-	cJSON_ArrayForEach(it, json_get(s, "required")) {
+	if (!cJSON_IsObject(v)) return xasprintf("%s: expected a JSON object", where);
+	cJSON_ArrayForEach (it, json_get(s, "required")) {
 		const cJSON *f = cJSON_GetObjectItemCaseSensitive(v, it->valuestring);
 		char *w = !strcmp(where, "the answer") ? xstrdup(it->valuestring)
-			  : xasprintf("%s.%s", where, it->valuestring);
+						       : xasprintf("%s.%s", where, it->valuestring);
 		p = f ? schema_problem(f, json_get(json_get(s, "properties"), it->valuestring), w)
 		      : xasprintf("the key \"%s\" is missing", w);
 		free(w);
-		if (p)
-			return p;
+		if (p) return p;
 	}
 	return NULL;
 }
@@ -415,8 +388,7 @@ char *prompt_json_problem(const char *answer, const cJSON *schema, cJSON **doc)
 
 	*doc = NULL;
 	if (!j)
-		p = xasprintf("it is not valid JSON (error near byte %zu)",
-			      end ? (size_t)(end - text) : (size_t)0);
+		p = xasprintf("it is not valid JSON (error near byte %zu)", end ? (size_t)(end - text) : (size_t)0);
 	else if (!(p = schema_problem(j, schema, "the answer")))
 		*doc = j, j = NULL;
 	cJSON_Delete(j);
@@ -438,8 +410,7 @@ static void line_add(struct sbuf *b, const char *s, int marker_arg)
 			space = 1;
 			continue;
 		}
-		if (space && b->len > start)
-			sb_add(b, " ", 1);
+		if (space && b->len > start) sb_add(b, " ", 1);
 		space = 0;
 		sb_add(b, s, 1);
 	}
@@ -450,11 +421,10 @@ static void line_add(struct sbuf *b, const char *s, int marker_arg)
  * as a heading or a marker).  0 when there is nothing to say. */
 static int segment_add(struct sbuf *b, const char *broll, const char *narration)
 {
-	struct sbuf n = {0};
+	struct sbuf n = { 0 };
 
 	line_add(&n, narration, 0);
-	if (!n.len)
-		return 0;
+	if (!n.len) return 0;
 	if (broll) {
 		sb_puts(b, "[BROLL: ");
 		line_add(b, broll, 1);
@@ -469,11 +439,10 @@ static int segment_add(struct sbuf *b, const char *broll, const char *narration)
 
 static void title_add(struct sbuf *b, const char *title)
 {
-	struct sbuf t = {0};
+	struct sbuf t = { 0 };
 
 	line_add(&t, title ? title : "", 0);
-	if (t.len)
-		sb_printf(b, "# %s\n\n", t.s);
+	if (t.len) sb_printf(b, "# %s\n\n", t.s);
 	sb_free(&t);
 }
 
@@ -481,19 +450,18 @@ static void title_add(struct sbuf *b, const char *title)
  * or the problem to send back to the model. */
 char *prompt_script_from_json(const cJSON *doc, char **text)
 {
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 	const cJSON *seg;
 	int n = 0;
 
 	title_add(&b, json_str(doc, "title", NULL));
-	cJSON_ArrayForEach(seg, json_get(doc, "segments")) {
+	cJSON_ArrayForEach (seg, json_get(doc, "segments")) {
 		int broll = !strcmp(json_str(seg, "visual", ""), "broll");
 		n += segment_add(&b, broll ? json_str(seg, "broll_description", "") : NULL,
 				 json_str(seg, "narration", ""));
 	}
 	*text = n ? b.s : NULL;
-	if (n)
-		return NULL;
+	if (n) return NULL;
 	sb_free(&b);
 	return xstrdup("no segment has any narration; put the spoken words in \"narration\"");
 }
@@ -502,8 +470,7 @@ static size_t words_in(const char *s)
 {
 	size_t n = *s != 0;
 
-	for (; *s; s++)
-		n += *s == ' ';
+	for (; *s; s++) n += *s == ' ';
 	return n;
 }
 
@@ -512,8 +479,7 @@ static const char *section_broll(const cJSON *plan, int k)
 {
 	const cJSON *sug = cJSON_GetArrayItem(json_get(plan, "broll_suggestions"), k);
 
-	if (cJSON_IsString(sug) && sug->valuestring[strspn(sug->valuestring, " \t\r\n")])
-		return sug->valuestring;
+	if (cJSON_IsString(sug) && sug->valuestring[strspn(sug->valuestring, " \t\r\n")]) return sug->valuestring;
 	return json_str(cJSON_GetArrayItem(json_get(plan, "sections"), k), "title", "");
 }
 
@@ -522,11 +488,10 @@ static const char *section_broll(const cJSON *plan, int k)
 static char *prose_narration(const char *prose, char **title)
 {
 	struct script s;
-	struct sbuf all = {0};
+	struct sbuf all = { 0 };
 
 	script_parse(prose, &s);
-	for (size_t i = 0; i < s.n; i++)
-		sb_printf(&all, "%s%s", all.len ? " " : "", s.seg[i].text);
+	for (size_t i = 0; i < s.n; i++) sb_printf(&all, "%s%s", all.len ? " " : "", s.seg[i].text);
 	*title = s.title ? xstrdup(s.title) : NULL;
 	script_free(&s);
 	return all.s ? all.s : xstrdup("");
@@ -534,13 +499,12 @@ static char *prose_narration(const char *prose, char **title)
 
 /* Shares the sentences out, in order and about evenly by words, over nseg
  * segments, section k's shown with its b-roll. */
-static void prose_segments(struct sbuf *b, char **sent, size_t ns, size_t total, const cJSON *plan,
-			   int nseg)
+static void prose_segments(struct sbuf *b, char **sent, size_t ns, size_t total, const cJSON *plan, int nseg)
 {
 	size_t done = 0, j = 0;
 
 	for (int k = 0; k < nseg; k++) {
-		struct sbuf n = {0};
+		struct sbuf n = { 0 };
 		size_t goal = total * (size_t)(k + 1) / (size_t)nseg;
 		do {
 			sb_printf(&n, "%s%s", n.len ? " " : "", sent[j]);
@@ -555,28 +519,27 @@ static void prose_segments(struct sbuf *b, char **sent, size_t ns, size_t total,
  * the plan (fewer when there are fewer sentences), each shown with the
  * plan's b-roll suggestion for it.  NULL and *text (*nseg segments), or
  * the problem when it has fewer than min_words words. */
-char *prompt_script_from_prose(const char *prose, const cJSON *plan, int min_words, char **text,
-			       int *nseg)
+char *prompt_script_from_prose(const char *prose, const cJSON *plan, int min_words, char **text, int *nseg)
 {
 	char *title, *all = prose_narration(prose, &title), **sent = NULL, *p = NULL;
 	size_t ns = script_sentences(all, &sent), total = words_in(all);
 	int sections = cJSON_GetArraySize(json_get(plan, "sections"));
 	size_t want = sections > 1 ? (size_t)sections : 1;
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 
 	*text = NULL;
 	*nseg = (int)(want < ns ? want : ns);
 	if (total < (size_t)min_words || !ns) {
 		p = xasprintf("it is neither the JSON script nor a script with [AVATAR]/[BROLL: ...] "
 			      "markers, and as prose it has %zu words, too few for the script (about %d "
-			      "or more)", total, min_words);
+			      "or more)",
+			      total, min_words);
 	} else {
 		title_add(&b, title);
 		prose_segments(&b, sent, ns, total, plan, *nseg);
 		*text = b.s;
 	}
-	for (size_t i = 0; i < ns; i++)
-		free(sent[i]);
+	for (size_t i = 0; i < ns; i++) free(sent[i]);
 	free(sent), free(all), free(title);
 	return p;
 }

@@ -26,7 +26,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #define CARD_COLOR "0x14213d"
 #define CARD_TITLE ".card-title.tmp.txt"
 #define CARD_CHANNEL ".card-channel.tmp.txt"
@@ -34,25 +33,32 @@
 #define FINAL_TMP ".final.tmp.mp4"
 #define THUMB_TMP ".thumbnail.tmp.png"
 #define MAX_DRIFT 0.5
-#define SHORT_SLACK 0.25           /* a clip this much shorter is not "short": it is held */
-#define THUMB_MIN_SEEK 0.2         /* seek no less: a clip of a frame or two has one at 0 */
+#define SHORT_SLACK 0.25   /* a clip this much shorter is not "short": it is held */
+#define THUMB_MIN_SEEK 0.2 /* seek no less: a clip of a frame or two has one at 0 */
 
 /* A segment's picture: its clip (NULL: the title card), how long the clip
  * has pictures, and whether it plays again until the segment ends. */
-struct seg_src { char *clip; double clip_s; int loop; };
+struct seg_src {
+	char *clip;
+	double clip_s;
+	int loop;
+};
 
 struct assembly {
 	struct media_frame f;
 	struct media_timeline t;
-	struct seg_src *src;       /* one per timeline segment */
+	struct seg_src *src; /* one per timeline segment */
 	const char *font;
-	char *font_esc;            /* escaped for the filter graph */
+	char *font_esc; /* escaped for the filter graph */
 	char *title, *channel;
 	const char *audio;
 	double audio_s;
 };
 
-static int min_side(const struct media_frame *f) { return f->w < f->h ? f->w : f->h; }
+static int min_side(const struct media_frame *f)
+{
+	return f->w < f->h ? f->w : f->h;
+}
 
 /* Characters per line for text of this size across 90% of the width. */
 static int wrap_cols(const struct media_frame *f, int size)
@@ -81,8 +87,7 @@ static char *channel_name(struct stage_ctx *ctx)
 }
 
 /* drawtext for one scratch file; y is an ffmpeg expression. */
-static char *drawtext(const struct assembly *as, const char *file, int size,
-		      const char *color, const char *y)
+static char *drawtext(const struct assembly *as, const char *file, int size, const char *color, const char *y)
 {
 	char *ef = media_filter_escape(file);
 	char *out = xasprintf("drawtext=fontfile=%s:textfile=%s:expansion=none:fontcolor=%s:"
@@ -122,11 +127,12 @@ static char *seg_clip(const struct media_seg *s)
 static void short_clip(struct stage_ctx *ctx, const struct assembly *as, struct seg_src *c, double need)
 {
 	static const char *const how[] = { [MEDIA_SHORT_HOLD] = "its last frame is held",
-		[MEDIA_SHORT_LOOP] = "it is looped", [MEDIA_SHORT_STILL] = "the title card is shown instead" };
+					   [MEDIA_SHORT_LOOP] = "it is looped",
+					   [MEDIA_SHORT_STILL] = "the title card is shown instead" };
 	enum media_short m = as->f.short_clip;
 
-	stage_log(ctx, "info", "%s lasts %.2f s, its segment %.2f s: %s (video.short_clip: %s)", c->clip,
-		  c->clip_s, need, how[m], media_short_names[m]);
+	stage_log(ctx, "info", "%s lasts %.2f s, its segment %.2f s: %s (video.short_clip: %s)", c->clip, c->clip_s,
+		  need, how[m], media_short_names[m]);
 	c->loop = m == MEDIA_SHORT_LOOP;
 	if (m == MEDIA_SHORT_STILL) {
 		free(c->clip);
@@ -145,16 +151,16 @@ static enum stage_rc sources_load(struct stage_ctx *ctx, struct assembly *as)
 		double need = (double)media_seg_frames(s, as->f.fps) / as->f.fps;
 		if (need <= 0 || !(c->clip = seg_clip(s))) continue;
 		if ((c->clip_s = media_video_duration(c->clip)) <= 0)
-			return stage_fail(ctx, STAGE_FAIL, "%s; re-run the %s stage to make it again",
-					  err_msg(), s->broll ? "broll" : "avatar");
+			return stage_fail(ctx, STAGE_FAIL, "%s; re-run the %s stage to make it again", err_msg(),
+					  s->broll ? "broll" : "avatar");
 		if (c->clip_s < need - SHORT_SLACK) short_clip(ctx, as, c, need);
 	}
 	return STAGE_OK;
 }
 
 /* One input per visible segment, and its normalising filter chain. */
-static void add_segment(const struct assembly *as, const struct media_seg *s, long frames,
-			int input, struct media_argv *a, struct sbuf *g)
+static void add_segment(const struct assembly *as, const struct media_seg *s, long frames, int input,
+			struct media_argv *a, struct sbuf *g)
 {
 	const struct media_frame *f = &as->f;
 	const struct seg_src *c = &as->src[s - as->t.seg];
@@ -173,7 +179,8 @@ static void add_segment(const struct assembly *as, const struct media_seg *s, lo
 		free(ch);
 		free(ti);
 	}
-	sb_printf(g, "scale=%d:%d:force_original_aspect_ratio=decrease,"
+	sb_printf(g,
+		  "scale=%d:%d:force_original_aspect_ratio=decrease,"
 		  "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=%d,"
 		  "tpad=stop_mode=clone:stop_duration=%.3f,trim=end_frame=%ld,"
 		  "setpts=PTS-STARTPTS[v%d];",
@@ -185,16 +192,15 @@ static void add_segment(const struct assembly *as, const struct media_seg *s, lo
 static void add_subtitles(const struct assembly *as, struct sbuf *g)
 {
 	int size = as->f.h > as->f.w ? 9 : 16;
-	char *style = xasprintf("FontName=DejaVu Sans,FontSize=%d,Outline=1.2,Shadow=0,MarginV=%d",
-				size, as->f.h > as->f.w ? 40 : 18);
+	char *style = xasprintf("FontName=DejaVu Sans,FontSize=%d,Outline=1.2,Shadow=0,MarginV=%d", size,
+				as->f.h > as->f.w ? 40 : 18);
 	char *es = media_filter_escape(style);
 	sb_printf(g, ",subtitles=filename=subtitles.srt:force_style=%s", es);
 	free(es);
 	free(style);
 }
 
-static void build_graph(const struct assembly *as, struct media_argv *a, struct sbuf *g,
-			int *audio_input)
+static void build_graph(const struct assembly *as, struct media_argv *a, struct sbuf *g, int *audio_input)
 {
 	int n = 0;
 	for (size_t i = 0; i < as->t.n; i++) {
@@ -230,8 +236,8 @@ static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as)
 	media_argv_add(&a, FINAL_TMP);
 	rc = media_run(ctx, &a, "final.mp4");
 	if (rc == STAGE_OK)
-		stage_log(ctx, "info", "encoded final.mp4 (%dx%d, %zu segments, preset %s) in %.1f s",
-			  as->f.w, as->f.h, as->t.n, as->f.preset, time_mono() - t0);
+		stage_log(ctx, "info", "encoded final.mp4 (%dx%d, %zu segments, preset %s) in %.1f s", as->f.w, as->f.h,
+			  as->t.n, as->f.preset, time_mono() - t0);
 	media_argv_free(&a);
 	sb_free(&g);
 	return rc;
@@ -241,14 +247,13 @@ static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as)
 static enum stage_rc verify_commit(struct stage_ctx *ctx, const struct assembly *as)
 {
 	double d = media_duration(FINAL_TMP);
-	if (d < 0)
-		return stage_fail(ctx, STAGE_FAIL, "final.mp4 was encoded but %s", err_msg());
+	if (d < 0) return stage_fail(ctx, STAGE_FAIL, "final.mp4 was encoded but %s", err_msg());
 	if (fabs(d - as->audio_s) > MAX_DRIFT)
-		return stage_fail(ctx, STAGE_FAIL, "final.mp4 lasts %.2f s but the narration %s lasts "
+		return stage_fail(ctx, STAGE_FAIL,
+				  "final.mp4 lasts %.2f s but the narration %s lasts "
 				  "%.2f s; re-run the avatar and broll stages, then assembly",
 				  d, as->audio, as->audio_s);
-	if (media_commit(FINAL_TMP, "final.mp4") < 0)
-		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	if (media_commit(FINAL_TMP, "final.mp4") < 0) return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	stage_output(ctx, "assembled_video", "final.mp4", "video/mp4", lround(d * 1000));
 	return STAGE_OK;
 }
@@ -272,8 +277,8 @@ static void thumb_input(const struct assembly *as, struct media_argv *a)
 	}
 	for (const char *p = as->title; *p; p++) seed = (seed ^ (unsigned char)*p) * 16777619u;
 	media_argv_words(a, "-f lavfi");
-	media_argv_opt(a, "-i", "gradients=s=%dx%d:c0=" CARD_COLOR ":c1=0x%06x:seed=%u",
-		       as->f.w, as->f.h, (seed & 0x7f7f7f) | 0x303030, seed);
+	media_argv_opt(a, "-i", "gradients=s=%dx%d:c0=" CARD_COLOR ":c1=0x%06x:seed=%u", as->f.w, as->f.h,
+		       (seed & 0x7f7f7f) | 0x303030, seed);
 }
 
 static enum stage_rc thumbnail(struct stage_ctx *ctx, const struct assembly *as)
@@ -292,7 +297,8 @@ static enum stage_rc thumbnail(struct stage_ctx *ctx, const struct assembly *as)
 	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
 	thumb_input(as, &a);
 	media_argv_words(&a, "-frames:v 1");
-	media_argv_opt(&a, "-vf", "scale=%d:%d:force_original_aspect_ratio=decrease,"
+	media_argv_opt(&a, "-vf",
+		       "scale=%d:%d:force_original_aspect_ratio=decrease,"
 		       "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,"
 		       "drawbox=c=black@0.45:t=fill,%s",
 		       f->w, f->h, f->w, f->h, dt);
@@ -315,12 +321,13 @@ static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 		return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
 	as->audio = json_str(as->t.json, "audio", "audio.wav");
 	if (!path_component_ok(as->audio) || !fsio_exists(as->audio))
-		return stage_fail(ctx, STAGE_FAIL, "timeline.json names narration \"%s\", which is "
-				  "not in the episode folder; re-run the audio stage", as->audio);
+		return stage_fail(ctx, STAGE_FAIL,
+				  "timeline.json names narration \"%s\", which is "
+				  "not in the episode folder; re-run the audio stage",
+				  as->audio);
 	if ((as->audio_s = media_duration(as->audio)) <= 0)
 		return stage_fail(ctx, STAGE_FAIL, "%s; re-run the audio stage", err_msg());
-	if (!(as->font = media_font()))
-		return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+	if (!(as->font = media_font())) return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
 	as->font_esc = media_filter_escape(as->font);
 	as->title = title_get(ctx);
 	as->channel = channel_name(ctx);

@@ -19,11 +19,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-const struct provider_opt still_opts[] = {
-	{ "image", OPT_PATH, "avatar.png", 0, 0, NULL, "the presenter's picture (PNG or JPEG), relative to the channel folder" },
-	{ "motion", OPT_ENUM, "zoom", 0, 0, "zoom|static", "a slow zoom, or a static picture" },
-	{ NULL, 0, NULL, 0, 0, NULL, NULL }
-};
+/* clang-format off: a table keeps one row per line */
+const struct provider_opt still_opts[] = { { "image", OPT_PATH, "avatar.png", 0, 0, NULL,
+					     "the presenter's picture (PNG or JPEG), relative to the channel folder" },
+					   { "motion", OPT_ENUM, "zoom", 0, 0, "zoom|static",
+					     "a slow zoom, or a static picture" },
+					   { NULL, 0, NULL, 0, 0, NULL, NULL } };
+/* clang-format on */
 
 enum stage_rc prov_avatar_none(struct stage_ctx *ctx)
 {
@@ -39,7 +41,8 @@ static char *still_filter(const struct media_frame *f, int zoom, long frames)
 {
 	char *fit = xasprintf("scale=%d:%d:force_original_aspect_ratio=decrease,"
 			      "pad=%d:%d:(ow-iw)/2:(oh-ih)/2:color=0x101820,setsar=1",
-			      f->w, f->h, f->w, f->h), *out;
+			      f->w, f->h, f->w, f->h),
+	     *out;
 	if (!zoom) return fit;
 	out = xasprintf("%s,scale=%d:%d,format=yuv420p,zoompan=z='1+0.06*on/%ld':d=%ld:"
 			"x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':s=%dx%d:fps=%d",
@@ -48,18 +51,18 @@ static char *still_filter(const struct media_frame *f, int zoom, long frames)
 	return out;
 }
 
-static enum stage_rc still_clip(struct stage_ctx *ctx, const struct media_frame *f,
-				const char *image, int zoom, const struct media_seg *s)
+static enum stage_rc still_clip(struct stage_ctx *ctx, const struct media_frame *f, const char *image, int zoom,
+				const struct media_seg *s)
 {
 	long frames = media_seg_frames(s, f->fps);
 	struct media_argv in = { 0 };
 	char *final, *filter;
 	enum stage_rc rc;
 
-	if (frames <= 0) return STAGE_OK;     /* too short to show; assembly skips it too */
+	if (frames <= 0) return STAGE_OK; /* too short to show; assembly skips it too */
 	final = xasprintf("avatar/seg-%02d.mp4", s->index);
 	filter = still_filter(f, zoom, frames);
-	if (!zoom) {                          /* static: repeat the image */
+	if (!zoom) { /* static: repeat the image */
 		media_argv_opt(&in, "-loop", "1");
 		media_argv_opt(&in, "-framerate", "%d", f->fps);
 	}
@@ -77,8 +80,8 @@ static char *image_path(struct stage_ctx *ctx)
 	return img[0] == '/' ? xstrdup(img) : xasprintf("%s/%s", ctx->channel_dir, img);
 }
 
-static enum stage_rc still_all(struct stage_ctx *ctx, const struct media_frame *f,
-			       const char *image, const struct media_timeline *t)
+static enum stage_rc still_all(struct stage_ctx *ctx, const struct media_frame *f, const char *image,
+			       const struct media_timeline *t)
 {
 	int zoom = strcmp(stage_opt_str(ctx, "motion"), "static") != 0;
 	enum stage_rc rc = STAGE_OK;
@@ -87,8 +90,7 @@ static enum stage_rc still_all(struct stage_ctx *ctx, const struct media_frame *
 	if (fsio_mkdirs("avatar") < 0 || media_prune_clips("avatar", t, 0) < 0)
 		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	for (size_t i = 0; i < t->n && rc == STAGE_OK; i++)
-		if (!t->seg[i].broll && (rc = still_clip(ctx, f, image, zoom, &t->seg[i])) == STAGE_OK)
-			made++;
+		if (!t->seg[i].broll && (rc = still_clip(ctx, f, image, zoom, &t->seg[i])) == STAGE_OK) made++;
 	if (rc == STAGE_OK) stage_log(ctx, "info", "avatar: %d clips from %s", made, image);
 	return rc;
 }
@@ -102,8 +104,10 @@ enum stage_rc prov_avatar_still(struct stage_ctx *ctx)
 	enum stage_rc rc;
 
 	if (stat(image, &st) < 0 || !S_ISREG(st.st_mode)) {
-		rc = stage_fail(ctx, STAGE_FAIL, "avatar image %s not found: put a PNG or JPEG there, "
-				"or set providers.avatar.image in channel.yaml", image);
+		rc = stage_fail(ctx, STAGE_FAIL,
+				"avatar image %s not found: put a PNG or JPEG there, "
+				"or set providers.avatar.image in channel.yaml",
+				image);
 	} else if (media_frame_get(ctx->channel, &f) < 0 || media_timeline_load(&t) < 0) {
 		rc = stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
 	} else {

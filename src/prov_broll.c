@@ -25,18 +25,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #define SIDECAR_MAX (64 * 1024)
 #define WORD_MAX 48
 
-struct clip { char *name, *path; char **words; size_t nwords; int image; };
-struct library { struct clip *c; size_t n; };
+struct clip {
+	char *name, *path;
+	char **words;
+	size_t nwords;
+	int image;
+};
+struct library {
+	struct clip *c;
+	size_t n;
+};
 
 /* ---- generated --------------------------------------------------------- */
 
 static uint32_t hash32(const char *s)
 {
-	uint32_t h = 2166136261u;                 /* FNV-1a */
+	uint32_t h = 2166136261u; /* FNV-1a */
 	for (; s && *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
 	return h;
 }
@@ -44,30 +51,31 @@ static uint32_t hash32(const char *s)
 /* A lavfi source at a quarter of the frame (cheap), and how to enlarge it. */
 static char *gen_source(const struct media_frame *f, int kind, uint32_t seed, const char **scale)
 {
-	static const uint32_t pal[][2] = { { 0x1d3557, 0xe63946 }, { 0x264653, 0xe9c46a },
-		{ 0x3a0ca3, 0x4cc9f0 }, { 0x2b2d42, 0xef8354 }, { 0x003049, 0xfcbf49 },
-		{ 0x432371, 0xfaae7b }, { 0x004b23, 0x9ef01a }, { 0x22223b, 0xc9ada7 } };
+	static const uint32_t pal[][2] = { { 0x1d3557, 0xe63946 }, { 0x264653, 0xe9c46a }, { 0x3a0ca3, 0x4cc9f0 },
+					   { 0x2b2d42, 0xef8354 }, { 0x003049, 0xfcbf49 }, { 0x432371, 0xfaae7b },
+					   { 0x004b23, 0x9ef01a }, { 0x22223b, 0xc9ada7 } };
 	int w = f->w / 4 & ~1, h = f->h / 4 & ~1;
 	uint32_t c0 = pal[seed % 8][0], c1 = pal[seed % 8][1];
 
 	*scale = kind >= 2 ? "neighbor" : "bilinear";
 	switch (kind) {
-	case 0: return xasprintf("gradients=s=%dx%d:r=%d:c0=0x%06x:c1=0x%06x:speed=0.015:seed=%u",
-				 w, h, f->fps, c0, c1, seed);
-	case 1: return xasprintf("mandelbrot=s=%dx%d:r=%d:start_scale=%g", w, h, f->fps,
-				 2.0 + (seed % 100) / 50.0);
-	case 2: return xasprintf("life=s=%dx%d:r=%d:mold=10:ratio=0.15:seed=%u:"
+	case 0:
+		return xasprintf("gradients=s=%dx%d:r=%d:c0=0x%06x:c1=0x%06x:speed=0.015:seed=%u", w, h, f->fps, c0, c1,
+				 seed);
+	case 1: return xasprintf("mandelbrot=s=%dx%d:r=%d:start_scale=%g", w, h, f->fps, 2.0 + (seed % 100) / 50.0);
+	case 2:
+		return xasprintf("life=s=%dx%d:r=%d:mold=10:ratio=0.15:seed=%u:"
 				 "life_color=0x%06x:death_color=0x%06x:mold_color=0x101830",
 				 w / 2, h / 2, f->fps, seed, c1, c0);
-	default: return xasprintf("cellauto=s=%dx%d:r=%d:rule=%d:random_fill_ratio=0.5:"
-				  "seed=%u:scroll=1", w / 2, h / 2, f->fps,
-				  (int[]){ 30, 90, 110, 150, 182 }[seed % 5], seed);
+	default:
+		return xasprintf("cellauto=s=%dx%d:r=%d:rule=%d:random_fill_ratio=0.5:"
+				 "seed=%u:scroll=1",
+				 w / 2, h / 2, f->fps, (int[]){ 30, 90, 110, 150, 182 }[seed % 5], seed);
 	}
 }
 
 /* Darkens the picture a little and draws the description in a box. */
-static char *gen_filter(const struct media_frame *f, const char *scale, const char *font,
-			const char *textfile)
+static char *gen_filter(const struct media_frame *f, const char *scale, const char *font, const char *textfile)
 {
 	int size = (f->w < f->h ? f->w : f->h) / 14;
 	char *ef = media_filter_escape(font), *et = media_filter_escape(textfile);
@@ -83,8 +91,8 @@ static char *gen_filter(const struct media_frame *f, const char *scale, const ch
 	return out;
 }
 
-static enum stage_rc gen_clip(struct stage_ctx *ctx, const struct media_frame *f,
-			      const struct media_seg *s, int nth, const char *final)
+static enum stage_rc gen_clip(struct stage_ctx *ctx, const struct media_frame *f, const struct media_seg *s, int nth,
+			      const char *final)
 {
 	const char *font = media_font(), *scale, *desc = s->desc ? s->desc : "";
 	uint32_t seed = hash32(desc) ^ (uint32_t)s->index;
@@ -134,9 +142,9 @@ static int ext_in(const char *ext, const char *const *list)
 
 static int is_stop_word(const char *w)
 {
-	static const char *const stop[] = { "a", "an", "the", "of", "on", "in", "at", "to",
-		"for", "and", "or", "with", "by", "from", "into", "over", "is", "are", "its",
-		"it", "this", "that", "as", "be", "up", "out", NULL };
+	static const char *const stop[] = { "a",   "an", "the",  "of",   "on",   "in",   "at",   "to",  "for",
+					    "and", "or", "with", "by",   "from", "into", "over", "is",  "are",
+					    "its", "it", "this", "that", "as",   "be",   "up",   "out", NULL };
 	for (size_t i = 0; stop[i]; i++)
 		if (strcmp(w, stop[i]) == 0) return 1;
 	return 0;
@@ -245,18 +253,19 @@ static const struct clip *library_pick(const struct library *lib, const char *de
 	words_add(&want, &nwant, desc ? desc : "");
 	for (size_t i = 0; i < lib->n; i++) {
 		int sc = 0;
-		for (size_t j = 0; j < nwant; j++)
-			sc += words_has(lib->c[i].words, lib->c[i].nwords, want[j]);
-		if (sc > best_score) { best_score = sc; best = i; }
+		for (size_t j = 0; j < nwant; j++) sc += words_has(lib->c[i].words, lib->c[i].nwords, want[j]);
+		if (sc > best_score) {
+			best_score = sc;
+			best = i;
+		}
 	}
 	words_free(want, nwant);
 	*score = best_score;
 	return &lib->c[best];
 }
 
-static enum stage_rc library_clip(struct stage_ctx *ctx, const struct media_frame *f,
-				  const struct clip *c, const struct media_seg *s,
-				  const char *final)
+static enum stage_rc library_clip(struct stage_ctx *ctx, const struct media_frame *f, const struct clip *c,
+				  const struct media_seg *s, const char *final)
 {
 	struct media_argv in = { 0 };
 	char *filter = xasprintf("fps=%d,scale=%d:%d:force_original_aspect_ratio=decrease,"
@@ -270,8 +279,7 @@ static enum stage_rc library_clip(struct stage_ctx *ctx, const struct media_fram
 	rc = media_make_clip(ctx, f, &in, filter, media_seg_frames(s, f->fps), final, "b_roll");
 	if (rc != STAGE_OK) {
 		char *why = xstrdup(ctx->error);
-		rc = stage_fail(ctx, rc, "library clip %s is unusable (replace or remove it): %s",
-				c->path, why);
+		rc = stage_fail(ctx, rc, "library clip %s is unusable (replace or remove it): %s", c->path, why);
 		free(why);
 	}
 	media_argv_free(&in);
@@ -301,8 +309,8 @@ static enum stage_rc broll_all(struct stage_ctx *ctx, const struct library *lib)
 		final = xasprintf("broll/seg-%02d.mp4", s->index);
 		if (lib && lib->n) {
 			const struct clip *c = library_pick(lib, s->desc, &score);
-			stage_log(ctx, "info", "%s \"%s\": library/%s (score %d)", final,
-				  s->desc ? s->desc : "", c->name, score);
+			stage_log(ctx, "info", "%s \"%s\": library/%s (score %d)", final, s->desc ? s->desc : "",
+				  c->name, score);
 			rc = library_clip(ctx, &f, c, s, final);
 		} else {
 			rc = gen_clip(ctx, &f, s, nth, final);
@@ -327,8 +335,10 @@ enum stage_rc prov_broll_library(struct stage_ctx *ctx)
 
 	library_load(dir, &lib);
 	if (!lib.n)
-		stage_log(ctx, "warn", "library %s has no clips (mp4, mov, mkv, webm, m4v, avi, png, "
-			  "jpg); using generated b-roll", dir);
+		stage_log(ctx, "warn",
+			  "library %s has no clips (mp4, mov, mkv, webm, m4v, avi, png, "
+			  "jpg); using generated b-roll",
+			  dir);
 	rc = broll_all(ctx, &lib);
 	library_free(&lib);
 	free(dir);

@@ -38,17 +38,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const struct provider_opt directory_opts[] = {
-	{ "outbox", OPT_PATH, "outbox", 0, 0, NULL, "the folder to publish into, relative to the channel folder" },
-	{ "signing_key_file", OPT_PATH, NULL, 0, 0, NULL, "Ed25519 private key (acog-batch keygen) that signs each bundle" },
-	{ NULL, 0, NULL, 0, 0, NULL, NULL }
-};
+/* clang-format off: a table keeps one row per line */
+const struct provider_opt directory_opts[] = { { "outbox", OPT_PATH, "outbox", 0, 0, NULL,
+						 "the folder to publish into, relative to the channel folder" },
+					       { "signing_key_file", OPT_PATH, NULL, 0, 0, NULL,
+						 "Ed25519 private key (acog-batch keygen) that signs each bundle" },
+					       { NULL, 0, NULL, 0, 0, NULL, NULL } };
+/* clang-format on */
 
-struct pub_file { const char *name; int required; };
-static const struct pub_file pub_files[] = {
-	{ "final.mp4", 1 }, { "metadata.json", 1 }, { "thumbnail.png", 0 },
-	{ "subtitles.srt", 0 }, { NULL, 0 }
+struct pub_file {
+	const char *name;
+	int required;
 };
+/* clang-format off: a table keeps one row per line */
+static const struct pub_file pub_files[] = {
+	{ "final.mp4", 1 }, { "metadata.json", 1 }, { "thumbnail.png", 0 }, { "subtitles.srt", 0 }, { NULL, 0 }
+};
+/* clang-format on */
 
 /* ---- publishing -------------------------------------------------------- */
 
@@ -77,12 +83,12 @@ char *directory_outbox(const char *channel_dir, const cJSON *provider)
 /* file:// URL of an absolute path, percent-encoding all but unreserved. */
 static char *file_url(const char *path)
 {
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 
 	sb_puts(&b, "file://");
 	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("/-._~", *p))
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("/-._~", *p))
 			sb_add(&b, (const char *)p, 1);
 		else
 			sb_printf(&b, "%%%02X", *p);
@@ -90,8 +96,7 @@ static char *file_url(const char *path)
 	return b.s;
 }
 
-static int write_publish_json(const struct stage_ctx *ctx, const char *final,
-			      const char *published_at)
+static int write_publish_json(const struct stage_ctx *ctx, const char *final, const char *published_at)
 {
 	cJSON *j = cJSON_CreateObject();
 	char *url = file_url(final), *path = xasprintf("%s/publish.json", ctx->episode_dir);
@@ -120,13 +125,12 @@ static enum stage_rc publish_copies(struct stage_ctx *ctx, const char *tmp, cJSO
 
 		free(from), free(to);
 		if (!present && f->required)
-			return stage_fail(ctx, STAGE_FAIL, "%s/%s is missing; run the stage that makes "
-					  "it again (acog-batch retry %s --from %s)", ctx->episode_dir,
-					  f->name, ctx->episode_id, stage_producer(f->name)->name);
-		if (rc < 0)
-			return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-		if (!present)
-			continue;
+			return stage_fail(ctx, STAGE_FAIL,
+					  "%s/%s is missing; run the stage that makes "
+					  "it again (acog-batch retry %s --from %s)",
+					  ctx->episode_dir, f->name, ctx->episode_id, stage_producer(f->name)->name);
+		if (rc < 0) return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+		if (!present) continue;
 		e = cJSON_CreateObject();
 		cJSON_AddStringToObject(e, "name", f->name);
 		cJSON_AddNumberToObject(e, "bytes", (double)bytes);
@@ -136,8 +140,7 @@ static enum stage_rc publish_copies(struct stage_ctx *ctx, const char *tmp, cJSO
 	return STAGE_OK;
 }
 
-static int write_settings(const struct stage_ctx *ctx, const char *tmp, const char *publish_at,
-			  cJSON *files)
+static int write_settings(const struct stage_ctx *ctx, const char *tmp, const char *publish_at, cJSON *files)
 {
 	cJSON *j = cJSON_CreateObject(), *e;
 	char *to = xasprintf("%s/settings.json", tmp), hex[65];
@@ -145,8 +148,10 @@ static int write_settings(const struct stage_ctx *ctx, const char *tmp, const ch
 	int rc;
 
 	cJSON_AddStringToObject(j, "privacy", json_str(ctx->provider, "privacy", "private"));
-	if (publish_at) cJSON_AddStringToObject(j, "publish_at", publish_at);
-	else cJSON_AddNullToObject(j, "publish_at");
+	if (publish_at)
+		cJSON_AddStringToObject(j, "publish_at", publish_at);
+	else
+		cJSON_AddNullToObject(j, "publish_at");
 	/* The other publish settings a connected machine needs are passed through as given. */
 	for (const struct provider_opt *o = publish_opts; o->key; o++)
 		if (strcmp(o->key, "privacy") != 0 && (e = cJSON_GetObjectItem(ctx->provider, o->key)))
@@ -173,13 +178,14 @@ static cJSON *manifest_new(const struct stage_ctx *ctx, const char *published_at
 
 	cJSON_AddStringToObject(m, "format", BUNDLE_FORMAT);
 	cJSON_AddStringToObject(m, "episode_id", ctx->episode_id);
-	cJSON_AddStringToObject(m, "channel", json_str(ctx->channel, "id",
-				slash ? slash + 1 : ctx->channel_dir));
+	cJSON_AddStringToObject(m, "channel", json_str(ctx->channel, "id", slash ? slash + 1 : ctx->channel_dir));
 	cJSON_AddStringToObject(m, "title", json_str(meta, "final_title", ""));
 	cJSON_AddArrayToObject(m, "files");
 	cJSON_AddStringToObject(m, "published_at", published_at);
-	if (*publish_at) cJSON_AddStringToObject(m, "publish_at", publish_at);
-	else cJSON_AddNullToObject(m, "publish_at");
+	if (*publish_at)
+		cJSON_AddStringToObject(m, "publish_at", publish_at);
+	else
+		cJSON_AddNullToObject(m, "publish_at");
 	cJSON_Delete(meta);
 	free(mpath);
 	return m;
@@ -188,8 +194,7 @@ static cJSON *manifest_new(const struct stage_ctx *ctx, const char *published_at
 /* A fresh publish folder, after removing those of runs that died. */
 static int staging_make(const char *outbox, const char *tmp)
 {
-	if (fsio_mkdirs(outbox) < 0 || tmpclean_dir(outbox) < 0 || fsio_discard(tmp) < 0)
-		return -1;
+	if (fsio_mkdirs(outbox) < 0 || tmpclean_dir(outbox) < 0 || fsio_discard(tmp) < 0) return -1;
 	if (mkdir(tmp, 0755) < 0) return err_set_errno("cannot create %s", tmp);
 	return 0;
 }
@@ -200,7 +205,7 @@ static int staging_commit(const char *tmp, const char *final)
 	int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		err_set_errno("cannot open %s", tmp);
-		(void)!fsio_discard(tmp);   /* the first error is the one to report */
+		(void)!fsio_discard(tmp); /* the first error is the one to report */
 		return -1;
 	}
 	return fsio_commit(fd, tmp, final, FSIO_NOREPLACE);
@@ -244,18 +249,16 @@ static enum stage_rc publish_new(struct stage_ctx *ctx, const char *outbox, cons
 		goto fail;
 	}
 	m = manifest_new(ctx, now, at);
-	if ((rc = publish_copies(ctx, tmp, cJSON_GetObjectItem(m, "files"))) != STAGE_OK)
-		goto fail;
+	if ((rc = publish_copies(ctx, tmp, cJSON_GetObjectItem(m, "files"))) != STAGE_OK) goto fail;
 	if (write_settings(ctx, tmp, *at ? at : NULL, cJSON_GetObjectItem(m, "files")) < 0 ||
 	    (signed_rc = write_manifest(ctx, tmp, m)) < 0) {
 		rc = stage_fail(ctx, signed_rc == -2 ? STAGE_FAIL : STAGE_RETRY, "%s", err_msg());
 		goto fail;
 	}
-	if (staging_commit(tmp, final) < 0 && errno != EEXIST)
-		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	if (staging_commit(tmp, final) < 0 && errno != EEXIST) rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	goto out;
 fail:
-	(void)!fsio_discard(tmp);   /* the first error is the one to report */
+	(void)!fsio_discard(tmp); /* the first error is the one to report */
 out:
 	cJSON_Delete(m);
 	free(tmp);
@@ -275,12 +278,13 @@ enum stage_rc prov_upload_directory(struct stage_ctx *ctx)
 	final = xasprintf("%s/%s", outbox, ctx->episode_id);
 	manifest = xasprintf("%s/manifest.json", final);
 	if (fsio_exists(final) && !fsio_exists(manifest)) {
-		rc = stage_fail(ctx, STAGE_FAIL, "%s exists but has no manifest.json, so it was not "
-				"published by acog-batch; move it away and retry", final);
+		rc = stage_fail(ctx, STAGE_FAIL,
+				"%s exists but has no manifest.json, so it was not "
+				"published by acog-batch; move it away and retry",
+				final);
 		goto out;
 	}
-	if (!fsio_exists(final) && (rc = publish_new(ctx, outbox, final)) != STAGE_OK)
-		goto out;
+	if (!fsio_exists(final) && (rc = publish_new(ctx, outbox, final)) != STAGE_OK) goto out;
 	if (!(m = json_load_file(manifest, 4 * 1024 * 1024))) {
 		rc = stage_fail(ctx, STAGE_FAIL, "%s; inspect %s", err_msg(), final);
 		goto out;

@@ -34,11 +34,13 @@
 
 /* Options (checked when a channel loads); rps, concurrency and the key
  * options come from the shared sets.  Always paid. */
+/* clang-format off: a table keeps one row per line */
 const struct provider_opt elevenlabs_opts[] = {
 	{ "base_url", OPT_URL, "https://api.elevenlabs.io", 0, 0, NULL, "the API root" },
 	{ "voice_id", OPT_STRING, NULL, 0, 128, NULL, "ElevenLabs voice id (default: voice_profile.voice_id)" },
 	{ "model_id", OPT_STRING, "eleven_multilingual_v2", 0, 100, NULL, "speech model" },
-	{ "output_format", OPT_STRING, "mp3_44100_128", 0, 40, NULL, "codec_rate[_bitrate], e.g. mp3_44100_128, pcm_24000" },
+	{ "output_format", OPT_STRING, "mp3_44100_128", 0, 40, NULL,
+	  "codec_rate[_bitrate], e.g. mp3_44100_128, pcm_24000" },
 	{ "max_chars", OPT_INTEGER, NULL, 100, 1000000, NULL, "characters per request (default: the model's limit)" },
 	{ "timeout", OPT_NUMBER, "300", 1, 3600, NULL, "seconds one request may take" },
 	{ "language_code", OPT_STRING, NULL, 0, 16, NULL, "ISO 639-1 language, e.g. en" },
@@ -46,9 +48,10 @@ const struct provider_opt elevenlabs_opts[] = {
 	{ "seed", OPT_INTEGER, NULL, 0, 4294967295.0, NULL, "sampling seed, for repeatable speech" },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
+/* clang-format on */
 
-#define CONTEXT_CHARS 1000          /* previous_text / next_text */
-#define TAIL_MS 300                 /* silence after the last sentence, as espeak */
+#define CONTEXT_CHARS 1000 /* previous_text / next_text */
+#define TAIL_MS 300        /* silence after the last sentence, as espeak */
 #define ANSWER_MAX ((size_t)256 << 20)
 #define PCM_MAX ((size_t)2 << 30)
 #define PRICE_PER_1K_DEFAULT 0.30
@@ -59,8 +62,15 @@ struct el_opts {
 	int max_chars, timeout;
 	unsigned rate;
 };
-struct unit { size_t seg; char *text; size_t off, len; };  /* off/len: code points in its chunk */
-struct chunk { size_t first, n; char *text; };
+struct unit {
+	size_t seg;
+	char *text;
+	size_t off, len;
+}; /* off/len: code points in its chunk */
+struct chunk {
+	size_t first, n;
+	char *text;
+};
 struct tts {
 	struct el_opts o;
 	struct unit *u;
@@ -68,7 +78,7 @@ struct tts {
 	struct chunk *ch;
 	size_t nch;
 	struct media_pcm pcm;
-	struct media_cue *cue;             /* one per unit */
+	struct media_cue *cue; /* one per unit */
 	double chars, usd;
 };
 
@@ -78,8 +88,7 @@ static size_t cp_len(const char *s)
 {
 	size_t n = 0;
 
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xc0) != 0x80;
+	for (; *s; s++) n += ((unsigned char)*s & 0xc0) != 0x80;
 	return n;
 }
 
@@ -99,11 +108,9 @@ static void scratch_clean(void)
 	DIR *d = opendir(".");
 	struct dirent *e;
 
-	if (!d)
-		return;
+	if (!d) return;
 	while ((e = readdir(d)) != NULL)
-		if (!strncmp(e->d_name, ".tts-", 5) && strstr(e->d_name, ".tmp."))
-			unlinkat(dirfd(d), e->d_name, 0);
+		if (!strncmp(e->d_name, ".tts-", 5) && strstr(e->d_name, ".tmp.")) unlinkat(dirfd(d), e->d_name, 0);
 	closedir(d);
 }
 
@@ -113,8 +120,7 @@ static void cache_clean(void)
 	struct dirent *e;
 	size_t n;
 
-	if (!d)
-		return;
+	if (!d) return;
 	while ((e = readdir(d)) != NULL)
 		if (!strncmp(e->d_name, ".tts-", 5) && (n = strlen(e->d_name)) > 5 + 5 &&
 		    !strcmp(e->d_name + n - 5, ".json") && !strstr(e->d_name, ".tmp."))
@@ -126,22 +132,20 @@ static void cache_clean(void)
 
 static int default_chars(const char *model)
 {
-	if (!strcmp(model, "eleven_v3"))
-		return 5000;
-	if (strstr(model, "_v2_5"))
-		return 40000;
-	if (!strcmp(model, "eleven_flash_v2") || !strcmp(model, "eleven_turbo_v2"))
-		return 30000;
+	if (!strcmp(model, "eleven_v3")) return 5000;
+	if (strstr(model, "_v2_5")) return 40000;
+	if (!strcmp(model, "eleven_flash_v2") || !strcmp(model, "eleven_turbo_v2")) return 30000;
 	return 10000;
 }
 
 static const char *voice_id(const struct stage_ctx *ctx)
 {
-	const char *v = json_str(ctx->provider, "voice_id", json_str(ctx->channel,
-				 "voice_profile.voice_id", NULL));
+	const char *v = json_str(ctx->provider, "voice_id", json_str(ctx->channel, "voice_profile.voice_id", NULL));
 
-	if (!v || !*v || strlen(v) > 128 || strspn(v, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(v)) {
+	if (!v || !*v || strlen(v) > 128 ||
+	    strspn(v,
+		   "abcdefghijklmnopqrstuvwxyz"
+		   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(v)) {
 		err_set("providers.audio.voice_id or voice_profile.voice_id in channel.yaml: "
 			"set the ElevenLabs voice id (letters, digits, '_' and '-'), not \"%s\"",
 			v ? v : "");
@@ -156,10 +160,10 @@ static int format_rate(const char *f, unsigned *rate)
 	const char *u = strchr(f, '_');
 	long r = u ? strtol(u + 1, NULL, 10) : 0;
 
-	if (strlen(f) > 40 || strspn(f, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(f) ||
-	    r < 8000 || r > 192000)
+	if (strlen(f) > 40 || strspn(f, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(f) || r < 8000 || r > 192000)
 		return err_set("providers.audio.output_format \"%s\": use e.g. mp3_44100_128, "
-			       "pcm_24000 or wav_44100", f);
+			       "pcm_24000 or wav_44100",
+			       f);
 	*rate = (unsigned)r;
 	return 0;
 }
@@ -175,21 +179,19 @@ static int opts_load(struct stage_ctx *ctx, struct el_opts *o)
 	o->model = json_str(ctx->provider, "model_id", "eleven_multilingual_v2");
 	o->format = json_str(ctx->provider, "output_format", "mp3_44100_128");
 	mc = json_num(ctx->provider, "max_chars", default_chars(o->model));
-	if (!voice || format_rate(o->format, &o->rate) < 0)
-		return -1;
+	if (!voice || format_rate(o->format, &o->rate) < 0) return -1;
 	if (mc < 100 || mc > 1000000 || t < 1 || t > 3600)
 		return err_set("providers.audio: max_chars %g (use 100 or more) or timeout %g "
-			       "(1 to 3600 s) is out of range", mc, t);
+			       "(1 to 3600 s) is out of range",
+			       mc, t);
 	if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8))
 		return err_set("providers.audio.base_url \"%s\": use an http:// or https:// URL", base);
-	while (n && base[n - 1] == '/')
-		n--;
+	while (n && base[n - 1] == '/') n--;
 	o->max_chars = (int)mc;
 	o->timeout = (int)t;
-	o->url = xasprintf("%.*s/v1/text-to-speech/%s/with-timestamps?output_format=%s",
-			   (int)n, base, voice, o->format);
-	if (!(key = credential_get(ctx, NULL)))
-		return -1;
+	o->url = xasprintf("%.*s/v1/text-to-speech/%s/with-timestamps?output_format=%s", (int)n, base, voice,
+			   o->format);
+	if (!(key = credential_get(ctx, NULL))) return -1;
 	o->key_hdr = xasprintf("xi-api-key: %s", key);
 	free(key);
 	return 0;
@@ -208,15 +210,12 @@ static void units_from_sentence(struct tts *t, size_t seg, const char *s, size_t
 {
 	while (cp_len(s) > max) {
 		size_t cut = cp_byte(s, max), b = cut;
-		while (b > 0 && s[b] != ' ')
-			b--;
-		if (b == 0)
-			b = cut;
+		while (b > 0 && s[b] != ' ') b--;
+		if (b == 0) b = cut;
 		unit_add(t, seg, s, b);
 		s += b + (s[b] == ' ');
 	}
-	if (*s)
-		unit_add(t, seg, s, strlen(s));
+	if (*s) unit_add(t, seg, s, strlen(s));
 }
 
 static void units_build(struct tts *t, const struct script *sc)
@@ -236,13 +235,13 @@ static void units_build(struct tts *t, const struct script *sc)
 static void chunks_build(struct tts *t)
 {
 	size_t len = 0;
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 
 	for (size_t i = 0; i < t->nu; i++) {
 		size_t n = cp_len(t->u[i].text);
 		if (b.len && len + 1 + n > (size_t)t->o.max_chars) {
 			t->ch[t->nch - 1].text = b.s;
-			b = (struct sbuf){0};
+			b = (struct sbuf){ 0 };
 			len = 0;
 		}
 		if (!b.len) {
@@ -256,8 +255,7 @@ static void chunks_build(struct tts *t)
 		len += n;
 		t->ch[t->nch - 1].n++;
 	}
-	if (t->nch)
-		t->ch[t->nch - 1].text = b.s;
+	if (t->nch) t->ch[t->nch - 1].text = b.s;
 }
 
 static void voice_settings(const struct stage_ctx *ctx, cJSON *body)
@@ -267,14 +265,13 @@ static void voice_settings(const struct stage_ctx *ctx, cJSON *body)
 	cJSON *vs = cJSON_CreateObject();
 
 	for (const char *const *k = nums; *k; k++)
-		if (cJSON_IsNumber(json_get(vp, *k)))
-			cJSON_AddNumberToObject(vs, *k, json_num(vp, *k, 0));
+		if (cJSON_IsNumber(json_get(vp, *k))) cJSON_AddNumberToObject(vs, *k, json_num(vp, *k, 0));
 	if (cJSON_IsBool(json_get(vp, "use_speaker_boost")))
 		cJSON_AddBoolToObject(vs, "use_speaker_boost", json_bool(vp, "use_speaker_boost", 1));
 	if (vs->child)
 		cJSON_AddItemToObject(body, "voice_settings", vs);
 	else
-		cJSON_Delete(vs);   /* none: the voice's own settings */
+		cJSON_Delete(vs); /* none: the voice's own settings */
 }
 
 static char *body_build(const struct stage_ctx *ctx, const struct tts *t, size_t k)
@@ -287,15 +284,13 @@ static char *body_build(const struct stage_ctx *ctx, const struct tts *t, size_t
 	cJSON_AddStringToObject(b, "model_id", t->o.model);
 	voice_settings(ctx, b);
 	for (const char **o = opt; *o; o++)
-		if (json_str(ctx->provider, *o, NULL))
-			cJSON_AddStringToObject(b, *o, json_str(ctx->provider, *o, ""));
+		if (json_str(ctx->provider, *o, NULL)) cJSON_AddStringToObject(b, *o, json_str(ctx->provider, *o, ""));
 	if (cJSON_IsNumber(json_get(ctx->provider, "seed")))
 		cJSON_AddNumberToObject(b, "seed", floor(json_num(ctx->provider, "seed", 0)));
 	if (k > 0) {
 		const char *p = t->ch[k - 1].text;
 		size_t n = cp_len(p);
-		cJSON_AddStringToObject(b, "previous_text",
-					p + cp_byte(p, n > CONTEXT_CHARS ? n - CONTEXT_CHARS : 0));
+		cJSON_AddStringToObject(b, "previous_text", p + cp_byte(p, n > CONTEXT_CHARS ? n - CONTEXT_CHARS : 0));
 	}
 	if (k + 1 < t->nch) {
 		const char *n = t->ch[k + 1].text;
@@ -310,15 +305,13 @@ static char *body_build(const struct stage_ctx *ctx, const struct tts *t, size_t
 
 /* ---- one request ------------------------------------------------------------------ */
 
-static void cost_record(struct stage_ctx *ctx, struct tts *t, const struct http_resp *r,
-			const char *text)
+static void cost_record(struct stage_ctx *ctx, struct tts *t, const struct http_resp *r, const char *text)
 {
 	char v[64];
 	double units = http_header(r, "character-cost", v, sizeof v) ? strtod(v, NULL) : -1;
 	double per_1k = json_num(ctx->global, "prices.elevenlabs.per_1k_chars", PRICE_PER_1K_DEFAULT);
 
-	if (!(units >= 0))
-		units = (double)cp_len(text);
+	if (!(units >= 0)) units = (double)cp_len(text);
 	stage_cost(ctx, "elevenlabs", "tts", units, "characters", units / 1000 * per_1k);
 	t->chars += units;
 	t->usd += units / 1000 * per_1k;
@@ -329,37 +322,41 @@ static enum stage_rc fetch(struct stage_ctx *ctx, struct tts *t, size_t k, cJSON
 {
 	char *body = body_build(ctx, t, k), *key = xasprintf("%s\n%s", t->o.url, body), sha[65];
 	char *cache;
-	const char *hdrs[] = { "Content-Type: application/json", "Accept: application/json",
-			       t->o.key_hdr, NULL };
-	struct http_req q = { .provider = "elevenlabs", .method = "POST", .url = t->o.url,
-			      .headers = hdrs, .body = body, .body_len = strlen(body),
-			      .max_response = ANSWER_MAX, .timeout_s = t->o.timeout };
+	const char *hdrs[] = { "Content-Type: application/json", "Accept: application/json", t->o.key_hdr, NULL };
+	struct http_req q = { .provider = "elevenlabs",
+			      .method = "POST",
+			      .url = t->o.url,
+			      .headers = hdrs,
+			      .body = body,
+			      .body_len = strlen(body),
+			      .max_response = ANSWER_MAX,
+			      .timeout_s = t->o.timeout };
 	struct http_resp r;
 	enum stage_rc rc = STAGE_OK;
 
 	hash_hex(key, strlen(key), sha);
 	cache = xasprintf(".tts-%.32s.json", sha);
 	if (fsio_exists(cache) && (*out = json_load_file(cache, ANSWER_MAX))) {
-		stage_log(ctx, "info", "audio: request %zu/%zu answered earlier; reused, not paid again",
-			  k + 1, t->nch);
+		stage_log(ctx, "info", "audio: request %zu/%zu answered earlier; reused, not paid again", k + 1,
+			  t->nch);
 	} else if (http_request(&ctx->http, &q, &r) == 0) {
 		char rid[80];
 		cost_record(ctx, t, &r, t->ch[k].text);
 		*out = cJSON_ParseWithLength(r.body.s ? r.body.s : "", r.body.len);
 		if (!cJSON_IsString(json_get(*out, "audio_base64")))
-			rc = stage_fail(ctx, STAGE_RETRY, "elevenlabs: the answer to request %zu/%zu has "
-					"no audio_base64 (invalid JSON?)", k + 1, t->nch);
+			rc = stage_fail(ctx, STAGE_RETRY,
+					"elevenlabs: the answer to request %zu/%zu has "
+					"no audio_base64 (invalid JSON?)",
+					k + 1, t->nch);
 		else if (fsio_write_atomic(cache, r.body.s, r.body.len) < 0)
 			stage_log(ctx, "warn", "audio: cannot keep the answer: %s", err_msg());
-		stage_log(ctx, "info", "audio: request %zu/%zu, %zu characters (request-id %s)", k + 1,
-			  t->nch, cp_len(t->ch[k].text),
-			  http_header(&r, "request-id", rid, sizeof rid) ? rid : "-");
+		stage_log(ctx, "info", "audio: request %zu/%zu, %zu characters (request-id %s)", k + 1, t->nch,
+			  cp_len(t->ch[k].text), http_header(&r, "request-id", rid, sizeof rid) ? rid : "-");
 		http_resp_free(&r);
 	} else {
-		if (r.retriable)
-			ctx->retry_after = r.retry_after;
-		rc = stage_fail(ctx, r.retriable ? STAGE_RETRY : STAGE_FAIL, "%s (request %zu/%zu)",
-				r.error, k + 1, t->nch);
+		if (r.retriable) ctx->retry_after = r.retry_after;
+		rc = stage_fail(ctx, r.retriable ? STAGE_RETRY : STAGE_FAIL, "%s (request %zu/%zu)", r.error, k + 1,
+				t->nch);
 		http_resp_free(&r);
 	}
 	free(body), free(key), free(cache);
@@ -371,8 +368,7 @@ static enum stage_rc fetch(struct stage_ctx *ctx, struct tts *t, size_t k, cJSON
 static void pcm_add(struct media_pcm *p, const int16_t *s, size_t n)
 {
 	if (p->n + n > p->cap) {
-		while (p->n + n > p->cap)
-			p->cap = p->cap ? p->cap * 2 : (size_t)1 << 20;
+		while (p->n + n > p->cap) p->cap = p->cap ? p->cap * 2 : (size_t)1 << 20;
 		p->s = xrealloc(p->s, p->cap * sizeof *p->s);
 	}
 	if (s)
@@ -386,8 +382,8 @@ static void pcm_add(struct media_pcm *p, const int16_t *s, size_t n)
 static enum stage_rc decode(struct stage_ctx *ctx, struct tts *t, size_t k, const cJSON *ans)
 {
 	char in[40], out[40];
-	struct sbuf bytes = {0};
-	struct media_argv a = {0};
+	struct sbuf bytes = { 0 };
+	struct media_argv a = { 0 };
 	enum stage_rc rc = STAGE_OK;
 	const char *f = t->o.format;
 	char *pcm = NULL;
@@ -396,8 +392,10 @@ static enum stage_rc decode(struct stage_ctx *ctx, struct tts *t, size_t k, cons
 	snprintf(in, sizeof in, ".tts-%03zu.tmp.audio", k + 1);
 	snprintf(out, sizeof out, ".tts-%03zu.tmp.pcm", k + 1);
 	if (base64_decode(json_str(ans, "audio_base64", ""), &bytes) < 0 || !bytes.len) {
-		rc = stage_fail(ctx, STAGE_RETRY, "elevenlabs: request %zu/%zu: audio_base64 is empty "
-				"or not base64", k + 1, t->nch);
+		rc = stage_fail(ctx, STAGE_RETRY,
+				"elevenlabs: request %zu/%zu: audio_base64 is empty "
+				"or not base64",
+				k + 1, t->nch);
 		goto out;
 	}
 	if (fsio_write_atomic(in, bytes.s, bytes.len) < 0) {
@@ -416,8 +414,7 @@ static enum stage_rc decode(struct stage_ctx *ctx, struct tts *t, size_t k, cons
 	media_argv_words(&a, "-ac 1 -f s16le -c:a pcm_s16le");
 	media_argv_add(&a, "%s", out);
 	rc = media_run(ctx, &a, "the ElevenLabs audio (check providers.audio.output_format)");
-	if (rc != STAGE_OK)
-		goto out;
+	if (rc != STAGE_OK) goto out;
 	if (!(pcm = fsio_read(out, PCM_MAX, &len))) {
 		rc = stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
 		goto out;
@@ -446,8 +443,9 @@ static const cJSON *alignment(const cJSON *ans, size_t nchars, int *exact)
 		pick = n;
 	if (!pick) {
 		*exact = 0;
-		pick = cJSON_GetArraySize(json_get(a, "character_start_times_seconds")) ? a
-		       : cJSON_GetArraySize(json_get(n, "character_start_times_seconds")) ? n : NULL;
+		pick = cJSON_GetArraySize(json_get(a, "character_start_times_seconds"))    ? a
+			: cJSON_GetArraySize(json_get(n, "character_start_times_seconds")) ? n
+											   : NULL;
 	}
 	return pick;
 }
@@ -456,24 +454,22 @@ static const cJSON *alignment(const cJSON *ans, size_t nchars, int *exact)
  * when its length differs), else spread evenly over the audio. */
 static double char_time(const cJSON *al, int end, size_t i, size_t nchars, double dur)
 {
-	const cJSON *arr = json_get(al, end ? "character_end_times_seconds"
-				    : "character_start_times_seconds"), *v;
+	const cJSON *arr = json_get(al, end ? "character_end_times_seconds" : "character_start_times_seconds"), *v;
 	size_t na = (size_t)cJSON_GetArraySize(arr);
 
 	v = na ? cJSON_GetArrayItem(arr, (int)(na == nchars ? i : i * na / nchars)) : NULL;
 	return cJSON_IsNumber(v) ? v->valuedouble : dur * (double)(i + (size_t)end) / (double)nchars;
 }
 
-static void cues_for_chunk(struct stage_ctx *ctx, struct tts *t, size_t k, const cJSON *ans,
-			   double offset, double dur)
+static void cues_for_chunk(struct stage_ctx *ctx, struct tts *t, size_t k, const cJSON *ans, double offset, double dur)
 {
 	size_t nchars = cp_len(t->ch[k].text);
 	int exact;
 	const cJSON *al = alignment(ans, nchars, &exact);
 
 	if (!exact)
-		stage_log(ctx, "warn", "audio: request %zu/%zu: %s; subtitle times are estimated", k + 1,
-			  t->nch, al ? "the alignment does not match the text sent" : "no alignment");
+		stage_log(ctx, "warn", "audio: request %zu/%zu: %s; subtitle times are estimated", k + 1, t->nch,
+			  al ? "the alignment does not match the text sent" : "no alignment");
 	for (size_t i = t->ch[k].first; i < t->ch[k].first + t->ch[k].n; i++) {
 		const struct unit *u = &t->u[i];
 		double s = char_time(al, 0, u->off, nchars, dur);
@@ -492,20 +488,18 @@ static enum stage_rc write_outputs(struct stage_ctx *ctx, const struct script *s
 	double total, *start;
 	int rc;
 
-	if (media_frame_get(ctx->channel, &f) < 0)
-		return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+	if (media_frame_get(ctx->channel, &f) < 0) return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
 	pcm_add(&t->pcm, NULL, (size_t)TAIL_MS * t->pcm.rate / 1000);
 	total = (double)t->pcm.n / t->pcm.rate;
 	start = xcalloc(sc->n + 1, sizeof *start);
-	for (size_t i = t->nu; i-- > 0;)
-		start[t->u[i].seg] = t->cue[i].start;
+	for (size_t i = t->nu; i-- > 0;) start[t->u[i].seg] = t->cue[i].start;
 	rc = narration_write(sc, &t->pcm, t->cue, t->nu, start, &f);
 	free(start);
-	if (rc < 0)
-		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-	stage_log(ctx, "info", "audio.wav: %.2f s, %zu segments, %zu subtitles, %zu request%s, "
-		  "%.0f characters billed, %.4f USD", total, sc->n, t->nu, t->nch,
-		  t->nch == 1 ? "" : "s", t->chars, t->usd);
+	if (rc < 0) return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	stage_log(ctx, "info",
+		  "audio.wav: %.2f s, %zu segments, %zu subtitles, %zu request%s, "
+		  "%.0f characters billed, %.4f USD",
+		  total, sc->n, t->nu, t->nch, t->nch == 1 ? "" : "s", t->chars, t->usd);
 	stage_output(ctx, "audio", "audio.wav", "audio/wav", lround(total * 1000));
 	return STAGE_OK;
 }
@@ -519,37 +513,34 @@ static enum stage_rc narrate(struct stage_ctx *ctx, struct tts *t, const struct 
 	units_build(t, sc);
 	chunks_build(t);
 	if (!t->nu)
-		return stage_fail(ctx, STAGE_FAIL, "script.md has no narration to speak; add text "
+		return stage_fail(ctx, STAGE_FAIL,
+				  "script.md has no narration to speak; add text "
 				  "under the [AVATAR]/[VOICEOVER]/[BROLL] markers");
 	t->cue = xcalloc(t->nu, sizeof *t->cue);
 	t->pcm.rate = t->o.rate;
 	for (size_t k = 0; k < t->nch && rc == STAGE_OK; k++) {
 		cJSON *ans = NULL;
 		double offset = (double)t->pcm.n / t->pcm.rate;
-		if ((rc = fetch(ctx, t, k, &ans)) == STAGE_OK &&
-		    (rc = decode(ctx, t, k, ans)) == STAGE_OK)
+		if ((rc = fetch(ctx, t, k, &ans)) == STAGE_OK && (rc = decode(ctx, t, k, ans)) == STAGE_OK)
 			cues_for_chunk(ctx, t, k, ans, offset, (double)t->pcm.n / t->pcm.rate - offset);
 		cJSON_Delete(ans);
 	}
-	if (rc == STAGE_OK)
-		rc = write_outputs(ctx, sc, t);
+	if (rc == STAGE_OK) rc = write_outputs(ctx, sc, t);
 	return rc;
 }
 
 static void tts_free(struct tts *t)
 {
-	for (size_t i = 0; i < t->nu; i++)
-		free(t->u[i].text);
-	for (size_t i = 0; i < t->nch; i++)
-		free(t->ch[i].text);
+	for (size_t i = 0; i < t->nu; i++) free(t->u[i].text);
+	for (size_t i = 0; i < t->nch; i++) free(t->ch[i].text);
 	free(t->u), free(t->ch), free(t->cue), free(t->pcm.s);
 	free(t->o.url), free(t->o.key_hdr);
 }
 
 enum stage_rc prov_audio_elevenlabs(struct stage_ctx *ctx)
 {
-	struct tts t = {0};
-	struct script sc = {0};
+	struct tts t = { 0 };
+	struct script sc = { 0 };
 	char *text = NULL;
 	enum stage_rc rc;
 
@@ -565,8 +556,7 @@ enum stage_rc prov_audio_elevenlabs(struct stage_ctx *ctx)
 	scratch_clean();
 	rc = narrate(ctx, &t, &sc);
 	scratch_clean();
-	if (rc == STAGE_OK)
-		cache_clean();
+	if (rc == STAGE_OK) cache_clean();
 out:
 	script_free(&sc);
 	free(text);

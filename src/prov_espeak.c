@@ -27,15 +27,15 @@
 #include <string.h>
 #include <unistd.h>
 
-
-#define AUDIBLE 300          /* |sample| above this is heard (about -40 dBFS) */
-#define LEAD_MS 300          /* silence before the first sentence */
-#define TAIL_MS 300          /* ... and after the last */
-#define PRE_MS 15            /* kept before the first audible sample (attack) */
-#define POST_MS 40           /* kept after the last one (decay) */
-#define EMPTY_SEG_MS 2000    /* a segment without narration is shown this long */
+#define AUDIBLE 300       /* |sample| above this is heard (about -40 dBFS) */
+#define LEAD_MS 300       /* silence before the first sentence */
+#define TAIL_MS 300       /* ... and after the last */
+#define PRE_MS 15         /* kept before the first audible sample (attack) */
+#define POST_MS 40        /* kept after the last one (decay) */
+#define EMPTY_SEG_MS 2000 /* a segment without narration is shown this long */
 #define WAV_MAX (64 * 1024 * 1024)
 
+/* clang-format off: a table keeps one row per line */
 const struct provider_opt espeak_opts[] = {
 	{ "voice", OPT_STRING, "en-us", 0, 64, NULL, "espeak-ng voice (see espeak-ng --voices)" },
 	{ "speed", OPT_INTEGER, "165", 80, 500, NULL, "words per minute" },
@@ -43,15 +43,19 @@ const struct provider_opt espeak_opts[] = {
 	{ "gap_ms", OPT_INTEGER, "250", 0, 10000, NULL, "silence between sentences, in milliseconds" },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
+/* clang-format on */
 
-struct espeak_opts { const char *voice; int speed, pitch, gap_ms; };
+struct espeak_opts {
+	const char *voice;
+	int speed, pitch, gap_ms;
+};
 struct narration {
 	struct media_pcm pcm;
-	long pending_ms;           /* silence owed before the next sound */
+	long pending_ms; /* silence owed before the next sound */
 	struct media_cue *cue;
 	size_t ncue;
 	double *seg_start;
-	int nsent;                 /* sentences synthesised, names scratch files */
+	int nsent; /* sentences synthesised, names scratch files */
 };
 
 /* Types and ranges were checked when the channel loaded (the table above). */
@@ -65,12 +69,19 @@ static int opts_get(struct stage_ctx *ctx, struct espeak_opts *o)
 	o->gap_ms = (int)stage_opt_num(ctx, "gap_ms");
 	if (!*o->voice || strchr(o->voice, '/'))
 		return err_set("providers.audio.voice \"%s\" is not a voice name "
-			       "(see espeak-ng --voices)", o->voice);
+			       "(see espeak-ng --voices)",
+			       o->voice);
 	return 0;
 }
 
-static unsigned rd16(const unsigned char *p) { return p[0] | (unsigned)p[1] << 8; }
-static uint32_t rd32(const unsigned char *p) { return rd16(p) | (uint32_t)rd16(p + 2) << 16; }
+static unsigned rd16(const unsigned char *p)
+{
+	return p[0] | (unsigned)p[1] << 8;
+}
+static uint32_t rd32(const unsigned char *p)
+{
+	return rd16(p) | (uint32_t)rd16(p + 2) << 16;
+}
 
 /* Parses a RIFF/WAVE file of 16-bit mono PCM; samples are copied out. */
 static int wav_parse(const char *name, const unsigned char *d, size_t len, struct media_pcm *out)
@@ -91,12 +102,12 @@ static int wav_parse(const char *name, const unsigned char *d, size_t len, struc
 		} else if (memcmp(d + off, "data", 4) == 0 && have_fmt) {
 			out->n = out->cap = n / 2;
 			out->s = xmalloc((out->n ? out->n : 1) * sizeof *out->s);
-			for (size_t i = 0; i < out->n; i++)
-				out->s[i] = (int16_t)rd16(d + body + 2 * i);
-			return out->rate >= 8000 && out->rate <= 192000 ? 0 :
-				err_set("%s has an unusable sample rate %u", name, out->rate);
+			for (size_t i = 0; i < out->n; i++) out->s[i] = (int16_t)rd16(d + body + 2 * i);
+			return out->rate >= 8000 && out->rate <= 192000
+				? 0
+				: err_set("%s has an unusable sample rate %u", name, out->rate);
 		}
-		off = body + n + (n & 1);      /* chunks are padded to even sizes */
+		off = body + n + (n & 1); /* chunks are padded to even sizes */
 	}
 	return err_set("%s has no fmt/data chunk", name);
 }
@@ -125,8 +136,8 @@ static char *scratch_name(int num, const char *ext)
 }
 
 /* Synthesises one sentence into *w (which the caller frees). */
-static enum stage_rc synth(struct stage_ctx *ctx, const struct espeak_opts *o,
-			   int num, const char *text, struct media_pcm *w)
+static enum stage_rc synth(struct stage_ctx *ctx, const struct espeak_opts *o, int num, const char *text,
+			   struct media_pcm *w)
 {
 	char *txt, *wav;
 	struct media_argv a = { 0 };
@@ -140,20 +151,15 @@ static enum stage_rc synth(struct stage_ctx *ctx, const struct espeak_opts *o,
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 		goto out;
 	}
-	media_argv_words(&a, "espeak-ng -b 1");     /* -b 1: the text file is UTF-8 */
+	media_argv_words(&a, "espeak-ng -b 1"); /* -b 1: the text file is UTF-8 */
 	media_argv_opt(&a, "-v", "%s", o->voice);
 	media_argv_opt(&a, "-s", "%d", o->speed);
-	if (o->pitch >= 0) {
-		media_argv_opt(&a, "-p", "%d", o->pitch);
-	}
+	if (o->pitch >= 0) { media_argv_opt(&a, "-p", "%d", o->pitch); }
 	media_argv_opt(&a, "-w", "%s", wav);
 	media_argv_opt(&a, "-f", "%s", txt);
-	if ((rc = media_run(ctx, &a, "narration (check providers.audio.voice)")) != STAGE_OK)
-		goto out;
-	if (!(data = (unsigned char *)fsio_read(wav, WAV_MAX, &len)) ||
-	    wav_parse(wav, data, len, w) < 0)
-		rc = stage_fail(ctx, STAGE_FAIL, "espeak-ng output for sentence %d: %s", num,
-				err_msg());
+	if ((rc = media_run(ctx, &a, "narration (check providers.audio.voice)")) != STAGE_OK) goto out;
+	if (!(data = (unsigned char *)fsio_read(wav, WAV_MAX, &len)) || wav_parse(wav, data, len, w) < 0)
+		rc = stage_fail(ctx, STAGE_FAIL, "espeak-ng output for sentence %d: %s", num, err_msg());
 out:
 	free(data);
 	media_argv_free(&a);
@@ -203,36 +209,36 @@ static int place(struct narration *nr, const struct media_pcm *w, const char *te
 }
 
 /* Speaks one segment's narration; records where the segment starts. */
-static enum stage_rc narrate_segment(struct stage_ctx *ctx, const struct espeak_opts *o,
-				     struct narration *nr, size_t si, const char *text)
+static enum stage_rc narrate_segment(struct stage_ctx *ctx, const struct espeak_opts *o, struct narration *nr,
+				     size_t si, const char *text)
 {
 	char **sent = NULL;
 	size_t ns = script_sentences(text ? text : "", &sent), spoken = 0;
 	enum stage_rc rc = STAGE_OK;
 
-	nr->seg_start[si] = nr->pcm.rate ?
-		(double)nr->pcm.n / nr->pcm.rate + nr->pending_ms / 1000.0 : nr->pending_ms / 1000.0;
+	nr->seg_start[si] = nr->pcm.rate ? (double)nr->pcm.n / nr->pcm.rate + nr->pending_ms / 1000.0
+					 : nr->pending_ms / 1000.0;
 	for (size_t i = 0; i < ns && rc == STAGE_OK; i++) {
 		struct media_pcm w = { 0 };
 		rc = synth(ctx, o, ++nr->nsent, sent[i], &w);
 		if (rc == STAGE_OK && nr->pcm.rate && w.rate != nr->pcm.rate)
-			rc = stage_fail(ctx, STAGE_FAIL, "espeak-ng changed sample rate (%u, then %u Hz) "
-					"for voice %s", nr->pcm.rate, w.rate, o->voice);
+			rc = stage_fail(ctx, STAGE_FAIL,
+					"espeak-ng changed sample rate (%u, then %u Hz) "
+					"for voice %s",
+					nr->pcm.rate, w.rate, o->voice);
 		if (rc == STAGE_OK) {
 			nr->pcm.rate = w.rate;
 			if (place(nr, &w, sent[i])) {
 				if (spoken++ == 0) nr->seg_start[si] = nr->cue[nr->ncue - 1].start;
 				nr->pending_ms = o->gap_ms;
 			} else {
-				stage_log(ctx, "warn", "sentence %d is silent, no subtitle: %.60s",
-					  nr->nsent, sent[i]);
+				stage_log(ctx, "warn", "sentence %d is silent, no subtitle: %.60s", nr->nsent, sent[i]);
 			}
 		}
 		free(w.s);
 	}
 	if (rc == STAGE_OK && spoken == 0) {
-		stage_log(ctx, "info", "segment %zu has no narration; showing it for %d ms",
-			  si + 1, EMPTY_SEG_MS);
+		stage_log(ctx, "info", "segment %zu has no narration; showing it for %d ms", si + 1, EMPTY_SEG_MS);
 		nr->pending_ms += EMPTY_SEG_MS;
 	}
 	for (size_t i = 0; i < ns; i++) free(sent[i]);
@@ -240,8 +246,8 @@ static enum stage_rc narrate_segment(struct stage_ctx *ctx, const struct espeak_
 	return rc;
 }
 
-static enum stage_rc write_outputs(struct stage_ctx *ctx, const struct script *sc,
-				   struct narration *nr, const struct media_frame *f)
+static enum stage_rc write_outputs(struct stage_ctx *ctx, const struct script *sc, struct narration *nr,
+				   const struct media_frame *f)
 {
 	double total;
 
@@ -249,23 +255,22 @@ static enum stage_rc write_outputs(struct stage_ctx *ctx, const struct script *s
 	total = (double)nr->pcm.n / nr->pcm.rate;
 	if (narration_write(sc, &nr->pcm, nr->cue, nr->ncue, nr->seg_start, f) < 0)
 		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-	stage_log(ctx, "info", "audio.wav: %.2f s, %zu segments, %zu subtitles", total, sc->n,
-		  nr->ncue);
+	stage_log(ctx, "info", "audio.wav: %.2f s, %zu segments, %zu subtitles", total, sc->n, nr->ncue);
 	stage_output(ctx, "audio", "audio.wav", "audio/wav", lround(total * 1000));
 	return STAGE_OK;
 }
 
-static enum stage_rc narrate(struct stage_ctx *ctx, const struct espeak_opts *o,
-			     const struct script *sc, const struct media_frame *f)
+static enum stage_rc narrate(struct stage_ctx *ctx, const struct espeak_opts *o, const struct script *sc,
+			     const struct media_frame *f)
 {
 	struct narration nr = { .pending_ms = LEAD_MS };
 	enum stage_rc rc = STAGE_OK;
 
 	nr.seg_start = xcalloc(sc->n, sizeof *nr.seg_start);
-	for (size_t i = 0; i < sc->n && rc == STAGE_OK; i++)
-		rc = narrate_segment(ctx, o, &nr, i, sc->seg[i].text);
+	for (size_t i = 0; i < sc->n && rc == STAGE_OK; i++) rc = narrate_segment(ctx, o, &nr, i, sc->seg[i].text);
 	if (rc == STAGE_OK && nr.ncue == 0)
-		rc = stage_fail(ctx, STAGE_FAIL, "script.md has no narration espeak-ng could speak; "
+		rc = stage_fail(ctx, STAGE_FAIL,
+				"script.md has no narration espeak-ng could speak; "
 				"add text under the [AVATAR]/[VOICEOVER]/[BROLL] markers");
 	if (rc == STAGE_OK) rc = write_outputs(ctx, sc, &nr, f);
 	for (size_t i = 0; i < nr.ncue; i++) free((char *)nr.cue[i].text);
@@ -292,11 +297,12 @@ enum stage_rc prov_audio_espeak(struct stage_ctx *ctx)
 		goto out;
 	}
 	if (sc.n == 0) {
-		rc = stage_fail(ctx, STAGE_FAIL, "script.md has no segments; "
+		rc = stage_fail(ctx, STAGE_FAIL,
+				"script.md has no segments; "
 				"add [AVATAR] or [BROLL: ...] sections");
 		goto out;
 	}
-	(void)!tmpclean_dir(".");     /* scratch files of a run that died; each removal is logged */
+	(void)!tmpclean_dir("."); /* scratch files of a run that died; each removal is logged */
 	rc = narrate(ctx, &o, &sc, &f);
 out:
 	script_free(&sc);

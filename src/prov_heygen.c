@@ -22,6 +22,7 @@
 
 /* HeyGen's options (checked when a channel loads); timeout, rps,
  * concurrency and the key options come from the shared sets.  Always paid. */
+/* clang-format off: a table keeps one row per line */
 const struct provider_opt heygen_opts[] = {
 	{ "base_url", OPT_URL, "https://api.heygen.com", 0, 0, NULL, "the API root" },
 	{ "upload_url", OPT_URL, "https://upload.heygen.com", 0, 0, NULL, "where the narration is uploaded" },
@@ -33,6 +34,7 @@ const struct provider_opt heygen_opts[] = {
 	{ "max_wait_seconds", OPT_NUMBER, "1200", 1, 604800, NULL, "give a clip up after this long" },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
+/* clang-format on */
 
 /* ---- HeyGen ---------------------------------------------------------------------- *
  * Options (providers.avatar): base_url, upload_url, avatar_id (or
@@ -66,8 +68,8 @@ static enum stage_rc hg_check(struct clip_jobs *r, const cJSON *j, const char *w
 
 /* An API call with the key (ctype NULL: no body); *j is the checked answer
  * on STAGE_OK.  create >= 0: the job-creating request of that segment. */
-static enum stage_rc hg_call(struct clip_jobs *r, struct http_req *q, const char *ctype,
-			     const char *what, cJSON **j, int create)
+static enum stage_rc hg_call(struct clip_jobs *r, struct http_req *q, const char *ctype, const char *what, cJSON **j,
+			     int create)
 {
 	char *key = xasprintf("X-Api-Key: %s", r->key);
 	char *ct = ctype ? xasprintf("Content-Type: %s", ctype) : NULL;
@@ -128,14 +130,17 @@ static enum stage_rc hg_asset(struct clip_jobs *r, const struct media_seg *s, ch
 	enum stage_rc rc;
 
 	*asset = NULL;
-	if (have) { *asset = xstrdup(have); return STAGE_OK; }
+	if (have) {
+		*asset = xstrdup(have);
+		return STAGE_OK;
+	}
 	mp3 = xasprintf("%s/.seg-%02d.narration.tmp.mp3", r->p->dir, s->index);
 	if ((rc = hg_cut(r, s, mp3)) == STAGE_OK) rc = hg_upload(r, s, mp3, asset);
 	unlink(mp3);
 	free(mp3);
 	if (rc == STAGE_OK && clip_jobs_set(r, s->index, "asset", *asset) < 0)
-		stage_log(r->ctx, "warn", "heygen: segment %d: asset %s not stored; a restart uploads again",
-			  s->index, *asset);
+		stage_log(r->ctx, "warn", "heygen: segment %d: asset %s not stored; a restart uploads again", s->index,
+			  *asset);
 	return rc;
 }
 
@@ -202,12 +207,11 @@ static char *hg_fingerprint(struct clip_jobs *r, const struct media_seg *s)
 
 	hg_dimension(&r->frame, &w, &h);
 	sb_printf(&b, "heygen\n%s\n%s\n%s\n%s\n%dx%d\n%.3f-%.3f\n", json_str(o, "talking_photo_id", ""),
-		  json_str(o, "avatar_id", ""), json_str(o, "avatar_style", "normal"),
-		  json_str(o, "background", ""), w, h, s->start, s->end);
-	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(r->tl.json, "cues")) {
+		  json_str(o, "avatar_id", ""), json_str(o, "avatar_style", "normal"), json_str(o, "background", ""), w,
+		  h, s->start, s->end);
+	cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(r->tl.json, "cues")) {
 		double t = json_num(c, "start", -1);
-		if (t >= s->start - 0.001 && t < s->end - 0.001)
-			sb_printf(&b, "%.3f %s\n", t, json_str(c, "text", ""));
+		if (t >= s->start - 0.001 && t < s->end - 0.001) sb_printf(&b, "%.3f %s\n", t, json_str(c, "text", ""));
 	}
 	return b.s;
 }
@@ -220,7 +224,8 @@ static enum stage_rc hg_submit(struct clip_jobs *r, const struct media_seg *s, c
 	enum stage_rc rc;
 
 	if (!json_str(r->ctx->provider, "avatar_id", NULL) && !json_str(r->ctx->provider, "talking_photo_id", NULL))
-		return stage_fail(r->ctx, STAGE_FAIL, "providers.avatar (heygen) needs avatar_id (or "
+		return stage_fail(r->ctx, STAGE_FAIL,
+				  "providers.avatar (heygen) needs avatar_id (or "
 				  "talking_photo_id) in channel.yaml");
 	if ((rc = hg_asset(r, s, &asset)) != STAGE_OK) return rc;
 	q.url = url = xasprintf("%s/v2/video/generate", hg_base(r));
@@ -243,14 +248,15 @@ static int hg_waiting(const char *st)
 }
 
 /* A failed render: data.error {code, message, detail}; never retried. */
-static enum stage_rc hg_failed(struct clip_jobs *r, const struct media_seg *s, const char *id,
-			       const cJSON *j)
+static enum stage_rc hg_failed(struct clip_jobs *r, const struct media_seg *s, const char *id, const cJSON *j)
 {
 	const cJSON *code = json_get(j, "data.error.code");
 	char num[32] = "";
 	if (cJSON_IsNumber(code)) snprintf(num, sizeof num, "%d", code->valueint);
-	return stage_fail(r->ctx, STAGE_FAIL, "heygen: the avatar video of segment %d (%s) failed: %s "
-			  "(code %s)", s->index, id, json_str(j, "data.error.message", "no message"),
+	return stage_fail(r->ctx, STAGE_FAIL,
+			  "heygen: the avatar video of segment %d (%s) failed: %s "
+			  "(code %s)",
+			  s->index, id, json_str(j, "data.error.message", "no message"),
 			  num[0] ? num : json_str(j, "data.error.code", "none"));
 }
 
@@ -283,11 +289,21 @@ static enum stage_rc hg_status(struct clip_jobs *r, const struct media_seg *s, c
 }
 
 static const struct clip_jobs_prov heygen = {
-	.name = "heygen", .dir = "avatar", .asset_type = "avatar_video", .broll = 0,
-	.poll_default = 10, .wait_default = 1200,
-	.operation = "avatar_video", .unit_type = "minutes",
-	.clip = "avatar video", .fingerprint = hg_fingerprint, .submit = hg_submit,
-	.status_url = hg_status_url, .get = hg_get, .status = hg_status, .cancel = NULL,
+	.name = "heygen",
+	.dir = "avatar",
+	.asset_type = "avatar_video",
+	.broll = 0,
+	.poll_default = 10,
+	.wait_default = 1200,
+	.operation = "avatar_video",
+	.unit_type = "minutes",
+	.clip = "avatar video",
+	.fingerprint = hg_fingerprint,
+	.submit = hg_submit,
+	.status_url = hg_status_url,
+	.get = hg_get,
+	.status = hg_status,
+	.cancel = NULL,
 };
 
 /* providers.avatar: {name: heygen, avatar_id | talking_photo_id, ...}; see docs/cloud-providers.md. */

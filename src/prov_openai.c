@@ -41,14 +41,18 @@
 
 /* Options (checked when a channel loads); timeout, rps, concurrency and the
  * key options come from the shared sets.  Paid unless local (cost.c). */
+/* clang-format off: a table keeps one row per line */
 const struct provider_opt openai_opts[] = {
-	{ "base_url", OPT_URL, "https://api.openai.com/v1", 0, 0, NULL, "the server's API root (OpenAI, llama.cpp, Ollama, vLLM)" },
+	{ "base_url", OPT_URL, "https://api.openai.com/v1", 0, 0, NULL,
+	  "the server's API root (OpenAI, llama.cpp, Ollama, vLLM)" },
 	{ "model", OPT_STRING, "gpt-4o-mini", 0, 200, NULL, "model name" },
-	{ "local", OPT_BOOL, NULL, 0, 0, NULL, "true: free, false: paid (default: free when base_url is this machine)" },
+	{ "local", OPT_BOOL, NULL, 0, 0, NULL,
+	  "true: free, false: paid (default: free when base_url is this machine)" },
 	{ "temperature", OPT_NUMBER, NULL, 0, 2, NULL, "sampling temperature (the server's default when unset)" },
 	{ "seed", OPT_INTEGER, NULL, 0, 0, NULL, "sampling seed, for repeatable answers" },
 	{ "max_tokens", OPT_INTEGER, "4096", 1, 1000000, NULL, "tokens per answer; doubled after a cut-off answer" },
-	{ "max_tokens_cap", OPT_INTEGER, NULL, 1, 1000000, NULL, "most tokens after doubling (default: 32768 or max_tokens)" },
+	{ "max_tokens_cap", OPT_INTEGER, NULL, 1, 1000000, NULL,
+	  "most tokens after doubling (default: 32768 or max_tokens)" },
 	{ "max_tokens_field", OPT_ENUM, NULL, 0, 0, "max_tokens|max_completion_tokens",
 	  "how the limit is sent (default: max_completion_tokens for api.openai.com)" },
 	{ "max_fix_attempts", OPT_INTEGER, "2", 0, 10, NULL, "bad answers sent back to the model with the problem" },
@@ -57,15 +61,15 @@ const struct provider_opt openai_opts[] = {
 	  "structured answers: auto tries json_schema, then json_object" },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
-
+/* clang-format on */
 
 #define FILE_MAX ((size_t)4 * 1024 * 1024)
-#define ECHO_MAX 16000               /* bytes of a bad answer sent back to the model */
+#define ECHO_MAX 16000 /* bytes of a bad answer sent back to the model */
 #define TITLE_MAX_CHARS 100
-#define DESCRIPTION_MAX_BYTES 4900   /* YouTube allows 5000 */
+#define DESCRIPTION_MAX_BYTES 4900 /* YouTube allows 5000 */
 #define TAGS_MAX 15
 #define TAGS_MAX_CHARS 500
-#define PRICE_IN_DEFAULT 0.00015     /* USD per 1k tokens when acog.yaml says nothing */
+#define PRICE_IN_DEFAULT 0.00015 /* USD per 1k tokens when acog.yaml says nothing */
 #define PRICE_OUT_DEFAULT 0.0006
 
 enum mode { MODE_TEXT, MODE_SCHEMA, MODE_OBJECT };
@@ -73,28 +77,32 @@ enum mode { MODE_TEXT, MODE_SCHEMA, MODE_OBJECT };
 struct chat;
 struct spec {
 	const char *stage, *again;
-	char *(*check)(struct chat *c, const char *content);   /* NULL = good */
+	char *(*check)(struct chat *c, const char *content); /* NULL = good */
 	enum stage_rc (*write)(struct chat *c);
 };
 
 struct chat {
 	struct stage_ctx *ctx;
 	const struct spec *sp;
-	cJSON *schema;              /* the answer's JSON Schema, or NULL (a script) */
+	cJSON *schema; /* the answer's JSON Schema, or NULL (a script) */
 	char *url, *auth;
 	const char *model;
-	int local, mct;             /* mct: send max_completion_tokens */
+	int local, mct; /* mct: send max_completion_tokens */
 	int max_tokens, tokens_cap, fixes, timeout, fallback;
 	enum mode mode;
 	cJSON *messages;
-	cJSON *doc;                 /* the checked JSON answer */
-	char *text;                 /* the checked script */
+	cJSON *doc; /* the checked JSON answer */
+	char *text; /* the checked script */
 	int calls;
-	int prose;                  /* c->text was built from a prose answer */
+	int prose; /* c->text was built from a prose answer */
 	double tokens, usd;
 };
 
-struct answer { char *content, *refusal; char finish[32]; int broken; };
+struct answer {
+	char *content, *refusal;
+	char finish[32];
+	int broken;
+};
 
 /* ---- small text helpers ------------------------------------------------- */
 
@@ -103,37 +111,32 @@ static char *path_in(const struct stage_ctx *ctx, const char *name)
 	return xasprintf("%s/%s", ctx->episode_dir, name);
 }
 
-
 /* User-visible metadata text: no '<' '>' (YouTube refuses them; an HTML tag
  * goes whole), no control characters; newlines kept only when keep_nl,
  * other whitespace folded. */
 static char *clean_meta(const char *s, int keep_nl)
 {
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 	int space = 0;
 
 	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c == '\n' && keep_nl) {
-			while (b.len && b.s[b.len - 1] == ' ')
-				b.s[--b.len] = 0;
+			while (b.len && b.s[b.len - 1] == ' ') b.s[--b.len] = 0;
 			sb_add(&b, "\n", 1), space = 0;
 		} else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
 			space = 1;
-		} else if (c == '<' && (isalpha((unsigned char)s[1]) || s[1] == '/') &&
-			   strcspn(s, ">\n") < 64 && s[strcspn(s, ">\n")] == '>') {
-			s += strcspn(s, ">");   /* an HTML tag: drop all of it */
+		} else if (c == '<' && (isalpha((unsigned char)s[1]) || s[1] == '/') && strcspn(s, ">\n") < 64 &&
+			   s[strcspn(s, ">\n")] == '>') {
+			s += strcspn(s, ">"); /* an HTML tag: drop all of it */
 		} else if (c >= 0x20 && c != 0x7f && c != '<' && c != '>') {
-			if (space && b.len && b.s[b.len - 1] != '\n')
-				sb_add(&b, " ", 1);
+			if (space && b.len && b.s[b.len - 1] != '\n') sb_add(&b, " ", 1);
 			space = 0;
 			sb_add(&b, s, 1);
 		}
 	}
-	if (!b.s)
-		return xstrdup("");
-	while (b.len && strchr(" \n", b.s[b.len - 1]))
-		b.s[--b.len] = 0;
+	if (!b.s) return xstrdup("");
+	while (b.len && strchr(" \n", b.s[b.len - 1])) b.s[--b.len] = 0;
 	return b.s;
 }
 
@@ -164,14 +167,12 @@ static int opts_mode(struct chat *c)
 
 	c->mode = !c->schema ? MODE_TEXT : MODE_SCHEMA;
 	c->fallback = !strcmp(m, "auto");
-	if (!c->schema || !strcmp(m, "auto") || !strcmp(m, "json_schema"))
-		return 0;
+	if (!c->schema || !strcmp(m, "auto") || !strcmp(m, "json_schema")) return 0;
 	if (!strcmp(m, "json_object") || !strcmp(m, "none")) {
 		c->mode = !strcmp(m, "none") ? MODE_TEXT : MODE_OBJECT;
 		return 0;
 	}
-	return err_set("providers.%s.json_mode \"%s\": use auto, json_schema, json_object or none",
-		       c->ctx->stage, m);
+	return err_set("providers.%s.json_mode \"%s\": use auto, json_schema, json_object or none", c->ctx->stage, m);
 }
 
 static int opts_load(struct chat *c)
@@ -182,21 +183,19 @@ static int opts_load(struct chat *c)
 	size_t n = strlen(base);
 	double t = json_num(ctx->provider, "temperature", 1);
 
-	while (n && base[n - 1] == '/')
-		n--;
+	while (n && base[n - 1] == '/') n--;
 	if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8))
-		return err_set("providers.%s.base_url \"%s\": use an http:// or https:// URL",
-			       ctx->stage, base);
+		return err_set("providers.%s.base_url \"%s\": use an http:// or https:// URL", ctx->stage, base);
 	c->url = xasprintf("%.*s/chat/completions", (int)n, base);
 	c->model = json_str(ctx->provider, "model", "gpt-4o-mini");
-	c->local = !cost_is_paid(ctx->provider);   /* the registry's rule, as the budget's */
+	c->local = !cost_is_paid(ctx->provider); /* the registry's rule, as the budget's */
 	c->mct = field ? !strcmp(field, "max_completion_tokens") : host_is(base, "api.openai.com");
-	if (t < 0 || t > 2 || (json_get(ctx->provider, "temperature") &&
-			       !cJSON_IsNumber(json_get(ctx->provider, "temperature"))))
+	if (t < 0 || t > 2 ||
+	    (json_get(ctx->provider, "temperature") && !cJSON_IsNumber(json_get(ctx->provider, "temperature"))))
 		return err_set("providers.%s.temperature: use a number from 0 to 2", ctx->stage);
 	if (opt_int(ctx, "max_tokens", 4096, 1, 1000000, &c->max_tokens) < 0 ||
-	    opt_int(ctx, "max_tokens_cap", c->max_tokens > 32768 ? c->max_tokens : 32768,
-		    c->max_tokens, 1000000, &c->tokens_cap) < 0 ||
+	    opt_int(ctx, "max_tokens_cap", c->max_tokens > 32768 ? c->max_tokens : 32768, c->max_tokens, 1000000,
+		    &c->tokens_cap) < 0 ||
 	    opt_int(ctx, "max_fix_attempts", 2, 0, 10, &c->fixes) < 0 ||
 	    opt_int(ctx, "timeout", 120, 1, 3600, &c->timeout) < 0)
 		return -1;
@@ -208,9 +207,8 @@ static int key_load(struct chat *c)
 	char *key;
 
 	if (!json_get(c->ctx->provider, "api_key_env") && !json_get(c->ctx->provider, "api_key_file"))
-		return 0;   /* llama.cpp / Ollama without a key: no Authorization header */
-	if (!(key = credential_get(c->ctx, NULL)))
-		return -1;
+		return 0; /* llama.cpp / Ollama without a key: no Authorization header */
+	if (!(key = credential_get(c->ctx, NULL))) return -1;
 	c->auth = xasprintf("Authorization: Bearer %s", key);
 	free(key);
 	return 0;
@@ -250,8 +248,7 @@ static double price(const cJSON *global, const char *model, const char *key, dou
 	const cJSON *p = json_get(global, "prices.openai");
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(p, model);
 
-	if (cJSON_IsNumber(json_get(m, key)))
-		return json_num(m, key, def);
+	if (cJSON_IsNumber(json_get(m, key))) return json_num(m, key, def);
 	return json_num(cJSON_GetObjectItemCaseSensitive(p, "default"), key, def);
 }
 
@@ -266,7 +263,7 @@ static void cost_record(struct chat *c, const cJSON *usage)
 	}
 	if (!c->local)
 		usd = in / 1000 * price(c->ctx->global, c->model, "input_per_1k", PRICE_IN_DEFAULT) +
-		      out / 1000 * price(c->ctx->global, c->model, "output_per_1k", PRICE_OUT_DEFAULT);
+			out / 1000 * price(c->ctx->global, c->model, "output_per_1k", PRICE_OUT_DEFAULT);
 	stage_cost(c->ctx, "openai", c->sp->stage, total, "tokens", usd);
 	c->tokens += total, c->usd += usd;
 }
@@ -281,17 +278,13 @@ static void answer_parse(struct chat *c, const struct http_resp *r, struct answe
 
 	memset(a, 0, sizeof *a);
 	a->broken = !cJSON_IsObject(json_get(ch, "message"));
-	if (j)
-		cost_record(c, json_get(j, "usage"));
+	if (j) cost_record(c, json_get(j, "usage"));
 	snprintf(a->finish, sizeof a->finish, "%s", fin);
-	if (json_str(ch, "message.content", NULL))
-		a->content = xstrdup(json_str(ch, "message.content", NULL));
-	if (json_str(ch, "message.refusal", NULL))
-		a->refusal = xstrdup(json_str(ch, "message.refusal", NULL));
+	if (json_str(ch, "message.content", NULL)) a->content = xstrdup(json_str(ch, "message.content", NULL));
+	if (json_str(ch, "message.refusal", NULL)) a->refusal = xstrdup(json_str(ch, "message.refusal", NULL));
 	if (!a->broken)
-		stage_log(c->ctx, "info", "%s: model %s answered (finish_reason %s, request %s)",
-			  c->sp->stage, c->model, *fin ? fin : "null",
-			  http_header(r, "x-request-id", rid, sizeof rid) ? rid : "-");
+		stage_log(c->ctx, "info", "%s: model %s answered (finish_reason %s, request %s)", c->sp->stage,
+			  c->model, *fin ? fin : "null", http_header(r, "x-request-id", rid, sizeof rid) ? rid : "-");
 	cJSON_Delete(j);
 }
 
@@ -300,7 +293,7 @@ static int mentions_format(const struct http_resp *r)
 	const char *b = r->body.s ? r->body.s : "";
 
 	return strcasestr(r->error, "response_format") || strcasestr(r->error, "json_schema") ||
-	       strcasestr(b, "response_format") || strcasestr(b, "json_schema");
+		strcasestr(b, "response_format") || strcasestr(b, "json_schema");
 }
 
 static enum stage_rc chat_send(struct chat *c, struct answer *a)
@@ -312,28 +305,31 @@ static enum stage_rc chat_send(struct chat *c, struct answer *a)
 
 	for (;;) {
 		char *body = body_build(c);
-		struct http_req q = { .provider = "openai", .method = "POST", .url = c->url,
-				      .headers = hdrs, .body = body, .body_len = strlen(body),
+		struct http_req q = { .provider = "openai",
+				      .method = "POST",
+				      .url = c->url,
+				      .headers = hdrs,
+				      .body = body,
+				      .body_len = strlen(body),
 				      .timeout_s = c->timeout };
 		memset(&r, 0, sizeof r);
 		ok = http_request(&c->ctx->http, &q, &r);
 		free(body);
 		c->calls++;
-		if (ok == 0 || r.status != 400 || c->mode != MODE_SCHEMA || !c->fallback ||
-		    !mentions_format(&r))
-			break;
-		stage_log(c->ctx, "info", "%s: the server refused response_format json_schema (%s); "
-			  "asking again with json_object", c->sp->stage, r.error);
+		if (ok == 0 || r.status != 400 || c->mode != MODE_SCHEMA || !c->fallback || !mentions_format(&r)) break;
+		stage_log(c->ctx, "info",
+			  "%s: the server refused response_format json_schema (%s); "
+			  "asking again with json_object",
+			  c->sp->stage, r.error);
 		c->mode = MODE_OBJECT;
 		http_resp_free(&r);
 	}
 	if (ok == 0) {
 		answer_parse(c, &r, a);
 	} else {
-		if (r.retriable)
-			c->ctx->retry_after = r.retry_after;
-		rc = stage_fail(c->ctx, r.retriable ? STAGE_RETRY : STAGE_FAIL, "%s (model %s at %s)",
-				r.error, c->model, c->url);
+		if (r.retriable) c->ctx->retry_after = r.retry_after;
+		rc = stage_fail(c->ctx, r.retriable ? STAGE_RETRY : STAGE_FAIL, "%s (model %s at %s)", r.error,
+				c->model, c->url);
 	}
 	http_resp_free(&r);
 	return rc;
@@ -344,15 +340,11 @@ static enum stage_rc chat_send(struct chat *c, struct answer *a)
 /* What was wrong with an answer, or NULL when it is good (c->doc/c->text set). */
 static char *answer_problem(struct chat *c, const struct answer *a)
 {
-	if (a->broken)
-		return xstrdup("the server's answer was not a chat completion (invalid JSON)");
-	if (a->refusal)
-		return xasprintf("it was a refusal (\"%.300s\"), not the requested content", a->refusal);
+	if (a->broken) return xstrdup("the server's answer was not a chat completion (invalid JSON)");
+	if (a->refusal) return xasprintf("it was a refusal (\"%.300s\"), not the requested content", a->refusal);
 	if (!strcmp(a->finish, "length"))
-		return xasprintf("it was cut off at the limit of %d tokens; be more concise",
-				 c->max_tokens);
-	if (!a->content || !*a->content)
-		return xstrdup("it was empty");
+		return xasprintf("it was cut off at the limit of %d tokens; be more concise", c->max_tokens);
+	if (!a->content || !*a->content) return xstrdup("it was empty");
 	return c->sp->check(c, a->content);
 }
 
@@ -364,7 +356,7 @@ static void feedback(struct chat *c, const struct answer *a, const char *problem
 		size_t n = strlen(a->content) > ECHO_MAX ? ECHO_MAX : strlen(a->content);
 		char *echo;
 		while (n > 0 && ((unsigned char)a->content[n] & 0xc0) == 0x80)
-			n--;   /* never cut a UTF-8 sequence in half */
+			n--; /* never cut a UTF-8 sequence in half */
 		echo = xasprintf("%.*s", (int)n, a->content);
 		prompt_add_message(c->messages, "assistant", echo);
 		free(echo);
@@ -387,27 +379,27 @@ static enum stage_rc chat_run(struct chat *c)
 		free(problem);
 		problem = NULL;
 		if (!strcmp(a.finish, "content_filter"))
-			rc = stage_fail(c->ctx, STAGE_FAIL, "%s: the answer of model %s was stopped by the "
+			rc = stage_fail(c->ctx, STAGE_FAIL,
+					"%s: the answer of model %s was stopped by the "
 					"provider's content filter; change the idea or the prompt",
 					c->sp->stage, c->model);
 		else if (!(problem = answer_problem(c, &a)))
 			rc = c->sp->write(c);
 		if (problem) {
-			stage_log(c->ctx, "warn", "%s: answer %d of model %s is invalid: %s", c->sp->stage,
-				  attempt + 1, c->model, problem);
-			if (!a.broken)   /* the model never saw a garbled envelope */
+			stage_log(c->ctx, "warn", "%s: answer %d of model %s is invalid: %s", c->sp->stage, attempt + 1,
+				  c->model, problem);
+			if (!a.broken) /* the model never saw a garbled envelope */
 				feedback(c, &a, problem);
 			if (!strcmp(a.finish, "length"))
-				c->max_tokens = c->max_tokens * 2 > c->tokens_cap ? c->tokens_cap
-						: c->max_tokens * 2;
+				c->max_tokens = c->max_tokens * 2 > c->tokens_cap ? c->tokens_cap : c->max_tokens * 2;
 		}
 		free(a.content), free(a.refusal);
-		if (!problem)
-			return rc;
+		if (!problem) return rc;
 	}
-	stage_fail(c->ctx, STAGE_FAIL, "%s: no valid answer from model %s after %d attempt%s; the last "
-		   "one was invalid: %s", c->sp->stage, c->model, c->fixes + 1, c->fixes ? "s" : "",
-		   problem);
+	stage_fail(c->ctx, STAGE_FAIL,
+		   "%s: no valid answer from model %s after %d attempt%s; the last "
+		   "one was invalid: %s",
+		   c->sp->stage, c->model, c->fixes + 1, c->fixes ? "s" : "", problem);
 	free(problem);
 	return STAGE_FAIL;
 }
@@ -437,8 +429,7 @@ static char *plan_check(struct chat *c, const char *content)
 
 	if (!p && cJSON_GetArraySize(json_get(c->doc, "sections")) < 1)
 		p = xstrdup("\"sections\" is empty; plan at least one section");
-	if (!p && is_blank(json_str(c->doc, "hook", NULL)))
-		p = xstrdup("\"hook\" is empty");
+	if (!p && is_blank(json_str(c->doc, "hook", NULL))) p = xstrdup("\"hook\" is empty");
 	return p;
 }
 
@@ -446,8 +437,7 @@ static char *meta_check(struct chat *c, const char *content)
 {
 	char *p = json_problem(c, content), *t;
 
-	if (p)
-		return p;
+	if (p) return p;
 	t = clean_meta(json_str(c->doc, "final_title", ""), 0);
 	if (!*t)
 		p = xstrdup("\"final_title\" is empty");
@@ -466,11 +456,9 @@ static int has_marker(const char *text)
 		size_t n = 0;
 		if (*q == '[' && memchr(q, ']', (size_t)(e - q)))
 			for (q++; q < e && *q != ']' && *q != ':' && n + 1 < sizeof name; q++)
-				if (isalpha((unsigned char)*q))
-					name[n++] = (char)toupper((unsigned char)*q);
+				if (isalpha((unsigned char)*q)) name[n++] = (char)toupper((unsigned char)*q);
 		name[n] = 0;
-		if (!strcmp(name, "AVATAR") || !strcmp(name, "BROLL"))
-			return 1;
+		if (!strcmp(name, "AVATAR") || !strcmp(name, "BROLL")) return 1;
 		p = *e ? e + 1 : e;
 	}
 	return 0;
@@ -504,9 +492,11 @@ static char *prose_check(struct chat *c, const char *text)
 	int n, min = prompt_target_words(prompt_target_minutes(c->ctx, plan)) * 3 / 10;
 
 	if (!(p = prompt_script_from_prose(text, plan, min, &out, &n))) {
-		stage_log(c->ctx, "warn", "scripting: model %s answered in prose, not the JSON script it "
+		stage_log(c->ctx, "warn",
+			  "scripting: model %s answered in prose, not the JSON script it "
 			  "was asked for; script.md has its words as one voice-over segment per plan "
-			  "section (%d), shown with the plan's b-roll suggestions", c->model, n);
+			  "section (%d), shown with the plan's b-roll suggestions",
+			  c->model, n);
 		free(c->text), c->text = out;
 		c->prose = 1;
 	}
@@ -528,8 +518,7 @@ static char *script_check(struct chat *c, const char *content)
 {
 	char *text = prompt_strip_fence(content), *p, *out;
 
-	if (!looks_json(text) && has_marker(text))
-		return marker_check(c, text);
+	if (!looks_json(text) && has_marker(text)) return marker_check(c, text);
 	if (!looks_json(text))
 		p = prose_check(c, text);
 	else if (!(p = json_problem(c, text)) && !(p = prompt_script_from_json(c->doc, &out)))
@@ -562,13 +551,11 @@ static enum stage_rc plan_write(struct chat *c)
 	cJSON_AddStringToObject(o, "generator", "openai");
 	cJSON_AddStringToObject(o, "model", c->model);
 	cJSON_AddStringToObject(o, "topic", json_str(c->ctx->idea, "topic", ""));
-	cJSON_ArrayForEach(it, json_get(c->schema, "properties"))
-		cJSON_AddItemToObject(o, it->string,
-				      cJSON_DetachItemFromObjectCaseSensitive(c->doc, it->string));
+	cJSON_ArrayForEach (it, json_get(c->schema, "properties"))
+		cJSON_AddItemToObject(o, it->string, cJSON_DetachItemFromObjectCaseSensitive(c->doc, it->string));
 	cJSON_AddNumberToObject(o, "target_length_minutes", min);
 	cJSON_AddNumberToObject(o, "target_words", prompt_target_words(min));
-	if (c->ctx->reviewer_notes)
-		cJSON_AddStringToObject(o, "reviewer_notes", c->ctx->reviewer_notes);
+	if (c->ctx->reviewer_notes) cJSON_AddStringToObject(o, "reviewer_notes", c->ctx->reviewer_notes);
 	cJSON_AddNumberToObject(o, "revision", prompt_plan_revision(c->ctx));
 	rc = write_json(c, "plan.json", "plan", o);
 	cJSON_Delete(o);
@@ -581,12 +568,11 @@ static void tags_add(cJSON *out, const cJSON *in)
 	const cJSON *it, *o;
 	size_t total = 0;
 
-	cJSON_ArrayForEach(it, in) {
+	cJSON_ArrayForEach (it, in) {
 		char *t = clean_meta(it->valuestring, 0), *s = t + strspn(t, "# ");
 		size_t cost = strlen(s) + 1 + (strchr(s, ' ') ? 2 : 0);
 		int dup = 0;
-		cJSON_ArrayForEach(o, out)
-			dup |= !strcasecmp(o->valuestring, s);
+		cJSON_ArrayForEach (o, out) dup |= !strcasecmp(o->valuestring, s);
 		if (*s && !dup && strlen(s) <= 100 && cJSON_GetArraySize(out) < TAGS_MAX &&
 		    total + cost <= TAGS_MAX_CHARS) {
 			cJSON_AddItemToArray(out, cJSON_CreateString(s));
@@ -606,12 +592,10 @@ static enum stage_rc meta_write(struct chat *c)
 	enum stage_rc rc;
 
 	utf8_cut_words(title, TITLE_MAX_CHARS);
-	if (strlen(title) < n)
-		stage_log(c->ctx, "info", "metadata: title cut to 100 characters: %s", title);
+	if (strlen(title) < n) stage_log(c->ctx, "info", "metadata: title cut to 100 characters: %s", title);
 	if ((n = strlen(desc)) > DESCRIPTION_MAX_BYTES) {
 		n = DESCRIPTION_MAX_BYTES;
-		while (n > 0 && ((unsigned char)desc[n] & 0xc0) == 0x80)
-			n--;   /* never cut a UTF-8 sequence in half */
+		while (n > 0 && ((unsigned char)desc[n] & 0xc0) == 0x80) n--; /* never cut a UTF-8 sequence in half */
 		desc[n] = 0;
 	}
 	cJSON_AddStringToObject(o, "final_title", title);
@@ -629,10 +613,10 @@ static enum stage_rc meta_write(struct chat *c)
 /* script.md: the title line, a comment saying who wrote it, the script. */
 static enum stage_rc script_write(struct chat *c)
 {
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 	const char *body = c->text + strspn(c->text, " \t\r\n"), *nl;
-	char *path = path_in(c->ctx, "script.md"), *topic = clean_meta(json_str(c->ctx->idea,
-				"topic", "Untitled episode"), 0);
+	char *path = path_in(c->ctx, "script.md"),
+	     *topic = clean_meta(json_str(c->ctx->idea, "topic", "Untitled episode"), 0);
 	char *plan = path_in(c->ctx, "plan.json"), *notes = NULL;
 	cJSON *pj = fsio_exists(plan) ? json_load_file(plan, FILE_MAX) : NULL;
 	enum stage_rc rc = STAGE_OK;
@@ -644,10 +628,13 @@ static enum stage_rc script_write(struct chat *c)
 	} else {
 		sb_printf(&b, "# %s", *topic ? topic : "Untitled episode");
 	}
-	sb_printf(&b, "\n<!-- Written by openai model %s from plan.json (revision %d). "
-		  "Edit freely before review. -->\n", c->model, (int)json_num(pj, "revision", 1));
+	sb_printf(&b,
+		  "\n<!-- Written by openai model %s from plan.json (revision %d). "
+		  "Edit freely before review. -->\n",
+		  c->model, (int)json_num(pj, "revision", 1));
 	if (c->prose)
-		sb_puts(&b, "<!-- The model answered in prose, not the JSON script: its words are shared "
+		sb_puts(&b,
+			"<!-- The model answered in prose, not the JSON script: its words are shared "
 			"out over the plan's sections, one b-roll segment each. Check the cuts. -->\n");
 	if (c->ctx->reviewer_notes && *(notes = clean_meta(c->ctx->reviewer_notes, 0)))
 		sb_printf(&b, "<!-- Reviewer notes addressed in this version: %s -->\n", notes);
@@ -664,18 +651,10 @@ static enum stage_rc script_write(struct chat *c)
 
 /* ---- the stages ------------------------------------------------------------------ */
 
-static const struct spec spec_planning = {
-	"planning", "Answer again with only the JSON.",
-	plan_check, plan_write
-};
-static const struct spec spec_scripting = {
-	"scripting", "Answer again with only the JSON object.",
-	script_check, script_write
-};
-static const struct spec spec_metadata = {
-	"metadata", "Answer again with only the JSON.",
-	meta_check, meta_write
-};
+static const struct spec spec_planning = { "planning", "Answer again with only the JSON.", plan_check, plan_write };
+static const struct spec spec_scripting = { "scripting", "Answer again with only the JSON object.", script_check,
+					    script_write };
+static const struct spec spec_metadata = { "metadata", "Answer again with only the JSON.", meta_check, meta_write };
 
 /* Scripting writes from the plan: it must be there and be a JSON object. */
 static int plan_ok(struct stage_ctx *ctx)
@@ -684,8 +663,7 @@ static int plan_ok(struct stage_ctx *ctx)
 	cJSON *plan = json_load_file(path, FILE_MAX);
 	int ok = cJSON_IsObject(plan);
 
-	if (plan && !ok)
-		err_set("%s is not a JSON object", path);
+	if (plan && !ok) err_set("%s is not a JSON object", path);
 	cJSON_Delete(plan);
 	free(path);
 	return ok;
@@ -697,17 +675,18 @@ static enum stage_rc openai_run(struct stage_ctx *ctx, const struct spec *sp)
 	enum stage_rc rc;
 
 	if (sp == &spec_scripting && !plan_ok(ctx))
-		return stage_fail(ctx, STAGE_FAIL, "%s; run planning again (acog-batch retry %s "
-				  "--from planning)", err_msg(), ctx->episode_id);
+		return stage_fail(ctx, STAGE_FAIL,
+				  "%s; run planning again (acog-batch retry %s "
+				  "--from planning)",
+				  err_msg(), ctx->episode_id);
 	c.schema = prompt_schema(sp->stage) ? cJSON_Parse(prompt_schema(sp->stage)) : NULL;
 	if (opts_load(&c) < 0 || key_load(&c) < 0 || !(c.messages = prompt_messages(ctx)))
 		rc = stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
 	else
 		rc = chat_run(&c);
 	if (rc == STAGE_OK)
-		stage_log(ctx, "info", "%s: openai model %s, %d call%s, %.0f tokens, %.4f USD%s",
-			  sp->stage, c.model, c.calls, c.calls == 1 ? "" : "s", c.tokens, c.usd,
-			  c.local ? " (local server)" : "");
+		stage_log(ctx, "info", "%s: openai model %s, %d call%s, %.0f tokens, %.4f USD%s", sp->stage, c.model,
+			  c.calls, c.calls == 1 ? "" : "s", c.tokens, c.usd, c.local ? " (local server)" : "");
 	cJSON_Delete(c.schema), cJSON_Delete(c.messages), cJSON_Delete(c.doc);
 	free(c.url), free(c.auth), free(c.text);
 	return rc;

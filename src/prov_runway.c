@@ -28,6 +28,7 @@
 
 /* Options (checked when a channel loads); timeout, rps, concurrency and the
  * key options come from the shared sets.  Always paid. */
+/* clang-format off: a table keeps one row per line */
 const struct provider_opt runway_opts[] = {
 	{ "base_url", OPT_URL, "https://api.dev.runwayml.com", 0, 0, NULL, "the API root" },
 	{ "model", OPT_STRING, "gen4.5", 0, 100, NULL, "video model, e.g. gen4.5, veo3.1_fast" },
@@ -39,6 +40,7 @@ const struct provider_opt runway_opts[] = {
 	{ "max_wait_seconds", OPT_NUMBER, "600", 1, 604800, NULL, "give a clip up after this long" },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
+/* clang-format on */
 
 #define RUNWAY_VERSION "2024-11-06"
 #define PROMPT_MAX_UTF16 1000
@@ -70,7 +72,7 @@ static int rw_duration(const struct clip_jobs *r)
 static size_t utf16_units(const unsigned char *p, size_t *len)
 {
 	size_t n = *p >= 0xF0 ? 4 : *p >= 0xE0 ? 3 : *p >= 0xC0 ? 2 : 1, k = 1;
-	while (k < n && p[k]) k++;         /* a cut-off sequence ends at the NUL */
+	while (k < n && p[k]) k++; /* a cut-off sequence ends at the NUL */
 	*len = k;
 	return n == 4 ? 2 : 1;
 }
@@ -162,8 +164,9 @@ static enum stage_rc rw_submit(struct clip_jobs *r, const struct media_seg *s, c
 	cJSON *j = NULL;
 	enum stage_rc rc;
 
-	if (seed && (!cJSON_IsNumber(seed) || seed->valuedouble < 0 || seed->valuedouble > 4294967295.0 ||
-		     seed->valuedouble != floor(seed->valuedouble)))
+	if (seed &&
+	    (!cJSON_IsNumber(seed) || seed->valuedouble < 0 || seed->valuedouble > 4294967295.0 ||
+	     seed->valuedouble != floor(seed->valuedouble)))
 		return stage_fail(r->ctx, STAGE_FAIL, "providers.broll.seed: use a whole number from 0 to 4294967295");
 	q.url = url = xasprintf("%s/v1/text_to_video", rw_base(r));
 	q.body = body = rw_body(r, s);
@@ -190,17 +193,21 @@ static enum stage_rc rw_failed(struct clip_jobs *r, const struct media_seg *s, c
 	int n = s->index;
 
 	if (starts(code, "SAFETY.") || starts(code, "INPUT_PREPROCESSING.SAFETY."))
-		return stage_fail(r->ctx, STAGE_FAIL, "runway refused the b-roll of segment %d (%s) for safety: "
-				  "%s (%s); change the [BROLL: ...] description", n, id, why, code);
+		return stage_fail(r->ctx, STAGE_FAIL,
+				  "runway refused the b-roll of segment %d (%s) for safety: "
+				  "%s (%s); change the [BROLL: ...] description",
+				  n, id, why, code);
 	if (starts(code, "INTERNAL.BAD_OUTPUT.") && !clip_jobs_get(r, n, "retried")) {
 		if (clip_jobs_set(r, n, "retried", id) < 0)
 			stage_log(r->ctx, "warn", "runway: segment %d: could not mark task %s as retried", n, id);
 		r->ctx->retry_after = r->poll_s;
-		return stage_fail(r->ctx, STAGE_RETRY, "runway: the b-roll of segment %d (%s) failed: %s (%s); "
-				  "submitting it once more", n, id, why, code);
+		return stage_fail(r->ctx, STAGE_RETRY,
+				  "runway: the b-roll of segment %d (%s) failed: %s (%s); "
+				  "submitting it once more",
+				  n, id, why, code);
 	}
-	return stage_fail(r->ctx, STAGE_FAIL, "runway: the b-roll of segment %d (%s) failed: %s (%s)%s", n, id,
-			  why, code[0] ? code : "no failureCode",
+	return stage_fail(r->ctx, STAGE_FAIL, "runway: the b-roll of segment %d (%s) failed: %s (%s)%s", n, id, why,
+			  code[0] ? code : "no failureCode",
 			  starts(code, "INTERNAL.BAD_OUTPUT.") ? ", for the second time" : "");
 }
 
@@ -243,7 +250,7 @@ static void rw_cancel(struct clip_jobs *r, const char *id)
 	struct http_req q = { .method = "DELETE", .url = del, .max_attempts = 1 };
 	char err[sizeof r->ctx->error];
 
-	memcpy(err, r->ctx->error, sizeof err);        /* keep the caller's message */
+	memcpy(err, r->ctx->error, sizeof err); /* keep the caller's message */
 	if (rw_call(r, &q, "cancelling a task", NULL, -1) != STAGE_OK)
 		stage_log(r->ctx, "warn", "runway: could not cancel task %s: %s", id, r->ctx->error);
 	memcpy(r->ctx->error, err, sizeof err);
@@ -251,11 +258,21 @@ static void rw_cancel(struct clip_jobs *r, const char *id)
 }
 
 static const struct clip_jobs_prov runway = {
-	.name = "runway", .dir = "broll", .asset_type = "b_roll", .broll = 1,
-	.poll_default = 6, .wait_default = 600,
-	.operation = "text_to_video", .unit_type = "seconds",
-	.clip = "b-roll", .fingerprint = rw_fingerprint, .submit = rw_submit,
-	.status_url = rw_task_url, .get = rw_get, .status = rw_status, .cancel = rw_cancel,
+	.name = "runway",
+	.dir = "broll",
+	.asset_type = "b_roll",
+	.broll = 1,
+	.poll_default = 6,
+	.wait_default = 600,
+	.operation = "text_to_video",
+	.unit_type = "seconds",
+	.clip = "b-roll",
+	.fingerprint = rw_fingerprint,
+	.submit = rw_submit,
+	.status_url = rw_task_url,
+	.get = rw_get,
+	.status = rw_status,
+	.cancel = rw_cancel,
 };
 
 /* providers.broll: {name: runway, model, ratio, duration, ...}; see docs/cloud-providers.md. */

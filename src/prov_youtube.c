@@ -18,6 +18,7 @@
 
 /* Options (a contract: issue 8 item 1), checked when a channel loads.  Not
  * paid: YouTube charges quota units, kept in quota.c's ledger. */
+/* clang-format off: a table keeps one row per line */
 const struct provider_opt youtube_opts[] = {
 	{ "client_id", OPT_STRING, NULL, 1, 300, NULL, "the OAuth client id (a Desktop app)" },
 	{ "client_secret_env", OPT_ENV_NAME, NULL, 0, 0, NULL, "environment variable holding the client secret" },
@@ -27,7 +28,8 @@ const struct provider_opt youtube_opts[] = {
 	{ "api_base", OPT_URL, "https://www.googleapis.com", 0, 0, NULL, "the API root" },
 	{ "token_url", OPT_URL, "https://oauth2.googleapis.com/token", 0, 0, NULL, "the OAuth token endpoint" },
 	{ "auth_url", OPT_URL, "https://accounts.google.com/o/oauth2/v2/auth", 0, 0, NULL, "the consent page (auth)" },
-	{ "device_url", OPT_URL, "https://oauth2.googleapis.com/device/code", 0, 0, NULL, "device flow (auth --device)" },
+	{ "device_url", OPT_URL, "https://oauth2.googleapis.com/device/code", 0, 0, NULL,
+	  "device flow (auth --device)" },
 	{ "chunk_mib", OPT_NUMBER, "8", 0.25, 1024, NULL, "upload chunk (rounded down to 256 KiB units)" },
 	{ "chunk_timeout", OPT_NUMBER, "600", 10, 86400, NULL, "seconds one chunk may take" },
 	{ "captions", OPT_BOOL, "false", 0, 0, NULL, "upload subtitles.srt as a caption track" },
@@ -36,6 +38,7 @@ const struct provider_opt youtube_opts[] = {
 	{ "ca_file", OPT_PATH, NULL, 0, 0, NULL, "CA bundle for the API (acog.yaml ca_file otherwise)" },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
+/* clang-format on */
 
 static const char *state_get(void *arg, const char *key)
 {
@@ -70,20 +73,30 @@ static int write_publish_json(const struct stage_ctx *ctx, const struct yt_job *
 
 enum stage_rc prov_upload_youtube(struct stage_ctx *ctx)
 {
-	char *video = xasprintf("%s/final.mp4", ctx->episode_dir), *thumb = xasprintf("%s/thumbnail.png", ctx->episode_dir);
-	char *srt = xasprintf("%s/subtitles.srt", ctx->episode_dir), *mpath = xasprintf("%s/metadata.json", ctx->episode_dir);
+	char *video = xasprintf("%s/final.mp4", ctx->episode_dir),
+	     *thumb = xasprintf("%s/thumbnail.png", ctx->episode_dir);
+	char *srt = xasprintf("%s/subtitles.srt", ctx->episode_dir),
+	     *mpath = xasprintf("%s/metadata.json", ctx->episode_dir);
 	cJSON *meta = json_load_file(mpath, 1 << 20);
 	char at[32];
-	int sched = schedule_publish_time(ctx, at);   /* schedule.json: idea publish_at or cadence slot */
-	struct yt_job job = { .ctx = ctx, .channel = channel_of(ctx), .video = video, .thumbnail = thumb,
-			      .captions = srt, .meta = meta, .marker = ctx->episode_id,
+	int sched = schedule_publish_time(ctx, at); /* schedule.json: idea publish_at or cadence slot */
+	struct yt_job job = { .ctx = ctx,
+			      .channel = channel_of(ctx),
+			      .video = video,
+			      .thumbnail = thumb,
+			      .captions = srt,
+			      .meta = meta,
+			      .marker = ctx->episode_id,
 			      .publish_at = at[0] ? at : NULL,
 			      .store = { ctx, state_get, state_set } };
 	enum stage_rc rc;
-	if (sched < 0) rc = stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
-	else if (!meta) rc = stage_fail(ctx, STAGE_FAIL, "%s; run metadata again (acog-batch retry %s --from metadata)",
-				   err_msg(), ctx->episode_id);
-	else rc = youtube_publish(&job);
+	if (sched < 0)
+		rc = stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+	else if (!meta)
+		rc = stage_fail(ctx, STAGE_FAIL, "%s; run metadata again (acog-batch retry %s --from metadata)",
+				err_msg(), ctx->episode_id);
+	else
+		rc = youtube_publish(&job);
 	if (rc == STAGE_OK && write_publish_json(ctx, &job) < 0) rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	if (rc == STAGE_OK) stage_log(ctx, "info", "published %s", job.url);
 	cJSON_Delete(meta);

@@ -15,7 +15,11 @@
 /* The registry: stage ("*" = any), name, run, options (own, then shared
  * sets), paid, extra check, flags.  Rows sharing a name share their options
  * and their paid function (tests/unit/test_registry.c checks it). */
-#define HTTP_OPTS(own) { own, http_opts, credential_opts }
+#define HTTP_OPTS(own) \
+	{ \
+		own, http_opts, credential_opts \
+	}
+/* clang-format off: a table keeps one row per line */
 const struct provider_def provider_table[] = {
 	{ "planning", "builtin", prov_planning_builtin, { NULL }, NULL, NULL, 0 },
 	{ "scripting", "builtin", prov_scripting_builtin, { NULL }, NULL, NULL, 0 },
@@ -38,13 +42,13 @@ const struct provider_def provider_table[] = {
 	{ "*", "command", prov_command, { command_opts }, NULL, command_check, PROV_NOTES },
 	{ NULL, NULL, NULL, { NULL }, NULL, NULL, 0 }
 };
+/* clang-format on */
 #undef HTTP_OPTS
 
 const struct provider_def *provider_find(const char *stage, const char *name)
 {
 	for (const struct provider_def *p = provider_table; p->stage && name; p++)
-		if ((!stage || !strcmp(p->stage, stage) || !strcmp(p->stage, "*")) && !strcmp(p->name, name))
-			return p;
+		if ((!stage || !strcmp(p->stage, stage) || !strcmp(p->stage, "*")) && !strcmp(p->name, name)) return p;
 	return NULL;
 }
 
@@ -68,8 +72,7 @@ enum stage_rc stage_fail(struct stage_ctx *ctx, enum stage_rc rc, const char *fm
 	return rc;
 }
 
-enum stage_rc stage_hold(struct stage_ctx *ctx, const char *kind, double until, int channel_wide,
-			 const char *fmt, ...)
+enum stage_rc stage_hold(struct stage_ctx *ctx, const char *kind, double until, int channel_wide, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -81,8 +84,7 @@ enum stage_rc stage_hold(struct stage_ctx *ctx, const char *kind, double until, 
 	return STAGE_HOLD;
 }
 
-void stage_output(struct stage_ctx *ctx, const char *type, const char *path,
-		  const char *mime, long duration_ms)
+void stage_output(struct stage_ctx *ctx, const char *type, const char *path, const char *mime, long duration_ms)
 {
 	cJSON *o = cJSON_CreateObject();
 	if (!ctx->outputs) ctx->outputs = cJSON_CreateArray();
@@ -93,8 +95,8 @@ void stage_output(struct stage_ctx *ctx, const char *type, const char *path,
 	cJSON_AddItemToArray(ctx->outputs, o);
 }
 
-void stage_cost(struct stage_ctx *ctx, const char *provider, const char *operation,
-		double units, const char *unit_type, double cost_usd)
+void stage_cost(struct stage_ctx *ctx, const char *provider, const char *operation, double units, const char *unit_type,
+		double cost_usd)
 {
 	cJSON *o = cJSON_CreateObject();
 	if (!ctx->costs) ctx->costs = cJSON_CreateArray();

@@ -20,27 +20,27 @@ enum stage_rc { STAGE_OK = 0, STAGE_RETRY = 1, STAGE_FAIL = 2, STAGE_PENDING = 3
 struct stage_ctx {
 	const char *root;
 	const char *episode_id;
-	const char *episode_dir;   /* absolute; also the cwd */
-	const char *channel_dir;   /* absolute channels/<id> */
+	const char *episode_dir; /* absolute; also the cwd */
+	const char *channel_dir; /* absolute channels/<id> */
 	const char *stage;
-	const cJSON *channel;      /* channel.yaml as JSON */
-	const cJSON *global;       /* acog.yaml as JSON */
-	const cJSON *provider;     /* providers.<stage>, normalised, has "name" */
-	const cJSON *idea;         /* idea.json */
-	const char *reviewer_notes;/* set on a re-run after reject, else NULL */
-	int attempt;               /* 1 for the first run */
-	const cJSON *state;        /* provider state stored so far ({} when none); see stage_state_set */
-	const char *job_id;          /* jobs.id of this run */
+	const cJSON *channel;       /* channel.yaml as JSON */
+	const cJSON *global;        /* acog.yaml as JSON */
+	const cJSON *provider;      /* providers.<stage>, normalised, has "name" */
+	const cJSON *idea;          /* idea.json */
+	const char *reviewer_notes; /* set on a re-run after reject, else NULL */
+	int attempt;                /* 1 for the first run */
+	const cJSON *state;         /* provider state stored so far ({} when none); see stage_state_set */
+	const char *job_id;         /* jobs.id of this run */
 	int timeout_s;
-	struct http_env http;      /* for http_request(&ctx->http, ...): root, global, provider, logs */
+	struct http_env http; /* for http_request(&ctx->http, ...): root, global, provider, logs */
 	/* results */
-	cJSON *outputs;            /* [{type,path,mime,duration_ms,...}] */
-	cJSON *costs;              /* [{provider,operation,units,unit_type,cost_usd}] */
+	cJSON *outputs; /* [{type,path,mime,duration_ms,...}] */
+	cJSON *costs;   /* [{provider,operation,units,unit_type,cost_usd}] */
 	char error[1024];
-	double retry_after;        /* seconds, 0 = use backoff */
-	char hold_kind[16];        /* STAGE_HOLD: quota, upload_limit, auth, ... */
-	double hold_until;         /* STAGE_HOLD: wall-clock time it resumes by itself; 0 = when a person acts */
-	int hold_channel;          /* STAGE_HOLD: holds this stage for every episode of the channel */
+	double retry_after; /* seconds, 0 = use backoff */
+	char hold_kind[16]; /* STAGE_HOLD: quota, upload_limit, auth, ... */
+	double hold_until;  /* STAGE_HOLD: wall-clock time it resumes by itself; 0 = when a person acts */
+	int hold_channel;   /* STAGE_HOLD: holds this stage for every episode of the channel */
 };
 typedef enum stage_rc (*provider_fn)(struct stage_ctx *ctx);
 
@@ -51,28 +51,38 @@ typedef enum stage_rc (*provider_fn)(struct stage_ctx *ctx);
  * function, options table, declared below), one row in provider.c and one
  * Makefile entry. */
 enum opt_type {
-	OPT_STRING, OPT_NUMBER, OPT_INTEGER, OPT_BOOL, OPT_PATH, OPT_SECRET_FILE, OPT_ENV_NAME,
-	OPT_ENUM, OPT_URL, OPT_OBJECT, OPT_ARRAY, OPT_TYPE_COUNT
+	OPT_STRING,
+	OPT_NUMBER,
+	OPT_INTEGER,
+	OPT_BOOL,
+	OPT_PATH,
+	OPT_SECRET_FILE,
+	OPT_ENV_NAME,
+	OPT_ENUM,
+	OPT_URL,
+	OPT_OBJECT,
+	OPT_ARRAY,
+	OPT_TYPE_COUNT
 };
 struct provider_opt {
 	const char *key;
 	enum opt_type type;
-	const char *def;         /* the default as channel.yaml would spell it; NULL: none (unset means something) */
-	double min, max;         /* number, integer: inclusive range; string: max length in max; 0, 0: none */
-	const char *values;      /* enum: the allowed values, "a|b|c" */
-	const char *help;        /* one line */
+	const char *def;    /* the default as channel.yaml would spell it; NULL: none (unset means something) */
+	double min, max;    /* number, integer: inclusive range; string: max length in max; 0, 0: none */
+	const char *values; /* enum: the allowed values, "a|b|c" */
+	const char *help;   /* one line */
 };
 struct provider_def;
 typedef int (*provider_paid_fn)(const struct provider_def *p, const cJSON *opts);
-typedef int (*provider_check_fn)(const cJSON *opts);    /* 0, or -1 with err_set saying what to change */
-enum { PROV_NOTES = 1 };     /* reviewer notes reach it whatever the stage (they change its result) */
+typedef int (*provider_check_fn)(const cJSON *opts); /* 0, or -1 with err_set saying what to change */
+enum { PROV_NOTES = 1 }; /* reviewer notes reach it whatever the stage (they change its result) */
 struct provider_def {
-	const char *stage;                   /* a work stage of stage_table, or "*" for any */
+	const char *stage; /* a work stage of stage_table, or "*" for any */
 	const char *name;
 	provider_fn run;
-	const struct provider_opt *opts[3];  /* its own options first (they win), then shared sets */
-	provider_paid_fn paid;               /* NULL: never paid */
-	provider_check_fn check;             /* NULL: the options table says it all */
+	const struct provider_opt *opts[3]; /* its own options first (they win), then shared sets */
+	provider_paid_fn paid;              /* NULL: never paid */
+	provider_check_fn check;            /* NULL: the options table says it all */
 	unsigned flags;
 };
 extern const struct provider_def provider_table[];
@@ -82,12 +92,12 @@ MUST_USE provider_fn provider_lookup(const char *stage, const char *name);
 MUST_USE const struct provider_def *provider_of(const struct stage_ctx *ctx);
 
 /* Option sets shared by several rows, and each provider's own table. */
-extern const struct provider_opt http_opts[];          /* provider_opts.c: what http.c reads */
-extern const struct provider_opt publish_opts[];       /* provider_opts.c: upload settings */
-extern const struct provider_opt credential_opts[];    /* credentials.c: api_key_env / api_key_file */
+extern const struct provider_opt http_opts[];       /* provider_opts.c: what http.c reads */
+extern const struct provider_opt publish_opts[];    /* provider_opts.c: upload settings */
+extern const struct provider_opt credential_opts[]; /* credentials.c: api_key_env / api_key_file */
 extern const struct provider_opt espeak_opts[], still_opts[], directory_opts[], command_opts[];
 extern const struct provider_opt openai_opts[], elevenlabs_opts[], heygen_opts[], runway_opts[];
-extern const struct provider_opt youtube_opts[];       /* prov_youtube.c */
+extern const struct provider_opt youtube_opts[]; /* prov_youtube.c */
 MUST_USE int command_check(const cJSON *opts);
 
 /* ---- provider_opts.c: options checked against the registry, read with defaults */
@@ -100,29 +110,27 @@ MUST_USE const struct provider_opt *provider_opt_find(const struct provider_def 
 MUST_USE const char *provider_opt_str(const struct provider_def *p, const cJSON *opts, const char *key);
 MUST_USE double provider_opt_num(const struct provider_def *p, const cJSON *opts, const char *key);
 MUST_USE const char *provider_opt_type_name(enum opt_type t);
-MUST_USE int provider_opt_check_value(const struct provider_opt *o, const cJSON *v);  /* -1 + err_set("is 9; use ...") */
-MUST_USE cJSON *provider_opt_default(const struct provider_opt *o);                   /* NULL when it has none */
+MUST_USE int provider_opt_check_value(const struct provider_opt *o, const cJSON *v); /* -1 + err_set("is 9; use ...") */
+MUST_USE cJSON *provider_opt_default(const struct provider_opt *o);                  /* NULL when it has none */
 /* The closest of names (NULL-terminated) to s, when it is close enough to be a typo; else NULL. */
 MUST_USE const char *provider_opts_suggest(const char *s, const char *const *names);
 enum stage_rc stage_fail(struct stage_ctx *ctx, enum stage_rc rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Holds the episode (STAGE_HOLD) with a kind, an optional release time and
  * a reason in ctx->error saying what to do. */
-enum stage_rc stage_hold(struct stage_ctx *ctx, const char *kind, double until, int channel_wide,
-			 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-void stage_output(struct stage_ctx *ctx, const char *type, const char *path,
-		  const char *mime, long duration_ms);
-void stage_cost(struct stage_ctx *ctx, const char *provider, const char *operation,
-		double units, const char *unit_type, double cost_usd);
+enum stage_rc stage_hold(struct stage_ctx *ctx, const char *kind, double until, int channel_wide, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+void stage_output(struct stage_ctx *ctx, const char *type, const char *path, const char *mime, long duration_ms);
+void stage_cost(struct stage_ctx *ctx, const char *provider, const char *operation, double units, const char *unit_type,
+		double cost_usd);
 /* The durable provider-state store: a value set here is in the database
  * before the call returns (it survives SIGKILL of the child or the daemon)
  * and is in ctx->state on every later attempt.  Its lifetime is the stage
  * row's state_scope: one job (cleared when the stage is entered again) or
  * the whole episode. */
 MUST_USE int stage_state_set(struct stage_ctx *ctx, const char *key, const char *value);
-MUST_USE const char *stage_state_get(const struct stage_ctx *ctx, const char *key);   /* NULL when unset or empty */
-void stage_log(struct stage_ctx *ctx, const char *level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+MUST_USE const char *stage_state_get(const struct stage_ctx *ctx, const char *key); /* NULL when unset or empty */
+void stage_log(struct stage_ctx *ctx, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* ctx's provider option, else its registry default (NULL / NAN when neither). */
 const char *stage_opt_str(const struct stage_ctx *ctx, const char *key);
 double stage_opt_num(const struct stage_ctx *ctx, const char *key);
@@ -153,17 +161,17 @@ MUST_USE enum stage_rc prov_broll_runway(struct stage_ctx *ctx);
 
 /* ---- stagedb.c: the stage child's only database access ---------------- */
 MUST_USE int stagedb_state_set(const char *root, const char *episode_id, const char *stage, const char *key,
-		      const char *value);
+			       const char *value);
 
 /* A completed run of this job's stage with the same input hash: its result
  * JSON text and job id (both malloc'd), or NULL. */
 MUST_USE char *stagedb_cached_result(const char *root, const char *job_id, const char *input_hash, char **from_job);
 
 /* ---- stage_child.c: the stage child process ------------------------------ */
-MUST_USE cJSON *stage_input_json(const struct stage_ctx *ctx);   /* what the daemon sends on fd 0 */
+MUST_USE cJSON *stage_input_json(const struct stage_ctx *ctx); /* what the daemon sends on fd 0 */
 /* adds ctx's input field (a stage_ctx member name) to o under key; an absent one as null */
 void stage_ctx_put(cJSON *o, const struct stage_ctx *ctx, const char *field, const char *key);
-MUST_USE int stage_child_main(void);                            /* `acog-batch __stage` */
+MUST_USE int stage_child_main(void); /* `acog-batch __stage` */
 
 /* ---- prompt.c / prompts_blob.c: prompt templates and answer schemas ---- */
 extern const char prompt_planning_txt[], prompt_scripting_txt[], prompt_metadata_txt[];
@@ -172,15 +180,14 @@ void prompt_add_message(cJSON *msgs, const char *role, const char *content);
 MUST_USE double prompt_target_minutes(const struct stage_ctx *ctx, const cJSON *plan);
 MUST_USE int prompt_target_words(double minutes);
 MUST_USE int prompt_plan_revision(const struct stage_ctx *ctx);
-MUST_USE const char *prompt_schema(const char *stage);      /* the answer's JSON Schema; NULL: none */
+MUST_USE const char *prompt_schema(const char *stage); /* the answer's JSON Schema; NULL: none */
 MUST_USE char *prompt_strip_fence(const char *answer);
 MUST_USE char *prompt_json_problem(const char *answer, const cJSON *schema, cJSON **doc);
 /* script.md text from a scripting answer: from the schema's JSON, or from
  * prose (one b-roll segment per plan section).  NULL and *text, or the
  * problem to send back to the model. */
 MUST_USE char *prompt_script_from_json(const cJSON *doc, char **text);
-MUST_USE char *prompt_script_from_prose(const char *prose, const cJSON *plan, int min_words, char **text,
-			       int *nseg);
+MUST_USE char *prompt_script_from_prose(const char *prose, const cJSON *plan, int min_words, char **text, int *nseg);
 
 /* ---- cache.c: never pay twice (runs in the stage child) ---------------- */
 void cache_key(const struct stage_ctx *ctx, char out[65]);
@@ -208,24 +215,38 @@ MUST_USE int cost_paid_always(const struct provider_def *p, const cJSON *opts);
 MUST_USE int cost_paid_unless_local(const struct provider_def *p, const cJSON *opts);
 
 /* ---- media.c: ffmpeg/ffprobe helpers shared by media providers ---------- */
-MUST_USE double media_duration(const char *path);      /* ffprobe; -1 on error */
-MUST_USE double media_video_duration(const char *path);   /* of its first video stream; -1 on error */
+MUST_USE double media_duration(const char *path);       /* ffprobe; -1 on error */
+MUST_USE double media_video_duration(const char *path); /* of its first video stream; -1 on error */
 /* ffprobe's values of one -show_entries (sel: -select_streams, or NULL), malloc'd; NULL on error. */
 MUST_USE char *media_probe(const char *path, const char *sel, const char *entries);
-const char *media_font(void);                 /* a TTF for drawtext */
+const char *media_font(void); /* a TTF for drawtext */
 /* video.short_clip: how a clip shorter than its segment fills it. */
 enum media_short { MEDIA_SHORT_HOLD, MEDIA_SHORT_LOOP, MEDIA_SHORT_STILL };
-extern const char *const media_short_names[];   /* "hold", "loop", "still", NULL */
-struct media_frame { int w, h, fps, crf, burn; const char *preset; enum media_short short_clip; };
-struct media_argv { char **v; size_t n, cap; };
-struct media_seg { int index, broll; const char *desc; double start, end; };
-struct media_timeline { cJSON *json; struct media_seg *seg; size_t n; double duration; };
+extern const char *const media_short_names[]; /* "hold", "loop", "still", NULL */
+struct media_frame {
+	int w, h, fps, crf, burn;
+	const char *preset;
+	enum media_short short_clip;
+};
+struct media_argv {
+	char **v;
+	size_t n, cap;
+};
+struct media_seg {
+	int index, broll;
+	const char *desc;
+	double start, end;
+};
+struct media_timeline {
+	cJSON *json;
+	struct media_seg *seg;
+	size_t n;
+	double duration;
+};
 MUST_USE int media_commit(const char *tmp, const char *final);
 MUST_USE int media_frame_get(const cJSON *channel, struct media_frame *f);
-void media_argv_add(struct media_argv *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-void media_argv_opt(struct media_argv *a, const char *opt, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+void media_argv_add(struct media_argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void media_argv_opt(struct media_argv *a, const char *opt, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void media_argv_words(struct media_argv *a, const char *words);
 void media_argv_free(struct media_argv *a);
 /* Runs ffmpeg or espeak-ng; success also means the file it was to write
@@ -238,21 +259,20 @@ MUST_USE int media_write_scratch(const char *path, const char *text);
 MUST_USE int media_timeline_load(struct media_timeline *t);
 void media_timeline_free(struct media_timeline *t);
 MUST_USE long media_seg_frames(const struct media_seg *s, int fps);
-MUST_USE enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f,
-			      struct media_argv *in, const char *filter, long frames,
-			      const char *final, const char *asset_type);
+MUST_USE enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f, struct media_argv *in,
+				       const char *filter, long frames, const char *final, const char *asset_type);
 MUST_USE int media_prune_clips(const char *dir, const struct media_timeline *t, int broll);
 
 /* ---- clip_jobs.c: the per-segment clip-job loop (heygen, runway) ------- */
 struct clip_jobs;
 struct clip_seg;
 struct clip_jobs_prov {
-	const char *name;            /* "heygen": credentials, limits, logs, prices, cost rows */
-	const char *dir;             /* clip folder: "avatar" or "broll" */
-	const char *asset_type;      /* stage_output type: "avatar_video" or "b_roll" */
-	int broll;                   /* its segments: 1 b-roll, 0 avatar */
-	double poll_default, wait_default;   /* poll_seconds, max_wait_seconds */
-	const char *operation, *unit_type;   /* cost rows */
+	const char *name;                  /* "heygen": credentials, limits, logs, prices, cost rows */
+	const char *dir;                   /* clip folder: "avatar" or "broll" */
+	const char *asset_type;            /* stage_output type: "avatar_video" or "b_roll" */
+	int broll;                         /* its segments: 1 b-roll, 0 avatar */
+	double poll_default, wait_default; /* poll_seconds, max_wait_seconds */
+	const char *operation, *unit_type; /* cost rows */
 	/* What a segment's clip depends on (malloc'd; its sha256 is kept beside the clip). */
 	char *(*fingerprint)(struct clip_jobs *r, const struct media_seg *s);
 	/* Submits one segment through clip_jobs_create(): STAGE_OK with *id
@@ -262,31 +282,32 @@ struct clip_jobs_prov {
 	 * provider's headers and checks; *j the answer on STAGE_OK), and status
 	 * reads the answer: STAGE_OK when finished (*url malloc'd, *units, *usd),
 	 * STAGE_PENDING, or a failure in ctx->error. */
-	const char *clip;            /* what a clip is called in messages: "avatar video", "b-roll" */
+	const char *clip; /* what a clip is called in messages: "avatar video", "b-roll" */
 	char *(*status_url)(const struct clip_jobs *r, const char *id);
 	enum stage_rc (*get)(struct clip_jobs *r, struct http_req *q, const char *what, cJSON **j);
 	enum stage_rc (*status)(struct clip_jobs *r, const struct media_seg *s, const char *id, const cJSON *j,
 				char **url, double *units, double *usd);
-	void (*cancel)(struct clip_jobs *r, const char *id);   /* optional: after max_wait_seconds */
+	void (*cancel)(struct clip_jobs *r, const char *id); /* optional: after max_wait_seconds */
 };
 struct clip_jobs {
 	struct stage_ctx *ctx;
 	const struct clip_jobs_prov *p;
-	cJSON *jobs;                 /* ctx->state plus what this run stored */
-	char *key;                   /* the API key (registered for redaction) */
+	cJSON *jobs; /* ctx->state plus what this run stored */
+	char *key;   /* the API key (registered for redaction) */
 	struct media_frame frame;
 	struct media_timeline tl;
-	struct clip_seg *seg;        /* one per timeline segment */
-	double poll_s, wait_s;       /* poll_seconds, max_wait_seconds */
-	int timeout_s;               /* per API request (option timeout) */
+	struct clip_seg *seg;  /* one per timeline segment */
+	double poll_s, wait_s; /* poll_seconds, max_wait_seconds */
+	int timeout_s;         /* per API request (option timeout) */
 };
 MUST_USE enum stage_rc clip_jobs_stage(struct stage_ctx *ctx, const struct clip_jobs_prov *p);
-MUST_USE const char *clip_jobs_get(const struct clip_jobs *r, int seg, const char *what);  /* seg-NN[_what] */
+MUST_USE const char *clip_jobs_get(const struct clip_jobs *r, int seg, const char *what); /* seg-NN[_what] */
 MUST_USE int clip_jobs_set(struct clip_jobs *r, int seg, const char *what, const char *value);
 /* One API request (STAGE_RETRY when it can succeed later, else STAGE_FAIL);
  * clip_jobs_create() is the job-creating one, never sent twice. */
 MUST_USE enum stage_rc clip_jobs_http(struct clip_jobs *r, struct http_req *q, const char *what, cJSON **json);
-MUST_USE enum stage_rc clip_jobs_create(struct clip_jobs *r, int seg, struct http_req *q, const char *what, cJSON **json);
+MUST_USE enum stage_rc clip_jobs_create(struct clip_jobs *r, int seg, struct http_req *q, const char *what,
+					cJSON **json);
 MUST_USE int clip_jobs_id_ok(const char *id);
 /* The id at path in an answer (rc: how the request went), checked with clip_jobs_id_ok. */
 MUST_USE enum stage_rc clip_jobs_answer_id(struct clip_jobs *r, enum stage_rc rc, const cJSON *j, const char *path,
@@ -294,10 +315,17 @@ MUST_USE enum stage_rc clip_jobs_answer_id(struct clip_jobs *r, enum stage_rc rc
 
 /* ---- narration.c: audio.wav, subtitles.srt, timeline.json ------------- */
 struct script;
-struct media_pcm { int16_t *s; size_t n, cap; unsigned rate; };
-struct media_cue { double start, end; const char *text; };
+struct media_pcm {
+	int16_t *s;
+	size_t n, cap;
+	unsigned rate;
+};
+struct media_cue {
+	double start, end;
+	const char *text;
+};
 /* seg_start[i]: when segment i is first heard.  Written in the cwd (the episode folder). */
 MUST_USE int narration_write(const struct script *sc, const struct media_pcm *pcm, const struct media_cue *cue,
-		    size_t ncue, const double *seg_start, const struct media_frame *f);
+			     size_t ncue, const double *seg_start, const struct media_frame *f);
 
 #endif

@@ -15,16 +15,19 @@
 
 /* What http.c reads from every HTTP provider's options (rps and
  * concurrency only fill in what acog.yaml limits.<provider> leaves unset). */
+/* clang-format off: a table keeps one row per line */
 const struct provider_opt http_opts[] = {
 	{ "timeout", OPT_NUMBER, "120", 1, 3600, NULL, "seconds one HTTP request may take" },
 	{ "rps", OPT_NUMBER, NULL, 0, 1000, NULL, "requests per second across all stages (acog.yaml limits win)" },
 	{ "concurrency", OPT_INTEGER, NULL, 0, 64, NULL, "requests at once across all stages (acog.yaml limits win)" },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
+/* clang-format on */
 
 /* The publish settings every upload provider takes: youtube sends them with
  * the upload, directory carries them in the bundle's settings.json for the
  * connected machine's uploader. */
+/* clang-format off: a table keeps one row per line */
 const struct provider_opt publish_opts[] = {
 	{ "privacy", OPT_ENUM, "private", 0, 0, "private|unlisted|public", "status.privacyStatus on upload" },
 	{ "category_id", OPT_STRING, NULL, 0, 8, NULL, "snippet.categoryId on upload, e.g. \"22\"" },
@@ -35,9 +38,10 @@ const struct provider_opt publish_opts[] = {
 	{ "notify_subscribers", OPT_BOOL, "true", 0, 0, NULL, "notifySubscribers on upload" },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
+/* clang-format on */
 
 #define KEYS_MAX 64
-#define KEY_LEN 48      /* longer names get no suggestion */
+#define KEY_LEN 48 /* longer names get no suggestion */
 
 static int type_is(const cJSON *v, int want, const char *what)
 {
@@ -63,8 +67,7 @@ static int check_number(const struct provider_opt *o, const cJSON *v)
 
 static int check_integer(const struct provider_opt *o, const cJSON *v)
 {
-	if (type_is(v, cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble), "a whole number") < 0)
-		return -1;
+	if (type_is(v, cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble), "a whole number") < 0) return -1;
 	return range_ok(o, v->valuedouble);
 }
 
@@ -112,12 +115,14 @@ static int enum_has(const char *values, const char *s)
 
 static int check_enum(const struct provider_opt *o, const cJSON *v)
 {
-	struct sbuf list = {0};
+	struct sbuf list = { 0 };
 	if (type_is(v, cJSON_IsString(v), "text") < 0) return -1;
 	if (*v->valuestring && !strchr(v->valuestring, '|') && enum_has(o->values, v->valuestring)) return 0;
 	for (const char *p = o->values; *p; p++)
-		if (*p == '|') sb_puts(&list, ", ");
-		else sb_add(&list, p, 1);
+		if (*p == '|')
+			sb_puts(&list, ", ");
+		else
+			sb_add(&list, p, 1);
 	err_set("is \"%.80s\"; use one of %s", v->valuestring, list.s);
 	sb_free(&list);
 	return -1;
@@ -148,6 +153,7 @@ static int check_array(const struct provider_opt *o, const cJSON *v)
 static const struct {
 	const char *name;
 	int (*check)(const struct provider_opt *o, const cJSON *v);
+	/* clang-format off: a table keeps one row per line */
 } types[OPT_TYPE_COUNT] = {
 	[OPT_STRING] = { "text", check_string },
 	[OPT_NUMBER] = { "number", check_number },
@@ -161,6 +167,7 @@ static const struct {
 	[OPT_OBJECT] = { "map", check_object },
 	[OPT_ARRAY] = { "list", check_array },
 };
+/* clang-format on */
 
 const char *provider_opt_type_name(enum opt_type t)
 {
@@ -181,15 +188,11 @@ cJSON *provider_opt_default(const struct provider_opt *o)
 	if (!o->def) return NULL;
 	switch (o->type) {
 	case OPT_NUMBER:
-	case OPT_INTEGER:
-		return cJSON_CreateNumber(strtod(o->def, NULL));
-	case OPT_BOOL:
-		return cJSON_CreateBool(!strcmp(o->def, "true"));
+	case OPT_INTEGER: return cJSON_CreateNumber(strtod(o->def, NULL));
+	case OPT_BOOL: return cJSON_CreateBool(!strcmp(o->def, "true"));
 	case OPT_OBJECT:
-	case OPT_ARRAY:
-		return cJSON_Parse(o->def);
-	default:
-		return cJSON_CreateString(o->def);
+	case OPT_ARRAY: return cJSON_Parse(o->def);
+	default: return cJSON_CreateString(o->def);
 	}
 }
 
@@ -232,7 +235,8 @@ static size_t distance(const char *a, const char *b)
 			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
 			if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
 			if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < best)
 				best = d[i - 2][j - 2] + 1;
 			d[i][j] = best;
 		}
@@ -254,8 +258,7 @@ static size_t opt_keys(const struct provider_def *p, const char **out)
 {
 	size_t n = 0;
 	for (size_t t = 0; t < sizeof p->opts / sizeof p->opts[0] && p->opts[t]; t++)
-		for (const struct provider_opt *o = p->opts[t]; o->key && n < KEYS_MAX; o++)
-			out[n++] = o->key;
+		for (const struct provider_opt *o = p->opts[t]; o->key && n < KEYS_MAX; o++) out[n++] = o->key;
 	out[n] = NULL;
 	return n;
 }
@@ -269,14 +272,14 @@ static void add_problem(struct sbuf *out, const char *stage, const char *name, c
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	sb_printf(out, "%sproviders.%s%s%s%s: %s", out->len ? "; " : "", stage,
-		  name ? " (" : "", name ? name : "", name ? ")" : "", msg);
+	sb_printf(out, "%sproviders.%s%s%s%s: %s", out->len ? "; " : "", stage, name ? " (" : "", name ? name : "",
+		  name ? ")" : "", msg);
 }
 
 static int unknown_provider(const char *stage, const char *name, struct sbuf *out)
 {
 	const char *names[KEYS_MAX + 1], *hint;
-	struct sbuf list = {0};
+	struct sbuf list = { 0 };
 	size_t n = 0;
 	for (const struct provider_def *p = provider_table; p->stage && n < KEYS_MAX; p++)
 		if (!strcmp(p->stage, stage) || !strcmp(p->stage, "*")) {
@@ -286,8 +289,10 @@ static int unknown_provider(const char *stage, const char *name, struct sbuf *ou
 	names[n] = NULL;
 	hint = provider_opts_suggest(name, names);
 	if (hint)
-		add_problem(out, stage, NULL, "unknown provider '%s' for this stage; did you mean '%s'? "
-			    "Providers: %s", name, hint, list.s);
+		add_problem(out, stage, NULL,
+			    "unknown provider '%s' for this stage; did you mean '%s'? "
+			    "Providers: %s",
+			    name, hint, list.s);
 	else
 		add_problem(out, stage, NULL, "unknown provider '%s' for this stage; use one of %s", name,
 			    list.s ? list.s : "(none)");
@@ -303,8 +308,8 @@ static void unknown_option(const struct provider_def *p, const char *stage, cons
 	if (hint)
 		add_problem(out, stage, p->name, "unknown option \"%s\"; did you mean \"%s\"?", key, hint);
 	else
-		add_problem(out, stage, p->name, "unknown option \"%s\" (see acog-batch(5) for %s's options)",
-			    key, p->name);
+		add_problem(out, stage, p->name, "unknown option \"%s\" (see acog-batch(5) for %s's options)", key,
+			    p->name);
 }
 
 int provider_opts_check(const char *stage, const cJSON *opts, struct sbuf *out)
@@ -314,7 +319,7 @@ int provider_opts_check(const char *stage, const cJSON *opts, struct sbuf *out)
 	const cJSON *v;
 	int n = 0;
 	if (!p) return unknown_provider(stage, name, out);
-	cJSON_ArrayForEach(v, opts) {
+	cJSON_ArrayForEach (v, opts) {
 		const struct provider_opt *o;
 		if (!strcmp(v->string, "name")) continue;
 		if (!(o = provider_opt_find(p, v->string))) {

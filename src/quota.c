@@ -25,22 +25,26 @@
 #include <string.h>
 #include <time.h>
 
-struct quota_method { const char *name, *bucket; int cost; };
-static const struct quota_method quota_methods[] = {
-	{ "videos_insert", "upload", 1 },
-	{ "thumbnails_set", "default", 50 },
-	{ "playlist_items_insert", "default", 50 },
-	{ "captions_insert", "default", 400 },
-	{ "videos_list", "default", 1 },
-	{ "channels_list", "default", 1 },
-	{ "playlist_items_list", "default", 1 },
-	{ NULL, NULL, 0 }
+struct quota_method {
+	const char *name, *bucket;
+	int cost;
 };
-static const struct { const char *bucket, *key; int limit; } quota_limits[] = {
-	{ "upload", "uploads_per_day", 100 },
-	{ "default", "units_per_day", 10000 },
-	{ NULL, NULL, 0 }
-};
+/* clang-format off: a table keeps one row per line */
+static const struct quota_method quota_methods[] = { { "videos_insert", "upload", 1 },
+						     { "thumbnails_set", "default", 50 },
+						     { "playlist_items_insert", "default", 50 },
+						     { "captions_insert", "default", 400 },
+						     { "videos_list", "default", 1 },
+						     { "channels_list", "default", 1 },
+						     { "playlist_items_list", "default", 1 },
+						     { NULL, NULL, 0 } };
+/* clang-format on */
+/* clang-format off: a table keeps one row per line */
+static const struct {
+	const char *bucket, *key;
+	int limit;
+} quota_limits[] = { { "upload", "uploads_per_day", 100 }, { "default", "units_per_day", 10000 }, { NULL, NULL, 0 } };
+/* clang-format on */
 
 static double test_offset(void)
 {
@@ -52,7 +56,10 @@ static double test_offset(void)
 #endif
 }
 
-double quota_now(void) { return time_now() + test_offset(); }
+double quota_now(void)
+{
+	return time_now() + test_offset();
+}
 
 /* 0:00 UTC of the n-th Sunday (n = 1, 2) of month mon (0-11) of year y. */
 static time_t nth_sunday(int y, int mon, int n)
@@ -70,8 +77,8 @@ static double pacific_offset(double t)
 	time_t s = (time_t)t;
 	struct tm g;
 	gmtime_r(&s, &g);
-	time_t start = nth_sunday(g.tm_year + 1900, 2, 2) + 10 * 3600;   /* 02:00 PST */
-	time_t end = nth_sunday(g.tm_year + 1900, 10, 1) + 9 * 3600;     /* 02:00 PDT */
+	time_t start = nth_sunday(g.tm_year + 1900, 2, 2) + 10 * 3600; /* 02:00 PST */
+	time_t end = nth_sunday(g.tm_year + 1900, 10, 1) + 9 * 3600;   /* 02:00 PDT */
 	return (s >= start && s < end ? -7 : -8) * 3600.0;
 }
 
@@ -142,8 +149,8 @@ static enum stage_rc charge(struct stage_ctx *ctx, const char *channel, const ch
 	if (rc > 0 || force) return hold_until_reset(ctx, channel, m->bucket);
 	double warn = json_num(ctx->global, "youtube_quota.warn_percent", 80) / 100.0 * limit;
 	if (used >= warn && used - cost < warn)
-		stage_log(ctx, "warn", "YouTube quota of channel %s: %d of %d %s used today (Pacific %s)",
-			  channel, used, limit, m->bucket, day);
+		stage_log(ctx, "warn", "YouTube quota of channel %s: %d of %d %s used today (Pacific %s)", channel,
+			  used, limit, m->bucket, day);
 	return STAGE_OK;
 }
 

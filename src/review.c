@@ -39,14 +39,16 @@ static int decide(sqlite3 *db, struct config *c, struct episode *e, enum ep_even
 static int approve(sqlite3 *db, struct config *c, const char *ref, const char *actor_type, const char *by,
 		   const char *notes)
 {
-	static const enum ep_event ev[] = { [ARRIVE_WORK] = EV_APPROVE, [ARRIVE_GATE] = EV_APPROVE_GATE,
-					     [ARRIVE_END] = EV_APPROVE_LAST };
+	static const enum ep_event ev[] = {
+		[ARRIVE_WORK] = EV_APPROVE, [ARRIVE_GATE] = EV_APPROVE_GATE, [ARRIVE_END] = EV_APPROVE_LAST
+	};
 	struct episode e;
 	struct state_args a = { .actor_type = actor_type, .actor = by };
 	cJSON *extra;
 	enum pipeline_arrival to;
 	int rc = -1;
-	if (!by || !*by) return err_set_kind(ERR_USAGE, "approve needs --by NAME (who approves is recorded in the audit log)");
+	if (!by || !*by)
+		return err_set_kind(ERR_USAGE, "approve needs --by NAME (who approves is recorded in the audit log)");
 	if (episode_resolve(db, c->root, ref, &e) < 0) return -1;
 	if (state_check(&e, EV_APPROVE) < 0) goto out;
 	to = pipeline_arrive(config_channel(c, e.channel), stage_next(stage_find(e.gate_pending)), &a);
@@ -85,7 +87,8 @@ static int check_target(const struct episode *e, const char *to)
 		return -1;
 	}
 	if (stage_index(to) > stage_index(e->gate_pending))
-		return err_set_kind(ERR_DATAERR, "--to %s: that stage comes after %s; choose an earlier stage", to, e->gate_pending);
+		return err_set_kind(ERR_DATAERR, "--to %s: that stage comes after %s; choose an earlier stage", to,
+				    e->gate_pending);
 	return 0;
 }
 
@@ -97,8 +100,10 @@ static int reject(sqlite3 *db, struct config *c, const char *ref, const char *ac
 	cJSON *extra;
 	char *why = NULL;
 	int rc = -1;
-	if (!by || !*by) return err_set_kind(ERR_USAGE, "reject needs --by NAME (who rejects is recorded in the audit log)");
-	if (!reason || !*reason) return err_set_kind(ERR_USAGE, "reject needs --reason TEXT; the reason is handed to the re-run");
+	if (!by || !*by)
+		return err_set_kind(ERR_USAGE, "reject needs --by NAME (who rejects is recorded in the audit log)");
+	if (!reason || !*reason)
+		return err_set_kind(ERR_USAGE, "reject needs --reason TEXT; the reason is handed to the re-run");
 	if (episode_resolve(db, c->root, ref, &e) < 0) return -1;
 	if (state_check(&e, EV_REJECT) < 0 || (to && check_target(&e, to) < 0)) goto out;
 	extra = decision("rejected", e.gate_pending);
@@ -112,16 +117,16 @@ static int reject(sqlite3 *db, struct config *c, const char *ref, const char *ac
 					   by, e.gate_pending, reason, e.ticket);
 	}
 	rc = decide(db, c, &e, to ? EV_REWIND : EV_REJECT, &a, extra);
-	if (rc == 0) log_info(e.id, e.dir, "review.rejected", "rejected by %s: %s%s%s", by, reason,
-			      to ? "; re-running from " : "", to ? to : "");
+	if (rc == 0)
+		log_info(e.id, e.dir, "review.rejected", "rejected by %s: %s%s%s", by, reason,
+			 to ? "; re-running from " : "", to ? to : "");
 out:
 	free(why);
 	episode_free(&e);
 	return rc;
 }
 
-int review_reject(sqlite3 *db, struct config *c, const char *ref, const char *by,
-		  const char *reason, const char *to)
+int review_reject(sqlite3 *db, struct config *c, const char *ref, const char *by, const char *reason, const char *to)
 {
 	return reject(db, c, ref, STATE_USER, by, reason, to);
 }
@@ -129,8 +134,10 @@ int review_reject(sqlite3 *db, struct config *c, const char *ref, const char *by
 /* The channel hold that keeps e held, if one does: retrying e lifts it. */
 static int channel_hold_stage(sqlite3 *db, const struct episode *e, char out[32])
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT stage FROM channel_holds WHERE channel_id = ? AND kind = ?"
-				   " AND (stage = ? OR stage = '*')", "sss", e->channel_db_id, e->hold_kind, e->stage);
+	sqlite3_stmt *st = db_prep(db,
+				   "SELECT stage FROM channel_holds WHERE channel_id = ? AND kind = ?"
+				   " AND (stage = ? OR stage = '*')",
+				   "sss", e->channel_db_id, e->hold_kind, e->stage);
 	int found = st && sqlite3_step(st) == SQLITE_ROW;
 	if (found) snprintf(out, 32, "%s", (const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
@@ -166,8 +173,12 @@ int review_retry(sqlite3 *db, struct config *c, const char *ref, const char *fro
 	}
 	s = stage_find(from ? from : e.stage);
 	if (!s || s->kind != STAGE_WORK || (from && strcmp(from, e.stage) && !s->rerunnable)) {
-		if (from) err_set_kind(ERR_DATAERR, "--from %s: not a stage an episode can be re-run from", from);
-		else err_set_kind(ERR_DATAERR, "episode %s stopped at %s, which is not a work stage; give --from STAGE", e.ticket, e.stage);
+		if (from)
+			err_set_kind(ERR_DATAERR, "--from %s: not a stage an episode can be re-run from", from);
+		else
+			err_set_kind(ERR_DATAERR,
+				     "episode %s stopped at %s, which is not a work stage; give --from STAGE", e.ticket,
+				     e.stage);
 		goto out;
 	}
 	a.stage = s;
@@ -210,8 +221,10 @@ static int apply_file(sqlite3 *db, struct config *c, const char *ticket, int app
 		rest = xstrdup(nl ? nl + 1 : "");
 		for (size_t n = strlen(rest); n && (rest[n - 1] == '\n' || rest[n - 1] == ' '); n--) rest[n - 1] = 0;
 	}
-	if (approving) rc = approve(db, c, ticket, STATE_FILE, by, *rest ? rest : NULL);
-	else rc = reject(db, c, ticket, STATE_FILE, by, rest, cJSON_IsObject(j) ? json_str(j, "to", NULL) : NULL);
+	if (approving)
+		rc = approve(db, c, ticket, STATE_FILE, by, *rest ? rest : NULL);
+	else
+		rc = reject(db, c, ticket, STATE_FILE, by, rest, cJSON_IsObject(j) ? json_str(j, "to", NULL) : NULL);
 	free(by);
 	free(rest);
 	cJSON_Delete(j);
@@ -238,7 +251,7 @@ int review_file(sqlite3 *db, struct config *c, const char *dir, const char *name
 			dst = xasprintf("%s/reviews/%s-%s", e.dir, ts, name);
 			{
 				char *rd = xasprintf("%s/reviews", e.dir);
-				(void)!fsio_mkdirs(rd);   /* if it failed, the move below says why */
+				(void)!fsio_mkdirs(rd); /* if it failed, the move below says why */
 				free(rd);
 			}
 			if (fsio_move(src, dst) < 0) log_error(e.id, e.dir, "review.file", "%s", err_msg());
@@ -248,8 +261,7 @@ int review_file(sqlite3 *db, struct config *c, const char *dir, const char *name
 	} else {
 		char *why = xasprintf("spool/%s/%s: %s", dir, name, err_msg());
 		log_warn(NULL, NULL, "review.file_rejected", "%s", why);
-		if (spool_reject(c->root, src, why) < 0)
-			log_error(NULL, NULL, "review.file_rejected", "%s", err_msg());
+		if (spool_reject(c->root, src, why) < 0) log_error(NULL, NULL, "review.file_rejected", "%s", err_msg());
 		free(why);
 	}
 	free(text);
@@ -267,7 +279,7 @@ int review_scan(sqlite3 *db, struct config *c)
 		int n = fsio_list(dp, &names, NULL);
 		free(dp);
 		for (int i = 0; i < n; i++)
-			(void)!review_file(db, c, gates[g], names[i]);   /* each outcome is logged or rejected */
+			(void)!review_file(db, c, gates[g], names[i]); /* each outcome is logged or rejected */
 		fsio_list_free(names, n);
 	}
 	return 0;

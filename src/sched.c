@@ -12,10 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct skip { char channel[37]; int skipped; };
-struct sched { struct skip *v; size_t n; };
+struct skip {
+	char channel[37];
+	int skipped;
+};
+struct sched {
+	struct skip *v;
+	size_t n;
+};
 
-struct sched *sched_new(void) { return xcalloc(1, sizeof(struct sched)); }
+struct sched *sched_new(void)
+{
+	return xcalloc(1, sizeof(struct sched));
+}
 
 void sched_free(struct sched *s)
 {
@@ -34,7 +43,10 @@ static struct skip *skip_for(struct sched *s, const char *channel)
 	return &s->v[s->n++];
 }
 
-struct cand { struct job_ref job; char channel[37]; };
+struct cand {
+	struct job_ref job;
+	char channel[37];
+};
 
 static size_t best_per_channel(sqlite3 *db, struct cand **out)
 {
@@ -43,17 +55,19 @@ static size_t best_per_channel(sqlite3 *db, struct cand **out)
 	struct cand *v = NULL;
 	size_t n = 0;
 	time_iso(time_now(), now);
-	st = db_prep(db, "SELECT j.id, j.episode_id, j.stage, j.retry_count, j.max_retries, e.channel_id"
+	st = db_prep(db,
+		     "SELECT j.id, j.episode_id, j.stage, j.retry_count, j.max_retries, e.channel_id"
 		     " FROM jobs j JOIN episodes e ON e.id = j.episode_id"
 		     " WHERE j.status = 'queued' AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= ?)"
 		     " AND e.state = 'queued' AND e.ingest_done = 1"
-		     " ORDER BY e.priority DESC, e.created_at ASC, j.created_at ASC", "s", now);
+		     " ORDER BY e.priority DESC, e.created_at ASC, j.created_at ASC",
+		     "s", now);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		const char *ch = (const char *)sqlite3_column_text(st, 5);
 		size_t i;
 		for (i = 0; i < n && strcmp(v[i].channel, ch); i++)
 			;
-		if (i < n) continue;   /* this channel already has its best candidate */
+		if (i < n) continue; /* this channel already has its best candidate */
 		v = xrealloc(v, (n + 1) * sizeof *v);
 		memset(&v[n], 0, sizeof *v);
 		snprintf(v[n].job.id, 37, "%s", sqlite3_column_text(st, 0));
@@ -73,10 +87,16 @@ int sched_pick(struct sched *s, sqlite3 *db, struct job_ref *out)
 {
 	struct cand *v;
 	size_t n = best_per_channel(db, &v), pick = 0;
-	if (n == 0) { free(v); return 0; }
+	if (n == 0) {
+		free(v);
+		return 0;
+	}
 	/* v is in global priority order; a starved channel jumps the queue. */
 	for (size_t i = 0; i < n; i++)
-		if (skip_for(s, v[i].channel)->skipped >= (int)n) { pick = i; break; }
+		if (skip_for(s, v[i].channel)->skipped >= (int)n) {
+			pick = i;
+			break;
+		}
 	for (size_t i = 0; i < n; i++)
 		skip_for(s, v[i].channel)->skipped = i == pick ? 0 : skip_for(s, v[i].channel)->skipped + 1;
 	*out = v[pick].job;
@@ -90,8 +110,8 @@ double sched_next_deadline(sqlite3 *db)
 	sqlite3_stmt *st;
 	double t = 0;
 	time_iso(time_now(), now);
-	st = db_prep(db, "SELECT MIN(next_attempt_at) FROM jobs WHERE status = 'queued' AND next_attempt_at > ?",
-		     "s", now);
+	st = db_prep(db, "SELECT MIN(next_attempt_at) FROM jobs WHERE status = 'queued' AND next_attempt_at > ?", "s",
+		     now);
 	if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		t = time_parse_iso((const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
@@ -100,8 +120,10 @@ double sched_next_deadline(sqlite3 *db)
 
 int sched_pending(sqlite3 *db)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT COUNT(*) FROM jobs j JOIN episodes e ON e.id = j.episode_id"
-				   " WHERE j.status IN ('queued', 'running') AND e.state IN ('queued', 'running')", NULL);
+	sqlite3_stmt *st = db_prep(db,
+				   "SELECT COUNT(*) FROM jobs j JOIN episodes e ON e.id = j.episode_id"
+				   " WHERE j.status IN ('queued', 'running') AND e.state IN ('queued', 'running')",
+				   NULL);
 	int n = 0;
 	if (st && sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);

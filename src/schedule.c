@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct sched_row { char *scheduled_at, *idea, *channel, *channel_db_id, *gate; };
+struct sched_row {
+	char *scheduled_at, *idea, *channel, *channel_db_id, *gate;
+};
 
 static void row_free(struct sched_row *r)
 {
@@ -29,8 +31,10 @@ static int gate_before_upload(const char *gate)
 
 static int row_load(sqlite3 *db, const char *id, struct sched_row *r)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT e.scheduled_at, e.idea, c.slug, c.id, e.gate_pending FROM episodes e"
-				   " JOIN channels c ON c.id = e.channel_id WHERE e.id = ?", "s", id);
+	sqlite3_stmt *st = db_prep(db,
+				   "SELECT e.scheduled_at, e.idea, c.slug, c.id, e.gate_pending FROM episodes e"
+				   " JOIN channels c ON c.id = e.channel_id WHERE e.id = ?",
+				   "s", id);
 	int rc = st && sqlite3_step(st) == SQLITE_ROW ? 0 : err_set("episode %s not found", id);
 
 	memset(r, 0, sizeof *r);
@@ -45,16 +49,17 @@ static int row_load(sqlite3 *db, const char *id, struct sched_row *r)
 
 static int slot_taken(sqlite3 *db, const struct sched_row *r, const char *id, const char *iso)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT 1 FROM episodes WHERE channel_id = ? AND id <> ?"
-				   " AND scheduled_at = ? AND deleted_at IS NULL", "sss", r->channel_db_id, id, iso);
+	sqlite3_stmt *st = db_prep(db,
+				   "SELECT 1 FROM episodes WHERE channel_id = ? AND id <> ?"
+				   " AND scheduled_at = ? AND deleted_at IS NULL",
+				   "sss", r->channel_db_id, id, iso);
 	int taken = !st || sqlite3_step(st) == SQLITE_ROW;
 	sqlite3_finalize(st);
 	return taken;
 }
 
 /* The channel cadence's first free slot after now; 0 = the channel has none. */
-static int next_free_slot(sqlite3 *db, struct config *c, const struct sched_row *r, const char *id,
-			  char out[32])
+static int next_free_slot(sqlite3 *db, struct config *c, const struct sched_row *r, const char *id, char out[32])
 {
 	struct channel *ch = config_channel(c, r->channel);
 	const char *text = ch ? json_str(ch->cfg, "cadence", NULL) : NULL;
@@ -82,23 +87,29 @@ int schedule_assign(sqlite3 *db, struct config *c, const char *episode_id)
 	int rc = -1;
 
 	if (row_load(db, episode_id, &r) < 0) return -1;
-	if (!gate_before_upload(r.gate)) { row_free(&r); return 0; }
+	if (!gate_before_upload(r.gate)) {
+		row_free(&r);
+		return 0;
+	}
 	dir = episode_dir(c->root, r.channel, episode_id);
 	idea = cJSON_Parse(r.idea ? r.idea : "{}");
 	asked = json_str(idea, "publish_at", NULL);
-	if (r.scheduled_at) snprintf(at, sizeof at, "%s", r.scheduled_at), source = "kept";
-	else if (asked && cadence_parse_instant(asked) >= 0) cadence_iso(cadence_parse_instant(asked), at);
-	else if (next_free_slot(db, c, &r, episode_id, at) < 0) goto out;
-	else source = "cadence";
+	if (r.scheduled_at)
+		snprintf(at, sizeof at, "%s", r.scheduled_at), source = "kept";
+	else if (asked && cadence_parse_instant(asked) >= 0)
+		cadence_iso(cadence_parse_instant(asked), at);
+	else if (next_free_slot(db, c, &r, episode_id, at) < 0)
+		goto out;
+	else
+		source = "cadence";
 	rc = 0;
-	if (!at[0]) goto out;                       /* no time asked, no cadence: at once */
+	if (!at[0]) goto out; /* no time asked, no cadence: at once */
 	if (!r.scheduled_at)
 		rc = db_exec(db, "UPDATE episodes SET scheduled_at = ? WHERE id = ?", "ss", at, episode_id);
-	if (rc == 0) rc = schedule_file_write(dir, at, strcmp(source, "kept") ? source :
-					      asked ? "idea" : "cadence");
+	if (rc == 0) rc = schedule_file_write(dir, at, strcmp(source, "kept") ? source : asked ? "idea" : "cadence");
 	if (rc == 0 && strcmp(source, "kept"))
-		log_info(episode_id, dir, "schedule.assigned", "publishes at %s (%s%s)", at,
-			 source, time_now() >= cadence_parse_instant(at) ? "; already past, so at once" : "");
+		log_info(episode_id, dir, "schedule.assigned", "publishes at %s (%s%s)", at, source,
+			 time_now() >= cadence_parse_instant(at) ? "; already past, so at once" : "");
 out:
 	cJSON_Delete(idea);
 	free(dir);

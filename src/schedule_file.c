@@ -62,8 +62,9 @@ int schedule_publish_time(struct stage_ctx *ctx, char out[32])
 
 	out[0] = 0;
 	if (t < 0) return -1;
-	if (past) stage_log(ctx, "info", "publish_at %s is already past; publishing at once",
-			    json_str(ctx->idea, "publish_at", "(schedule.json)"));
+	if (past)
+		stage_log(ctx, "info", "publish_at %s is already past; publishing at once",
+			  json_str(ctx->idea, "publish_at", "(schedule.json)"));
 	if (t > 0) cadence_iso(t, out);
 	return 0;
 }

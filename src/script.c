@@ -43,13 +43,12 @@ static int is_space(char c)
  * hides the rest, as it would in a markdown viewer. */
 static char *strip_comments(const char *text)
 {
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 	const char *p = text, *c, *e;
 
 	while ((c = strstr(p, "<!--")) != NULL) {
 		sb_add(&b, p, (size_t)(c - p));
-		if (!(e = strstr(c + 4, "-->")))
-			return b.s ? b.s : xstrdup("");
+		if (!(e = strstr(c + 4, "-->"))) return b.s ? b.s : xstrdup("");
 		p = e + 3;
 	}
 	sb_puts(&b, p);
@@ -61,11 +60,9 @@ static char *trim(char *s)
 {
 	size_t n;
 
-	while (is_space(*s))
-		s++;
+	while (is_space(*s)) s++;
 	n = strlen(s);
-	while (n > 0 && is_space(s[n - 1]))
-		s[--n] = 0;
+	while (n > 0 && is_space(s[n - 1])) s[--n] = 0;
 	return s;
 }
 
@@ -79,28 +76,22 @@ static enum marker parse_marker(char *line, char **arg, char **rest)
 	size_t n = 0;
 
 	*arg = *rest = NULL;
-	if (line[0] != '[' || !(close = strchr(line, ']')))
-		return MK_NONE;
+	if (line[0] != '[' || !(close = strchr(line, ']'))) return MK_NONE;
 	colon = memchr(line, ':', (size_t)(close - line));
 	for (p = line + 1; p < (colon ? colon : close); p++) {
-		if (is_space(*p) || *p == '-' || *p == '_')
-			continue;
+		if (is_space(*p) || *p == '-' || *p == '_') continue;
 		if (!isalpha((unsigned char)*p) || n + 1 >= sizeof name)
-			return MK_NONE;   /* "[1] a footnote" is narration */
+			return MK_NONE; /* "[1] a footnote" is narration */
 		name[n++] = (char)toupper((unsigned char)*p);
 	}
-	if (n == 0)
-		return MK_NONE;
+	if (n == 0) return MK_NONE;
 	name[n] = 0;
 	*close = 0;
-	*arg = colon ? trim(colon + 1) : close;   /* close now holds "" */
+	*arg = colon ? trim(colon + 1) : close; /* close now holds "" */
 	*rest = close + 1;
-	if (!strcmp(name, "AVATAR"))
-		return MK_AVATAR;
-	if (!strcmp(name, "BROLL"))
-		return MK_BROLL;
-	if (!strcmp(name, "VOICEOVER") || !strcmp(name, "VO"))
-		return MK_VOICEOVER;
+	if (!strcmp(name, "AVATAR")) return MK_AVATAR;
+	if (!strcmp(name, "BROLL")) return MK_BROLL;
+	if (!strcmp(name, "VOICEOVER") || !strcmp(name, "VO")) return MK_VOICEOVER;
 	return MK_OTHER;
 }
 
@@ -115,8 +106,7 @@ static void add_words(struct sbuf *b, const char *s)
 			pending_space = pending_space || is_space(*s);
 			continue;
 		}
-		if (pending_space && b->len > 0)
-			sb_add(b, " ", 1);
+		if (pending_space && b->len > 0) sb_add(b, " ", 1);
 		pending_space = 0;
 		sb_add(b, s, 1);
 	}
@@ -133,15 +123,14 @@ static void seg_flush(struct seg_build *sb, struct script *out)
 		sg->broll = sb->broll;
 		sg->text = sb->text.s;
 		sb->broll = NULL;
-		sb->text = (struct sbuf){0};
+		sb->text = (struct sbuf){ 0 };
 	}
 	free(sb->broll);
 	sb_free(&sb->text);
-	*sb = (struct seg_build){0};
+	*sb = (struct seg_build){ 0 };
 }
 
-static void seg_start(struct seg_build *sb, struct script *out,
-		      enum seg_visual v, const char *broll)
+static void seg_start(struct seg_build *sb, struct script *out, enum seg_visual v, const char *broll)
 {
 	seg_flush(sb, out);
 	sb->open = 1;
@@ -152,24 +141,20 @@ static void seg_start(struct seg_build *sb, struct script *out,
 /* A bullet's "- " or "* " is layout, not speech. */
 static char *strip_bullet(char *line)
 {
-	if ((line[0] == '-' || line[0] == '*' || line[0] == '+') && is_space(line[1]))
-		return trim(line + 1);
+	if ((line[0] == '-' || line[0] == '*' || line[0] == '+') && is_space(line[1])) return trim(line + 1);
 	return line;
 }
 
-static void script_line(char *line, struct seg_build *sb, struct script *out,
-			int *seen_content)
+static void script_line(char *line, struct seg_build *sb, struct script *out, int *seen_content)
 {
 	char *arg, *rest;
 	enum marker m;
 
 	line = trim(line);
-	if (!*line)
-		return;
+	if (!*line) return;
 	if (line[0] == '#') {
 		/* Only a first "# Title" is a title; other headings are layout. */
-		if (!*seen_content && line[1] != '#' && *trim(line + 1))
-			out->title = xstrdup(trim(line + 1));
+		if (!*seen_content && line[1] != '#' && *trim(line + 1)) out->title = xstrdup(trim(line + 1));
 		*seen_content = 1;
 		return;
 	}
@@ -181,25 +166,21 @@ static void script_line(char *line, struct seg_build *sb, struct script *out,
 		seg_start(sb, out, SEG_BROLL, arg);
 	/* An unknown direction such as [MUSIC] or [laughs] is not spoken,
 	 * but text after it on the line is. */
-	if (m != MK_NONE)
-		line = trim(rest);
+	if (m != MK_NONE) line = trim(rest);
 	line = strip_bullet(line);
-	if (!*line)
-		return;
-	if (!sb->open)
-		seg_start(sb, out, SEG_AVATAR, NULL);
+	if (!*line) return;
+	if (!sb->open) seg_start(sb, out, SEG_AVATAR, NULL);
 	add_words(&sb->text, line);
 }
 
 int script_parse(const char *text, struct script *out)
 {
-	struct seg_build sb = {0};
+	struct seg_build sb = { 0 };
 	char *copy, *line, *save = NULL;
 	int seen = 0;
 
 	memset(out, 0, sizeof *out);
-	if (!text)
-		return err_set("script_parse: no text");
+	if (!text) return err_set("script_parse: no text");
 	copy = strip_comments(text);
 	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		script_line(line, &sb, out, &seen);
@@ -224,18 +205,18 @@ void script_free(struct script *s)
 /* ---- sentences ------------------------------------------------------- */
 
 /* Words after which a full stop does not end a sentence. */
-static const char *const abbrev_never[] = {
-	"mr", "mrs", "ms", "dr", "prof", "st", "sr", "jr", "mt", "vs", "e.g", "i.e",
-	"cf", "approx", "fig", "no", "nos", "vol", "ch", "sec", "ca", "u.s", "u.k", NULL
-};
+/* clang-format off: a table keeps one row per line */
+static const char *const abbrev_never[] = { "mr",  "mrs", "ms",  "dr",  "prof", "st",     "sr",  "jr",
+					    "mt",  "vs",  "e.g", "i.e", "cf",   "approx", "fig", "no",
+					    "nos", "vol", "ch",  "sec", "ca",   "u.s",    "u.k", NULL };
+/* clang-format on */
 /* Ambiguous: these end a sentence only when a capital letter follows. */
 static const char *const abbrev_maybe[] = { "etc", "inc", "ltd", "co", "al", NULL };
 
 static int in_list(const char *const *list, const char *w, size_t n)
 {
 	for (; *list; list++)
-		if (strlen(*list) == n && !strncasecmp(*list, w, n))
-			return 1;
+		if (strlen(*list) == n && !strncasecmp(*list, w, n)) return 1;
 	return 0;
 }
 
@@ -245,15 +226,11 @@ static int is_abbrev_dot(const char *text, size_t i, const char *next)
 {
 	size_t start = i;
 
-	while (start > 0 && !is_space(text[start - 1]) && text[start - 1] != '(' &&
-	       text[start - 1] != '"')
-		start--;
+	while (start > 0 && !is_space(text[start - 1]) && text[start - 1] != '(' && text[start - 1] != '"') start--;
 	if (i - start == 1 && isupper((unsigned char)text[start]) && text[start] != 'I')
-		return 1;   /* an initial, as in "J. R. R. Tolkien"; "I." is a pronoun */
-	if (in_list(abbrev_never, text + start, i - start))
-		return 1;
-	return in_list(abbrev_maybe, text + start, i - start) &&
-	       !isupper((unsigned char)*next);
+		return 1; /* an initial, as in "J. R. R. Tolkien"; "I." is a pronoun */
+	if (in_list(abbrev_never, text + start, i - start)) return 1;
+	return in_list(abbrev_maybe, text + start, i - start) && !isupper((unsigned char)*next);
 }
 
 static int is_closer(char c)
@@ -265,8 +242,7 @@ static void push_sentence(char ***out, size_t *n, const char *s, size_t len)
 {
 	char *copy = strndup(s, len), *t;
 
-	if (!copy)
-		abort();
+	if (!copy) abort();
 	t = trim(copy);
 	if (!*t) {
 		free(copy);
@@ -284,8 +260,7 @@ size_t script_sentences(const char *text, char ***out)
 	size_t n = 0, start = 0, i = 0, j;
 
 	*out = NULL;
-	if (!text)
-		return 0;
+	if (!text) return 0;
 	while (text[i]) {
 		if (text[i] != '.' && text[i] != '!' && text[i] != '?') {
 			i++;
@@ -293,11 +268,9 @@ size_t script_sentences(const char *text, char ***out)
 		}
 		for (j = i; text[j] == '.' || text[j] == '!' || text[j] == '?'; j++)
 			;
-		while (is_closer(text[j]))
-			j++;
+		while (is_closer(text[j])) j++;
 		if ((text[j] && !is_space(text[j])) ||
-		    (text[i] == '.' && j == i + 1 &&
-		     is_abbrev_dot(text, i, text + j + strspn(text + j, " \t\r\n")))) {
+		    (text[i] == '.' && j == i + 1 && is_abbrev_dot(text, i, text + j + strspn(text + j, " \t\r\n")))) {
 			i = j;
 			continue;
 		}

@@ -83,7 +83,7 @@ int spool_write_ticket(const char *root, const struct episode *e)
 static void drop_sidecar(const char *root, const char *dir, const char *ticket, const char *ext)
 {
 	char *name = xasprintf("%s.%s", ticket, ext), *p = spool_path(root, dir, name);
-	if (fsio_exists(p)) (void)!fsio_unlink_durable(p);   /* our own explanation, now stale; harmless if it stays */
+	if (fsio_exists(p)) (void)!fsio_unlink_durable(p); /* our own explanation, now stale; harmless if it stays */
 	free(name);
 	free(p);
 }
@@ -105,8 +105,10 @@ static char *held_note(const struct episode *e)
 		  stopped ? "stopped" : "held", e->stage, e->hold_kind ? e->hold_kind : "held",
 		  e->hold_reason ? e->hold_reason : "(no reason given)");
 	if (e->hold_until) sb_printf(&b, "It resumes by itself at %s.\n", e->hold_until);
-	if (stopped) sb_printf(&b, "To resume it, run:\n  acog-batch retry %s --from STAGE\n", e->ticket);
-	else sb_printf(&b, "Once the cause is fixed, `acog-batch retry %s` releases it now.\n", e->ticket);
+	if (stopped)
+		sb_printf(&b, "To resume it, run:\n  acog-batch retry %s --from STAGE\n", e->ticket);
+	else
+		sb_printf(&b, "Once the cause is fixed, `acog-batch retry %s` releases it now.\n", e->ticket);
 	return b.s;
 }
 
@@ -156,9 +158,13 @@ int spool_sync_ticket(const char *root, const struct episode *e)
 		if (strcmp(d, e->location) == 0) continue;
 		src = spool_path(root, d, e->ticket);
 		if (fsio_exists(src)) {
-			if (!placed && fsio_move(src, dst) == 0) placed = 1;
-			else if (placed) (void)!fsio_unlink_durable(src);   /* a stale copy of our own ticket; the next start retries */
-			else rc = -1;
+			if (!placed && fsio_move(src, dst) == 0)
+				placed = 1;
+			else if (placed)
+				(void)!fsio_unlink_durable(
+					src); /* a stale copy of our own ticket; the next start retries */
+			else
+				rc = -1;
 		}
 		free(src);
 		if (strcmp(d, "failed") == 0 && strcmp(e->location, "failed") != 0)
@@ -168,7 +174,7 @@ int spool_sync_ticket(const char *root, const struct episode *e)
 	}
 	free(dst);
 	if (rc < 0) return -1;
-	return spool_write_ticket(root, e);   /* refresh what the ticket says */
+	return spool_write_ticket(root, e); /* refresh what the ticket says */
 }
 
 static int orphan_ticket(sqlite3 *db, const char *root, const char *dir, const char *name)
@@ -183,7 +189,8 @@ static int orphan_ticket(sqlite3 *db, const char *root, const char *dir, const c
 	src = spool_path(root, dir, name);
 	reason = xasprintf("spool/%s/%s: this ticket has no episode in acog.db (was the database "
 			   "restored from an older backup?). To make the episode again, drop its "
-			   "idea.json from channels/*/episodes/*/ into spool/incoming/.", dir, name);
+			   "idea.json from channels/*/episodes/*/ into spool/incoming/.",
+			   dir, name);
 	log_warn(NULL, NULL, "spool.orphan", "%s", reason);
 	if (spool_reject(root, src, reason) < 0) log_error(NULL, NULL, "spool.reject", "%s", err_msg());
 	free(reason);
@@ -195,7 +202,7 @@ static int sidecar_name(const char *name)
 {
 	size_t n = strlen(name);
 	return (n > 6 && !strcmp(name + n - 6, ".error")) || (n > 7 && !strcmp(name + n - 7, ".reason")) ||
-	       (n > 8 && !strcmp(name + n - 8, ".approve")) || (n > 7 && !strcmp(name + n - 7, ".reject"));
+		(n > 8 && !strcmp(name + n - 8, ".approve")) || (n > 7 && !strcmp(name + n - 7, ".reject"));
 }
 
 static int ticket_name(const char *name)
@@ -210,7 +217,10 @@ int spool_reconcile(sqlite3 *db, const char *root)
 	if (!st) return -1;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		struct episode e;
-		if (episode_load(db, root, (const char *)sqlite3_column_text(st, 0), &e) < 0) { rc = -1; continue; }
+		if (episode_load(db, root, (const char *)sqlite3_column_text(st, 0), &e) < 0) {
+			rc = -1;
+			continue;
+		}
 		if (spool_sync_ticket(root, &e) < 0) {
 			log_error(e.id, e.dir, "spool.reconcile", "%s", err_msg());
 			rc = -1;

@@ -11,40 +11,130 @@
 #include <string.h>
 
 #define JSON "application/json"
+/* clang-format off: a table keeps one row per line */
 const struct stage_def stage_table[] = {
-	{ "planning", STAGE_WORK, "planning", "builtin", 300, { "idea.json" },
-	  { { "plan.json", "plan", JSON, 1, 1 } }, 1, 1, NULL, SCOPE_JOB },
-	{ "scripting", STAGE_WORK, "scripting", "builtin", 300, { "idea.json", "plan.json" },
-	  { { "script.md", "script", "text/markdown", 1, 1 } }, 1, 1, NULL, SCOPE_JOB },
-	{ "script_review", STAGE_WORK, "script_review", "builtin", 60, { "script.md" },
-	  { { 0 } }, 0, 1, "script_review", SCOPE_JOB },
-	{ "metadata", STAGE_WORK, "metadata", "builtin", 300, { "plan.json", "script.md" },
-	  { { "metadata.json", "metadata", JSON, 1, 1 } }, 1, 1, NULL, SCOPE_JOB },
-	{ "audio", STAGE_WORK, "audio", "espeak", 600, { "script.md" },
-	  { { "audio.wav", "audio", "audio/wav", 1, 0 }, { "subtitles.srt", NULL, "application/x-subrip", 1, 0 },
-	    { "timeline.json", NULL, JSON, 1, 0 } }, 0, 1, NULL, SCOPE_JOB },
-	{ "avatar", STAGE_WORK, "avatar", "none", 1800, { "timeline.json", "audio.wav" },
-	  { { "avatar/", "avatar_video", "video/mp4", 0, 0 } }, 0, 1, NULL, SCOPE_JOB },
-	{ "broll", STAGE_WORK, "broll", "generated", 1800, { "timeline.json" },
-	  { { "broll/", "b_roll", "video/mp4", 0, 0 } }, 0, 1, NULL, SCOPE_JOB },
-	{ "assembly", STAGE_WORK, "assembly", "ffmpeg", 1800,
+	{ "planning",
+	  STAGE_WORK,
+	  "planning",
+	  "builtin",
+	  300,
+	  { "idea.json" },
+	  { { "plan.json", "plan", JSON, 1, 1 } },
+	  1,
+	  1,
+	  NULL,
+	  SCOPE_JOB },
+	{ "scripting",
+	  STAGE_WORK,
+	  "scripting",
+	  "builtin",
+	  300,
+	  { "idea.json", "plan.json" },
+	  { { "script.md", "script", "text/markdown", 1, 1 } },
+	  1,
+	  1,
+	  NULL,
+	  SCOPE_JOB },
+	{ "script_review",
+	  STAGE_WORK,
+	  "script_review",
+	  "builtin",
+	  60,
+	  { "script.md" },
+	  { { 0 } },
+	  0,
+	  1,
+	  "script_review",
+	  SCOPE_JOB },
+	{ "metadata",
+	  STAGE_WORK,
+	  "metadata",
+	  "builtin",
+	  300,
+	  { "plan.json", "script.md" },
+	  { { "metadata.json", "metadata", JSON, 1, 1 } },
+	  1,
+	  1,
+	  NULL,
+	  SCOPE_JOB },
+	{ "audio",
+	  STAGE_WORK,
+	  "audio",
+	  "espeak",
+	  600,
+	  { "script.md" },
+	  { { "audio.wav", "audio", "audio/wav", 1, 0 },
+	    { "subtitles.srt", NULL, "application/x-subrip", 1, 0 },
+	    { "timeline.json", NULL, JSON, 1, 0 } },
+	  0,
+	  1,
+	  NULL,
+	  SCOPE_JOB },
+	{ "avatar",
+	  STAGE_WORK,
+	  "avatar",
+	  "none",
+	  1800,
+	  { "timeline.json", "audio.wav" },
+	  { { "avatar/", "avatar_video", "video/mp4", 0, 0 } },
+	  0,
+	  1,
+	  NULL,
+	  SCOPE_JOB },
+	{ "broll",
+	  STAGE_WORK,
+	  "broll",
+	  "generated",
+	  1800,
+	  { "timeline.json" },
+	  { { "broll/", "b_roll", "video/mp4", 0, 0 } },
+	  0,
+	  1,
+	  NULL,
+	  SCOPE_JOB },
+	{ "assembly",
+	  STAGE_WORK,
+	  "assembly",
+	  "ffmpeg",
+	  1800,
 	  { "timeline.json", "audio.wav", "subtitles.srt", "metadata.json", "avatar/", "broll/" },
-	  { { "final.mp4", "assembled_video", "video/mp4", 1, 0 }, { "thumbnail.png", "thumbnail", "image/png", 1, 0 } },
-	  0, 1, NULL, SCOPE_JOB },
+	  { { "final.mp4", "assembled_video", "video/mp4", 1, 0 },
+	    { "thumbnail.png", "thumbnail", "image/png", 1, 0 } },
+	  0,
+	  1,
+	  NULL,
+	  SCOPE_JOB },
 	/* Approval writes the publishing slot (schedule.c). */
-	{ "review", STAGE_GATE, "ready", NULL, 0, { NULL }, { { "schedule.json", NULL, JSON, 0, 0 } }, 0, 0, NULL, SCOPE_JOB },
+	{ "review",
+	  STAGE_GATE,
+	  "ready",
+	  NULL,
+	  0,
+	  { NULL },
+	  { { "schedule.json", NULL, JSON, 0, 0 } },
+	  0,
+	  0,
+	  NULL,
+	  SCOPE_JOB },
 	/* An upload's session and video id must outlive a failed job and a retry:
 	 * a second upload would publish the video twice. */
-	{ "upload", STAGE_WORK, "publishing", "directory", 3600,
+	{ "upload",
+	  STAGE_WORK,
+	  "publishing",
+	  "directory",
+	  3600,
 	  { "final.mp4", "metadata.json", "thumbnail.png", "subtitles.srt", "schedule.json" },
-	  { { "publish.json", NULL, JSON, 1, 0 } }, 0, 0, NULL, SCOPE_EPISODE },
+	  { { "publish.json", NULL, JSON, 1, 0 } },
+	  0,
+	  0,
+	  NULL,
+	  SCOPE_EPISODE },
 };
+/* clang-format on */
 #undef JSON
 const size_t stage_count = sizeof stage_table / sizeof stage_table[0];
 
-const char *const spool_other_dirs[] = {
-	"incoming", "published", "failed", "rejected", "held", "tmp", NULL
-};
+const char *const spool_other_dirs[] = { "incoming", "published", "failed", "rejected", "held", "tmp", NULL };
 
 const struct stage_def *stage_find(const char *name)
 {
@@ -113,7 +203,7 @@ size_t stage_gates(const char **out, size_t max)
 /* "a, b, c": what an error message offers instead of a wrong name. */
 char *stage_rerunnable_names(void)
 {
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 	for (size_t i = 0; i < stage_count; i++)
 		if (stage_table[i].rerunnable) sb_printf(&b, "%s%s", b.len ? ", " : "", stage_table[i].name);
 	return b.s ? b.s : xstrdup("");
@@ -121,7 +211,7 @@ char *stage_rerunnable_names(void)
 
 char *stage_asset_types(void)
 {
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 	for (size_t i = 0; i < stage_count; i++)
 		for (const struct stage_file *f = stage_table[i].outputs; f->name; f++)
 			if (f->asset_type && stage_output_find(NULL, f->asset_type) == f)

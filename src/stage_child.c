@@ -72,9 +72,11 @@ static void run_stage(struct stage_ctx *ctx, int fd)
 		_exit(0);
 	}
 	fn = provider_lookup(ctx->stage, json_str(ctx->provider, "name", ""));
-	if (!fn) rc = stage_fail(ctx, STAGE_FAIL, "no provider '%s' for stage %s",
-				 json_str(ctx->provider, "name", ""), ctx->stage);
-	else rc = fn(ctx);
+	if (!fn)
+		rc = stage_fail(ctx, STAGE_FAIL, "no provider '%s' for stage %s", json_str(ctx->provider, "name", ""),
+				ctx->stage);
+	else
+		rc = fn(ctx);
 	if (rc == STAGE_OK) cache_seal(ctx);
 	send_result(fd, ctx, rc, key);
 	_exit(0);
@@ -88,59 +90,70 @@ static const struct ctx_field {
 	const char *key;
 	size_t off;
 	enum ctx_kind kind;
-	int dflt;               /* CTX_INT: when the input leaves it out */
+	int dflt; /* CTX_INT: when the input leaves it out */
+	/* clang-format off: a table keeps one row per line */
 } ctx_fields[] = {
-#define F(name, kind, dflt) { #name, offsetof(struct stage_ctx, name), kind, dflt }
-	F(root, CTX_STR, 0), F(episode_id, CTX_STR, 0), F(episode_dir, CTX_STR, 0),
-	F(channel_dir, CTX_STR, 0), F(stage, CTX_STR, 0), F(job_id, CTX_STR, 0),
-	F(reviewer_notes, CTX_STR, 0), F(channel, CTX_JSON, 0), F(global, CTX_JSON, 0),
-	F(provider, CTX_JSON, 0), F(idea, CTX_JSON, 0), F(state, CTX_JSON, 0),
+#define F(name, kind, dflt) \
+	{ \
+#name, offsetof(struct stage_ctx, name), kind, dflt \
+	}
+	F(root, CTX_STR, 0),    F(episode_id, CTX_STR, 0), F(episode_dir, CTX_STR, 0),    F(channel_dir, CTX_STR, 0),
+	F(stage, CTX_STR, 0),   F(job_id, CTX_STR, 0),     F(reviewer_notes, CTX_STR, 0), F(channel, CTX_JSON, 0),
+	F(global, CTX_JSON, 0), F(provider, CTX_JSON, 0),  F(idea, CTX_JSON, 0),          F(state, CTX_JSON, 0),
 	F(attempt, CTX_INT, 1), F(timeout_s, CTX_INT, 0),
 #undef F
 	{ NULL, 0, CTX_STR, 0 }
 };
+/* clang-format on */
 
 #define CTX_AT(ctx, f, type) ((type *)((char *)(ctx) + (f)->off))
 #define CTX_GET(ctx, f, type) (*(type const *)((const char *)(ctx) + (f)->off))
 
 static void ctx_field_read(struct stage_ctx *ctx, const struct ctx_field *f, const cJSON *in)
 {
-	if (f->kind == CTX_STR) *CTX_AT(ctx, f, const char *) = json_str(in, f->key, NULL);
-	else if (f->kind == CTX_JSON) *CTX_AT(ctx, f, const cJSON *) = json_get(in, f->key);
-	else *CTX_AT(ctx, f, int) = (int)json_num(in, f->key, f->dflt);
+	if (f->kind == CTX_STR)
+		*CTX_AT(ctx, f, const char *) = json_str(in, f->key, NULL);
+	else if (f->kind == CTX_JSON)
+		*CTX_AT(ctx, f, const cJSON *) = json_get(in, f->key);
+	else
+		*CTX_AT(ctx, f, int) = (int)json_num(in, f->key, f->dflt);
 }
 
 /* An absent string or document is left out, or written as null when nulls is set. */
-static void ctx_field_put(cJSON *o, const struct stage_ctx *ctx, const struct ctx_field *f, const char *key,
-			  int nulls)
+static void ctx_field_put(cJSON *o, const struct stage_ctx *ctx, const struct ctx_field *f, const char *key, int nulls)
 {
 	const char *s = f->kind == CTX_STR ? CTX_GET(ctx, f, const char *) : NULL;
 	const cJSON *j = f->kind == CTX_JSON ? CTX_GET(ctx, f, const cJSON *) : NULL;
 
-	if (f->kind == CTX_INT) cJSON_AddNumberToObject(o, key, CTX_GET(ctx, f, int));
-	else if (s) cJSON_AddStringToObject(o, key, s);
-	else if (j) cJSON_AddItemToObject(o, key, cJSON_Duplicate(j, 1));
-	else if (nulls) cJSON_AddNullToObject(o, key);
+	if (f->kind == CTX_INT)
+		cJSON_AddNumberToObject(o, key, CTX_GET(ctx, f, int));
+	else if (s)
+		cJSON_AddStringToObject(o, key, s);
+	else if (j)
+		cJSON_AddItemToObject(o, key, cJSON_Duplicate(j, 1));
+	else if (nulls)
+		cJSON_AddNullToObject(o, key);
 }
 
 void stage_ctx_put(cJSON *o, const struct stage_ctx *ctx, const char *field, const char *key)
 {
 	for (const struct ctx_field *f = ctx_fields; f->key; f++)
-		if (strcmp(f->key, field) == 0)
-			ctx_field_put(o, ctx, f, key, 1);
+		if (strcmp(f->key, field) == 0) ctx_field_put(o, ctx, f, key, 1);
 }
 
 static int ctx_from_json(struct stage_ctx *ctx, const cJSON *in)
 {
 	memset(ctx, 0, sizeof *ctx);
-	for (const struct ctx_field *f = ctx_fields; f->key; f++)
-		ctx_field_read(ctx, f, in);
-	ctx->http = (struct http_env){ .root = ctx->root, .global = ctx->global, .provider = ctx->provider,
-				       .episode_id = ctx->episode_id, .episode_dir = ctx->episode_dir,
+	for (const struct ctx_field *f = ctx_fields; f->key; f++) ctx_field_read(ctx, f, in);
+	ctx->http = (struct http_env){ .root = ctx->root,
+				       .global = ctx->global,
+				       .provider = ctx->provider,
+				       .episode_id = ctx->episode_id,
+				       .episode_dir = ctx->episode_dir,
 				       .stage = ctx->stage };
-	if (!ctx->root || !ctx->episode_id || !ctx->episode_dir || !ctx->channel_dir || !ctx->stage ||
-	    !ctx->job_id || !cJSON_IsObject(ctx->channel) || !cJSON_IsObject(ctx->global) ||
-	    !cJSON_IsObject(ctx->provider) || !cJSON_IsObject(ctx->idea) || !cJSON_IsObject(ctx->state))
+	if (!ctx->root || !ctx->episode_id || !ctx->episode_dir || !ctx->channel_dir || !ctx->stage || !ctx->job_id ||
+	    !cJSON_IsObject(ctx->channel) || !cJSON_IsObject(ctx->global) || !cJSON_IsObject(ctx->provider) ||
+	    !cJSON_IsObject(ctx->idea) || !cJSON_IsObject(ctx->state))
 		return err_set("__stage: the input on stdin is incomplete (this command is for the daemon only)");
 	return 0;
 }
@@ -148,9 +161,8 @@ static int ctx_from_json(struct stage_ctx *ctx, const cJSON *in)
 cJSON *stage_input_json(const struct stage_ctx *ctx)
 {
 	cJSON *o = cJSON_CreateObject();
-	for (const struct ctx_field *f = ctx_fields; f->key; f++)
-		ctx_field_put(o, ctx, f, f->key, 0);
-	cJSON_AddNumberToObject(o, "daemon_pid", getpid());   /* only the daemon builds this */
+	for (const struct ctx_field *f = ctx_fields; f->key; f++) ctx_field_put(o, ctx, f, f->key, 0);
+	cJSON_AddNumberToObject(o, "daemon_pid", getpid()); /* only the daemon builds this */
 	return o;
 }
 
@@ -175,5 +187,5 @@ int stage_child_main(void)
 		return EXIT_USAGE;
 	}
 	run_stage(&ctx, 3);
-	return EXIT_OK;   /* not reached: run_stage exits */
+	return EXIT_OK; /* not reached: run_stage exits */
 }

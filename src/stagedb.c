@@ -45,19 +45,22 @@ static sqlite3_stmt *prep(sqlite3 *db, const char *sql, const char *const *args,
 	return st;
 }
 
-int stagedb_state_set(const char *root, const char *episode_id, const char *stage, const char *key,
-		      const char *value)
+int stagedb_state_set(const char *root, const char *episode_id, const char *stage, const char *key, const char *value)
 {
 	const char *args[] = { episode_id, stage, key, value };
 	sqlite3 *db = open_db(root, SQLITE_OPEN_READWRITE);
 	sqlite3_stmt *st;
 	int rc = -1;
 	if (!db) return -1;
-	st = prep(db, "INSERT INTO provider_state (episode_id, stage, key, value) VALUES (?, ?, ?, ?)"
+	st = prep(db,
+		  "INSERT INTO provider_state (episode_id, stage, key, value) VALUES (?, ?, ?, ?)"
 		  " ON CONFLICT (episode_id, stage, key) DO UPDATE SET value = excluded.value,"
-		  " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", args, 4);
-	if (st && sqlite3_step(st) == SQLITE_DONE) rc = 0;
-	else if (st) err_set("cannot store provider state %s: %s", key, sqlite3_errmsg(db));
+		  " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+		  args, 4);
+	if (st && sqlite3_step(st) == SQLITE_DONE)
+		rc = 0;
+	else if (st)
+		err_set("cannot store provider state %s: %s", key, sqlite3_errmsg(db));
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return rc;
@@ -71,9 +74,11 @@ char *stagedb_cached_result(const char *root, const char *job_id, const char *in
 	char *res = NULL;
 	*from_job = NULL;
 	if (!db) return NULL;
-	st = prep(db, "SELECT j.result, j.id FROM jobs j JOIN jobs me ON me.id = ? WHERE j.episode_id = me.episode_id"
+	st = prep(db,
+		  "SELECT j.result, j.id FROM jobs j JOIN jobs me ON me.id = ? WHERE j.episode_id = me.episode_id"
 		  " AND j.stage = me.stage AND j.status = 'completed' AND j.input_hash = ? AND j.result IS NOT NULL"
-		  " ORDER BY j.completed_at DESC LIMIT 1", args, 2);
+		  " ORDER BY j.completed_at DESC LIMIT 1",
+		  args, 2);
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
 		res = xstrdup((const char *)sqlite3_column_text(st, 0));
 		*from_job = xstrdup((const char *)sqlite3_column_text(st, 1));
@@ -89,15 +94,21 @@ static int quota_row(sqlite3 *db, const char *channel, const char *bucket, const
 	const char *args[] = { bucket, day, channel };
 	sqlite3_stmt *st;
 	int used = -1;
-	st = prep(db, "INSERT INTO youtube_quota_usage (id, channel_id, date, bucket)"
+	st = prep(db,
+		  "INSERT INTO youtube_quota_usage (id, channel_id, date, bucket)"
 		  " SELECT lower(hex(randomblob(16))), c.id, ?2, ?1 FROM channels c WHERE c.slug = ?3"
-		  " ON CONFLICT (channel_id, date, bucket) DO NOTHING", args, 3);
+		  " ON CONFLICT (channel_id, date, bucket) DO NOTHING",
+		  args, 3);
 	if (st && sqlite3_step(st) == SQLITE_DONE) {
 		sqlite3_finalize(st);
-		st = prep(db, "SELECT q.units_used FROM youtube_quota_usage q JOIN channels c ON c.id = q.channel_id"
-			  " WHERE q.bucket = ?1 AND q.date = ?2 AND c.slug = ?3", args, 3);
-		if (st && sqlite3_step(st) == SQLITE_ROW) used = sqlite3_column_int(st, 0);
-		else if (st) err_set("channel %s is not in the database yet; start the daemon once", channel);
+		st = prep(db,
+			  "SELECT q.units_used FROM youtube_quota_usage q JOIN channels c ON c.id = q.channel_id"
+			  " WHERE q.bucket = ?1 AND q.date = ?2 AND c.slug = ?3",
+			  args, 3);
+		if (st && sqlite3_step(st) == SQLITE_ROW)
+			used = sqlite3_column_int(st, 0);
+		else if (st)
+			err_set("channel %s is not in the database yet; start the daemon once", channel);
 	} else if (st) {
 		err_set("quota ledger: %s", sqlite3_errmsg(db));
 	}
@@ -111,17 +122,19 @@ static int quota_add(sqlite3 *db, const char *channel, const char *bucket, const
 	snprintf(u, sizeof u, "%d", units);
 	snprintf(l, sizeof l, "%d", limit);
 	const char *args[] = { bucket, day, channel, u, l };
-	sqlite3_stmt *st = prep(db, "UPDATE youtube_quota_usage SET units_used = units_used + CAST(?4 AS INTEGER),"
+	sqlite3_stmt *st = prep(db,
+				"UPDATE youtube_quota_usage SET units_used = units_used + CAST(?4 AS INTEGER),"
 				" daily_limit = CAST(?5 AS INTEGER) WHERE bucket = ?1 AND date = ?2"
-				" AND channel_id = (SELECT id FROM channels WHERE slug = ?3)", args, 5);
+				" AND channel_id = (SELECT id FROM channels WHERE slug = ?3)",
+				args, 5);
 	int rc = st && sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	if (rc < 0 && st) err_set("quota ledger: %s", sqlite3_errmsg(db));
 	sqlite3_finalize(st);
 	return rc;
 }
 
-int stagedb_quota_use(const char *root, const char *channel, const char *bucket, const char *day,
-		      int units, int limit, int force, int *used)
+int stagedb_quota_use(const char *root, const char *channel, const char *bucket, const char *day, int units, int limit,
+		      int force, int *used)
 {
 	sqlite3 *db = open_db(root, SQLITE_OPEN_READWRITE);
 	int rc = -1, have;
@@ -132,7 +145,7 @@ int stagedb_quota_use(const char *root, const char *channel, const char *bucket,
 		return -1;
 	}
 	if ((have = quota_row(db, channel, bucket, day)) >= 0) {
-		if (force) units = have < limit ? limit - have : 0;   /* the server said: spent */
+		if (force) units = have < limit ? limit - have : 0; /* the server said: spent */
 		rc = have + units > limit ? 1 : 0;
 		*used = have + units;
 		if ((rc == 0 || force) && quota_add(db, channel, bucket, day, units, limit) < 0) rc = -1;

@@ -21,10 +21,11 @@
 /* Where each state keeps the ticket and what the seed's episodes.status
  * says; NULL means the stage's own folder and the stage's ep_status. */
 static const struct state_def {
-	const char *name;        /* episodes.state */
-	const char *label;       /* what `status` prints */
+	const char *name;  /* episodes.state */
+	const char *label; /* what `status` prints */
 	const char *location;
 	const char *status;
+	/* clang-format off: a table keeps one row per line */
 } states[ST_COUNT] = {
 	[ST_NEW] = { "new", "new", NULL, "idea" },
 	[ST_QUEUED] = { "queued", "queued", NULL, NULL },
@@ -35,15 +36,17 @@ static const struct state_def {
 	[ST_CANCELLED] = { "cancelled", "cancelled", "held", "cancelled" },
 	[ST_PUBLISHED] = { "published", "published", "published", "published" },
 };
+/* clang-format on */
 
 /* What an event writes besides the state: last_error (and the episode's
  * retry count), the hold kind it stands for, and why it may be refused. */
 enum { LE_KEEP, LE_SET, LE_CLEAR };
 static const struct event_def {
-	const char *name;        /* audit_logs.action */
-	const char *refusal;     /* said when the episode's state does not allow it */
-	const char *hold_kind;   /* the kind it puts on a held ticket (NULL: the caller's) */
+	const char *name;      /* audit_logs.action */
+	const char *refusal;   /* said when the episode's state does not allow it */
+	const char *hold_kind; /* the kind it puts on a held ticket (NULL: the caller's) */
 	int last_error;
+	/* clang-format off: a table keeps one row per line */
 } events[EV_COUNT] = {
 	[EV_INGEST] = { "create", "it exists already", NULL, LE_KEEP },
 	[EV_START] = { "start", "it is not queued", NULL, LE_KEEP },
@@ -63,41 +66,49 @@ static const struct event_def {
 	[EV_CANCEL] = { "cancel", "there is nothing to cancel", "cancelled", LE_KEEP },
 	[EV_REQUEUE] = { "requeue", "its stage is not running", NULL, LE_KEEP },
 };
+/* clang-format on */
 
 /* The episode table.  T: audited, and the ticket goes where the new state says. */
 #define T (FX_AUDIT | FX_TICKET)
+/* clang-format off: a table keeps one row per line */
 const struct state_rule state_rules[] = {
 	{ ST_NEW, EV_INGEST, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB },
 	{ ST_QUEUED, EV_START, ST_RUNNING, JOB_EV_START, FX_AUDIT },
-	{ ST_QUEUED, EV_FAIL, ST_FAILED, JOB_EV_FAIL, T | FX_ERROR | FX_ALERT },   /* it could not start */
-	{ ST_QUEUED, EV_HOLD, ST_HELD, JOB_EV_NONE, T | FX_REASON | FX_ALERT },    /* a channel hold, a budget */
+	{ ST_QUEUED, EV_FAIL, ST_FAILED, JOB_EV_FAIL, T | FX_ERROR | FX_ALERT }, /* it could not start */
+	{ ST_QUEUED, EV_HOLD, ST_HELD, JOB_EV_NONE, T | FX_REASON | FX_ALERT },  /* a channel hold, a budget */
 	{ ST_QUEUED, EV_CANCEL, ST_CANCELLED, JOB_EV_CANCEL, T | FX_REASON },
-	{ ST_RUNNING, EV_DONE, ST_QUEUED, JOB_EV_SUCCEED, T | FX_NEWJOB },         /* on to the next stage */
-	{ ST_RUNNING, EV_DONE_GATE, ST_AWAITING, JOB_EV_SUCCEED, T },              /* a person decides next */
+	{ ST_RUNNING, EV_DONE, ST_QUEUED, JOB_EV_SUCCEED, T | FX_NEWJOB }, /* on to the next stage */
+	{ ST_RUNNING, EV_DONE_GATE, ST_AWAITING, JOB_EV_SUCCEED, T },      /* a person decides next */
 	{ ST_RUNNING, EV_DONE_LAST, ST_PUBLISHED, JOB_EV_SUCCEED, T },
-	{ ST_RUNNING, EV_DEFER, ST_QUEUED, JOB_EV_RETRY, FX_AUDIT | FX_MTIME },     /* same job, later */
+	{ ST_RUNNING, EV_DEFER, ST_QUEUED, JOB_EV_RETRY, FX_AUDIT | FX_MTIME }, /* same job, later */
 	{ ST_RUNNING, EV_FAIL, ST_FAILED, JOB_EV_FAIL, T | FX_ERROR | FX_ALERT },
 	{ ST_RUNNING, EV_HOLD, ST_HELD, JOB_EV_REQUEUE, T | FX_REASON | FX_ALERT }, /* STAGE_HOLD */
 	{ ST_RUNNING, EV_CANCEL, ST_CANCELLED, JOB_EV_CANCEL, T | FX_REASON },
-	{ ST_RUNNING, EV_REQUEUE, ST_QUEUED, JOB_EV_REQUEUE, FX_AUDIT },           /* the daemon stopped */
+	{ ST_RUNNING, EV_REQUEUE, ST_QUEUED, JOB_EV_REQUEUE, FX_AUDIT }, /* the daemon stopped */
 	{ ST_AWAITING, EV_APPROVE, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB },
 	{ ST_AWAITING, EV_APPROVE_GATE, ST_AWAITING, JOB_EV_NONE, T },
 	{ ST_AWAITING, EV_APPROVE_LAST, ST_PUBLISHED, JOB_EV_NONE, T },
 	{ ST_AWAITING, EV_REJECT, ST_CANCELLED, JOB_EV_NONE, T | FX_REASON },
-	{ ST_AWAITING, EV_REWIND, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB },         /* reject --to */
+	{ ST_AWAITING, EV_REWIND, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB }, /* reject --to */
 	{ ST_AWAITING, EV_CANCEL, ST_CANCELLED, JOB_EV_NONE, T | FX_REASON },
-	{ ST_HELD, EV_RELEASE, ST_QUEUED, JOB_EV_NONE, T },                        /* the same job again */
-	{ ST_HELD, EV_RESUME, ST_QUEUED, JOB_EV_CANCEL, T | FX_NEWJOB },           /* retry --from */
+	{ ST_HELD, EV_RELEASE, ST_QUEUED, JOB_EV_NONE, T },              /* the same job again */
+	{ ST_HELD, EV_RESUME, ST_QUEUED, JOB_EV_CANCEL, T | FX_NEWJOB }, /* retry --from */
 	{ ST_HELD, EV_CANCEL, ST_CANCELLED, JOB_EV_CANCEL, T | FX_REASON },
 	{ ST_FAILED, EV_RESUME, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB },
 	{ ST_FAILED, EV_CANCEL, ST_CANCELLED, JOB_EV_NONE, T | FX_REASON },
 	{ ST_CANCELLED, EV_RESUME, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB },
 };
+/* clang-format on */
 #undef T
 const size_t state_rule_count = sizeof state_rules / sizeof state_rules[0];
 
 /* The job table: jobs.status x job event -> jobs.status. */
-static const struct { const char *from; enum job_event ev; const char *to; } job_rules[] = {
+/* clang-format off: a table keeps one row per line */
+static const struct {
+	const char *from;
+	enum job_event ev;
+	const char *to;
+} job_rules[] = {
 	{ "queued", JOB_EV_START, "running" },
 	{ "queued", JOB_EV_CANCEL, "cancelled" },
 	{ "queued", JOB_EV_FAIL, "failed" },
@@ -105,19 +116,25 @@ static const struct { const char *from; enum job_event ev; const char *to; } job
 	{ "running", JOB_EV_RETRY, "queued" },
 	{ "running", JOB_EV_FAIL, "failed" },
 	{ "running", JOB_EV_CANCEL, "cancelled" },
-	{ "running", JOB_EV_REQUEUE, "queued" },   /* the daemon died while it ran; a hold */
+	{ "running", JOB_EV_REQUEUE, "queued" }, /* the daemon died while it ran; a hold */
 };
+/* clang-format on */
 
 /* Hold kinds (episodes.hold_kind, channel_holds.kind); schema.sql's CHECKs list the same. */
-static const struct { const char *name; int stage_may_answer, paid_only; } hold_kinds[] = {
-	{ "budget", 1, 1 },        /* the channel's daily budget is spent: free stages go on */
-	{ "quota", 1, 0 },         /* a provider's daily quota is spent */
-	{ "upload_limit", 1, 0 },  /* a platform's rolling upload cap */
-	{ "auth", 1, 0 },          /* credentials must be renewed by a person */
-	{ "user", 1, 0 },          /* anything else a person must see to */
-	{ "cancelled", 0, 0 },     /* `cancel` */
-	{ "rejected", 0, 0 },      /* `reject` without --to */
+/* clang-format off: a table keeps one row per line */
+static const struct {
+	const char *name;
+	int stage_may_answer, paid_only;
+} hold_kinds[] = {
+	{ "budget", 1, 1 },       /* the channel's daily budget is spent: free stages go on */
+	{ "quota", 1, 0 },        /* a provider's daily quota is spent */
+	{ "upload_limit", 1, 0 }, /* a platform's rolling upload cap */
+	{ "auth", 1, 0 },         /* credentials must be renewed by a person */
+	{ "user", 1, 0 },         /* anything else a person must see to */
+	{ "cancelled", 0, 0 },    /* `cancel` */
+	{ "rejected", 0, 0 },     /* `reject` without --to */
 };
+/* clang-format on */
 
 const struct state_rule *state_rule(enum ep_state from, enum ep_event ev)
 {
@@ -133,8 +150,14 @@ const char *job_transition(const char *status, enum job_event ev)
 	return NULL;
 }
 
-const char *state_name(enum ep_state s) { return s < ST_COUNT ? states[s].name : "?"; }
-const char *state_event_name(enum ep_event ev) { return ev < EV_COUNT ? events[ev].name : "?"; }
+const char *state_name(enum ep_state s)
+{
+	return s < ST_COUNT ? states[s].name : "?";
+}
+const char *state_event_name(enum ep_event ev)
+{
+	return ev < EV_COUNT ? events[ev].name : "?";
+}
 
 int state_parse(const char *name)
 {
@@ -172,8 +195,8 @@ int state_check(const struct episode *e, enum ep_event ev)
 {
 	int s = state_parse(e->state);
 	if (s >= 0 && state_rule((enum ep_state)s, ev)) return 0;
-	return err_set_kind(ERR_DATAERR, "episode %s (%s) is %s at %s; %s", e->ticket, e->id, state_label(e->state), e->stage,
-		       events[ev].refusal);
+	return err_set_kind(ERR_DATAERR, "episode %s (%s) is %s at %s; %s", e->ticket, e->id, state_label(e->state),
+			    e->stage, events[ev].refusal);
 }
 
 /* ---- applying a rule ------------------------------------------------------ */
@@ -184,8 +207,7 @@ struct cols {
 	char hold_until[32];
 };
 
-static int next_cols(const struct episode *e, const struct state_rule *r, const struct state_args *a,
-		     struct cols *n)
+static int next_cols(const struct episode *e, const struct state_rule *r, const struct state_args *a, struct cols *n)
 {
 	const struct state_def *d = &states[r->to];
 	const struct stage_def *s = a->stage ? a->stage : stage_find(e->stage);
@@ -198,8 +220,10 @@ static int next_cols(const struct episode *e, const struct state_rule *r, const 
 	if (r->to == ST_AWAITING && !(n->gate = a->gate))
 		return err_set("episode %s: %s needs the gate that waits", e->ticket, events[r->ev].name);
 	held = strcmp(n->location, "held") == 0;
-	n->hold_kind = !held ? NULL : events[r->ev].hold_kind ? events[r->ev].hold_kind
-		: a->hold_kind ? a->hold_kind : "user";
+	n->hold_kind = !held              ? NULL
+		: events[r->ev].hold_kind ? events[r->ev].hold_kind
+		: a->hold_kind            ? a->hold_kind
+					  : "user";
 	n->hold_reason = held ? (a->reason ? a->reason : "held") : NULL;
 	if (held && hold_kind_index(n->hold_kind) < 0)
 		return err_set("episode %s: '%s' is not a kind of hold", e->ticket, n->hold_kind);
@@ -210,21 +234,22 @@ static int next_cols(const struct episode *e, const struct state_rule *r, const 
 /* The compare-and-set: nothing changes unless the episode is still where e says. */
 static int cas_episode(sqlite3 *db, const struct episode *e, const struct cols *n)
 {
-	if (db_exec(db, "UPDATE episodes SET state = ?, status = ?, stage = ?, location = ?, gate_pending = ?,"
+	if (db_exec(db,
+		    "UPDATE episodes SET state = ?, status = ?, stage = ?, location = ?, gate_pending = ?,"
 		    " hold_kind = ?, hold_reason = ?, hold_until = ? WHERE id = ? AND state = ? AND stage = ?",
-		    "sssssssssss", n->state, n->status, n->stage, n->location, n->gate, n->hold_kind,
-		    n->hold_reason, n->hold_until[0] ? n->hold_until : NULL, e->id, e->state, e->stage) < 0)
+		    "sssssssssss", n->state, n->status, n->stage, n->location, n->gate, n->hold_kind, n->hold_reason,
+		    n->hold_until[0] ? n->hold_until : NULL, e->id, e->state, e->stage) < 0)
 		return -1;
 	if (sqlite3_changes(db) != 1)
-		return err_set_kind(ERR_TEMPFAIL, "episode %s changed meanwhile (it is no longer %s at %s); nothing was done: "
-			       "look again with `acog-batch show %s`", e->ticket, state_label(e->state), e->stage,
-			       e->ticket);
+		return err_set_kind(ERR_TEMPFAIL,
+				    "episode %s changed meanwhile (it is no longer %s at %s); nothing was done: "
+				    "look again with `acog-batch show %s`",
+				    e->ticket, state_label(e->state), e->stage, e->ticket);
 	return 0;
 }
 
 /* The episode's active job: the daemon's (a->job) or the one queued or running. */
-static int active_job(sqlite3 *db, const struct episode *e, const struct state_args *a, char id[37],
-		      char status[16])
+static int active_job(sqlite3 *db, const struct episode *e, const struct state_args *a, char id[37], char status[16])
 {
 	sqlite3_stmt *st = a->job
 		? db_prep(db, "SELECT id, status FROM jobs WHERE id = ? AND episode_id = ?", "ss", a->job->id, e->id)
@@ -248,12 +273,11 @@ static int job_step(sqlite3 *db, const struct episode *e, enum job_event jev, co
 	cJSON *j;
 	if (jev == JOB_EV_NONE) return 0;
 	if (active_job(db, e, a, id, from) < 0) return -1;
-	if (!id[0] && jev == JOB_EV_CANCEL) return 0;   /* nothing was queued or running */
+	if (!id[0] && jev == JOB_EV_CANCEL) return 0; /* nothing was queued or running */
 	if (!id[0]) return err_set("episode %s has no queued or running job", e->ticket);
 	if (!(to = job_transition(from, jev)))
 		return err_set("job %s of episode %s is %s; it cannot change that way", id, e->ticket, from);
-	if (db_exec(db, "UPDATE jobs SET status = ? WHERE id = ? AND status = ?", "sss", to, id, from) < 0)
-		return -1;
+	if (db_exec(db, "UPDATE jobs SET status = ? WHERE id = ? AND status = ?", "sss", to, id, from) < 0) return -1;
 	if (sqlite3_changes(db) != 1) return err_set("job %s of episode %s changed meanwhile", id, e->ticket);
 	if (job_record(db, id, jev, a) < 0) return -1;
 	j = cJSON_AddObjectToObject(audit_new, "job");
@@ -282,8 +306,8 @@ static int record_outcome(sqlite3 *db, const struct episode *e, enum ep_event ev
 {
 	int rc = 0;
 	if (events[ev].last_error == LE_SET)
-		rc = db_exec(db, "UPDATE episodes SET last_error = ?, retry_count = retry_count + ? WHERE id = ?", "sis",
-			     a->reason, ev == EV_DEFER && a->count_attempt ? 1 : 0, e->id);
+		rc = db_exec(db, "UPDATE episodes SET last_error = ?, retry_count = retry_count + ? WHERE id = ?",
+			     "sis", a->reason, ev == EV_DEFER && a->count_attempt ? 1 : 0, e->id);
 	else if (events[ev].last_error == LE_CLEAR)
 		rc = db_exec(db, "UPDATE episodes SET last_error = NULL WHERE id = ?", "s", e->id);
 	if (rc == 0 && a->review_notes)
@@ -308,21 +332,21 @@ static cJSON *new_values(const struct cols *n, const struct state_args *a)
 	if (n->hold_kind) cJSON_AddStringToObject(o, "hold_kind", n->hold_kind);
 	if (n->hold_until[0]) cJSON_AddStringToObject(o, "hold_until", n->hold_until);
 	if (a->reason) cJSON_AddStringToObject(o, "why", a->reason);
-	cJSON_ArrayForEach(x, a->extra)
-		cJSON_AddItemToObject(o, x->string, cJSON_Duplicate(x, 1));
+	cJSON_ArrayForEach (x, a->extra) cJSON_AddItemToObject(o, x->string, cJSON_Duplicate(x, 1));
 	return o;
 }
 
-static int audit(sqlite3 *db, const struct episode *e, enum ep_event ev, const struct state_args *a,
-		 const cJSON *old, const cJSON *new)
+static int audit(sqlite3 *db, const struct episode *e, enum ep_event ev, const struct state_args *a, const cJSON *old,
+		 const cJSON *new)
 {
 	char id[37], *o = json_print(old), *n = json_print(new);
 	int rc;
 	uuid_new(id);
-	rc = db_exec(db, "INSERT INTO audit_logs (id, entity_type, entity_id, action, actor_type, actor_id,"
-		     " old_values, new_values) VALUES (?, 'episode', ?, ?, ?, ?, ?, ?)", "sssssss", id, e->id,
-		     events[ev].name, a->actor_type ? a->actor_type : STATE_DAEMON, a->actor ? a->actor : "daemon",
-		     o, n);
+	rc = db_exec(db,
+		     "INSERT INTO audit_logs (id, entity_type, entity_id, action, actor_type, actor_id,"
+		     " old_values, new_values) VALUES (?, 'episode', ?, ?, ?, ?, ?, ?)",
+		     "sssssss", id, e->id, events[ev].name, a->actor_type ? a->actor_type : STATE_DAEMON,
+		     a->actor ? a->actor : "daemon", o, n);
 	free(o);
 	free(n);
 	return rc;
@@ -345,12 +369,13 @@ static void update_episode(struct episode *e, const struct cols *n, enum ep_even
 	set_str(&e->hold_kind, n->hold_kind);
 	set_str(&e->hold_reason, n->hold_reason);
 	set_str(&e->hold_until, n->hold_until[0] ? n->hold_until : NULL);
-	if (events[ev].last_error != LE_KEEP) set_str(&e->last_error, events[ev].last_error == LE_SET ? a->reason : NULL);
+	if (events[ev].last_error != LE_KEEP)
+		set_str(&e->last_error, events[ev].last_error == LE_SET ? a->reason : NULL);
 	if (a->review_notes) set_str(&e->review_notes, a->review_notes);
 }
 
-int state_apply(sqlite3 *db, struct config *c, struct episode *e, enum ep_event ev,
-		const struct state_args *a, unsigned *fx)
+int state_apply(sqlite3 *db, struct config *c, struct episode *e, enum ep_event ev, const struct state_args *a,
+		unsigned *fx)
 {
 	const struct state_rule *r;
 	struct cols n;
@@ -396,7 +421,7 @@ void state_after(struct config *c, const struct episode *e, unsigned fx, const s
 		log_error(e->id, e->dir, "spool.note", "%s", err_msg());
 	if ((fx & FX_TICKET) && spool_sync_ticket(c->root, e) < 0)
 		log_error(e->id, e->dir, "spool.ticket", "%s", err_msg());
-	if (fx & FX_MTIME) {   /* the ticket's mtime shows the schedule, as in Postfix's deferred queue */
+	if (fx & FX_MTIME) { /* the ticket's mtime shows the schedule, as in Postfix's deferred queue */
 		char *p = spool_path(c->root, e->location, e->ticket);
 		if (fsio_set_mtime(p, a->retry_at) < 0) log_warn(e->id, e->dir, "spool.mtime", "%s", err_msg());
 		free(p);
@@ -419,12 +444,13 @@ int state_do(sqlite3 *db, struct config *c, struct episode *e, enum ep_event ev,
 /* ---- lifting a channel-wide hold ----------------------------------------------- */
 
 /* The channel's episodes a hold of (stage, kind) keeps in held/. */
-static size_t held_by(sqlite3 *db, struct config *c, const char *channel_db_id, const char *stage,
-		      const char *kind, struct episode **out)
+static size_t held_by(sqlite3 *db, struct config *c, const char *channel_db_id, const char *stage, const char *kind,
+		      struct episode **out)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT id FROM episodes WHERE channel_id = ? AND state = 'held'"
-				   " AND hold_kind = ? AND (? = '*' OR stage = ?) ORDER BY created_at", "ssss",
-				   channel_db_id, kind, stage, stage);
+	sqlite3_stmt *st = db_prep(db,
+				   "SELECT id FROM episodes WHERE channel_id = ? AND state = 'held'"
+				   " AND hold_kind = ? AND (? = '*' OR stage = ?) ORDER BY created_at",
+				   "ssss", channel_db_id, kind, stage, stage);
 	struct episode *v = NULL;
 	size_t n = 0;
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
@@ -445,19 +471,20 @@ static int channel_db_id(sqlite3 *db, const char *slug, char out[37])
 	return found ? 0 : err_set("no channel %s in the database; see `acog-batch doctor`", slug);
 }
 
-int state_release_channel(sqlite3 *db, struct config *c, const char *channel, const char *stage,
-			  const char *kind, const char *actor)
+int state_release_channel(sqlite3 *db, struct config *c, const char *channel, const char *stage, const char *kind,
+			  const char *actor)
 {
 	int by_daemon = !actor || !strcmp(actor, "daemon");
-	struct state_args a = { .actor_type = by_daemon ? STATE_DAEMON : STATE_USER, .actor = by_daemon ? "daemon" : actor };
+	struct state_args a = { .actor_type = by_daemon ? STATE_DAEMON : STATE_USER,
+				.actor = by_daemon ? "daemon" : actor };
 	struct episode *v = NULL;
 	size_t n = 0, i;
 	unsigned fx = 0;
 	char chid[37];
 	int rc = -1;
 	if (channel_db_id(db, channel, chid) < 0 || db_begin(db) < 0) return -1;
-	if (db_exec(db, "DELETE FROM channel_holds WHERE channel_id = ? AND stage = ? AND kind = ?", "sss",
-		    chid, stage, kind) < 0)
+	if (db_exec(db, "DELETE FROM channel_holds WHERE channel_id = ? AND stage = ? AND kind = ?", "sss", chid, stage,
+		    kind) < 0)
 		goto out;
 	n = held_by(db, c, chid, stage, kind, &v);
 	for (i = 0; i < n; i++)
@@ -465,8 +492,10 @@ int state_release_channel(sqlite3 *db, struct config *c, const char *channel, co
 	if (db_commit(db) < 0) goto out;
 	for (i = 0; i < n; i++) {
 		state_after(c, &v[i], fx, &a);
-		log_info(v[i].id, v[i].dir, "hold.released", "the %s hold of channel %s at %s was lifted by %s; back in"
-			 " spool/%s", kind, channel, stage, a.actor, v[i].location);
+		log_info(v[i].id, v[i].dir, "hold.released",
+			 "the %s hold of channel %s at %s was lifted by %s; back in"
+			 " spool/%s",
+			 kind, channel, stage, a.actor, v[i].location);
 	}
 	rc = 0;
 out:

@@ -42,8 +42,10 @@ int tmpclean_dir(const char *dir)
 		if (fsio_discard(p) < 0) {
 			log_warn(NULL, NULL, "tmpclean.error", "%s", err_msg());
 		} else {
-			log_info(NULL, NULL, "tmpclean.removed", "removed %s: a temporary left by process %ld, "
-				 "which is gone", p, fsio_tmp_pid(names[i]));
+			log_info(NULL, NULL, "tmpclean.removed",
+				 "removed %s: a temporary left by process %ld, "
+				 "which is gone",
+				 p, fsio_tmp_pid(names[i]));
 			removed++;
 		}
 		free(p);
@@ -62,13 +64,12 @@ static void sweep(const char *dir, int depth, int (*skip)(const char *name))
 {
 	char **names;
 	int n;
-	(void)!tmpclean_dir(dir);   /* best effort; each removal is logged */
+	(void)!tmpclean_dir(dir); /* best effort; each removal is logged */
 	if (depth == 0 || (n = fsio_list(dir, &names, NULL)) < 0) return;
 	for (int i = 0; i < n; i++) {
 		char *p = xasprintf("%s/%s", dir, names[i]);
 		struct stat st;
-		if (!(skip && skip(names[i])) && lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-			sweep(p, depth - 1, NULL);
+		if (!(skip && skip(names[i])) && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) sweep(p, depth - 1, NULL);
 		free(p);
 	}
 	fsio_list_free(names, n);
@@ -83,7 +84,7 @@ void tmpclean_startup(const struct config *c)
 		cJSON *up = config_provider(&c->ch[i], "upload");
 		if (!strcmp(json_str(up, "name", ""), "directory")) {
 			char *outbox = directory_outbox(c->ch[i].dir, up);
-			(void)!tmpclean_dir(outbox);   /* as above */
+			(void)!tmpclean_dir(outbox); /* as above */
 			free(outbox);
 		}
 		cJSON_Delete(up);

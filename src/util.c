@@ -21,21 +21,30 @@ static char err_buf[2048];
 void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
-	if (!p) { fputs("acog-batch: out of memory\n", stderr); abort(); }
+	if (!p) {
+		fputs("acog-batch: out of memory\n", stderr);
+		abort();
+	}
 	return p;
 }
 
 void *xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
-	if (!p) { fputs("acog-batch: out of memory\n", stderr); abort(); }
+	if (!p) {
+		fputs("acog-batch: out of memory\n", stderr);
+		abort();
+	}
 	return p;
 }
 
 void *xrealloc(void *p, size_t n)
 {
 	p = realloc(p, n ? n : 1);
-	if (!p) { fputs("acog-batch: out of memory\n", stderr); abort(); }
+	if (!p) {
+		fputs("acog-batch: out of memory\n", stderr);
+		abort();
+	}
 	return p;
 }
 
@@ -50,7 +59,10 @@ char *xasprintf(const char *fmt, ...)
 	va_list ap;
 	char *s;
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0) { fputs("acog-batch: out of memory\n", stderr); abort(); }
+	if (vasprintf(&s, fmt, ap) < 0) {
+		fputs("acog-batch: out of memory\n", stderr);
+		abort();
+	}
 	va_end(ap);
 	return s;
 }
@@ -63,7 +75,7 @@ static void err_vset(enum err_kind k, const char *suffix, const char *fmt, va_li
 {
 	char tmp[sizeof err_buf];
 	size_t n;
-	vsnprintf(tmp, sizeof tmp, fmt, ap);   /* fmt may mention err_buf itself */
+	vsnprintf(tmp, sizeof tmp, fmt, ap); /* fmt may mention err_buf itself */
 	n = strlen(tmp);
 	if (suffix) snprintf(tmp + n, sizeof tmp - n, ": %s", suffix);
 	memcpy(err_buf, tmp, sizeof err_buf);
@@ -89,12 +101,17 @@ int err_set_kind(enum err_kind k, const char *fmt, ...)
 }
 
 /* What an errno says about whose problem it is. */
-static const struct { int err; enum err_kind kind; } errno_kinds[] = {
-	{ ENOENT, ERR_NOINPUT }, { EACCES, ERR_NOPERM }, { EPERM, ERR_NOPERM }, { EROFS, ERR_NOPERM },
-	{ ENOSPC, ERR_IOERR }, { EDQUOT, ERR_IOERR }, { EIO, ERR_IOERR }, { EFBIG, ERR_IOERR },
+/* clang-format off: a table keeps one row per line */
+static const struct {
+	int err;
+	enum err_kind kind;
+} errno_kinds[] = {
+	{ ENOENT, ERR_NOINPUT },   { EACCES, ERR_NOPERM },   { EPERM, ERR_NOPERM },   { EROFS, ERR_NOPERM },
+	{ ENOSPC, ERR_IOERR },     { EDQUOT, ERR_IOERR },    { EIO, ERR_IOERR },      { EFBIG, ERR_IOERR },
 	{ EEXIST, ERR_CANTCREAT }, { EAGAIN, ERR_TEMPFAIL }, { EBUSY, ERR_TEMPFAIL }, { EINTR, ERR_TEMPFAIL },
 	{ ENOMEM, ERR_SOFTWARE },
 };
+/* clang-format on */
 
 enum err_kind err_kind_of_errno(int e)
 {
@@ -114,24 +131,42 @@ int err_set_errno(const char *fmt, ...)
 	return -1;
 }
 
-const char *err_msg(void) { return err_buf[0] ? err_buf : "unknown error"; }
+const char *err_msg(void)
+{
+	return err_buf[0] ? err_buf : "unknown error";
+}
 
-enum err_kind err_kind(void) { return err_last_kind; }
+enum err_kind err_kind(void)
+{
+	return err_last_kind;
+}
 
 /* The one map from an error's kind to the sysexits code a command exits with. */
+/* clang-format off: a table keeps one row per line */
 static const int err_exit_codes[ERR_NKINDS] = {
-	[ERR_UNSPEC] = 0, [ERR_SOFTWARE] = EXIT_SOFTWARE, [ERR_USAGE] = EXIT_USAGE,
-	[ERR_DATAERR] = EXIT_DATAERR, [ERR_NOINPUT] = EXIT_NOINPUT, [ERR_UNAVAILABLE] = EXIT_UNAVAILABLE,
-	[ERR_CANTCREAT] = EXIT_CANTCREAT, [ERR_IOERR] = EXIT_IOERR, [ERR_TEMPFAIL] = EXIT_TEMPFAIL,
-	[ERR_NOPERM] = EXIT_NOPERM, [ERR_CONFIG] = EXIT_CONFIG,
+	[ERR_UNSPEC] = 0,
+	[ERR_SOFTWARE] = EXIT_SOFTWARE,
+	[ERR_USAGE] = EXIT_USAGE,
+	[ERR_DATAERR] = EXIT_DATAERR,
+	[ERR_NOINPUT] = EXIT_NOINPUT,
+	[ERR_UNAVAILABLE] = EXIT_UNAVAILABLE,
+	[ERR_CANTCREAT] = EXIT_CANTCREAT,
+	[ERR_IOERR] = EXIT_IOERR,
+	[ERR_TEMPFAIL] = EXIT_TEMPFAIL,
+	[ERR_NOPERM] = EXIT_NOPERM,
+	[ERR_CONFIG] = EXIT_CONFIG,
 };
+/* clang-format on */
 
 int err_exit_code(enum err_kind k, int unspecified)
 {
 	return k > ERR_UNSPEC && k < ERR_NKINDS ? err_exit_codes[k] : unspecified;
 }
 
-int err_exit(int unspecified) { return err_exit_code(err_last_kind, unspecified); }
+int err_exit(int unspecified)
+{
+	return err_exit_code(err_last_kind, unspecified);
+}
 
 double time_now(void)
 {
@@ -162,7 +197,7 @@ void time_iso(double t, char out[32])
 
 double time_parse_iso(const char *s)
 {
-	struct tm tm = {0};
+	struct tm tm = { 0 };
 	char *end;
 	double frac = 0;
 	if (!s) return -1;
@@ -209,18 +244,28 @@ int utf8_valid(const char *s, size_t len)
 	while (p < e) {
 		int n;
 		uint32_t cp;
-		if (*p < 0x80) { p++; continue; }
-		if ((*p & 0xe0) == 0xc0) { n = 1; cp = *p & 0x1f; }
-		else if ((*p & 0xf0) == 0xe0) { n = 2; cp = *p & 0x0f; }
-		else if ((*p & 0xf8) == 0xf0) { n = 3; cp = *p & 0x07; }
-		else return 0;
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0) {
+			n = 1;
+			cp = *p & 0x1f;
+		} else if ((*p & 0xf0) == 0xe0) {
+			n = 2;
+			cp = *p & 0x0f;
+		} else if ((*p & 0xf8) == 0xf0) {
+			n = 3;
+			cp = *p & 0x07;
+		} else
+			return 0;
 		if (e - p <= n) return 0;
 		for (int i = 1; i <= n; i++) {
 			if ((p[i] & 0xc0) != 0x80) return 0;
 			cp = (cp << 6) | (p[i] & 0x3f);
 		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
 			return 0;
 		p += n + 1;
 	}
@@ -234,20 +279,15 @@ void utf8_cut_words(char *s, size_t max)
 	size_t i = 0, chars = 0, last_space = 0;
 
 	while (s[i] && chars < max) {
-		if (s[i] == ' ')
-			last_space = i;
+		if (s[i] == ' ') last_space = i;
 		i++;
-		while (((unsigned char)s[i] & 0xc0) == 0x80)
-			i++;
+		while (((unsigned char)s[i] & 0xc0) == 0x80) i++;
 		chars++;
 	}
-	if (!s[i])
-		return;
-	if (last_space > i / 2)
-		i = last_space;
+	if (!s[i]) return;
+	if (last_space > i / 2) i = last_space;
 	s[i] = 0;
-	while (i > 0 && strchr(" ,;:-", s[i - 1]))
-		s[--i] = 0;
+	while (i > 0 && strchr(" ,;:-", s[i - 1])) s[--i] = 0;
 }
 
 int path_component_ok(const char *s)
@@ -280,7 +320,10 @@ void sb_add(struct sbuf *b, const char *s, size_t n)
 	b->s[b->len] = 0;
 }
 
-void sb_puts(struct sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+void sb_puts(struct sbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
 
 void sb_printf(struct sbuf *b, const char *fmt, ...)
 {

@@ -68,8 +68,10 @@ static void free_input(struct child_input *in)
 /* What the stage's provider stored so far (stagedb.c writes it). */
 static cJSON *provider_state(sqlite3 *db, const struct job_ref *j)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT json_group_object(key, value) FROM provider_state"
-				   " WHERE episode_id = ? AND stage = ?", "ss", j->episode_id, j->stage);
+	sqlite3_stmt *st = db_prep(db,
+				   "SELECT json_group_object(key, value) FROM provider_state"
+				   " WHERE episode_id = ? AND stage = ?",
+				   "ss", j->episode_id, j->stage);
 	cJSON *o = st && sqlite3_step(st) == SQLITE_ROW ? cJSON_Parse((const char *)sqlite3_column_text(st, 0)) : NULL;
 	sqlite3_finalize(st);
 	return cJSON_IsObject(o) ? o : (cJSON_Delete(o), cJSON_CreateObject());
@@ -83,7 +85,10 @@ static int input_memfd(const struct stage_ctx *ctx)
 	size_t len = strlen(text);
 	int fd = memfd_create("acog-stage-input", MFD_CLOEXEC);
 	cJSON_Delete(doc);
-	if (fd < 0) { free(text); return err_set_errno("cannot create the stage input"); }
+	if (fd < 0) {
+		free(text);
+		return err_set_errno("cannot create the stage input");
+	}
 	if (fsio_write_all(fd, text, len) < 0) {
 		err_set_errno("cannot write the stage input");
 		free(text);
@@ -91,7 +96,10 @@ static int input_memfd(const struct stage_ctx *ctx)
 		return -1;
 	}
 	free(text);
-	if (lseek(fd, 0, SEEK_SET) < 0) { close(fd); return err_set_errno("cannot rewind the stage input"); }
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		close(fd);
+		return err_set_errno("cannot rewind the stage input");
+	}
 	return fd;
 }
 
@@ -114,7 +122,7 @@ static int spawn_child(int in, int out, pid_t *pid)
 	sigaddset(&dfl, SIGPIPE);
 	posix_spawnattr_init(&at);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-	posix_spawnattr_setsigmask(&at, &none);      /* the daemon blocks signals for signalfd */
+	posix_spawnattr_setsigmask(&at, &none); /* the daemon blocks signals for signalfd */
 	posix_spawnattr_setsigdefault(&at, &dfl);
 	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawn_file_actions_init(&fa);
@@ -140,17 +148,32 @@ int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct 
 
 	if (load_input(db, c, j, &ch, &in) < 0) return -1;
 	in.ctx = (struct stage_ctx){
-		.root = c->root, .episode_id = j->episode_id, .episode_dir = in.episode_dir,
-		.channel_dir = ch->dir, .stage = j->stage, .channel = ch->cfg, .global = c->global,
-		.provider = in.provider, .idea = in.idea, .reviewer_notes = in.notes,
-		.attempt = j->retry_count + 1, .job_id = j->id,
+		.root = c->root,
+		.episode_id = j->episode_id,
+		.episode_dir = in.episode_dir,
+		.channel_dir = ch->dir,
+		.stage = j->stage,
+		.channel = ch->cfg,
+		.global = c->global,
+		.provider = in.provider,
+		.idea = in.idea,
+		.reviewer_notes = in.notes,
+		.attempt = j->retry_count + 1,
+		.job_id = j->id,
 		.timeout_s = config_timeout(c, ch, j->stage),
 	};
 	in.ctx.state = in.state = provider_state(db, j);
 	if ((mfd = input_memfd(&in.ctx)) < 0) goto fail;
 	if (pipeline_start_job(db, c, j, json_str(in.provider, "name", "?")) < 0) goto fail;
-	if (pipe2(pfd, O_CLOEXEC) < 0) { err_set_errno("cannot create a pipe"); goto fail; }
-	if (spawn_child(mfd, pfd[1], &pid) < 0) { close(pfd[0]); close(pfd[1]); goto fail; }
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		err_set_errno("cannot create a pipe");
+		goto fail;
+	}
+	if (spawn_child(mfd, pfd[1], &pid) < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		goto fail;
+	}
 	close(pfd[1]);
 	close(mfd);
 	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
@@ -160,8 +183,10 @@ int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct 
 	r->job = *j;
 	r->timeout_s = in.ctx.timeout_s;
 	r->deadline = time_mono() + in.ctx.timeout_s;
-	log_info(j->episode_id, in.episode_dir, "stage.started", "%s started with provider %s (attempt %d, pid %d,"
-		 " timeout %d s)", j->stage, json_str(in.provider, "name", "?"), in.ctx.attempt, (int)pid, r->timeout_s);
+	log_info(j->episode_id, in.episode_dir, "stage.started",
+		 "%s started with provider %s (attempt %d, pid %d,"
+		 " timeout %d s)",
+		 j->stage, json_str(in.provider, "name", "?"), in.ctx.attempt, (int)pid, r->timeout_s);
 	free_input(&in);
 	return 0;
 fail:
@@ -199,8 +224,10 @@ static cJSON *parse_lines(struct run *r)
 static void describe_death(struct run *r, int wstatus, char *out, size_t n)
 {
 	if (r->timed_out)
-		snprintf(out, n, "stage %s timed out after %d s and was killed; raise timeouts.%s in channel.yaml "
-			 "if it needs longer", r->job.stage, r->timeout_s, r->job.stage);
+		snprintf(out, n,
+			 "stage %s timed out after %d s and was killed; raise timeouts.%s in channel.yaml "
+			 "if it needs longer",
+			 r->job.stage, r->timeout_s, r->job.stage);
 	else if (WIFSIGNALED(wstatus))
 		snprintf(out, n, "stage %s crashed (killed by signal %d, %s)", r->job.stage, WTERMSIG(wstatus),
 			 strsignal(WTERMSIG(wstatus)));
@@ -223,21 +250,27 @@ void worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus)
 	} else if (!res) {
 		describe_death(r, wstatus, why, sizeof why);
 		log_error(r->job.episode_id, NULL, "stage.crashed", "%s", why);
-		if (r->job.retry_count >= 1)   /* the same stage crashed before: say so now */
-			alert_send(c, "stage_crashing", r->job.episode_id, "%s (attempt %d)", why, r->job.retry_count + 1);
+		if (r->job.retry_count >= 1) /* the same stage crashed before: say so now */
+			alert_send(c, "stage_crashing", r->job.episode_id, "%s (attempt %d)", why,
+				   r->job.retry_count + 1);
 		rc = pipeline_retry_or_fail(db, c, &r->job, why, 0, 1);
 	} else {
 		int code = (int)json_num(res, "rc", STAGE_FAIL);
 		const char *err = json_str(res, "error", "provider failed without saying why");
 		if (code != STAGE_OK && pipeline_record_costs(db, c, &r->job, json_get(res, "costs")) < 0)
 			log_error(r->job.episode_id, NULL, "cost.record", "%s", err_msg());
-		if (code == STAGE_OK) rc = pipeline_complete(db, c, &r->job, res);
-		else if (code == STAGE_RETRY) rc = pipeline_retry_or_fail(db, c, &r->job, err, json_num(res, "retry_after", 0), 1);
-		else if (code == STAGE_PENDING) rc = pipeline_retry_or_fail(db, c, &r->job, "waiting for the provider",
-									    json_num(res, "retry_after", 5), 0);
-		else if (code == STAGE_HOLD) rc = pipeline_hold(db, c, &r->job, json_str(res, "hold.kind", ""),
-								json_num(res, "hold.until", 0), json_bool(res, "hold.channel", 0), err);
-		else rc = pipeline_fail(db, c, &r->job, err);
+		if (code == STAGE_OK)
+			rc = pipeline_complete(db, c, &r->job, res);
+		else if (code == STAGE_RETRY)
+			rc = pipeline_retry_or_fail(db, c, &r->job, err, json_num(res, "retry_after", 0), 1);
+		else if (code == STAGE_PENDING)
+			rc = pipeline_retry_or_fail(db, c, &r->job, "waiting for the provider",
+						    json_num(res, "retry_after", 5), 0);
+		else if (code == STAGE_HOLD)
+			rc = pipeline_hold(db, c, &r->job, json_str(res, "hold.kind", ""),
+					   json_num(res, "hold.until", 0), json_bool(res, "hold.channel", 0), err);
+		else
+			rc = pipeline_fail(db, c, &r->job, err);
 	}
 	if (rc < 0) log_warn(r->job.episode_id, NULL, "stage.record", "%s", err_msg());
 	cJSON_Delete(res);

@@ -22,12 +22,14 @@ static cJSON *scalar_to_json(const yaml_event_t *ev)
 	if (!strcmp(v, "null") || !strcmp(v, "~") || !*v) return cJSON_CreateNull();
 	errno = 0;
 	d = strtod(v, &end);
-	if (*v && !*end && errno == 0 && strspn(v, "0123456789+-.eE") == strlen(v))
-		return cJSON_CreateNumber(d);
+	if (*v && !*end && errno == 0 && strspn(v, "0123456789+-.eE") == strlen(v)) return cJSON_CreateNumber(d);
 	return cJSON_CreateString(v);
 }
 
-struct yctx { yaml_parser_t p; const char *path; };
+struct yctx {
+	yaml_parser_t p;
+	const char *path;
+};
 
 static int next(struct yctx *y, yaml_event_t *ev)
 {
@@ -46,16 +48,25 @@ static cJSON *parse_mapping(struct yctx *y)
 		yaml_event_t k, v;
 		cJSON *val;
 		if (next(y, &k) < 0) goto fail;
-		if (k.type == YAML_MAPPING_END_EVENT) { yaml_event_delete(&k); return obj; }
+		if (k.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&k);
+			return obj;
+		}
 		if (k.type != YAML_SCALAR_EVENT) {
 			err_set("%s: line %zu: mapping keys must be plain words", y->path, k.start_mark.line + 1);
 			yaml_event_delete(&k);
 			goto fail;
 		}
-		if (next(y, &v) < 0) { yaml_event_delete(&k); goto fail; }
+		if (next(y, &v) < 0) {
+			yaml_event_delete(&k);
+			goto fail;
+		}
 		val = parse_node(y, &v);
 		yaml_event_delete(&v);
-		if (!val) { yaml_event_delete(&k); goto fail; }
+		if (!val) {
+			yaml_event_delete(&k);
+			goto fail;
+		}
 		cJSON_DeleteItemFromObjectCaseSensitive(obj, (const char *)k.data.scalar.value);
 		cJSON_AddItemToObject(obj, (const char *)k.data.scalar.value, val);
 		yaml_event_delete(&k);
@@ -72,7 +83,10 @@ static cJSON *parse_sequence(struct yctx *y)
 		yaml_event_t ev;
 		cJSON *val;
 		if (next(y, &ev) < 0) goto fail;
-		if (ev.type == YAML_SEQUENCE_END_EVENT) { yaml_event_delete(&ev); return arr; }
+		if (ev.type == YAML_SEQUENCE_END_EVENT) {
+			yaml_event_delete(&ev);
+			return arr;
+		}
 		val = parse_node(y, &ev);
 		yaml_event_delete(&ev);
 		if (!val) goto fail;
@@ -90,12 +104,10 @@ static cJSON *parse_node(struct yctx *y, yaml_event_t *ev)
 	case YAML_MAPPING_START_EVENT: return parse_mapping(y);
 	case YAML_SEQUENCE_START_EVENT: return parse_sequence(y);
 	case YAML_ALIAS_EVENT:
-		err_set("%s: line %zu: YAML aliases are not supported; write the value out",
-			y->path, ev->start_mark.line + 1);
+		err_set("%s: line %zu: YAML aliases are not supported; write the value out", y->path,
+			ev->start_mark.line + 1);
 		return NULL;
-	default:
-		err_set("%s: line %zu: unexpected YAML structure", y->path, ev->start_mark.line + 1);
-		return NULL;
+	default: err_set("%s: line %zu: unexpected YAML structure", y->path, ev->start_mark.line + 1); return NULL;
 	}
 }
 
@@ -112,8 +124,16 @@ cJSON *yaml_load_file(const char *path)
 	yaml_parser_initialize(&y.p);
 	yaml_parser_set_input_string(&y.p, (const unsigned char *)text, len);
 	for (;;) {
-		if (next(&y, &ev) < 0) { cJSON_Delete(root); root = NULL; failed = 1; break; }
-		if (ev.type == YAML_STREAM_END_EVENT) { yaml_event_delete(&ev); break; }
+		if (next(&y, &ev) < 0) {
+			cJSON_Delete(root);
+			root = NULL;
+			failed = 1;
+			break;
+		}
+		if (ev.type == YAML_STREAM_END_EVENT) {
+			yaml_event_delete(&ev);
+			break;
+		}
 		if (ev.type == YAML_MAPPING_START_EVENT || ev.type == YAML_SEQUENCE_START_EVENT ||
 		    ev.type == YAML_SCALAR_EVENT) {
 			cJSON *n = root ? NULL : parse_node(&y, &ev);
@@ -132,8 +152,11 @@ cJSON *yaml_load_file(const char *path)
 	}
 	yaml_parser_delete(&y.p);
 	free(text);
-	if (!root && !failed) root = cJSON_CreateObject();   /* an empty file says nothing */
-	if (root && cJSON_IsNull(root)) { cJSON_Delete(root); root = cJSON_CreateObject(); }
+	if (!root && !failed) root = cJSON_CreateObject(); /* an empty file says nothing */
+	if (root && cJSON_IsNull(root)) {
+		cJSON_Delete(root);
+		root = cJSON_CreateObject();
+	}
 	if (root && !cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		err_set("%s: the top level must be a mapping of keys to values", path);

@@ -32,12 +32,14 @@ static enum stage_rc judge(struct yt_api *a, const char *method, const struct ht
 	reason_of(r, reason, sizeof reason);
 	if (!strcmp(reason, "quotaExceeded")) return quota_spent(ctx, a->job->channel, method);
 	if (!strcmp(reason, "uploadLimitExceeded"))
-		return stage_hold(ctx, "upload_limit", time_now() + 86400, 1, "YouTube's 24-hour upload cap of "
+		return stage_hold(ctx, "upload_limit", time_now() + 86400, 1,
+				  "YouTube's 24-hour upload cap of "
 				  "channel %s is reached (uploadLimitExceeded); its uploads resume by themselves in "
-				  "24 hours, other channels go on", a->job->channel);
+				  "24 hours, other channels go on",
+				  a->job->channel);
 	ctx->retry_after = r->retry_after;
-	if (!strcmp(reason, "rateLimitExceeded") || !strcmp(reason, "userRateLimitExceeded") ||
-	    r->status == 0 || r->status >= 500 || r->status == 429)
+	if (!strcmp(reason, "rateLimitExceeded") || !strcmp(reason, "userRateLimitExceeded") || r->status == 0 ||
+	    r->status >= 500 || r->status == 429)
 		return stage_fail(ctx, STAGE_RETRY, "YouTube %s: %s", method, r->error);
 	return stage_fail(ctx, STAGE_FAIL, "YouTube %s: %s", method, r->error);
 }
@@ -54,7 +56,7 @@ static void send_once(struct yt_api *a, const struct http_req *q, struct http_re
 	hdr[n] = NULL;
 	copy.headers = hdr;
 	copy.provider = "youtube";
-	(void)!http_request(&a->job->ctx->http, &copy, resp);   /* resp->status says how it went */
+	(void)!http_request(&a->job->ctx->http, &copy, resp); /* resp->status says how it went */
 	free(bearer);
 }
 
@@ -117,13 +119,13 @@ static enum stage_rc uploads_playlist(struct yt_api *a, char *out, size_t n)
 static enum stage_rc recent_ids(struct yt_api *a, const char *playlist, char **ids)
 {
 	char *what = xasprintf("playlistItems?part=contentDetails&maxResults=50&playlistId=%s", playlist);
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 	const cJSON *it;
 	cJSON *j;
 	enum stage_rc rc = get_json(a, "playlist_items_list", what, &j);
 	free(what);
 	sb_add(&b, "", 0);
-	cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "items")) {
+	cJSON_ArrayForEach (it, cJSON_GetObjectItem(j, "items")) {
 		const char *id = json_str(it, "contentDetails.videoId", NULL);
 		if (id && clip_jobs_id_ok(id)) sb_printf(&b, "%s%s", b.len ? "," : "", id);
 	}
@@ -145,9 +147,8 @@ enum stage_rc yt_find_by_marker(struct yt_api *a, char *id, size_t n)
 	what = xasprintf("videos?part=snippet&id=%s", ids);
 	rc = get_json(a, "videos_list", what, &j);
 	free(what);
-	cJSON_ArrayForEach(v, cJSON_GetObjectItem(j, "items"))
-		if (strstr(json_str(v, "snippet.description", ""), mark))
-			snprintf(id, n, "%s", json_str(v, "id", ""));
+	cJSON_ArrayForEach (v, cJSON_GetObjectItem(j, "items"))
+		if (strstr(json_str(v, "snippet.description", ""), mark)) snprintf(id, n, "%s", json_str(v, "id", ""));
 out:
 	cJSON_Delete(j);
 	free(ids), free(mark);
@@ -171,7 +172,7 @@ static char *thumb_shrink(struct stage_ctx *ctx, const char *in, long long max)
 	char *out = xasprintf("%s.youtube.jpg", in);
 	long long n = 0;
 	for (int i = 0; q[i]; i++) {
-		struct media_argv av = {0};
+		struct media_argv av = { 0 };
 		media_argv_words(&av, "ffmpeg -nostdin -loglevel error -y -i");
 		media_argv_add(&av, "%s", in);
 		media_argv_words(&av, "-vf scale=min(1280\\,iw):-2 -frames:v 1 -q:v");
@@ -221,8 +222,9 @@ static enum stage_rc playlist(struct yt_api *a)
 	cJSON_AddStringToObject(rid, "kind", "youtube#video");
 	cJSON_AddStringToObject(rid, "videoId", job->video_id);
 	body = json_print(b);
-	struct http_req q = { .method = "POST", .url = url, .headers = hdr, .body = body, .body_len = strlen(body),
-			      .not_idempotent = 1 };
+	struct http_req q = {
+		.method = "POST", .url = url, .headers = hdr, .body = body, .body_len = strlen(body), .not_idempotent = 1
+	};
 	rc = yt_call(a, "playlist_items_insert", &q, &r);
 	if (rc == STAGE_OK) http_resp_free(&r);
 	cJSON_Delete(b);
@@ -244,8 +246,9 @@ static enum stage_rc captions(struct yt_api *a)
 			 "--acogpart\r\nContent-Type: application/x-subrip\r\n\r\n%s\r\n--acogpart--\r\n",
 			 job->video_id, lang, srt);
 	const char *hdr[] = { "Content-Type: multipart/related; boundary=acogpart", NULL };
-	struct http_req q = { .method = "POST", .url = url, .headers = hdr, .body = body, .body_len = strlen(body),
-			      .not_idempotent = 1 };
+	struct http_req q = {
+		.method = "POST", .url = url, .headers = hdr, .body = body, .body_len = strlen(body), .not_idempotent = 1
+	};
 	rc = yt_call(a, "captions_insert", &q, &r);
 	if (rc == STAGE_OK) http_resp_free(&r);
 	free(srt), free(url), free(body);
@@ -257,18 +260,24 @@ struct follow_up {
 	int (*wanted)(const struct yt_job *job);
 	enum stage_rc (*run)(struct yt_api *a);
 };
-static int want_thumb(const struct yt_job *j) { return j->thumbnail && fsio_exists(j->thumbnail); }
-static int want_playlist(const struct yt_job *j) { return json_str(j->ctx->provider, "playlist_id", NULL) != NULL; }
+static int want_thumb(const struct yt_job *j)
+{
+	return j->thumbnail && fsio_exists(j->thumbnail);
+}
+static int want_playlist(const struct yt_job *j)
+{
+	return json_str(j->ctx->provider, "playlist_id", NULL) != NULL;
+}
 static int want_captions(const struct yt_job *j)
 {
 	return json_bool(j->ctx->provider, "captions", 0) && j->captions && fsio_exists(j->captions);
 }
-static const struct follow_up follow_ups[] = {
-	{ YT_KEY_THUMB, want_thumb, thumbnail },
-	{ YT_KEY_PLAYLIST, want_playlist, playlist },
-	{ YT_KEY_CAPTIONS, want_captions, captions },
-	{ NULL, NULL, NULL }
-};
+/* clang-format off: a table keeps one row per line */
+static const struct follow_up follow_ups[] = { { YT_KEY_THUMB, want_thumb, thumbnail },
+					       { YT_KEY_PLAYLIST, want_playlist, playlist },
+					       { YT_KEY_CAPTIONS, want_captions, captions },
+					       { NULL, NULL, NULL } };
+/* clang-format on */
 
 /* A permanent failure of a follow-up (no custom-thumbnail permission, a
  * full playlist) is logged and marked, not retried: the video is public. */

@@ -25,7 +25,8 @@ static int check_title(const char *t)
 {
 	if (!t || !*t) return err_set("metadata.json: final_title is empty; YouTube needs a title");
 	if (utf8_chars(t) > 100)
-		return err_set("metadata.json: the title has %zu characters; YouTube allows 100: shorten it", utf8_chars(t));
+		return err_set("metadata.json: the title has %zu characters; YouTube allows 100: shorten it",
+			       utf8_chars(t));
 	if (strpbrk(t, "<>")) return err_set("metadata.json: the title contains < or >, which YouTube refuses");
 	return 0;
 }
@@ -34,7 +35,8 @@ static int check_description(const char *d)
 {
 	if (strlen(d) > 5000)
 		return err_set("metadata.json: the description is %zu bytes with the acog marker line; YouTube "
-			       "allows 5000: shorten it", strlen(d));
+			       "allows 5000: shorten it",
+			       strlen(d));
 	if (strpbrk(d, "<>")) return err_set("metadata.json: the description contains < or >, which YouTube refuses");
 	return 0;
 }
@@ -44,7 +46,7 @@ static cJSON *tags_of(const cJSON *meta)
 	const cJSON *t, *tags = cJSON_GetObjectItemCaseSensitive(meta, "tags");
 	cJSON *out = cJSON_CreateArray();
 	size_t total = 0;
-	cJSON_ArrayForEach(t, tags) {
+	cJSON_ArrayForEach (t, tags) {
 		if (!cJSON_IsString(t) || !*t->valuestring) continue;
 		total += utf8_chars(t->valuestring) + (strchr(t->valuestring, ' ') ? 2 : 0) + (total ? 1 : 0);
 		if (strpbrk(t->valuestring, "<>")) {
@@ -80,9 +82,10 @@ static cJSON *status_of(const struct yt_job *job)
 	}
 	st = cJSON_CreateObject();
 	if (job->publish_at && time_parse_iso(job->publish_at) <= time_now()) {
-		log_info(NULL, NULL, "youtube.publish_at", "publish_at %s is past: publishing at once", job->publish_at);
+		log_info(NULL, NULL, "youtube.publish_at", "publish_at %s is past: publishing at once",
+			 job->publish_at);
 	} else if (job->publish_at) {
-		privacy = "private";      /* YouTube schedules only private videos */
+		privacy = "private"; /* YouTube schedules only private videos */
 		cJSON_AddStringToObject(st, "publishAt", job->publish_at);
 	}
 	cJSON_AddStringToObject(st, "privacyStatus", privacy);

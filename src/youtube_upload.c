@@ -42,7 +42,7 @@ const char *yt_store_get(const struct yt_job *job, const char *key)
 
 struct upload {
 	struct yt_api *a;
-	long long total, chunk, offset;  /* offset: bytes the server holds */
+	long long total, chunk, offset; /* offset: bytes the server holds */
 	const char *session;
 };
 
@@ -73,7 +73,7 @@ static void got_range(struct upload *u, const struct http_resp *r)
 	long long last;
 	u->offset = http_header(r, "Range", v, sizeof v) && sscanf(v, "bytes=0-%lld", &last) == 1 ? last + 1 : 0;
 	snprintf(progress, sizeof progress, "%lld/%lld", u->offset, u->total);
-	yt_store_set(u->a->job, YT_KEY_PROGRESS, progress);    /* display only: a lost write is harmless */
+	yt_store_set(u->a->job, YT_KEY_PROGRESS, progress); /* display only: a lost write is harmless */
 }
 
 /* One PUT on the session: a chunk from offset, or (len < 0) a status query.
@@ -83,26 +83,38 @@ static enum stage_rc put(struct upload *u, long long len)
 {
 	struct yt_job *job = u->a->job;
 	char range[96];
-	if (len < 0) snprintf(range, sizeof range, "Content-Range: bytes */%lld", u->total);
-	else snprintf(range, sizeof range, "Content-Range: bytes %lld-%lld/%lld", u->offset, u->offset + len - 1, u->total);
+	if (len < 0)
+		snprintf(range, sizeof range, "Content-Range: bytes */%lld", u->total);
+	else
+		snprintf(range, sizeof range, "Content-Range: bytes %lld-%lld/%lld", u->offset, u->offset + len - 1,
+			 u->total);
 	const char *hdr[] = { range, "Content-Type: application/octet-stream", NULL };
-	struct http_req q = { .provider = "youtube", .method = "PUT", .url = u->session, .headers = hdr,
-			      .answers = resume_answers, .max_attempts = 1, .not_idempotent = 1,
+	struct http_req q = { .provider = "youtube",
+			      .method = "PUT",
+			      .url = u->session,
+			      .headers = hdr,
+			      .answers = resume_answers,
+			      .max_attempts = 1,
+			      .not_idempotent = 1,
 			      .timeout_s = (int)json_num(job->ctx->provider, "chunk_timeout", 600) };
 	struct http_resp r;
 	enum stage_rc rc = STAGE_PENDING;
-	if (len < 0) {         /* a status query: an empty body (body_length 0 would mean "to the end") */
+	if (len < 0) { /* a status query: an empty body (body_length 0 would mean "to the end") */
 		q.body = "";
 	} else {
 		q.body_file = job->video;
 		q.body_offset = u->offset;
 		q.body_length = len;
 	}
-	(void)!http_request(&job->ctx->http, &q, &r);   /* r.status says how it went */
-	if (r.status == 200 || r.status == 201) rc = got_video(u, &r);
-	else if (r.status == 308) got_range(u, &r);
-	else if (r.status == 404 || r.status == 410) rc = stage_fail(job->ctx, STAGE_FAIL, "gone");
-	else rc = stage_fail(job->ctx, STAGE_RETRY, "YouTube upload: %s", r.error);
+	(void)!http_request(&job->ctx->http, &q, &r); /* r.status says how it went */
+	if (r.status == 200 || r.status == 201)
+		rc = got_video(u, &r);
+	else if (r.status == 308)
+		got_range(u, &r);
+	else if (r.status == 404 || r.status == 410)
+		rc = stage_fail(job->ctx, STAGE_FAIL, "gone");
+	else
+		rc = stage_fail(job->ctx, STAGE_RETRY, "YouTube upload: %s", r.error);
 	if (rc == STAGE_RETRY) job->ctx->retry_after = r.retry_after;
 	http_resp_free(&r);
 	return rc;
@@ -130,7 +142,8 @@ static enum stage_rc send_chunks(struct upload *u)
 		long long len = u->total - u->offset < u->chunk ? u->total - u->offset : u->chunk;
 		rc = put(u, len);
 		if (rc == STAGE_RETRY && ++errors <= 8) {
-			stage_log(u->a->job->ctx, "warn", "%s; asking the server how much it holds", u->a->job->ctx->error);
+			stage_log(u->a->job->ctx, "warn", "%s; asking the server how much it holds",
+				  u->a->job->ctx->error);
 			rc = query(u);
 		}
 	}
@@ -150,12 +163,14 @@ static enum stage_rc new_session(struct upload *u, char **uri)
 	url = xasprintf("%s/upload/youtube/v3/videos?uploadType=resumable&part=snippet,status%s", a->base,
 			json_bool(a->job->ctx->provider, "notify_subscribers", 1) ? "" : "&notifySubscribers=false");
 	snprintf(len, sizeof len, "X-Upload-Content-Length: %lld", u->total);
-	const char *hdr[] = { "Content-Type: application/json; charset=UTF-8", len, "X-Upload-Content-Type: video/mp4", NULL };
+	const char *hdr[] = { "Content-Type: application/json; charset=UTF-8", len, "X-Upload-Content-Type: video/mp4",
+			      NULL };
 	struct http_req q = { .method = "POST", .url = url, .headers = hdr, .body = body, .body_len = strlen(body) };
 	rc = yt_call(a, "videos_insert", &q, &r);
 	if (rc == STAGE_OK) {
 		if (!http_header(&r, "Location", loc, sizeof loc) || strncmp(loc, "http", 4))
-			rc = stage_fail(a->job->ctx, STAGE_RETRY, "YouTube videos.insert: no session URI in the answer");
+			rc = stage_fail(a->job->ctx, STAGE_RETRY,
+					"YouTube videos.insert: no session URI in the answer");
 		else if (yt_store_set(a->job, YT_KEY_SESSION, loc) < 0)
 			rc = stage_fail(a->job->ctx, STAGE_RETRY, "%s", err_msg());
 		else
@@ -173,9 +188,12 @@ static enum stage_rc session_gone(struct upload *u)
 	struct yt_job *job = u->a->job;
 	enum stage_rc rc = yt_find_by_marker(u->a, job->video_id, sizeof job->video_id);
 	if (rc != STAGE_OK || job->video_id[0]) return rc;
-	stage_log(job->ctx, "warn", "the upload session expired and no video with marker %s exists; "
-		  "starting a new session", job->marker);
-	return yt_store_set(job, YT_KEY_SESSION, "") < 0 ? stage_fail(job->ctx, STAGE_RETRY, "%s", err_msg()) : STAGE_PENDING;
+	stage_log(job->ctx, "warn",
+		  "the upload session expired and no video with marker %s exists; "
+		  "starting a new session",
+		  job->marker);
+	return yt_store_set(job, YT_KEY_SESSION, "") < 0 ? stage_fail(job->ctx, STAGE_RETRY, "%s", err_msg())
+							 : STAGE_PENDING;
 }
 
 static enum stage_rc upload_loop(struct upload *u)
@@ -228,24 +246,26 @@ static enum stage_rc upload_video(struct yt_api *a)
 		return stage_fail(a->job->ctx, STAGE_FAIL, "%s is missing or empty; run assembly again", a->job->video);
 	u.total = st.st_size;
 	rc = upload_loop(&u);
-	if (rc == STAGE_PENDING) rc = stage_fail(a->job->ctx, STAGE_RETRY, "YouTube upload did not finish; will resume");
+	if (rc == STAGE_PENDING)
+		rc = stage_fail(a->job->ctx, STAGE_RETRY, "YouTube upload did not finish; will resume");
 	if (rc == STAGE_OK) stage_log(a->job->ctx, "info", "uploaded %s as video %s", a->job->video, a->job->video_id);
 	return rc;
 }
 
 enum stage_rc youtube_publish(struct yt_job *job)
 {
-	struct yt_api a = { .job = job, .base = json_str(job->ctx->provider, "api_base", "https://www.googleapis.com") };
+	struct yt_api a = { .job = job,
+			    .base = json_str(job->ctx->provider, "api_base", "https://www.googleapis.com") };
 	const char *known = yt_store_get(job, YT_KEY_VIDEO);
 	enum stage_rc rc = STAGE_OK;
 	cJSON *res;
-	if (!known && !(res = yt_meta_resource(job)))
-		return stage_fail(job->ctx, STAGE_FAIL, "%s", err_msg());
+	if (!known && !(res = yt_meta_resource(job))) return stage_fail(job->ctx, STAGE_FAIL, "%s", err_msg());
 	if (!known) cJSON_Delete(res);
-	if (oauth_load(&a.auth, job->ctx, job->channel) < 0)
-		return stage_fail(job->ctx, STAGE_FAIL, "%s", err_msg());
-	if (known) snprintf(job->video_id, sizeof job->video_id, "%s", known);
-	else rc = upload_video(&a);
+	if (oauth_load(&a.auth, job->ctx, job->channel) < 0) return stage_fail(job->ctx, STAGE_FAIL, "%s", err_msg());
+	if (known)
+		snprintf(job->video_id, sizeof job->video_id, "%s", known);
+	else
+		rc = upload_video(&a);
 	if (rc == STAGE_OK) rc = record_video(job);
 	if (rc == STAGE_OK) rc = yt_follow_ups(&a);
 	oauth_free(&a.auth);

@@ -72,30 +72,51 @@ static int parse(int argc, char **argv, struct args *a)
 	a->provider = "openai";
 	for (int i = 1; i < argc; i++) {
 		const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(k, "--not-idempotent")) { a->not_idempotent = 1; continue; }
+		if (!strcmp(k, "--not-idempotent")) {
+			a->not_idempotent = 1;
+			continue;
+		}
 		if (!v) return fprintf(stderr, "http_probe: %s needs a value\n", k), -1;
 		i++;
-		if (!strcmp(k, "--root")) a->root = v;
-		else if (!strcmp(k, "--url")) a->url = v;
-		else if (!strcmp(k, "--method")) a->method = v;
-		else if (!strcmp(k, "--body")) a->body = v;
-		else if (!strcmp(k, "--download")) a->download = v;
-		else if (!strcmp(k, "--ca")) a->ca = v;
-		else if (!strcmp(k, "--provider")) a->provider = v;
-		else if (!strcmp(k, "--alert")) a->alert = v;
-		else if (!strcmp(k, "--episode")) a->episode = v;
-		else if (!strcmp(k, "--message")) a->message = v;
-		else if (!strcmp(k, "--max-attempts")) a->max_attempts = atoi(v);
-		else if (!strcmp(k, "--timeout")) a->timeout = atoi(v);
-		else if (!strcmp(k, "--max-response")) a->max_response = strtoul(v, NULL, 10);
-		else if (!strcmp(k, "--body-file")) a->body_file = v;
-		else if (!strcmp(k, "--body-offset")) a->body_offset = strtoll(v, NULL, 10);
-		else if (!strcmp(k, "--body-length")) a->body_length = strtoll(v, NULL, 10);
-		else if (!strcmp(k, "--answers")) parse_answers(v, a->answers);
+		if (!strcmp(k, "--root"))
+			a->root = v;
+		else if (!strcmp(k, "--url"))
+			a->url = v;
+		else if (!strcmp(k, "--method"))
+			a->method = v;
+		else if (!strcmp(k, "--body"))
+			a->body = v;
+		else if (!strcmp(k, "--download"))
+			a->download = v;
+		else if (!strcmp(k, "--ca"))
+			a->ca = v;
+		else if (!strcmp(k, "--provider"))
+			a->provider = v;
+		else if (!strcmp(k, "--alert"))
+			a->alert = v;
+		else if (!strcmp(k, "--episode"))
+			a->episode = v;
+		else if (!strcmp(k, "--message"))
+			a->message = v;
+		else if (!strcmp(k, "--max-attempts"))
+			a->max_attempts = atoi(v);
+		else if (!strcmp(k, "--timeout"))
+			a->timeout = atoi(v);
+		else if (!strcmp(k, "--max-response"))
+			a->max_response = strtoul(v, NULL, 10);
+		else if (!strcmp(k, "--body-file"))
+			a->body_file = v;
+		else if (!strcmp(k, "--body-offset"))
+			a->body_offset = strtoll(v, NULL, 10);
+		else if (!strcmp(k, "--body-length"))
+			a->body_length = strtoll(v, NULL, 10);
+		else if (!strcmp(k, "--answers"))
+			parse_answers(v, a->answers);
 		else if (!strcmp(k, "--header") && a->nheaders < MAX_HEADERS) {
 			a->headers[a->nheaders++] = v;
 			redact_header(v);
-		} else return fprintf(stderr, "http_probe: unknown option %s\n", k), -1;
+		} else
+			return fprintf(stderr, "http_probe: unknown option %s\n", k), -1;
 	}
 	if (!a->root || (!a->url && !a->alert))
 		return fprintf(stderr, "http_probe: --root and --url (or --alert) are required\n"), -1;
@@ -160,8 +181,8 @@ static int alert(const struct args *a, cJSON *global)
 int main(int argc, char **argv)
 {
 	struct args a;
-	struct http_env env = {0};
-	struct http_req req = {0};
+	struct http_env env = { 0 };
+	struct http_req req = { 0 };
 	struct http_resp resp;
 	cJSON *global, *provider;
 	double t0;
@@ -172,12 +193,21 @@ int main(int argc, char **argv)
 	provider = cJSON_CreateObject();
 	cJSON_AddStringToObject(provider, "name", a.provider);
 	env = (struct http_env){ .root = a.root, .global = global, .provider = provider, .stage = "probe" };
-	req = (struct http_req){ .provider = a.provider, .method = a.method, .url = a.url, .headers = a.headers,
-				 .body = a.body, .body_len = a.body ? strlen(a.body) : 0, .download_to = a.download,
-				 .body_file = a.body_file, .body_offset = a.body_offset, .body_length = a.body_length,
+	req = (struct http_req){ .provider = a.provider,
+				 .method = a.method,
+				 .url = a.url,
+				 .headers = a.headers,
+				 .body = a.body,
+				 .body_len = a.body ? strlen(a.body) : 0,
+				 .download_to = a.download,
+				 .body_file = a.body_file,
+				 .body_offset = a.body_offset,
+				 .body_length = a.body_length,
 				 .answers = a.answers[0] ? a.answers : NULL,
-				 .max_response = a.max_response, .timeout_s = a.timeout,
-				 .max_attempts = a.max_attempts, .not_idempotent = a.not_idempotent };
+				 .max_response = a.max_response,
+				 .timeout_s = a.timeout,
+				 .max_attempts = a.max_attempts,
+				 .not_idempotent = a.not_idempotent };
 	t0 = time_mono();
 	rc = http_request(&env, &req, &resp);
 	print_result(rc, &resp, &a, (time_mono() - t0) * 1000);

@@ -29,14 +29,16 @@ static void bad(const char *text, const char *needle)
 {
 	struct cadence cad;
 	int rc = cadence_parse(text, &cad);
-	ok(rc < 0 && strstr(err_msg(), needle), "rejects '%s': %s", text ? text : "(null)", rc < 0 ? err_msg() : "accepted");
+	ok(rc < 0 && strstr(err_msg(), needle), "rejects '%s': %s", text ? text : "(null)",
+	   rc < 0 ? err_msg() : "accepted");
 }
 
 static void grammar(void)
 {
 	struct cadence cad;
 	ok(cadence_parse("mon,wed,fri 18:00,09:30 America/New_York", &cad) == 0 && cad.days == 0x2a &&
-	   cad.ntimes == 2 && cad.minutes[0] == 570 && cad.minutes[1] == 1080, "days and sorted times");
+		   cad.ntimes == 2 && cad.minutes[0] == 570 && cad.minutes[1] == 1080,
+	   "days and sorted times");
 	ok(cadence_parse("weekdays 07:05 UTC", &cad) == 0 && cad.days == 0x3e, "weekdays");
 	bad("daily 15:00", "three words");
 	bad("daily 15:00 Europe/Berlin extra", "three words");

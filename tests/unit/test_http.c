@@ -17,7 +17,9 @@ static char dir[] = "/tmp/acog-test-http-XXXXXX";
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
 {
-	(void)st; (void)flag; (void)f;
+	(void)st;
+	(void)flag;
+	(void)f;
 	remove(path);
 	return 0;
 }
@@ -41,8 +43,9 @@ static void test_retry_after(void)
 	ok(http_parse_retry_after("99999999") == 86400, "absurd values are bounded");
 	ok(http_parse_retry_after(NULL) == -1 && http_parse_retry_after("") == -1, "NULL and empty are bad");
 	ok(http_parse_retry_after("-1") == -1 && http_parse_retry_after("1e3") == -1 &&
-	   http_parse_retry_after("0x10") == -1 && http_parse_retry_after("soon") == -1 &&
-	   http_parse_retry_after("inf") == -1 && http_parse_retry_after("1.2.3") == -1, "junk is bad");
+		   http_parse_retry_after("0x10") == -1 && http_parse_retry_after("soon") == -1 &&
+		   http_parse_retry_after("inf") == -1 && http_parse_retry_after("1.2.3") == -1,
+	   "junk is bad");
 	http_date(10, date, sizeof date);
 	d = http_parse_retry_after(date);
 	ok(d > 8 && d <= 10.01, "IMF-fixdate 10 s ahead -> %.2f", d);
@@ -63,7 +66,9 @@ static void test_classify(void)
 	ok(good, "2xx, 3xx, other 4xx, 501, 505 are permanent");
 	ok(http_classify(429, "{\"error\":{\"message\":\"Rate limit reached\",\"code\":\"rate_limit_exceeded\"}}") == 1,
 	   "429 rate limit retries");
-	ok(http_classify(429, "{\"error\":{\"message\":\"You exceeded your current quota\",\"type\":\"insufficient_quota\"}}") == 0,
+	ok(http_classify(429,
+			 "{\"error\":{\"message\":\"You exceeded your current quota\",\"type\":\"insufficient_quota\"}}") ==
+		   0,
 	   "429 insufficient_quota is permanent");
 	ok(http_classify(429, "{\"detail\":{\"status\":\"quota_exceeded\",\"message\":\"no credits\"}}") == 0,
 	   "429 quota_exceeded is permanent");
@@ -82,13 +87,15 @@ static void msg_is(const char *body, const char *want)
 static void test_messages(void)
 {
 	msg_is("{\"error\":{\"message\":\"Incorrect API key provided\",\"type\":\"invalid_request_error\","
-	       "\"param\":null,\"code\":\"invalid_api_key\"}}", "Incorrect API key provided (invalid_api_key)");
+	       "\"param\":null,\"code\":\"invalid_api_key\"}}",
+	       "Incorrect API key provided (invalid_api_key)");
 	msg_is("{\"error\":{\"message\":\"You exceeded your current quota\",\"type\":\"insufficient_quota\",\"code\":null}}",
 	       "You exceeded your current quota (insufficient_quota)");
 	msg_is("{\"error\":{\"code\":503,\"message\":\"Loading model\",\"type\":\"unavailable_error\"}}",
 	       "Loading model (unavailable_error)");
 	msg_is("{\"object\":\"error\",\"message\":\"The model `x` does not exist.\",\"type\":\"NotFoundError\","
-	       "\"param\":null,\"code\":404}", "The model `x` does not exist. (NotFoundError)");
+	       "\"param\":null,\"code\":404}",
+	       "The model `x` does not exist. (NotFoundError)");
 	msg_is("{\"error\":\"Invalid API key\"}", "Invalid API key");
 	msg_is("{\"error\":\"Validation of body failed\",\"issues\":[{\"path\":[\"promptText\"],\"message\":\"Too long\"},"
 	       "{\"path\":[\"ratio\"],\"message\":\"Invalid enum value\"}]}",
@@ -118,9 +125,10 @@ static void test_messages(void)
 
 static void test_header(void)
 {
-	struct http_resp r = {0};
+	struct http_resp r = { 0 };
 	char v[64];
-	sb_puts(&r.headers, "HTTP/1.1 429 Too Many Requests\r\nRetry-After:  2 \r\nx-should-retry: false\r\n"
+	sb_puts(&r.headers,
+		"HTTP/1.1 429 Too Many Requests\r\nRetry-After:  2 \r\nx-should-retry: false\r\n"
 		"Content-Type: application/json\r\n\r\n");
 	ok(http_header(&r, "retry-after", v, sizeof v) && strcmp(v, "2") == 0, "header value trimmed, name caseless");
 	ok(http_header(&r, "X-Should-Retry", v, sizeof v) && strcmp(v, "false") == 0, "x-should-retry");
@@ -159,7 +167,8 @@ static void test_ca_file(void)
 	ok(r && strcmp(r, a) == 0, "acog.yaml ca_file before SSL_CERT_FILE");
 	cJSON_ReplaceItemInObject(g, "ca_file", cJSON_CreateString("/nonexistent/ca.pem"));
 	r = http_ca_file(g, why, sizeof why);
-	ok(!r && strstr(why, "/nonexistent/ca.pem") && strstr(why, "acog.yaml"), "a missing ca_file is an error: %s", why);
+	ok(!r && strstr(why, "/nonexistent/ca.pem") && strstr(why, "acog.yaml"), "a missing ca_file is an error: %s",
+	   why);
 	cJSON_DeleteItemFromObject(g, "ca_file");
 	setenv("SSL_CERT_FILE", "/nonexistent/env.pem", 1);
 	r = http_ca_file(g, why, sizeof why);

@@ -7,7 +7,10 @@
 static int rejects(const char *text, const char *expect)
 {
 	struct idea i;
-	if (idea_parse(text, strlen(text), &i) == 0) { cJSON_Delete(i.json); return 0; }
+	if (idea_parse(text, strlen(text), &i) == 0) {
+		cJSON_Delete(i.json);
+		return 0;
+	}
 	return strstr(err_msg(), expect) != NULL;
 }
 
@@ -31,7 +34,8 @@ int main(void)
 	ok(rejects("{\"channel\":\"d\",\"topic\":\"x\",\"idea_source\":\"tv\"}", "idea_source"), "bad idea_source");
 	ok(rejects("{\"channel\":\"d\",\"topic\":\"x\",\"publish_at\":\"tomorrow\"}", "publish_at"), "bad publish_at");
 	ok(rejects("{\"channel\":\"d\",\"topic\":\"x\",\"key_points\":[1]}", "key_points[0]"), "bad key point");
-	ok(rejects("{\"channel\":\"d\",\"topic\":\"x\",\"target_length_minutes\":-2}", "target_length_minutes"), "bad length");
+	ok(rejects("{\"channel\":\"d\",\"topic\":\"x\",\"target_length_minutes\":-2}", "target_length_minutes"),
+	   "bad length");
 	ok(rejects("{\"channel\":\"d\",\"topic\":\"  \"}", "topic: must not be empty"), "blank topic");
 	ok(rejects("{\"channel\":\"d\",\"topic\":\"\xff\"}", "UTF-8"), "invalid UTF-8");
 	ok(rejects("", "empty"), "empty file");

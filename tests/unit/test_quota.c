@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static double at(const char *iso) { return time_parse_iso(iso); }
+static double at(const char *iso)
+{
+	return time_parse_iso(iso);
+}
 
 static cJSON *meta(const char *title, const char *desc, int ntags)
 {
@@ -18,7 +21,7 @@ static cJSON *meta(const char *title, const char *desc, int ntags)
 int main(void)
 {
 	char day[11], *big = malloc(5001);
-	struct stage_ctx ctx = {0};
+	struct stage_ctx ctx = { 0 };
 	cJSON *prov = cJSON_CreateObject(), *m, *r;
 	struct yt_job job = { .ctx = &ctx, .marker = "ep-1" };
 
@@ -31,7 +34,8 @@ int main(void)
 	ok(quota_next_reset(at("2026-01-15T12:00:00.000Z")) == at("2026-01-16T08:00:00.000Z"), "PST reset");
 	ok(quota_next_reset(at("2026-07-15T12:00:00.000Z")) == at("2026-07-16T07:00:00.000Z"), "PDT reset");
 	/* 2026-03-08 is the second Sunday of March: the reset after that day's start is at 07:00 UTC */
-	ok(quota_next_reset(at("2026-03-08T12:00:00.000Z")) == at("2026-03-09T07:00:00.000Z"), "reset after DST starts");
+	ok(quota_next_reset(at("2026-03-08T12:00:00.000Z")) == at("2026-03-09T07:00:00.000Z"),
+	   "reset after DST starts");
 	ok(quota_next_reset(at("2026-11-01T12:00:00.000Z")) == at("2026-11-02T08:00:00.000Z"), "reset after DST ends");
 
 	ctx.provider = prov;
@@ -49,7 +53,7 @@ int main(void)
 	job.meta = m = meta("t", big, 0);
 	ok(!yt_meta_resource(&job) && strstr(err_msg(), "5000"), "description over 5000 bytes refused");
 	cJSON_Delete(m);
-	job.meta = m = meta("t", "d", 50);    /* 50 * 9 + 49 commas = 499 */
+	job.meta = m = meta("t", "d", 50); /* 50 * 9 + 49 commas = 499 */
 	r = yt_meta_resource(&job);
 	ok(r != NULL, "tags of 499 characters accepted");
 	cJSON_Delete(r), cJSON_Delete(m);

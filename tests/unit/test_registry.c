@@ -20,13 +20,20 @@ static int opt_ok(const struct provider_opt *o, const char **why)
 {
 	cJSON *def = provider_opt_default(o);
 	int good = 0;
-	if (!provider_opt_type_name(o->type)) *why = "unknown type";
-	else if (!o->help || !*o->help) *why = "no help";
-	else if ((o->type == OPT_ENUM) != (o->values != NULL)) *why = "values only, and always, for an enum";
-	else if (o->min > o->max) *why = "min above max";
-	else if (o->def && !def) *why = "default does not parse";
-	else if (def && provider_opt_check_value(o, def) < 0) *why = err_msg();
-	else good = 1;
+	if (!provider_opt_type_name(o->type))
+		*why = "unknown type";
+	else if (!o->help || !*o->help)
+		*why = "no help";
+	else if ((o->type == OPT_ENUM) != (o->values != NULL))
+		*why = "values only, and always, for an enum";
+	else if (o->min > o->max)
+		*why = "min above max";
+	else if (o->def && !def)
+		*why = "default does not parse";
+	else if (def && provider_opt_check_value(o, def) < 0)
+		*why = err_msg();
+	else
+		good = 1;
 	cJSON_Delete(def);
 	return good;
 }
@@ -38,7 +45,8 @@ static void test_options(void)
 			for (const struct provider_opt *o = p->opts[t]; o->key; o++) {
 				const char *why = "";
 				int dup = 0;
-				for (const struct provider_opt *q = p->opts[t]; q < o; q++) dup |= !strcmp(q->key, o->key);
+				for (const struct provider_opt *q = p->opts[t]; q < o; q++)
+					dup |= !strcmp(q->key, o->key);
 				ok(opt_ok(o, &why) && !dup && strcmp(o->key, "name"), "%s/%s option %s: %s%s", p->stage,
 				   p->name, o->key, why, dup ? " (listed twice)" : "");
 			}
@@ -72,14 +80,16 @@ static void test_defaults_load(void)
 {
 	for (const struct provider_def *p = provider_table; p->stage; p++) {
 		cJSON *o = cJSON_CreateObject();
-		struct sbuf errs = {0};
+		struct sbuf errs = { 0 };
 		int n;
 		cJSON_AddStringToObject(o, "name", p->name);
 		for (size_t t = 0; t < ntables(p); t++)
 			for (const struct provider_opt *op = p->opts[t]; op->key; op++) {
 				cJSON *d = provider_opt_default(op);
-				if (d && !cJSON_GetObjectItemCaseSensitive(o, op->key)) cJSON_AddItemToObject(o, op->key, d);
-				else cJSON_Delete(d);
+				if (d && !cJSON_GetObjectItemCaseSensitive(o, op->key))
+					cJSON_AddItemToObject(o, op->key, d);
+				else
+					cJSON_Delete(d);
 			}
 		if (p->check) cJSON_AddItemToObject(o, "argv", cJSON_CreateStringArray((const char *[]){ "x" }, 1));
 		n = provider_opts_check(strcmp(p->stage, "*") ? p->stage : "audio", o, &errs);
@@ -93,7 +103,7 @@ static void test_defaults_load(void)
 static int says(const char *stage, const char *json, const char *want)
 {
 	cJSON *o = cJSON_Parse(json);
-	struct sbuf errs = {0};
+	struct sbuf errs = { 0 };
 	int n = provider_opts_check(stage, o, &errs), good = want ? n > 0 && strstr(errs.s, want) : n == 0;
 	if (!good) printf("# %s %s -> %d: %s\n", stage, json, n, errs.s ? errs.s : "");
 	sb_free(&errs);
@@ -124,7 +134,7 @@ static void test_check(void)
 	ok(says("audio", "{\"name\":\"espeak\",\"rps\":2}", "unknown option \"rps\""),
 	   "an offline provider does not take HTTP options");
 	ok(provider_opts_suggest("tiemout", (const char *[]){ "timeout", "model", NULL }) != NULL &&
-	   provider_opts_suggest("colour", (const char *[]){ "timeout", "model", NULL }) == NULL,
+		   provider_opts_suggest("colour", (const char *[]){ "timeout", "model", NULL }) == NULL,
 	   "suggestions only for near misses");
 }
 
@@ -138,12 +148,22 @@ static int paid(const char *json)
 
 static void test_paid(void)
 {
-	static const struct { const char *url; int local; } urls[] = {
-		{ "http://127.0.0.1:8080/v1", 1 }, { "http://127.5.6.7/v1", 1 }, { "http://[::1]:11434/v1", 1 },
-		{ "http://LocalHost:8080", 1 }, { "http://localhost./v1", 1 }, { "http://[::ffff:127.0.0.1]/", 1 },
-		{ "https://api.openai.com/v1", 0 }, { "http://localhost.example.com/v1", 0 },
-		{ "http://localhost@example.com/v1", 0 }, { "http://127.0.0.1.example.com/", 0 },
-		{ "http://10.0.0.5:8080/v1", 0 }, { "not a url", 0 },
+	static const struct {
+		const char *url;
+		int local;
+	} urls[] = {
+		{ "http://127.0.0.1:8080/v1", 1 },
+		{ "http://127.5.6.7/v1", 1 },
+		{ "http://[::1]:11434/v1", 1 },
+		{ "http://LocalHost:8080", 1 },
+		{ "http://localhost./v1", 1 },
+		{ "http://[::ffff:127.0.0.1]/", 1 },
+		{ "https://api.openai.com/v1", 0 },
+		{ "http://localhost.example.com/v1", 0 },
+		{ "http://localhost@example.com/v1", 0 },
+		{ "http://127.0.0.1.example.com/", 0 },
+		{ "http://10.0.0.5:8080/v1", 0 },
+		{ "not a url", 0 },
 	};
 	for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++)
 		ok(cost_url_is_local(urls[i].url) == urls[i].local, "%s is %s", urls[i].url,
@@ -169,17 +189,18 @@ static void test_stages(void)
 			   s->name, s->inputs[k]);
 		}
 		for (const struct stage_file *f = s->outputs; f->name; f++)
-			ok(stage_producer(f->name) == s && (!f->versioned || f->asset_type),
-			   "%s alone writes %s", s->name, f->name);
+			ok(stage_producer(f->name) == s && (!f->versioned || f->asset_type), "%s alone writes %s",
+			   s->name, f->name);
 	}
 	ok(stage_is_versioned(NULL, "plan") && stage_is_versioned(stage_find("scripting"), "script") &&
-	   !stage_is_versioned(NULL, "audio") && !stage_is_versioned(stage_find("planning"), "script"),
+		   !stage_is_versioned(NULL, "audio") && !stage_is_versioned(stage_find("planning"), "script"),
 	   "versioned outputs: plan, script, metadata");
 	ok(!strcmp(stage_output_find(NULL, "thumbnail")->name, "thumbnail.png"), "the thumbnail asset's file");
 	ok(stage_gates(gates, 4) == 2 && !strcmp(gates[0], "script_review") && !strcmp(gates[1], "review"),
 	   "gates in pipeline order");
 	ok(stage_gate_default("review") == 1 && stage_gate_default("script_review") == 0 &&
-	   stage_gate_default("audio") == -1, "gate defaults");
+		   stage_gate_default("audio") == -1,
+	   "gate defaults");
 	{
 		char *r = stage_rerunnable_names(), *t = stage_asset_types();
 		ok(!strcmp(r, "planning, scripting, script_review, metadata, audio, avatar, broll, assembly"),

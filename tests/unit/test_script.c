@@ -13,10 +13,8 @@
 
 static int str_is(const char *got, const char *want)
 {
-	if (got && want && strcmp(got, want) == 0)
-		return 1;
-	if (!got && !want)
-		return 1;
+	if (got && want && strcmp(got, want) == 0) return 1;
+	if (!got && !want) return 1;
 	printf("#   got:  %s\n#   want: %s\n", got ? got : "(null)", want ? want : "(null)");
 	return 0;
 }
@@ -30,8 +28,8 @@ static void t_parse_basic(void)
 	ok(script_parse(md, &s) == 0 && s.n == 2, "hook + broll/voiceover gives two segments");
 	ok(str_is(s.title, "Why is the sky dark?"), "first line # is the title");
 	ok(s.n == 2 && s.seg[0].visual == SEG_AVATAR && !s.seg[0].broll, "first segment is avatar");
-	ok(s.n == 2 && s.seg[1].visual == SEG_BROLL &&
-	   str_is(s.seg[1].broll, "stars over a desert"), "broll keeps its description");
+	ok(s.n == 2 && s.seg[1].visual == SEG_BROLL && str_is(s.seg[1].broll, "stars over a desert"),
+	   "broll keeps its description");
 	ok(s.n == 2 && str_is(s.seg[1].text, "Look up. It is dark."),
 	   "lines of one segment are joined with single spaces");
 	script_free(&s);
@@ -61,8 +59,7 @@ static void t_parse_skips(void)
 
 	script_parse(md, &s);
 	ok(str_is(s.title, "Title"), "title found after a leading comment");
-	ok(s.n == 1 && s.seg[0].visual == SEG_AVATAR,
-	   "narration before any marker becomes one avatar segment");
+	ok(s.n == 1 && s.seg[0].visual == SEG_AVATAR, "narration before any marker becomes one avatar segment");
 	ok(s.n == 1 && str_is(s.seg[0].text, "Before any marker. Spoken words."),
 	   "comments, headings and unknown directions are not narrated");
 	script_free(&s);
@@ -101,8 +98,7 @@ static void t_parse_markup(void)
 
 static void free_sentences(char **v, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
+	for (size_t i = 0; i < n; i++) free(v[i]);
 	free(v);
 }
 
@@ -111,12 +107,11 @@ static int split_is(const char *text, const char *want)
 {
 	char **v;
 	size_t n = script_sentences(text, &v);
-	struct sbuf b = {0};
+	struct sbuf b = { 0 };
 	int r;
 
 	for (size_t i = 0; i < n; i++) {
-		if (i)
-			sb_puts(&b, "|");
+		if (i) sb_puts(&b, "|");
 		sb_puts(&b, v[i]);
 	}
 	r = str_is(b.s ? b.s : "", want);
@@ -133,10 +128,9 @@ static void t_sentences(void)
 	   "decimals do not split");
 	ok(split_is("Dr. Chen met Mr. Smith. They talked.", "Dr. Chen met Mr. Smith.|They talked."),
 	   "titles like Dr. and Mr. do not split");
-	ok(split_is("Use analogies, e.g. stars. i.e. this works.",
-		    "Use analogies, e.g. stars.|i.e. this works."), "e.g. and i.e. do not split");
-	ok(split_is("Wait... what?! Really.", "Wait...|what?!|Really."),
-	   "ellipsis and ?! runs end sentences");
+	ok(split_is("Use analogies, e.g. stars. i.e. this works.", "Use analogies, e.g. stars.|i.e. this works."),
+	   "e.g. and i.e. do not split");
+	ok(split_is("Wait... what?! Really.", "Wait...|what?!|Really."), "ellipsis and ?! runs end sentences");
 	ok(split_is("He said \"stop.\" Then left.", "He said \"stop.\"|Then left."),
 	   "closing quote stays with its sentence");
 	ok(split_is("no final punctuation here", "no final punctuation here"),

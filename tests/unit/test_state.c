@@ -15,7 +15,13 @@
 
 /* The table as this test expects it, written out independently of state.c. */
 #define T (FX_AUDIT | FX_TICKET)
-static const struct { enum ep_state from; enum ep_event ev; enum ep_state to; unsigned fx; } expect[] = {
+/* clang-format off: a table keeps one row per line */
+static const struct {
+	enum ep_state from;
+	enum ep_event ev;
+	enum ep_state to;
+	unsigned fx;
+} expect[] = {
 	{ ST_NEW, EV_INGEST, ST_QUEUED, T | FX_NEWJOB },
 	{ ST_QUEUED, EV_START, ST_RUNNING, FX_AUDIT },
 	{ ST_QUEUED, EV_FAIL, ST_FAILED, T | FX_ERROR | FX_ALERT },
@@ -42,16 +48,23 @@ static const struct { enum ep_state from; enum ep_event ev; enum ep_state to; un
 	{ ST_FAILED, EV_CANCEL, ST_CANCELLED, T | FX_REASON },
 	{ ST_CANCELLED, EV_RESUME, ST_QUEUED, T | FX_NEWJOB },
 };
+/* clang-format on */
 #undef T
 #define NEXPECT (sizeof expect / sizeof expect[0])
 
 static const char *const job_states[] = { "queued", "running", "completed", "failed", "cancelled" };
-static const struct { const char *from; enum job_event ev; const char *to; } job_expect[] = {
-	{ "queued", JOB_EV_START, "running" }, { "queued", JOB_EV_CANCEL, "cancelled" },
-	{ "queued", JOB_EV_FAIL, "failed" }, { "running", JOB_EV_SUCCEED, "completed" },
-	{ "running", JOB_EV_RETRY, "queued" }, { "running", JOB_EV_FAIL, "failed" },
+/* clang-format off: a table keeps one row per line */
+static const struct {
+	const char *from;
+	enum job_event ev;
+	const char *to;
+} job_expect[] = {
+	{ "queued", JOB_EV_START, "running" },     { "queued", JOB_EV_CANCEL, "cancelled" },
+	{ "queued", JOB_EV_FAIL, "failed" },       { "running", JOB_EV_SUCCEED, "completed" },
+	{ "running", JOB_EV_RETRY, "queued" },     { "running", JOB_EV_FAIL, "failed" },
 	{ "running", JOB_EV_CANCEL, "cancelled" }, { "running", JOB_EV_REQUEUE, "queued" },
 };
+/* clang-format on */
 
 static char root[256];
 static struct config cfg;
@@ -68,7 +81,10 @@ static void setup(void)
 {
 	char *p;
 	snprintf(root, sizeof root, "/tmp/acog-test-state-XXXXXX");
-	if (!mkdtemp(root)) { perror("mkdtemp"); exit(1); }
+	if (!mkdtemp(root)) {
+		perror("mkdtemp");
+		exit(1);
+	}
 	p = xasprintf("%s/channels/t", root);
 	must(fsio_mkdirs(p));
 	free(p);
@@ -113,17 +129,20 @@ static void make_episode(enum ep_state st, struct episode *e)
 {
 	static int n;
 	const char *stage = st == ST_AWAITING ? "review" : st == ST_PUBLISHED ? "upload" : "scripting";
-	const char *status = st == ST_FAILED ? "failed" : st == ST_CANCELLED ? "cancelled"
-		: st == ST_PUBLISHED ? "published" : stage_find(stage)->ep_status;
+	const char *status = st == ST_FAILED ? "failed"
+		: st == ST_CANCELLED         ? "cancelled"
+		: st == ST_PUBLISHED         ? "published"
+					     : stage_find(stage)->ep_status;
 	int held = st == ST_HELD || st == ST_CANCELLED;
 	char id[37], ticket[64], job[37];
 	uuid_new(id);
 	snprintf(ticket, sizeof ticket, "t-case-%d", ++n);
-	must(db_exec(db, "INSERT INTO episodes (id, channel_id, title, ticket, location, stage, status, state, gate_pending,"
-		" hold_kind, hold_reason, content_hash, source_name, ingest_done) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
-		"sssssssssssss", id, cfg.ch[0].db_id, "A test", ticket, folder(st, stage), stage, status,
-		state_name(st), st == ST_AWAITING ? "review" : NULL, held ? "quota" : NULL, held ? "set up held" : NULL,
-		ticket, ticket));
+	must(db_exec(db,
+		     "INSERT INTO episodes (id, channel_id, title, ticket, location, stage, status, state, gate_pending,"
+		     " hold_kind, hold_reason, content_hash, source_name, ingest_done) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
+		     "sssssssssssss", id, cfg.ch[0].db_id, "A test", ticket, folder(st, stage), stage, status,
+		     state_name(st), st == ST_AWAITING ? "review" : NULL, held ? "quota" : NULL,
+		     held ? "set up held" : NULL, ticket, ticket));
 	if (st == ST_QUEUED || st == ST_HELD || st == ST_RUNNING) {
 		must(job_create(db, id, stage, 3, NULL, job));
 		if (st == ST_RUNNING) must(db_exec(db, "UPDATE jobs SET status = 'running' WHERE id = ?", "s", job));
@@ -139,12 +158,24 @@ static void args_for(enum ep_event ev, struct state_args *a)
 	a->actor = "unit";
 	a->reason = "the test says so";
 	switch (ev) {
-	case EV_INGEST: case EV_REWIND: case EV_RESUME: a->stage = stage_find("planning"); break;
+	case EV_INGEST:
+	case EV_REWIND:
+	case EV_RESUME: a->stage = stage_find("planning"); break;
 	case EV_DONE: a->stage = stage_find("metadata"); break;
 	case EV_APPROVE: a->stage = stage_find("upload"); break;
-	case EV_DONE_GATE: case EV_APPROVE_GATE: a->stage = stage_find("review"); a->gate = "review"; break;
-	case EV_HOLD: a->hold_kind = "quota"; a->hold_until = time_now() + 3600; break;
-	case EV_DEFER: a->retry_at = time_now() + 60; a->count_attempt = 1; break;
+	case EV_DONE_GATE:
+	case EV_APPROVE_GATE:
+		a->stage = stage_find("review");
+		a->gate = "review";
+		break;
+	case EV_HOLD:
+		a->hold_kind = "quota";
+		a->hold_until = time_now() + 3600;
+		break;
+	case EV_DEFER:
+		a->retry_at = time_now() + 60;
+		a->count_attempt = 1;
+		break;
 	case EV_START: a->provider = "builtin"; break;
 	default: break;
 	}
@@ -172,7 +203,8 @@ static void check_allowed(enum ep_state from, enum ep_event ev, int x, struct ep
 
 	ok(db_state && !strcmp(db_state, state_name(to)) && !strcmp(e->state, db_state) && fx == expect[x].fx,
 	   "%s -%s-> %s (fx %#x)", state_name(from), what, db_state ? db_state : "?", fx);
-	ok(count("SELECT COUNT(*) FROM audit_logs WHERE entity_id = ?", e->id) == audits + 1 && act && !strcmp(act, what),
+	ok(count("SELECT COUNT(*) FROM audit_logs WHERE entity_id = ?", e->id) == audits + 1 && act &&
+		   !strcmp(act, what),
 	   "%s -%s->: one audit row, action %s", state_name(from), what, act ? act : "-");
 	ok(active ? job_after != NULL : job_after == NULL, "%s -%s->: %s active job", state_name(from), what,
 	   active ? "one" : "no");
@@ -186,7 +218,7 @@ static void check_allowed(enum ep_state from, enum ep_event ev, int x, struct ep
 	ok(!strcmp(e->location, folder(to, stage)) && file_in(e->location, e->ticket, ""),
 	   "%s -%s->: ticket in spool/%s", state_name(from), what, e->location);
 	ok(file_in("held", e->ticket, ".reason") == !strcmp(e->location, "held") &&
-	   file_in("failed", e->ticket, ".error") == !strcmp(e->location, "failed"),
+		   file_in("failed", e->ticket, ".error") == !strcmp(e->location, "failed"),
 	   "%s -%s->: the note beside the ticket in held/ or failed/ (and none elsewhere)", state_name(from), what);
 	free(job_after);
 	free(db_state);
@@ -206,12 +238,14 @@ static void check_pair(enum ep_state from, enum ep_event ev)
 	audits = count("SELECT COUNT(*) FROM audit_logs WHERE entity_id = ?", e.id);
 	must(db_begin(db));
 	rc = state_apply(db, &cfg, &e, ev, &a, &fx);
-	if (rc == 0) must(db_commit(db));
-	else db_rollback(db);
+	if (rc == 0)
+		must(db_commit(db));
+	else
+		db_rollback(db);
 	if (x < 0) {
 		char *st = col("SELECT state FROM episodes WHERE id = ?", e.id);
 		ok(rc < 0 && st && !strcmp(st, state_name(from)) && !strcmp(e.state, state_name(from)) &&
-		   count("SELECT COUNT(*) FROM audit_logs WHERE entity_id = ?", e.id) == audits,
+			   count("SELECT COUNT(*) FROM audit_logs WHERE entity_id = ?", e.id) == audits,
 		   "%s -%s-> refused, nothing changed (%s)", state_name(from), state_event_name(ev), err_msg());
 		free(st);
 	} else if (rc < 0) {
@@ -240,8 +274,9 @@ static void test_table(void)
 		enum ep_state to = state_rules[i].to;
 		unsigned fx = state_rules[i].fx;
 		ok((fx & FX_AUDIT) && ((to != ST_HELD && to != ST_CANCELLED) || (fx & FX_REASON)) &&
-		   (to != ST_FAILED || (fx & FX_ERROR)), "row %s x %s: audited; a held/ or failed/ ticket gets its note",
-		   state_name(state_rules[i].from), state_event_name(state_rules[i].ev));
+			   (to != ST_FAILED || (fx & FX_ERROR)),
+		   "row %s x %s: audited; a held/ or failed/ ticket gets its note", state_name(state_rules[i].from),
+		   state_event_name(state_rules[i].ev));
 	}
 }
 
@@ -251,7 +286,8 @@ static void test_jobs(void)
 		for (int ev = JOB_EV_START; ev <= JOB_EV_REQUEUE; ev++) {
 			const char *want = NULL, *got = job_transition(job_states[s], ev);
 			for (size_t i = 0; i < sizeof job_expect / sizeof job_expect[0]; i++)
-				if (!strcmp(job_expect[i].from, job_states[s]) && job_expect[i].ev == (enum job_event)ev)
+				if (!strcmp(job_expect[i].from, job_states[s]) &&
+				    job_expect[i].ev == (enum job_event)ev)
 					want = job_expect[i].to;
 			ok(want ? got && !strcmp(got, want) : got == NULL, "job %s x event %d -> %s", job_states[s], ev,
 			   want ? want : "refused");
@@ -288,8 +324,9 @@ static void test_release_channel(void)
 	char *jobs[2];
 	make_episode(ST_HELD, &e[0]);
 	make_episode(ST_HELD, &e[1]);
-	must(db_exec(db, "INSERT INTO channel_holds (channel_id, stage, kind, reason) VALUES (?, 'scripting', 'quota', 'q')",
-		"s", cfg.ch[0].db_id));
+	must(db_exec(db,
+		     "INSERT INTO channel_holds (channel_id, stage, kind, reason) VALUES (?, 'scripting', 'quota', 'q')",
+		     "s", cfg.ch[0].db_id));
 	for (int i = 0; i < 2; i++)
 		jobs[i] = col("SELECT id FROM jobs WHERE episode_id = ? AND status = 'queued'", e[i].id);
 	{
@@ -299,24 +336,32 @@ static void test_release_channel(void)
 	for (int i = 0; i < 2; i++) {
 		char *st = col("SELECT state FROM episodes WHERE id = ?", e[i].id);
 		char *job = col("SELECT id FROM jobs WHERE episode_id = ? AND status = 'queued'", e[i].id);
-		char *actor = col("SELECT actor_id FROM audit_logs WHERE entity_id = ? ORDER BY rowid DESC LIMIT 1", e[i].id);
-		ok(st && !strcmp(st, "queued") && job && jobs[i] && !strcmp(job, jobs[i]) && actor && !strcmp(actor, "alice"),
+		char *actor = col("SELECT actor_id FROM audit_logs WHERE entity_id = ? ORDER BY rowid DESC LIMIT 1",
+				  e[i].id);
+		ok(st && !strcmp(st, "queued") && job && jobs[i] && !strcmp(job, jobs[i]) && actor &&
+			   !strcmp(actor, "alice"),
 		   "episode %d released by alice with its job kept", i);
 		ok(file_in("scripting", e[i].ticket, "") && !file_in("held", e[i].ticket, ".reason"),
 		   "episode %d: ticket back in spool/scripting, reason note gone", i);
-		free(st); free(job); free(actor); free(jobs[i]);
+		free(st);
+		free(job);
+		free(actor);
+		free(jobs[i]);
 		episode_free(&e[i]);
 	}
-	ok(count("SELECT COUNT(*) FROM channel_holds WHERE channel_id = ?", cfg.ch[0].db_id) == 0, "the channel hold is gone");
+	ok(count("SELECT COUNT(*) FROM channel_holds WHERE channel_id = ?", cfg.ch[0].db_id) == 0,
+	   "the channel hold is gone");
 }
 
 static void test_kinds(void)
 {
 	ok(state_hold_kind_ok("quota") && state_hold_kind_ok("auth") && state_hold_kind_ok("upload_limit") &&
-	   !state_hold_kind_ok("cancelled") && !state_hold_kind_ok("nope"), "hold kinds a stage may answer");
+		   !state_hold_kind_ok("cancelled") && !state_hold_kind_ok("nope"),
+	   "hold kinds a stage may answer");
 	ok(state_hold_paid_only("budget") && !state_hold_paid_only("quota"), "a budget hold spares free stages");
 	ok(!strcmp(state_label("awaiting"), "awaiting-approval") && state_parse("held") == ST_HELD &&
-	   state_parse("nope") < 0, "state names and labels");
+		   state_parse("nope") < 0,
+	   "state names and labels");
 }
 
 int main(void)
@@ -342,7 +387,8 @@ int main(void)
 	config_free(&cfg);
 	{
 		const char *argv[] = { "rm", "-rf", root, NULL };
-		(void)!proc_run(argv, &(struct proc_opts){ .stderr_fd = -1 }, NULL);   /* its exit status is not the point */
+		(void)!proc_run(argv, &(struct proc_opts){ .stderr_fd = -1 },
+				NULL); /* its exit status is not the point */
 	}
 	return tap_done();
 }

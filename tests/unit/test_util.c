@@ -12,9 +12,13 @@
 /* The exit code comes from the kind the error was raised with, never its text. */
 static void test_err_kinds(void)
 {
-	static const struct { int err; enum err_kind kind; int code; } by_errno[] = {
+	static const struct {
+		int err;
+		enum err_kind kind;
+		int code;
+	} by_errno[] = {
 		{ ENOENT, ERR_NOINPUT, 66 }, { EACCES, ERR_NOPERM, 77 }, { EPERM, ERR_NOPERM, 77 },
-		{ ENOSPC, ERR_IOERR, 74 }, { EIO, ERR_IOERR, 74 }, { EAGAIN, ERR_TEMPFAIL, 75 },
+		{ ENOSPC, ERR_IOERR, 74 },   { EIO, ERR_IOERR, 74 },     { EAGAIN, ERR_TEMPFAIL, 75 },
 	};
 	for (size_t i = 0; i < sizeof by_errno / sizeof by_errno[0]; i++) {
 		errno = by_errno[i].err;
@@ -77,8 +81,13 @@ static int b64_bad(const char *in)
 /* RFC 4648 section 10 test vectors, then what providers send besides. */
 static void test_base64(void)
 {
-	static const char *const v[][2] = { { "", "" }, { "Zg==", "f" }, { "Zm8=", "fo" }, { "Zm9v", "foo" },
-		{ "Zm9vYg==", "foob" }, { "Zm9vYmE=", "fooba" }, { "Zm9vYmFy", "foobar" } };
+	static const char *const v[][2] = { { "", "" },
+					    { "Zg==", "f" },
+					    { "Zm8=", "fo" },
+					    { "Zm9v", "foo" },
+					    { "Zm9vYg==", "foob" },
+					    { "Zm9vYmE=", "fooba" },
+					    { "Zm9vYmFy", "foobar" } };
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
 		ok(b64_is(v[i][0], v[i][1], strlen(v[i][1])), "base64 RFC 4648: \"%s\" -> \"%s\"", v[i][0], v[i][1]);
 	ok(b64_is("Zm9vYg", "foob", 4) && b64_is("Zm9vYmE", "fooba", 5), "base64 without padding");
@@ -107,7 +116,7 @@ static void test_names(const char *dir)
 	free(t);
 	ok(fsio_tmp_pid(".a.b.123.tmp") == 123 && fsio_tmp_pid(".a.1.tmp") == 1, "names of the convention");
 	ok(!fsio_tmp_pid("a.123.tmp") && !fsio_tmp_pid(".123.tmp") && !fsio_tmp_pid(".a.tmp") &&
-	   !fsio_tmp_pid(".a.12x.tmp") && !fsio_tmp_pid(".a.123.tmp.mp4") && !fsio_tmp_pid(".a.0.tmp"),
+		   !fsio_tmp_pid(".a.12x.tmp") && !fsio_tmp_pid(".a.123.tmp.mp4") && !fsio_tmp_pid(".a.0.tmp"),
 	   "other names are not temporaries");
 	free(touch(dir, "b"));
 	free(touch(dir, "a"));
