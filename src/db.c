@@ -191,6 +191,14 @@ static sqlite3_stmt *vprep(sqlite3 *db, const char *sql, const char *fmt, va_lis
 		err_set_kind(kind_of(prc), "database error: %s (in: %.60s)", sqlite3_errmsg(db), sql);
 		return NULL;
 	}
+	/* A type string that does not match the statement is a bug; refusing it
+	 * beats binding garbage or leaving a parameter NULL. */
+	if ((int)strlen(fmt ? fmt : "") != sqlite3_bind_parameter_count(st)) {
+		err_set_kind(ERR_SOFTWARE, "bug: %zu parameter type(s) \"%s\" for a statement with %d (in: %.60s)",
+			     strlen(fmt ? fmt : ""), fmt ? fmt : "", sqlite3_bind_parameter_count(st), sql);
+		sqlite3_finalize(st);
+		return NULL;
+	}
 	for (const char *f = fmt ? fmt : ""; *f; f++, i++) {
 		int rc = SQLITE_OK;
 		switch (*f) {

@@ -91,7 +91,7 @@ static const struct ctx_field {
 	size_t off;
 	enum ctx_kind kind;
 	int dflt; /* CTX_INT: when the input leaves it out */
-	/* clang-format off: a table keeps one row per line */
+		  /* clang-format off: a table keeps one row per line */
 } ctx_fields[] = {
 #define F(name, kind, dflt) \
 	{ \

@@ -374,6 +374,9 @@ int main(void)
 	test_cas();
 	test_release_channel();
 	test_kinds();
+	ok(!db_prep(db, "SELECT ?", "ss") && strstr(err_msg(), "2 parameter type(s)"),
+	   "the binder refuses a type string longer than the statement's parameters: %s", err_msg());
+	ok(!db_prep(db, "SELECT ?, ?", "s") && strstr(err_msg(), "with 2"), "and a shorter one: %s", err_msg());
 	for (int n = 0; n < 6; n++) {
 		double d = job_backoff(n, 2, 60), full = 2.0 * (1 << n) > 60 ? 60 : 2.0 * (1 << n);
 		ok(d >= full / 2 && d <= full, "backoff %d = %.2f within [%.1f, %.1f]", n, d, full / 2, full);
