@@ -43,6 +43,7 @@ static const char *kind_label(const char *kind)
 					      { "budget_warning", "budget warning" },
 					      { "budget_hold", "budget hold" },
 					      { "stage_crashing", "stage keeps crashing" },
+					      { "youtube_token_age", "YouTube token expires soon" },
 					      { NULL, NULL } };
 	for (int i = 0; map[i][0]; i++)
 		if (strcmp(kind, map[i][0]) == 0) return map[i][1];

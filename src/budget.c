@@ -4,6 +4,7 @@
  * 80 % a warning (once per channel and day), at 100 % the stage is held for
  * the whole channel (a channel hold of kind budget, hold.c) until the next
  * UTC day or until a reload shows a raised budget; then it resumes by itself.
+ * budget_warn_once also keeps other once-a-day warnings (the YouTube token age).
  */
 #define _GNU_SOURCE
 #include "daemon.h"
@@ -44,13 +45,13 @@ int cost_budget_state(sqlite3 *db, const struct channel *ch, double *spent, doub
 	return *spent >= 0.8 * *budget ? 1 : 0;
 }
 
-static char warned[64][160]; /* "<channel>@<day>" already warned */
+static char warned[64][160]; /* "<what>@<day>" already warned */
 
-static int warn_once(const char *channel)
+int budget_warn_once(const char *what)
 {
 	char key[160], day[32];
 	time_iso(time_now(), day);
-	snprintf(key, sizeof key, "%s@%.10s", channel, day);
+	snprintf(key, sizeof key, "%s@%.10s", what, day);
 	for (int i = 0; i < 64; i++)
 		if (!strcmp(warned[i], key)) return 0;
 	memmove(warned[1], warned[0], sizeof warned - sizeof warned[0]);
@@ -64,7 +65,7 @@ int budget_spent(sqlite3 *db, struct config *c, const struct channel *ch, const 
 	double spent, budget;
 	char when[32];
 	int state = cost_budget_state(db, ch, &spent, &budget);
-	if (state == 1 && warn_once(ch->id)) {
+	if (state == 1 && budget_warn_once(ch->id)) {
 		log_warn(episode_id, NULL, "budget.warning",
 			 "channel %s has spent $%.4f, %.0f%% of its $%g daily budget", ch->id, spent,
 			 100 * spent / budget, budget);

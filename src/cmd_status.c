@@ -122,6 +122,7 @@ int cmd_status(struct cli *a)
 		free(s);
 	} else {
 		print_channel_holds(db);
+		status_youtube(db, a->root);
 	}
 	cJSON_Delete(arr);
 	db_close(db);
@@ -144,6 +145,19 @@ static void print_rows(const char *title, const cJSON *arr, const char *const *c
 		}
 		printf("\n");
 	}
+}
+
+/* While an upload runs (or after one was cut off): the "SENT/TOTAL" bytes the
+ * server holds, as the youtube provider recorded them. */
+static void add_upload_progress(sqlite3 *db, cJSON *o, const char *id)
+{
+	sqlite3_stmt *st = db_prep(db,
+				   "SELECT value FROM provider_state WHERE episode_id = ? AND stage = 'upload'"
+				   " AND key = 'yt_progress'",
+				   "s", id);
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		cJSON_AddStringToObject(o, "upload_progress", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
 }
 
 int cmd_show(struct cli *a)
@@ -184,6 +198,7 @@ int cmd_show(struct cli *a)
 	if (e.hold_reason) cJSON_AddStringToObject(o, "hold_reason", e.hold_reason);
 	if (e.hold_until) cJSON_AddStringToObject(o, "hold_until", e.hold_until);
 	cJSON_AddStringToObject(o, "episode_dir", e.dir);
+	add_upload_progress(db, o, e.id);
 	cJSON_AddItemToObject(o, "schedule",
 			      rows(db,
 				   "SELECT scheduled_at FROM episodes WHERE id = ?"
@@ -229,6 +244,8 @@ int cmd_show(struct cli *a)
 		if (e.hold_reason)
 			printf("held     %s (%s%s%s)\n", e.hold_reason, e.hold_kind ? e.hold_kind : "?",
 			       e.hold_until ? ", until " : "", e.hold_until ? e.hold_until : "");
+		if (cJSON_GetObjectItem(o, "upload_progress"))
+			printf("upload   uploaded %s bytes\n", json_str(o, "upload_progress", ""));
 		print_rows("jobs", cJSON_GetObjectItem(o, "jobs"), jc);
 		print_rows("assets", cJSON_GetObjectItem(o, "assets"), ac);
 		print_rows("costs", cJSON_GetObjectItem(o, "costs"), cc);

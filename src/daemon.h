@@ -279,6 +279,14 @@ const char *cli_arg(const struct cli *a, int i); /* i-th operand, or NULL */
 MUST_USE int cmd_init(struct cli *a);
 MUST_USE int cmd_run(struct cli *a);
 MUST_USE int cmd_status(struct cli *a);
+/* status_youtube.c: quota left and token age of each youtube channel (text);
+ * youtube_token_old is the token's age in days once it deserves a warning,
+ * else -1. */
+void status_youtube(sqlite3 *db, const char *root);
+MUST_USE double youtube_token_old(const char *root, const cJSON *provider, const char *channel);
+/* Before an upload stage starts: alert once a day when the channel's token is old. */
+void youtube_token_alert(const struct config *c, const struct channel *ch, const cJSON *provider,
+			 const char *episode_id);
 MUST_USE int cmd_show(struct cli *a);
 MUST_USE int cmd_approve(struct cli *a);
 MUST_USE int cmd_reject(struct cli *a);
@@ -298,6 +306,8 @@ MUST_USE double cost_spent_today(sqlite3 *db, const char *channel_db_id);
 MUST_USE int cost_budget_state(sqlite3 *db, const struct channel *ch, double *spent, double *budget);
 
 /* ---- budget.c: daily budgets (daemon) ----------------------------------- */
+/* 1 the first time today for this key (a channel id, or "kind:channel"), then 0. */
+MUST_USE int budget_warn_once(const char *what);
 /* 1 when stage j of channel ch is paid and the day's budget is spent; then
  * *reason (malloc'd) says so and *until is the next UTC midnight.  Warns
  * once a day at 80 %. */

@@ -105,7 +105,7 @@ static const struct quota_method *method_of(const char *name)
 	return NULL;
 }
 
-static int limit_of(const cJSON *global, const char *bucket)
+int quota_limit(const cJSON *global, const char *bucket)
 {
 	char path[64];
 	for (int i = 0; quota_limits[i].bucket; i++)
@@ -141,7 +141,7 @@ static enum stage_rc charge(struct stage_ctx *ctx, const char *channel, const ch
 	int limit, cost, used = 0, rc;
 	char day[11];
 	if (!m) return stage_fail(ctx, STAGE_FAIL, "internal: unknown YouTube method %s", method);
-	limit = limit_of(ctx->global, m->bucket);
+	limit = quota_limit(ctx->global, m->bucket);
 	cost = force ? limit : cost_of(ctx->global, m);
 	quota_pacific_day(quota_now(), day);
 	rc = stagedb_quota_use(ctx->root, channel, m->bucket, day, cost, limit, force, &used);

@@ -165,6 +165,7 @@ int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct 
 	in.ctx.state = in.state = provider_state(db, j);
 	if ((mfd = input_memfd(&in.ctx)) < 0) goto fail;
 	if (pipeline_start_job(db, c, j, json_str(in.provider, "name", "?")) < 0) goto fail;
+	youtube_token_alert(c, ch, in.provider, j->episode_id);
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		err_set_errno("cannot create a pipe");
 		goto fail;

@@ -74,6 +74,9 @@ const char *oauth_scopes(const cJSON *provider);
 double quota_now(void);                         /* wall clock (test offset under -DACOG_TEST) */
 void quota_pacific_day(double t, char out[11]); /* YYYY-MM-DD in America/Los_Angeles */
 double quota_next_reset(double t);              /* the next Pacific midnight after t */
+/* A bucket's daily limit ("upload": videos.insert calls, "default": units),
+ * from acog.yaml youtube_quota or the documented default. */
+int quota_limit(const cJSON *global, const char *bucket);
 /* Charges a call (method as in acog.yaml youtube_quota.cost, e.g.
  * "thumbnails_set") before it is made: STAGE_OK, or a quota hold. */
 enum stage_rc quota_take(struct stage_ctx *ctx, const char *channel, const char *method);

@@ -257,6 +257,10 @@ def test_sigkill_resumes_from_server_offset(yt):
     yt.root.daemon.send_signal(signal.SIGKILL)
     yt.root.daemon.wait(30)
     held = max(r["first"] for r in yt.ranges())
+    # the cut-off upload's progress shows in `show` (text and JSON)
+    shown = json.loads(yt.root.cli("show", ep["id"], "--json").stdout)["upload_progress"]
+    assert int(shown.split("/")[0]) > 0 and int(shown.split("/")[1]) > 50 * 1024 * 1024, shown
+    assert "uploaded %s bytes" % shown in yt.root.cli("show", ep["id"]).stdout
     time.sleep(1)   # the stage child dies with the daemon (PDEATHSIG)
     n_before = len(yt.ranges())
     yt.fake.faults([])
@@ -415,6 +419,34 @@ def test_auth_device_flow(yt):
     assert yt.fake.submissions()["youtube_device_grants"] == 1
     scope = [r for r in yt.fake.requests(path="/device/code")][0]
     assert scope["status"] == 200      # the fake refuses youtube.upload in the device flow
+
+
+def test_status_shows_quota_left_and_token_age(yt, tmp_path):
+    """status: the quota left today per youtube channel, and an old token
+    warned about in status and, once a day, by a webhook alert."""
+    hook = Fake("webhook", tmp_path / "fake-hook")
+    env = dict(yt.env, ACOG_WEBHOOK_URL=f"{hook.url}/webhook/acog-{os.urandom(8).hex()}")
+    yt.acog_yaml("alerts: {webhook_url_env: ACOG_WEBHOOK_URL, format: discord}\n")
+    issued = yt.root.path / "channels/t/secrets/youtube-refresh-token.issued"
+    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=6)
+    issued.write_text(old.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+    a, b = yt.episodes(2)
+    yt.approve(a)
+    yt.approve(b)
+    yt.drain(env=env)
+    assert_published_once(yt, a) and assert_published_once(yt, b)
+    used = {r["bucket"]: r["units_used"] for r in yt.root.q("SELECT bucket, units_used FROM youtube_quota_usage")}
+    assert used["upload"] == 2 and used["default"] > 0, used
+    out = yt.root.cli("status").stdout
+    m = re.search(r"channel t: YouTube quota left today \(Pacific [0-9-]+\): ([0-9,]+) of 10,000 units, "
+                  r"98 of 100 uploads\n", out)
+    assert m and int(m.group(1).replace(",", "")) == 10000 - used["default"], out
+    assert "channel t: YouTube refresh token is 6 days old" in out and "acog-batch auth youtube t" in out, out
+    msgs = wait_for(hook.webhooks, timeout=30, what="the token-age alert")
+    time.sleep(1.0)
+    msgs = [m for m in hook.webhooks() if "6 days old" in json.dumps(m["json"])]
+    assert len(msgs) == 1, hook.webhooks()     # two upload stages, one alert a day
+    hook.stop()
 
 
 def test_doctor_warns_about_token_age(yt):
