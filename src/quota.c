@@ -37,6 +37,7 @@ static const struct quota_method quota_methods[] = { { "videos_insert", "upload"
 						     { "videos_list", "default", 1 },
 						     { "channels_list", "default", 1 },
 						     { "playlist_items_list", "default", 1 },
+						     { "captions_list", "default", 50 },
 						     { NULL, NULL, 0 } };
 /* clang-format on */
 /* clang-format off: a table keeps one row per line */

@@ -209,7 +209,25 @@ static enum stage_rc thumbnail(struct yt_api *a)
 	return rc;
 }
 
-static enum stage_rc playlist(struct yt_api *a)
+/* Whether a list answer (playlistItems.list, captions.list) already holds
+ * what an insert whose answer was lost may have made: match is { field,
+ * value, second field or NULL, its value }. */
+static enum stage_rc listed(struct yt_api *a, const char *method, const char *what, const char *const match[4],
+			    int *found)
+{
+	const cJSON *it;
+	cJSON *j = NULL;
+	enum stage_rc rc = get_json(a, method, what, &j);
+	*found = 0;
+	cJSON_ArrayForEach (it, cJSON_GetObjectItem(j, "items"))
+		if (!strcmp(json_str(it, match[0], ""), match[1]) &&
+		    (!match[2] || !strcmp(json_str(it, match[2], ""), match[3])))
+			*found = 1;
+	cJSON_Delete(j);
+	return rc;
+}
+
+static enum stage_rc playlist_insert(struct yt_api *a)
 {
 	struct yt_job *job = a->job;
 	char *url = xasprintf("%s/youtube/v3/playlistItems?part=snippet", a->base), *body;
@@ -232,7 +250,22 @@ static enum stage_rc playlist(struct yt_api *a)
 	return rc;
 }
 
-static enum stage_rc captions(struct yt_api *a)
+/* playlistItems.insert is not idempotent: after a lost answer the video may
+ * already be there, so look first (1 unit) rather than add it twice. */
+static enum stage_rc playlist(struct yt_api *a)
+{
+	const char *id = a->job->video_id, *match[4] = { "snippet.resourceId.videoId", id, NULL, NULL };
+	char *what = xasprintf("playlistItems?part=snippet&playlistId=%s&videoId=%s",
+			       json_str(a->job->ctx->provider, "playlist_id", ""), id);
+	int found;
+	enum stage_rc rc = listed(a, "playlist_items_list", what, match, &found);
+	free(what);
+	if (rc != STAGE_OK || !found) return rc == STAGE_OK ? playlist_insert(a) : rc;
+	stage_log(a->job->ctx, "info", "video %s is already in the playlist (an earlier answer was lost)", id);
+	return STAGE_OK;
+}
+
+static enum stage_rc captions_insert(struct yt_api *a)
 {
 	struct yt_job *job = a->job;
 	const char *lang = json_str(job->ctx->provider, "default_language", "en");
@@ -253,6 +286,22 @@ static enum stage_rc captions(struct yt_api *a)
 	if (rc == STAGE_OK) http_resp_free(&r);
 	free(srt), free(url), free(body);
 	return rc;
+}
+
+/* The same for captions.insert: our track is the one in default_language
+ * with an empty name (captions.list costs 50 units, an insert 400). */
+static enum stage_rc captions(struct yt_api *a)
+{
+	const char *lang = json_str(a->job->ctx->provider, "default_language", "en");
+	const char *match[4] = { "snippet.language", lang, "snippet.name", "" };
+	char *what = xasprintf("captions?part=snippet&videoId=%s", a->job->video_id);
+	int found;
+	enum stage_rc rc = listed(a, "captions_list", what, match, &found);
+	free(what);
+	if (rc != STAGE_OK || !found) return rc == STAGE_OK ? captions_insert(a) : rc;
+	stage_log(a->job->ctx, "info", "video %s already has its %s captions (an earlier answer was lost)",
+		  a->job->video_id, lang);
+	return STAGE_OK;
 }
 
 struct follow_up {

@@ -242,6 +242,28 @@ def test_metadata_limits_and_flags(yt):
     assert subs["youtube_uploads_completed"] == 1
 
 
+def test_playlist_and_captions_survive_a_lost_answer(yt):
+    """The fake adds the video to the playlist (and the caption track), then
+    the answer is lost: the retried stage finds them and adds neither twice."""
+    yt.channel("t", playlist_id="PLfake", captions=True)
+    (ep,) = yt.episodes(1)
+    run_auth_paste(yt, "t")     # captions need youtube.force-ssl
+    yt.fake.faults([{"match": "/youtube/v3/playlistItems?part=snippet", "method": "POST", "fault": "reset",
+                     "after_handler": True},
+                    {"match": "/upload/youtube/v3/captions", "method": "POST", "fault": "reset",
+                     "after_handler": True}])
+    yt.approve(ep)
+    yt.drain()
+    state = json.loads((yt.fake.dir / "faults_state.json").read_text())
+    assert all(r["used"] == 1 for r in state), state
+    v = assert_published_once(yt, ep)
+    subs = yt.fake.submissions()
+    assert subs.get("youtube_playlist_items") == 1 and subs.get("youtube_captions") == 1, subs
+    listed = [r for r in yt.fake.requests(path="/youtube/v3/playlistItems", method="GET", status=200)
+              if "playlistId=PLfake" in r["path"] and v["id"] in r["path"]]
+    assert listed, "the playlist was not looked at before the insert"
+
+
 # ---------------------------------------------------------------------------
 # SIGKILL of the daemon during a >= 50 MB upload resumes at the server's offset.
 

@@ -127,6 +127,8 @@ class YouTubeApp(App):
             return self.need(req, "GET", Route(self.channels_list))
         if path == "/upload/youtube/v3/captions":
             return self.need(req, "POST", Route(self.captions_insert))
+        if path == "/youtube/v3/captions":
+            return self.need(req, "GET", Route(self.captions_list))
         if path == "/youtube/v3/playlistItems" and req.method == "GET":
             return Route(self.playlist_list)
         if path == "/upload/youtube/v3/videos":
@@ -918,9 +920,32 @@ class YouTubeApp(App):
         snippet, track = self.charged(validate, 400)
         with self.lock:
             self.captions.setdefault(snippet["videoId"], []).append(
-                snippet["language"])
+                {"language": snippet["language"],
+                 "name": snippet.get("name", "")})
         atomic_write(os.path.join(self.dir, "captions_%s.srt" %
                                   snippet["videoId"]), track)
         self.core.count("youtube_captions")
         return Response.json(200, {"kind": "youtube#caption",
                                    "id": new_id(16), "snippet": snippet})
+
+    def captions_list(self, req):
+        """captions.list?videoId= (50 units, youtube.force-ssl)."""
+        def validate():
+            self.need_scope(req, {SCOPE_SSL})
+            self.check_parts(req, ("snippet",))
+            if not req.q("videoId"):
+                raise gerror(400, "missingRequiredParameter", "No filter "
+                             "selected. Expected one of: videoId",
+                             "youtube.parameter")
+            with self.lock:
+                if req.q("videoId") not in self.videos:
+                    raise gerror(404, "videoNotFound", "Video not found.",
+                                 "youtube.caption")
+        self.charged(validate, 50)
+        vid = req.q("videoId")
+        with self.lock:
+            tracks = list(self.captions.get(vid, []))
+        items = [{"kind": "youtube#caption", "id": new_id(16), "snippet": dict(
+            t, videoId=vid, trackKind="standard")} for t in tracks]
+        return Response.json(200, {"kind": "youtube#captionListResponse",
+                                   "etag": new_id(12), "items": items})
