@@ -154,11 +154,6 @@ def assert_published_once(yt, ep):
     return v
 
 
-def has_holds(root):
-    cols = [r["name"] for r in root.q("PRAGMA table_info(episodes)")]
-    return "hold_kind" in cols
-
-
 @pytest.fixture
 def yt(root, tmp_path):
     y = YT(root, tmp_path)
@@ -312,8 +307,6 @@ def pacific_midnight_offset(seconds_before):
 
 
 def test_quota_hold_and_release_at_reset(yt):
-    if not has_holds(yt.root):
-        pytest.skip("needs the held-episode state machine (branch sm)")
     yt.acog_yaml("youtube_quota: {uploads_per_day: 1}\n")
     a, b = yt.episodes(2)
     env = dict(yt.env, ACOG_TEST_CLOCK_OFFSET=str(pacific_midnight_offset(20)))
@@ -332,8 +325,6 @@ def test_quota_hold_and_release_at_reset(yt):
 
 
 def test_upload_limit_holds_one_channel(yt):
-    if not has_holds(yt.root):
-        pytest.skip("needs the held-episode state machine (branch sm)")
     yt.channel("u")
     (a,) = yt.episodes(1, "t")
     (b,) = yt.episodes(1, "u")
@@ -349,8 +340,6 @@ def test_upload_limit_holds_one_channel(yt):
 
 
 def test_invalid_grant_holds_until_auth(yt):
-    if not has_holds(yt.root):
-        pytest.skip("needs the held-episode state machine (branch sm)")
     yt.write_token("t", "1//revoked-token")
     (ep,) = yt.episodes(1)
     yt.approve(ep)
