@@ -244,6 +244,9 @@ int cmd_show(struct cli *a)
 		if (e.hold_reason)
 			printf("held     %s (%s%s%s)\n", e.hold_reason, e.hold_kind ? e.hold_kind : "?",
 			       e.hold_until ? ", until " : "", e.hold_until ? e.hold_until : "");
+		if (cJSON_GetArraySize(cJSON_GetObjectItem(o, "schedule")))
+			printf("publish  %s\n",
+			       json_str(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "schedule"), 0), "scheduled_at", ""));
 		if (cJSON_GetObjectItem(o, "upload_progress"))
 			printf("upload   uploaded %s bytes\n", json_str(o, "upload_progress", ""));
 		print_rows("jobs", cJSON_GetObjectItem(o, "jobs"), jc);
