@@ -75,9 +75,7 @@ static int insert_row(sqlite3 *db, struct config *c, const struct channel *ch, c
 	const char *id = json_str(m, "episode_id", ""), *title = json_str(m, "title", "");
 	char ticket[200], slug[48], *src, *idea_json = json_print(idea);
 	struct state_args a = { .actor_type = STATE_USER, .actor = "upload", .stage = stage_find("upload") };
-	struct episode e;
 	cJSON *nv = cJSON_CreateObject();
-	unsigned fx;
 	int rc = -1;
 
 	slugify(title, slug, sizeof slug);
@@ -95,11 +93,8 @@ static int insert_row(sqlite3 *db, struct config *c, const struct channel *ch, c
 		    "'upload','upload',?,?,1,?)",
 		    "ssssssss", id, ch->db_id, title, idea_json, ticket, hash, src,
 		    json_str(m, "publish_at", NULL)) == 0 &&
-	    episode_load(db, c->root, id, &e) == 0) {
-		rc = state_apply(db, c, &e, EV_INGEST, &a, &fx);
-		if (rc == 0) rc = db_commit(db);
-		episode_free(&e);
-	}
+	    state_born(db, c, id, &a) == 0)
+		rc = db_commit(db);
 	if (rc < 0) db_rollback(db);
 out:
 	cJSON_Delete(nv);

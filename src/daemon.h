@@ -20,6 +20,8 @@ void db_rollback(sqlite3 *db);
 MUST_USE sqlite3_stmt *db_prep(sqlite3 *db, const char *sql, const char *fmt, ...);
 MUST_USE int db_exec(sqlite3 *db, const char *sql, const char *fmt, ...); /* no rows */
 MUST_USE char *db_col_str(sqlite3_stmt *st, int col);                     /* malloc'd copy or NULL */
+/* The first column of the first row as an ISO-8601 time; 0 when none. */
+MUST_USE double db_time(sqlite3 *db, const char *sql, const char *fmt, ...);
 /* The first column of every row, collected before the caller changes rows. */
 MUST_USE size_t db_strings(sqlite3 *db, char ***out, const char *sql, const char *fmt, ...);
 void db_strings_free(char **v, size_t n);
@@ -162,6 +164,7 @@ void state_after(struct config *c, const struct episode *e, unsigned fx, const s
 /* Refuses with the table's reason when ev is not allowed in e's state. */
 MUST_USE int state_check(const struct episode *e, enum ep_event ev);
 /* One transaction around state_apply, then state_after. */
+MUST_USE int state_born(sqlite3 *db, struct config *c, const char *id, const struct state_args *a);
 MUST_USE int state_do(sqlite3 *db, struct config *c, struct episode *e, enum ep_event ev, const struct state_args *a);
 /* Lifts a channel-wide hold (a stage, or "*") of that kind and releases the
  * channel's episodes it held; actor "daemon" or a user's name.  The caller

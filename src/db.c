@@ -250,6 +250,20 @@ int db_exec(sqlite3 *db, const char *sql, const char *fmt, ...)
 	return 0;
 }
 
+double db_time(sqlite3 *db, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	sqlite3_stmt *st;
+	double t = 0;
+	va_start(ap, fmt);
+	st = vprep(db, sql, fmt, ap);
+	va_end(ap);
+	if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		t = time_parse_iso((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return t > 0 ? t : 0;
+}
+
 char *db_col_str(sqlite3_stmt *st, int col)
 {
 	const unsigned char *s = sqlite3_column_text(st, col);

@@ -168,14 +168,9 @@ void hold_release_due(sqlite3 *db, struct config *c)
  * again a second later, never in a tight loop. */
 double hold_next_release(sqlite3 *db)
 {
-	sqlite3_stmt *st = db_prep(db,
-				   "SELECT MIN(t) FROM (SELECT until AS t FROM channel_holds"
-				   " UNION ALL SELECT hold_until FROM episodes WHERE state = 'held')",
-				   NULL);
-	double t = 0;
-	if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		t = time_parse_iso((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	if (t > 0 && t < time_now()) t = time_now() + 1;
-	return t > 0 ? t : 0;
+	double t = db_time(db,
+			   "SELECT MIN(t) FROM (SELECT until AS t FROM channel_holds"
+			   " UNION ALL SELECT hold_until FROM episodes WHERE state = 'held')",
+			   NULL);
+	return t > 0 && t < time_now() ? time_now() + 1 : t;
 }

@@ -123,9 +123,7 @@ static int insert_episode(sqlite3 *db, struct config *c, struct channel *ch, con
 			  const char *hash, const char *id, const char *ticket)
 {
 	struct state_args a = { .actor_type = STATE_DAEMON, .actor = "ingest", .stage = &stage_table[0] };
-	struct episode e;
 	char *idea_json = json_print(idea->json), *source = xasprintf("spool/incoming/%s", name);
-	unsigned fx;
 	int rc = -1;
 	a.reason = source;
 	if (db_begin(db) < 0) goto out;
@@ -134,12 +132,9 @@ static int insert_episode(sqlite3 *db, struct config *c, struct channel *ch, con
 		    " priority, ticket, location, stage, idempotency_key, content_hash, source_name)"
 		    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
 		    "ssssssissssss", id, ch->db_id, idea->topic, ticket, idea->idea_source, idea_json, idea->priority,
-		    ticket, stage_table[0].name, stage_table[0].name, idea->idempotency_key, hash, name) < 0 ||
-	    episode_load(db, c->root, id, &e) < 0)
-		goto out;
-	rc = state_apply(db, c, &e, EV_INGEST, &a, &fx);
-	episode_free(&e);
-	if (rc == 0) rc = db_commit(db);
+		    ticket, stage_table[0].name, stage_table[0].name, idea->idempotency_key, hash, name) == 0 &&
+	    state_born(db, c, id, &a) == 0)
+		rc = db_commit(db);
 out:
 	if (rc < 0) db_rollback(db);
 	free(source);

@@ -107,15 +107,9 @@ int sched_pick(struct sched *s, sqlite3 *db, struct job_ref *out)
 double sched_next_deadline(sqlite3 *db)
 {
 	char now[32];
-	sqlite3_stmt *st;
-	double t = 0;
 	time_iso(time_now(), now);
-	st = db_prep(db, "SELECT MIN(next_attempt_at) FROM jobs WHERE status = 'queued' AND next_attempt_at > ?", "s",
-		     now);
-	if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		t = time_parse_iso((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return t > 0 ? t : 0;
+	return db_time(db, "SELECT MIN(next_attempt_at) FROM jobs WHERE status = 'queued' AND next_attempt_at > ?", "s",
+		       now);
 }
 
 int sched_pending(sqlite3 *db)

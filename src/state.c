@@ -429,6 +429,19 @@ void state_after(struct config *c, const struct episode *e, unsigned fx, const s
 	if (fx & FX_ALERT) alert(c, e);
 }
 
+/* A row just inserted (state 'new') takes its first event, EV_INGEST, in the
+ * caller's transaction: ingest and bundle import create episodes this way. */
+int state_born(sqlite3 *db, struct config *c, const char *id, const struct state_args *a)
+{
+	struct episode e;
+	unsigned fx;
+	int rc;
+	if (episode_load(db, c->root, id, &e) < 0) return -1;
+	rc = state_apply(db, c, &e, EV_INGEST, a, &fx);
+	episode_free(&e);
+	return rc;
+}
+
 int state_do(sqlite3 *db, struct config *c, struct episode *e, enum ep_event ev, const struct state_args *a)
 {
 	unsigned fx = 0;
