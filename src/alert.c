@@ -129,19 +129,13 @@ static void deliver(const struct config *c, const char *url, const char *body, c
 {
 	const struct http_env env = { .root = c->root, .global = c->global, .episode_id = episode_id };
 	static const char *const headers[] = { "Content-Type: application/json", NULL };
-	struct http_req req = { .provider = "webhook",
-				.method = "POST",
-				.url = url,
-				.headers = headers,
-				.body = body,
-				.body_len = strlen(body),
-				.timeout_s = 10,
-				.connect_timeout_s = 10,
-				.max_attempts = 3,
-				.max_response = 65536 };
+	struct http_req req = http_post("webhook", url, headers, body);
 	struct http_resp resp;
 	sigset_t none;
 	int devnull = open("/dev/null", O_RDONLY);
+	req.timeout_s = req.connect_timeout_s = 10;
+	req.max_attempts = 3;
+	req.max_response = 65536;
 	setsid();
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);

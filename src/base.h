@@ -99,6 +99,8 @@ struct sbuf {
 void sb_add(struct sbuf *b, const char *s, size_t n);
 void sb_puts(struct sbuf *b, const char *s);
 void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_vprintf(struct sbuf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+void sb_percent_escape(struct sbuf *b, const char *s, const char *keep);
 void sb_free(struct sbuf *b);
 
 /* ---- hash.c: SHA-256 (libcrypto) as 64 hex digits -------------------- */
@@ -129,6 +131,7 @@ MUST_USE int base64_decode(const char *in, struct sbuf *out);
  * tmp is discarded. */
 enum { FSIO_NOREPLACE = 0, FSIO_REPLACE = 1 };
 MUST_USE char *fsio_tmp_name(const char *final);
+MUST_USE char *fsio_tmp_name_ext(const char *final, const char *ext);
 MUST_USE long fsio_tmp_pid(const char *name); /* pid in a temporary name, 0: not one */
 MUST_USE int fsio_tmp_open(const char *final, char **tmp_out);
 MUST_USE int fsio_commit(int fd, const char *tmp, const char *final, int flags);
@@ -140,6 +143,8 @@ MUST_USE int fsio_move(const char *from, const char *to); /* never overwrites */
 MUST_USE int fsio_discard(const char *tmp);               /* a temporary file, or folder of files */
 MUST_USE int fsio_fsync_dir(const char *dir);
 MUST_USE int fsio_mkdirs(const char *path);
+struct stat;
+MUST_USE int fsio_open_regular(const char *path, struct stat *st, const char *symlink_hint);
 MUST_USE char *fsio_read(const char *path, size_t max, size_t *len_out);
 MUST_USE int fsio_exists(const char *path);
 MUST_USE int fsio_is_dir(const char *path);

@@ -85,17 +85,9 @@ char *credential_read_file(const char *path)
 {
 	struct stat st;
 	char *key = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	if (fd < 0) {
-		if (errno == ELOOP)
-			err_set("%s is a symbolic link; put the key in a regular file", path);
-		else
-			err_set_errno("cannot open the key file %s", path);
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		err_set("%s is not a regular file", path);
-	else if ((st.st_mode & 07777) != 0600 && (st.st_mode & 07777) != 0400)
+	int fd = fsio_open_regular(path, &st, "put the key in a regular file");
+	if (fd < 0) return NULL;
+	if ((st.st_mode & 07777) != 0600 && (st.st_mode & 07777) != 0400)
 		err_set("%s has mode %04o; only 0600 or 0400 is accepted: chmod 600 %s", path,
 			(unsigned)(st.st_mode & 07777), path);
 	else if (st.st_size > KEY_FILE_MAX)

@@ -250,34 +250,16 @@ int db_exec(sqlite3 *db, const char *sql, const char *fmt, ...)
 	return 0;
 }
 
-double db_time(sqlite3 *db, const char *sql, const char *fmt, ...)
-{
-	va_list ap;
-	sqlite3_stmt *st;
-	double t = 0;
-	va_start(ap, fmt);
-	st = vprep(db, sql, fmt, ap);
-	va_end(ap);
-	if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		t = time_parse_iso((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return t > 0 ? t : 0;
-}
-
 char *db_col_str(sqlite3_stmt *st, int col)
 {
 	const unsigned char *s = sqlite3_column_text(st, col);
 	return s ? xstrdup((const char *)s) : NULL;
 }
 
-size_t db_strings(sqlite3 *db, char ***out, const char *sql, const char *fmt, ...)
+static size_t vstrings(sqlite3 *db, char ***out, const char *sql, const char *fmt, va_list ap)
 {
-	va_list ap;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = vprep(db, sql, fmt, ap);
 	size_t n = 0;
-	va_start(ap, fmt);
-	st = vprep(db, sql, fmt, ap);
-	va_end(ap);
 	*out = NULL;
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		*out = xrealloc(*out, (n + 1) * sizeof **out);
@@ -285,6 +267,31 @@ size_t db_strings(sqlite3 *db, char ***out, const char *sql, const char *fmt, ..
 	}
 	sqlite3_finalize(st);
 	return n;
+}
+
+size_t db_strings(sqlite3 *db, char ***out, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+	va_start(ap, fmt);
+	n = vstrings(db, out, sql, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+/* The first column of the first row as a time (an ISO string), 0 if none. */
+double db_time(sqlite3 *db, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	char **v;
+	double t;
+	size_t n;
+	va_start(ap, fmt);
+	n = vstrings(db, &v, sql, fmt, ap);
+	va_end(ap);
+	t = n ? time_parse_iso(v[0]) : 0;
+	db_strings_free(v, n);
+	return t > 0 ? t : 0;
 }
 
 void db_strings_free(char **v, size_t n)

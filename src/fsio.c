@@ -49,13 +49,37 @@ char *fsio_tmp_name(const char *final)
 	return out;
 }
 
-/* The pid a name made by fsio_tmp_name carries, or 0 when the name does not
- * follow the convention (so it is not ours to remove). */
+/* The same with an extension after ".tmp", for the tools that choose a
+ * format by it (ffmpeg, espeak-ng): ".<name>.<pid>.tmp.<ext>". */
+char *fsio_tmp_name_ext(const char *final, const char *ext)
+{
+	char *tmp = fsio_tmp_name(final), *out = xasprintf("%s.%s", tmp, ext);
+	free(tmp);
+	return out;
+}
+
+/* The extensions our tools are given after ".tmp"; a user's ".x.1.tmp.bak" is not ours. */
+static const char *const tmp_exts[] = { "mp4", "mp3", "wav", "pcm", "audio", "txt", "png", "srt", "ass", "json" };
+
+/* Length of name without one of those extensions after ".tmp". */
+static size_t without_ext(const char *name, size_t n)
+{
+	for (size_t i = 0; i < sizeof tmp_exts / sizeof *tmp_exts; i++) {
+		size_t e = strlen(tmp_exts[i]);
+		if (n > e + 5 && name[n - e - 1] == '.' && !strcmp(name + n - e, tmp_exts[i]) &&
+		    !strncmp(name + n - e - 5, ".tmp", 4))
+			return n - e - 1;
+	}
+	return n;
+}
+
+/* The pid a name made by fsio_tmp_name(_ext) carries, or 0 when the name
+ * does not follow the convention (so it is not ours to remove). */
 long fsio_tmp_pid(const char *name)
 {
-	size_t n = strlen(name), d = 0;
+	size_t n = without_ext(name, strlen(name)), d = 0;
 	long pid = 0;
-	if (n < 8 || name[0] != '.' || strcmp(name + n - 4, ".tmp") != 0) return 0;
+	if (n < 8 || name[0] != '.' || strncmp(name + n - 4, ".tmp", 4) != 0) return 0;
 	n -= 4;
 	while (d < n && d < 10 && name[n - 1 - d] >= '0' && name[n - 1 - d] <= '9') d++;
 	if (d == 0 || d + 3 > n || name[n - 1 - d] != '.') return 0;
@@ -238,25 +262,34 @@ int fsio_mkdirs(const char *path)
 	return rc;
 }
 
+/* Opens a regular file for reading, never through a symlink (symlink_hint
+ * says what to do instead); *st gets its status. -1 with err_set. */
+int fsio_open_regular(const char *path, struct stat *st, const char *symlink_hint)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			err_set("%s is a symbolic link; %s", path, symlink_hint);
+		else
+			err_set_errno("cannot open %s", path);
+		return -1;
+	}
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		err_set("%s is not a regular file", path);
+		return -1;
+	}
+	return fd;
+}
+
 /* Reads a regular file (never through a symlink) of at most max bytes. */
 char *fsio_read(const char *path, size_t max, size_t *len_out)
 {
 	struct stat st;
 	char *buf;
 	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno == ELOOP)
-			err_set("%s is a symbolic link; only regular files are read", path);
-		else
-			err_set_errno("cannot open %s", path);
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		err_set("%s is not a regular file", path);
-		return NULL;
-	}
+	int fd = fsio_open_regular(path, &st, "only regular files are read");
+	if (fd < 0) return NULL;
 	if ((size_t)st.st_size > max) {
 		close(fd);
 		err_set("%s is %lld bytes, more than the limit of %zu", path, (long long)st.st_size, max);

@@ -893,6 +893,15 @@ static void log_attempt(const struct http_env *env, const struct xfer *x, const 
 		 x->o->url_log, what, ms, x->resp->attempts, x->o->max_attempts, lim, tail);
 }
 
+/* A POST of a small in-memory body; the caller adjusts limits and retries. */
+struct http_req http_post(const char *provider, const char *url, const char *const *headers, const char *body)
+{
+	struct http_req q = { .provider = provider, .method = "POST", .url = url, .headers = headers };
+	q.body = body;
+	q.body_len = strlen(body);
+	return q;
+}
+
 int http_request(const struct http_env *env, const struct http_req *req, struct http_resp *resp)
 {
 	struct opts o;

@@ -47,6 +47,7 @@ struct http_resp {
 /* 0 when the final answer is 2xx or one of req->answers (resp->status says
  * which); -1 otherwise, with resp->error saying why.  env may be NULL: no
  * limits, no logs, the CA bundle from SSL_CERT_FILE or the distro paths. */
+struct http_req http_post(const char *provider, const char *url, const char *const *headers, const char *body);
 MUST_USE int http_request(const struct http_env *env, const struct http_req *req, struct http_resp *resp);
 void http_resp_free(struct http_resp *resp);
 const char *http_header(const struct http_resp *resp, const char *name, char *out, size_t n);

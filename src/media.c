@@ -111,12 +111,12 @@ static void argv_push(struct media_argv *a, char *s)
 /* Appends one argument, formatted; the vector stays NULL-terminated. */
 void media_argv_add(struct media_argv *a, const char *fmt, ...)
 {
+	struct sbuf b = { 0 };
 	va_list ap;
-	char *s;
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0) abort();
+	sb_vprintf(&b, fmt, ap);
 	va_end(ap);
-	argv_push(a, s);
+	argv_push(a, b.s);
 }
 
 /* Appends an option and its formatted value: two arguments. */

@@ -53,27 +53,15 @@ void oauth_free(struct oauth *o)
 char *oauth_form_escape(const char *s)
 {
 	struct sbuf b = { 0 };
-	sb_add(&b, "", 0);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    strchr("-._~", *p))
-			sb_add(&b, (const char *)p, 1);
-		else
-			sb_printf(&b, "%%%02X", *p);
-	}
+	sb_percent_escape(&b, s, "-._~");
 	return b.s;
 }
 
 int oauth_token_post(struct stage_ctx *ctx, const char *url, const char *form, cJSON **json, struct http_resp *resp)
 {
 	static const char *const hdrs[] = { "Content-Type: application/x-www-form-urlencoded", NULL };
-	struct http_req q = { .provider = "youtube",
-			      .method = "POST",
-			      .url = url,
-			      .headers = hdrs,
-			      .body = form,
-			      .body_len = strlen(form),
-			      .max_attempts = 3 };
+	struct http_req q = http_post("youtube", url, hdrs, form);
+	q.max_attempts = 3;
 	*json = NULL;
 	if (http_request(&ctx->http, &q, resp) < 0) return -1;
 	if (!(*json = cJSON_Parse(resp->body.s))) return err_set("%s answered something that is not JSON", url);

@@ -97,7 +97,7 @@ static enum stage_rc gen_clip(struct stage_ctx *ctx, const struct media_frame *f
 	const char *font = media_font(), *scale, *desc = s->desc ? s->desc : "";
 	uint32_t seed = hash32(desc) ^ (uint32_t)s->index;
 	int size = (f->w < f->h ? f->w : f->h) / 14, cols = f->w * 10 / (size * 6);
-	char *txt = xasprintf("broll/.seg-%02d.tmp.txt", s->index);
+	char *seg = xasprintf("broll/seg-%02d", s->index), *txt = fsio_tmp_name_ext(seg, "txt");
 	char *wrapped = media_wrap(desc, cols > 8 ? cols - 4 : 4, 4), *src = NULL, *filter = NULL;
 	struct media_argv in = { 0 };
 	enum stage_rc rc;
@@ -122,6 +122,7 @@ out:
 	free(src);
 	free(wrapped);
 	free(txt);
+	free(seg);
 	return rc;
 }
 

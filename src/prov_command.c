@@ -132,16 +132,18 @@ static char *command_request(const struct stage_ctx *ctx)
 static int command_stderr_open(const struct stage_ctx *ctx)
 {
 	int fd = open(ctx->episode_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	char *tmpl;
+	char *name, *tmp;
 
 	if (fd >= 0) return fd;
-	tmpl = xasprintf("%s/.command-stderr.XXXXXX.tmp", ctx->episode_dir);
-	fd = mkostemps(tmpl, 4, O_CLOEXEC);
+	name = xasprintf("%s/command-stderr", ctx->episode_dir);
+	tmp = fsio_tmp_name(name);
+	fd = open(tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0)
-		unlink(tmpl);
+		unlink(tmp);
 	else
 		err_set_errno("cannot create a temporary file in %s", ctx->episode_dir);
-	free(tmpl);
+	free(name);
+	free(tmp);
 	return fd;
 }
 

@@ -86,13 +86,7 @@ static char *file_url(const char *path)
 	struct sbuf b = { 0 };
 
 	sb_puts(&b, "file://");
-	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    strchr("/-._~", *p))
-			sb_add(&b, (const char *)p, 1);
-		else
-			sb_printf(&b, "%%%02X", *p);
-	}
+	sb_percent_escape(&b, path, "/-._~");
 	return b.s;
 }
 

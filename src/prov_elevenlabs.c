@@ -20,7 +20,7 @@
  *  - a good answer is kept as .tts-<sha256 of the request>.json until the
  *    stage succeeds, so a run retried after a failure in a later request
  *    does not pay again for the earlier ones (and records no cost for them);
- *  - scratch files are .tts-NNN.tmp.* and are removed whatever the outcome.
+ *  - scratch files are .tts-NNN.<pid>.tmp.* and are removed whatever the outcome.
  */
 #define _GNU_SOURCE
 #include "provider.h"
@@ -381,7 +381,7 @@ static void pcm_add(struct media_pcm *p, const int16_t *s, size_t n)
 /* Decodes the answer's audio with ffmpeg and appends it to the narration. */
 static enum stage_rc decode(struct stage_ctx *ctx, struct tts *t, size_t k, const cJSON *ans)
 {
-	char in[40], out[40];
+	char name[40], *in, *out;
 	struct sbuf bytes = { 0 };
 	struct media_argv a = { 0 };
 	enum stage_rc rc = STAGE_OK;
@@ -389,8 +389,9 @@ static enum stage_rc decode(struct stage_ctx *ctx, struct tts *t, size_t k, cons
 	char *pcm = NULL;
 	size_t len = 0;
 
-	snprintf(in, sizeof in, ".tts-%03zu.tmp.audio", k + 1);
-	snprintf(out, sizeof out, ".tts-%03zu.tmp.pcm", k + 1);
+	snprintf(name, sizeof name, "tts-%03zu", k + 1);
+	in = fsio_tmp_name_ext(name, "audio");
+	out = fsio_tmp_name_ext(name, "pcm");
 	if (base64_decode(json_str(ans, "audio_base64", ""), &bytes) < 0 || !bytes.len) {
 		rc = stage_fail(ctx, STAGE_RETRY,
 				"elevenlabs: request %zu/%zu: audio_base64 is empty "
@@ -422,6 +423,7 @@ static enum stage_rc decode(struct stage_ctx *ctx, struct tts *t, size_t k, cons
 	pcm_add(&t->pcm, (const int16_t *)(void *)pcm, len / 2);
 out:
 	unlink(in), unlink(out);
+	free(in), free(out);
 	media_argv_free(&a);
 	sb_free(&bytes);
 	free(pcm);

@@ -87,7 +87,7 @@ static enum stage_rc hg_call(struct clip_jobs *r, struct http_req *q, const char
 	return rc;
 }
 
-/* avatar/.seg-NN.narration.tmp.mp3: the segment's part of the narration. */
+/* avatar/.seg-NN.narration.<pid>.tmp.mp3: the segment's part of the narration. */
 static enum stage_rc hg_cut(struct clip_jobs *r, const struct media_seg *s, const char *mp3)
 {
 	struct media_argv a = { 0 };
@@ -126,7 +126,7 @@ static enum stage_rc hg_upload(struct clip_jobs *r, const struct media_seg *s, c
 static enum stage_rc hg_asset(struct clip_jobs *r, const struct media_seg *s, char **asset)
 {
 	const char *have = clip_jobs_get(r, s->index, "asset");
-	char *mp3;
+	char *mp3, *seg;
 	enum stage_rc rc;
 
 	*asset = NULL;
@@ -134,7 +134,9 @@ static enum stage_rc hg_asset(struct clip_jobs *r, const struct media_seg *s, ch
 		*asset = xstrdup(have);
 		return STAGE_OK;
 	}
-	mp3 = xasprintf("%s/.seg-%02d.narration.tmp.mp3", r->p->dir, s->index);
+	seg = xasprintf("%s/seg-%02d.narration", r->p->dir, s->index);
+	mp3 = fsio_tmp_name_ext(seg, "mp3");
+	free(seg);
 	if ((rc = hg_cut(r, s, mp3)) == STAGE_OK) rc = hg_upload(r, s, mp3, asset);
 	unlink(mp3);
 	free(mp3);
@@ -288,23 +290,15 @@ static enum stage_rc hg_status(struct clip_jobs *r, const struct media_seg *s, c
 	return STAGE_PENDING;
 }
 
+/* The provider's description, grouped as the struct declares it. */
+/* clang-format off */
 static const struct clip_jobs_prov heygen = {
-	.name = "heygen",
-	.dir = "avatar",
-	.asset_type = "avatar_video",
-	.broll = 0,
-	.poll_default = 10,
-	.wait_default = 1200,
-	.operation = "avatar_video",
-	.unit_type = "minutes",
-	.clip = "avatar video",
-	.fingerprint = hg_fingerprint,
-	.submit = hg_submit,
-	.status_url = hg_status_url,
-	.get = hg_get,
-	.status = hg_status,
-	.cancel = NULL,
+	.name = "heygen", .dir = "avatar", .asset_type = "avatar_video", .broll = 0,
+	.poll_default = 10, .wait_default = 1200, .operation = "avatar_video", .unit_type = "minutes",
+	.fingerprint = hg_fingerprint, .submit = hg_submit, .clip = "avatar video",
+	.status_url = hg_status_url, .get = hg_get, .status = hg_status, /* no cancel: HeyGen has no endpoint for it */
 };
+/* clang-format on */
 
 /* providers.avatar: {name: heygen, avatar_id | talking_photo_id, ...}; see docs/cloud-providers.md. */
 enum stage_rc prov_avatar_heygen(struct stage_ctx *ctx)

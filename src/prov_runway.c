@@ -257,23 +257,15 @@ static void rw_cancel(struct clip_jobs *r, const char *id)
 	free(del);
 }
 
+/* The provider's description, grouped as the struct declares it. */
+/* clang-format off */
 static const struct clip_jobs_prov runway = {
-	.name = "runway",
-	.dir = "broll",
-	.asset_type = "b_roll",
-	.broll = 1,
-	.poll_default = 6,
-	.wait_default = 600,
-	.operation = "text_to_video",
-	.unit_type = "seconds",
-	.clip = "b-roll",
-	.fingerprint = rw_fingerprint,
-	.submit = rw_submit,
-	.status_url = rw_task_url,
-	.get = rw_get,
-	.status = rw_status,
-	.cancel = rw_cancel,
+	.name = "runway", .dir = "broll", .asset_type = "b_roll", .broll = 1,
+	.poll_default = 6, .wait_default = 600, .operation = "text_to_video", .unit_type = "seconds",
+	.fingerprint = rw_fingerprint, .submit = rw_submit, .clip = "b-roll",
+	.status_url = rw_task_url, .get = rw_get, .status = rw_status, .cancel = rw_cancel,
 };
+/* clang-format on */
 
 /* providers.broll: {name: runway, model, ratio, duration, ...}; see docs/cloud-providers.md. */
 enum stage_rc prov_broll_runway(struct stage_ctx *ctx)

@@ -74,9 +74,11 @@ char *stagedb_cached_result(const char *root, const char *job_id, const char *in
 	char *res = NULL;
 	*from_job = NULL;
 	if (!db) return NULL;
+	/* The newest completed run of this job's stage, for this episode, on the same inputs. */
 	st = prep(db,
-		  "SELECT j.result, j.id FROM jobs j JOIN jobs me ON me.id = ? WHERE j.episode_id = me.episode_id"
-		  " AND j.stage = me.stage AND j.status = 'completed' AND j.input_hash = ? AND j.result IS NOT NULL"
+		  "SELECT j.result, j.id FROM jobs j JOIN jobs me ON me.id = ?"
+		  " WHERE j.episode_id = me.episode_id AND j.stage = me.stage"
+		  " AND j.status = 'completed' AND j.input_hash = ? AND j.result IS NOT NULL"
 		  " ORDER BY j.completed_at DESC LIMIT 1",
 		  args, 2);
 	if (st && sqlite3_step(st) == SQLITE_ROW) {

@@ -46,25 +46,26 @@ static const struct event_def {
 	const char *refusal;   /* said when the episode's state does not allow it */
 	const char *hold_kind; /* the kind it puts on a held ticket (NULL: the caller's) */
 	int last_error;
-	/* clang-format off: a table keeps one row per line */
+	/* a table keeps one row per line */
+	/* clang-format off */
 } events[EV_COUNT] = {
+#define COMPLETE { "complete", "its stage is not running", NULL, LE_CLEAR }
+#define APPROVE { "approve", "it is not waiting for approval", NULL, LE_KEEP }
 	[EV_INGEST] = { "create", "it exists already", NULL, LE_KEEP },
 	[EV_START] = { "start", "it is not queued", NULL, LE_KEEP },
-	[EV_DONE] = { "complete", "its stage is not running", NULL, LE_CLEAR },
-	[EV_DONE_GATE] = { "complete", "its stage is not running", NULL, LE_CLEAR },
-	[EV_DONE_LAST] = { "complete", "its stage is not running", NULL, LE_CLEAR },
+	[EV_DONE] = COMPLETE, [EV_DONE_GATE] = COMPLETE, [EV_DONE_LAST] = COMPLETE,
 	[EV_DEFER] = { "defer", "its stage is not running", NULL, LE_SET },
 	[EV_FAIL] = { "fail", "its stage is not queued or running", NULL, LE_SET },
 	[EV_HOLD] = { "hold", "its stage is not queued or running", NULL, LE_KEEP },
 	[EV_RELEASE] = { "release", "it is not held", NULL, LE_KEEP },
-	[EV_APPROVE] = { "approve", "it is not waiting for approval", NULL, LE_KEEP },
-	[EV_APPROVE_GATE] = { "approve", "it is not waiting for approval", NULL, LE_KEEP },
-	[EV_APPROVE_LAST] = { "approve", "it is not waiting for approval", NULL, LE_KEEP },
+	[EV_APPROVE] = APPROVE, [EV_APPROVE_GATE] = APPROVE, [EV_APPROVE_LAST] = APPROVE,
 	[EV_REJECT] = { "reject", "it is not waiting for a review", "rejected", LE_KEEP },
 	[EV_REWIND] = { "reject", "it is not waiting for a review", NULL, LE_KEEP },
 	[EV_RESUME] = { "retry", "it is not failed, held or cancelled; nothing to retry", NULL, LE_KEEP },
 	[EV_CANCEL] = { "cancel", "there is nothing to cancel", "cancelled", LE_KEEP },
 	[EV_REQUEUE] = { "requeue", "its stage is not running", NULL, LE_KEEP },
+#undef COMPLETE
+#undef APPROVE
 };
 /* clang-format on */
 

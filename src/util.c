@@ -325,15 +325,34 @@ void sb_puts(struct sbuf *b, const char *s)
 	sb_add(b, s, strlen(s));
 }
 
+void sb_vprintf(struct sbuf *b, const char *fmt, va_list ap)
+{
+	char *s;
+	if (vasprintf(&s, fmt, ap) < 0) abort();
+	sb_puts(b, s);
+	free(s);
+}
+
 void sb_printf(struct sbuf *b, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0) abort();
+	sb_vprintf(b, fmt, ap);
 	va_end(ap);
-	sb_puts(b, s);
-	free(s);
+}
+
+/* Percent-encodes every byte but ASCII letters, digits and those in keep
+ * (RFC 3986 unreserved is "-._~"; a file URL keeps "/" too). */
+void sb_percent_escape(struct sbuf *b, const char *s, const char *keep)
+{
+	sb_add(b, "", 0);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr(keep, *p))
+			sb_add(b, (const char *)p, 1);
+		else
+			sb_printf(b, "%%%02X", *p);
+	}
 }
 
 void sb_free(struct sbuf *b)

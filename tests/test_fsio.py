@@ -40,6 +40,7 @@ def test_startup_removes_only_temporaries_of_dead_processes(root, tmp_path):
         plant_file(root.path / f"spool/failed/.t-ep-2.error.{dead}.tmp"),
         plant_file(ep / f".audio.wav.{dead}.tmp"),
         plant_file(ep / f"avatar/.seg-01.mp4.{dead}.tmp"),
+        plant_file(ep / f"broll/.seg-02.{dead}.tmp.mp4"),   # an extension for ffmpeg
         plant_publish_folder(root.path / f"channels/t/outbox/.ep-1.{dead}.tmp"),
         plant_publish_folder(elsewhere / f".ep-2.{dead}.tmp"),
     ]
@@ -47,7 +48,7 @@ def test_startup_removes_only_temporaries_of_dead_processes(root, tmp_path):
         plant_file(ep / f".script.md.{live}.tmp"),          # its process is alive
         plant_file(ep / ".notes.tmp"),                      # a user's file, not our convention
         plant_file(ep / f"notes.{dead}.tmp"),               # not a dot-name
-        plant_file(ep / f".notes.{dead}.tmp.bak"),          # not ending in .tmp
+        plant_file(ep / f".notes.{dead}.tmp.bak"),          # not ending in .tmp or .tmp.<one of ours>
         plant_file(ep / "audio.wav"),
         plant_file(root.path / f"spool/incoming/.idea.json.{dead}.tmp"),   # the user's folders
         plant_file(root.path / f"spool/tmp/.idea.json.{dead}.tmp"),

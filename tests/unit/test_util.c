@@ -114,9 +114,17 @@ static void test_names(const char *dir)
 	ok(!strcmp(t, want), "temporary name: %s", t);
 	ok(fsio_tmp_pid(strrchr(t, '/') + 1) == (long)getpid(), "the pid read back from it");
 	free(t);
-	ok(fsio_tmp_pid(".a.b.123.tmp") == 123 && fsio_tmp_pid(".a.1.tmp") == 1, "names of the convention");
+	t = fsio_tmp_name_ext("/x/y/seg-01", "mp4");
+	snprintf(want, sizeof want, "/x/y/.seg-01.%ld.tmp.mp4", (long)getpid());
+	ok(!strcmp(t, want), "temporary name with an extension: %s", t);
+	ok(fsio_tmp_pid(strrchr(t, '/') + 1) == (long)getpid(), "its pid read back");
+	free(t);
+	ok(fsio_tmp_pid(".a.b.123.tmp") == 123 && fsio_tmp_pid(".a.1.tmp") == 1 &&
+		   fsio_tmp_pid(".a.123.tmp.mp4") == 123 && fsio_tmp_pid(".a.7.tmp.pcm") == 7,
+	   "names of the convention");
 	ok(!fsio_tmp_pid("a.123.tmp") && !fsio_tmp_pid(".123.tmp") && !fsio_tmp_pid(".a.tmp") &&
-		   !fsio_tmp_pid(".a.12x.tmp") && !fsio_tmp_pid(".a.123.tmp.mp4") && !fsio_tmp_pid(".a.0.tmp"),
+		   !fsio_tmp_pid(".a.12x.tmp") && !fsio_tmp_pid(".a.123.tmpx.mp4") && !fsio_tmp_pid(".a.0.tmp") &&
+		   !fsio_tmp_pid(".a.123.tmp.") && !fsio_tmp_pid(".a.123.tmp.bak") && !fsio_tmp_pid(".a.tmp.mp4"),
 	   "other names are not temporaries");
 	free(touch(dir, "b"));
 	free(touch(dir, "a"));
