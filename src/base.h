@@ -236,6 +236,7 @@ struct config {
 MUST_USE int config_load(struct config *c, const char *root);
 void config_free(struct config *c);
 MUST_USE struct channel *config_channel(struct config *c, const char *id);
+void pulse_rules_check(const cJSON *rules, struct sbuf *errs); /* pulse.c: channel.yaml's pulse: block */
 /* providers.<stage> normalised to an object with at least "name". Caller frees. */
 MUST_USE cJSON *config_provider(const struct channel *ch, const char *stage);
 MUST_USE int config_gate(const struct channel *ch, const char *gate); /* script_review/review */
@@ -262,6 +263,10 @@ struct idea {
 };
 /* On failure err_msg() holds "field: reason" or "line L, column C: reason". */
 MUST_USE int idea_parse(const char *text, size_t len, struct idea *out);
+/* intake.c: a dropped input file (regular, not a symlink, at most 1 MiB);
+ * NULL with err_set, *gone = 1 when it no longer exists. */
+MUST_USE char *intake_read(const char *path, size_t *len, int *gone);
+MUST_USE cJSON *json_doc_parse(const char *text, size_t len, const char *what); /* NULL with err_set */
 MUST_USE int idea_priority_value(const cJSON *p, int *out);
 
 /* ---- cadence.c: publishing slots in a time zone, ISO-8601 instants ------ */

@@ -1,6 +1,6 @@
 /*
  * daemon.c - the event loop.  It sleeps in epoll_wait with no timeout and
- * wakes only for: inotify (an idea or a decision file arrived), signalfd
+ * wakes only for: inotify (an idea, a pulse file or a decision file arrived), signalfd
  * (SIGCHLD from a stage child, SIGTERM/SIGINT to stop, SIGHUP to reload,
  * SIGUSR1 from a CLI command that changed the database), a stage child's
  * report pipe, or the timerfd armed for the next retry deadline, stage
@@ -35,7 +35,7 @@ struct daemon {
 	sqlite3 *db;
 	struct sched *sched;
 	int ep, ino, sig, tim, lock;
-	int wd_incoming;
+	int wd_incoming, wd_pulse;
 	const char *gates[8]; /* gate folders (stage table), watched for decision files */
 	int wd_gate[8];
 	size_t ngates;
@@ -118,11 +118,12 @@ static int setup_fds(struct daemon *d)
 	d->tim = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (d->ep < 0 || d->sig < 0 || d->ino < 0 || d->tim < 0) return err_set_errno("cannot set up the event loop");
 	d->wd_incoming = watch(d, "incoming");
+	d->wd_pulse = watch(d, "pulse");
 	/* One watch per gate folder of the stage table: decision files. */
 	d->ngates = stage_gates(d->gates, sizeof d->gates / sizeof d->gates[0]);
 	for (size_t i = 0; i < d->ngates; i++)
 		if ((d->wd_gate[i] = watch(d, d->gates[i])) < 0) return -1;
-	if (d->wd_incoming < 0) return -1;
+	if (d->wd_incoming < 0 || d->wd_pulse < 0) return -1;
 	return add_fd(d, d->ino, TAG_INO) || add_fd(d, d->sig, TAG_SIG) || add_fd(d, d->tim, TAG_TIM) ? -1 : 0;
 }
 
@@ -134,6 +135,7 @@ static void note(int rc, const char *what)
 
 static void rescan(struct daemon *d)
 {
+	note(pulse_scan(d->db, &d->cfg), "pulse.scan"); /* first: the ideas it writes are scanned next */
 	note(ingest_scan(d->db, &d->cfg), "ingest.scan");
 	note(review_scan(d->db, &d->cfg), "review.scan");
 }
@@ -156,6 +158,9 @@ static void on_inotify(struct daemon *d)
 				if (ingest_file(d->db, &d->cfg, ev->name) < 0)
 					log_error(NULL, NULL, "ingest.error", "spool/incoming/%s: %s", ev->name,
 						  err_msg());
+			} else if (ev->wd == d->wd_pulse) {
+				if (pulse_file(d->db, &d->cfg, ev->name) < 0)
+					log_error(NULL, NULL, "pulse.error", "spool/pulse/%s: %s", ev->name, err_msg());
 			} else {
 				for (size_t i = 0; i < d->ngates; i++)
 					if (ev->wd == d->wd_gate[i])

@@ -20,7 +20,8 @@ void db_rollback(sqlite3 *db);
 MUST_USE sqlite3_stmt *db_prep(sqlite3 *db, const char *sql, const char *fmt, ...);
 MUST_USE int db_exec(sqlite3 *db, const char *sql, const char *fmt, ...); /* no rows */
 MUST_USE char *db_col_str(sqlite3_stmt *st, int col);                     /* malloc'd copy or NULL */
-/* The first column of the first row as an ISO-8601 time; 0 when none. */
+/* The first column of the first row: malloc'd text (NULL when none); as an ISO-8601 time (0 when none). */
+MUST_USE char *db_first(sqlite3 *db, const char *sql, const char *fmt, ...);
 MUST_USE double db_time(sqlite3 *db, const char *sql, const char *fmt, ...);
 /* The first column of every row, collected before the caller changes rows. */
 MUST_USE size_t db_strings(sqlite3 *db, char ***out, const char *sql, const char *fmt, ...);
@@ -64,6 +65,7 @@ MUST_USE int spool_sync_ticket(const char *root, const struct episode *e);
 MUST_USE int spool_write_note(const char *root, const struct episode *e);
 MUST_USE int spool_reconcile(sqlite3 *db, const char *root);
 MUST_USE int spool_reject(const char *root, const char *name, const char *reason);
+MUST_USE int spool_keep(const char *root, const char *src, const char *dir); /* into spool/<dir>/, a free name */
 
 /* ---- ingest.c -------------------------------------------------------- */
 /* Examine one file in spool/incoming. Returns 0 when it was handled (made an
@@ -71,6 +73,10 @@ MUST_USE int spool_reject(const char *root, const char *name, const char *reason
  * internal error (file left in place, retried later). */
 MUST_USE int ingest_file(sqlite3 *db, struct config *c, const char *name);
 MUST_USE int ingest_scan(sqlite3 *db, struct config *c);
+
+/* ---- pulse.c: trend events in spool/pulse/ become ideas by channel rules - */
+MUST_USE int pulse_file(sqlite3 *db, struct config *c, const char *name);
+MUST_USE int pulse_scan(sqlite3 *db, struct config *c);
 MUST_USE int ingest_finish_pending(sqlite3 *db, struct config *c);
 
 /* ---- job.c: job rows ---------------------------------------------------- */
@@ -291,6 +297,7 @@ MUST_USE double youtube_token_old(const char *root, const cJSON *provider, const
 void youtube_token_alert(const struct config *c, const struct channel *ch, const cJSON *provider,
 			 const char *episode_id);
 MUST_USE int cmd_show(struct cli *a);
+MUST_USE int cmd_pulse(struct cli *a);
 MUST_USE int cmd_approve(struct cli *a);
 MUST_USE int cmd_reject(struct cli *a);
 MUST_USE int cmd_retry(struct cli *a);

@@ -51,10 +51,14 @@ static const char *const migrations[] = {
 	/* 3 -> 4: the publishing slot (schedule.c) */
 	"ALTER TABLE episodes ADD COLUMN scheduled_at TEXT;"
 	" CREATE INDEX idx_episodes_scheduled ON episodes(channel_id, scheduled_at) WHERE scheduled_at IS NOT NULL",
+	/* 4 -> 5: trend intake (pulse.c) keys events and records what became of them */
+	"ALTER TABLE pulse_events ADD COLUMN source_file TEXT;"
+	" ALTER TABLE pulse_events ADD COLUMN outcome TEXT;"
+	" CREATE UNIQUE INDEX idx_pulse_events_key ON pulse_events(source, source_id)",
 	NULL
 };
 /* clang-format on */
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 static int schema_version(sqlite3 *db)
 {
@@ -277,6 +281,20 @@ size_t db_strings(sqlite3 *db, char ***out, const char *sql, const char *fmt, ..
 	n = vstrings(db, out, sql, fmt, ap);
 	va_end(ap);
 	return n;
+}
+
+/* The first column of the first row, malloc'd, or NULL when there is none. */
+char *db_first(sqlite3 *db, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	sqlite3_stmt *st;
+	char *s = NULL;
+	va_start(ap, fmt);
+	st = vprep(db, sql, fmt, ap);
+	va_end(ap);
+	if (st && sqlite3_step(st) == SQLITE_ROW) s = db_col_str(st, 0);
+	sqlite3_finalize(st);
+	return s;
 }
 
 /* The first column of the first row as a time (an ISO string), 0 if none. */

@@ -140,27 +140,31 @@ static int check_key(const cJSON *doc)
 	return 0;
 }
 
-int idea_parse(const char *text, size_t len, struct idea *out)
+/* The JSON text of a spool input (idea or pulse file) as a document; what
+ * says what the file should hold, for the empty-file message. */
+cJSON *json_doc_parse(const char *text, size_t len, const char *what)
 {
 	const char *end = NULL;
+	char *copy;
 	cJSON *doc;
+	if (len == 0) return err_set("the file is empty; %s", what), NULL;
+	if (memchr(text, 0, len)) return err_set("the file contains NUL bytes; it must be UTF-8 JSON text"), NULL;
+	if (!utf8_valid(text, len)) return err_set("the file is not valid UTF-8"), NULL;
+	/* cJSON's length-limited parser trips on trailing whitespace; parse a NUL-terminated copy */
+	copy = xmalloc(len + 1);
+	memcpy(copy, text, len);
+	copy[len] = 0;
+	doc = cJSON_ParseWithOpts(copy, &end, 1);
+	if (!doc) (void)!parse_error(copy, len, end ? end : cJSON_GetErrorPtr()); /* the message is the result */
+	free(copy);
+	return doc;
+}
 
+int idea_parse(const char *text, size_t len, struct idea *out)
+{
+	cJSON *doc;
 	memset(out, 0, sizeof *out);
-	if (len == 0) return err_set("the file is empty; an idea is a JSON object with channel and topic");
-	if (memchr(text, 0, len)) return err_set("the file contains NUL bytes; ideas are UTF-8 JSON text");
-	if (!utf8_valid(text, len)) return err_set("the file is not valid UTF-8");
-	{ /* cJSON's length-limited parser trips on trailing whitespace; parse a NUL-terminated copy */
-		char *copy = xmalloc(len + 1);
-		memcpy(copy, text, len);
-		copy[len] = 0;
-		doc = cJSON_ParseWithOpts(copy, &end, 1);
-		if (!doc) {
-			int rc = parse_error(copy, len, end ? end : cJSON_GetErrorPtr());
-			free(copy);
-			return rc;
-		}
-		free(copy);
-	}
+	if (!(doc = json_doc_parse(text, len, "an idea is a JSON object with channel and topic"))) return -1;
 	if (!cJSON_IsObject(doc)) {
 		cJSON_Delete(doc);
 		return err_set("the top level must be a JSON object with channel and topic");

@@ -129,10 +129,11 @@ static int insert_episode(sqlite3 *db, struct config *c, struct channel *ch, con
 	if (db_begin(db) < 0) goto out;
 	if (db_exec(db,
 		    "INSERT INTO episodes (id, channel_id, title, slug, idea_source, idea,"
-		    " priority, ticket, location, stage, idempotency_key, content_hash, source_name)"
-		    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-		    "ssssssissssss", id, ch->db_id, idea->topic, ticket, idea->idea_source, idea_json, idea->priority,
-		    ticket, stage_table[0].name, stage_table[0].name, idea->idempotency_key, hash, name) == 0 &&
+		    " priority, ticket, location, stage, idempotency_key, content_hash, source_name, pulse_event_id)"
+		    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,(SELECT id FROM pulse_events WHERE id = ?))",
+		    "ssssssisssssss", id, ch->db_id, idea->topic, ticket, idea->idea_source, idea_json, idea->priority,
+		    ticket, stage_table[0].name, stage_table[0].name, idea->idempotency_key, hash, name,
+		    json_str(idea->json, "pulse_event_id", "")) == 0 &&
 	    state_born(db, c, id, &a) == 0)
 		rc = db_commit(db);
 out:
@@ -238,45 +239,26 @@ static int accept_idea(sqlite3 *db, struct config *c, const char *name, struct i
 
 int ingest_file(sqlite3 *db, struct config *c, const char *name)
 {
-	char *path;
-	struct stat st;
-	size_t len;
-	char *text;
+	char *path, *text, *why;
 	struct idea idea;
-	int rc;
+	size_t len;
+	int rc, gone;
 
 	if (ignored_name(name)) return 1;
 	path = spool_path(c->root, "incoming", name);
-	if (lstat(path, &st) < 0) {
-		free(path);
-		return 0;
-	} /* gone already: the event was stale */
-	if (S_ISLNK(st.st_mode)) {
-		free(path);
-		return reject(c, name, "is a symbolic link; drop the file itself");
-	}
-	if (!S_ISREG(st.st_mode)) {
-		free(path);
-		return reject(c, name, "is not a regular file; ideas are JSON files");
-	}
-	if (st.st_size > IDEA_MAX_BYTES) {
-		free(path);
-		return reject(c, name, "is %lld bytes; an idea file may be at most 1 MiB (1048576 bytes)",
-			      (long long)st.st_size);
-	}
-	text = fsio_read(path, IDEA_MAX_BYTES, &len);
+	text = intake_read(path, &len, &gone);
 	free(path);
-	if (!text) return reject(c, name, "cannot be read: %s", err_msg());
-	if (idea_parse(text, len, &idea) < 0) {
-		char *why = xstrdup(err_msg());
-		rc = reject(c, name, "%s", why);
-		free(why);
+	if (!text && gone) return 0; /* gone already: the event was stale */
+	if (text && idea_parse(text, len, &idea) == 0) {
 		free(text);
+		rc = accept_idea(db, c, name, &idea);
+		cJSON_Delete(idea.json);
 		return rc;
 	}
+	why = xstrdup(err_msg());
+	rc = reject(c, name, "%s", why);
+	free(why);
 	free(text);
-	rc = accept_idea(db, c, name, &idea);
-	cJSON_Delete(idea.json);
 	return rc;
 }
 

@@ -85,6 +85,9 @@ static const struct command commands[] = {
 	  "One-time OAuth set-up of a channel's YouTube uploads: prints a consent URL and waits\n"
 	  "for the redirect on 127.0.0.1 (or the redirect URL pasted here); --device uses the\n"
 	  "device flow instead.  Stores the refresh token and releases the channel's auth holds." },
+	{ "pulse", cmd_pulse, NULL, 0, 0, OPT(CLI_JSON), 0,
+	  "Trend events taken from spool/pulse/, newest first, and what became of each: the channels\n"
+	  "whose rules made an idea of it (and that idea's episode), or why each channel passed." },
 	{ NULL, NULL, NULL, 0, 0, 0, 0, NULL }
 };
 /* clang-format on */

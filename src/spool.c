@@ -238,21 +238,36 @@ int spool_reconcile(sqlite3 *db, const char *root)
 	return rc;
 }
 
-/* Moves src (a path) into spool/rejected/ under a free name, after writing
- * the explanation beside it.  The user's file is moved, never deleted. */
-int spool_reject(const char *root, const char *src, const char *reason)
+/* spool/<dir>/<base>, or <base>.N when that is taken. */
+static char *free_name(const char *root, const char *dir, const char *src)
 {
 	const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
-	char *dst = NULL, *errp = NULL, *text;
-	int rc = -1;
-
+	char *dst = NULL;
 	for (int n = 0; n < 10000; n++) {
 		free(dst);
-		dst = n ? xasprintf("%s/spool/rejected/%s.%d", root, base, n)
-			: xasprintf("%s/spool/rejected/%s", root, base);
+		dst = n ? xasprintf("%s/spool/%s/%s.%d", root, dir, base, n)
+			: xasprintf("%s/spool/%s/%s", root, dir, base);
 		if (!fsio_exists(dst)) break;
 	}
-	errp = xasprintf("%s.error", dst);
+	return dst;
+}
+
+/* Moves src (a path) into spool/<dir>/ under a free name: kept, never deleted. */
+int spool_keep(const char *root, const char *src, const char *dir)
+{
+	char *dst = free_name(root, dir, src);
+	int rc = fsio_move(src, dst);
+	free(dst);
+	return rc;
+}
+
+/* Moves src into spool/rejected/ under a free name, after writing the
+ * explanation beside it.  The user's file is moved, never deleted. */
+int spool_reject(const char *root, const char *src, const char *reason)
+{
+	char *dst = free_name(root, "rejected", src), *errp = xasprintf("%s.error", dst), *text;
+	int rc = -1;
+
 	text = xasprintf("%s\n", reason);
 	if (fsio_write_atomic_str(errp, text) == 0) rc = fsio_move(src, dst);
 	free(text);

@@ -134,7 +134,8 @@ const struct stage_def stage_table[] = {
 #undef JSON
 const size_t stage_count = sizeof stage_table / sizeof stage_table[0];
 
-const char *const spool_other_dirs[] = { "incoming", "published", "failed", "rejected", "held", "tmp", NULL };
+const char *const spool_other_dirs[] = { "incoming", "published", "failed",     "rejected", "held",
+					 "tmp",      "pulse",     "pulse-done", NULL };
 
 const struct stage_def *stage_find(const char *name)
 {

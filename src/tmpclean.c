@@ -8,7 +8,7 @@
  * and whose pid is no live process, and logs each one; any other name is
  * never touched.  Providers call it on the folder they publish into before
  * they write; the daemon calls tmpclean_startup once at start-up for the
- * spool folders it writes (not incoming/ or tmp/, which are the user's),
+ * spool folders it writes (not incoming/, pulse/ or tmp/, which are the user's),
  * every channel folder (episodes and their sub-folders, the default outbox)
  * and each configured outbox.
  *
@@ -56,7 +56,7 @@ int tmpclean_dir(const char *dir)
 
 static int user_folder(const char *name)
 {
-	return !strcmp(name, "incoming") || !strcmp(name, "tmp");
+	return !strcmp(name, "incoming") || !strcmp(name, "tmp") || !strcmp(name, "pulse");
 }
 
 /* Cleans dir and, depth levels down, the real folders (not symbolic links) in it. */
