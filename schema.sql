@@ -16,7 +16,7 @@ PRAGMA foreign_keys = ON;
 CREATE TABLE schema_version (
     version     INTEGER NOT NULL
 );
-INSERT INTO schema_version (version) VALUES (4);
+INSERT INTO schema_version (version) VALUES (5);
 
 CREATE TABLE channels (
     id              TEXT PRIMARY KEY,
@@ -54,8 +54,14 @@ CREATE TABLE pulse_events (
     event_timestamp  TEXT,
     created_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     updated_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    deleted_at       TEXT
+    deleted_at       TEXT,
+    -- acog-batch: the spool/pulse file it came in, and what each channel's
+    -- rules made of it ("demo: idea pulse-1a2b3c4d-demo.json; tech: relevance 0.40 < 0.60").
+    source_file      TEXT,
+    outcome          TEXT
 );
+-- acog-batch: an event is known by (source, source_id); without a source_id, by its content hash.
+CREATE UNIQUE INDEX idx_pulse_events_key ON pulse_events(source, source_id);
 CREATE INDEX idx_pulse_events_source ON pulse_events(source) WHERE deleted_at IS NULL;
 CREATE INDEX idx_pulse_events_is_processed ON pulse_events(is_processed) WHERE deleted_at IS NULL;
 CREATE INDEX idx_pulse_events_score ON pulse_events(relevance_score DESC) WHERE deleted_at IS NULL AND is_processed = 0;

@@ -65,6 +65,8 @@ MUST_USE int spool_sync_ticket(const char *root, const struct episode *e);
 MUST_USE int spool_write_note(const char *root, const struct episode *e);
 MUST_USE int spool_reconcile(sqlite3 *db, const char *root);
 MUST_USE int spool_reject(const char *root, const char *name, const char *reason);
+MUST_USE int spool_scan(sqlite3 *db, struct config *c, const char *dir, int (*wanted)(const char *name),
+			int (*take)(sqlite3 *db, struct config *c, const char *name));
 MUST_USE int spool_keep(const char *root, const char *src, const char *dir); /* into spool/<dir>/, a free name */
 
 /* ---- ingest.c -------------------------------------------------------- */

@@ -371,16 +371,7 @@ int pulse_file(sqlite3 *db, struct config *c, const char *name)
 
 int pulse_scan(sqlite3 *db, struct config *c)
 {
-	char *dp = spool_path(c->root, "pulse", NULL), **names;
-	int n = fsio_list(dp, &names, NULL);
-	free(dp);
-	if (n < 0) return err_set_errno("cannot read spool/pulse");
-	for (int i = 0; i < n; i++)
-		if (pulse_file(db, c, names[i]) < 0)
-			log_error(NULL, NULL, "pulse.error",
-				  "spool/pulse/%s: %s (left in place; retried on the next scan)", names[i], err_msg());
-	fsio_list_free(names, n);
-	return 0;
+	return spool_scan(db, c, "pulse", NULL, pulse_file);
 }
 
 /* ---- channel.yaml's pulse: block --------------------------------------- */

@@ -238,6 +238,24 @@ int spool_reconcile(sqlite3 *db, const char *root)
 	return rc;
 }
 
+/* Hands every file of an input folder (incoming/, pulse/) to take, in name
+ * order; one that fails is logged and left for the next scan. */
+int spool_scan(sqlite3 *db, struct config *c, const char *dir, int (*wanted)(const char *name),
+	       int (*take)(sqlite3 *db, struct config *c, const char *name))
+{
+	char *dp = spool_path(c->root, dir, NULL), **names;
+	int n = fsio_list(dp, &names, wanted);
+
+	free(dp);
+	if (n < 0) return err_set_errno("cannot read spool/%s", dir);
+	for (int i = 0; i < n; i++)
+		if (take(db, c, names[i]) < 0)
+			log_error(NULL, NULL, "spool.scan", "spool/%s/%s: %s (left in place; retried on the next scan)",
+				  dir, names[i], err_msg());
+	fsio_list_free(names, n);
+	return 0;
+}
+
 /* spool/<dir>/<base>, or <base>.N when that is taken. */
 static char *free_name(const char *root, const char *dir, const char *src)
 {
