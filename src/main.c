@@ -85,6 +85,9 @@ static const struct command commands[] = {
 	  "One-time OAuth set-up of a channel's YouTube uploads: prints a consent URL and waits\n"
 	  "for the redirect on 127.0.0.1 (or the redirect URL pasted here); --device uses the\n"
 	  "device flow instead.  Stores the refresh token and releases the channel's auth holds." },
+	{ "report", cmd_report, NULL, 0, 0, OPT(CLI_OUT), 0,
+	  "Write the static review pages: DIR/index.html (every episode by channel and stage) and\n"
+	  "DIR/episodes/<id>.html (video, script, QA, costs, jobs, changes, approve/reject). DIR: ROOT/report." },
 	{ NULL, NULL, NULL, 0, 0, 0, 0, NULL }
 };
 /* clang-format on */
