@@ -32,7 +32,7 @@ UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_s
              tests/unit/test_registry.bin
 UNIT_LIB = $(filter-out build/asan/main.o build/asan/cmd_%.o,$(ASAN_OBJS))
 
-.PHONY: lint format all clean deps test check-asan unit demo bench install static test-static
+.PHONY: lint format all clean deps readme-images test check-asan unit demo bench install static test-static
 all: acog-batch
 
 acog-batch: $(OBJS)
@@ -98,6 +98,12 @@ test-static: static
 
 deps:
 	sh contrib/install-deps.sh
+
+# The README's screenshots of the review page, stills and QA figures of the
+# demo video, made from a real demo run (ROOT=dir reuses a root whose newest
+# demo episode has its final.mp4).
+readme-images: all
+	/usr/bin/python3 contrib/readme_images.py $(if $(ROOT),--root $(ROOT))
 
 demo:
 	sh contrib/demo.sh
