@@ -79,7 +79,7 @@ void report_diff(struct sbuf *out, const char *old, const char *new)
 		if (i < a.n && j < b.n && strcmp(a.l[i], b.l[j]) == 0) {
 			diff_line(out, NULL, a.l[i]);
 			i++, j++;
-		} else if (j < b.n && (i == a.n || t[i * w + j + 1] >= t[(i + 1) * w + j]))
+		} else if (j < b.n && (i == a.n || t[i * w + j + 1] > t[(i + 1) * w + j]))
 			diff_line(out, "ins", b.l[j++]);
 		else
 			diff_line(out, "del", a.l[i++]);

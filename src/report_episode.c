@@ -21,9 +21,8 @@ static char *episode_file(const struct report_ctx *r, const struct episode *e, c
 	return rel;
 }
 
-static void section_head(struct report_ctx *r, struct sbuf *b, const struct episode *e)
+static void section_head(struct sbuf *b, const struct episode *e)
 {
-	(void)r;
 	sb_puts(b, "<p><a href=\"../index.html\">&larr; all episodes</a></p>\n<h1>");
 	EPISODE_FIG(b, "span", e, "title", e->title ? e->title : e->ticket);
 	sb_puts(b, "</h1>\n<p>channel ");
@@ -236,7 +235,7 @@ int report_episode_page(struct report_ctx *r, const char *episode_id)
 	int rc;
 	if (episode_load(r->db, r->root, episode_id, &e) < 0) return -1;
 	html_begin(&b, e.title ? e.title : e.ticket, NULL);
-	section_head(r, &b, &e);
+	section_head(&b, &e);
 	section_media(r, &b, &e);
 	section_qa(&b, &e);
 	report_decision(r, &b, &e);
