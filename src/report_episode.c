@@ -152,6 +152,25 @@ static void qa_check_row(struct sbuf *b, const cJSON *check, int i)
 	html_tag(b, "td", NULL, json_str(check, "detail", ""));
 }
 
+/* The scalar measurements of qa.json's "measured" (a key with a dot could
+ * not be named by data-j, so it is left out). */
+static void qa_measured(struct sbuf *b, const cJSON *measured)
+{
+	const cJSON *m;
+	int shown = 0;
+	cJSON_ArrayForEach (m, measured) {
+		char path[160];
+		if (!(cJSON_IsNumber(m) || cJSON_IsString(m)) || strchr(m->string, '.') || strlen(m->string) > 100)
+			continue;
+		sb_puts(b, shown++ ? ", " : "<p>measured: ");
+		html_esc(b, m->string);
+		sb_puts(b, " ");
+		snprintf(path, sizeof path, "measured.%s", m->string);
+		html_file_fig(b, "span", "qa.json", path, m, cJSON_IsNumber(m) ? RF_NUM : RF_TEXT);
+	}
+	if (shown) sb_puts(b, "</p>\n");
+}
+
 /* qa.json beside final.mp4 (written by the assembly stage). */
 static void section_qa(struct sbuf *b, const struct episode *e)
 {
@@ -177,6 +196,7 @@ static void section_qa(struct sbuf *b, const struct episode *e)
 		sb_puts(b, "</tr>\n");
 	}
 	sb_puts(b, "</tbody></table></div>\n");
+	qa_measured(b, json_get(qa, "measured"));
 	cJSON_Delete(qa);
 	free(path);
 }

@@ -89,7 +89,7 @@ def write_qa_if_absent(epdir):
     if (epdir / "qa.json").exists():
         return False
     (epdir / "qa.json").write_text(json.dumps({
-        "version": 1, "verdict": "warn", "measured": {},
+        "version": 1, "verdict": "warn", "measured": {"integrated_lufs": -14.2, "true_peak_dbtp": -1.5},
         "checks": [
             {"name": "loudness", "status": "pass", "value": -14.2, "unit": "LUFS", "threshold": -14,
              "detail": "integrated <EBU R128>"},
