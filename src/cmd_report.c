@@ -17,6 +17,7 @@ int cmd_report(struct cli *a)
 	int rc = -1, otherwise = EXIT_NOINPUT;
 	if (!db) goto done;
 	otherwise = EXIT_CANTCREAT;
+	log_set_stderr(0); /* the CLI says what failed itself */
 	if (report_ctx_open(&r, db, a->root, out) < 0) goto done;
 	n = db_strings(db, &ids, "SELECT id FROM episodes WHERE deleted_at IS NULL ORDER BY created_at", NULL);
 	rc = 0;

@@ -50,6 +50,9 @@ int report_ctx_open(struct report_ctx *r, sqlite3 *db, const char *root, const c
 			     err_msg());
 		goto out;
 	}
+	/* a page cut off by a crash left its temporary; the one cleaner removes it */
+	if (tmpclean_dir(real_pages) < 0 || tmpclean_dir(out) < 0)
+		log_warn(NULL, NULL, "report.tmpclean", "%s", err_msg());
 	r->db = db;
 	r->root = root;
 	r->to_root = relative_dir(real_pages, real_root);
