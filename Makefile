@@ -20,8 +20,10 @@ SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor
        src/prov_youtube.c src/youtube_upload.c src/youtube_api.c src/youtube_meta.c src/oauth.c src/quota.c \
        src/cmd_auth.c src/status_youtube.c \
        src/intake.c src/pulse.c src/cmd_pulse.c \
+       src/cmd_report.c src/report_ctx.c src/report_html.c src/report_episode.c src/report_review.c src/report_index.c \
+       src/report_diff.c \
        src/schema_blob.c src/demo_blob.c src/prompts_blob.c
-HDRS = src/base.h src/http.h src/provider.h src/daemon.h src/youtube.h
+HDRS = src/base.h src/http.h src/provider.h src/daemon.h src/youtube.h src/report.h
 OBJS = $(SRCS:src/%.c=build/obj/%.o)
 ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o)
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -29,10 +31,10 @@ ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_script.bin \
              tests/unit/test_state.bin tests/unit/test_yaml.bin tests/unit/test_http.bin tests/unit/http_probe.bin \
              tests/unit/test_quota.bin tests/unit/test_cadence.bin \
-             tests/unit/test_registry.bin
+             tests/unit/test_registry.bin tests/unit/test_report.bin
 UNIT_LIB = $(filter-out build/asan/main.o build/asan/cmd_%.o,$(ASAN_OBJS))
 
-.PHONY: lint format all clean deps test check-asan unit demo bench install static test-static
+.PHONY: lint format all clean deps readme-images test check-asan unit demo bench install static test-static
 all: acog-batch
 
 acog-batch: $(OBJS)
@@ -98,6 +100,12 @@ test-static: static
 
 deps:
 	sh contrib/install-deps.sh
+
+# The README's screenshots of the review page, stills and QA figures of the
+# demo video, made from a real demo run (ROOT=dir reuses a root whose newest
+# demo episode has its final.mp4).
+readme-images: all
+	/usr/bin/python3 contrib/readme_images.py $(if $(ROOT),--root $(ROOT))
 
 demo:
 	sh contrib/demo.sh

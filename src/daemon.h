@@ -309,6 +309,11 @@ MUST_USE int cmd_doctor(struct cli *a);
 MUST_USE int cmd_keygen(struct cli *a);
 MUST_USE int cmd_upload(struct cli *a);
 MUST_USE int cmd_auth(struct cli *a); /* cmd_auth.c */
+/* cmd_report.c: the static review pages.  report_refresh rewrites an
+ * episode's page and the index under ROOT/report/ (the daemon, at a gate);
+ * a failure is logged, never returned. */
+MUST_USE int cmd_report(struct cli *a);
+void report_refresh(sqlite3 *db, const char *root, const char *episode_id, const char *episode_dir);
 extern const char demo_channel_yaml[];
 extern const char demo_idea_json[];
 

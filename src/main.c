@@ -88,6 +88,9 @@ static const struct command commands[] = {
 	{ "pulse", cmd_pulse, NULL, 0, 0, OPT(CLI_JSON), 0,
 	  "Trend events taken from spool/pulse/, newest first, and what became of each: the channels\n"
 	  "whose rules made an idea of it (and that idea's episode), or why each channel passed." },
+	{ "report", cmd_report, NULL, 0, 0, OPT(CLI_OUT), 0,
+	  "Write the static review pages: DIR/index.html (every episode by channel and stage) and\n"
+	  "DIR/episodes/<id>.html (video, script, QA, costs, jobs, changes, approve/reject). DIR: ROOT/report." },
 	{ NULL, NULL, NULL, 0, 0, 0, 0, NULL }
 };
 /* clang-format on */

@@ -225,6 +225,7 @@ int pipeline_complete(sqlite3 *db, struct config *c, const struct job_ref *j, co
 	log_info(e.id, e.dir, "stage.completed", "%s completed; next: %s%s", j->stage, e.location,
 		 e.gate_pending ? " (waiting for approval)" : "");
 	state_after(c, &e, fx, &a);
+	if (e.gate_pending) report_refresh(db, c->root, e.id, e.dir); /* after the commit: a view for the reviewer */
 	rc = 0;
 out:
 	episode_free(&e);
