@@ -19,7 +19,7 @@ SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor
        src/prov_elevenlabs.c src/prov_heygen.c src/prov_runway.c \
        src/prov_youtube.c src/youtube_upload.c src/youtube_api.c src/youtube_meta.c src/oauth.c src/quota.c \
        src/cmd_auth.c src/status_youtube.c \
-       src/intake.c src/pulse.c src/cmd_pulse.c \
+       src/intake.c src/pulse.c src/cmd_pulse.c src/context.c \
        src/cmd_report.c src/report_ctx.c src/report_html.c src/report_episode.c src/report_review.c src/report_index.c \
        src/report_diff.c \
        src/schema_blob.c src/demo_blob.c src/prompts_blob.c

@@ -128,9 +128,14 @@ CREATE TABLE episodes (
                         'budget', 'quota', 'upload_limit', 'auth', 'user', 'cancelled', 'rejected')),
     -- acog-batch: when the upload publishes (ISO-8601 UTC): the idea's publish_at or the
     -- channel cadence's next free slot, set at approval (schedule.c).  NULL = at once.
-    scheduled_at    TEXT
+    scheduled_at    TEXT,
+    -- acog-batch: an idea's series (numbered in order per channel) and the episode it follows up
+    series          TEXT,
+    series_number   INTEGER,
+    follows_id      TEXT REFERENCES episodes(id) ON DELETE SET NULL
 );
 CREATE INDEX idx_episodes_scheduled ON episodes(channel_id, scheduled_at) WHERE scheduled_at IS NOT NULL;
+CREATE INDEX idx_episodes_series ON episodes(channel_id, series, series_number) WHERE series IS NOT NULL;
 CREATE INDEX idx_episodes_channel_id ON episodes(channel_id) WHERE deleted_at IS NULL;
 CREATE INDEX idx_episodes_status ON episodes(status) WHERE deleted_at IS NULL;
 CREATE INDEX idx_episodes_channel_status ON episodes(channel_id, status) WHERE deleted_at IS NULL;

@@ -205,6 +205,7 @@ struct stage_def {
 extern const struct stage_def stage_table[];
 extern const size_t stage_count;
 MUST_USE const struct stage_def *stage_find(const char *name);
+MUST_USE int stage_reads(const struct stage_def *s, const char *file); /* file is one of its inputs */
 MUST_USE const struct stage_def *stage_next(const struct stage_def *s);
 MUST_USE int stage_index(const char *name);
 /* The output of stage s (NULL: of any stage) recorded as asset_type, or NULL. */

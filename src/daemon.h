@@ -76,6 +76,9 @@ MUST_USE int spool_keep(const char *root, const char *src, const char *dir); /* 
 MUST_USE int ingest_file(sqlite3 *db, struct config *c, const char *name);
 MUST_USE int ingest_scan(sqlite3 *db, struct config *c);
 
+/* ---- context.c: series and follow-up facts for planning (context.json) -- */
+MUST_USE int context_write(sqlite3 *db, const char *root, const char *episode_id, const char *episode_dir);
+
 /* ---- pulse.c: trend events in spool/pulse/ become ideas by channel rules - */
 MUST_USE int pulse_file(sqlite3 *db, struct config *c, const char *name);
 MUST_USE int pulse_scan(sqlite3 *db, struct config *c);

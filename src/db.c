@@ -51,10 +51,15 @@ static const char *const migrations[] = {
 	/* 3 -> 4: the publishing slot (schedule.c) */
 	"ALTER TABLE episodes ADD COLUMN scheduled_at TEXT;"
 	" CREATE INDEX idx_episodes_scheduled ON episodes(channel_id, scheduled_at) WHERE scheduled_at IS NOT NULL",
-	/* 4 -> 5: trend intake (pulse.c) keys events and records what became of them */
+	/* 4 -> 5: trend intake (pulse.c) keys events and records what became of them, */
 	"ALTER TABLE pulse_events ADD COLUMN source_file TEXT;"
 	" ALTER TABLE pulse_events ADD COLUMN outcome TEXT;"
-	" CREATE UNIQUE INDEX idx_pulse_events_key ON pulse_events(source, source_id)",
+	" CREATE UNIQUE INDEX idx_pulse_events_key ON pulse_events(source, source_id);"
+	/* and series and follow-ups (ingest.c, context.c) */
+	" ALTER TABLE episodes ADD COLUMN series TEXT;"
+	" ALTER TABLE episodes ADD COLUMN series_number INTEGER;"
+	" ALTER TABLE episodes ADD COLUMN follows_id TEXT REFERENCES episodes(id) ON DELETE SET NULL;"
+	" CREATE INDEX idx_episodes_series ON episodes(channel_id, series, series_number) WHERE series IS NOT NULL",
 	NULL
 };
 /* clang-format on */

@@ -170,7 +170,8 @@ int idea_parse(const char *text, size_t len, struct idea *out)
 		return err_set("the top level must be a JSON object with channel and topic");
 	}
 	if (check_channel(doc) < 0 || check_topic(doc) < 0 || opt_string(doc, "brief", 20000) < 0 ||
-	    opt_string(doc, "target_audience", 2000) < 0 || check_key_points(doc) < 0 || check_length(doc) < 0 ||
+	    opt_string(doc, "target_audience", 2000) < 0 || opt_string(doc, "series", 100) < 0 ||
+	    opt_string(doc, "follows", 200) < 0 || check_key_points(doc) < 0 || check_length(doc) < 0 ||
 	    check_source(doc) < 0 || check_publish_at(doc) < 0 || check_key(doc) < 0 ||
 	    idea_priority_value(cJSON_GetObjectItemCaseSensitive(doc, "priority"), &out->priority) < 0) {
 		cJSON_Delete(doc);

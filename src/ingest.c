@@ -47,6 +47,15 @@ static int reject(struct config *c, const char *name, const char *fmt, ...)
 	return rc;
 }
 
+/* Rejects with the message of the error just set, after prefix. */
+static int reject_error(struct config *c, const char *name, const char *prefix)
+{
+	char *why = xstrdup(err_msg());
+	int rc = reject(c, name, "%s%s", prefix, why);
+	free(why);
+	return rc;
+}
+
 static char *known_channels(struct config *c)
 {
 	struct sbuf b = { 0 };
@@ -120,8 +129,9 @@ static void make_ticket(const char *channel, const char *topic, const char *id, 
  * the first stage, with its job and audit row, in the same transaction.
  * Its ticket is written by finish_ingest, after idea.json (crash order). */
 static int insert_episode(sqlite3 *db, struct config *c, struct channel *ch, const struct idea *idea, const char *name,
-			  const char *hash, const char *id, const char *ticket)
+			  const char *hash, const char *id, const char *ticket, const char *follows)
 {
+	const char *series = json_str(idea->json, "series", NULL);
 	struct state_args a = { .actor_type = STATE_DAEMON, .actor = "ingest", .stage = &stage_table[0] };
 	char *idea_json = json_print(idea->json), *source = xasprintf("spool/incoming/%s", name);
 	int rc = -1;
@@ -129,11 +139,14 @@ static int insert_episode(sqlite3 *db, struct config *c, struct channel *ch, con
 	if (db_begin(db) < 0) goto out;
 	if (db_exec(db,
 		    "INSERT INTO episodes (id, channel_id, title, slug, idea_source, idea,"
-		    " priority, ticket, location, stage, idempotency_key, content_hash, source_name, pulse_event_id)"
-		    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,(SELECT id FROM pulse_events WHERE id = ?))",
-		    "ssssssisssssss", id, ch->db_id, idea->topic, ticket, idea->idea_source, idea_json, idea->priority,
-		    ticket, stage_table[0].name, stage_table[0].name, idea->idempotency_key, hash, name,
-		    json_str(idea->json, "pulse_event_id", "")) == 0 &&
+		    " priority, ticket, location, stage, idempotency_key, content_hash, source_name, pulse_event_id,"
+		    " follows_id, series, series_number)"
+		    " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,(SELECT id FROM pulse_events WHERE id = ?14),?15,?16,"
+		    " CASE WHEN ?16 IS NOT NULL THEN (SELECT COALESCE(MAX(series_number), 0) + 1 FROM episodes"
+		    " WHERE channel_id = ?2 AND series = ?16) END)",
+		    "ssssssisssssssss", id, ch->db_id, idea->topic, ticket, idea->idea_source, idea_json,
+		    idea->priority, ticket, stage_table[0].name, stage_table[0].name, idea->idempotency_key, hash, name,
+		    json_str(idea->json, "pulse_event_id", ""), follows, series) == 0 &&
 	    state_born(db, c, id, &a) == 0)
 		rc = db_commit(db);
 out:
@@ -217,10 +230,27 @@ static int pending_for(sqlite3 *db, const char *name, const char *hash, char out
 	return found;
 }
 
+/* The episode an idea's `follows` names (id, id prefix or ticket), which
+ * must be the same channel's; out stays empty when the idea follows none. */
+static int followed(sqlite3 *db, struct config *c, const struct channel *ch, const char *ref, char out[37])
+{
+	struct episode e;
+	int rc = 0;
+	if (!ref) return 0;
+	if (episode_resolve(db, c->root, ref, &e) < 0) return -1;
+	if (strcmp(e.channel, ch->id) != 0)
+		rc = err_set("'%s' is episode %s of channel %s, not of %s; follow an episode of the same channel", ref,
+			     e.id, e.channel, ch->id);
+	else
+		snprintf(out, 37, "%s", e.id);
+	episode_free(&e);
+	return rc;
+}
+
 static int accept_idea(sqlite3 *db, struct config *c, const char *name, struct idea *idea)
 {
 	struct channel *ch = config_channel(c, idea->channel);
-	char hash[65], id[37], ticket[200], dup[300];
+	char hash[65], id[37], ticket[200], dup[300], follows[37] = "";
 	const char *why;
 	char *canon;
 
@@ -231,15 +261,17 @@ static int accept_idea(sqlite3 *db, struct config *c, const char *name, struct i
 	if (pending_for(db, name, hash, id)) return finish_ingest(db, c, id);
 	if (find_duplicate(db, ch->db_id, idea, hash, dup, sizeof dup, &why))
 		return reject(c, name, "duplicate of ticket %s: %s; nothing new was created", dup, why);
+	if (followed(db, c, ch, json_str(idea->json, "follows", NULL), follows) < 0)
+		return reject_error(c, name, "follows: ");
 	uuid_new(id);
 	make_ticket(ch->id, idea->topic, id, ticket, sizeof ticket);
-	if (insert_episode(db, c, ch, idea, name, hash, id, ticket) < 0) return -1;
+	if (insert_episode(db, c, ch, idea, name, hash, id, ticket, *follows ? follows : NULL) < 0) return -1;
 	return finish_ingest(db, c, id);
 }
 
 int ingest_file(sqlite3 *db, struct config *c, const char *name)
 {
-	char *path, *text, *why;
+	char *path, *text;
 	struct idea idea;
 	size_t len;
 	int rc, gone;
@@ -255,11 +287,8 @@ int ingest_file(sqlite3 *db, struct config *c, const char *name)
 		cJSON_Delete(idea.json);
 		return rc;
 	}
-	why = xstrdup(err_msg());
-	rc = reject(c, name, "%s", why);
-	free(why);
 	free(text);
-	return rc;
+	return reject_error(c, name, "");
 }
 
 int ingest_scan(sqlite3 *db, struct config *c)

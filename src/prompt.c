@@ -234,11 +234,46 @@ void prompt_add_message(cJSON *msgs, const char *role, const char *content)
 	cJSON_AddItemToArray(msgs, m);
 }
 
+/* The earlier episodes of the series, one line each with their key facts. */
+static void series_text(const cJSON *series, struct sbuf *user)
+{
+	const cJSON *ep, *f;
+	sb_printf(user,
+		  "\n\nThis video is episode %d of the series \"%s\". Build on the earlier episodes;"
+		  " do not repeat what they covered. The earlier episodes and their key facts:",
+		  (int)json_num(series, "number", 0), json_str(series, "name", ""));
+	cJSON_ArrayForEach (ep, json_get(series, "earlier")) {
+		sb_printf(user, "\n%d. %s", (int)json_num(ep, "number", 0), json_str(ep, "title", ""));
+		cJSON_ArrayForEach (f, json_get(ep, "key_facts"))
+			if (cJSON_IsString(f)) sb_printf(user, "\n   - %s", f->valuestring);
+	}
+}
+
+/* context.json (context.c): what the daemon hands on from other episodes. */
+static void context_text(const struct stage_ctx *ctx, struct sbuf *user)
+{
+	char *text = episode_file(ctx, "context.json");
+	cJSON *c = cJSON_Parse(text), *fo = cJSON_GetObjectItemCaseSensitive(c, "follows");
+	if (json_get(c, "series")) series_text(json_get(c, "series"), user);
+	if (fo) {
+		char *plan = json_print(json_get(fo, "plan")), *meta = json_print(json_get(fo, "metadata"));
+		sb_printf(user,
+			  "\n\nThis video follows up the episode \"%s\". Continue from it; its plan and"
+			  " its metadata, as JSON:\n%s\n%s",
+			  json_str(fo, "title", ""), plan, meta);
+		free(plan);
+		free(meta);
+	}
+	cJSON_Delete(c);
+	free(text);
+}
+
 static void user_extras(struct stage_ctx *ctx, struct sbuf *user, const char *schema, const cJSON *used)
 {
 	const char *notes = ctx->reviewer_notes;
 	const cJSON *it;
 
+	if (stage_reads(stage_find(ctx->stage), "context.json")) context_text(ctx, user);
 	if (schema && !cJSON_IsTrue(json_get(used, "schema")))
 		sb_printf(user, "\n\nAnswer with only a JSON object that matches this JSON Schema:\n%s", schema);
 	if (notes && *notes && !cJSON_IsTrue(json_get(used, "reviewer_notes")))

@@ -5,7 +5,8 @@
  * starts.  Fairness: every pick passes over the other channels that had
  * runnable work; a channel passed over as many times as there are such
  * channels gets the next slot whatever its priority.  Only episodes in the
- * state machine's 'queued' state run: held ones wait for their release.
+ * state machine's 'queued' state run: held ones wait for their release, and
+ * a series episode's planning waits for the earlier ones' (WAITS_FOR_EARLIER).
  */
 #include "daemon.h"
 #include <stdio.h>
@@ -43,6 +44,17 @@ static struct skip *skip_for(struct sched *s, const char *channel)
 	return &s->v[s->n++];
 }
 
+/* A queued planning job waits while an earlier episode of its series has
+ * not finished planning, or the episode it follows has not finished its
+ * metadata: context.c hands their facts on.  Failed, cancelled and
+ * published episodes are not waited for. */
+#define WAITS_FOR_EARLIER \
+	" (j.stage = 'planning' AND EXISTS (SELECT 1 FROM episodes p WHERE p.deleted_at IS NULL" \
+	" AND p.state NOT IN ('failed', 'cancelled', 'published') AND ((e.series IS NOT NULL" \
+	" AND p.channel_id = e.channel_id AND p.series = e.series AND p.series_number < e.series_number)" \
+	" OR p.id = e.follows_id) AND NOT EXISTS (SELECT 1 FROM jobs pj WHERE pj.episode_id = p.id" \
+	" AND pj.status = 'completed' AND pj.stage = CASE WHEN p.id = e.follows_id THEN 'metadata' ELSE 'planning' END)))"
+
 struct cand {
 	struct job_ref job;
 	char channel[37];
@@ -59,7 +71,7 @@ static size_t best_per_channel(sqlite3 *db, struct cand **out)
 		     "SELECT j.id, j.episode_id, j.stage, j.retry_count, j.max_retries, e.channel_id"
 		     " FROM jobs j JOIN episodes e ON e.id = j.episode_id"
 		     " WHERE j.status = 'queued' AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= ?)"
-		     " AND e.state = 'queued' AND e.ingest_done = 1"
+		     " AND e.state = 'queued' AND e.ingest_done = 1 AND NOT" WAITS_FOR_EARLIER
 		     " ORDER BY e.priority DESC, e.created_at ASC, j.created_at ASC",
 		     "s", now);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
@@ -116,7 +128,8 @@ int sched_pending(sqlite3 *db)
 {
 	sqlite3_stmt *st = db_prep(db,
 				   "SELECT COUNT(*) FROM jobs j JOIN episodes e ON e.id = j.episode_id"
-				   " WHERE j.status IN ('queued', 'running') AND e.state IN ('queued', 'running')",
+				   " WHERE j.status IN ('queued', 'running') AND e.state IN ('queued', 'running')"
+				   " AND NOT" WAITS_FOR_EARLIER,
 				   NULL);
 	int n = 0;
 	if (st && sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int(st, 0);

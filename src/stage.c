@@ -18,7 +18,7 @@ const struct stage_def stage_table[] = {
 	  "planning",
 	  "builtin",
 	  300,
-	  { "idea.json" },
+	  { "idea.json", "context.json" },
 	  { { "plan.json", "plan", JSON, 1, 1 } },
 	  1,
 	  1,
@@ -136,6 +136,13 @@ const size_t stage_count = sizeof stage_table / sizeof stage_table[0];
 
 const char *const spool_other_dirs[] = { "incoming", "published", "failed",     "rejected", "held",
 					 "tmp",      "pulse",     "pulse-done", NULL };
+
+int stage_reads(const struct stage_def *s, const char *file)
+{
+	for (size_t k = 0; s && k < sizeof s->inputs / sizeof s->inputs[0] && s->inputs[k]; k++)
+		if (!strcmp(s->inputs[k], file)) return 1;
+	return 0;
+}
 
 const struct stage_def *stage_find(const char *name)
 {

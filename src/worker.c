@@ -163,6 +163,10 @@ int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct 
 		.timeout_s = config_timeout(c, ch, j->stage),
 	};
 	in.ctx.state = in.state = provider_state(db, j);
+	/* written now, not at ingest: the earlier episodes' plans exist only now */
+	if (stage_reads(stage_find(j->stage), "context.json") &&
+	    context_write(db, c->root, j->episode_id, in.episode_dir) < 0)
+		goto fail;
 	if ((mfd = input_memfd(&in.ctx)) < 0) goto fail;
 	if (pipeline_start_job(db, c, j, json_str(in.provider, "name", "?")) < 0) goto fail;
 	youtube_token_alert(c, ch, in.provider, j->episode_id);
