@@ -43,6 +43,7 @@ struct daemon {
 	int nruns;
 	int stopping; /* 1 after SIGTERM: finish running stages, start none */
 	int reload, rescan, wake;
+	char *metrics_last; /* the metrics text last written (metrics.c) */
 };
 
 int daemon_lock(const char *root, int *fd_out)
@@ -206,6 +207,24 @@ static void reload(struct daemon *d)
 	log_info(NULL, NULL, "daemon.reloaded", "configuration reloaded: %zu channel(s)", d->cfg.nch);
 }
 
+static int count_held(sqlite3 *db)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT COUNT(*) FROM episodes WHERE state = 'held'", NULL);
+	int n = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* What outside watchers see, brought up to date once per loop turn (after
+ * something happened): the metrics file and the service manager's STATUS=
+ * line, each only when it is wanted and only when it changed. */
+static void publish_state(struct daemon *d)
+{
+	if (metrics_write(d->db, &d->cfg, &d->metrics_last) < 0)
+		log_error(NULL, NULL, "metrics.write", "%s", err_msg());
+	if (getenv("NOTIFY_SOCKET")) notify_status(d->nruns, sched_pending(d->db), count_held(d->db));
+}
+
 static void on_signal(struct daemon *d)
 {
 	struct signalfd_siginfo si;
@@ -220,6 +239,7 @@ static void on_signal(struct daemon *d)
 				d->stopping = 2;
 			} else {
 				d->stopping = 1;
+				notify_send("STOPPING=1");
 				log_info(NULL, NULL, "daemon.stopping",
 					 "stopping: %d running stage(s) will finish first; "
 					 "signal again to stop at once",
@@ -316,6 +336,7 @@ static int startup(struct daemon *d, const char *root)
 	note(spool_reconcile(d->db, root), "spool.reconcile");
 	rescan(d);
 	d->sched = sched_new();
+	notify_send("READY=1"); /* start-up reconciliation is done */
 	log_info(NULL, NULL, "daemon.started", "acog-batch %s on %s: %zu channel(s), up to %d stage(s) at once%s",
 		 ACOG_VERSION, root, d->cfg.nch, d->o->jobs, d->o->drain ? ", draining" : "");
 	return 0;
@@ -327,6 +348,7 @@ static void loop_once(struct daemon *d)
 	int n;
 	dispatch(d);
 	arm_timer(d);
+	publish_state(d);
 	/* EINTR (a debugger or strace attaching) is not an event: wait again. */
 	do n = epoll_wait(d->ep, evs, 32, -1);
 	while (n < 0 && errno == EINTR);
@@ -386,6 +408,7 @@ int daemon_run(const char *root, const struct daemon_opts *o)
 	log_info(NULL, NULL, "daemon.stopped", "stopped cleanly");
 	rc = EXIT_OK;
 out:
+	free(d.metrics_last);
 	if (d.db) db_close(d.db);
 	sched_free(d.sched);
 	config_free(&d.cfg);
