@@ -164,7 +164,7 @@ static sqlite3_stmt *status_query(sqlite3 *db, const char *sql, const struct sta
 	return db_prep(db, sql, "ssssi", f->channel, f->stage, f->state, f->since, f->all);
 }
 
-/* "episodes: 2 queued, 1 running, 4 published" in the state machine's order. */
+/* "episodes: 7 (2 queued, 1 running, 4 published)" in the state machine's order. */
 static void print_counts(sqlite3 *db, const struct status_filter *f)
 {
 	sqlite3_stmt *st = status_query(db, COUNT_SQL, f);
@@ -175,9 +175,9 @@ static void print_counts(sqlite3 *db, const struct status_filter *f)
 	}
 	sqlite3_finalize(st);
 	printf("episodes: %ld", total);
-	for (int s = 0; s < ST_COUNT; s++)
-		if (n[s]) printf("%s %ld %s", s ? "," : ":", n[s], state_label(state_name((enum ep_state)s)));
-	printf("\n");
+	for (int s = 0, k = 0; s < ST_COUNT; s++)
+		if (n[s]) printf("%s%ld %s", k++ ? ", " : " (", n[s], state_label(state_name((enum ep_state)s)));
+	printf("%s\n", total ? ")" : "");
 }
 
 /* One row at a time: nothing is built for the whole answer. */

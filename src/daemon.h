@@ -116,6 +116,7 @@ enum ep_event {
 	EV_REQUEUE,
 	EV_PAUSE,   /* `pause`: a user hold that keeps the job and every file */
 	EV_UNPAUSE, /* `resume`: the paused job goes on */
+	EV_RESTORE, /* `versions --restore`: re-run from the stage after the version's */
 	EV_COUNT
 };
 /* Side effects of a transition.  FX_NEWJOB is done inside the transaction,

@@ -192,17 +192,6 @@ static int restore_rows(sqlite3 *db, const struct episode *e, const struct manag
 	return rc;
 }
 
-/* The event that re-runs from stage s: at a gate it is reject --to's, else retry --from's. */
-static int restore_event(const struct episode *e, enum ep_event *ev)
-{
-	*ev = !strcmp(e->state, "awaiting") ? EV_REWIND : EV_RESUME;
-	if (state_check(e, *ev) == 0) return 0;
-	return err_set_kind(ERR_DATAERR,
-			    "episode %s is %s at %s; restore needs it waiting at a gate, failed, held or "
-			    "cancelled: `acog-batch pause %s` first",
-			    e->ticket, state_label(e->state), e->stage, e->ticket);
-}
-
 static int restore(sqlite3 *db, struct config *c, struct episode *e, const struct manage_version *v)
 {
 	const struct stage_file *f = stage_output_find(NULL, v->type);
@@ -210,7 +199,6 @@ static int restore(sqlite3 *db, struct config *c, struct episode *e, const struc
 	struct state_args a = { .actor_type = STATE_USER, .actor = user(), .stage = s };
 	cJSON *extra = cJSON_CreateObject();
 	char *text = manage_version_text(v), *path = f ? xasprintf("%s/%s", e->dir, f->name) : NULL;
-	enum ep_event ev;
 	unsigned fx = 0;
 	int rc = -1;
 	cJSON_AddStringToObject(extra, "restored", v->type);
@@ -219,8 +207,8 @@ static int restore(sqlite3 *db, struct config *c, struct episode *e, const struc
 	a.reason = "a restored version";
 	if (!s || s->kind != STAGE_WORK)
 		err_set("version type %s has no stage after it to re-run", v->type);
-	else if (restore_event(e, &ev) == 0 && fsio_write_atomic_str(path, text) == 0 && db_begin(db) == 0) {
-		if (restore_rows(db, e, v, text) < 0 || state_apply(db, c, e, ev, &a, &fx) < 0 ||
+	else if (state_check(e, EV_RESTORE) == 0 && fsio_write_atomic_str(path, text) == 0 && db_begin(db) == 0) {
+		if (restore_rows(db, e, v, text) < 0 || state_apply(db, c, e, EV_RESTORE, &a, &fx) < 0 ||
 		    db_commit(db) < 0)
 			db_rollback(db);
 		else

@@ -67,6 +67,8 @@ static const struct event_def {
 	[EV_REQUEUE] = { "requeue", "its stage is not running", NULL, LE_KEEP },
 	[EV_PAUSE] = { "pause", "only a queued or running episode can be paused", "user", LE_KEEP },
 	[EV_UNPAUSE] = { "resume", "it is not paused", NULL, LE_KEEP },
+	[EV_RESTORE] = { "restore", "it is not waiting at a gate, failed, held or cancelled (pause it first)", NULL,
+			 LE_KEEP },
 };
 /* clang-format on */
 
@@ -95,13 +97,17 @@ const struct state_rule state_rules[] = {
 	{ ST_AWAITING, EV_REJECT, ST_CANCELLED, JOB_EV_NONE, T | FX_REASON },
 	{ ST_AWAITING, EV_REWIND, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB }, /* reject --to */
 	{ ST_AWAITING, EV_CANCEL, ST_CANCELLED, JOB_EV_NONE, T | FX_REASON },
+	{ ST_AWAITING, EV_RESTORE, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB }, /* versions --restore */
 	{ ST_HELD, EV_RELEASE, ST_QUEUED, JOB_EV_NONE, T },              /* the same job again */
 	{ ST_HELD, EV_UNPAUSE, ST_QUEUED, JOB_EV_NONE, T },              /* `resume`: the same job again */
 	{ ST_HELD, EV_RESUME, ST_QUEUED, JOB_EV_CANCEL, T | FX_NEWJOB }, /* retry --from */
 	{ ST_HELD, EV_CANCEL, ST_CANCELLED, JOB_EV_CANCEL, T | FX_REASON },
+	{ ST_HELD, EV_RESTORE, ST_QUEUED, JOB_EV_CANCEL, T | FX_NEWJOB },
 	{ ST_FAILED, EV_RESUME, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB },
 	{ ST_FAILED, EV_CANCEL, ST_CANCELLED, JOB_EV_NONE, T | FX_REASON },
+	{ ST_FAILED, EV_RESTORE, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB },
 	{ ST_CANCELLED, EV_RESUME, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB },
+	{ ST_CANCELLED, EV_RESTORE, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB },
 };
 /* clang-format on */
 #undef T
