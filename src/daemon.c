@@ -405,6 +405,7 @@ int daemon_run(const char *root, const struct daemon_opts *o)
 		}
 		loop_once(&d);
 	}
+	publish_state(&d); /* what the last turn changed */
 	log_info(NULL, NULL, "daemon.stopped", "stopped cleanly");
 	rc = EXIT_OK;
 out:
