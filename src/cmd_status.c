@@ -99,7 +99,8 @@ static void state_text(const cJSON *o, char *out, size_t n)
 	" (SELECT COALESCE(SUM(cost_usd), 0) FROM cost_entries k WHERE k.episode_id = e.id) AS cost_usd," \
 	" e.scheduled_at, (SELECT value FROM provider_state p WHERE p.episode_id = e.id AND p.stage = 'upload'" \
 	" AND p.key = 'yt_progress') AS upload_progress" \
-	" FROM episodes e JOIN channels c ON c.id = e.channel_id" STATUS_WHERE STATUS_ACTIVE " ORDER BY e.created_at, e.id"
+	" FROM episodes e JOIN channels c ON c.id = e.channel_id" STATUS_WHERE STATUS_ACTIVE \
+	" ORDER BY e.created_at, e.id"
 /* The count per state ignores --state and --all: it is the whole picture. */
 #define COUNT_SQL \
 	"SELECT e.state, COUNT(*) FROM episodes e JOIN channels c ON c.id = e.channel_id" STATUS_WHERE \

@@ -273,7 +273,7 @@ MUST_USE char *metrics_path(const struct config *c); /* acog.yaml metrics_file, 
 MUST_USE int metrics_write(sqlite3 *db, const struct config *c, char **last);
 
 /* ---- notify.c: systemd's notify protocol over $NOTIFY_SOCKET --------------- */
-void notify_send(const char *msg);                   /* READY=1, STOPPING=1 ... */
+void notify_send(const char *msg);                     /* READY=1, STOPPING=1 ... */
 void notify_status(int running, int queued, int held); /* sent only when it changed */
 
 /* ---- daemon.c ----------------------------------------------------------- */
@@ -352,7 +352,7 @@ MUST_USE int status_watch(sqlite3 *db, const struct cli *a);
 void status_json_row(sqlite3_stmt *st, int i);
 void status_json_end(int n);
 MUST_USE int cli_since(const char *s, char out[32]); /* --since: ISO time or 30m/2h/7d ago */
-MUST_USE int cmd_edit(struct cli *a);                 /* cmd_manage.c */
+MUST_USE int cmd_edit(struct cli *a);                /* cmd_manage.c */
 MUST_USE int cmd_pause(struct cli *a);
 MUST_USE int cmd_resume(struct cli *a);
 MUST_USE int cmd_versions(struct cli *a);

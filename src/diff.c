@@ -48,7 +48,7 @@ static char *edit_script(const struct lines *a, const struct lines *b, size_t *n
 	char *ops = xmalloc(a->n + b->n + 1);
 	for (i = a->n; i-- > 0;)
 		for (j = b->n; j-- > 0;)
-			t[i * w + j] = same(a, i, b, j) ? t[(i + 1) * w + j + 1] + 1
+			t[i * w + j] = same(a, i, b, j)                  ? t[(i + 1) * w + j + 1] + 1
 				: t[(i + 1) * w + j] >= t[i * w + j + 1] ? t[(i + 1) * w + j]
 									 : t[i * w + j + 1];
 	for (i = j = 0; i < a->n || j < b->n;) {
@@ -65,8 +65,8 @@ static char *edit_script(const struct lines *a, const struct lines *b, size_t *n
 }
 
 /* One hunk: ops[from..to) with its line numbers in a and b. */
-static void hunk(struct sbuf *out, const char *ops, size_t from, size_t to, size_t ai, size_t bi,
-		 const struct lines *a, const struct lines *b)
+static void hunk(struct sbuf *out, const char *ops, size_t from, size_t to, size_t ai, size_t bi, const struct lines *a,
+		 const struct lines *b)
 {
 	size_t an = 0, bn = 0;
 	for (size_t k = from; k < to; k++) an += ops[k] != '+', bn += ops[k] != '-';

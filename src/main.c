@@ -26,12 +26,18 @@ static const struct optdef {
 	long min, max;
 	/* clang-format off: a table keeps one row per line */
 } optdefs[CLI_NOPTS] = {
-	[CLI_JSON] = { "json", 0, NULL, 0, 0 },        [CLI_DEMO] = { "demo", 0, NULL, 0, 0 },
-	[CLI_DRAIN] = { "drain", 0, NULL, 0, 0 },      [CLI_JOBS] = { "jobs", 'j', "N", 1, 64 },
-	[CLI_BY] = { "by", 0, "NAME", 0, 0 },          [CLI_NOTES] = { "notes", 0, "TEXT", 0, 0 },
-	[CLI_REASON] = { "reason", 0, "TEXT", 0, 0 },  [CLI_TO] = { "to", 0, "STAGE", 0, 0 },
-	[CLI_FROM] = { "from", 0, "STAGE", 0, 0 },     [CLI_DEVICE] = { "device", 0, NULL, 0, 0 },
-	[CLI_PORT] = { "port", 0, "N", 0, 65535 },     [CLI_OUT] = { "out", 0, "DIR", 0, 0 },
+	[CLI_JSON] = { "json", 0, NULL, 0, 0 },
+	[CLI_DEMO] = { "demo", 0, NULL, 0, 0 },
+	[CLI_DRAIN] = { "drain", 0, NULL, 0, 0 },
+	[CLI_JOBS] = { "jobs", 'j', "N", 1, 64 },
+	[CLI_BY] = { "by", 0, "NAME", 0, 0 },
+	[CLI_NOTES] = { "notes", 0, "TEXT", 0, 0 },
+	[CLI_REASON] = { "reason", 0, "TEXT", 0, 0 },
+	[CLI_TO] = { "to", 0, "STAGE", 0, 0 },
+	[CLI_FROM] = { "from", 0, "STAGE", 0, 0 },
+	[CLI_DEVICE] = { "device", 0, NULL, 0, 0 },
+	[CLI_PORT] = { "port", 0, "N", 0, 65535 },
+	[CLI_OUT] = { "out", 0, "DIR", 0, 0 },
 	[CLI_TRUST] = { "trust", 0, "KEY.pub", 0, 0 },
 	[CLI_PRIORITY] = { "priority", 0, "P", -1000, 1000 },
 	[CLI_PUBLISH_AT] = { "publish-at", 0, "TIME", 0, 0 },
@@ -69,7 +75,8 @@ static const struct command commands[] = {
 	  "review gate do not count). -j N runs up to N stages at once, 1 to 64 (default: CPUs)." },
 	{ "status", cmd_status, NULL, 0, 0,
 	  OPT(CLI_JSON) | OPT(CLI_CHANNEL) | OPT(CLI_STAGE) | OPT(CLI_STATE) | OPT(CLI_SINCE) | OPT(CLI_ALL) |
-	  OPT(CLI_WATCH), 0,
+		  OPT(CLI_WATCH),
+	  0,
 	  "A count per state, then one line per active episode: ticket, channel, stage, state, age, cost.\n"
 	  "--all adds published and cancelled ones; --since TIME (ISO or 30m, 2h, 7d) those created since;\n"
 	  "--channel, --stage, --state filter.  --watch draws it again whenever a ticket moves." },

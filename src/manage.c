@@ -47,7 +47,8 @@ int manage_edit(sqlite3 *db, struct config *c, const char *ref, const struct man
 	(void)c;
 	if (!ed->has_priority && !ed->publish_at && !ed->title) {
 		cJSON_Delete(old), cJSON_Delete(new);
-		return err_set_kind(ERR_USAGE, "edit: say what to change: --priority P, --publish-at TIME or --title TEXT");
+		return err_set_kind(ERR_USAGE,
+				    "edit: say what to change: --priority P, --publish-at TIME or --title TEXT");
 	}
 	if (ed->publish_at && time_parse_iso(ed->publish_at) < 0) {
 		cJSON_Delete(old), cJSON_Delete(new);
@@ -116,8 +117,7 @@ int manage_resume(sqlite3 *db, struct config *c, const char *ref)
 	if (episode_resolve(db, c->root, ref, &e) < 0) return -1;
 	if (!strcmp(e.state, "held") && (!e.hold_kind || strcmp(e.hold_kind, "user")))
 		err_set_kind(ERR_DATAERR, "episode %s is held (%s), not paused: %s; `acog-batch retry %s` releases it",
-			     e.ticket, e.hold_kind ? e.hold_kind : "?", e.hold_reason ? e.hold_reason : "",
-			     e.ticket);
+			     e.ticket, e.hold_kind ? e.hold_kind : "?", e.hold_reason ? e.hold_reason : "", e.ticket);
 	else if ((rc = state_do(db, c, &e, EV_UNPAUSE, &a)) == 0)
 		log_info(e.id, e.dir, "episode.resumed", "resumed by %s at %s", a.actor, e.stage);
 	episode_free(&e);
@@ -135,7 +135,8 @@ int manage_version_get(sqlite3 *db, const char *episode_id, const char *spec, st
 	sqlite3_stmt *st;
 	int found = 0;
 	memset(v, 0, sizeof *v);
-	if (colon && (size_t)(colon - spec) < sizeof type) snprintf(type, sizeof type, "%.*s", (int)(colon - spec), spec);
+	if (colon && (size_t)(colon - spec) < sizeof type)
+		snprintf(type, sizeof type, "%.*s", (int)(colon - spec), spec);
 	if (*end || n <= 0 || (colon && !type[0]))
 		return err_set_kind(ERR_USAGE, "version '%s': write TYPE:N (plan:1, script:2, metadata:1) or N", spec);
 	st = db_prep(db,
@@ -152,8 +153,9 @@ int manage_version_get(sqlite3 *db, const char *episode_id, const char *spec, st
 	free(v->content);
 	v->content = NULL;
 	if (found > 1)
-		return err_set_kind(ERR_USAGE, "version %s: several kinds have a version %ld; write plan:%ld, script:%ld...",
-				    spec, n, n, n);
+		return err_set_kind(ERR_USAGE,
+				    "version %s: several kinds have a version %ld; write plan:%ld, script:%ld...", spec,
+				    n, n, n);
 	return err_set_kind(ERR_NOINPUT, "no version %s of this episode; `acog-batch versions EPISODE` lists them",
 			    spec);
 }

@@ -56,18 +56,31 @@ static const struct counted {
 	int nlabels;
 	const char *sql;
 } counted[] = {
-	{ "acog_episodes", "gauge", "Episodes by channel and state.", { "channel", "state" }, 2,
+	{ "acog_episodes",
+	  "gauge",
+	  "Episodes by channel and state.",
+	  { "channel", "state" },
+	  2,
 	  "SELECT c.slug, e.state, COUNT(*) FROM episodes e JOIN channels c ON c.id = e.channel_id"
 	  " WHERE e.deleted_at IS NULL GROUP BY 1, 2 ORDER BY 1, 2" },
-	{ "acog_stage_runs_total", "counter", "Stage runs (jobs) by stage, provider and outcome.",
-	  { "stage", "provider", "status" }, 3,
+	{ "acog_stage_runs_total",
+	  "counter",
+	  "Stage runs (jobs) by stage, provider and outcome.",
+	  { "stage", "provider", "status" },
+	  3,
 	  "SELECT stage, COALESCE(provider, ''), status, COUNT(*) FROM jobs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3" },
-	{ "acog_stage_failures_total", "counter", "Stage runs that failed, by stage and provider.",
-	  { "stage", "provider" }, 2,
+	{ "acog_stage_failures_total",
+	  "counter",
+	  "Stage runs that failed, by stage and provider.",
+	  { "stage", "provider" },
+	  2,
 	  "SELECT stage, COALESCE(provider, ''), COUNT(*) FROM jobs WHERE status = 'failed' GROUP BY 1, 2"
 	  " ORDER BY 1, 2" },
-	{ "acog_stage_retries_total", "counter", "Retries of stage runs, by stage and provider.",
-	  { "stage", "provider" }, 2,
+	{ "acog_stage_retries_total",
+	  "counter",
+	  "Retries of stage runs, by stage and provider.",
+	  { "stage", "provider" },
+	  2,
 	  "SELECT stage, COALESCE(provider, ''), SUM(retry_count) FROM jobs GROUP BY 1, 2 ORDER BY 1, 2" },
 };
 /* clang-format on */

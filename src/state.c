@@ -88,9 +88,9 @@ const struct state_rule state_rules[] = {
 	{ ST_RUNNING, EV_FAIL, ST_FAILED, JOB_EV_FAIL, T | FX_ERROR | FX_ALERT },
 	{ ST_RUNNING, EV_HOLD, ST_HELD, JOB_EV_REQUEUE, T | FX_REASON | FX_ALERT }, /* STAGE_HOLD */
 	{ ST_RUNNING, EV_CANCEL, ST_CANCELLED, JOB_EV_CANCEL, T | FX_REASON },
-	{ ST_RUNNING, EV_REQUEUE, ST_QUEUED, JOB_EV_REQUEUE, FX_AUDIT }, /* the daemon stopped */
-	{ ST_QUEUED, EV_PAUSE, ST_HELD, JOB_EV_NONE, T | FX_REASON },       /* `pause`: the job waits as it is */
-	{ ST_RUNNING, EV_PAUSE, ST_HELD, JOB_EV_REQUEUE, T | FX_REASON },   /* the child is stopped, the job kept */
+	{ ST_RUNNING, EV_REQUEUE, ST_QUEUED, JOB_EV_REQUEUE, FX_AUDIT },  /* the daemon stopped */
+	{ ST_QUEUED, EV_PAUSE, ST_HELD, JOB_EV_NONE, T | FX_REASON },     /* `pause`: the job waits as it is */
+	{ ST_RUNNING, EV_PAUSE, ST_HELD, JOB_EV_REQUEUE, T | FX_REASON }, /* the child is stopped, the job kept */
 	{ ST_AWAITING, EV_APPROVE, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB },
 	{ ST_AWAITING, EV_APPROVE_GATE, ST_AWAITING, JOB_EV_NONE, T },
 	{ ST_AWAITING, EV_APPROVE_LAST, ST_PUBLISHED, JOB_EV_NONE, T },
@@ -98,9 +98,9 @@ const struct state_rule state_rules[] = {
 	{ ST_AWAITING, EV_REWIND, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB }, /* reject --to */
 	{ ST_AWAITING, EV_CANCEL, ST_CANCELLED, JOB_EV_NONE, T | FX_REASON },
 	{ ST_AWAITING, EV_RESTORE, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB }, /* versions --restore */
-	{ ST_HELD, EV_RELEASE, ST_QUEUED, JOB_EV_NONE, T },              /* the same job again */
-	{ ST_HELD, EV_UNPAUSE, ST_QUEUED, JOB_EV_NONE, T },              /* `resume`: the same job again */
-	{ ST_HELD, EV_RESUME, ST_QUEUED, JOB_EV_CANCEL, T | FX_NEWJOB }, /* retry --from */
+	{ ST_HELD, EV_RELEASE, ST_QUEUED, JOB_EV_NONE, T },                 /* the same job again */
+	{ ST_HELD, EV_UNPAUSE, ST_QUEUED, JOB_EV_NONE, T },                 /* `resume`: the same job again */
+	{ ST_HELD, EV_RESUME, ST_QUEUED, JOB_EV_CANCEL, T | FX_NEWJOB },    /* retry --from */
 	{ ST_HELD, EV_CANCEL, ST_CANCELLED, JOB_EV_CANCEL, T | FX_REASON },
 	{ ST_HELD, EV_RESTORE, ST_QUEUED, JOB_EV_CANCEL, T | FX_NEWJOB },
 	{ ST_FAILED, EV_RESUME, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB },
@@ -348,8 +348,8 @@ static cJSON *new_values(const struct cols *n, const struct state_args *a)
 }
 
 /* One audit_logs row for the episode; every audited change goes through here. */
-int state_audit(sqlite3 *db, const struct episode *e, const char *action, const struct state_args *a,
-		const cJSON *old, const cJSON *new)
+int state_audit(sqlite3 *db, const struct episode *e, const char *action, const struct state_args *a, const cJSON *old,
+		const cJSON *new)
 {
 	char id[37], *o = json_print(old), *n = json_print(new);
 	int rc;
