@@ -175,6 +175,8 @@ def test_pause_keeps_the_job_and_resume_goes_on(root):
     assert a["old"]["state"] == "held" and a["new"]["state"] == "queued"
     wait_for(lambda: root.q("SELECT 1 FROM jobs WHERE id = ? AND status = 'running'", job["id"]),
              what="the same job running again")
+    assert root.tickets() == {ep["ticket"]: ["planning"]}
+    assert not (root.path / "spool/held" / (ep["ticket"] + ".reason")).exists()
     assert len(root.q("SELECT id FROM jobs WHERE episode_id = ?", ep["id"])) == 1
     p = root.cli("resume", ep["ticket"], check=False)
     assert p.returncode == 65 and "not paused" in p.stderr

@@ -65,7 +65,11 @@ def test_metrics_file_is_valid_and_matches_the_database(root):
     assert m["acog_episodes"] == eps and eps[(("channel", "bad"), ("state", "failed"))] == 1
     runs = {(("provider", r["p"]), ("stage", r["stage"]), ("status", r["status"])): r["n"] for r in root.q(
         "SELECT stage, COALESCE(provider, '') AS p, status, COUNT(*) AS n FROM jobs GROUP BY 1, 2, 3")}
-    assert m["acog_stage_runs_total"] == runs
+    assert m["acog_stage_jobs"] == runs
+    started = {(("provider", r["p"]), ("stage", r["stage"])): r["n"] for r in root.q(
+        "SELECT stage, COALESCE(provider, '') AS p, COUNT(*) AS n FROM jobs WHERE started_at IS NOT NULL"
+        " GROUP BY 1, 2")}
+    assert m["acog_stage_runs_total"] == started and started[(("provider", "command"), ("stage", "scripting"))] == 1
     retries = {(("provider", r["p"]), ("stage", r["stage"])): r["n"] for r in root.q(
         "SELECT stage, COALESCE(provider, '') AS p, SUM(retry_count) AS n FROM jobs GROUP BY 1, 2")}
     assert m["acog_stage_retries_total"] == retries and retries[(("provider", "command"), ("stage", "scripting"))] >= 1
