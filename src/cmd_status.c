@@ -91,7 +91,12 @@ static void state_text(const cJSON *o, char *out, size_t n)
 #define STATUS_WHERE \
 	" WHERE e.deleted_at IS NULL AND (?1 = '' OR c.slug = ?1) AND (?2 = '' OR e.stage = ?2)" \
 	" AND (?4 = '' OR e.created_at >= ?4)"
-#define STATUS_ACTIVE " AND (?3 = '' OR e.state = ?3) AND (?5 OR e.state NOT IN ('published', 'cancelled'))"
+/* Which episodes: one state (its index), the active ones (the index too:
+ * what is unfinished stays small however long the history), or all. */
+#define STATUS_ONE " AND e.state = ?3 AND ?5 = ?5"
+#define STATUS_ACTIVE \
+	" AND e.state IN ('new', 'queued', 'running', 'awaiting', 'held', 'failed') AND ?3 = ?3 AND ?5 = ?5"
+#define STATUS_ALL " AND ?3 = ?3 AND ?5 = ?5"
 #define STATUS_SQL \
 	"SELECT e.id, e.ticket, c.slug AS channel, e.status, e.stage, e.state, e.location," \
 	" e.hold_kind, e.hold_until, e.created_at, e.title, e.last_error," \
@@ -99,12 +104,12 @@ static void state_text(const cJSON *o, char *out, size_t n)
 	" (SELECT COALESCE(SUM(cost_usd), 0) FROM cost_entries k WHERE k.episode_id = e.id) AS cost_usd," \
 	" e.scheduled_at, (SELECT value FROM provider_state p WHERE p.episode_id = e.id AND p.stage = 'upload'" \
 	" AND p.key = 'yt_progress') AS upload_progress" \
-	" FROM episodes e JOIN channels c ON c.id = e.channel_id" STATUS_WHERE STATUS_ACTIVE \
-	" ORDER BY e.created_at, e.id"
+	" FROM episodes e JOIN channels c ON c.id = e.channel_id" STATUS_WHERE
+#define STATUS_ORDER " ORDER BY e.created_at, e.id"
 /* The count per state ignores --state and --all: it is the whole picture. */
 #define COUNT_SQL \
-	"SELECT e.state, COUNT(*) FROM episodes e JOIN channels c ON c.id = e.channel_id" STATUS_WHERE \
-	" AND ?3 = ?3 AND ?5 = ?5 GROUP BY e.state"
+	"SELECT e.state, COUNT(*) FROM episodes e JOIN channels c ON c.id = e.channel_id" STATUS_WHERE STATUS_ALL \
+	" GROUP BY e.state"
 
 /* Channel-wide holds (hold.c), under the table. */
 static void print_channel_holds(sqlite3 *db)
@@ -184,7 +189,9 @@ static void print_counts(sqlite3 *db, const struct status_filter *f)
 /* One row at a time: nothing is built for the whole answer. */
 static int status_rows(sqlite3 *db, const struct status_filter *f, int json)
 {
-	sqlite3_stmt *st = status_query(db, STATUS_SQL, f);
+	static const char *const sql[] = { STATUS_SQL STATUS_ACTIVE STATUS_ORDER, STATUS_SQL STATUS_ALL STATUS_ORDER,
+					   STATUS_SQL STATUS_ONE STATUS_ORDER };
+	sqlite3_stmt *st = status_query(db, sql[*f->state ? 2 : f->all ? 1 : 0], f);
 	int n = 0;
 	if (!st) return -1;
 	if (!json) printf("%-48s %-10s %-13s %-18s %5s %8s\n", "TICKET", "CHANNEL", "STAGE", "STATE", "AGE", "COST");

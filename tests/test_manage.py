@@ -236,6 +236,9 @@ def test_status_watch_redraws_on_a_move_and_is_silent_otherwise(root, gated):
                            capture_output=True, text=True)
         calls = [l for l in s.stderr.splitlines() if re.search(r"\)\s+= ", l)]  # completed calls only
         assert "attached" in s.stderr and calls == [], s.stderr[-2000:]
+        # A commit that moves no ticket (an edit) redraws too.
+        root.cli("edit", gated["ticket"], "--priority", "3")
+        read_until(p, clear, 2)
         # A ticket moves (a person rejects): redrawn within 100 ms, with the new state.
         held = root.path / "spool/held" / gated["ticket"]
         seen = {}
