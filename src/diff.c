@@ -54,10 +54,10 @@ static char *edit_script(const struct lines *a, const struct lines *b, size_t *n
 	for (i = j = 0; i < a->n || j < b->n;) {
 		if (i < a->n && j < b->n && same(a, i, b, j))
 			ops[k++] = '=', i++, j++;
-		else if (j < b->n && (i == a->n || t[i * w + j + 1] >= t[(i + 1) * w + j]))
-			ops[k++] = '+', j++;
+		else if (i < a->n && (j == b->n || t[(i + 1) * w + j] >= t[i * w + j + 1]))
+			ops[k++] = '-', i++; /* removals before additions, as diff -u prints them */
 		else
-			ops[k++] = '-', i++;
+			ops[k++] = '+', j++;
 	}
 	free(t);
 	*nops = k;
