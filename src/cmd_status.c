@@ -233,7 +233,10 @@ int cmd_status(struct cli *a)
 	sqlite3 *db = open_ro(a, "status");
 	int rc;
 	if (!db) return err_exit(EXIT_NOINPUT);
-	rc = cli_has(a, CLI_WATCH) ? status_watch(db, a) : status_print(db, a->root, a);
+	if (cli_has(a, CLI_WATCH) && cli_has(a, CLI_JSON))
+		rc = err_set_kind(ERR_USAGE, "--watch draws for people; it does not go with --json");
+	else
+		rc = cli_has(a, CLI_WATCH) ? status_watch(db, a) : status_print(db, a->root, a);
 	if (rc < 0) fprintf(stderr, "acog-batch status: %s\n", err_msg());
 	db_close(db);
 	return rc < 0 ? err_exit(EXIT_SOFTWARE) : EXIT_OK;

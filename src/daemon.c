@@ -202,6 +202,8 @@ static void reload(struct daemon *d)
 	}
 	config_free(&d->cfg);
 	d->cfg = fresh;
+	free(d->metrics_last); /* metrics_file may have moved: write it afresh */
+	d->metrics_last = NULL;
 	log_load_errors(&d->cfg);
 	hold_release_due(d->db, &d->cfg); /* a raised budget releases held work at once */
 	log_info(NULL, NULL, "daemon.reloaded", "configuration reloaded: %zu channel(s)", d->cfg.nch);

@@ -37,58 +37,62 @@ static int edit_publish_at(sqlite3 *db, const struct episode *e, const char *at,
 	return schedule_file_write(e->dir, at, "edit");
 }
 
+/* What an edit asks for, checked before anything is read or written. */
+static int edit_check(const struct manage_edit *ed, char at[32])
+{
+	at[0] = 0;
+	if (!ed->has_priority && !ed->publish_at && !ed->title)
+		return err_set_kind(ERR_USAGE,
+				    "edit: say what to change: --priority P, --publish-at TIME or --title TEXT");
+	if (ed->publish_at && time_parse_iso(ed->publish_at) < 0)
+		return err_set_kind(ERR_USAGE, "--publish-at '%s' is not an ISO-8601 UTC time (2026-12-01T14:00:00Z)",
+				    ed->publish_at);
+	if (ed->title && (!*ed->title || strlen(ed->title) > 500 || !utf8_valid(ed->title, strlen(ed->title))))
+		return err_set_kind(ERR_USAGE, "--title: give 1 to 500 characters of UTF-8 text");
+	if (ed->publish_at) time_iso(time_parse_iso(ed->publish_at), at);
+	return 0;
+}
+
+/* The changes and their audit row, inside the caller's transaction. */
+static int edit_apply(sqlite3 *db, const struct episode *e, const struct manage_edit *ed, const char *at,
+		      const struct state_args *a)
+{
+	cJSON *old = cJSON_CreateObject(), *new = cJSON_CreateObject();
+	int rc = 0;
+	if (ed->has_priority) {
+		cJSON_AddNumberToObject(old, "priority", e->priority);
+		cJSON_AddNumberToObject(new, "priority", ed->priority);
+		rc = db_exec(db, "UPDATE episodes SET priority = ? WHERE id = ?", "is", ed->priority, e->id);
+	}
+	if (rc == 0 && ed->title) {
+		cJSON_AddItemToObject(old, "title", e->title ? cJSON_CreateString(e->title) : cJSON_CreateNull());
+		cJSON_AddStringToObject(new, "title", ed->title);
+		rc = db_exec(db, "UPDATE episodes SET title = ? WHERE id = ?", "ss", ed->title, e->id);
+	}
+	if (rc == 0 && at[0]) rc = edit_publish_at(db, e, at, old, new);
+	if (rc == 0) rc = state_audit(db, e, "edit", a, old, new);
+	cJSON_Delete(old);
+	cJSON_Delete(new);
+	return rc;
+}
+
 int manage_edit(sqlite3 *db, struct config *c, const char *ref, const struct manage_edit *ed)
 {
 	struct state_args a = { .actor_type = STATE_USER, .actor = user() };
 	struct episode e;
-	cJSON *old = cJSON_CreateObject(), *new = cJSON_CreateObject();
-	char at[32] = "";
+	char at[32];
 	int rc = -1;
-	(void)c;
-	if (!ed->has_priority && !ed->publish_at && !ed->title) {
-		cJSON_Delete(old), cJSON_Delete(new);
-		return err_set_kind(ERR_USAGE,
-				    "edit: say what to change: --priority P, --publish-at TIME or --title TEXT");
-	}
-	if (ed->publish_at && time_parse_iso(ed->publish_at) < 0) {
-		cJSON_Delete(old), cJSON_Delete(new);
-		return err_set_kind(ERR_USAGE, "--publish-at '%s' is not an ISO-8601 UTC time (2026-12-01T14:00:00Z)",
-				    ed->publish_at);
-	}
-	if (ed->title && (!*ed->title || strlen(ed->title) > 500 || !utf8_valid(ed->title, strlen(ed->title)))) {
-		cJSON_Delete(old), cJSON_Delete(new);
-		return err_set_kind(ERR_USAGE, "--title: give 1 to 500 characters of UTF-8 text");
-	}
-	if (ed->publish_at) time_iso(time_parse_iso(ed->publish_at), at);
-	if (episode_resolve(db, c->root, ref, &e) < 0) goto done;
-	if (!strcmp(e.state, "published") || !strcmp(e.state, "cancelled")) {
+	if (edit_check(ed, at) < 0 || episode_resolve(db, c->root, ref, &e) < 0) return -1;
+	if (!strcmp(e.state, "published") || !strcmp(e.state, "cancelled"))
 		err_set_kind(ERR_DATAERR, "episode %s is %s; there is nothing left to edit", e.ticket, e.state);
-		goto out;
+	else if (db_begin(db) == 0) {
+		if (edit_apply(db, &e, ed, at, &a) < 0 || db_commit(db) < 0)
+			db_rollback(db);
+		else
+			rc = 0;
 	}
-	if (db_begin(db) < 0) goto out;
-	if (ed->has_priority) {
-		cJSON_AddNumberToObject(old, "priority", e.priority);
-		cJSON_AddNumberToObject(new, "priority", ed->priority);
-		if (db_exec(db, "UPDATE episodes SET priority = ? WHERE id = ?", "is", ed->priority, e.id) < 0)
-			goto fail;
-	}
-	if (ed->title) {
-		cJSON_AddItemToObject(old, "title", e.title ? cJSON_CreateString(e.title) : cJSON_CreateNull());
-		cJSON_AddStringToObject(new, "title", ed->title);
-		if (db_exec(db, "UPDATE episodes SET title = ? WHERE id = ?", "ss", ed->title, e.id) < 0) goto fail;
-	}
-	if (at[0] && edit_publish_at(db, &e, at, old, new) < 0) goto fail;
-	if (state_audit(db, &e, "edit", &a, old, new) < 0 || db_commit(db) < 0) goto fail;
-	log_info(e.id, e.dir, "episode.edited", "edited by %s", a.actor);
-	rc = 0;
-	goto out;
-fail:
-	db_rollback(db);
-out:
+	if (rc == 0) log_info(e.id, e.dir, "episode.edited", "edited by %s", a.actor);
 	episode_free(&e);
-done:
-	cJSON_Delete(old);
-	cJSON_Delete(new);
 	return rc;
 }
 
