@@ -43,7 +43,8 @@ struct daemon {
 	int nruns;
 	int stopping; /* 1 after SIGTERM: finish running stages, start none */
 	int reload, rescan, wake;
-	char *metrics_last; /* the metrics text last written (metrics.c) */
+	char *metrics_last;   /* the metrics text last written (metrics.c) */
+	int64_t published_at; /* db_generation() when publish_state last looked */
 };
 
 int daemon_lock(const char *root, int *fd_out)
@@ -204,6 +205,7 @@ static void reload(struct daemon *d)
 	d->cfg = fresh;
 	free(d->metrics_last); /* metrics_file may have moved: write it afresh */
 	d->metrics_last = NULL;
+	d->published_at = 0;
 	log_load_errors(&d->cfg);
 	hold_release_due(d->db, &d->cfg); /* a raised budget releases held work at once */
 	log_info(NULL, NULL, "daemon.reloaded", "configuration reloaded: %zu channel(s)", d->cfg.nch);
@@ -217,11 +219,25 @@ static int count_held(sqlite3 *db)
 	return n;
 }
 
-/* What outside watchers see, brought up to date once per loop turn (after
- * something happened): the metrics file and the service manager's STATUS=
- * line, each only when it is wanted and only when it changed. */
+/* A number that changes whenever the database does: this connection's
+ * changes plus SQLite's data_version (commits by other connections: the CLI). */
+static int64_t db_generation(sqlite3 *db)
+{
+	sqlite3_stmt *st = db_prep(db, "PRAGMA data_version", NULL);
+	int64_t v = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return (v << 32) + sqlite3_total_changes64(db);
+}
+
+/* What outside watchers see, brought up to date once per loop turn after the
+ * database changed: the metrics file and the service manager's STATUS= line,
+ * each only when it is wanted and only when its text changed. */
 static void publish_state(struct daemon *d)
 {
+	int64_t gen;
+	if (!d->cfg.global || (!json_str(d->cfg.global, "metrics_file", NULL) && !getenv("NOTIFY_SOCKET"))) return;
+	if ((gen = db_generation(d->db)) == d->published_at && d->published_at) return;
+	d->published_at = gen;
 	if (metrics_write(d->db, &d->cfg, &d->metrics_last) < 0)
 		log_error(NULL, NULL, "metrics.write", "%s", err_msg());
 	if (getenv("NOTIFY_SOCKET")) notify_status(d->nruns, sched_pending(d->db), count_held(d->db));

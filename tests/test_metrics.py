@@ -9,6 +9,7 @@ from collections import defaultdict
 
 import pytest
 
+from conftest import wait_for
 from test_state import gated_channel
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+)$')
@@ -84,8 +85,10 @@ def test_metrics_file_is_valid_and_matches_the_database(root):
 
     # the command prints the same text, from the same function
     assert root.cli("metrics").stdout == text
-    # a change rewrites it: cancelling one episode moves it to another state
+    # a change made by another process (the CLI) while the daemon runs rewrites it
+    root.start()
     root.cli("cancel", [e for e in root.status() if e["channel"] == "m"][0]["ticket"])
-    root.drain()
-    assert parse(prom.read_text())["acog_episodes"].get((("channel", "m"), ("state", "cancelled"))) == 1
+    wait_for(lambda: parse(prom.read_text())["acog_episodes"].get((("channel", "m"), ("state", "cancelled"))) == 1,
+             timeout=10, what="the metrics file after a cancel")
+    assert root.stop() == 0
     assert not [p.name for p in root.path.iterdir() if p.name.startswith(".metrics.prom")], "no temporary left"
