@@ -239,23 +239,29 @@ def test_status_watch_redraws_on_a_move_and_is_silent_otherwise(root, gated):
         # A commit that moves no ticket (an edit) redraws too.
         root.cli("edit", gated["ticket"], "--priority", "3")
         read_until(p, clear, 2)
-        # A ticket moves (a person rejects): redrawn within 100 ms, with the new state.
-        held = root.path / "spool/held" / gated["ticket"]
-        seen = {}
+        # A ticket moves: redrawn within 100 ms, with the new state.  Three moves
+        # (reject, retry, cancel); the median must be under 100 ms and none slow
+        # (the machine running the suite may be busy with other work).
+        def move(args, dest, marker):
+            path, seen = root.path / "spool" / dest / gated["ticket"], {}
 
-        def spot():  # when the ticket lands in held/, to the millisecond
-            while not held.exists():
-                time.sleep(0.0005)
-            seen["at"] = time.monotonic()
-        spotter = threading.Thread(target=spot)
-        spotter.start()
-        root.cli("reject", gated["ticket"], "--by", "x", "--reason", "later")
-        text, _ = read_until(p, b"cancelled", 5)
-        drawn = time.monotonic()
-        spotter.join(5)
-        late = drawn - seen["at"]
-        assert late < 0.1, f"redrawn {late * 1000:.0f} ms after the move"
-        assert clear.decode() in text and "1 cancelled" in text
+            def spot():  # when the ticket lands, to the half millisecond
+                while not path.exists():
+                    time.sleep(0.0005)
+                seen["at"] = time.monotonic()
+            spotter = threading.Thread(target=spot)
+            spotter.start()
+            root.cli(*args, gated["ticket"], *extra_args.get(args[0], []))
+            text, _ = read_until(p, marker, 5)
+            drawn = time.monotonic()
+            spotter.join(5)
+            assert clear.decode() in text
+            return drawn - seen["at"]
+        extra_args = {"reject": ["--by", "x", "--reason", "later"], "retry": ["--from", "scripting"]}
+        lates = [move(["reject"], "held", b"1 cancelled"), move(["retry"], "scripting", b"1 queued"),
+                 move(["cancel"], "held", b"1 cancelled")]
+        print("redraw latencies:", [f"{x * 1000:.1f} ms" for x in lates])
+        assert sorted(lates)[1] < 0.1 and max(lates) < 1, [f"{x * 1000:.0f} ms" for x in lates]
     finally:
         p.terminate()
         p.wait(5)
