@@ -180,7 +180,10 @@ static int restore_rows(sqlite3 *db, const struct episode *e, const struct manag
 	static const char *const col[][2] = {
 		{ "plan", "UPDATE episodes SET plan = ? WHERE id = ?" },
 		{ "script", "UPDATE episodes SET script = ? WHERE id = ?" },
-		{ "metadata", "UPDATE episodes SET metadata = ? WHERE id = ?" },
+		/* the title follows metadata's final_title, as when the stage wrote it (pipeline.c) */
+		{ "metadata",
+		  "UPDATE episodes SET metadata = ?1, title = COALESCE(json_extract(?1, '$.final_title'), title)"
+		  " WHERE id = ?2" },
 	};
 	char id[37], *why = xasprintf("restored from version %d", v->number);
 	int rc = -1;
