@@ -7,11 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef int (*decide_fn)(sqlite3 *, struct config *, struct cli *, const char *ep);
-
 /* Each step's unspecified failure has its own exit code; a failure with a
  * kind (no such episode, database busy...) exits with that kind's code. */
-static int with_db(struct cli *a, const char *what, decide_fn fn)
+int cmd_with_db(struct cli *a, const char *what, cmd_db_fn fn)
 {
 	struct config c = { 0 };
 	sqlite3 *db;
@@ -66,17 +64,17 @@ static int do_cancel(sqlite3 *db, struct config *c, struct cli *a, const char *e
 
 int cmd_approve(struct cli *a)
 {
-	return with_db(a, "approve", do_approve);
+	return cmd_with_db(a, "approve", do_approve);
 }
 int cmd_reject(struct cli *a)
 {
-	return with_db(a, "reject", do_reject);
+	return cmd_with_db(a, "reject", do_reject);
 }
 int cmd_retry(struct cli *a)
 {
-	return with_db(a, "retry", do_retry);
+	return cmd_with_db(a, "retry", do_retry);
 }
 int cmd_cancel(struct cli *a)
 {
-	return with_db(a, "cancel", do_cancel);
+	return cmd_with_db(a, "cancel", do_cancel);
 }

@@ -29,25 +29,49 @@ static void age_text(const char *created, char *out, size_t n)
 		snprintf(out, n, "%dd", (int)(s / 86400));
 }
 
+/* One row as an object keyed by column name (NULL columns left out). */
+static cJSON *row_object(sqlite3_stmt *st)
+{
+	cJSON *o = cJSON_CreateObject();
+	for (int i = 0; i < sqlite3_column_count(st); i++) {
+		const char *k = sqlite3_column_name(st, i);
+		switch (sqlite3_column_type(st, i)) {
+		case SQLITE_NULL: break;
+		case SQLITE_INTEGER:
+		case SQLITE_FLOAT: cJSON_AddNumberToObject(o, k, sqlite3_column_double(st, i)); break;
+		default: cJSON_AddStringToObject(o, k, (const char *)sqlite3_column_text(st, i));
+		}
+	}
+	return o;
+}
+
+/* A JSON array streamed one element at a time: "[" before the first (i = 0),
+ * "," between; the caller closes it with status_json_end.  Takes o. */
+static void json_item(cJSON *o, int i)
+{
+	char *s = json_print(o);
+	printf("%s\n%s", i ? "," : "[", s);
+	free(s);
+	cJSON_Delete(o);
+}
+
+void status_json_row(sqlite3_stmt *st, int i)
+{
+	json_item(row_object(st), i);
+}
+
+void status_json_end(int n)
+{
+	printf("%s]\n", n ? "\n" : "[");
+}
+
 /* Runs a query (with one bound id, or none) and turns every row into an
  * object keyed by column name. */
 static cJSON *rows(sqlite3 *db, const char *sql, const char *id)
 {
 	cJSON *arr = cJSON_CreateArray();
 	sqlite3_stmt *st = db_prep(db, sql, id ? "s" : NULL, id);
-	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		cJSON *o = cJSON_CreateObject();
-		for (int i = 0; i < sqlite3_column_count(st); i++) {
-			const char *k = sqlite3_column_name(st, i);
-			switch (sqlite3_column_type(st, i)) {
-			case SQLITE_NULL: break;
-			case SQLITE_INTEGER:
-			case SQLITE_FLOAT: cJSON_AddNumberToObject(o, k, sqlite3_column_double(st, i)); break;
-			default: cJSON_AddStringToObject(o, k, (const char *)sqlite3_column_text(st, i));
-			}
-		}
-		cJSON_AddItemToArray(arr, o);
-	}
+	while (st && sqlite3_step(st) == SQLITE_ROW) cJSON_AddItemToArray(arr, row_object(st));
 	sqlite3_finalize(st);
 	return arr;
 }
@@ -63,6 +87,16 @@ static void state_text(const cJSON *o, char *out, size_t n)
 		snprintf(out, n, "%s", state_label(state));
 }
 
+/* The filters, bound by number: ?1 channel, ?2 stage, ?3 state, ?4 since, ?5 all. */
+#define STATUS_WHERE \
+	" WHERE e.deleted_at IS NULL AND (?1 = '' OR c.slug = ?1) AND (?2 = '' OR e.stage = ?2)" \
+	" AND (?4 = '' OR e.created_at >= ?4)"
+/* Which episodes: one state (its index), the active ones (the index too:
+ * what is unfinished stays small however long the history), or all. */
+#define STATUS_ONE " AND e.state = ?3 AND ?5 = ?5"
+#define STATUS_ACTIVE \
+	" AND e.state IN ('new', 'queued', 'running', 'awaiting', 'held', 'failed') AND ?3 = ?3 AND ?5 = ?5"
+#define STATUS_ALL " AND ?3 = ?3 AND ?5 = ?5"
 #define STATUS_SQL \
 	"SELECT e.id, e.ticket, c.slug AS channel, e.status, e.stage, e.state, e.location," \
 	" e.hold_kind, e.hold_until, e.created_at, e.title, e.last_error," \
@@ -70,8 +104,12 @@ static void state_text(const cJSON *o, char *out, size_t n)
 	" (SELECT COALESCE(SUM(cost_usd), 0) FROM cost_entries k WHERE k.episode_id = e.id) AS cost_usd," \
 	" e.scheduled_at, (SELECT value FROM provider_state p WHERE p.episode_id = e.id AND p.stage = 'upload'" \
 	" AND p.key = 'yt_progress') AS upload_progress" \
-	" FROM episodes e JOIN channels c ON c.id = e.channel_id WHERE e.deleted_at IS NULL" \
-	" ORDER BY e.created_at, e.id"
+	" FROM episodes e JOIN channels c ON c.id = e.channel_id" STATUS_WHERE
+#define STATUS_ORDER " ORDER BY e.created_at, e.id"
+/* The count per state ignores --state and --all: it is the whole picture. */
+#define COUNT_SQL \
+	"SELECT e.state, COUNT(*) FROM episodes e JOIN channels c ON c.id = e.channel_id" STATUS_WHERE STATUS_ALL \
+	" GROUP BY e.state"
 
 /* Channel-wide holds (hold.c), under the table. */
 static void print_channel_holds(sqlite3 *db)
@@ -99,34 +137,109 @@ static void status_line(const cJSON *o, const char *state, const char *age)
 	printf("\n");
 }
 
+/* The filters as given, checked: the state by its name or its label. */
+struct status_filter {
+	const char *channel, *stage, *state;
+	char since[32];
+	int all;
+};
+
+static int filter_parse(const struct cli *a, struct status_filter *f)
+{
+	const char *st = cli_opt(a, CLI_STATE);
+	memset(f, 0, sizeof *f);
+	f->channel = cli_has(a, CLI_CHANNEL) ? cli_opt(a, CLI_CHANNEL) : "";
+	f->stage = cli_has(a, CLI_STAGE) ? cli_opt(a, CLI_STAGE) : "";
+	f->state = "";
+	f->all = cli_has(a, CLI_ALL) || cli_has(a, CLI_SINCE) || cli_has(a, CLI_STATE);
+	if (*f->stage && !stage_find(f->stage))
+		return err_set_kind(ERR_USAGE, "--stage %s: no such stage (see `acog-batch show`)", f->stage);
+	for (int i = 0; st && i < ST_COUNT && !*f->state; i++)
+		if (!strcmp(st, state_name((enum ep_state)i)) || !strcmp(st, state_label(state_name((enum ep_state)i))))
+			f->state = state_name((enum ep_state)i);
+	if (st && !*f->state)
+		return err_set_kind(ERR_USAGE,
+				    "--state %s: use queued, running, awaiting-approval, held, failed, cancelled or "
+				    "published",
+				    st);
+	return cli_has(a, CLI_SINCE) ? cli_since(cli_opt(a, CLI_SINCE), f->since) : 0;
+}
+
+static sqlite3_stmt *status_query(sqlite3 *db, const char *sql, const struct status_filter *f)
+{
+	return db_prep(db, sql, "ssssi", f->channel, f->stage, f->state, f->since, f->all);
+}
+
+/* "episodes: 7 (2 queued, 1 running, 4 published)" in the state machine's order. */
+static void print_counts(sqlite3 *db, const struct status_filter *f)
+{
+	sqlite3_stmt *st = status_query(db, COUNT_SQL, f);
+	long n[ST_COUNT] = { 0 }, total = 0;
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		int s = state_parse((const char *)sqlite3_column_text(st, 0));
+		if (s >= 0) n[s] = sqlite3_column_int64(st, 1), total += n[s];
+	}
+	sqlite3_finalize(st);
+	printf("episodes: %ld", total);
+	for (int s = 0, k = 0; s < ST_COUNT; s++)
+		if (n[s]) printf("%s%ld %s", k++ ? ", " : " (", n[s], state_label(state_name((enum ep_state)s)));
+	printf("%s\n", total ? ")" : "");
+}
+
+/* One row at a time: nothing is built for the whole answer. */
+static int status_rows(sqlite3 *db, const struct status_filter *f, int json)
+{
+	static const char *const sql[] = { STATUS_SQL STATUS_ACTIVE STATUS_ORDER, STATUS_SQL STATUS_ALL STATUS_ORDER,
+					   STATUS_SQL STATUS_ONE STATUS_ORDER };
+	sqlite3_stmt *st = status_query(db, sql[*f->state ? 2 : f->all ? 1 : 0], f);
+	int n = 0;
+	if (!st) return -1;
+	if (!json) printf("%-48s %-10s %-13s %-18s %5s %8s\n", "TICKET", "CHANNEL", "STAGE", "STATE", "AGE", "COST");
+	for (; sqlite3_step(st) == SQLITE_ROW; n++) {
+		cJSON *o = row_object(st);
+		char state[40], age[16];
+		state_text(o, state, sizeof state);
+		if (json) {
+			cJSON_ReplaceItemInObject(o, "state", cJSON_CreateString(state));
+			json_item(o, n);
+			continue;
+		}
+		age_text(json_str(o, "created_at", ""), age, sizeof age);
+		status_line(o, state, age);
+		cJSON_Delete(o);
+	}
+	if (json) status_json_end(n);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* The whole report once (also each redraw of --watch). */
+int status_print(sqlite3 *db, const char *root, const struct cli *a)
+{
+	struct status_filter f;
+	int json = cli_has(a, CLI_JSON);
+	if (filter_parse(a, &f) < 0) return -1;
+	if (!json) print_counts(db, &f);
+	if (status_rows(db, &f, json) < 0) return -1;
+	if (!json) {
+		print_channel_holds(db);
+		status_youtube(db, root);
+	}
+	return fflush(stdout) == 0 ? 0 : err_set_errno("cannot write the status");
+}
+
 int cmd_status(struct cli *a)
 {
 	sqlite3 *db = open_ro(a, "status");
-	int json = cli_has(a, CLI_JSON);
-	cJSON *arr, *o;
+	int rc;
 	if (!db) return err_exit(EXIT_NOINPUT);
-	arr = rows(db, STATUS_SQL, NULL);
-	if (!json) printf("%-48s %-10s %-13s %-18s %5s %8s\n", "TICKET", "CHANNEL", "STAGE", "STATE", "AGE", "COST");
-	cJSON_ArrayForEach (o, arr) {
-		char state[40], age[16];
-		state_text(o, state, sizeof state);
-		age_text(json_str(o, "created_at", ""), age, sizeof age);
-		if (json)
-			cJSON_ReplaceItemInObject(o, "state", cJSON_CreateString(state));
-		else
-			status_line(o, state, age);
-	}
-	if (json) {
-		char *s = json_pretty(arr);
-		fputs(s, stdout);
-		free(s);
-	} else {
-		print_channel_holds(db);
-		status_youtube(db, a->root);
-	}
-	cJSON_Delete(arr);
+	if (cli_has(a, CLI_WATCH) && cli_has(a, CLI_JSON))
+		rc = err_set_kind(ERR_USAGE, "--watch draws for people; it does not go with --json");
+	else
+		rc = cli_has(a, CLI_WATCH) ? status_watch(db, a) : status_print(db, a->root, a);
+	if (rc < 0) fprintf(stderr, "acog-batch status: %s\n", err_msg());
 	db_close(db);
-	return EXIT_OK;
+	return rc < 0 ? err_exit(EXIT_SOFTWARE) : EXIT_OK;
 }
 
 static void print_rows(const char *title, const cJSON *arr, const char *const *cols)

@@ -43,6 +43,8 @@ struct daemon {
 	int nruns;
 	int stopping; /* 1 after SIGTERM: finish running stages, start none */
 	int reload, rescan, wake;
+	char *metrics_last;   /* the metrics text last written (metrics.c) */
+	int64_t published_at; /* db_generation() when publish_state last looked */
 };
 
 int daemon_lock(const char *root, int *fd_out)
@@ -206,9 +208,44 @@ static void reload(struct daemon *d)
 	}
 	config_free(&d->cfg);
 	d->cfg = fresh;
+	free(d->metrics_last); /* metrics_file may have moved: write it afresh */
+	d->metrics_last = NULL;
+	d->published_at = 0;
 	log_load_errors(&d->cfg);
 	hold_release_due(d->db, &d->cfg); /* a raised budget releases held work at once */
 	log_info(NULL, NULL, "daemon.reloaded", "configuration reloaded: %zu channel(s)", d->cfg.nch);
+}
+
+static int count_held(sqlite3 *db)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT COUNT(*) FROM episodes WHERE state = 'held'", NULL);
+	int n = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* A number that changes whenever the database does: this connection's
+ * changes plus SQLite's data_version (commits by other connections: the CLI). */
+static int64_t db_generation(sqlite3 *db)
+{
+	sqlite3_stmt *st = db_prep(db, "PRAGMA data_version", NULL);
+	int64_t v = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return (v << 32) + sqlite3_total_changes64(db);
+}
+
+/* What outside watchers see, brought up to date once per loop turn after the
+ * database changed: the metrics file and the service manager's STATUS= line,
+ * each only when it is wanted and only when its text changed. */
+static void publish_state(struct daemon *d)
+{
+	int64_t gen;
+	if (!d->cfg.global || (!json_str(d->cfg.global, "metrics_file", NULL) && !getenv("NOTIFY_SOCKET"))) return;
+	if ((gen = db_generation(d->db)) == d->published_at && d->published_at) return;
+	d->published_at = gen;
+	if (metrics_write(d->db, &d->cfg, &d->metrics_last) < 0)
+		log_error(NULL, NULL, "metrics.write", "%s", err_msg());
+	if (getenv("NOTIFY_SOCKET")) notify_status(d->nruns, sched_pending(d->db), count_held(d->db));
 }
 
 static void on_signal(struct daemon *d)
@@ -225,6 +262,7 @@ static void on_signal(struct daemon *d)
 				d->stopping = 2;
 			} else {
 				d->stopping = 1;
+				notify_send("STOPPING=1");
 				log_info(NULL, NULL, "daemon.stopping",
 					 "stopping: %d running stage(s) will finish first; "
 					 "signal again to stop at once",
@@ -321,6 +359,7 @@ static int startup(struct daemon *d, const char *root)
 	note(spool_reconcile(d->db, root), "spool.reconcile");
 	rescan(d);
 	d->sched = sched_new();
+	notify_send("READY=1"); /* start-up reconciliation is done */
 	log_info(NULL, NULL, "daemon.started", "acog-batch %s on %s: %zu channel(s), up to %d stage(s) at once%s",
 		 ACOG_VERSION, root, d->cfg.nch, d->o->jobs, d->o->drain ? ", draining" : "");
 	return 0;
@@ -332,6 +371,7 @@ static void loop_once(struct daemon *d)
 	int n;
 	dispatch(d);
 	arm_timer(d);
+	publish_state(d);
 	/* EINTR (a debugger or strace attaching) is not an event: wait again. */
 	do n = epoll_wait(d->ep, evs, 32, -1);
 	while (n < 0 && errno == EINTR);
@@ -388,9 +428,11 @@ int daemon_run(const char *root, const struct daemon_opts *o)
 		}
 		loop_once(&d);
 	}
+	publish_state(&d); /* what the last turn changed */
 	log_info(NULL, NULL, "daemon.stopped", "stopped cleanly");
 	rc = EXIT_OK;
 out:
+	free(d.metrics_last);
 	if (d.db) db_close(d.db);
 	sched_free(d.sched);
 	config_free(&d.cfg);

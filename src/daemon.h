@@ -125,6 +125,9 @@ enum ep_event {
 	EV_RESUME,
 	EV_CANCEL,
 	EV_REQUEUE,
+	EV_PAUSE,   /* `pause`: a user hold that keeps the job and every file */
+	EV_UNPAUSE, /* `resume`: the paused job goes on */
+	EV_RESTORE, /* `versions --restore`: re-run from the stage after the version's */
 	EV_COUNT
 };
 /* Side effects of a transition.  FX_NEWJOB is done inside the transaction,
@@ -174,6 +177,9 @@ MUST_USE int state_apply(sqlite3 *db, struct config *c, struct episode *e, enum 
 void state_after(struct config *c, const struct episode *e, unsigned fx, const struct state_args *a);
 /* Refuses with the table's reason when ev is not allowed in e's state. */
 MUST_USE int state_check(const struct episode *e, enum ep_event ev);
+/* One audit_logs row (action, who from a, old and new values) in the caller's transaction. */
+MUST_USE int state_audit(sqlite3 *db, const struct episode *e, const char *action, const struct state_args *a,
+			 const cJSON *old, const cJSON *new);
 /* One transaction around state_apply, then state_after. */
 MUST_USE int state_born(sqlite3 *db, struct config *c, const char *id, const struct state_args *a);
 MUST_USE int state_do(sqlite3 *db, struct config *c, struct episode *e, enum ep_event ev, const struct state_args *a);
@@ -210,6 +216,29 @@ MUST_USE int review_retry(sqlite3 *db, struct config *c, const char *ref, const 
 MUST_USE int review_cancel(sqlite3 *db, struct config *c, const char *ref);
 MUST_USE int review_file(sqlite3 *db, struct config *c, const char *gate_dir, const char *name);
 MUST_USE int review_scan(sqlite3 *db, struct config *c);
+
+/* ---- manage.c: edit, pause, resume, restore (each audited) -------------- */
+struct manage_edit {
+	int has_priority, priority;
+	const char *publish_at; /* ISO-8601 UTC, or NULL */
+	const char *title;      /* or NULL */
+};
+struct manage_version {
+	char type[16]; /* plan, script, metadata */
+	int number;
+	char *content; /* episode_versions.content (malloc'd) */
+};
+MUST_USE int manage_edit(sqlite3 *db, struct config *c, const char *ref, const struct manage_edit *ed);
+MUST_USE int manage_pause(sqlite3 *db, struct config *c, const char *ref);
+MUST_USE int manage_resume(sqlite3 *db, struct config *c, const char *ref);
+/* spec: "TYPE:N", or "N" when one type has a version N. */
+MUST_USE int manage_version_get(sqlite3 *db, const char *episode_id, const char *spec, struct manage_version *v);
+MUST_USE char *manage_version_text(const struct manage_version *v); /* the file's text (malloc'd) */
+/* Makes the version current (file, column, a new version row) and re-runs the stages after it. */
+MUST_USE int manage_restore(sqlite3 *db, struct config *c, const char *ref, const char *spec);
+/* diff.c: a unified diff (LCS of lines, 3 lines of context) appended to out. */
+MUST_USE int diff_unified(const char *a_name, const char *a_text, const char *b_name, const char *b_text,
+			  struct sbuf *out);
 
 /* ---- schedule.c: the publishing slot, assigned at approval ------------- */
 /* Sets episodes.scheduled_at and schedule.json (idea publish_at, else the
@@ -248,6 +277,16 @@ void worker_read(struct run *r); /* drain what the child has sent */
 /* Called once the child was reaped; records the outcome in the database. */
 void worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus);
 
+/* ---- metrics.c: the Prometheus text format -------------------------------- */
+void metrics_text(sqlite3 *db, const struct config *c, struct sbuf *b);
+MUST_USE char *metrics_path(const struct config *c); /* acog.yaml metrics_file, or NULL */
+/* Writes metrics_file through the durable commit when the text differs from *last. */
+MUST_USE int metrics_write(sqlite3 *db, const struct config *c, char **last);
+
+/* ---- notify.c: systemd's notify protocol over $NOTIFY_SOCKET --------------- */
+void notify_send(const char *msg);                     /* READY=1, STOPPING=1 ... */
+void notify_status(int running, int queued, int held); /* sent only when it changed */
+
 /* ---- daemon.c ----------------------------------------------------------- */
 struct daemon_opts {
 	int drain;
@@ -276,6 +315,17 @@ enum cli_opt {
 	CLI_PORT,
 	CLI_OUT,
 	CLI_TRUST,
+	CLI_PRIORITY,
+	CLI_PUBLISH_AT,
+	CLI_TITLE,
+	CLI_DIFF,
+	CLI_RESTORE,
+	CLI_SINCE,
+	CLI_CHANNEL,
+	CLI_STAGE,
+	CLI_STATE,
+	CLI_ALL,
+	CLI_WATCH,
 	CLI_NOPTS
 };
 struct cli {
@@ -290,6 +340,10 @@ const char *cli_opt(const struct cli *a, enum cli_opt o); /* value, or NULL */
 int cli_has(const struct cli *a, enum cli_opt o);
 long cli_num(const struct cli *a, enum cli_opt o, long def);
 const char *cli_arg(const struct cli *a, int i); /* i-th operand, or NULL */
+/* cmd_review.c: opens the database and configuration, runs fn on the first
+ * operand, wakes a running daemon when fn succeeded; the exit code. */
+typedef int (*cmd_db_fn)(sqlite3 *, struct config *, struct cli *, const char *ep);
+MUST_USE int cmd_with_db(struct cli *a, const char *what, cmd_db_fn fn);
 MUST_USE int cmd_init(struct cli *a);
 MUST_USE int cmd_run(struct cli *a);
 MUST_USE int cmd_status(struct cli *a);
@@ -301,6 +355,20 @@ MUST_USE double youtube_token_old(const char *root, const cJSON *provider, const
 /* Before an upload stage starts: alert once a day when the channel's token is old. */
 void youtube_token_alert(const struct config *c, const struct channel *ch, const cJSON *provider,
 			 const char *episode_id);
+/* cmd_status.c: the report (counts, filtered episodes streamed row by row);
+ * cmd_status_watch.c draws it again whenever a ticket moves (inotify). */
+MUST_USE int status_print(sqlite3 *db, const char *root, const struct cli *a);
+MUST_USE int status_watch(sqlite3 *db, const struct cli *a);
+/* A JSON array streamed a row at a time: element i (0 opens the array), then the end after n. */
+void status_json_row(sqlite3_stmt *st, int i);
+void status_json_end(int n);
+MUST_USE int cli_since(const char *s, char out[32]); /* --since: ISO time or 30m/2h/7d ago */
+MUST_USE int cmd_edit(struct cli *a);                /* cmd_manage.c */
+MUST_USE int cmd_pause(struct cli *a);
+MUST_USE int cmd_resume(struct cli *a);
+MUST_USE int cmd_versions(struct cli *a);
+MUST_USE int cmd_audit(struct cli *a);
+MUST_USE int cmd_metrics(struct cli *a); /* metrics.c */
 MUST_USE int cmd_show(struct cli *a);
 MUST_USE int cmd_pulse(struct cli *a);
 MUST_USE int cmd_approve(struct cli *a);

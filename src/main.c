@@ -26,13 +26,30 @@ static const struct optdef {
 	long min, max;
 	/* clang-format off: a table keeps one row per line */
 } optdefs[CLI_NOPTS] = {
-	[CLI_JSON] = { "json", 0, NULL, 0, 0 },        [CLI_DEMO] = { "demo", 0, NULL, 0, 0 },
-	[CLI_DRAIN] = { "drain", 0, NULL, 0, 0 },      [CLI_JOBS] = { "jobs", 'j', "N", 1, 64 },
-	[CLI_BY] = { "by", 0, "NAME", 0, 0 },          [CLI_NOTES] = { "notes", 0, "TEXT", 0, 0 },
-	[CLI_REASON] = { "reason", 0, "TEXT", 0, 0 },  [CLI_TO] = { "to", 0, "STAGE", 0, 0 },
-	[CLI_FROM] = { "from", 0, "STAGE", 0, 0 },     [CLI_DEVICE] = { "device", 0, NULL, 0, 0 },
-	[CLI_PORT] = { "port", 0, "N", 0, 65535 },     [CLI_OUT] = { "out", 0, "DIR", 0, 0 },
+	[CLI_JSON] = { "json", 0, NULL, 0, 0 },
+	[CLI_DEMO] = { "demo", 0, NULL, 0, 0 },
+	[CLI_DRAIN] = { "drain", 0, NULL, 0, 0 },
+	[CLI_JOBS] = { "jobs", 'j', "N", 1, 64 },
+	[CLI_BY] = { "by", 0, "NAME", 0, 0 },
+	[CLI_NOTES] = { "notes", 0, "TEXT", 0, 0 },
+	[CLI_REASON] = { "reason", 0, "TEXT", 0, 0 },
+	[CLI_TO] = { "to", 0, "STAGE", 0, 0 },
+	[CLI_FROM] = { "from", 0, "STAGE", 0, 0 },
+	[CLI_DEVICE] = { "device", 0, NULL, 0, 0 },
+	[CLI_PORT] = { "port", 0, "N", 0, 65535 },
+	[CLI_OUT] = { "out", 0, "DIR", 0, 0 },
 	[CLI_TRUST] = { "trust", 0, "KEY.pub", 0, 0 },
+	[CLI_PRIORITY] = { "priority", 0, "P", -1000, 1000 },
+	[CLI_PUBLISH_AT] = { "publish-at", 0, "TIME", 0, 0 },
+	[CLI_TITLE] = { "title", 0, "TEXT", 0, 0 },
+	[CLI_DIFF] = { "diff", 0, "A", 0, 0 },
+	[CLI_RESTORE] = { "restore", 0, "N", 0, 0 },
+	[CLI_SINCE] = { "since", 0, "TIME", 0, 0 },
+	[CLI_CHANNEL] = { "channel", 0, "CHANNEL", 0, 0 },
+	[CLI_STAGE] = { "stage", 0, "STAGE", 0, 0 },
+	[CLI_STATE] = { "state", 0, "STATE", 0, 0 },
+	[CLI_ALL] = { "all", 0, NULL, 0, 0 },
+	[CLI_WATCH] = { "watch", 0, NULL, 0, 0 },
 };
 /* clang-format on */
 
@@ -56,8 +73,13 @@ static const struct command commands[] = {
 	{ "run", cmd_run, NULL, 0, 0, OPT(CLI_DRAIN) | OPT(CLI_JOBS), 0,
 	  "Run the daemon. --drain exits once no work is runnable (episodes waiting at a\n"
 	  "review gate do not count). -j N runs up to N stages at once, 1 to 64 (default: CPUs)." },
-	{ "status", cmd_status, NULL, 0, 0, OPT(CLI_JSON), 0,
-	  "One line per episode: ticket, channel, stage, state, age, cost." },
+	{ "status", cmd_status, NULL, 0, 0,
+	  OPT(CLI_JSON) | OPT(CLI_CHANNEL) | OPT(CLI_STAGE) | OPT(CLI_STATE) | OPT(CLI_SINCE) | OPT(CLI_ALL) |
+		  OPT(CLI_WATCH),
+	  0,
+	  "A count per state, then one line per active episode: ticket, channel, stage, state, age, cost.\n"
+	  "--all adds published and cancelled ones; --since TIME (ISO or 30m, 2h, 7d) those created since;\n"
+	  "--channel, --stage, --state filter.  --watch draws it again whenever a ticket moves." },
 	{ "show", cmd_show, "EPISODE", 1, 1, OPT(CLI_JSON), 0,
 	  "Jobs, assets, costs and reviews of one episode (UUID, unique prefix or ticket name)." },
 	{ "approve", cmd_approve, "EPISODE", 1, 1, OPT(CLI_BY) | OPT(CLI_NOTES), OPT(CLI_BY),
@@ -71,6 +93,21 @@ static const struct command commands[] = {
 	  "Queue a failed or cancelled episode again, from the stage it stopped at or STAGE." },
 	{ "cancel", cmd_cancel, "EPISODE", 1, 1, 0, 0,
 	  "Stop an episode (a running stage is killed); its ticket goes to spool/held/." },
+	{ "edit", cmd_edit, "EPISODE", 1, 1, OPT(CLI_PRIORITY) | OPT(CLI_PUBLISH_AT) | OPT(CLI_TITLE), 0,
+	  "Change an episode's priority (-1000..1000, higher runs first), publishing time (ISO-8601 UTC)\n"
+	  "or title; each change is recorded in the audit log." },
+	{ "pause", cmd_pause, "EPISODE", 1, 1, 0, 0,
+	  "Hold a queued or running episode (a running stage is stopped); its job, files and provider\n"
+	  "state are kept, and `resume` goes on from the same stage." },
+	{ "resume", cmd_resume, "EPISODE", 1, 1, 0, 0, "Let a paused episode go on where it was paused." },
+	{ "versions", cmd_versions, "EPISODE [B]", 1, 2, OPT(CLI_JSON) | OPT(CLI_DIFF) | OPT(CLI_RESTORE), 0,
+	  "List the kept plan, script and metadata versions (TYPE:N).  --diff A B prints a unified diff;\n"
+	  "--restore N makes version N current and re-runs the stages after it." },
+	{ "audit", cmd_audit, "EPISODE", 0, 1, OPT(CLI_JSON) | OPT(CLI_SINCE), 0,
+	  "The audit trail (every change of state, decision and edit), of one episode or all;\n"
+	  "--since TIME (ISO or 30m, 2h, 7d)." },
+	{ "metrics", cmd_metrics, NULL, 0, 0, 0, 0,
+	  "Print the Prometheus text-format metrics the daemon keeps in acog.yaml's metrics_file." },
 	{ "costs", cmd_costs, NULL, 0, 0, OPT(CLI_JSON), 0, "Money spent, by channel, day and provider." },
 	{ "doctor", cmd_doctor, NULL, 0, 0, 0, 0,
 	  "Check what the daemon depends on and say what to do about each problem." },

@@ -64,6 +64,10 @@ static const struct event_def {
 	[EV_RESUME] = { "retry", "it is not failed, held or cancelled; nothing to retry", NULL, LE_KEEP },
 	[EV_CANCEL] = { "cancel", "there is nothing to cancel", "cancelled", LE_KEEP },
 	[EV_REQUEUE] = { "requeue", "its stage is not running", NULL, LE_KEEP },
+	[EV_PAUSE] = { "pause", "only a queued or running episode can be paused", "user", LE_KEEP },
+	[EV_UNPAUSE] = { "resume", "it is not paused", NULL, LE_KEEP },
+	[EV_RESTORE] = { "restore", "it is not waiting at a gate, failed, held or cancelled (pause it first)", NULL,
+			 LE_KEEP },
 #undef COMPLETE
 #undef APPROVE
 };
@@ -85,19 +89,26 @@ const struct state_rule state_rules[] = {
 	{ ST_RUNNING, EV_FAIL, ST_FAILED, JOB_EV_FAIL, T | FX_ERROR | FX_ALERT },
 	{ ST_RUNNING, EV_HOLD, ST_HELD, JOB_EV_REQUEUE, T | FX_REASON | FX_ALERT }, /* STAGE_HOLD */
 	{ ST_RUNNING, EV_CANCEL, ST_CANCELLED, JOB_EV_CANCEL, T | FX_REASON },
-	{ ST_RUNNING, EV_REQUEUE, ST_QUEUED, JOB_EV_REQUEUE, FX_AUDIT }, /* the daemon stopped */
+	{ ST_RUNNING, EV_REQUEUE, ST_QUEUED, JOB_EV_REQUEUE, FX_AUDIT },  /* the daemon stopped */
+	{ ST_QUEUED, EV_PAUSE, ST_HELD, JOB_EV_NONE, T | FX_REASON },     /* `pause`: the job waits as it is */
+	{ ST_RUNNING, EV_PAUSE, ST_HELD, JOB_EV_REQUEUE, T | FX_REASON }, /* the child is stopped, the job kept */
 	{ ST_AWAITING, EV_APPROVE, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB },
 	{ ST_AWAITING, EV_APPROVE_GATE, ST_AWAITING, JOB_EV_NONE, T },
 	{ ST_AWAITING, EV_APPROVE_LAST, ST_PUBLISHED, JOB_EV_NONE, T },
 	{ ST_AWAITING, EV_REJECT, ST_CANCELLED, JOB_EV_NONE, T | FX_REASON },
 	{ ST_AWAITING, EV_REWIND, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB }, /* reject --to */
 	{ ST_AWAITING, EV_CANCEL, ST_CANCELLED, JOB_EV_NONE, T | FX_REASON },
-	{ ST_HELD, EV_RELEASE, ST_QUEUED, JOB_EV_NONE, T },              /* the same job again */
-	{ ST_HELD, EV_RESUME, ST_QUEUED, JOB_EV_CANCEL, T | FX_NEWJOB }, /* retry --from */
+	{ ST_AWAITING, EV_RESTORE, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB }, /* versions --restore */
+	{ ST_HELD, EV_RELEASE, ST_QUEUED, JOB_EV_NONE, T },                 /* the same job again */
+	{ ST_HELD, EV_UNPAUSE, ST_QUEUED, JOB_EV_NONE, T },                 /* `resume`: the same job again */
+	{ ST_HELD, EV_RESUME, ST_QUEUED, JOB_EV_CANCEL, T | FX_NEWJOB },    /* retry --from */
 	{ ST_HELD, EV_CANCEL, ST_CANCELLED, JOB_EV_CANCEL, T | FX_REASON },
+	{ ST_HELD, EV_RESTORE, ST_QUEUED, JOB_EV_CANCEL, T | FX_NEWJOB },
 	{ ST_FAILED, EV_RESUME, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB },
 	{ ST_FAILED, EV_CANCEL, ST_CANCELLED, JOB_EV_NONE, T | FX_REASON },
+	{ ST_FAILED, EV_RESTORE, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB },
 	{ ST_CANCELLED, EV_RESUME, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB },
+	{ ST_CANCELLED, EV_RESTORE, ST_QUEUED, JOB_EV_NONE, T | FX_NEWJOB },
 };
 /* clang-format on */
 #undef T
@@ -337,8 +348,9 @@ static cJSON *new_values(const struct cols *n, const struct state_args *a)
 	return o;
 }
 
-static int audit(sqlite3 *db, const struct episode *e, enum ep_event ev, const struct state_args *a, const cJSON *old,
-		 const cJSON *new)
+/* One audit_logs row for the episode; every audited change goes through here. */
+int state_audit(sqlite3 *db, const struct episode *e, const char *action, const struct state_args *a, const cJSON *old,
+		const cJSON *new)
 {
 	char id[37], *o = json_print(old), *n = json_print(new);
 	int rc;
@@ -346,7 +358,7 @@ static int audit(sqlite3 *db, const struct episode *e, enum ep_event ev, const s
 	rc = db_exec(db,
 		     "INSERT INTO audit_logs (id, entity_type, entity_id, action, actor_type, actor_id,"
 		     " old_values, new_values) VALUES (?, 'episode', ?, ?, ?, ?, ?, ?)",
-		     "sssssss", id, e->id, events[ev].name, a->actor_type ? a->actor_type : STATE_DAEMON,
+		     "sssssss", id, e->id, action, a->actor_type ? a->actor_type : STATE_DAEMON,
 		     a->actor ? a->actor : "daemon", o, n);
 	free(o);
 	free(n);
@@ -389,7 +401,7 @@ int state_apply(sqlite3 *db, struct config *c, struct episode *e, enum ep_event 
 	new = new_values(&n, a);
 	if (cas_episode(db, e, &n) < 0 || job_step(db, e, r->job, a, new) < 0 ||
 	    ((r->fx & FX_NEWJOB) && new_job(db, c, e, n.stage) < 0) || record_outcome(db, e, ev, a) < 0 ||
-	    ((r->fx & FX_AUDIT) && audit(db, e, ev, a, old, new) < 0))
+	    ((r->fx & FX_AUDIT) && state_audit(db, e, events[ev].name, a, old, new) < 0))
 		goto out;
 	update_episode(e, &n, ev, a);
 	*fx = r->fx;

@@ -250,8 +250,8 @@ void worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus)
 	worker_read(r);
 	res = parse_lines(r);
 	if (r->killed_for_cancel) {
-		log_info(r->job.episode_id, NULL, "stage.cancelled", "%s stopped because the episode was cancelled",
-			 r->job.stage);
+		log_info(r->job.episode_id, NULL, "stage.cancelled",
+			 "%s stopped because the episode was cancelled or paused", r->job.stage);
 	} else if (!res) {
 		describe_death(r, wstatus, why, sizeof why);
 		log_error(r->job.episode_id, NULL, "stage.crashed", "%s", why);

@@ -114,7 +114,7 @@ class Root:
         return rc
 
     def status(self):
-        return json.loads(self.cli("status", "--json").stdout)
+        return json.loads(self.cli("status", "--json", "--all").stdout)
 
     def show(self, ep):
         return json.loads(self.cli("show", ep, "--json").stdout)

@@ -35,18 +35,25 @@ static const struct {
 	{ ST_RUNNING, EV_HOLD, ST_HELD, T | FX_REASON | FX_ALERT },
 	{ ST_RUNNING, EV_CANCEL, ST_CANCELLED, T | FX_REASON },
 	{ ST_RUNNING, EV_REQUEUE, ST_QUEUED, FX_AUDIT },
+	{ ST_QUEUED, EV_PAUSE, ST_HELD, T | FX_REASON },
+	{ ST_RUNNING, EV_PAUSE, ST_HELD, T | FX_REASON },
 	{ ST_AWAITING, EV_APPROVE, ST_QUEUED, T | FX_NEWJOB },
 	{ ST_AWAITING, EV_APPROVE_GATE, ST_AWAITING, T },
 	{ ST_AWAITING, EV_APPROVE_LAST, ST_PUBLISHED, T },
 	{ ST_AWAITING, EV_REJECT, ST_CANCELLED, T | FX_REASON },
 	{ ST_AWAITING, EV_REWIND, ST_QUEUED, T | FX_NEWJOB },
 	{ ST_AWAITING, EV_CANCEL, ST_CANCELLED, T | FX_REASON },
+	{ ST_AWAITING, EV_RESTORE, ST_QUEUED, T | FX_NEWJOB },
 	{ ST_HELD, EV_RELEASE, ST_QUEUED, T },
+	{ ST_HELD, EV_UNPAUSE, ST_QUEUED, T },
 	{ ST_HELD, EV_RESUME, ST_QUEUED, T | FX_NEWJOB },
 	{ ST_HELD, EV_CANCEL, ST_CANCELLED, T | FX_REASON },
+	{ ST_HELD, EV_RESTORE, ST_QUEUED, T | FX_NEWJOB },
 	{ ST_FAILED, EV_RESUME, ST_QUEUED, T | FX_NEWJOB },
 	{ ST_FAILED, EV_CANCEL, ST_CANCELLED, T | FX_REASON },
+	{ ST_FAILED, EV_RESTORE, ST_QUEUED, T | FX_NEWJOB },
 	{ ST_CANCELLED, EV_RESUME, ST_QUEUED, T | FX_NEWJOB },
+	{ ST_CANCELLED, EV_RESTORE, ST_QUEUED, T | FX_NEWJOB },
 };
 /* clang-format on */
 #undef T
@@ -160,7 +167,8 @@ static void args_for(enum ep_event ev, struct state_args *a)
 	switch (ev) {
 	case EV_INGEST:
 	case EV_REWIND:
-	case EV_RESUME: a->stage = stage_find("planning"); break;
+	case EV_RESUME:
+	case EV_RESTORE: a->stage = stage_find("planning"); break;
 	case EV_DONE: a->stage = stage_find("metadata"); break;
 	case EV_APPROVE: a->stage = stage_find("upload"); break;
 	case EV_DONE_GATE:
