@@ -39,35 +39,22 @@ static int do_edit(sqlite3 *db, struct config *c, struct cli *a, const char *ep)
 	if (rc == 0) printf("edited %s\n", ep);
 	return rc;
 }
+CMD_WITH_DB(edit, do_edit)
 
 static int do_pause(sqlite3 *db, struct config *c, struct cli *a, const char *ep)
 {
-	int rc = manage_pause(db, c, ep);
 	(void)a;
-	if (rc == 0) printf("paused %s; its ticket is in spool/held/ (`acog-batch resume %s` goes on)\n", ep, ep);
-	return rc;
+	return cmd_said(manage_pause(db, c, ep),
+			"paused %s; its ticket is in spool/held/ (`acog-batch resume %s` goes on)\n", ep, ep);
 }
+CMD_WITH_DB(pause, do_pause)
 
 static int do_resume(sqlite3 *db, struct config *c, struct cli *a, const char *ep)
 {
-	int rc = manage_resume(db, c, ep);
 	(void)a;
-	if (rc == 0) printf("resumed %s\n", ep);
-	return rc;
+	return cmd_said(manage_resume(db, c, ep), "resumed %s\n", ep);
 }
-
-int cmd_edit(struct cli *a)
-{
-	return cmd_with_db(a, "edit", do_edit);
-}
-int cmd_pause(struct cli *a)
-{
-	return cmd_with_db(a, "pause", do_pause);
-}
-int cmd_resume(struct cli *a)
-{
-	return cmd_with_db(a, "resume", do_resume);
-}
+CMD_WITH_DB(resume, do_resume)
 
 /* ---- versions ---------------------------------------------------------------- */
 
@@ -137,10 +124,7 @@ static int do_versions(sqlite3 *db, struct config *c, struct cli *a, const char 
 	return rc;
 }
 
-int cmd_versions(struct cli *a)
-{
-	return cmd_with_db(a, "versions", do_versions);
-}
+CMD_WITH_DB(versions, do_versions)
 
 /* ---- audit --------------------------------------------------------------------- */
 

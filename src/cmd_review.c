@@ -4,6 +4,7 @@
  * a running daemon (SIGUSR1) so it acts at once.
  */
 #include "daemon.h"
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,34 +48,28 @@ static int do_reject(sqlite3 *db, struct config *c, struct cli *a, const char *e
 	return rc;
 }
 
+/* rc, after saying what was done when it was. */
+int cmd_said(int rc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (rc == 0) vprintf(fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
 static int do_retry(sqlite3 *db, struct config *c, struct cli *a, const char *ep)
 {
-	int rc = review_retry(db, c, ep, cli_opt(a, CLI_FROM));
-	if (rc == 0) printf("queued %s again\n", ep);
-	return rc;
+	return cmd_said(review_retry(db, c, ep, cli_opt(a, CLI_FROM)), "queued %s again\n", ep);
 }
 
 static int do_cancel(sqlite3 *db, struct config *c, struct cli *a, const char *ep)
 {
-	int rc = review_cancel(db, c, ep);
 	(void)a;
-	if (rc == 0) printf("cancelled %s; its ticket is in spool/held/\n", ep);
-	return rc;
+	return cmd_said(review_cancel(db, c, ep), "cancelled %s; its ticket is in spool/held/\n", ep);
 }
 
-int cmd_approve(struct cli *a)
-{
-	return cmd_with_db(a, "approve", do_approve);
-}
-int cmd_reject(struct cli *a)
-{
-	return cmd_with_db(a, "reject", do_reject);
-}
-int cmd_retry(struct cli *a)
-{
-	return cmd_with_db(a, "retry", do_retry);
-}
-int cmd_cancel(struct cli *a)
-{
-	return cmd_with_db(a, "cancel", do_cancel);
-}
+CMD_WITH_DB(approve, do_approve)
+CMD_WITH_DB(reject, do_reject)
+CMD_WITH_DB(retry, do_retry)
+CMD_WITH_DB(cancel, do_cancel)

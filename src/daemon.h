@@ -344,13 +344,25 @@ const char *cli_arg(const struct cli *a, int i); /* i-th operand, or NULL */
  * operand, wakes a running daemon when fn succeeded; the exit code. */
 typedef int (*cmd_db_fn)(sqlite3 *, struct config *, struct cli *, const char *ep);
 MUST_USE int cmd_with_db(struct cli *a, const char *what, cmd_db_fn fn);
-MUST_USE int cmd_init(struct cli *a);
-MUST_USE int cmd_run(struct cli *a);
-MUST_USE int cmd_status(struct cli *a);
+int cmd_said(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3))); /* prints when rc is 0 */
+/* A command that runs fn on one episode with the database open (cmd_review.c's cmd_with_db). */
+#define CMD_WITH_DB(name, fn) \
+	int cmd_##name(struct cli *a) \
+	{ \
+		return cmd_with_db(a, #name, fn); \
+	}
+/* The command handlers, by file; main.c's command table names them. */
+typedef int cmd_fn(struct cli *a);
+MUST_USE cmd_fn cmd_init, cmd_run;                                                    /* cmd_run.c */
+MUST_USE cmd_fn cmd_status, cmd_show, cmd_costs;                                      /* cmd_status.c */
+MUST_USE cmd_fn cmd_approve, cmd_reject, cmd_retry, cmd_cancel;                       /* cmd_review.c */
+MUST_USE cmd_fn cmd_edit, cmd_pause, cmd_resume, cmd_versions, cmd_audit;             /* cmd_manage.c */
+MUST_USE cmd_fn cmd_metrics, cmd_pulse, cmd_doctor, cmd_keygen, cmd_upload, cmd_auth; /* one file each */
 /* status_youtube.c: quota left and token age of each youtube channel (text);
  * youtube_token_old is the token's age in days once it deserves a warning,
  * else -1. */
 void status_youtube(sqlite3 *db, const char *root);
+MUST_USE int quota_used_today(sqlite3 *db, const char *channel, const char *bucket, const char *day);
 MUST_USE double youtube_token_old(const char *root, const cJSON *provider, const char *channel);
 /* Before an upload stage starts: alert once a day when the channel's token is old. */
 void youtube_token_alert(const struct config *c, const struct channel *ch, const cJSON *provider,
@@ -363,23 +375,6 @@ MUST_USE int status_watch(sqlite3 *db, const struct cli *a);
 void status_json_row(sqlite3_stmt *st, int i);
 void status_json_end(int n);
 MUST_USE int cli_since(const char *s, char out[32]); /* --since: ISO time or 30m/2h/7d ago */
-MUST_USE int cmd_edit(struct cli *a);                /* cmd_manage.c */
-MUST_USE int cmd_pause(struct cli *a);
-MUST_USE int cmd_resume(struct cli *a);
-MUST_USE int cmd_versions(struct cli *a);
-MUST_USE int cmd_audit(struct cli *a);
-MUST_USE int cmd_metrics(struct cli *a); /* metrics.c */
-MUST_USE int cmd_show(struct cli *a);
-MUST_USE int cmd_pulse(struct cli *a);
-MUST_USE int cmd_approve(struct cli *a);
-MUST_USE int cmd_reject(struct cli *a);
-MUST_USE int cmd_retry(struct cli *a);
-MUST_USE int cmd_cancel(struct cli *a);
-MUST_USE int cmd_costs(struct cli *a);
-MUST_USE int cmd_doctor(struct cli *a);
-MUST_USE int cmd_keygen(struct cli *a);
-MUST_USE int cmd_upload(struct cli *a);
-MUST_USE int cmd_auth(struct cli *a); /* cmd_auth.c */
 /* cmd_report.c: the static review pages.  report_refresh rewrites an
  * episode's page and the index under ROOT/report/ (the daemon, at a gate);
  * a failure is logged, never returned. */

@@ -24,32 +24,37 @@ static const struct optdef {
 	int short_name;    /* 0: long only */
 	const char *value; /* what its value is called; NULL: a flag */
 	long min, max;
-	/* clang-format off: a table keeps one row per line */
+	/* a table keeps one row per line: FLAG takes no value, TEXT a value that is not checked here */
+	/* clang-format off */
 } optdefs[CLI_NOPTS] = {
-	[CLI_JSON] = { "json", 0, NULL, 0, 0 },
-	[CLI_DEMO] = { "demo", 0, NULL, 0, 0 },
-	[CLI_DRAIN] = { "drain", 0, NULL, 0, 0 },
+#define FLAG(name) { name, 0, NULL, 0, 0 }
+#define TEXT(name, value) { name, 0, value, 0, 0 }
+	[CLI_JSON] = FLAG("json"),
+	[CLI_DEMO] = FLAG("demo"),
+	[CLI_DRAIN] = FLAG("drain"),
 	[CLI_JOBS] = { "jobs", 'j', "N", 1, 64 },
-	[CLI_BY] = { "by", 0, "NAME", 0, 0 },
-	[CLI_NOTES] = { "notes", 0, "TEXT", 0, 0 },
-	[CLI_REASON] = { "reason", 0, "TEXT", 0, 0 },
-	[CLI_TO] = { "to", 0, "STAGE", 0, 0 },
-	[CLI_FROM] = { "from", 0, "STAGE", 0, 0 },
-	[CLI_DEVICE] = { "device", 0, NULL, 0, 0 },
+	[CLI_BY] = TEXT("by", "NAME"),
+	[CLI_NOTES] = TEXT("notes", "TEXT"),
+	[CLI_REASON] = TEXT("reason", "TEXT"),
+	[CLI_TO] = TEXT("to", "STAGE"),
+	[CLI_FROM] = TEXT("from", "STAGE"),
+	[CLI_DEVICE] = FLAG("device"),
 	[CLI_PORT] = { "port", 0, "N", 0, 65535 },
-	[CLI_OUT] = { "out", 0, "DIR", 0, 0 },
-	[CLI_TRUST] = { "trust", 0, "KEY.pub", 0, 0 },
+	[CLI_OUT] = TEXT("out", "DIR"),
+	[CLI_TRUST] = TEXT("trust", "KEY.pub"),
 	[CLI_PRIORITY] = { "priority", 0, "P", -1000, 1000 },
-	[CLI_PUBLISH_AT] = { "publish-at", 0, "TIME", 0, 0 },
-	[CLI_TITLE] = { "title", 0, "TEXT", 0, 0 },
-	[CLI_DIFF] = { "diff", 0, "A", 0, 0 },
-	[CLI_RESTORE] = { "restore", 0, "N", 0, 0 },
-	[CLI_SINCE] = { "since", 0, "TIME", 0, 0 },
-	[CLI_CHANNEL] = { "channel", 0, "CHANNEL", 0, 0 },
-	[CLI_STAGE] = { "stage", 0, "STAGE", 0, 0 },
-	[CLI_STATE] = { "state", 0, "STATE", 0, 0 },
-	[CLI_ALL] = { "all", 0, NULL, 0, 0 },
-	[CLI_WATCH] = { "watch", 0, NULL, 0, 0 },
+	[CLI_PUBLISH_AT] = TEXT("publish-at", "TIME"),
+	[CLI_TITLE] = TEXT("title", "TEXT"),
+	[CLI_DIFF] = TEXT("diff", "A"),
+	[CLI_RESTORE] = TEXT("restore", "N"),
+	[CLI_SINCE] = TEXT("since", "TIME"),
+	[CLI_CHANNEL] = TEXT("channel", "CHANNEL"),
+	[CLI_STAGE] = TEXT("stage", "STAGE"),
+	[CLI_STATE] = TEXT("state", "STATE"),
+	[CLI_ALL] = FLAG("all"),
+	[CLI_WATCH] = FLAG("watch"),
+#undef FLAG
+#undef TEXT
 };
 /* clang-format on */
 

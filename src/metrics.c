@@ -163,17 +163,6 @@ static void money(struct sbuf *b, sqlite3 *db, const struct config *c)
 	}
 }
 
-static int quota_used(sqlite3 *db, const char *channel_db_id, const char *bucket, const char *day)
-{
-	sqlite3_stmt *st = db_prep(db,
-				   "SELECT units_used FROM youtube_quota_usage WHERE channel_id = ? AND bucket = ?"
-				   " AND date = ?",
-				   "sss", channel_db_id, bucket, day);
-	int used = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-	sqlite3_finalize(st);
-	return used;
-}
-
 /* YouTube quota left today (the Pacific day quota.c keeps), per youtube channel and bucket. */
 static void quota(struct sbuf *b, sqlite3 *db, const struct config *c)
 {
@@ -184,7 +173,7 @@ static void quota(struct sbuf *b, sqlite3 *db, const struct config *c)
 	for (size_t i = 0; i < c->nch; i++) {
 		cJSON *p = config_provider(&c->ch[i], "upload");
 		for (int k = 0; k < 2 && !strcmp(json_str(p, "name", ""), "youtube"); k++) {
-			int left = quota_limit(c->global, qb[k]) - quota_used(db, c->ch[i].db_id, qb[k], day);
+			int left = quota_limit(c->global, qb[k]) - quota_used_today(db, c->ch[i].id, qb[k], day);
 			channel_sample(b, "acog_youtube_quota_left", c->ch[i].id, "bucket", qb[k], left < 0 ? 0 : left);
 		}
 		cJSON_Delete(p);

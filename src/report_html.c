@@ -45,14 +45,7 @@ void html_esc(struct sbuf *b, const char *s)
  * path with spaces, '#' or '?' still names the file. */
 void html_url(struct sbuf *b, const char *path)
 {
-	static const char keep[] = "-._~/";
-	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    strchr(keep, *p))
-			sb_add(b, (const char *)p, 1);
-		else
-			sb_printf(b, "%%%02X", *p);
-	}
+	sb_percent_escape(b, path, "-._~/");
 }
 
 void html_tag(struct sbuf *b, const char *tag, const char *cls, const char *text)

@@ -45,7 +45,8 @@ static void thousands(int n, char *out, size_t len)
 	out[k] = '\0';
 }
 
-static int used_today(sqlite3 *db, const char *channel, const char *bucket, const char *day)
+/* Units of a quota bucket a channel (slug) used on day (the Pacific day quota.c keeps). */
+int quota_used_today(sqlite3 *db, const char *channel, const char *bucket, const char *day)
 {
 	sqlite3_stmt *st =
 		db_prep(db,
@@ -64,7 +65,7 @@ static void print_quota(sqlite3 *db, const cJSON *global, const char *channel)
 	quota_pacific_day(quota_now(), day);
 	for (int i = 0; i < 2; i++) {
 		int max = quota_limit(global, buckets[i]);
-		thousands(max - used_today(db, channel, buckets[i], day), left[i], sizeof left[i]);
+		thousands(max - quota_used_today(db, channel, buckets[i], day), left[i], sizeof left[i]);
 		thousands(max, limit[i], sizeof limit[i]);
 	}
 	printf("channel %s: YouTube quota left today (Pacific %s): %s of %s units, %s of %s uploads\n", channel, day,
