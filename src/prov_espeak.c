@@ -103,7 +103,7 @@ static void words_from_copy(const struct media_pcm *w, const struct media_pcm *g
 	}
 }
 
-static enum stage_rc synth(struct stage_ctx *ctx, const void *opts, int num, const char *text, struct media_pcm *w,
+static enum stage_rc synth(struct stage_ctx *ctx, void *opts, int num, const char *text, struct media_pcm *w,
 			   struct tts_words *tw)
 {
 	char *txt = tts_scratch(num, "txt");
@@ -120,7 +120,7 @@ static enum stage_rc synth(struct stage_ctx *ctx, const void *opts, int num, con
 	return rc;
 }
 
-static const struct tts_engine espeak = { "espeak-ng", synth };
+static const struct tts_engine espeak = { "espeak-ng", synth, NULL };
 
 enum stage_rc prov_audio_espeak(struct stage_ctx *ctx)
 {

@@ -133,7 +133,7 @@ static void words_from_phones(const double *t, size_t np, const size_t *cnt, siz
 	if (p != np) tts_words_free(tw); /* phones left over: the counts did not match */
 }
 
-static enum stage_rc synth(struct stage_ctx *ctx, const void *opts, int num, const char *text, struct media_pcm *w,
+static enum stage_rc synth(struct stage_ctx *ctx, void *opts, int num, const char *text, struct media_pcm *w,
 			   struct tts_words *tw)
 {
 	const struct flite_opts *o = opts;
@@ -161,7 +161,7 @@ static enum stage_rc synth(struct stage_ctx *ctx, const void *opts, int num, con
 	return rc;
 }
 
-static const struct tts_engine flite = { "flite", synth };
+static const struct tts_engine flite = { "flite", synth, NULL };
 
 enum stage_rc prov_audio_flite(struct stage_ctx *ctx)
 {

@@ -146,6 +146,7 @@ MUST_USE enum stage_rc prov_metadata_builtin(struct stage_ctx *ctx);
 MUST_USE enum stage_rc prov_audio_espeak(struct stage_ctx *ctx);
 MUST_USE enum stage_rc prov_audio_flite(struct stage_ctx *ctx);
 MUST_USE enum stage_rc prov_audio_festival(struct stage_ctx *ctx);
+const char *festival_best_voice(void); /* the best festival voice installed, or NULL */
 MUST_USE enum stage_rc prov_avatar_none(struct stage_ctx *ctx);
 MUST_USE enum stage_rc prov_avatar_still(struct stage_ctx *ctx);
 MUST_USE enum stage_rc prov_broll_generated(struct stage_ctx *ctx);
@@ -368,10 +369,13 @@ struct tts_engine {
 	const char *name; /* "espeak-ng": messages */
 	/* Synthesises sentence num's text into *w (16-bit mono), and when it
 	 * can, times its whitespace-separated words in *tw. */
-	enum stage_rc (*synth)(struct stage_ctx *ctx, const void *opts, int num, const char *text, struct media_pcm *w,
+	enum stage_rc (*synth)(struct stage_ctx *ctx, void *opts, int num, const char *text, struct media_pcm *w,
 			       struct tts_words *tw);
+	/* Optional, before synth: all n sentences at once (sentence num is
+	 * text[num - 1]), for an engine slow to start. */
+	enum stage_rc (*batch)(struct stage_ctx *ctx, void *opts, char *const *text, size_t n);
 };
-MUST_USE enum stage_rc tts_offline(struct stage_ctx *ctx, const struct tts_engine *e, const void *opts, int gap_ms);
+MUST_USE enum stage_rc tts_offline(struct stage_ctx *ctx, const struct tts_engine *e, void *opts, int gap_ms);
 MUST_USE int tts_wav_read(const char *path, struct media_pcm *w);
 /* First audible sample and one past the last: 0 when none is. */
 MUST_USE int tts_audible_span(const struct media_pcm *w, size_t *first, size_t *last);

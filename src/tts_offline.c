@@ -42,7 +42,7 @@
 
 struct narration {
 	const struct tts_engine *e;
-	const void *opts;
+	void *opts;
 	int gap_ms;
 	struct media_pcm pcm;
 	long pending_ms; /* silence owed before the next sound */
@@ -264,10 +264,9 @@ static enum stage_rc speak(struct stage_ctx *ctx, struct narration *nr, size_t s
 }
 
 /* Speaks one segment's narration; records where the segment starts. */
-static enum stage_rc narrate_segment(struct stage_ctx *ctx, struct narration *nr, size_t si, const char *text)
+static enum stage_rc narrate_segment(struct stage_ctx *ctx, struct narration *nr, size_t si, char *const *sent,
+				     size_t ns)
 {
-	char **sent = NULL;
-	size_t ns = script_sentences(text ? text : "", &sent);
 	int spoken = 0;
 	enum stage_rc rc = STAGE_OK;
 
@@ -278,8 +277,6 @@ static enum stage_rc narrate_segment(struct stage_ctx *ctx, struct narration *nr
 		stage_log(ctx, "info", "segment %zu has no narration; showing it for %d ms", si + 1, EMPTY_SEG_MS);
 		nr->pending_ms += EMPTY_SEG_MS;
 	}
-	for (size_t i = 0; i < ns; i++) free(sent[i]);
-	free(sent);
 	return rc;
 }
 
@@ -303,9 +300,18 @@ static enum stage_rc narrate(struct stage_ctx *ctx, struct narration *nr, const 
 			     const struct media_frame *f)
 {
 	enum stage_rc rc = STAGE_OK;
+	char ***sent = xcalloc(sc->n, sizeof *sent), **all = NULL;
+	size_t *ns = xcalloc(sc->n, sizeof *ns), nall = 0;
 
+	for (size_t i = 0; i < sc->n; i++) {
+		ns[i] = script_sentences(sc->seg[i].text ? sc->seg[i].text : "", &sent[i]);
+		all = xrealloc(all, (nall + ns[i] + 1) * sizeof *all);
+		memcpy(all + nall, sent[i], ns[i] * sizeof *all);
+		nall += ns[i];
+	}
 	nr->seg_start = xcalloc(sc->n, sizeof *nr->seg_start);
-	for (size_t i = 0; i < sc->n && rc == STAGE_OK; i++) rc = narrate_segment(ctx, nr, i, sc->seg[i].text);
+	if (nr->e->batch && nall) rc = nr->e->batch(ctx, nr->opts, all, nall);
+	for (size_t i = 0; i < sc->n && rc == STAGE_OK; i++) rc = narrate_segment(ctx, nr, i, sent[i], ns[i]);
 	if (rc == STAGE_OK && nr->ncue == 0)
 		rc = stage_fail(ctx, STAGE_FAIL,
 				"script.md has no narration %s could speak; "
@@ -317,10 +323,12 @@ static enum stage_rc narrate(struct stage_ctx *ctx, struct narration *nr, const 
 	free(nr->seg_start);
 	free(nr->pcm.s);
 	words_clear(&nr->words);
+	for (size_t i = 0; i < nall; i++) free(all[i]);
+	free(all), free(sent), free(ns);
 	return rc;
 }
 
-enum stage_rc tts_offline(struct stage_ctx *ctx, const struct tts_engine *e, const void *opts, int gap_ms)
+enum stage_rc tts_offline(struct stage_ctx *ctx, const struct tts_engine *e, void *opts, int gap_ms)
 {
 	struct narration nr = { .e = e, .opts = opts, .gap_ms = gap_ms, .pending_ms = LEAD_MS };
 	struct media_frame f;
