@@ -5,15 +5,21 @@
  * Word times: the espeak-ng command prints no word events, so each sentence
  * is spoken a second time with a long pause between words (-g, which adds
  * the same pause at every word boundary and leaves the words as they were).
- * In that copy the words are the runs of sound between the long pauses;
- * word i starts where its run starts, less i pauses (the pause's length is
- * measured: the copy's extra length over the sentence's, shared among the
- * boundaries).  When the runs are not one per word of the text (espeak-ng
- * joins "of the", speaks "25" as two words), the sentence's words are
- * estimated instead (words.c).
+ * In that copy espeak-ng's words are the runs of sound between the long
+ * pauses; run i starts where it starts, less i pauses (the pause's length
+ * is measured: the copy's extra length over the sentence's, shared among
+ * the boundaries).  espeak-ng's words are not always the text's: it says
+ * "of the" as one word and "25" as two, and a dash as none.  So the text's
+ * words are matched to the runs by the cheapest alignment (a word to a
+ * run, two or three short words to one run, a word to two or three runs,
+ * or a word to none), a run's length against the word's syllables; words
+ * sharing a run share it by syllables.  Which words espeak-ng joins is what
+ * its translation trace (-X) says it found as one dictionary entry
+ * ("Found: 'of the"); only a word with a digit is expected to be several.
  */
 #define _GNU_SOURCE
 #include "provider.h"
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +28,8 @@
 
 #define GAP_UNITS 60   /* -g: the pause added between words, 10 ms units at the default speed */
 #define SPLIT_MS 220   /* silence this long in the copy separates two words */
+#define GROUP_COST 0.5 /* what matching other than a word to a run may cost */
+#define NONE_COST 2.5  /* what a word without a run costs */
 
 /* clang-format off: a table keeps one row per line */
 const struct provider_opt espeak_opts[] = {
@@ -103,6 +111,138 @@ static void words_from_copy(const struct media_pcm *w, const struct media_pcm *g
 	}
 }
 
+/* The matches tried: a words to b runs. */
+static const int moves[][2] = { { 1, 1 }, { 2, 1 }, { 3, 1 }, { 1, 2 }, { 1, 3 }, { 1, 0 } };
+#define NMOVES (sizeof moves / sizeof *moves)
+
+struct align {
+	char **w, *joined; /* joined: the -X trace */
+	size_t nw, nr;
+	double *syl, *cost; /* cost[(nr + 1) * i + j]: words 0..i-1 on runs 0..j-1 */
+	int *move;
+};
+
+/* The words before i, a of them, are one entry of espeak-ng's dictionary. */
+static int joined(const struct align *al, size_t i, int a)
+{
+	struct sbuf b = { 0 };
+	int found;
+
+	sb_puts(&b, "found: '"); /* the trace is lower-cased */
+	for (int k = a; k >= 1; k--) {
+		for (const char *c = al->w[i - k]; *c; c++)
+			if (isalpha((unsigned char)*c) || *c == '\'') sb_printf(&b, "%c", tolower((unsigned char)*c));
+		if (k > 1) sb_puts(&b, " ");
+	}
+	found = al->joined && strstr(al->joined, b.s) != NULL;
+	sb_free(&b);
+	return found;
+}
+
+/* What a match other than a word to a run costs. */
+static double group_cost(const struct align *al, size_t i, int a)
+{
+	if (a > 1) return joined(al, i, a) ? 0 : GROUP_COST * 2;
+	return strpbrk(al->w[i - 1], "0123456789") ? 0 : GROUP_COST * 2;
+}
+
+/* How well a run of dur seconds fits words of syl syllables (sps: seconds a syllable). */
+static double fit(double syl, double dur, double sps)
+{
+	double r = log((dur + 0.05) / (syl * sps + 0.05));
+	return r * r;
+}
+
+static double move_cost(const struct align *al, const struct tts_words *runs, size_t i, size_t j, int m, double sps)
+{
+	int a = moves[m][0], b = moves[m][1];
+	double syl = 0;
+
+	if (i < (size_t)a || j < (size_t)b) return INFINITY;
+	for (int k = 1; k <= a; k++) syl += al->syl[i - k];
+	if (b == 0) return NONE_COST;
+	return fit(syl, runs->t1[j - 1] - runs->t0[j - b], sps) + (a == 1 && b == 1 ? 0 : group_cost(al, i, a));
+}
+
+static void align_fill(struct align *al, const struct tts_words *runs, double sps)
+{
+	size_t w = al->nr + 1;
+
+	for (size_t i = 0; i <= al->nw; i++)
+		for (size_t j = 0; j <= al->nr; j++) {
+			al->cost[w * i + j] = i || j ? INFINITY : 0;
+			for (int m = 0; m < (int)NMOVES; m++) {
+				double c = move_cost(al, runs, i, j, m, sps);
+				if (!isfinite(c)) continue;
+				c += al->cost[w * (i - moves[m][0]) + j - moves[m][1]];
+				if (c < al->cost[w * i + j]) al->cost[w * i + j] = c, al->move[w * i + j] = m;
+			}
+		}
+}
+
+/* Walks the cheapest alignment back, giving each word its times. */
+static void align_times(const struct align *al, const struct tts_words *runs, double *t0, double *t1)
+{
+	size_t i = al->nw, j = al->nr, w = al->nr + 1;
+
+	while (i > 0) {
+		int m = al->move[w * i + j], a = moves[m][0], b = moves[m][1];
+		double s = b ? runs->t0[j - b] : j ? runs->t1[j - 1] : 0, e = b ? runs->t1[j - 1] : s, syl = 0, at = 0;
+		for (int k = 1; k <= a; k++) syl += al->syl[i - k];
+		for (int k = a; k >= 1; k--) {
+			t0[i - k] = s + (e - s) * at / syl;
+			at += al->syl[i - k];
+			t1[i - k] = s + (e - s) * at / syl;
+		}
+		i -= (size_t)a, j -= (size_t)b;
+	}
+}
+
+/* The text's words on espeak-ng's (runs): *tw replaced, or emptied when
+ * no alignment uses every run. */
+static void words_on_runs(const char *text, char *trace, struct tts_words *tw)
+{
+	char **w;
+	struct align al = { .nr = tw->n, .joined = trace };
+	double total_syl = 0, total_dur = 0;
+	struct tts_words out = { 0 };
+
+	al.nw = words_split(text, &w);
+	al.w = w;
+	for (char *c = trace; c && *c; c++) *c = (char)tolower((unsigned char)*c);
+	al.syl = xcalloc(al.nw + 1, sizeof *al.syl);
+	al.cost = xcalloc((al.nw + 1) * (al.nr + 1), sizeof *al.cost);
+	al.move = xcalloc((al.nw + 1) * (al.nr + 1), sizeof *al.move);
+	for (size_t i = 0; i < al.nw; i++) total_syl += al.syl[i] = words_syllables(w[i]);
+	for (size_t j = 0; j < al.nr; j++) total_dur += tw->t1[j] - tw->t0[j];
+	align_fill(&al, tw, total_syl > 0 ? total_dur / total_syl : 0.2);
+	if (al.nw && isfinite(al.cost[(al.nr + 1) * al.nw + al.nr])) {
+		out.n = al.nw;
+		out.t0 = xcalloc(al.nw, sizeof *out.t0);
+		out.t1 = xcalloc(al.nw, sizeof *out.t1);
+		align_times(&al, tw, out.t0, out.t1);
+	}
+	tts_words_free(tw);
+	*tw = out;
+	for (size_t i = 0; i < al.nw; i++) free(w[i]);
+	free(w), free(al.syl), free(al.cost), free(al.move);
+}
+
+/* espeak-ng's translation trace of the text file txt (malloc'd), or NULL. */
+static char *trace(struct stage_ctx *ctx, const struct espeak_opts *o, const char *txt)
+{
+	struct media_argv a = { 0 };
+	struct sbuf out = { 0 };
+
+	media_argv_words(&a, "espeak-ng -q -X -b 1");
+	media_argv_opt(&a, "-v", "%s", o->voice);
+	media_argv_opt(&a, "-s", "%d", o->speed);
+	media_argv_opt(&a, "-f", "%s", txt);
+	if (tts_run(ctx, (const char *const *)a.v, "espeak-ng", &out) != STAGE_OK) sb_free(&out);
+	media_argv_free(&a);
+	return out.s;
+}
+
 static enum stage_rc synth(struct stage_ctx *ctx, void *opts, int num, const char *text, struct media_pcm *w,
 			   struct tts_words *tw)
 {
@@ -114,6 +254,11 @@ static enum stage_rc synth(struct stage_ctx *ctx, void *opts, int num, const cha
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	else if ((rc = run(ctx, opts, num, txt, 0, w)) == STAGE_OK && (rc = run(ctx, opts, num, txt, GAP_UNITS, &g)) == STAGE_OK)
 		words_from_copy(w, &g, tw);
+	if (rc == STAGE_OK && tw->n) {
+		char *x = trace(ctx, opts, txt);
+		words_on_runs(text, x, tw);
+		free(x);
+	}
 	unlink(txt);
 	free(txt);
 	free(g.s);

@@ -344,6 +344,7 @@ struct media_words {
 };
 /* The whitespace-separated words of text (each malloc'd); how many. */
 MUST_USE size_t words_split(const char *text, char ***out);
+MUST_USE double words_syllables(const char *word); /* about how many: vowel groups, digits */
 /* Words of a sentence heard from start to end, timed by syllable share. */
 void words_estimate(struct media_words *ws, const char *text, int seg, double start, double end);
 /* Words of a sentence timed by the engine (t0/t1: one per word of text, in

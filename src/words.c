@@ -45,7 +45,7 @@ static void split_free(char **w, size_t n)
 }
 
 /* Vowel groups, at least one; a digit is about a syllable. */
-static double syllables(const char *w)
+double words_syllables(const char *w)
 {
 	int n = 0, in_vowel = 0;
 
@@ -70,10 +70,10 @@ void words_estimate(struct media_words *ws, const char *text, int seg, double st
 	size_t n = words_split(text, &w);
 	double total = 0, at = 0;
 
-	for (size_t i = 0; i < n; i++) total += syllables(w[i]) + (i + 1 < n ? WORD_GAP : 0);
+	for (size_t i = 0; i < n; i++) total += words_syllables(w[i]) + (i + 1 < n ? WORD_GAP : 0);
 	for (size_t i = 0; i < n; i++) {
 		double s = start + (end - start) * at / total;
-		at += syllables(w[i]);
+		at += words_syllables(w[i]);
 		add(ws, w[i], seg, s, start + (end - start) * at / total, 0);
 		at += WORD_GAP;
 	}
