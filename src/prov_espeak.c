@@ -11,8 +11,8 @@
  * the boundaries).  espeak-ng's words are not always the text's: it says
  * "of the" as one word and "25" as two, and a dash as none.  So the text's
  * words are matched to the runs by the cheapest alignment (a word to a
- * run, two or three short words to one run, a word to two or three runs,
- * or a word to none), a run's length against the word's syllables; words
+ * run, two or three words espeak-ng joins to one run, a number to up to
+ * six runs, a word without letters or digits to none), a run's length against the word's syllables; words
  * sharing a run share it by syllables.  Which words espeak-ng joins is what
  * its translation trace (-X) says it found as one dictionary entry
  * ("Found: 'of the"); only a word with a digit is expected to be several.
@@ -28,8 +28,9 @@
 
 #define GAP_UNITS 60   /* -g: the pause added between words, 10 ms units at the default speed */
 #define SPLIT_MS 220   /* silence this long in the copy separates two words */
-#define GROUP_COST 0.5 /* what matching other than a word to a run may cost */
-#define NONE_COST 2.5  /* what a word without a run costs */
+#define GROUP_COST 0.1 /* what matching other than a word to a run costs */
+#define SPLIT_COST 3   /* what saying words espeak-ng joins apart costs */
+#define ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 /* clang-format off: a table keeps one row per line */
 const struct provider_opt espeak_opts[] = {
@@ -86,12 +87,29 @@ static enum stage_rc run(struct stage_ctx *ctx, const struct espeak_opts *o, int
 	return rc;
 }
 
+/* How many pauses the copy added at each boundary between runs (a dash or
+ * the like adds one more, in a run of its own that is silent): the
+ * silence there over the shortest one, rounded down (a clause's own pause
+ * is well under a word gap). */
+static void pauses_at(const struct tts_words *tw, int *np)
+{
+	double least = INFINITY;
+
+	for (size_t k = 1; k < tw->n; k++) least = fmin(least, tw->t0[k] - tw->t1[k - 1]);
+	for (size_t k = 1; k < tw->n; k++) {
+		np[k] = (int)floor((tw->t0[k] - tw->t1[k - 1]) / least + 0.2);
+		if (np[k] < 1) np[k] = 1;
+	}
+}
+
 /* The runs of sound in g separated by SPLIT_MS of silence, as word times
- * of the sentence w: run i moved back by i measured pauses. */
+ * of the sentence w: each run moved back by the pauses added before it,
+ * a pause being the copy's extra length over the sentence's, shared. */
 static void words_from_copy(const struct media_pcm *w, const struct media_pcm *g, struct tts_words *tw)
 {
 	size_t f0, l0, f1, l1, split = (size_t)SPLIT_MS * g->rate / 1000, start, last;
-	double pause;
+	double pause = 0, shift;
+	int *np, total = 0;
 
 	if (!tts_audible_span(w, &f0, &l0) || !tts_audible_span(g, &f1, &l1)) return;
 	for (size_t i = start = last = f1; i < l1; i++) {
@@ -103,16 +121,21 @@ static void words_from_copy(const struct media_pcm *w, const struct media_pcm *g
 		last = i;
 	}
 	tts_words_add(tw, (double)start, (double)l1);
-	pause = tw->n > 1 ? ((double)(l1 - f1) - (double)(l0 - f0)) / (double)(tw->n - 1) : 0;
+	np = xcalloc(tw->n, sizeof *np);
+	pauses_at(tw, np);
+	for (size_t k = 1; k < tw->n; k++) total += np[k];
+	if (total) pause = ((double)(l1 - f1) - (double)(l0 - f0)) / total;
+	shift = (double)f1 - (double)f0;
 	for (size_t i = 0; i < tw->n; i++) {
-		double shift = (double)f1 - (double)f0 + (double)i * pause;
+		shift += (double)np[i] * pause;
 		tw->t0[i] = (tw->t0[i] - shift) / w->rate;
 		tw->t1[i] = (tw->t1[i] - shift) / w->rate;
 	}
+	free(np);
 }
 
 /* The matches tried: a words to b runs. */
-static const int moves[][2] = { { 1, 1 }, { 2, 1 }, { 3, 1 }, { 1, 2 }, { 1, 3 }, { 1, 0 } };
+static const int moves[][2] = { { 1, 1 }, { 2, 1 }, { 3, 1 }, { 1, 0 }, { 1, 2 }, { 1, 3 }, { 1, 4 }, { 1, 5 }, { 1, 6 } };
 #define NMOVES (sizeof moves / sizeof *moves)
 
 struct align {
@@ -139,11 +162,38 @@ static int joined(const struct align *al, size_t i, int a)
 	return found;
 }
 
-/* What a match other than a word to a run costs. */
+/* What a match other than a word to a run costs: words share a run only
+ * when espeak-ng found them as one entry, and only a number is several. */
 static double group_cost(const struct align *al, size_t i, int a)
 {
-	if (a > 1) return joined(al, i, a) ? 0 : GROUP_COST * 2;
-	return strpbrk(al->w[i - 1], "0123456789") ? 0 : GROUP_COST * 2;
+	if (a > 1) return joined(al, i, a) ? GROUP_COST : INFINITY;
+	return strpbrk(al->w[i - 1], "0123456789") ? GROUP_COST : INFINITY;
+}
+
+/* Words for 1..99. */
+static int number_words_below(long n)
+{
+	return n >= 100 ? 2 : n < 20 || n % 10 == 0 ? 1 : 2;
+}
+
+/* A word on its own run when espeak-ng joins it to a neighbour. */
+static double split_cost(const struct align *al, size_t i)
+{
+	return (i < al->nw && joined(al, i + 1, 2)) || (i >= 2 && joined(al, i, 2)) ? SPLIT_COST : 0;
+}
+
+/* About how many words a number is said in (espeak-ng reads 2027 "two
+ * thousand twenty seven"); 1 for what it cannot tell. */
+static int number_words(const char *w)
+{
+	long n = 0;
+	int digits = 0, out = 0;
+
+	for (w += strcspn(w, "0123456789"); isdigit((unsigned char)*w) && digits < 7; w++, digits++) n = n * 10 + (*w - '0');
+	if (digits >= 7) return 1;
+	if (n >= 1000) out += number_words_below(n / 1000) + 1, n %= 1000;
+	if (n >= 100) out += 2, n %= 100;
+	return out + (n ? number_words_below(n) : 0) + (out == 0 && n == 0);
 }
 
 /* How well a run of dur seconds fits words of syl syllables (sps: seconds a syllable). */
@@ -159,9 +209,12 @@ static double move_cost(const struct align *al, const struct tts_words *runs, si
 	double syl = 0;
 
 	if (i < (size_t)a || j < (size_t)b) return INFINITY;
+	if (a == 1 && !strpbrk(al->w[i - 1], ALNUM)) return b ? INFINITY : 0; /* a dash is not said */
+	if (b == 0) return INFINITY;
+	if (a == 1 && strpbrk(al->w[i - 1], "0123456789")) return GROUP_COST * (1 + abs(b - number_words(al->w[i - 1])));
 	for (int k = 1; k <= a; k++) syl += al->syl[i - k];
-	if (b == 0) return NONE_COST;
-	return fit(syl, runs->t1[j - 1] - runs->t0[j - b], sps) + (a == 1 && b == 1 ? 0 : group_cost(al, i, a));
+	return fit(syl, runs->t1[j - 1] - runs->t0[j - b], sps) +
+	       (a == 1 && b == 1 ? split_cost(al, i) : group_cost(al, i, a));
 }
 
 static void align_fill(struct align *al, const struct tts_words *runs, double sps)
