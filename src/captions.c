@@ -25,18 +25,18 @@
 
 struct cap_style {
 	const char *font, *position;
-	char color[16], highlight[16], outline[16]; /* &H00BBGGRR */
+	char color[16], highlight[16], outline[16]; /* &HBBGGRR */
 	int size, lines, align, cols;
 };
 
-/* "#RRGGBB" (or without '#') to ASS's &H00BBGGRR. */
+/* "#RRGGBB" (or without '#') to ASS's &HBBGGRR (the style adds the alpha byte). */
 static int colour(const cJSON *ch, const char *key, const char *def, char out[16])
 {
 	const char *v = json_str(ch, key, def), *h = *v == '#' ? v + 1 : v;
 
 	if (strlen(h) != 6 || strspn(h, "0123456789abcdefABCDEF") != 6)
 		return err_set("channel.yaml %s \"%s\": use a colour like #FFD400", key, v);
-	snprintf(out, 16, "&H00%.2s%.2s%.2s", h + 4, h + 2, h);
+	snprintf(out, 16, "&H%.2s%.2s%.2s", h + 4, h + 2, h);
 	return 0;
 }
 
@@ -59,16 +59,15 @@ static int style_get(const cJSON *ch, const struct media_frame *f, struct cap_st
 	if (s->lines < 1 || s->lines > 2) return err_set("channel.yaml captions.lines %d: use 1 or 2", s->lines);
 	for (idx = 0; pos[idx] && strcmp(pos[idx], s->position); idx++)
 		;
-	if (!pos[idx])
-		return err_set("channel.yaml captions.position \"%s\": use bottom, middle or top", s->position);
+	if (!pos[idx]) return err_set("channel.yaml captions.position \"%s\": use bottom, middle or top", s->position);
 	s->align = align[idx];
 	s->cols = (int)(f->w * 0.9 / (s->size * 0.56)); /* DejaVu Sans averages ~0.56 em a character */
 	if (s->cols < 8) s->cols = 8;
 	return colour(ch, "captions.color", "#FFFFFF", s->color) < 0 ||
-			       colour(ch, "captions.highlight", "#FFD400", s->highlight) < 0 ||
-			       colour(ch, "captions.outline", "#000000", s->outline) < 0
-		       ? -1
-		       : 0;
+			colour(ch, "captions.highlight", "#FFD400", s->highlight) < 0 ||
+			colour(ch, "captions.outline", "#000000", s->outline) < 0
+		? -1
+		: 0;
 }
 
 /* words.json, else timeline.json's cues with estimated word times. */
@@ -79,8 +78,7 @@ static int words_load(struct media_words *ws)
 	int is_words = path[0] == 'w';
 
 	if (!doc) return fsio_exists(path) ? -1 : 0;
-	cJSON_ArrayForEach(e, json_get(doc, is_words ? "words" : "cues"))
-	{
+	cJSON_ArrayForEach (e, json_get(doc, is_words ? "words" : "cues")) {
 		const char *t = json_str(e, is_words ? "word" : "text", NULL);
 		double s = json_num(e, "start", NAN), en = json_num(e, "end", NAN);
 		if (!t || !(s >= 0) || !(en >= s)) {
@@ -166,10 +164,10 @@ static void header(struct sbuf *b, const struct media_frame *f, const struct cap
 		  "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, "
 		  "Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, "
 		  "Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
-		  "Style: Caption,%s,%d,%s&,%s&,%s&,&H80000000&,1,0,0,0,100,100,0,0,1,%.1f,0,%d,%d,%d,%d,1\n\n"
+		  "Style: Caption,%s,%d,&H00%s,&H00%s,&H00%s,&H80000000,1,0,0,0,100,100,0,0,1,%.1f,0,%d,%d,%d,%d,1\n\n"
 		  "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n",
-		  f->w, f->h, s->font, s->size, s->color, s->color, s->outline, fmax(1, s->size / 16.0), s->align,
-		  f->w / 20, f->w / 20, f->h / 12);
+		  f->w, f->h, s->font, s->size, s->color + 2, s->color + 2, s->outline + 2, fmax(1, s->size / 16.0),
+		  s->align, f->w / 20, f->w / 20, f->h / 12);
 }
 
 int captions_ass_write(const cJSON *channel, const struct media_frame *f, const char *path)

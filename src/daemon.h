@@ -301,6 +301,8 @@ MUST_USE int cmd_keygen(struct cli *a);
 MUST_USE int cmd_upload(struct cli *a);
 MUST_USE int cmd_auth(struct cli *a); /* cmd_auth.c */
 extern const char demo_channel_yaml[];
+/* voice_pick.c: the demo channel.yaml with the best offline voice installed (malloc'd). */
+MUST_USE char *voice_pick_demo_yaml(const char *yaml);
 extern const char demo_idea_json[];
 
 /* ---- cost.c (daemon side): spend and budget state ------------------------ */

@@ -200,7 +200,7 @@ static void add_subtitles(const struct assembly *as, struct sbuf *g)
 		return;
 	}
 	style = xasprintf("FontName=DejaVu Sans,FontSize=%d,Outline=1.2,Shadow=0,MarginV=%d", size,
-				as->f.h > as->f.w ? 40 : 18);
+			  as->f.h > as->f.w ? 40 : 18);
 	es = media_filter_escape(style);
 	sb_printf(g, ",subtitles=filename=subtitles.srt:force_style=%s", es);
 	free(es);

@@ -135,7 +135,9 @@ static void words_from_copy(const struct media_pcm *w, const struct media_pcm *g
 }
 
 /* The matches tried: a words to b runs. */
-static const int moves[][2] = { { 1, 1 }, { 2, 1 }, { 3, 1 }, { 1, 0 }, { 1, 2 }, { 1, 3 }, { 1, 4 }, { 1, 5 }, { 1, 6 } };
+static const int moves[][2] = {
+	{ 1, 1 }, { 2, 1 }, { 3, 1 }, { 1, 0 }, { 1, 2 }, { 1, 3 }, { 1, 4 }, { 1, 5 }, { 1, 6 }
+};
 #define NMOVES (sizeof moves / sizeof *moves)
 
 struct align {
@@ -189,7 +191,8 @@ static int number_words(const char *w)
 	long n = 0;
 	int digits = 0, out = 0;
 
-	for (w += strcspn(w, "0123456789"); isdigit((unsigned char)*w) && digits < 7; w++, digits++) n = n * 10 + (*w - '0');
+	for (w += strcspn(w, "0123456789"); isdigit((unsigned char)*w) && digits < 7; w++, digits++)
+		n = n * 10 + (*w - '0');
 	if (digits >= 7) return 1;
 	if (n >= 1000) out += number_words_below(n / 1000) + 1, n %= 1000;
 	if (n >= 100) out += 2, n %= 100;
@@ -211,10 +214,11 @@ static double move_cost(const struct align *al, const struct tts_words *runs, si
 	if (i < (size_t)a || j < (size_t)b) return INFINITY;
 	if (a == 1 && !strpbrk(al->w[i - 1], ALNUM)) return b ? INFINITY : 0; /* a dash is not said */
 	if (b == 0) return INFINITY;
-	if (a == 1 && strpbrk(al->w[i - 1], "0123456789")) return GROUP_COST * (1 + abs(b - number_words(al->w[i - 1])));
+	if (a == 1 && strpbrk(al->w[i - 1], "0123456789"))
+		return GROUP_COST * (1 + abs(b - number_words(al->w[i - 1])));
 	for (int k = 1; k <= a; k++) syl += al->syl[i - k];
 	return fit(syl, runs->t1[j - 1] - runs->t0[j - b], sps) +
-	       (a == 1 && b == 1 ? split_cost(al, i) : group_cost(al, i, a));
+		(a == 1 && b == 1 ? split_cost(al, i) : group_cost(al, i, a));
 }
 
 static void align_fill(struct align *al, const struct tts_words *runs, double sps)
@@ -305,7 +309,8 @@ static enum stage_rc synth(struct stage_ctx *ctx, void *opts, int num, const cha
 
 	if (media_write_scratch(txt, text) < 0)
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-	else if ((rc = run(ctx, opts, num, txt, 0, w)) == STAGE_OK && (rc = run(ctx, opts, num, txt, GAP_UNITS, &g)) == STAGE_OK)
+	else if ((rc = run(ctx, opts, num, txt, 0, w)) == STAGE_OK &&
+		 (rc = run(ctx, opts, num, txt, GAP_UNITS, &g)) == STAGE_OK)
 		words_from_copy(w, &g, tw);
 	if (rc == STAGE_OK && tw->n) {
 		char *x = trace(ctx, opts, txt);

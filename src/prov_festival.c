@@ -25,7 +25,8 @@
 
 /* clang-format off: a table keeps one row per line */
 const struct provider_opt festival_opts[] = {
-	{ "voice", OPT_STRING, NULL, 0, 64, NULL, "festival voice, e.g. cmu_us_slt_arctic_hts (default: the best installed)" },
+	{ "voice", OPT_STRING, NULL, 0, 64, NULL,
+	  "festival voice, e.g. cmu_us_slt_arctic_hts (default: the best installed)" },
 	{ "gap_ms", OPT_INTEGER, "250", 0, 10000, NULL, "silence between sentences, in milliseconds" },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
@@ -33,8 +34,8 @@ const struct provider_opt festival_opts[] = {
 /* Best first: folder under /usr/share/festival/voices, then name. */
 static const char *const voices[][2] = {
 	{ "us", "cmu_us_slt_arctic_hts" }, { "us", "cmu_us_bdl_arctic_hts" }, { "us", "cmu_us_jmk_arctic_hts" },
-	{ "us", "cmu_us_awb_arctic_hts" }, { "english", "kal_diphone" }, { "english", "ked_diphone" },
-	{ "english", "rab_diphone" }, { "english", "don_diphone" },
+	{ "us", "cmu_us_awb_arctic_hts" }, { "english", "kal_diphone" },      { "english", "ked_diphone" },
+	{ "english", "rab_diphone" },      { "english", "don_diphone" },
 };
 /* clang-format on */
 
@@ -79,11 +80,12 @@ static char *script(const struct festival *f, char *const *text, size_t n)
 	struct sbuf b = { 0 };
 
 	sb_printf(&b, "(voice_%s)\n", f->voice);
-	sb_puts(&b, "(define (acog_word w) (format t \"W %s %s %s\\n\" (item.feat w \"R:Token.parent.id\") "
-		    "(item.feat w \"R:SylStructure.daughter1.daughter1.segment_start\") "
-		    "(item.feat w \"R:SylStructure.daughtern.daughtern.end\")))\n"
-		    "(define (acog_said n utt wav) (utt.save.wave utt wav 'riff) (format t \"S %d\\n\" n) "
-		    "(mapcar acog_word (utt.relation.items utt 'Word)))\n");
+	sb_puts(&b,
+		"(define (acog_word w) (format t \"W %s %s %s\\n\" (item.feat w \"R:Token.parent.id\") "
+		"(item.feat w \"R:SylStructure.daughter1.daughter1.segment_start\") "
+		"(item.feat w \"R:SylStructure.daughtern.daughtern.end\")))\n"
+		"(define (acog_said n utt wav) (utt.save.wave utt wav 'riff) (format t \"S %d\\n\" n) "
+		"(mapcar acog_word (utt.relation.items utt 'Word)))\n");
 	for (size_t i = 0; i < n; i++) {
 		char *wav = tts_scratch((int)i + 1, "wav");
 		sb_printf(&b, "(acog_said %zu (utt.synth (Utterance Text ", i + 1);
@@ -175,9 +177,10 @@ enum stage_rc prov_audio_festival(struct stage_ctx *ctx)
 	enum stage_rc rc;
 
 	if (!f.voice && !(f.voice = festival_best_voice()))
-		return stage_fail(ctx, STAGE_FAIL,
-				  "no festival voice is installed in " VOICE_DIR
-				  ": install one (Debian: apt-get install festvox-us-slt-hts) or set providers.audio.voice");
+		return stage_fail(
+			ctx, STAGE_FAIL,
+			"no festival voice is installed in " VOICE_DIR
+			": install one (Debian: apt-get install festvox-us-slt-hts) or set providers.audio.voice");
 	if (!*f.voice || strspn(f.voice, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(f.voice))
 		return stage_fail(ctx, STAGE_FAIL,
 				  "providers.audio.voice \"%s\" is not a festival voice name "

@@ -101,7 +101,10 @@ static int word_phones(struct stage_ctx *ctx, const struct flite_opts *o, int nu
 			if (t[i] >= 0) run++;
 			if (t[i] >= 0 || !run) continue;
 			while (k < n && !has_alnum(w[k])) k++;
-			if (k < n) (*cnt)[k++] = run; else ok = 0;
+			if (k < n)
+				(*cnt)[k++] = run;
+			else
+				ok = 0;
 			run = 0;
 		}
 		while (k < n && !has_alnum(w[k])) k++;
@@ -124,7 +127,10 @@ static void words_from_phones(const double *t, size_t np, const size_t *cnt, siz
 		while (p < np && t[p] < 0) prev = -t[p++] - 1; /* pauses */
 		start = prev;
 		for (size_t k = 0; k < cnt[i] && p < np; p++) {
-			if (t[p] < 0) { prev = -t[p] - 1; continue; }
+			if (t[p] < 0) {
+				prev = -t[p] - 1;
+				continue;
+			}
 			prev = t[p], k++;
 		}
 		tts_words_add(tw, start, cnt[i] ? prev : start);
@@ -168,7 +174,7 @@ enum stage_rc prov_audio_flite(struct stage_ctx *ctx)
 	struct flite_opts o = { stage_opt_str(ctx, "voice"), stage_opt_num(ctx, "stretch") };
 
 	if (!*o.voice || strchr(o.voice, '/') || *o.voice == '-')
-		return stage_fail(ctx, STAGE_FAIL, "providers.audio.voice \"%s\" is not a flite voice name (see flite -lv)",
-				  o.voice);
+		return stage_fail(ctx, STAGE_FAIL,
+				  "providers.audio.voice \"%s\" is not a flite voice name (see flite -lv)", o.voice);
 	return tts_offline(ctx, &flite, &o, (int)stage_opt_num(ctx, "gap_ms"));
 }

@@ -95,7 +95,8 @@ MUST_USE const struct provider_def *provider_of(const struct stage_ctx *ctx);
 extern const struct provider_opt http_opts[];       /* provider_opts.c: what http.c reads */
 extern const struct provider_opt publish_opts[];    /* provider_opts.c: upload settings */
 extern const struct provider_opt credential_opts[]; /* credentials.c: api_key_env / api_key_file */
-extern const struct provider_opt espeak_opts[], flite_opts[], festival_opts[], still_opts[], directory_opts[], command_opts[];
+extern const struct provider_opt espeak_opts[], flite_opts[], festival_opts[], still_opts[], directory_opts[],
+	command_opts[];
 extern const struct provider_opt openai_opts[], elevenlabs_opts[], heygen_opts[], runway_opts[];
 extern const struct provider_opt youtube_opts[]; /* prov_youtube.c */
 MUST_USE int command_check(const cJSON *opts);

@@ -31,7 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define AUDIBLE 300       /* |sample| above this is heard (about -40 dBFS) */
+#define AUDIBLE 300 /* |sample| above this is heard (about -40 dBFS) */
 #define WAV_MAX (256 * 1024 * 1024)
 #define LEAD_MS 300       /* silence before the first sentence */
 #define TAIL_MS 300       /* ... and after the last */
@@ -106,7 +106,6 @@ static void pcm_silence(struct media_pcm *p, long ms)
 	p->n += n;
 }
 
-
 int tts_wav_read(const char *path, struct media_pcm *w)
 {
 	size_t len;
@@ -165,8 +164,7 @@ enum stage_rc tts_run(struct stage_ctx *ctx, const char *const argv[], const cha
 	st = proc_run(argv, &o, &timed_out);
 	err_head(errf, msg, sizeof msg);
 	if (errf) fclose(errf);
-	if (st < 0)
-		return stage_fail(ctx, timed_out ? STAGE_RETRY : STAGE_FAIL, "%s: %s %s", argv[0], err_msg(), msg);
+	if (st < 0) return stage_fail(ctx, timed_out ? STAGE_RETRY : STAGE_FAIL, "%s: %s %s", argv[0], err_msg(), msg);
 	if (st > 0)
 		return stage_fail(ctx, STAGE_FAIL, "%s failed (exit %d) making the narration: %s", argv[0], st,
 				  msg[0] ? msg : "no message");

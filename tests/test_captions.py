@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fakes"))
 from fake_elevenlabs import alignment  # noqa: E402  (the fake's own alignment: the engine's timings)
 
 TOLERANCE = 0.100  # seconds: the acceptance of issue 10
-HIGHLIGHT = "&H0000D4FF"  # #FFD400 as ASS colour (the default)
+HIGHLIGHT = "&H00D4FF"  # #FFD400 as an ASS colour (the default)
 TOPIC = "Why do cats purr?"
 
 
