@@ -63,22 +63,27 @@ static int opts_get(struct stage_ctx *ctx, struct espeak_opts *o)
 	return 0;
 }
 
-/* One espeak-ng run of the text file txt into *w; word_gap > 0 adds -g. */
-static enum stage_rc run(struct stage_ctx *ctx, const struct espeak_opts *o, int num, const char *txt, int word_gap,
-			 struct media_pcm *w)
+/* One espeak-ng run of the text file txt into *w.  With trace: the copy
+ * with word gaps, and espeak-ng's translation trace (-X) in *trace. */
+static enum stage_rc run(struct stage_ctx *ctx, const struct espeak_opts *o, int num, const char *txt,
+			 struct media_pcm *w, struct sbuf *trace)
 {
 	struct media_argv a = { 0 };
-	char *wav = tts_scratch(num, word_gap ? "gap.wav" : "wav");
+	char *wav = tts_scratch(num, trace ? "gap.wav" : "wav");
 	enum stage_rc rc;
 
 	media_argv_words(&a, "espeak-ng -b 1"); /* -b 1: the text file is UTF-8 */
 	media_argv_opt(&a, "-v", "%s", o->voice);
 	media_argv_opt(&a, "-s", "%d", o->speed);
 	if (o->pitch >= 0) media_argv_opt(&a, "-p", "%d", o->pitch);
-	if (word_gap) media_argv_opt(&a, "-g", "%d", word_gap);
+	if (trace) {
+		media_argv_words(&a, "-X");
+		media_argv_opt(&a, "-g", "%d", GAP_UNITS);
+	}
 	media_argv_opt(&a, "-w", "%s", wav);
 	media_argv_opt(&a, "-f", "%s", txt);
-	rc = media_run(ctx, &a, "narration (check providers.audio.voice)");
+	rc = trace ? tts_run(ctx, (const char *const *)a.v, "espeak-ng", trace)
+		   : media_run(ctx, &a, "narration (check providers.audio.voice)");
 	if (rc == STAGE_OK && tts_wav_read(wav, w) < 0)
 		rc = stage_fail(ctx, STAGE_FAIL, "espeak-ng output for sentence %d: %s", num, err_msg());
 	media_argv_free(&a);
@@ -285,41 +290,24 @@ static void words_on_runs(const char *text, char *trace, struct tts_words *tw)
 	free(w), free(al.syl), free(al.cost), free(al.move);
 }
 
-/* espeak-ng's translation trace of the text file txt (malloc'd), or NULL. */
-static char *trace(struct stage_ctx *ctx, const struct espeak_opts *o, const char *txt)
-{
-	struct media_argv a = { 0 };
-	struct sbuf out = { 0 };
-
-	media_argv_words(&a, "espeak-ng -q -X -b 1");
-	media_argv_opt(&a, "-v", "%s", o->voice);
-	media_argv_opt(&a, "-s", "%d", o->speed);
-	media_argv_opt(&a, "-f", "%s", txt);
-	if (tts_run(ctx, (const char *const *)a.v, "espeak-ng", &out) != STAGE_OK) sb_free(&out);
-	media_argv_free(&a);
-	return out.s;
-}
-
 static enum stage_rc synth(struct stage_ctx *ctx, void *opts, int num, const char *text, struct media_pcm *w,
 			   struct tts_words *tw)
 {
 	char *txt = tts_scratch(num, "txt");
 	struct media_pcm g = { 0 };
+	struct sbuf trace = { 0 };
 	enum stage_rc rc;
 
 	if (media_write_scratch(txt, text) < 0)
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-	else if ((rc = run(ctx, opts, num, txt, 0, w)) == STAGE_OK &&
-		 (rc = run(ctx, opts, num, txt, GAP_UNITS, &g)) == STAGE_OK)
+	else if ((rc = run(ctx, opts, num, txt, w, NULL)) == STAGE_OK &&
+		 (rc = run(ctx, opts, num, txt, &g, &trace)) == STAGE_OK)
 		words_from_copy(w, &g, tw);
-	if (rc == STAGE_OK && tw->n) {
-		char *x = trace(ctx, opts, txt);
-		words_on_runs(text, x, tw);
-		free(x);
-	}
+	if (rc == STAGE_OK && tw->n) words_on_runs(text, trace.s, tw);
 	unlink(txt);
 	free(txt);
 	free(g.s);
+	sb_free(&trace);
 	return rc;
 }
 
