@@ -48,7 +48,7 @@ static int style_get(const cJSON *ch, const struct media_frame *f, struct cap_st
 
 	s->font = json_str(ch, "captions.font", "DejaVu Sans");
 	s->position = json_str(ch, "captions.position", "bottom");
-	s->size = (int)json_num(ch, "captions.size", side / 11);
+	s->size = (int)json_num(ch, "captions.size", side / 14);
 	s->lines = (int)json_num(ch, "captions.lines", 2);
 	if (!*s->font || strlen(s->font) > 64 || strpbrk(s->font, ",{}\\\n"))
 		return err_set("channel.yaml captions.font \"%s\": give a font family name "

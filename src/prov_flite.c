@@ -73,6 +73,16 @@ static int has_alnum(const char *w)
 	return 0;
 }
 
+/* flite on the words, each its own phrase; a failure only costs the word
+ * times (logged; the sentence's words are estimated). */
+static int phrase_run(struct stage_ctx *ctx, struct media_argv *a, struct sbuf *out)
+{
+	if (tts_run(ctx, (const char *const *)a->v, "flite", out) == STAGE_OK && out->s) return 0;
+	stage_log(ctx, "warn", "flite could not time the words: %s", ctx->error[0] ? ctx->error : "no output");
+	ctx->error[0] = 0;
+	return -1;
+}
+
 /* How many phones each spoken word of text has (words without a letter
  * or digit have none and are not sent); 0 on any doubt. */
 static int word_phones(struct stage_ctx *ctx, const struct flite_opts *o, int num, const char *text, size_t **cnt,
@@ -93,8 +103,7 @@ static int word_phones(struct stage_ctx *ctx, const struct flite_opts *o, int nu
 	media_argv_words(&a, "-ps -f");
 	media_argv_add(&a, "%s", txt);
 	media_argv_add(&a, "none");
-	if (body.len && media_write_scratch(txt, body.s) == 0 &&
-	    tts_run(ctx, (const char *const *)a.v, "flite", &out) == STAGE_OK && out.s) {
+	if (body.len && media_write_scratch(txt, body.s) == 0 && !phrase_run(ctx, &a, &out)) {
 		np = phones(out.s, &t);
 		ok = 1;
 		for (size_t i = 0, run = 0; i < np; i++) {
