@@ -29,7 +29,7 @@ ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_script.bin \
              tests/unit/test_state.bin tests/unit/test_yaml.bin tests/unit/test_http.bin tests/unit/http_probe.bin \
              tests/unit/test_quota.bin tests/unit/test_cadence.bin \
-             tests/unit/test_registry.bin
+             tests/unit/test_registry.bin tests/unit/test_words.bin
 UNIT_LIB = $(filter-out build/asan/main.o build/asan/cmd_%.o,$(ASAN_OBJS))
 
 .PHONY: lint format all clean deps test check-asan unit demo bench install static test-static
