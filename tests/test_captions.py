@@ -1,10 +1,10 @@
 """Captions that follow the voice (issue 10 items 3 and 6).
 
-One root, one drain, five channels at once (2 cores): espeak-ng, flite,
-festival, ElevenLabs (the strict fake) and a channel with a bad captions
-option.  Each audio stage writes words.json; the assembly stage writes
-captions.ass (one event per word state, the spoken word in the highlight
-colour) and burns it.
+One root, one drain, four channels at once (2 cores): espeak-ng, flite,
+festival and ElevenLabs (the strict fake).  Each audio stage writes
+words.json; the assembly stage writes captions.ass (one event per word
+state, the spoken word in the highlight colour) and burns it.  (The layout
+of captions.ass and a bad captions option: tests/unit/test_words.c.)
 
 "Where the word is heard" comes from the engine itself, never from
 acog-batch: espeak-ng's own word events (libespeak-ng's synth callback,
@@ -47,11 +47,10 @@ def made(tmp_path_factory):
     c.fake("elevenlabs", "--seconds-per-char", "0.05")
     c.acog_yaml()
     c.channel("el", cloud=("audio",))
-    for cid, audio, extra in (("es", "espeak", ""), ("fl", "flite", ""), ("fe", "festival", ""),
-                              ("bad", "espeak", "captions: {position: sideways}\n")):
+    for cid, audio in (("es", "espeak"), ("fl", "flite"), ("fe", "festival")):
         d = root.channel(cid)
-        (d / "channel.yaml").write_text(channel_yaml(cid, audio) + extra)
-    for cid in ("es", "fl", "fe", "el", "bad"):
+        (d / "channel.yaml").write_text(channel_yaml(cid, audio))
+    for cid in ("es", "fl", "fe", "el"):
         root.drop(root.idea(TOPIC, channel=cid, target_length_minutes=0.15), f"{cid}.json")
     c.drain()
     eps = {}
@@ -221,11 +220,3 @@ def test_captions_burned_in_with_the_highlight(made):
     assert len(raw) == w * h * 3
     yellow = sum(1 for i in range(0, len(raw), 3) if raw[i] > 200 and raw[i + 1] > 160 and raw[i + 2] < 90)
     assert yellow > 20, f"no highlight colour burned in at {t} s ({yellow} pixels)"
-
-
-def test_bad_captions_option_fails_assembly_naming_it(made):
-    root, _, eps = made
-    ep = eps["bad"]
-    jobs = root.q("SELECT stage, status, error_message AS error FROM jobs WHERE episode_id = ? AND stage = 'assembly'", ep["id"])
-    assert jobs and jobs[-1]["status"] == "failed", jobs
-    assert "channel.yaml captions.position \"sideways\"" in jobs[-1]["error"], jobs
