@@ -35,7 +35,7 @@ static int colour(const cJSON *ch, const char *key, const char *def, char out[16
 	const char *v = json_str(ch, key, def), *h = *v == '#' ? v + 1 : v;
 
 	if (strlen(h) != 6 || strspn(h, "0123456789abcdefABCDEF") != 6)
-		return err_set("channel.yaml %s \"%s\": use a colour like #FFD400", key, v);
+		return err_set("%s \"%s\": use a colour like #FFD400", key, v);
 	snprintf(out, 16, "&H%.2s%.2s%.2s", h + 4, h + 2, h);
 	return 0;
 }
@@ -51,15 +51,15 @@ static int style_get(const cJSON *ch, const struct media_frame *f, struct cap_st
 	s->size = (int)json_num(ch, "captions.size", side / 14);
 	s->lines = (int)json_num(ch, "captions.lines", 2);
 	if (!*s->font || strlen(s->font) > 64 || strpbrk(s->font, ",{}\\\n"))
-		return err_set("channel.yaml captions.font \"%s\": give a font family name "
+		return err_set("captions.font \"%s\": give a font family name "
 			       "(no commas), e.g. DejaVu Sans",
 			       s->font);
 	if (s->size < 8 || s->size > f->h / 4)
-		return err_set("channel.yaml captions.size %d: use 8 to %d pixels for this frame", s->size, f->h / 4);
-	if (s->lines < 1 || s->lines > 2) return err_set("channel.yaml captions.lines %d: use 1 or 2", s->lines);
+		return err_set("captions.size %d: use 8 to %d pixels for this frame", s->size, f->h / 4);
+	if (s->lines < 1 || s->lines > 2) return err_set("captions.lines %d: use 1 or 2", s->lines);
 	for (idx = 0; pos[idx] && strcmp(pos[idx], s->position); idx++)
 		;
-	if (!pos[idx]) return err_set("channel.yaml captions.position \"%s\": use bottom, middle or top", s->position);
+	if (!pos[idx]) return err_set("captions.position \"%s\": use bottom, middle or top", s->position);
 	s->align = align[idx];
 	s->cols = (int)(f->w * 0.9 / (s->size * 0.56)); /* DejaVu Sans averages ~0.56 em a character */
 	if (s->cols < 8) s->cols = 8;
@@ -68,6 +68,14 @@ static int style_get(const cJSON *ch, const struct media_frame *f, struct cap_st
 			colour(ch, "captions.outline", "#000000", s->outline) < 0
 		? -1
 		: 0;
+}
+
+int captions_check(const cJSON *channel)
+{
+	struct media_frame f;
+	struct cap_style s;
+
+	return media_frame_get(channel, &f) < 0 ? 0 : style_get(channel, &f, &s); /* a bad video: its own message */
 }
 
 /* words.json, else timeline.json's cues with estimated word times. */

@@ -340,7 +340,7 @@ static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 	as->channel = channel_name(ctx);
 	if (card_files(as) < 0) return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	if (as->f.burn && (as->ass = captions_ass_write(ctx->channel, &as->f, "captions.ass")) < 0)
-		return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+		return stage_fail(ctx, STAGE_FAIL, "channel.yaml %s", err_msg());
 	return sources_load(ctx, as);
 }
 

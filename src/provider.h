@@ -361,6 +361,8 @@ void words_clear(struct media_words *ws);
  * (burn subtitles.srt instead), -1 + err_set (a channel.yaml captions
  * option, or an unreadable words.json). */
 MUST_USE int captions_ass_write(const cJSON *channel, const struct media_frame *f, const char *path);
+/* The channel's captions options, checked when it loads: -1 + err_set. */
+MUST_USE int captions_check(const cJSON *channel);
 
 /* ---- tts_offline.c: the audio stage of the offline voices --------------- */
 struct tts_words { /* an engine's word times, in seconds of its own audio */

@@ -220,3 +220,12 @@ def test_captions_burned_in_with_the_highlight(made):
     assert len(raw) == w * h * 3
     yellow = sum(1 for i in range(0, len(raw), 3) if raw[i] > 200 and raw[i + 1] > 160 and raw[i + 2] < 90)
     assert yellow > 20, f"no highlight colour burned in at {t} s ({yellow} pixels)"
+
+
+def test_bad_captions_option_refused_when_the_channel_loads(root):
+    d = root.channel("t")
+    (d / "channel.yaml").write_text(channel_yaml("t", "espeak") + "captions: {position: sideways}\n")
+    p = root.cli("doctor", check=False)
+    assert p.returncode != 0
+    assert f"{d / 'channel.yaml'}" in p.stdout + p.stderr
+    assert 'captions.position "sideways": use bottom, middle or top' in p.stdout + p.stderr
