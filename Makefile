@@ -19,10 +19,10 @@ SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor
        src/prov_elevenlabs.c src/prov_heygen.c src/prov_runway.c \
        src/prov_youtube.c src/youtube_upload.c src/youtube_api.c src/youtube_meta.c src/oauth.c src/quota.c \
        src/cmd_auth.c src/status_youtube.c \
-       src/intake.c src/pulse.c src/cmd_pulse.c src/context.c \
-       src/cmd_report.c src/report_ctx.c src/report_html.c src/report_episode.c src/report_review.c src/report_index.c \
-       src/report_diff.c \
-       src/manage.c src/cmd_manage.c src/diff.c src/cmd_status_watch.c src/metrics.c src/notify.c \
+       src/intake.c src/pulse.c src/cmd_pulse.c src/context.c src/cmd_report.c src/report_ctx.c \
+       src/report_html.c src/report_episode.c src/report_review.c src/report_index.c src/report_diff.c \
+       src/manage.c src/cmd_manage.c src/diff.c src/cmd_status_watch.c src/metrics.c src/notify.c src/words.c \
+       src/captions.c src/tts_offline.c src/prov_flite.c src/prov_festival.c src/voice_pick.c \
        src/schema_blob.c src/demo_blob.c src/prompts_blob.c
 HDRS = src/base.h src/http.h src/provider.h src/daemon.h src/youtube.h src/report.h
 OBJS = $(SRCS:src/%.c=build/obj/%.o)
@@ -32,7 +32,7 @@ ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_script.bin \
              tests/unit/test_state.bin tests/unit/test_yaml.bin tests/unit/test_http.bin tests/unit/http_probe.bin \
              tests/unit/test_quota.bin tests/unit/test_cadence.bin \
-             tests/unit/test_registry.bin tests/unit/test_report.bin tests/unit/test_diff.bin
+             tests/unit/test_registry.bin tests/unit/test_report.bin tests/unit/test_diff.bin tests/unit/test_words.bin
 UNIT_LIB = $(filter-out build/asan/main.o build/asan/cmd_%.o,$(ASAN_OBJS))
 
 .PHONY: lint format all clean deps readme-images test check-asan unit demo bench install static test-static

@@ -42,10 +42,10 @@ static int init_demo(const char *root)
 {
 	char *dir = xasprintf("%s/channels/demo", root), *yml = xasprintf("%s/channel.yaml", dir);
 	char *png = xasprintf("%s/avatar.png", dir), *idea = xasprintf("%s/sample-idea.json", dir);
-	char *lib = xasprintf("%s/library", dir);
+	char *lib = xasprintf("%s/library", dir), *text = voice_pick_demo_yaml(demo_channel_yaml);
 	int rc = fsio_mkdirs(dir);
 	if (rc == 0) rc = fsio_mkdirs(lib);
-	if (rc == 0) rc = write_if_missing(yml, demo_channel_yaml);
+	if (rc == 0) rc = write_if_missing(yml, text);
 	if (rc == 0) rc = write_if_missing(idea, demo_idea_json);
 	if (rc == 0) make_avatar(png);
 	free(dir);
@@ -53,6 +53,7 @@ static int init_demo(const char *root)
 	free(png);
 	free(idea);
 	free(lib);
+	free(text);
 	return rc;
 }
 

@@ -101,6 +101,7 @@ static int check_channel(const struct channel *ch, const char *path)
 		(void)!provider_opts_check(stage_table[i].name, opts, &errs); /* the problems are in errs */
 		cJSON_Delete(opts);
 	}
+	if (captions_check(ch->cfg) < 0) sb_printf(&errs, "%s%s", errs.len ? "; " : "", err_msg());
 	rc = errs.len ? err_set("%s: %s", path, errs.s) : 0;
 	sb_free(&errs);
 	return rc;

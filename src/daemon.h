@@ -381,6 +381,8 @@ MUST_USE int cli_since(const char *s, char out[32]); /* --since: ISO time or 30m
 MUST_USE int cmd_report(struct cli *a);
 void report_refresh(sqlite3 *db, const char *root, const char *episode_id, const char *episode_dir);
 extern const char demo_channel_yaml[];
+/* voice_pick.c: the demo channel.yaml with the best offline voice installed (malloc'd). */
+MUST_USE char *voice_pick_demo_yaml(const char *yaml);
 extern const char demo_idea_json[];
 
 /* ---- cost.c (daemon side): spend and budget state ------------------------ */

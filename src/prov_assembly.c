@@ -53,6 +53,7 @@ struct assembly {
 	char *title, *channel;
 	const char *audio;
 	double audio_s;
+	int ass; /* captions.ass written: burned instead of subtitles.srt */
 };
 
 static int min_side(const struct media_frame *f)
@@ -192,9 +193,15 @@ static void add_segment(const struct assembly *as, const struct media_seg *s, lo
 static void add_subtitles(const struct assembly *as, struct sbuf *g)
 {
 	int size = as->f.h > as->f.w ? 9 : 16;
-	char *style = xasprintf("FontName=DejaVu Sans,FontSize=%d,Outline=1.2,Shadow=0,MarginV=%d", size,
-				as->f.h > as->f.w ? 40 : 18);
-	char *es = media_filter_escape(style);
+	char *style, *es;
+
+	if (as->ass) { /* captions.ass carries its own style */
+		sb_puts(g, ",subtitles=filename=captions.ass");
+		return;
+	}
+	style = xasprintf("FontName=DejaVu Sans,FontSize=%d,Outline=1.2,Shadow=0,MarginV=%d", size,
+			  as->f.h > as->f.w ? 40 : 18);
+	es = media_filter_escape(style);
 	sb_printf(g, ",subtitles=filename=subtitles.srt:force_style=%s", es);
 	free(es);
 	free(style);
@@ -332,6 +339,8 @@ static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 	as->title = title_get(ctx);
 	as->channel = channel_name(ctx);
 	if (card_files(as) < 0) return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	if (as->f.burn && (as->ass = captions_ass_write(ctx->channel, &as->f, "captions.ass")) < 0)
+		return stage_fail(ctx, STAGE_FAIL, "channel.yaml %s", err_msg());
 	return sources_load(ctx, as);
 }
 

@@ -11,8 +11,9 @@
  * alignment, plus the start of its request's audio in the whole.
  *
  * Invariants:
- *  - audio.wav, subtitles.srt and timeline.json have exactly the shape
- *    prov_espeak.c writes, written atomically, timeline.json last;
+ *  - audio.wav, subtitles.srt, words.json and timeline.json have exactly
+ *    the shape tts_offline.c writes, written atomically, timeline.json last;
+ *    a word is timed from its first character's start to its last one's end;
  *  - a request's offset is the number of samples decoded before it, so
  *    cues never drift however many requests there are;
  *  - every 2xx answer is one cost row ("elevenlabs", "tts", the
@@ -79,6 +80,7 @@ struct tts {
 	size_t nch;
 	struct media_pcm pcm;
 	struct media_cue *cue; /* one per unit */
+	struct media_words words;
 	double chars, usd;
 };
 
@@ -463,6 +465,32 @@ static double char_time(const cJSON *al, int end, size_t i, size_t nchars, doubl
 	return cJSON_IsNumber(v) ? v->valuedouble : dur * (double)(i + (size_t)end) / (double)nchars;
 }
 
+/* The words of unit u timed by the alignment: a word from the start of its
+ * first character to the end of its last one. */
+static void words_for_unit(struct tts *t, const struct unit *u, const cJSON *al, size_t nchars, double offset,
+			   double dur)
+{
+	double *t0 = NULL, *t1 = NULL;
+	size_t n = 0, cp = 0;
+
+	for (const char *p = u->text; *p;) {
+		size_t first, len = 0;
+		for (; *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'; p++) cp++;
+		if (!*p) break;
+		for (first = cp; *p && !strchr(" \t\n\r", *p); p++) {
+			cp += ((unsigned char)*p & 0xc0) != 0x80;
+			len += ((unsigned char)*p & 0xc0) != 0x80;
+		}
+		t0 = xrealloc(t0, (n + 1) * sizeof *t0);
+		t1 = xrealloc(t1, (n + 1) * sizeof *t1);
+		t0[n] = offset + fmin(fmax(char_time(al, 0, u->off + first, nchars, dur), 0), dur);
+		t1[n++] = offset + fmin(fmax(char_time(al, 1, u->off + first + len - 1, nchars, dur), 0), dur);
+	}
+	(void)words_place(&t->words, u->text, (int)u->seg, t0, t1, n, t->cue[u - t->u].start, t->cue[u - t->u].end);
+	free(t0);
+	free(t1);
+}
+
 static void cues_for_chunk(struct stage_ctx *ctx, struct tts *t, size_t k, const cJSON *ans, double offset, double dur)
 {
 	size_t nchars = cp_len(t->ch[k].text);
@@ -479,6 +507,7 @@ static void cues_for_chunk(struct stage_ctx *ctx, struct tts *t, size_t k, const
 		s = fmin(fmax(s, 0), dur);
 		e = fmin(fmax(e, s + 0.04), dur);
 		t->cue[i] = (struct media_cue){ offset + s, offset + e, u->text };
+		words_for_unit(t, u, al, nchars, offset, dur);
 	}
 }
 
@@ -495,7 +524,8 @@ static enum stage_rc write_outputs(struct stage_ctx *ctx, const struct script *s
 	total = (double)t->pcm.n / t->pcm.rate;
 	start = xcalloc(sc->n + 1, sizeof *start);
 	for (size_t i = t->nu; i-- > 0;) start[t->u[i].seg] = t->cue[i].start;
-	rc = narration_write(sc, &t->pcm, t->cue, t->nu, start, &f);
+	rc = words_write(&t->words, "words.json");
+	if (rc == 0) rc = narration_write(sc, &t->pcm, t->cue, t->nu, start, &f);
 	free(start);
 	if (rc < 0) return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	stage_log(ctx, "info",
@@ -536,6 +566,7 @@ static void tts_free(struct tts *t)
 	for (size_t i = 0; i < t->nu; i++) free(t->u[i].text);
 	for (size_t i = 0; i < t->nch; i++) free(t->ch[i].text);
 	free(t->u), free(t->ch), free(t->cue), free(t->pcm.s);
+	words_clear(&t->words);
 	free(t->o.url), free(t->o.key_hdr);
 }
 

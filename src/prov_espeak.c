@@ -1,39 +1,36 @@
 /*
- * prov_espeak.c - audio stage, offline: narration with espeak-ng.
+ * prov_espeak.c - audio stage, offline: narration with espeak-ng (laid out
+ * by tts_offline.c).
  *
- * Each sentence of script.md is synthesised on its own (text passed in a
- * file, never on the command line), its leading and trailing silence is
- * trimmed, and the sentences are laid end to end with gap_ms of silence
- * between them.  Because this file places every sample itself, it knows
- * exactly when each sentence is heard, so subtitles.srt and timeline.json
- * are exact by construction, not estimated.
- *
- * Invariants:
- *  - audio.wav, subtitles.srt and timeline.json are written atomically,
- *    timeline.json last (later stages read it; it names audio.wav);
- *  - a cue starts at the first audible sample of its sentence and ends at
- *    its last one; a segment starts at its first cue (the first at 0) and
- *    ends where the next one starts (the last at the end of the audio);
- *  - scratch files are .sNNN.txt.<pid>.tmp and .sNNN.wav.<pid>.tmp (the
- *    temporary names of fsio.c): each is removed as soon as its sentence is
- *    read, whatever the outcome, and those of a run that died are removed
- *    by tmpclean_dir before the next run.
+ * Word times: the espeak-ng command prints no word events, so each sentence
+ * is spoken a second time with a long pause between words (-g, which adds
+ * the same pause at every word boundary and leaves the words as they were).
+ * In that copy espeak-ng's words are the runs of sound between the long
+ * pauses; run i starts where it starts, less i pauses (the pause's length
+ * is measured: the copy's extra length over the sentence's, shared among
+ * the boundaries).  espeak-ng's words are not always the text's: it says
+ * "of the" as one word and "25" as two, and a dash as none.  So the text's
+ * words are matched to the runs by the cheapest alignment (a word to a
+ * run, two or three words espeak-ng joins to one run, a number to up to
+ * six runs, a word without letters or digits to none), a run's length against the word's syllables; words
+ * sharing a run share it by syllables.  Which words espeak-ng joins is what
+ * its translation trace (-X) says it found as one dictionary entry
+ * ("Found: 'of the"); only a word with a digit is expected to be several.
  */
 #define _GNU_SOURCE
 #include "provider.h"
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define AUDIBLE 300       /* |sample| above this is heard (about -40 dBFS) */
-#define LEAD_MS 300       /* silence before the first sentence */
-#define TAIL_MS 300       /* ... and after the last */
-#define PRE_MS 15         /* kept before the first audible sample (attack) */
-#define POST_MS 40        /* kept after the last one (decay) */
-#define EMPTY_SEG_MS 2000 /* a segment without narration is shown this long */
-#define WAV_MAX (64 * 1024 * 1024)
+#define GAP_UNITS 60   /* -g: the pause added between words, 10 ms units at the default speed */
+#define SPLIT_MS 220   /* silence this long in the copy separates two words */
+#define GROUP_COST 0.1 /* what matching other than a word to a run costs */
+#define SPLIT_COST 3   /* what saying words espeak-ng joins apart costs */
+#define ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 /* clang-format off: a table keeps one row per line */
 const struct provider_opt espeak_opts[] = {
@@ -48,14 +45,6 @@ const struct provider_opt espeak_opts[] = {
 struct espeak_opts {
 	const char *voice;
 	int speed, pitch, gap_ms;
-};
-struct narration {
-	struct media_pcm pcm;
-	long pending_ms; /* silence owed before the next sound */
-	struct media_cue *cue;
-	size_t ncue;
-	double *seg_start;
-	int nsent; /* sentences synthesised, names scratch files */
 };
 
 /* Types and ranges were checked when the channel loaded (the table above). */
@@ -74,238 +63,260 @@ static int opts_get(struct stage_ctx *ctx, struct espeak_opts *o)
 	return 0;
 }
 
-static unsigned rd16(const unsigned char *p)
+/* One espeak-ng run of the text file txt into *w.  With trace: the copy
+ * with word gaps, and espeak-ng's translation trace (-X) in *trace. */
+static enum stage_rc run(struct stage_ctx *ctx, const struct espeak_opts *o, int num, const char *txt,
+			 struct media_pcm *w, struct sbuf *trace)
 {
-	return p[0] | (unsigned)p[1] << 8;
-}
-static uint32_t rd32(const unsigned char *p)
-{
-	return rd16(p) | (uint32_t)rd16(p + 2) << 16;
-}
-
-/* Parses a RIFF/WAVE file of 16-bit mono PCM; samples are copied out. */
-static int wav_parse(const char *name, const unsigned char *d, size_t len, struct media_pcm *out)
-{
-	size_t off = 12;
-	int have_fmt = 0;
-
-	if (len < 12 || memcmp(d, "RIFF", 4) != 0 || memcmp(d + 8, "WAVE", 4) != 0)
-		return err_set("%s is not a RIFF/WAVE file", name);
-	while (off + 8 <= len) {
-		uint32_t id_len = rd32(d + off + 4);
-		size_t body = off + 8, n = id_len > len - body ? len - body : id_len;
-		if (memcmp(d + off, "fmt ", 4) == 0 && n >= 16) {
-			if (rd16(d + body) != 1 || rd16(d + body + 2) != 1 || rd16(d + body + 14) != 16)
-				return err_set("%s is not 16-bit mono PCM", name);
-			out->rate = rd32(d + body + 4);
-			have_fmt = 1;
-		} else if (memcmp(d + off, "data", 4) == 0 && have_fmt) {
-			out->n = out->cap = n / 2;
-			out->s = xmalloc((out->n ? out->n : 1) * sizeof *out->s);
-			for (size_t i = 0; i < out->n; i++) out->s[i] = (int16_t)rd16(d + body + 2 * i);
-			return out->rate >= 8000 && out->rate <= 192000
-				? 0
-				: err_set("%s has an unusable sample rate %u", name, out->rate);
-		}
-		off = body + n + (n & 1); /* chunks are padded to even sizes */
-	}
-	return err_set("%s has no fmt/data chunk", name);
-}
-
-static void pcm_reserve(struct media_pcm *p, size_t more)
-{
-	if (p->n + more <= p->cap) return;
-	while (p->n + more > p->cap) p->cap = p->cap ? p->cap * 2 : 1 << 16;
-	p->s = xrealloc(p->s, p->cap * sizeof *p->s);
-}
-
-static void pcm_silence(struct media_pcm *p, long ms)
-{
-	size_t n = (size_t)(ms * (long)p->rate / 1000);
-	pcm_reserve(p, n);
-	memset(p->s + p->n, 0, n * sizeof *p->s);
-	p->n += n;
-}
-
-/* ".sNNN.<ext>.<pid>.tmp": a temporary name nothing commits. */
-static char *scratch_name(int num, const char *ext)
-{
-	char *name = xasprintf("s%03d.%s", num, ext), *tmp = fsio_tmp_name(name);
-	free(name);
-	return tmp;
-}
-
-/* Synthesises one sentence into *w (which the caller frees). */
-static enum stage_rc synth(struct stage_ctx *ctx, const struct espeak_opts *o, int num, const char *text,
-			   struct media_pcm *w)
-{
-	char *txt, *wav;
 	struct media_argv a = { 0 };
-	enum stage_rc rc = STAGE_OK;
-	unsigned char *data = NULL;
-	size_t len;
+	char *wav = tts_scratch(num, trace ? "gap.wav" : "wav");
+	enum stage_rc rc;
 
-	txt = scratch_name(num, "txt");
-	wav = scratch_name(num, "wav");
-	if (media_write_scratch(txt, text) < 0) {
-		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-		goto out;
-	}
 	media_argv_words(&a, "espeak-ng -b 1"); /* -b 1: the text file is UTF-8 */
 	media_argv_opt(&a, "-v", "%s", o->voice);
 	media_argv_opt(&a, "-s", "%d", o->speed);
-	if (o->pitch >= 0) { media_argv_opt(&a, "-p", "%d", o->pitch); }
+	if (o->pitch >= 0) media_argv_opt(&a, "-p", "%d", o->pitch);
+	if (trace) {
+		media_argv_words(&a, "-X");
+		media_argv_opt(&a, "-g", "%d", GAP_UNITS);
+	}
 	media_argv_opt(&a, "-w", "%s", wav);
 	media_argv_opt(&a, "-f", "%s", txt);
-	if ((rc = media_run(ctx, &a, "narration (check providers.audio.voice)")) != STAGE_OK) goto out;
-	if (!(data = (unsigned char *)fsio_read(wav, WAV_MAX, &len)) || wav_parse(wav, data, len, w) < 0)
+	rc = trace ? tts_run(ctx, (const char *const *)a.v, "espeak-ng", trace)
+		   : media_run(ctx, &a, "narration (check providers.audio.voice)");
+	if (rc == STAGE_OK && tts_wav_read(wav, w) < 0)
 		rc = stage_fail(ctx, STAGE_FAIL, "espeak-ng output for sentence %d: %s", num, err_msg());
-out:
-	free(data);
 	media_argv_free(&a);
-	unlink(txt);
 	unlink(wav);
-	free(txt);
 	free(wav);
 	return rc;
 }
 
-/* Cue text on one line: SRT ends a cue at a blank line. */
-static char *one_line(const char *s)
+/* How many pauses the copy added at each boundary between runs (a dash or
+ * the like adds one more, in a run of its own that is silent): the
+ * silence there over the shortest one, rounded down (a clause's own pause
+ * is well under a word gap). */
+static void pauses_at(const struct tts_words *tw, int *np)
 {
-	char *out = xmalloc(strlen(s) + 1), *o = out;
-	for (; *s; s++) {
-		int space = *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r';
-		if (space && (o == out || o[-1] == ' ')) continue;
-		*o++ = space ? ' ' : *s;
+	double least = INFINITY;
+
+	for (size_t k = 1; k < tw->n; k++) least = fmin(least, tw->t0[k] - tw->t1[k - 1]);
+	for (size_t k = 1; k < tw->n; k++) {
+		np[k] = (int)floor((tw->t0[k] - tw->t1[k - 1]) / least + 0.2);
+		if (np[k] < 1) np[k] = 1;
 	}
-	while (o > out && o[-1] == ' ') o--;
-	*o = 0;
-	return out;
 }
 
-/* Appends a sentence's audible part to the narration and records its cue.
- * Returns 0 when nothing in it is audible (no cue, nothing appended). */
-static int place(struct narration *nr, const struct media_pcm *w, const char *text)
+/* The runs of sound in g separated by SPLIT_MS of silence, as word times
+ * of the sentence w: each run moved back by the pauses added before it,
+ * a pause being the copy's extra length over the sentence's, shared. */
+static void words_from_copy(const struct media_pcm *w, const struct media_pcm *g, struct tts_words *tw)
 {
-	struct media_pcm *p = &nr->pcm;
-	size_t first = 0, last = w->n, a, b, base;
+	size_t f0, l0, f1, l1, split = (size_t)SPLIT_MS * g->rate / 1000, start, last;
+	double pause = 0, shift;
+	int *np, total = 0;
 
-	while (first < w->n && abs(w->s[first]) <= AUDIBLE) first++;
-	if (first == w->n) return 0;
-	while (last > first && abs(w->s[last - 1]) <= AUDIBLE) last--;
-	a = first > PRE_MS * w->rate / 1000 ? first - PRE_MS * w->rate / 1000 : 0;
-	b = last + POST_MS * w->rate / 1000 < w->n ? last + POST_MS * w->rate / 1000 : w->n;
-	pcm_silence(p, nr->pending_ms);
-	base = p->n;
-	pcm_reserve(p, b - a);
-	memcpy(p->s + p->n, w->s + a, (b - a) * sizeof *p->s);
-	p->n += b - a;
-	nr->cue = xrealloc(nr->cue, (nr->ncue + 1) * sizeof *nr->cue);
-	nr->cue[nr->ncue].start = (double)(base + first - a) / p->rate;
-	nr->cue[nr->ncue].end = (double)(base + last - a) / p->rate;
-	nr->cue[nr->ncue++].text = one_line(text);
-	return 1;
+	if (!tts_audible_span(w, &f0, &l0) || !tts_audible_span(g, &f1, &l1)) return;
+	for (size_t i = start = last = f1; i < l1; i++) {
+		if (abs(g->s[i]) <= 300) continue;
+		if (i - last > split) {
+			tts_words_add(tw, (double)start, (double)last + 1);
+			start = i;
+		}
+		last = i;
+	}
+	tts_words_add(tw, (double)start, (double)l1);
+	np = xcalloc(tw->n, sizeof *np);
+	pauses_at(tw, np);
+	for (size_t k = 1; k < tw->n; k++) total += np[k];
+	if (total) pause = ((double)(l1 - f1) - (double)(l0 - f0)) / total;
+	shift = (double)f1 - (double)f0;
+	for (size_t i = 0; i < tw->n; i++) {
+		shift += (double)np[i] * pause;
+		tw->t0[i] = (tw->t0[i] - shift) / w->rate;
+		tw->t1[i] = (tw->t1[i] - shift) / w->rate;
+	}
+	free(np);
 }
 
-/* Speaks one segment's narration; records where the segment starts. */
-static enum stage_rc narrate_segment(struct stage_ctx *ctx, const struct espeak_opts *o, struct narration *nr,
-				     size_t si, const char *text)
-{
-	char **sent = NULL;
-	size_t ns = script_sentences(text ? text : "", &sent), spoken = 0;
-	enum stage_rc rc = STAGE_OK;
+/* The matches tried: a words to b runs. */
+static const int moves[][2] = {
+	{ 1, 1 }, { 2, 1 }, { 3, 1 }, { 1, 0 }, { 1, 2 }, { 1, 3 }, { 1, 4 }, { 1, 5 }, { 1, 6 }
+};
+#define NMOVES (sizeof moves / sizeof *moves)
 
-	nr->seg_start[si] = nr->pcm.rate ? (double)nr->pcm.n / nr->pcm.rate + nr->pending_ms / 1000.0
-					 : nr->pending_ms / 1000.0;
-	for (size_t i = 0; i < ns && rc == STAGE_OK; i++) {
-		struct media_pcm w = { 0 };
-		rc = synth(ctx, o, ++nr->nsent, sent[i], &w);
-		if (rc == STAGE_OK && nr->pcm.rate && w.rate != nr->pcm.rate)
-			rc = stage_fail(ctx, STAGE_FAIL,
-					"espeak-ng changed sample rate (%u, then %u Hz) "
-					"for voice %s",
-					nr->pcm.rate, w.rate, o->voice);
-		if (rc == STAGE_OK) {
-			nr->pcm.rate = w.rate;
-			if (place(nr, &w, sent[i])) {
-				if (spoken++ == 0) nr->seg_start[si] = nr->cue[nr->ncue - 1].start;
-				nr->pending_ms = o->gap_ms;
-			} else {
-				stage_log(ctx, "warn", "sentence %d is silent, no subtitle: %.60s", nr->nsent, sent[i]);
+struct align {
+	char **w, *joined; /* joined: the -X trace */
+	size_t nw, nr;
+	double *syl, *cost; /* cost[(nr + 1) * i + j]: words 0..i-1 on runs 0..j-1 */
+	int *move;
+};
+
+/* The words before i, a of them, are one entry of espeak-ng's dictionary. */
+static int joined(const struct align *al, size_t i, int a)
+{
+	struct sbuf b = { 0 };
+	int found;
+
+	sb_puts(&b, "found: '"); /* the trace is lower-cased */
+	for (int k = a; k >= 1; k--) {
+		for (const char *c = al->w[i - k]; *c; c++)
+			if (isalpha((unsigned char)*c) || *c == '\'') sb_printf(&b, "%c", tolower((unsigned char)*c));
+		if (k > 1) sb_puts(&b, " ");
+	}
+	found = al->joined && strstr(al->joined, b.s) != NULL;
+	sb_free(&b);
+	return found;
+}
+
+/* What a match other than a word to a run costs: words share a run only
+ * when espeak-ng found them as one entry, and only a number is several. */
+static double group_cost(const struct align *al, size_t i, int a)
+{
+	if (a > 1) return joined(al, i, a) ? GROUP_COST : INFINITY;
+	return strpbrk(al->w[i - 1], "0123456789") ? GROUP_COST : INFINITY;
+}
+
+/* Words for 1..99. */
+static int number_words_below(long n)
+{
+	return n >= 100 ? 2 : n < 20 || n % 10 == 0 ? 1 : 2;
+}
+
+/* A word on its own run when espeak-ng joins it to a neighbour. */
+static double split_cost(const struct align *al, size_t i)
+{
+	return (i < al->nw && joined(al, i + 1, 2)) || (i >= 2 && joined(al, i, 2)) ? SPLIT_COST : 0;
+}
+
+/* About how many words a number is said in (espeak-ng reads 2027 "two
+ * thousand twenty seven"); 1 for what it cannot tell. */
+static int number_words(const char *w)
+{
+	long n = 0;
+	int digits = 0, out = 0;
+
+	for (w += strcspn(w, "0123456789"); isdigit((unsigned char)*w) && digits < 7; w++, digits++)
+		n = n * 10 + (*w - '0');
+	if (digits >= 7) return 1;
+	if (n >= 1000) out += number_words_below(n / 1000) + 1, n %= 1000;
+	if (n >= 100) out += 2, n %= 100;
+	return out + (n ? number_words_below(n) : 0) + (out == 0 && n == 0);
+}
+
+/* How well a run of dur seconds fits words of syl syllables (sps: seconds a syllable). */
+static double fit(double syl, double dur, double sps)
+{
+	double r = log((dur + 0.05) / (syl * sps + 0.05));
+	return r * r;
+}
+
+static double move_cost(const struct align *al, const struct tts_words *runs, size_t i, size_t j, int m, double sps)
+{
+	int a = moves[m][0], b = moves[m][1];
+	double syl = 0;
+
+	if (i < (size_t)a || j < (size_t)b) return INFINITY;
+	if (a == 1 && !strpbrk(al->w[i - 1], ALNUM)) return b ? INFINITY : 0; /* a dash is not said */
+	if (b == 0) return INFINITY;
+	if (a == 1 && strpbrk(al->w[i - 1], "0123456789"))
+		return GROUP_COST * (1 + abs(b - number_words(al->w[i - 1])));
+	for (int k = 1; k <= a; k++) syl += al->syl[i - k];
+	return fit(syl, runs->t1[j - 1] - runs->t0[j - b], sps) +
+		(a == 1 && b == 1 ? split_cost(al, i) : group_cost(al, i, a));
+}
+
+static void align_fill(struct align *al, const struct tts_words *runs, double sps)
+{
+	size_t w = al->nr + 1;
+
+	for (size_t i = 0; i <= al->nw; i++)
+		for (size_t j = 0; j <= al->nr; j++) {
+			al->cost[w * i + j] = i || j ? INFINITY : 0;
+			for (int m = 0; m < (int)NMOVES; m++) {
+				double c = move_cost(al, runs, i, j, m, sps);
+				if (!isfinite(c)) continue;
+				c += al->cost[w * (i - moves[m][0]) + j - moves[m][1]];
+				if (c < al->cost[w * i + j]) al->cost[w * i + j] = c, al->move[w * i + j] = m;
 			}
 		}
-		free(w.s);
+}
+
+/* Walks the cheapest alignment back, giving each word its times. */
+static void align_times(const struct align *al, const struct tts_words *runs, double *t0, double *t1)
+{
+	size_t i = al->nw, j = al->nr, w = al->nr + 1;
+
+	while (i > 0) {
+		int m = al->move[w * i + j], a = moves[m][0], b = moves[m][1];
+		double s = b ? runs->t0[j - b] : j ? runs->t1[j - 1] : 0, e = b ? runs->t1[j - 1] : s, syl = 0, at = 0;
+		for (int k = 1; k <= a; k++) syl += al->syl[i - k];
+		for (int k = a; k >= 1; k--) {
+			t0[i - k] = s + (e - s) * at / syl;
+			at += al->syl[i - k];
+			t1[i - k] = s + (e - s) * at / syl;
+		}
+		i -= (size_t)a, j -= (size_t)b;
 	}
-	if (rc == STAGE_OK && spoken == 0) {
-		stage_log(ctx, "info", "segment %zu has no narration; showing it for %d ms", si + 1, EMPTY_SEG_MS);
-		nr->pending_ms += EMPTY_SEG_MS;
+}
+
+/* The text's words on espeak-ng's (runs): *tw replaced, or emptied when
+ * no alignment uses every run. */
+static void words_on_runs(const char *text, char *trace, struct tts_words *tw)
+{
+	char **w;
+	struct align al = { .nr = tw->n, .joined = trace };
+	double total_syl = 0, total_dur = 0;
+	struct tts_words out = { 0 };
+
+	al.nw = words_split(text, &w);
+	al.w = w;
+	for (char *c = trace; c && *c; c++) *c = (char)tolower((unsigned char)*c);
+	al.syl = xcalloc(al.nw + 1, sizeof *al.syl);
+	al.cost = xcalloc((al.nw + 1) * (al.nr + 1), sizeof *al.cost);
+	al.move = xcalloc((al.nw + 1) * (al.nr + 1), sizeof *al.move);
+	for (size_t i = 0; i < al.nw; i++) total_syl += al.syl[i] = words_syllables(w[i]);
+	for (size_t j = 0; j < al.nr; j++) total_dur += tw->t1[j] - tw->t0[j];
+	align_fill(&al, tw, total_syl > 0 ? total_dur / total_syl : 0.2);
+	if (al.nw && isfinite(al.cost[(al.nr + 1) * al.nw + al.nr])) {
+		out.n = al.nw;
+		out.t0 = xcalloc(al.nw, sizeof *out.t0);
+		out.t1 = xcalloc(al.nw, sizeof *out.t1);
+		align_times(&al, tw, out.t0, out.t1);
 	}
-	for (size_t i = 0; i < ns; i++) free(sent[i]);
-	free(sent);
+	tts_words_free(tw);
+	*tw = out;
+	for (size_t i = 0; i < al.nw; i++) free(w[i]);
+	free(w), free(al.syl), free(al.cost), free(al.move);
+}
+
+static enum stage_rc synth(struct stage_ctx *ctx, void *opts, int num, const char *text, struct media_pcm *w,
+			   struct tts_words *tw)
+{
+	char *txt = tts_scratch(num, "txt");
+	struct media_pcm g = { 0 };
+	struct sbuf trace = { 0 };
+	enum stage_rc rc;
+
+	if (media_write_scratch(txt, text) < 0)
+		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	else if ((rc = run(ctx, opts, num, txt, w, NULL)) == STAGE_OK &&
+		 (rc = run(ctx, opts, num, txt, &g, &trace)) == STAGE_OK)
+		words_from_copy(w, &g, tw);
+	if (rc == STAGE_OK && tw->n) words_on_runs(text, trace.s, tw);
+	unlink(txt);
+	free(txt);
+	free(g.s);
+	sb_free(&trace);
 	return rc;
 }
 
-static enum stage_rc write_outputs(struct stage_ctx *ctx, const struct script *sc, struct narration *nr,
-				   const struct media_frame *f)
-{
-	double total;
-
-	pcm_silence(&nr->pcm, nr->pending_ms > TAIL_MS ? nr->pending_ms : TAIL_MS);
-	total = (double)nr->pcm.n / nr->pcm.rate;
-	if (narration_write(sc, &nr->pcm, nr->cue, nr->ncue, nr->seg_start, f) < 0)
-		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-	stage_log(ctx, "info", "audio.wav: %.2f s, %zu segments, %zu subtitles", total, sc->n, nr->ncue);
-	stage_output(ctx, "audio", "audio.wav", "audio/wav", lround(total * 1000));
-	return STAGE_OK;
-}
-
-static enum stage_rc narrate(struct stage_ctx *ctx, const struct espeak_opts *o, const struct script *sc,
-			     const struct media_frame *f)
-{
-	struct narration nr = { .pending_ms = LEAD_MS };
-	enum stage_rc rc = STAGE_OK;
-
-	nr.seg_start = xcalloc(sc->n, sizeof *nr.seg_start);
-	for (size_t i = 0; i < sc->n && rc == STAGE_OK; i++) rc = narrate_segment(ctx, o, &nr, i, sc->seg[i].text);
-	if (rc == STAGE_OK && nr.ncue == 0)
-		rc = stage_fail(ctx, STAGE_FAIL,
-				"script.md has no narration espeak-ng could speak; "
-				"add text under the [AVATAR]/[VOICEOVER]/[BROLL] markers");
-	if (rc == STAGE_OK) rc = write_outputs(ctx, sc, &nr, f);
-	for (size_t i = 0; i < nr.ncue; i++) free((char *)nr.cue[i].text);
-	free(nr.cue);
-	free(nr.seg_start);
-	free(nr.pcm.s);
-	return rc;
-}
+static const struct tts_engine espeak = { "espeak-ng", synth, NULL };
 
 enum stage_rc prov_audio_espeak(struct stage_ctx *ctx)
 {
 	struct espeak_opts o;
-	struct media_frame f;
-	struct script sc = { 0 };
-	char *text = NULL;
-	enum stage_rc rc;
 
-	if (opts_get(ctx, &o) < 0 || media_frame_get(ctx->channel, &f) < 0)
-		return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
-	if (!(text = fsio_read("script.md", IDEA_MAX_BYTES * 4, NULL)))
-		return stage_fail(ctx, STAGE_FAIL, "%s; run the scripting stage first", err_msg());
-	if (script_parse(text, &sc) < 0) {
-		rc = stage_fail(ctx, STAGE_FAIL, "script.md: %s", err_msg());
-		goto out;
-	}
-	if (sc.n == 0) {
-		rc = stage_fail(ctx, STAGE_FAIL,
-				"script.md has no segments; "
-				"add [AVATAR] or [BROLL: ...] sections");
-		goto out;
-	}
-	(void)!tmpclean_dir("."); /* scratch files of a run that died; each removal is logged */
-	rc = narrate(ctx, &o, &sc, &f);
-out:
-	script_free(&sc);
-	free(text);
-	return rc;
+	if (opts_get(ctx, &o) < 0) return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+	return tts_offline(ctx, &espeak, &o, o.gap_ms);
 }

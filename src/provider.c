@@ -26,6 +26,8 @@ const struct provider_def provider_table[] = {
 	{ "script_review", "builtin", prov_script_review_checks, { NULL }, NULL, NULL, 0 },
 	{ "metadata", "builtin", prov_metadata_builtin, { NULL }, NULL, NULL, 0 },
 	{ "audio", "espeak", prov_audio_espeak, { espeak_opts }, NULL, NULL, 0 },
+	{ "audio", "flite", prov_audio_flite, { flite_opts }, NULL, NULL, 0 },
+	{ "audio", "festival", prov_audio_festival, { festival_opts }, NULL, NULL, 0 },
 	{ "avatar", "none", prov_avatar_none, { NULL }, NULL, NULL, 0 },
 	{ "avatar", "still", prov_avatar_still, { still_opts }, NULL, NULL, 0 },
 	{ "broll", "generated", prov_broll_generated, { NULL }, NULL, NULL, 0 },

@@ -95,7 +95,8 @@ MUST_USE const struct provider_def *provider_of(const struct stage_ctx *ctx);
 extern const struct provider_opt http_opts[];       /* provider_opts.c: what http.c reads */
 extern const struct provider_opt publish_opts[];    /* provider_opts.c: upload settings */
 extern const struct provider_opt credential_opts[]; /* credentials.c: api_key_env / api_key_file */
-extern const struct provider_opt espeak_opts[], still_opts[], directory_opts[], command_opts[];
+extern const struct provider_opt espeak_opts[], flite_opts[], festival_opts[], still_opts[], directory_opts[],
+	command_opts[];
 extern const struct provider_opt openai_opts[], elevenlabs_opts[], heygen_opts[], runway_opts[];
 extern const struct provider_opt youtube_opts[]; /* prov_youtube.c */
 MUST_USE int command_check(const cJSON *opts);
@@ -144,6 +145,9 @@ MUST_USE enum stage_rc prov_scripting_builtin(struct stage_ctx *ctx);
 MUST_USE enum stage_rc prov_script_review_checks(struct stage_ctx *ctx);
 MUST_USE enum stage_rc prov_metadata_builtin(struct stage_ctx *ctx);
 MUST_USE enum stage_rc prov_audio_espeak(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_audio_flite(struct stage_ctx *ctx);
+MUST_USE enum stage_rc prov_audio_festival(struct stage_ctx *ctx);
+const char *festival_best_voice(void); /* the best festival voice installed, or NULL */
 MUST_USE enum stage_rc prov_avatar_none(struct stage_ctx *ctx);
 MUST_USE enum stage_rc prov_avatar_still(struct stage_ctx *ctx);
 MUST_USE enum stage_rc prov_broll_generated(struct stage_ctx *ctx);
@@ -327,5 +331,62 @@ struct media_cue {
 /* seg_start[i]: when segment i is first heard.  Written in the cwd (the episode folder). */
 MUST_USE int narration_write(const struct script *sc, const struct media_pcm *pcm, const struct media_cue *cue,
 			     size_t ncue, const double *seg_start, const struct media_frame *f);
+
+/* ---- words.c: word timings (words.json) ---------------------------------- */
+struct media_word {
+	double start, end;
+	char *text;
+	int seg;   /* 0-based segment */
+	int timed; /* by the engine (1) or estimated (0) */
+};
+struct media_words {
+	struct media_word *w;
+	size_t n;
+};
+/* The whitespace-separated words of text (each malloc'd); how many. */
+MUST_USE size_t words_split(const char *text, char ***out);
+MUST_USE double words_syllables(const char *word); /* about how many: vowel groups, digits */
+/* Words of a sentence heard from start to end, timed by syllable share. */
+void words_estimate(struct media_words *ws, const char *text, int seg, double start, double end);
+/* Words of a sentence timed by the engine (t0/t1: one per word of text, in
+ * order): 1; when the engine's words do not match text's, estimated: 0. */
+int words_place(struct media_words *ws, const char *text, int seg, const double *t0, const double *t1, size_t nt,
+		double start, double end);
+MUST_USE int words_write(const struct media_words *ws, const char *path);
+MUST_USE size_t words_timed(const struct media_words *ws);
+void words_clear(struct media_words *ws);
+
+/* ---- captions.c: captions.ass from words.json, in the channel's style ---- */
+/* Writes path for the assembly stage to burn: 1 written, 0 no words.json
+ * (burn subtitles.srt instead), -1 + err_set (a channel.yaml captions
+ * option, or an unreadable words.json). */
+MUST_USE int captions_ass_write(const cJSON *channel, const struct media_frame *f, const char *path);
+/* The channel's captions options, checked when it loads: -1 + err_set. */
+MUST_USE int captions_check(const cJSON *channel);
+
+/* ---- tts_offline.c: the audio stage of the offline voices --------------- */
+struct tts_words { /* an engine's word times, in seconds of its own audio */
+	double *t0, *t1;
+	size_t n;
+};
+struct tts_engine {
+	const char *name; /* "espeak-ng": messages */
+	/* Synthesises sentence num's text into *w (16-bit mono), and when it
+	 * can, times its whitespace-separated words in *tw. */
+	enum stage_rc (*synth)(struct stage_ctx *ctx, void *opts, int num, const char *text, struct media_pcm *w,
+			       struct tts_words *tw);
+	/* Optional, before synth: all n sentences at once (sentence num is
+	 * text[num - 1]), for an engine slow to start. */
+	enum stage_rc (*batch)(struct stage_ctx *ctx, void *opts, char *const *text, size_t n);
+};
+MUST_USE enum stage_rc tts_offline(struct stage_ctx *ctx, const struct tts_engine *e, void *opts, int gap_ms);
+MUST_USE int tts_wav_read(const char *path, struct media_pcm *w);
+/* First audible sample and one past the last: 0 when none is. */
+MUST_USE int tts_audible_span(const struct media_pcm *w, size_t *first, size_t *last);
+MUST_USE char *tts_scratch(int num, const char *ext); /* a scratch file name for sentence num */
+/* Runs an engine (pkg: its Debian package, for the message); out: its stdout. */
+MUST_USE enum stage_rc tts_run(struct stage_ctx *ctx, const char *const argv[], const char *pkg, struct sbuf *out);
+void tts_words_add(struct tts_words *tw, double t0, double t1);
+void tts_words_free(struct tts_words *tw);
 
 #endif

@@ -2,8 +2,10 @@
 
 POST /v1/text-to-speech/{voice_id}[/with-timestamps], GET /v1/models.
 Audio is a real sine tone made by ffmpeg, 0.06 s per character (flag
---seconds-per-char); with-timestamps spreads the characters evenly over
-that duration.  Errors use the `detail` shapes: 401/400 as
+--seconds-per-char); with-timestamps spreads the characters over that
+duration unevenly, as speech does (a space is short, a comma or a full
+stop is a pause: CHAR_WEIGHT), so a client that guesses word times from
+character counts instead of reading the alignment is caught.  Errors use the `detail` shapes: 401/400 as
 {"detail": {type, code, status, message, request_id, param}}, body
 validation as 422 {"detail": [{type, loc, msg, input}]}.
 """
@@ -291,11 +293,19 @@ class ElevenLabsApp(App):
         return Response.json(200, out, headers)
 
 
+# How long a character lasts, relative to a letter.
+CHAR_WEIGHT = {" ": 0.5, ",": 4.0, ";": 4.0, ":": 4.0, ".": 6.0, "!": 6.0,
+               "?": 6.0, "i": 0.6, "l": 0.7, "m": 1.6, "w": 1.6, "o": 1.4}
+
+
 def alignment(text, duration):
-    n = max(1, len(text))
-    step = duration / n
+    weights = [CHAR_WEIGHT.get(c.lower(), 1.0) for c in text]
+    step = duration / max(1e-9, sum(weights))
+    starts, ends, at = [], [], 0.0
+    for w in weights:
+        starts.append(round(at * step, 3))
+        at += w
+        ends.append(round(at * step, 3))
     return {"characters": list(text),
-            "character_start_times_seconds": [round(i * step, 3)
-                                              for i in range(len(text))],
-            "character_end_times_seconds": [round((i + 1) * step, 3)
-                                            for i in range(len(text))]}
+            "character_start_times_seconds": starts,
+            "character_end_times_seconds": ends}
