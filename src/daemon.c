@@ -112,6 +112,7 @@ static int setup_fds(struct daemon *d)
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGIO, SIG_IGN); /* a lease break (ingest.c being_written) must not kill us */
 	d->ep = epoll_create1(EPOLL_CLOEXEC);
 	d->sig = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	d->ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);

@@ -244,7 +244,8 @@ char *fsio_read(const char *path, size_t max, size_t *len_out)
 	struct stat st;
 	char *buf;
 	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO swapped in after the caller's lstat must not hang us. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ELOOP)
 			err_set("%s is a symbolic link; only regular files are read", path);

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "daemon.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,6 +237,21 @@ static int accept_idea(sqlite3 *db, struct config *c, const char *name, struct i
 	return finish_ingest(db, c, id);
 }
 
+/* A file some process still has open for writing (a producer writing
+ * straight into incoming/, seen by a scan) must not be read half-way: a
+ * read lease is refused with EAGAIN exactly then, and the writer's close
+ * (IN_CLOSE_WRITE) brings it back.  Without the right to take a lease
+ * (another owner, no CAP_LEASE) the file is read as before. */
+static int being_written(const char *path)
+{
+	int busy, fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) return 0;
+	busy = fcntl(fd, F_SETLEASE, F_RDLCK) < 0 && errno == EAGAIN;
+	if (!busy) (void)!fcntl(fd, F_SETLEASE, F_UNLCK);
+	close(fd);
+	return busy;
+}
+
 int ingest_file(sqlite3 *db, struct config *c, const char *name)
 {
 	char *path;
@@ -263,6 +279,12 @@ int ingest_file(sqlite3 *db, struct config *c, const char *name)
 		free(path);
 		return reject(c, name, "is %lld bytes; an idea file may be at most 1 MiB (1048576 bytes)",
 			      (long long)st.st_size);
+	}
+	if (being_written(path)) {
+		log_info(NULL, NULL, "ingest.deferred", "spool/incoming/%s is still open for writing; read when closed",
+			 name);
+		free(path);
+		return 1;
 	}
 	text = fsio_read(path, IDEA_MAX_BYTES, &len);
 	free(path);
