@@ -305,17 +305,19 @@ int ingest_file(sqlite3 *db, struct config *c, const char *name)
 int ingest_scan(sqlite3 *db, struct config *c)
 {
 	char *dp = spool_path(c->root, "incoming", NULL), **names;
-	int n = fsio_list(dp, &names, wanted_name);
+	int n = fsio_list(dp, &names, wanted_name), failed = 0;
 
 	free(dp);
 	if (n < 0) return err_set_errno("cannot read spool/incoming");
 	for (int i = 0; i < n; i++)
-		if (ingest_file(db, c, names[i]) < 0)
+		if (ingest_file(db, c, names[i]) < 0) {
 			log_error(NULL, NULL, "ingest.error",
 				  "spool/incoming/%s: %s (left in place; retried on the next scan)", names[i],
 				  err_msg());
+			failed++;
+		}
 	fsio_list_free(names, n);
-	return 0;
+	return failed ? err_set("%d idea(s) could not be ingested and stay in spool/incoming/", failed) : 0;
 }
 
 int ingest_finish_pending(sqlite3 *db, struct config *c)

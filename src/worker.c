@@ -237,7 +237,7 @@ static void describe_death(struct run *r, int wstatus, char *out, size_t n)
 			 WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
 }
 
-void worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus)
+int worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus)
 {
 	cJSON *res;
 	char why[512];
@@ -278,4 +278,5 @@ void worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus)
 	if (r->fd >= 0) close(r->fd);
 	r->fd = -1;
 	sb_free(&r->buf);
+	return rc < 0 ? -1 : 0;
 }
