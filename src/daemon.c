@@ -43,7 +43,7 @@ struct daemon {
 	int nruns;
 	int stopping; /* 1 after SIGTERM: finish running stages, start none */
 	int reload, rescan, wake;
-	double retry_at, backoff; /* time_mono() of the retry after a resource failure (disk full, locked) */
+	double retry_at, backoff;      /* time_mono() of the retry after a resource failure (disk full, locked) */
 	char unrecorded[MAX_RUNS][37]; /* episodes whose stage ended but whose end could not be recorded */
 	int nunrecorded;
 };
@@ -280,7 +280,8 @@ static void on_timer(struct daemon *d)
 		d->retry_at = 0;
 		d->rescan = 1;
 		for (int i = 0; i < d->nunrecorded; i++)
-			if (pipeline_requeue(d->db, &d->cfg, d->unrecorded[i], "its end could not be recorded (disk full?)"))
+			if (pipeline_requeue(d->db, &d->cfg, d->unrecorded[i],
+					     "its end could not be recorded (disk full?)"))
 				memmove(d->unrecorded[kept++], d->unrecorded[i], 37);
 		if ((d->nunrecorded = kept) > 0) retry_later(d, "a finished stage still cannot be recorded");
 	}
@@ -306,7 +307,8 @@ static void dispatch(struct daemon *d)
 		}
 		if (worker_start(d->db, &d->cfg, &j, r) < 0) {
 			char *why = xstrdup(err_msg());
-			int resource = err_kind() == ERR_IOERR || err_kind() == ERR_TEMPFAIL; /* not the episode's fault */
+			int resource = err_kind() == ERR_IOERR ||
+				err_kind() == ERR_TEMPFAIL; /* not the episode's fault */
 			log_error(j.episode_id, NULL, "stage.start", "%s: %s", j.stage, why);
 			rc = resource ? -1 : pipeline_fail(d->db, &d->cfg, &j, why);
 			if (rc < 0) { /* still queued: not again before the next event or the retry */
