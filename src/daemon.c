@@ -167,6 +167,10 @@ static void on_inotify(struct daemon *d)
 			struct inotify_event *ev = (struct inotify_event *)p;
 			p += sizeof *ev + ev->len;
 			if (ev->mask & IN_Q_OVERFLOW) {
+				if (!d->rescan)
+					log_warn(NULL, NULL, "inotify.overflow",
+						 "the kernel's inotify queue overflowed (fs.inotify.max_queued_events); "
+						 "rescanning the spool so nothing is missed");
 				d->rescan = 1;
 				continue;
 			}

@@ -109,3 +109,150 @@ def test_disk_full_holds_work_and_resumes_when_space_is_freed(tmpfs):
     assert r.q("SELECT count(*) AS n FROM episodes WHERE status = 'failed'")[0]["n"] == 0
     r.stop(signal.SIGKILL)
     assert integrity(r) == "ok"
+
+
+# ------------------------------------------------------------ tools missing or crashing
+
+def fake_bin(tmp_path, crash=(), drop=()):
+    """A PATH folder: ffmpeg, ffprobe and espeak-ng linked in, those in
+    `drop` left out, those in `crash` replaced by a program that dies of
+    SIGSEGV after writing a line to stderr."""
+    d = tmp_path / "bin"
+    d.mkdir(exist_ok=True)
+    for tool in ("ffmpeg", "ffprobe", "espeak-ng"):
+        if tool in drop:
+            continue
+        if tool in crash:
+            (d / tool).write_text("#!/bin/sh\necho \"$0: simulated crash\" >&2\nkill -SEGV $$\n")
+            (d / tool).chmod(0o755)
+        else:
+            os.symlink(shutil.which(tool), d / tool)
+    return str(d)
+
+
+def drain_with(root, path_dir, timeout=240):
+    env = dict(os.environ, PATH=path_dir)
+    with open(root.log, "a") as log:
+        p = subprocess.run([BIN, "-C", str(root.path), "run", "--drain"], stdout=log, stderr=log,
+                           env=env, timeout=timeout)
+    return p.returncode
+
+
+@pytest.mark.parametrize("crash,drop,want", [
+    ((), ("ffmpeg",), "ffmpeg is not installed or not in PATH"),
+    (("ffmpeg",), (), "ffmpeg"),
+    (("espeak-ng",), (), "espeak-ng"),
+])
+def test_missing_or_crashing_media_tool_fails_the_stage_clearly(root, tmp_path, crash, drop, want):
+    root.drop(GOOD, "tool.json")
+    rc = drain_with(root, fake_bin(tmp_path, crash, drop))
+    assert rc == 0, root.log.read_text()[-2000:]
+    ep = root.q("SELECT id, status, stage FROM episodes")[0]
+    assert ep["status"] == "failed", ep
+    shown = root.show(ep["id"])
+    text = json.dumps(shown)
+    assert want in text, text[:3000]
+    if crash:
+        assert "signal" in text or "crash" in text, text[:3000]
+    # the reason is beside the ticket in spool/failed
+    notes = [p for p in (root.path / "spool/failed").iterdir() if p.suffix]
+    assert notes and want in notes[0].read_text()
+
+
+# ------------------------------------------------------------ database locked
+
+def test_database_locked_by_another_process_then_released(root):
+    """An sqlite3 shell holds BEGIN EXCLUSIVE longer than the busy timeout
+    (ACOG_TEST_BUSY_MS in test builds): ideas wait in incoming/ with the
+    reason logged, and are ingested by the daemon's own retry once the lock
+    goes, with no new event."""
+    os.environ["ACOG_TEST_BUSY_MS"] = "300"
+    try:
+        root.start()
+    finally:
+        del os.environ["ACOG_TEST_BUSY_MS"]
+    shell = subprocess.Popen(["sqlite3", str(root.path / "acog.db")], stdin=subprocess.PIPE, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        shell.stdin.write("BEGIN EXCLUSIVE;\nSELECT 'locked';\n")
+        shell.stdin.flush()
+        assert shell.stdout.readline().strip() == "locked"
+        for i in range(3):
+            root.drop(dict(GOOD, topic=f"Locked out {i}"), f"locked{i}.json")
+        wait_or_explain(root, lambda: "daemon.retry_later" in root.log.read_text(), what="the lock noticed")
+        assert "locked" in root.log.read_text()
+        time.sleep(1)
+        assert len(root.spool("incoming")) == 3 and root.spool("rejected") == []
+    finally:
+        shell.stdin.write("COMMIT;\n.quit\n")
+        shell.stdin.close()
+        shell.wait(timeout=10)
+    wait_or_explain(root, lambda: len(root.q("SELECT id FROM episodes WHERE ingest_done = 1")) == 3,
+                    what="the 3 ideas ingested after the lock went", timeout=30)
+    assert root.spool("incoming") == []
+    root.stop(signal.SIGKILL)
+    assert integrity(root) == "ok"
+
+
+# ------------------------------------------------------------ inotify queue overflow
+
+@ROOT_ONLY
+def test_inotify_overflow_rescan_misses_nothing(root):
+    knob = Path("/proc/sys/fs/inotify/max_queued_events")
+    old = knob.read_text()
+    try:
+        knob.write_text("16\n")
+        root.start()           # the limit applies to inotify instances made from now on
+        os.kill(root.daemon.pid, signal.SIGSTOP)
+        try:
+            names = [root.drop(dict(GOOD, topic=f"Flood {i}"), f"flood{i:03d}.json") for i in range(120)]
+        finally:
+            os.kill(root.daemon.pid, signal.SIGCONT)
+    finally:
+        knob.write_text(old)
+    wait_or_explain(root, lambda: len(root.q("SELECT id FROM episodes WHERE ingest_done = 1")) == 120,
+                    what="all 120 ideas ingested", timeout=60)
+    assert sorted(e["source_name"] for e in root.q("SELECT source_name FROM episodes")) == sorted(names)
+    assert "inotify.overflow" in root.log.read_text(), "the queue never overflowed: the test proved nothing"
+    assert root.spool("incoming") == []
+    root.stop(signal.SIGKILL)
+
+
+# ------------------------------------------------------------ files changing under the reader
+
+def test_files_vanishing_growing_and_replaced_while_ingested(root):
+    """Producers misbehaving as fast as they can: files renamed in and
+    removed at once, replaced by rename, appended to after the drop.  The
+    daemon survives; whatever it read ends as one episode or one rejection
+    with its reason; nothing stays behind in incoming/."""
+    root.start()
+    inc = root.path / "spool/incoming"
+    for i in range(40):
+        n = root.drop(dict(GOOD, topic=f"Vanish {i}"), f"vanish{i}.json")
+        try:
+            os.unlink(inc / n)
+        except FileNotFoundError:
+            pass
+        root.drop(dict(GOOD, topic=f"Replaced A {i}"), f"replace{i}.json")
+        root.drop(dict(GOOD, topic=f"Replaced B {i}"), f"replace{i}.json")
+        n = root.drop(dict(GOOD, topic=f"Grow {i}"), f"grow{i}.json")
+        try:
+            with open(inc / n, "ab") as f:
+                f.write(b"   \n")
+        except FileNotFoundError:
+            pass
+    def settled():
+        return not root.spool("incoming")
+    wait_or_explain(root, settled, what="incoming/ empty", timeout=60)
+    time.sleep(0.5)
+    assert root.daemon.poll() is None
+    for p in (root.path / "spool/rejected").iterdir():
+        if not p.name.endswith(".error"):
+            assert (p.parent / (p.name + ".error")).exists(), p
+    titles = [e["title"] for e in root.q("SELECT title FROM episodes")]
+    assert len(titles) == len(set(titles))
+    # every replace<i>.json ended as B (or A then B): B is never lost
+    for i in range(40):
+        assert f"Replaced B {i}" in titles or (root.path / f"spool/rejected/replace{i}.json").exists()
+    root.stop(signal.SIGKILL)
+    assert integrity(root) == "ok"
