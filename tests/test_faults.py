@@ -256,3 +256,34 @@ def test_files_vanishing_growing_and_replaced_while_ingested(root):
         assert f"Replaced B {i}" in titles or (root.path / f"spool/rejected/replace{i}.json").exists()
     root.stop(signal.SIGKILL)
     assert integrity(root) == "ok"
+
+
+# ------------------------------------------------------------ read-only root
+
+@ROOT_ONLY
+def test_read_only_root(tmp_path):
+    """The root seen through a read-only bind mount: the daemon refuses to
+    start with the reason and the path, and touches nothing; writable again,
+    it takes the idea that waited.  (A live switch to read-only is refused by
+    the kernel, EBUSY, while the daemon holds the database open for writing.)"""
+    r = make_root(tmp_path / "root")
+    r.drop(dict(GOOD, topic="Dropped before the root went read-only"), "ro.json")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if sh("mount", "--bind", str(r.path), str(ro), check=False).returncode != 0:
+        pytest.skip("cannot bind-mount here")
+    try:
+        sh("mount", "-o", "remount,bind,ro", str(ro))
+        before = sorted(str(p.relative_to(r.path)) for p in r.path.rglob("*"))
+        p = subprocess.run([BIN, "-C", str(ro), "run", "--drain"], capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0
+        assert "read-only" in p.stderr.lower(), p.stderr[-2000:]
+        assert str(ro) in p.stderr, p.stderr[-2000:]
+        assert "Sanitizer" not in p.stderr
+        assert sorted(str(p.relative_to(r.path)) for p in r.path.rglob("*")) == before
+    finally:
+        sh("umount", str(ro), check=False)
+    r.start()
+    wait_or_explain(r, lambda: r.q("SELECT id FROM episodes WHERE ingest_done = 1"), what="ingested after rw")
+    r.stop(signal.SIGKILL)
+    assert integrity(r) == "ok"
