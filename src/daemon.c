@@ -207,7 +207,7 @@ static void reap(struct daemon *d)
 		if (!r) continue;
 		epoll_ctl(d->ep, EPOLL_CTL_DEL, r->fd, NULL);
 		if (worker_finish(d->db, &d->cfg, r, status) < 0 && d->nunrecorded < MAX_RUNS) {
-			snprintf(d->unrecorded[d->nunrecorded++], 37, "%s", r->job.episode_id);
+			memcpy(d->unrecorded[d->nunrecorded++], r->job.episode_id, sizeof r->job.episode_id);
 			retry_later(d, "a finished stage could not be recorded; it will run again");
 		}
 		*r = d->runs[--d->nruns];

@@ -170,3 +170,44 @@ def test_file_still_being_written_is_not_read_half_way(root):
              what="the finished file accepted")
     assert not rejected(root, "slow.json").exists()
     assert root.stop() == 0
+
+
+# ------------------------------------------------------------ broken channel.yaml
+
+def expected_channels():
+    rows = []
+    for line in (CORPUS / "channels" / "EXPECTED.tsv").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, *want = line.split("\t")
+            rows.append((name[:-len(".yaml")], want))
+    return rows
+
+
+def test_broken_channels_reported_precisely_while_others_run(root):
+    rows = expected_channels()
+    assert len(rows) >= 20
+    for cid, _ in rows:
+        d = root.path / "channels" / cid
+        d.mkdir()
+        (d / "channel.yaml").write_bytes((CORPUS / "channels" / f"{cid}.yaml").read_bytes())
+    root.start()
+    log = root.log.read_text()
+    assert "config.channel_errors" in log
+    for cid, _ in rows:
+        root.drop({"channel": cid, "topic": "For a broken channel"}, f"to-{cid}.json")
+    good = root.drop(dict(GOOD, topic="Good channel keeps running"))
+    wait_for(lambda: all(done(root, f"to-{cid}.json") for cid, _ in rows), timeout=30,
+             what="ideas for broken channels rejected")
+    bad = []
+    for cid, want in rows:
+        err = rejected(root, f"to-{cid}.json.error").read_text()
+        need = ["failed to load", f"channels/{cid}/channel.yaml"] + want
+        missing = [w for w in need if w not in err]
+        if missing:
+            bad.append(f"{cid}: {err.strip()!r} lacks {missing}")
+        if "sk-live" in err:
+            bad.append(f"{cid}: a value that may be a key is repeated: {err.strip()!r}")
+    assert not bad, "\n".join(bad)
+    wait_for(lambda: root.q("SELECT id FROM episodes WHERE source_name = ?", good), what="good channel serves")
+    assert root.daemon.poll() is None
+    assert root.stop() == 0
