@@ -57,7 +57,7 @@ def key_file_channel(c, root, el):
     return d / "elevenlabs.key"
 
 
-@pytest.mark.parametrize("kind", ["mode0640", "mode0604", "symlink", "symlink-to-0600"])
+@pytest.mark.parametrize("kind", ["missing", "mode0640", "mode0604", "symlink", "symlink-to-0600"])
 def test_unsafe_key_files_refused_and_never_leaked(cloud, root, tmp_path, kind):
     c = cloud
     el = c.fake("elevenlabs", *FAST_AUDIO)
@@ -67,7 +67,9 @@ def test_unsafe_key_files_refused_and_never_leaked(cloud, root, tmp_path, kind):
     real = tmp_path / "real.key"
     real.write_text(el.api_key + "\n")
     real.chmod(0o600)
-    if kind.startswith("mode"):
+    if kind == "missing":
+        want = "cannot open the key file"
+    elif kind.startswith("mode"):
         keyfile.write_text(el.api_key + "\n")
         keyfile.chmod(int(kind[4:], 8))
         want = "chmod 600"
