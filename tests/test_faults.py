@@ -205,13 +205,13 @@ def test_inotify_overflow_rescan_misses_nothing(root):
         root.start()           # the limit applies to inotify instances made from now on
         os.kill(root.daemon.pid, signal.SIGSTOP)
         try:
-            names = [root.drop(dict(GOOD, topic=f"Flood {i}"), f"flood{i:03d}.json") for i in range(120)]
+            names = [root.drop(dict(GOOD, topic=f"Flood {i}"), f"flood{i:03d}.json") for i in range(60)]
         finally:
             os.kill(root.daemon.pid, signal.SIGCONT)
     finally:
         knob.write_text(old)
-    wait_or_explain(root, lambda: len(root.q("SELECT id FROM episodes WHERE ingest_done = 1")) == 120,
-                    what="all 120 ideas ingested", timeout=60)
+    wait_or_explain(root, lambda: len(root.q("SELECT id FROM episodes WHERE ingest_done = 1")) == 60,
+                    what="all 60 ideas ingested", timeout=60)
     assert sorted(e["source_name"] for e in root.q("SELECT source_name FROM episodes")) == sorted(names)
     assert "inotify.overflow" in root.log.read_text(), "the queue never overflowed: the test proved nothing"
     assert root.spool("incoming") == []
@@ -227,7 +227,7 @@ def test_files_vanishing_growing_and_replaced_while_ingested(root):
     with its reason; nothing stays behind in incoming/."""
     root.start()
     inc = root.path / "spool/incoming"
-    for i in range(40):
+    for i in range(25):
         n = root.drop(dict(GOOD, topic=f"Vanish {i}"), f"vanish{i}.json")
         try:
             os.unlink(inc / n)
@@ -252,7 +252,7 @@ def test_files_vanishing_growing_and_replaced_while_ingested(root):
     titles = [e["title"] for e in root.q("SELECT title FROM episodes")]
     assert len(titles) == len(set(titles))
     # every replace<i>.json ended as B (or A then B): B is never lost
-    for i in range(40):
+    for i in range(25):
         assert f"Replaced B {i}" in titles or (root.path / f"spool/rejected/replace{i}.json").exists()
     root.stop(signal.SIGKILL)
     assert integrity(root) == "ok"

@@ -72,7 +72,7 @@ def test_slow_drip_is_cut_by_the_timeout(fake, proot):
     assert 2.5 <= r["wall"] <= 10, r
 
 
-@pytest.mark.parametrize("status", [301, 302, 307, 308])
+@pytest.mark.parametrize("status", [301, 307])
 def test_redirect_to_another_host_is_not_followed(fake, proot, tmp_path, status):
     other = Fake(tmp_path / "other", "openai")
     try:
@@ -97,27 +97,33 @@ def cloud(root, tmp_path):
     c.stop()
 
 
-@pytest.mark.parametrize("rule,want", [
-    ({"fault": "wrong_content_type"}, ["text/html"]),
-    ({"fault": "malformed_json"}, ["JSON"]),
-    ({"fault": "redirect", "location": "http://169.254.169.254/latest/meta-data/?token=s3cr3t"},
-     ["302", "redirect to http://169.254.169.254, not followed"]),
-    ({"fault": "huge_body", "bytes": 64 * MB}, ["larger than"]),
-])
-def test_hostile_answer_fails_the_stage_with_a_clear_reason(cloud, root, rule, want):
+HOSTILE = {
+    "html": ({"fault": "wrong_content_type"}, ["text/html"]),
+    "broken": ({"fault": "malformed_json"}, ["JSON"]),
+    "redirect": ({"fault": "redirect", "location": "http://169.254.169.254/latest/meta-data/?token=s3cr3t"},
+                 ["302", "redirect to http://169.254.169.254, not followed"]),
+    "huge": ({"fault": "huge_body", "bytes": 64 * MB}, ["larger than"]),
+}
+
+
+def test_hostile_answer_fails_the_stage_with_a_clear_reason(cloud, root):
+    """One channel per hostile answer, each on its own fake, in one run."""
     c = cloud
-    oa = c.fake("openai")
     c.fake("webhook")
+    for cid, (rule, _) in HOSTILE.items():
+        c.fake("openai", name=f"oa-{cid}").faults([dict(rule, match="/chat/completions", times=-1)])
     c.acog_yaml()
-    c.channel("c", cloud=("planning",))
-    oa.faults([dict(rule, match="/chat/completions", times=-1)])
-    root.drop(root.idea("Volcanoes", channel="c"), "v.json")
+    for cid in HOSTILE:
+        c.channel(cid, cloud=(), providers={"planning": c.provider("planning", name=f"oa-{cid}")})
+        root.drop(root.idea(f"Volcanoes {cid}", channel=cid), f"{cid}.json")
     t0 = time.monotonic()
     c.drain(timeout=120)
     assert time.monotonic() - t0 < 60
-    ep = root.status()[0]
-    assert ep["status"] == "failed" and ep["stage"] == "planning", ep
-    err = (root.path / "spool/failed" / (ep["ticket"] + ".error")).read_text()
-    missing = [w for w in want if w not in err]
-    assert not missing, f"{err!r} lacks {missing}"
-    assert "s3cr3t" not in err and "s3cr3t" not in root.log.read_text()
+    eps = {e["channel"]: e for e in root.status()}
+    for cid, (_, want) in HOSTILE.items():
+        ep = eps[cid]
+        assert ep["status"] == "failed" and ep["stage"] == "planning", ep
+        err = (root.path / "spool/failed" / (ep["ticket"] + ".error")).read_text()
+        missing = [w for w in want if w not in err]
+        assert not missing, f"{cid}: {err!r} lacks {missing}"
+    assert "s3cr3t" not in root.log.read_text()

@@ -47,43 +47,47 @@ def grep_root(root, secrets_):
     return found + [("acog.db .dump", s) for s in secrets_ if s in dump]
 
 
-def key_file_channel(c, root, el):
+def key_file_channel(c, root, el, cid="c"):
     prov = c.provider("audio")
     del prov["api_key_env"]
-    prov["api_key_file"] = "credentials/elevenlabs.key"
-    c.channel("c", cloud=(), providers={"audio": prov})
+    prov["api_key_file"] = f"credentials/{cid}.key"
+    c.channel(cid, cloud=(), providers={"audio": prov})
     d = root.path / "credentials"
     d.mkdir(exist_ok=True)
-    return d / "elevenlabs.key"
+    return d / f"{cid}.key"
 
 
-@pytest.mark.parametrize("kind", ["missing", "mode0640", "mode0604", "symlink", "symlink-to-0600"])
-def test_unsafe_key_files_refused_and_never_leaked(cloud, root, tmp_path, kind):
+UNSAFE = {"missing": "cannot open the key file", "mode0640": "chmod 600", "mode0604": "chmod 600",
+          "symlink": "symbolic link", "symlink-to-0600": "symbolic link"}
+
+
+def test_unsafe_key_files_refused_and_never_leaked(cloud, root, tmp_path):
+    """One channel per kind of unsafe key file, all in one run: each episode
+    fails at audio naming its key file, no request is made, and the key is
+    nowhere under the root."""
     c = cloud
     el = c.fake("elevenlabs", *FAST_AUDIO)
     c.fake("webhook")
     c.acog_yaml()
-    keyfile = key_file_channel(c, root, el)
-    real = tmp_path / "real.key"
-    real.write_text(el.api_key + "\n")
-    real.chmod(0o600)
-    if kind == "missing":
-        want = "cannot open the key file"
-    elif kind.startswith("mode"):
-        keyfile.write_text(el.api_key + "\n")
-        keyfile.chmod(int(kind[4:], 8))
-        want = "chmod 600"
-    else:
-        if kind == "symlink":
-            real.chmod(0o644)
-        os.symlink(real, keyfile)
-        want = "symbolic link"
-    root.drop(root.idea("Deserts", channel="c"), "d.json")
+    for kind in UNSAFE:
+        keyfile = key_file_channel(c, root, el, kind)
+        real = tmp_path / f"{kind}.key"
+        real.write_text(el.api_key + "\n")
+        real.chmod(0o644 if kind == "symlink" else 0o600)
+        if kind.startswith("mode"):
+            keyfile.write_text(el.api_key + "\n")
+            keyfile.chmod(int(kind[4:], 8))
+        elif kind.startswith("symlink"):
+            os.symlink(real, keyfile)
+        root.drop(root.idea(f"Deserts {kind}", channel=kind), f"{kind}.json")
     c.drain()
-    ep = root.status()[0]
-    assert ep["status"] == "failed" and ep["stage"] == "audio", ep
-    err = (root.path / "spool/failed" / (ep["ticket"] + ".error")).read_text()
-    assert want in err and "credentials/elevenlabs.key" in err, err
+    eps = {e["channel"]: e for e in root.status()}
+    assert sorted(eps) == sorted(UNSAFE)
+    for kind, want in UNSAFE.items():
+        ep = eps[kind]
+        assert ep["status"] == "failed" and ep["stage"] == "audio", ep
+        err = (root.path / "spool/failed" / (ep["ticket"] + ".error")).read_text()
+        assert want in err and f"credentials/{kind}.key" in err, err
     assert el.requests() == [], "no request may be made with a key file refused"
     assert grep_root(root, [el.api_key]) == []
 
