@@ -25,6 +25,16 @@ def sh(*args, check=True):
 
 
 @pytest.fixture
+def own_roots():
+    """Roots made by make_root(): their daemons are killed even when a test fails."""
+    made = []
+    yield made
+    for r in made:
+        if r.daemon and r.daemon.poll() is None:
+            r.stop(signal.SIGKILL)
+
+
+@pytest.fixture
 def tmpfs(tmp_path):
     mnt = tmp_path / "mnt"
     mnt.mkdir()
@@ -34,8 +44,9 @@ def tmpfs(tmp_path):
     sh("umount", "-l", str(mnt), check=False)
 
 
-def make_root(path, review="true"):
+def make_root(path, made, review="true"):
     r = Root(path)
+    made.append(r)
     run(["init"], r.path)
     r.channel("t", review=review)
     return r
@@ -81,8 +92,8 @@ def episodes(r, where="1"):
 
 
 @ROOT_ONLY
-def test_disk_full_holds_work_and_resumes_when_space_is_freed(tmpfs):
-    r = make_root(tmpfs / "root")
+def test_disk_full_holds_work_and_resumes_when_space_is_freed(tmpfs, own_roots):
+    r = make_root(tmpfs / "root", own_roots)
     r.start()
     # one idea in flight, one written aside before the disk fills
     r.drop(dict(GOOD, topic="In flight"), "a.json")
@@ -261,12 +272,12 @@ def test_files_vanishing_growing_and_replaced_while_ingested(root):
 # ------------------------------------------------------------ read-only root
 
 @ROOT_ONLY
-def test_read_only_root(tmp_path):
+def test_read_only_root(tmp_path, own_roots):
     """The root seen through a read-only bind mount: the daemon refuses to
     start with the reason and the path, and touches nothing; writable again,
     it takes the idea that waited.  (A live switch to read-only is refused by
     the kernel, EBUSY, while the daemon holds the database open for writing.)"""
-    r = make_root(tmp_path / "root")
+    r = make_root(tmp_path / "root", own_roots)
     r.drop(dict(GOOD, topic="Dropped before the root went read-only"), "ro.json")
     ro = tmp_path / "ro"
     ro.mkdir()
