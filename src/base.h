@@ -265,7 +265,8 @@ struct idea {
 /* On failure err_msg() holds "field: reason" or "line L, column C: reason". */
 MUST_USE int idea_parse(const char *text, size_t len, struct idea *out);
 /* intake.c: a dropped input file (regular, not a symlink, at most 1 MiB);
- * NULL with err_set, *gone = 1 when it no longer exists. */
+ * NULL with err_set; *gone = 1 when it no longer exists or is still open
+ * for writing (nothing to do yet). */
 MUST_USE char *intake_read(const char *path, size_t *len, int *gone);
 MUST_USE cJSON *json_doc_parse(const char *text, size_t len, const char *what); /* NULL with err_set */
 MUST_USE int idea_priority_value(const cJSON *p, int *out);

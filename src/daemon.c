@@ -43,8 +43,11 @@ struct daemon {
 	int nruns;
 	int stopping; /* 1 after SIGTERM: finish running stages, start none */
 	int reload, rescan, wake;
-	char *metrics_last;   /* the metrics text last written (metrics.c) */
-	int64_t published_at; /* db_generation() when publish_state last looked */
+	char *metrics_last;            /* the metrics text last written (metrics.c) */
+	int64_t published_at;          /* db_generation() when publish_state last looked */
+	double retry_at, backoff;      /* time_mono() of the retry after a resource failure (disk full, locked) */
+	char unrecorded[MAX_RUNS][37]; /* episodes whose stage ended but whose end could not be recorded */
+	int nunrecorded;
 };
 
 int daemon_lock(const char *root, int *fd_out)
@@ -114,6 +117,7 @@ static int setup_fds(struct daemon *d)
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGIO, SIG_IGN); /* a lease break (ingest.c being_written) must not kill us */
 	d->ep = epoll_create1(EPOLL_CLOEXEC);
 	d->sig = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	d->ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -135,10 +139,29 @@ static void note(int rc, const char *what)
 	if (rc < 0) log_error(NULL, NULL, what, "%s", err_msg());
 }
 
+/* Work that failed for want of a resource (disk full, read-only, database
+ * locked) is retried by the timerfd with a backoff of 1 s doubling to 60 s:
+ * a wake-up from the kernel, never a poll; an idea stays in incoming/ and a
+ * job in its queue meanwhile. */
+static void retry_later(struct daemon *d, const char *why)
+{
+	if (d->retry_at > 0) return;
+	d->backoff = d->backoff > 0 ? (d->backoff * 2 > 60 ? 60 : d->backoff * 2) : 1;
+	d->retry_at = time_mono() + d->backoff;
+	log_warn(NULL, NULL, "daemon.retry_later", "%s; the work waits where it is and is retried in %.0f s", why,
+		 d->backoff);
+}
+
 static void rescan(struct daemon *d)
 {
-	note(pulse_scan(d->db, &d->cfg), "pulse.scan"); /* first: the ideas it writes are scanned next */
-	note(ingest_scan(d->db, &d->cfg), "ingest.scan");
+	if (pulse_scan(d->db, &d->cfg) < 0) { /* first: the ideas it writes are scanned next */
+		note(-1, "pulse.scan");
+		retry_later(d, err_msg());
+	}
+	if (ingest_scan(d->db, &d->cfg) < 0) {
+		note(-1, "ingest.scan");
+		retry_later(d, err_msg());
+	}
 	note(review_scan(d->db, &d->cfg), "review.scan");
 }
 
@@ -151,18 +174,26 @@ static void on_inotify(struct daemon *d)
 			struct inotify_event *ev = (struct inotify_event *)p;
 			p += sizeof *ev + ev->len;
 			if (ev->mask & IN_Q_OVERFLOW) {
+				if (!d->rescan)
+					log_warn(NULL, NULL, "inotify.overflow",
+						 "the kernel's inotify queue overflowed (fs.inotify.max_queued_events); "
+						 "rescanning the spool so nothing is missed");
 				d->rescan = 1;
 				continue;
 			}
 			if (!ev->len) continue;
 			/* An event is a hint: ingest_file re-checks the file itself. */
 			if (ev->wd == d->wd_incoming) {
-				if (ingest_file(d->db, &d->cfg, ev->name) < 0)
+				if (ingest_file(d->db, &d->cfg, ev->name) < 0) {
 					log_error(NULL, NULL, "ingest.error", "spool/incoming/%s: %s", ev->name,
 						  err_msg());
+					retry_later(d, "an idea could not be ingested");
+				}
 			} else if (ev->wd == d->wd_pulse) {
-				if (pulse_file(d->db, &d->cfg, ev->name) < 0)
+				if (pulse_file(d->db, &d->cfg, ev->name) < 0) {
 					log_error(NULL, NULL, "pulse.error", "spool/pulse/%s: %s", ev->name, err_msg());
+					retry_later(d, "a pulse file could not be taken");
+				}
 			} else {
 				for (size_t i = 0; i < d->ngates; i++)
 					if (ev->wd == d->wd_gate[i])
@@ -187,7 +218,10 @@ static void reap(struct daemon *d)
 		struct run *r = run_by_pid(d, pid);
 		if (!r) continue;
 		epoll_ctl(d->ep, EPOLL_CTL_DEL, r->fd, NULL);
-		worker_finish(d->db, &d->cfg, r, status);
+		if (worker_finish(d->db, &d->cfg, r, status) < 0 && d->nunrecorded < MAX_RUNS) {
+			memcpy(d->unrecorded[d->nunrecorded++], r->job.episode_id, sizeof r->job.episode_id);
+			retry_later(d, "a finished stage could not be recorded; it will run again");
+		}
 		*r = d->runs[--d->nruns];
 	}
 }
@@ -293,6 +327,16 @@ static void on_timer(struct daemon *d)
 	if (read(d->tim, &x, sizeof x) < 0) { /* spurious: nothing to read */
 	}
 	hold_release_due(d->db, &d->cfg);
+	if (d->retry_at > 0 && now >= d->retry_at) {
+		int kept = 0;
+		d->retry_at = 0;
+		d->rescan = 1;
+		for (int i = 0; i < d->nunrecorded; i++)
+			if (pipeline_requeue(d->db, &d->cfg, d->unrecorded[i],
+					     "its end could not be recorded (disk full?)"))
+				memmove(d->unrecorded[kept++], d->unrecorded[i], 37);
+		if ((d->nunrecorded = kept) > 0) retry_later(d, "a finished stage still cannot be recorded");
+	}
 	for (int i = 0; i < d->nruns; i++)
 		if (!d->runs[i].timed_out && now >= d->runs[i].deadline) {
 			d->runs[i].timed_out = 1;
@@ -309,15 +353,25 @@ static void dispatch(struct daemon *d)
 		struct run *r = &d->runs[d->nruns];
 		int rc = hold_gate(d->db, &d->cfg, &j); /* 1: held instead of started */
 		if (rc > 0) continue;
-		if (rc < 0) break; /* picking it again now would spin */
+		if (rc < 0) { /* picking it again now would spin */
+			retry_later(d, err_msg());
+			break;
+		}
 		if (worker_start(d->db, &d->cfg, &j, r) < 0) {
 			char *why = xstrdup(err_msg());
+			int resource = err_kind() == ERR_IOERR ||
+				err_kind() == ERR_TEMPFAIL; /* not the episode's fault */
 			log_error(j.episode_id, NULL, "stage.start", "%s: %s", j.stage, why);
-			rc = pipeline_fail(d->db, &d->cfg, &j, why);
+			rc = resource ? -1 : pipeline_fail(d->db, &d->cfg, &j, why);
+			if (rc < 0) { /* still queued: not again before the next event or the retry */
+				retry_later(d, why);
+				free(why);
+				break;
+			}
 			free(why);
-			if (rc < 0) break; /* still queued: not again before the next event */
 			continue;
 		}
+		d->backoff = 0;
 		d->nruns++;
 		add_fd(d, r->fd, TAG_RUN + (uint64_t)r->pid);
 	}
@@ -331,6 +385,7 @@ static void arm_timer(struct daemon *d)
 	for (int i = 0; i < d->nruns; i++)
 		if (!d->runs[i].timed_out && (next == 0 || d->runs[i].deadline < next)) next = d->runs[i].deadline;
 	if (release > 0 && (retry == 0 || release < retry)) retry = release;
+	if (d->retry_at > 0 && (next == 0 || d->retry_at < next)) next = d->retry_at;
 	if (retry > 0) {
 		double at = now + (retry - time_now());
 		if (next == 0 || at < next) next = at;

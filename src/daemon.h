@@ -206,6 +206,7 @@ MUST_USE int pipeline_hold(sqlite3 *db, struct config *c, const struct job_ref *
 			   int channel_wide, const char *reason);
 MUST_USE int pipeline_record_costs(sqlite3 *db, struct config *c, const struct job_ref *j, const cJSON *costs);
 MUST_USE int pipeline_requeue_running(sqlite3 *db, struct config *c);
+int pipeline_requeue(sqlite3 *db, struct config *c, const char *id, const char *reason);
 
 /* ---- review.c: approve / reject / retry / cancel (CLI and dropped files) */
 /* Each is one event of state.c; the CLI ones are audited as the user. */
@@ -275,7 +276,7 @@ struct run {
 MUST_USE int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct run *r);
 void worker_read(struct run *r); /* drain what the child has sent */
 /* Called once the child was reaped; records the outcome in the database. */
-void worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus);
+int worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus); /* -1: not recorded */
 
 /* ---- metrics.c: the Prometheus text format -------------------------------- */
 void metrics_text(sqlite3 *db, const struct config *c, struct sbuf *b);

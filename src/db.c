@@ -103,6 +103,17 @@ static const char *busy_hint(int rc)
 	return kind_of(rc) == ERR_TEMPFAIL ? "; another process is writing to the database: try again in a moment" : "";
 }
 
+/* How long a statement waits for another process's lock.  Test builds
+ * take ACOG_TEST_BUSY_MS, so a lock outlasting it is quick to provoke. */
+static int busy_ms(void)
+{
+#ifdef ACOG_TEST
+	const char *v = getenv("ACOG_TEST_BUSY_MS");
+	if (v && *v) return atoi(v);
+#endif
+	return 10000;
+}
+
 static int exec_script(sqlite3 *db, const char *sql, const char *what)
 {
 	char *msg = NULL;
@@ -158,7 +169,7 @@ sqlite3 *db_open(const char *root, int create)
 		err_set_kind(kind_of(rc), "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
 		goto fail;
 	}
-	sqlite3_busy_timeout(db, 10000);
+	sqlite3_busy_timeout(db, busy_ms());
 	if (exec_script(db,
 			"PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
 			"PRAGMA foreign_keys=ON;",

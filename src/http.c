@@ -847,12 +847,20 @@ static double backoff(const struct opts *o, int attempt)
 	return full * rand_unit();
 }
 
+/* Cuts a URL to scheme://host[:port]: the rest of a Location may carry a token. */
+static void url_origin(char *u)
+{
+	char *host = strstr(u, "://");
+	host = host ? host + 3 : u;
+	host[strcspn(host, "/?#")] = 0;
+}
+
 static void final_error(const struct xfer *x, const struct verdict *v)
 {
 	const struct opts *o = x->o;
 	struct http_resp *r = x->resp;
 	const char *why = v->maybe_ran ? "; not resent: the request may have been carried out (not idempotent)" : "";
-	char *m;
+	char *m, loc[200];
 	if (x->local_err[0]) {
 		set_error(r, "%s: %s%s", o->prov, x->local_err, why);
 	} else if (x->too_big) {
@@ -862,6 +870,12 @@ static void final_error(const struct xfer *x, const struct verdict *v)
 		set_error(r, "%s: %s (%s %s, %d attempt%s)%s", o->prov,
 			  x->curl_err[0] ? x->curl_err : curl_easy_strerror(x->cc), o->method, o->url_log, r->attempts,
 			  r->attempts == 1 ? "" : "s", why);
+	} else if (x->status >= 300 && x->status < 400 && http_header(r, "location", loc, sizeof loc)) {
+		url_origin(loc);
+		set_error(r,
+			  "%s: HTTP %ld: a redirect to %s, not followed (redirects never are, so a key cannot "
+			  "leak to another host); check base_url%s",
+			  o->prov, x->status, loc, why);
 	} else if ((m = http_error_message(r->body.s)) != NULL) {
 		set_error(r, "%s: HTTP %ld: %s%s", o->prov, x->status, m, why);
 		free(m);

@@ -16,17 +16,23 @@ static const struct {
 	int value;
 } priorities[] = { { "low", -10 }, { "normal", 0 }, { "high", 10 }, { "urgent", 20 }, { NULL, 0 } };
 
+static void position(const char *text, size_t off, int *line, int *col)
+{
+	*line = *col = 1;
+	for (size_t i = 0; i < off; i++) {
+		if (text[i] == '\n') {
+			++*line;
+			*col = 1;
+		} else
+			++*col;
+	}
+}
+
 static int parse_error(const char *text, size_t len, const char *at)
 {
 	size_t off = at && at >= text && at <= text + len ? (size_t)(at - text) : len;
-	int line = 1, col = 1;
-	for (size_t i = 0; i < off; i++) {
-		if (text[i] == '\n') {
-			line++;
-			col = 1;
-		} else
-			col++;
-	}
+	int line, col;
+	position(text, off, &line, &col);
 	if (off >= len)
 		return err_set("line %d, column %d: the JSON ends too early (unclosed brace, bracket or string?)", line,
 			       col);
@@ -140,6 +146,47 @@ static int check_key(const cJSON *doc)
 	return 0;
 }
 
+/* What cJSON lets through but JSON (RFC 8259) does not, or what would read
+ * differently in C: a raw control character inside a string, and "\u0000",
+ * which decodes to a NUL that ends the C string ("t\u0000/../x" would be
+ * read as channel "t" while the stored document says otherwise). */
+static int check_strings(const char *text, size_t len)
+{
+	int in_str = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)text[i];
+		if (ch == '"')
+			in_str = !in_str;
+		else if (in_str && ch < 0x20) {
+			int line, col;
+			position(text, i, &line, &col);
+			return err_set("line %d, column %d: invalid JSON: a raw control character (0x%02x) inside a "
+				       "string; escape it (\\n, \\t, \\u00XX)",
+				       line, col, ch);
+		} else if (in_str && ch == '\\') {
+			if (i + 5 < len && memcmp(text + i + 1, "u0000", 5) == 0)
+				return err_set("the file contains a \\u0000 escape; NUL characters are not allowed");
+			i++;
+		}
+	}
+	return 0;
+}
+
+/* Two values for one key: parsers disagree on which wins, so the idea is
+ * ambiguous (cJSON reads the first, many tools the last). */
+static const char *duplicate_key(const cJSON *node)
+{
+	const cJSON *a, *b;
+	const char *d;
+	for (a = node ? node->child : NULL; a; a = a->next) {
+		if (cJSON_IsObject(node))
+			for (b = a->next; b; b = b->next)
+				if (strcmp(a->string, b->string) == 0) return a->string;
+		if ((d = duplicate_key(a))) return d;
+	}
+	return NULL;
+}
+
 /* The JSON text of a spool input (idea or pulse file) as a document; what
  * says what the file should hold, for the empty-file message. */
 cJSON *json_doc_parse(const char *text, size_t len, const char *what)
@@ -148,14 +195,24 @@ cJSON *json_doc_parse(const char *text, size_t len, const char *what)
 	char *copy;
 	cJSON *doc;
 	if (len == 0) return err_set("the file is empty; %s", what), NULL;
-	if (memchr(text, 0, len)) return err_set("the file contains NUL bytes; it must be UTF-8 JSON text"), NULL;
+	if (memchr(text, 0, len))
+		return err_set("the file contains NUL bytes; it must be UTF-8 JSON text (ideas, pulse events)"), NULL;
 	if (!utf8_valid(text, len)) return err_set("the file is not valid UTF-8"), NULL;
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		return err_set("the file starts with a byte order mark (EF BB BF); save it as UTF-8 without BOM"), NULL;
 	/* cJSON's length-limited parser trips on trailing whitespace; parse a NUL-terminated copy */
 	copy = xmalloc(len + 1);
 	memcpy(copy, text, len);
 	copy[len] = 0;
 	doc = cJSON_ParseWithOpts(copy, &end, 1);
-	if (!doc) (void)!parse_error(copy, len, end ? end : cJSON_GetErrorPtr()); /* the message is the result */
+	if (!doc)
+		(void)!parse_error(copy, len, end ? end : cJSON_GetErrorPtr()); /* the message is the result */
+	else if (check_strings(copy, len) < 0 ||
+		 (duplicate_key(doc) &&
+		  err_set("duplicate key '%.100s': each key may appear once per object", duplicate_key(doc)) < 0)) {
+		cJSON_Delete(doc);
+		doc = NULL;
+	}
 	free(copy);
 	return doc;
 }

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "daemon.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,7 +281,7 @@ int ingest_file(sqlite3 *db, struct config *c, const char *name)
 	path = spool_path(c->root, "incoming", name);
 	text = intake_read(path, &len, &gone);
 	free(path);
-	if (!text && gone) return 0; /* gone already: the event was stale */
+	if (!text && gone) return 0; /* gone already, or still being written (intake_read) */
 	if (text && idea_parse(text, len, &idea) == 0) {
 		free(text);
 		rc = accept_idea(db, c, name, &idea);

@@ -296,23 +296,27 @@ int pipeline_hold(sqlite3 *db, struct config *c, const struct job_ref *j, const 
 	return rc;
 }
 
+/* One running episode back to its stage's queue; 0, or -1 (logged). */
+int pipeline_requeue(sqlite3 *db, struct config *c, const char *id, const char *reason)
+{
+	struct state_args a = daemon_args;
+	struct episode e;
+	int rc;
+	a.reason = reason;
+	if (episode_load(db, c->root, id, &e) < 0) return -1;
+	if ((rc = state_do(db, c, &e, EV_REQUEUE, &a)) < 0) log_error(e.id, e.dir, "daemon.requeue", "%s", err_msg());
+	episode_free(&e);
+	return rc;
+}
+
 /* At start-up: what was running when the daemon stopped is queued again. */
 int pipeline_requeue_running(sqlite3 *db, struct config *c)
 {
 	char **ids;
 	size_t n = db_strings(db, &ids, "SELECT id FROM episodes WHERE state = 'running'", NULL);
-	struct state_args a = daemon_args;
 	int done = 0;
-	a.reason = "the daemon stopped while the stage ran";
-	for (size_t i = 0; i < n; i++) {
-		struct episode e;
-		if (episode_load(db, c->root, ids[i], &e) < 0) continue;
-		if (state_do(db, c, &e, EV_REQUEUE, &a) == 0)
-			done++;
-		else
-			log_error(e.id, e.dir, "daemon.requeue", "%s", err_msg());
-		episode_free(&e);
-	}
+	for (size_t i = 0; i < n; i++)
+		if (pipeline_requeue(db, c, ids[i], "the daemon stopped while the stage ran") == 0) done++;
 	db_strings_free(ids, n);
 	if (done > 0)
 		log_info(NULL, NULL, "daemon.requeued",

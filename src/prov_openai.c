@@ -101,6 +101,7 @@ struct chat {
 struct answer {
 	char *content, *refusal;
 	char finish[32];
+	char ctype[80]; /* the Content-Type of a broken answer */
 	int broken;
 };
 
@@ -278,6 +279,7 @@ static void answer_parse(struct chat *c, const struct http_resp *r, struct answe
 
 	memset(a, 0, sizeof *a);
 	a->broken = !cJSON_IsObject(json_get(ch, "message"));
+	if (a->broken && !http_header(r, "content-type", a->ctype, sizeof a->ctype)) a->ctype[0] = 0;
 	if (j) cost_record(c, json_get(j, "usage"));
 	snprintf(a->finish, sizeof a->finish, "%s", fin);
 	if (json_str(ch, "message.content", NULL)) a->content = xstrdup(json_str(ch, "message.content", NULL));
@@ -340,6 +342,10 @@ static enum stage_rc chat_send(struct chat *c, struct answer *a)
 /* What was wrong with an answer, or NULL when it is good (c->doc/c->text set). */
 static char *answer_problem(struct chat *c, const struct answer *a)
 {
+	if (a->broken && *a->ctype && !strcasestr(a->ctype, "json"))
+		return xasprintf("the server's answer was not a chat completion but %s (a proxy or login page "
+				 "in the way? check base_url)",
+				 a->ctype);
 	if (a->broken) return xstrdup("the server's answer was not a chat completion (invalid JSON)");
 	if (a->refusal) return xasprintf("it was a refusal (\"%.300s\"), not the requested content", a->refusal);
 	if (!strcmp(a->finish, "length"))

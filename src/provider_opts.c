@@ -102,7 +102,9 @@ static int check_env_name(const struct provider_opt *o, const cJSON *v)
 	if (*s && !(*s >= '0' && *s <= '9') &&
 	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == strlen(s))
 		return 0;
-	return err_set("is \"%s\"; use the name of an environment variable (letters, digits and _)", s);
+	/* The value is not repeated: it is often the key itself, pasted in by mistake. */
+	return err_set("is not the name of an environment variable (letters, digits and _); put the key in the "
+		       "daemon's environment and name the variable here, never the key itself");
 }
 
 static int enum_has(const char *values, const char *s)

@@ -244,16 +244,18 @@ int spool_scan(sqlite3 *db, struct config *c, const char *dir, int (*wanted)(con
 	       int (*take)(sqlite3 *db, struct config *c, const char *name))
 {
 	char *dp = spool_path(c->root, dir, NULL), **names;
-	int n = fsio_list(dp, &names, wanted);
+	int n = fsio_list(dp, &names, wanted), failed = 0;
 
 	free(dp);
 	if (n < 0) return err_set_errno("cannot read spool/%s", dir);
 	for (int i = 0; i < n; i++)
-		if (take(db, c, names[i]) < 0)
+		if (take(db, c, names[i]) < 0) {
 			log_error(NULL, NULL, "spool.scan", "spool/%s/%s: %s (left in place; retried on the next scan)",
 				  dir, names[i], err_msg());
+			failed++;
+		}
 	fsio_list_free(names, n);
-	return 0;
+	return failed ? err_set("%d file(s) could not be taken and stay in spool/%s/", failed, dir) : 0;
 }
 
 /* spool/<dir>/<base>, or <base>.N when that is taken. */

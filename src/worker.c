@@ -106,7 +106,7 @@ static int input_memfd(const struct stage_ctx *ctx)
 /* posix_spawn (vfork semantics): the daemon's memory is never copied, and
  * no child ever holds the daemon's descriptors (acog.lock among them) after
  * the daemon is gone.  The child gets its own process group, an empty signal
- * mask, SIGPIPE at its default, the input on fd 0, the report pipe on fd 3,
+ * mask, SIGPIPE and SIGIO (ignored by the daemon) at their default, the input on fd 0, the report pipe on fd 3,
  * and nothing else; it arms PR_SET_PDEATHSIG itself (stage_child.c). */
 static int spawn_child(int in, int out, pid_t *pid)
 {
@@ -120,6 +120,7 @@ static int spawn_child(int in, int out, pid_t *pid)
 	sigemptyset(&none);
 	sigemptyset(&dfl);
 	sigaddset(&dfl, SIGPIPE);
+	sigaddset(&dfl, SIGIO);
 	posix_spawnattr_init(&at);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 	posix_spawnattr_setsigmask(&at, &none); /* the daemon blocks signals for signalfd */
@@ -241,7 +242,7 @@ static void describe_death(struct run *r, int wstatus, char *out, size_t n)
 			 WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
 }
 
-void worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus)
+int worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus)
 {
 	cJSON *res;
 	char why[512];
@@ -282,4 +283,5 @@ void worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus)
 	if (r->fd >= 0) close(r->fd);
 	r->fd = -1;
 	sb_free(&r->buf);
+	return rc < 0 ? -1 : 0;
 }

@@ -29,14 +29,28 @@ static cJSON *scalar_to_json(const yaml_event_t *ev)
 struct yctx {
 	yaml_parser_t p;
 	const char *path;
+	const char *text; /* the whole input: a reader error has only a byte offset */
+	size_t len;
 };
 
 static int next(struct yctx *y, yaml_event_t *ev)
 {
-	if (!yaml_parser_parse(&y->p, ev))
-		return err_set("%s: line %zu, column %zu: %s", y->path, y->p.problem_mark.line + 1,
-			       y->p.problem_mark.column + 1, y->p.problem ? y->p.problem : "YAML error");
-	return 0;
+	size_t line, col;
+	if (yaml_parser_parse(&y->p, ev)) return 0;
+	line = y->p.problem_mark.line;
+	col = y->p.problem_mark.column;
+	if (y->p.error == YAML_READER_ERROR) { /* bad UTF-8, a control character: only an offset is set */
+		line = col = 0;
+		for (size_t i = 0; i < y->p.problem_offset && i < y->len; i++) {
+			col++;
+			if (y->text[i] == '\n') {
+				line++;
+				col = 0;
+			}
+		}
+	}
+	return err_set("%s: line %zu, column %zu: %s", y->path, line + 1, col + 1,
+		       y->p.problem ? y->p.problem : "YAML error");
 }
 
 static cJSON *parse_node(struct yctx *y, yaml_event_t *ev);
@@ -123,6 +137,8 @@ cJSON *yaml_load_file(const char *path)
 	if (!text) return NULL;
 	yaml_parser_initialize(&y.p);
 	yaml_parser_set_input_string(&y.p, (const unsigned char *)text, len);
+	y.text = text;
+	y.len = len;
 	for (;;) {
 		if (next(&y, &ev) < 0) {
 			cJSON_Delete(root);

@@ -18,6 +18,7 @@ the file, even with identical content, re-arms every rule).
 """
 
 import datetime
+import itertools
 import email.utils
 import hashlib
 import json
@@ -38,7 +39,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 # Faults answered by the app's fault_response() instead of the handler.
 STATUS_FAULTS = {"429", "408", "500", "502", "503", "504"}
 # Faults that change the transport, not the answer.
-TRANSPORT_FAULTS = {"stall", "reset", "truncate", "malformed_json"}
+TRANSPORT_FAULTS = {"stall", "reset", "truncate", "malformed_json",
+                    "huge_body", "wrong_content_type", "redirect", "drip"}
 
 
 # ---------------------------------------------------------------- helpers
@@ -663,6 +665,18 @@ class FakeCore:
         if name == "malformed_json":
             status, ctype = 200, "application/json"
             body = self.app.malformed_body(req)
+        if name in ("huge_body", "drip"):
+            return self._send_hostile(h, req, fault, t0)
+        if name == "wrong_content_type":
+            # A proxy or captive portal answering for the provider.
+            status = int(fault.get("status", 200))
+            ctype = fault.get("content_type", "text/html; charset=utf-8")
+            body = fault.get("body", "<!DOCTYPE html><html><body><h1>Welcome to Hotel WiFi</h1>"
+                                     "<p>Please log in.</p></body></html>").encode()
+        if name == "redirect":
+            status = int(fault.get("status", 302))
+            headers.append(("Location", fault.get("location", "http://169.254.169.254/latest/meta-data/")))
+            ctype, body = "text/plain", b"moved\n"
         out, declared = body, len(body)
         if name == "truncate":
             # A 204 has no body to cut: answer 200 with a promised one.
@@ -689,6 +703,48 @@ class FakeCore:
                 h.connection.shutdown(socket.SHUT_RDWR)
         except (OSError, ssl.SSLError):
             h.close_connection = True
+
+    def _send_hostile(self, h, req, fault, t0):
+        """`huge_body`: 200 JSON of `bytes` bytes (default 256 MiB), streamed
+        (never held in memory), with Content-Length unless `chunked`.
+        `drip`: 200 JSON, one byte every `interval` s (default 1) for up to
+        `seconds` (default 600): a server that never quite stalls."""
+        name = fault.name
+        self._log(req, 200, fault, t0)
+        try:
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.close_connection = True
+            h.send_header("Connection", "close")
+            if name == "huge_body":
+                size = int(fault.get("bytes", 256 << 20))
+                chunked = bool(fault.get("chunked"))
+                if chunked:
+                    h.send_header("Transfer-Encoding", "chunked")
+                else:
+                    h.send_header("Content-Length", str(size))
+                h.end_headers()
+                block = b'{"pad": "' + b"x" * ((1 << 16) - 9)
+                sent = 0
+                while sent < size:
+                    piece = block[:min(len(block), size - sent)]
+                    h.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                    sent += len(piece)
+                if chunked:
+                    h.wfile.write(b"0\r\n\r\n")
+            else:
+                h.end_headers()
+                interval = float(fault.get("interval", 1))
+                end = time.monotonic() + float(fault.get("seconds", 600))
+                for b in itertools.cycle(b'{"data": [' + b" " * 64):
+                    if time.monotonic() > end:
+                        break
+                    h.wfile.write(bytes([b]))
+                    h.wfile.flush()
+                    time.sleep(interval)
+            h.wfile.flush()
+        except (OSError, ssl.SSLError):
+            pass
 
     def _log(self, req, status, fault, t0):
         headers = {}
