@@ -144,7 +144,7 @@ MUST_USE int fsio_discard(const char *tmp);               /* a temporary file, o
 MUST_USE int fsio_fsync_dir(const char *dir);
 MUST_USE int fsio_mkdirs(const char *path);
 struct stat;
-MUST_USE int fsio_open_regular(const char *path, struct stat *st, const char *symlink_hint);
+MUST_USE int fsio_open_regular(const char *path, struct stat *st, const char *what, const char *symlink_hint);
 MUST_USE char *fsio_read(const char *path, size_t max, size_t *len_out);
 MUST_USE int fsio_exists(const char *path);
 MUST_USE int fsio_is_dir(const char *path);

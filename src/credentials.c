@@ -85,7 +85,7 @@ char *credential_read_file(const char *path)
 {
 	struct stat st;
 	char *key = NULL;
-	int fd = fsio_open_regular(path, &st, "put the key in a regular file");
+	int fd = fsio_open_regular(path, &st, "the key file ", "put the key in a regular file");
 	if (fd < 0) return NULL;
 	if ((st.st_mode & 07777) != 0600 && (st.st_mode & 07777) != 0400)
 		err_set("%s has mode %04o; only 0600 or 0400 is accepted: chmod 600 %s", path,

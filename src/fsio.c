@@ -263,15 +263,16 @@ int fsio_mkdirs(const char *path)
 }
 
 /* Opens a regular file for reading, never through a symlink (symlink_hint
- * says what to do instead); *st gets its status. -1 with err_set. */
-int fsio_open_regular(const char *path, struct stat *st, const char *symlink_hint)
+ * says what to do instead); *st gets its status. -1 with err_set, whose
+ * message calls it what ("the key file ") and its path. */
+int fsio_open_regular(const char *path, struct stat *st, const char *what, const char *symlink_hint)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ELOOP)
 			err_set("%s is a symbolic link; %s", path, symlink_hint);
 		else
-			err_set_errno("cannot open %s", path);
+			err_set_errno("cannot open %s%s", what, path);
 		return -1;
 	}
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
@@ -288,7 +289,7 @@ char *fsio_read(const char *path, size_t max, size_t *len_out)
 	struct stat st;
 	char *buf;
 	size_t got = 0;
-	int fd = fsio_open_regular(path, &st, "only regular files are read");
+	int fd = fsio_open_regular(path, &st, "", "only regular files are read");
 	if (fd < 0) return NULL;
 	if ((size_t)st.st_size > max) {
 		close(fd);
