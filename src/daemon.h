@@ -299,7 +299,9 @@ MUST_USE int cmd_costs(struct cli *a);
 MUST_USE int cmd_doctor(struct cli *a);
 MUST_USE int cmd_keygen(struct cli *a);
 MUST_USE int cmd_upload(struct cli *a);
-MUST_USE int cmd_auth(struct cli *a); /* cmd_auth.c */
+MUST_USE int cmd_backup(struct cli *a);  /* cmd_backup.c */
+MUST_USE int cmd_restore(struct cli *a); /* cmd_backup.c */
+MUST_USE int cmd_auth(struct cli *a);    /* cmd_auth.c */
 extern const char demo_channel_yaml[];
 extern const char demo_idea_json[];
 

@@ -36,12 +36,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct stage_ctx ctx = { .stage = "avatar", .episode_id = "fuzz" };
 	/* seg-01_retried set: a BAD_OUTPUT answer is judged without writing the store */
-	struct clip_jobs r = { .ctx = &ctx, .poll_s = 10, .jobs = cJSON_Parse("{\"seg-01_retried\":\"x\"}") };
+	struct clip_jobs r = { .ctx = &ctx, .poll_s = 10 };
 	struct media_seg s = { .index = 1, .start = 0, .end = 4 };
 	char *body;
 	cJSON *j;
 
 	if (size < 1) return 0;
+	r.jobs = cJSON_Parse("{\"seg-01_retried\":\"x\"}");
 	ctx.episode_dir = fuzz_dir();
 	body = fuzz_str(data + 1, size - 1);
 	if ((j = cJSON_Parse(body))) {

@@ -14,13 +14,16 @@ out=build/fuzz/out
 rm -rf "$out"
 mkdir -p "$out"
 start=$(date +%s)
+here=$(pwd)
 
 one() {
 	t=$1
-	mkdir -p "build/fuzz/corpus/$t" "build/fuzz/crash/$t" "tests/fuzz/seeds/$t"
-	nice -n 10 "build/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -max_len=65536 \
-		-print_final_stats=1 -artifact_prefix="build/fuzz/crash/$t/" \
-		"build/fuzz/corpus/$t" "tests/fuzz/seeds/$t" >"$out/$t.log" 2>&1
+	rm -rf "build/fuzz/crash/$t"
+	mkdir -p "build/fuzz/corpus/$t" "build/fuzz/crash/$t"
+	# absolute paths: some targets chdir into a scratch folder
+	nice -n 10 "$here/build/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 \
+		-max_len=65536 -print_final_stats=1 -artifact_prefix="$here/build/fuzz/crash/$t/" \
+		"$here/build/fuzz/corpus/$t" "$here/tests/fuzz/seeds/$t" >"$out/$t.log" 2>&1
 	echo $? >"$out/$t.rc"
 }
 
@@ -47,9 +50,10 @@ for f in "$out"/*.rc; do
 		echo "fuzz_$t: ${execs:-0} executions in ${secs}s, no crash"
 	else
 		failed=$((failed + 1))
-		mkdir -p "tests/fuzz/regress/$t"
 		for c in "build/fuzz/crash/$t"/*; do
-			[ -f "$c" ] && cp "$c" "tests/fuzz/regress/$t/" && echo "fuzz_$t: kept $c in tests/fuzz/regress/$t/"
+			[ -f "$c" ] || continue
+			mkdir -p "tests/fuzz/regress/$t"
+			cp "$c" "tests/fuzz/regress/$t/" && echo "fuzz_$t: kept $c in tests/fuzz/regress/$t/"
 		done
 		grep -E 'ERROR|SUMMARY|runtime error' "$out/$t.log" | head -5
 		echo "fuzz_$t: FAILED after ${execs:-?} executions (exit $rc); log: $out/$t.log"
