@@ -218,23 +218,28 @@ out:
 	return rc;
 }
 
-/* Step 2: under the write lock, the database, then what changed. */
+/* Step 2: under the write lock, the database, then what changed.  The lock
+ * is held by one connection (BEGIN IMMEDIATE: no other writer can commit)
+ * and the pages are read through another: the backup API refuses a source
+ * connection inside a write transaction, and in WAL mode a reader sees the
+ * last commit, which no one can now follow. */
 static int locked_copy(const char *root, struct mirror *m)
 {
-	sqlite3 *db = db_open(root, 0);
+	sqlite3 *lock = db_open(root, 0), *db = lock ? db_open(root, 0) : NULL;
 	char *dbdst = xasprintf("%s/acog.db", m->dst);
 	double t0 = time_now();
 	int rc = -1;
 
-	if (db && db_exec(db, "BEGIN IMMEDIATE", NULL) == 0) {
+	if (db && db_exec(lock, "BEGIN IMMEDIATE", NULL) == 0) {
 		m->deadline = t0 + LOCKED_MAX_S;
 		rc = db_copy(db, dbdst) == 0 && mirror_tree(m) == 0 ? 0 : -1;
-		db_rollback(db); /* nothing was written: releases the lock */
+		db_rollback(lock); /* nothing was written: releases the lock */
 	}
 	if (rc == 0)
 		printf("backup: the database and %ld changed file(s) copied under the database lock (%.2f s)\n",
 		       m->copied, time_now() - t0);
 	db_close(db);
+	db_close(lock);
 	free(dbdst);
 	return rc;
 }
