@@ -250,6 +250,25 @@ static int same_or_inside(const char *a, const char *b)
 	return !strncmp(a, b, n) && (b[n] == '/' || b[n] == 0);
 }
 
+/* Entries in dir (0 when it is empty or missing): the mirror removes what
+ * its source lacks, so it only ever writes into an empty folder or an
+ * earlier copy. */
+static int entries(const char *dir)
+{
+	char **names;
+	int n = fsio_list(dir, &names, NULL);
+	fsio_list_free(names, n);
+	return n < 0 ? 0 : n;
+}
+
+static int earlier_backup(const char *dir)
+{
+	char *db = xasprintf("%s/acog.db", dir), *mk = xasprintf("%s/%s", dir, INCOMPLETE);
+	int yes = fsio_exists(db) || fsio_exists(mk);
+	free(db), free(mk);
+	return yes;
+}
+
 /* DEST, absolute; refused when it overlaps the root. */
 static char *backup_dest(const char *root, const char *arg)
 {
@@ -260,12 +279,16 @@ static char *backup_dest(const char *root, const char *arg)
 		return NULL;
 	}
 	dest = real;
-	if (same_or_inside(root, dest) || same_or_inside(dest, root)) {
+	if (same_or_inside(root, dest) || same_or_inside(dest, root))
 		err_set("%s overlaps the root %s; back up to a folder outside it", dest, root);
-		free(dest);
-		return NULL;
-	}
-	return dest;
+	else if (entries(dest) && !earlier_backup(dest))
+		err_set("%s is not empty and holds no acog-batch backup; back up to a new or empty folder "
+			"(a backup removes what the root does not have)",
+			dest);
+	else
+		return dest;
+	free(dest);
+	return NULL;
 }
 
 static int marker(const char *dir, int set)
@@ -449,8 +472,8 @@ static int restore_copy(const char *root, const char *arg)
 		err_set("%s is an unfinished backup (%s exists); run the backup again", src, INCOMPLETE);
 	else if (same_or_inside(src, root) || same_or_inside(root, src))
 		err_set("%s overlaps the root %s; restore into a folder outside it", src, root);
-	else if (fsio_exists(db))
-		err_set("%s already has a database; restore into a new or empty folder", root);
+	else if (fsio_exists(db) || entries(root))
+		err_set("%s is not empty; restore into a new or empty folder", root);
 	else if (!live_root(src) && mirror_tree(&m) == 0)
 		rc = copy_db_files(src, root);
 	free(src), free(p), free(db);

@@ -135,7 +135,16 @@ def test_restore_refuses_unfinished_backup_live_source_and_existing_root(root, t
     assert p.returncode != 0 and "unfinished backup" in p.stderr
     os.unlink(dest / ".acog-backup-incomplete")
     p = run(["restore", str(dest)], root.path, check=False)
-    assert p.returncode != 0 and ("overlaps" in p.stderr or "already has a database" in p.stderr), p.stderr
+    assert p.returncode != 0 and "overlaps" in p.stderr, p.stderr
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "mine.txt").write_text("a person's file")
+    p = run(["restore", str(dest)], other, check=False)
+    assert p.returncode != 0 and "not empty" in p.stderr, p.stderr
+    # a backup removes what the root lacks: never into a folder that is not an earlier backup
+    p = run(["backup", str(other)], root.path, check=False)
+    assert p.returncode != 0 and "holds no acog-batch backup" in p.stderr, p.stderr
+    assert (other / "mine.txt").read_text() == "a person's file"
     p = run(["backup", str(root.path / "spool" / "x")], root.path, check=False)
     assert p.returncode != 0 and "overlaps" in p.stderr
     root.start()
