@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import signal
 import subprocess
 
@@ -176,3 +177,41 @@ def test_rsync_of_a_live_root_then_restore_loses_nothing(root, tmp_path):
     assert "reconciled" in p.stdout, p.stdout
     new.drain("-j", "2")
     _check_each_idea_once(new, names + ["Rsync late"])
+
+
+def test_restore_queues_again_an_idea_the_database_copy_never_saw(root, tmp_path):
+    """A copy whose database is older than its spool (what rsync of a live root
+    can give): the ticket of an idea ingested after the database was copied has
+    no episode; restore puts its idea.json back into incoming/, once."""
+    d = root.path / "channels" / "g"
+    d.mkdir()
+    (d / "channel.yaml").write_text(
+        "id: g\nname: Gated\npersona: {name: Tess}\nstyle_guide: {tone: plain}\n"
+        "gates: {script_review: true, review: true}\n")
+    root.drop(root.idea("Seen by the copy", channel="g"), "a.json")
+    root.drain()
+    old_db = tmp_path / "old.db"
+    src = sqlite3.connect(root.path / "acog.db")
+    dst = sqlite3.connect(old_db)
+    src.backup(dst)
+    src.close(), dst.close()
+    root.drop(root.idea("Ingested after the copy", channel="g"), "b.json")
+    root.drain()
+    [b] = root.q("SELECT id, ticket FROM episodes WHERE title = 'Ingested after the copy'")
+
+    copy = tmp_path / "copy"
+    shutil.copytree(root.path, copy, symlinks=True)
+    for n in ("acog.db-wal", "acog.db-shm"):
+        (copy / n).unlink(missing_ok=True)
+    shutil.copy(old_db, copy / "acog.db")
+    new = Root(copy)
+    p = run(["restore"], copy)
+    assert f"spool/script_review/{b['ticket']} has no episode" in p.stdout, p.stdout
+    assert new.spool("incoming") == [f"{b['ticket']}.restored.json"]
+    new.drain()
+    eps = new.q("SELECT title, state, gate_pending FROM episodes ORDER BY title")
+    assert [(e["title"], e["state"], e["gate_pending"]) for e in eps] == [
+        ("Ingested after the copy", "awaiting", "script_review"),
+        ("Seen by the copy", "awaiting", "script_review")], eps
+    assert new.spool("incoming") == [] and new.spool("rejected") == []
+    assert b["ticket"] not in new.tickets()
