@@ -391,6 +391,33 @@ static int orphans_requeue(sqlite3 *db, const char *root)
 	return rc < 0 ? -1 : n;
 }
 
+/* An episode whose folder the copy missed (made after a live copy listed
+ * channels/, while its database row was copied later): idea.json again, from
+ * the database's own copy of the idea. */
+static int ideas_rewrite(sqlite3 *db, const char *root)
+{
+	sqlite3_stmt *st = db_prep(db,
+				   "SELECT e.id, c.slug, e.idea FROM episodes e JOIN channels c ON c.id = e.channel_id"
+				   " WHERE e.ingest_done = 1 AND e.deleted_at IS NULL",
+				   NULL);
+	int rc = 0;
+	while (st && sqlite3_step(st) == SQLITE_ROW && rc == 0) {
+		char *dir = episode_dir(root, (const char *)sqlite3_column_text(st, 1),
+					(const char *)sqlite3_column_text(st, 0));
+		char *idea = xasprintf("%s/idea.json", dir);
+		if (!fsio_exists(idea)) {
+			rc = fsio_mkdirs(dir) < 0 ||
+					fsio_write_atomic_str(idea, (const char *)sqlite3_column_text(st, 2)) < 0
+				? -1
+				: 0;
+			printf("restore: %s was missing; written again from the database\n", idea);
+		}
+		free(dir), free(idea);
+	}
+	sqlite3_finalize(st);
+	return st ? rc : -1;
+}
+
 static int integrity_ok(sqlite3 *db, const char *root)
 {
 	sqlite3_stmt *st = db_prep(db, "PRAGMA integrity_check", NULL);
@@ -417,8 +444,9 @@ static int reconcile(const char *root)
 	free(shm);
 	if (config_load(&c, root) < 0) return -1;
 	if ((db = db_open(root, 0)) && integrity_ok(db, root) && db_sync_channels(db, &c) == 0 &&
-	    (n = orphans_requeue(db, root)) >= 0 && pipeline_requeue_running(db, &c) == 0 &&
-	    ingest_finish_pending(db, &c) == 0 && spool_reconcile(db, root) == 0) {
+	    (n = orphans_requeue(db, root)) >= 0 && ideas_rewrite(db, root) == 0 &&
+	    pipeline_requeue_running(db, &c) == 0 && ingest_finish_pending(db, &c) == 0 &&
+	    spool_reconcile(db, root) == 0) {
 		printf("restore: %s reconciled (%d idea(s) queued again); start it with `acog-batch -C %s run`\n", root,
 		       n, root);
 		rc = 0;
