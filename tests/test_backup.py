@@ -154,16 +154,36 @@ def test_restore_refuses_unfinished_backup_live_source_and_existing_root(root, t
     root.stop()
 
 
+GATED = ("id: {id}\nname: Gated\npersona: {{name: Tess}}\nstyle_guide: {{tone: plain}}\n"
+         "gates: {{script_review: true, review: true}}\n")
+
+
+def _gated(root, cid):
+    d = root.path / "channels" / cid
+    d.mkdir()
+    (d / "channel.yaml").write_text(GATED.format(id=cid))
+
+
+def _each_idea_awaiting_once(r, topics):
+    eps = r.q("SELECT title, state, gate_pending, ticket, last_error FROM episodes")
+    assert sorted(e["title"] for e in eps) == sorted(topics), "every idea is exactly one episode"
+    assert {(e["state"], e["gate_pending"]) for e in eps} == {("awaiting", "script_review")}, eps
+    tickets = r.tickets()
+    assert all(tickets.get(e["ticket"]) == ["script_review"] for e in eps), tickets
+    assert len(tickets) == len(eps) and r.spool("incoming") == [] and r.spool("rejected") == []
+
+
 @pytest.mark.skipif(not shutil.which("rsync"), reason="rsync is not installed (contrib/install-deps.sh)")
 def test_rsync_of_a_live_root_then_restore_loses_nothing(root, tmp_path):
-    root.channel("c", review="false")
-    names = [f"Rsync {i}" for i in range(3)]
-    for i, t in enumerate(names):
-        root.drop(root.idea(t, channel="c"), f"r{i}.json")
+    _gated(root, "g")       # planning and scripting, then a gate: a batch of many short episodes
+    topics = [f"Rsync {i}" for i in range(12)]
+    for i, t in enumerate(topics[:8]):
+        root.drop(root.idea(t, channel="g"), f"r{i}.json")
     root.start("-j", "2")
     wait_for(lambda: root.q("SELECT COUNT(*) n FROM episodes WHERE state = 'running'")[0]["n"] > 0,
              timeout=60, what="a stage running")
-    root.drop(root.idea("Rsync late", channel="c"), "late.json")   # arrives during the copy
+    for i, t in enumerate(topics[8:]):
+        root.drop(root.idea(t, channel="g"), f"late{i}.json")   # arriving during the copy
     copy = tmp_path / "copy"
     p = subprocess.run(["rsync", "-a", f"{root.path}/", f"{copy}/"], capture_output=True, text=True)
     assert p.returncode in (0, 24), p.stderr      # 24: files vanished meanwhile (a ticket moved on)
@@ -177,24 +197,20 @@ def test_rsync_of_a_live_root_then_restore_loses_nothing(root, tmp_path):
         pytest.skip("rsync caught a checkpoint mid-copy; restore refused, as documented")
     assert "reconciled" in p.stdout, p.stdout
     new.drain("-j", "2")
-    # rsync listed channels/ before it copied the database: an episode whose later stage's
+    # rsync lists folders before it copies the database: an episode whose finished stage's
     # files the copy missed fails at the next stage with the reason, and `retry` resumes it
     for e in new.q("SELECT ticket, last_error FROM episodes WHERE state = 'failed'"):
         assert e["last_error"], e
         run(["retry", e["ticket"], "--from", "planning"], new.path)
     new.drain("-j", "2")
-    _check_each_idea_once(new, names + ["Rsync late"])
+    _each_idea_awaiting_once(new, topics)
 
 
 def test_restore_queues_again_an_idea_the_database_copy_never_saw(root, tmp_path):
     """A copy whose database is older than its spool (what rsync of a live root
     can give): the ticket of an idea ingested after the database was copied has
     no episode; restore puts its idea.json back into incoming/, once."""
-    d = root.path / "channels" / "g"
-    d.mkdir()
-    (d / "channel.yaml").write_text(
-        "id: g\nname: Gated\npersona: {name: Tess}\nstyle_guide: {tone: plain}\n"
-        "gates: {script_review: true, review: true}\n")
+    _gated(root, "g")
     root.drop(root.idea("Seen by the copy", channel="g"), "a.json")
     root.drain()
     old_db = tmp_path / "old.db"
