@@ -23,6 +23,7 @@ SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor
        src/report_html.c src/report_episode.c src/report_review.c src/report_index.c src/report_diff.c \
        src/manage.c src/cmd_manage.c src/diff.c src/cmd_status_watch.c src/metrics.c src/notify.c src/words.c \
        src/captions.c src/tts_offline.c src/prov_flite.c src/prov_festival.c src/voice_pick.c \
+       src/cmd_backup.c \
        src/schema_blob.c src/demo_blob.c src/prompts_blob.c
 HDRS = src/base.h src/http.h src/provider.h src/daemon.h src/youtube.h src/report.h
 OBJS = $(SRCS:src/%.c=build/obj/%.o)
@@ -35,7 +36,7 @@ UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_s
              tests/unit/test_registry.bin tests/unit/test_report.bin tests/unit/test_diff.bin tests/unit/test_words.bin
 UNIT_LIB = $(filter-out build/asan/main.o build/asan/cmd_%.o,$(ASAN_OBJS))
 
-.PHONY: lint format all clean deps readme-images test check-asan unit demo bench install static test-static
+.PHONY: lint format all clean deps readme-images test check-asan unit demo bench install static test-static fuzz fuzz-build fuzz-replay
 all: acog-batch
 
 acog-batch: $(OBJS)
@@ -61,9 +62,46 @@ tests/unit/%.bin: tests/unit/%.c $(UNIT_LIB)
 
 unit: $(UNIT_TESTS)
 
+# libFuzzer targets (tests/fuzz/fuzz_<name>.c), one per parser.  A target
+# that #includes a source file (to reach its static parsers) links without
+# that file's object: fuzz_incl_<name> lists them.  `make fuzz SECONDS=60`
+# runs each for SECONDS, two at a time; crashes are kept in
+# tests/fuzz/regress/<name>/.  `make fuzz-replay` links the same targets with
+# tests/fuzz/replay.c and the ASan objects: make test replays seeds and
+# regression inputs through them (tests/test_fuzz.py) without clang.
+FUZZ_TARGETS = idea config script timeline openai elevenlabs clips youtube
+fuzz_incl_timeline = narration
+fuzz_incl_openai = prov_openai
+fuzz_incl_elevenlabs = prov_elevenlabs
+fuzz_incl_clips = prov_heygen prov_runway
+fuzz_incl_youtube = oauth youtube_api youtube_upload
+FUZZ_CC = clang
+FUZZ_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJS = $(filter-out build/fuzz/obj/main.o build/fuzz/obj/cmd_%.o,$(SRCS:src/%.c=build/fuzz/obj/%.o))
+FUZZ_BINS = $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+FUZZ_REPLAYS = $(FUZZ_TARGETS:%=build/fuzz/replay_%)
+SECONDS ?= 60
+build/fuzz/obj/%.o: src/%.c $(HDRS) | build/fuzz/obj
+	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -Wa,-I. -c -o $@ $<
+build/fuzz/obj/schema_blob.o: schema.sql
+build/fuzz/obj/demo_blob.o: channels/demo/channel.yaml channels/demo/sample-idea.json
+build/fuzz/obj/prompts_blob.o: prompts/planning.txt prompts/scripting.txt prompts/metadata.txt
+build/fuzz/obj:
+	mkdir -p $@
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS) | build/fuzz/obj
+	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -D_GNU_SOURCE= -Isrc -o $@ $< \
+		$(filter-out $(fuzz_incl_$*:%=build/fuzz/obj/%.o),$(FUZZ_OBJS)) $(LDLIBS)
+build/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/replay.c $(UNIT_LIB) | build/fuzz/obj
+	$(CC) $(CFLAGS) -O1 $(ASAN_FLAGS) -D_GNU_SOURCE= -Isrc -o $@ $< tests/fuzz/replay.c \
+		$(filter-out $(fuzz_incl_$*:%=build/asan/%.o),$(UNIT_LIB)) $(LDLIBS)
+fuzz-build: $(FUZZ_BINS)
+fuzz-replay: $(FUZZ_REPLAYS)
+fuzz: fuzz-build
+	sh tests/fuzz/run.sh $(SECONDS) $(FUZZ_TARGETS)
+
 # One formatting style over the C sources (.clang-format): `make format`
 # applies it, `make lint` (run by CI) fails on any difference.
-LINT_FILES = $(wildcard src/*.c src/*.h tests/unit/*.c tests/unit/*.h contrib/static/*.c)
+LINT_FILES = $(wildcard src/*.c src/*.h tests/unit/*.c tests/unit/*.h contrib/static/*.c tests/fuzz/*.c tests/fuzz/*.h)
 lint:
 	clang-format --dry-run --Werror $(LINT_FILES)
 format:
@@ -71,7 +109,7 @@ format:
 
 # `make test`: build without warnings, then unit tests and black-box tests
 # (pytest drives the real binary, ffmpeg, espeak-ng and SQLite).
-test: all acog-batch-asan unit
+test: all acog-batch-asan unit fuzz-replay
 	ACOG_BIN=$(CURDIR)/acog-batch-asan /usr/bin/python3 -m pytest -q -p no:cacheprovider tests
 
 check-asan: test

@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config libcurl4-openssl-dev libcjson-dev libsqlite3-dev
 libyaml-dev uuid-dev libssl-dev ffmpeg espeak-ng fonts-dejavu-core sqlite3 python3 python3-pytest
-strace openssl ca-certificates procps file man-db tzdata clang-format chromium
+strace openssl ca-certificates procps file man-db tzdata clang-format chromium clang valgrind rsync
 flite festival festvox-kallpc16k festvox-us-slt-hts"
 missing=""
 for p in $PKGS; do

@@ -133,6 +133,14 @@ static const struct command commands[] = {
 	{ "report", cmd_report, NULL, 0, 0, OPT(CLI_OUT), 0,
 	  "Write the static review pages: DIR/index.html (every episode by channel and stage) and\n"
 	  "DIR/episodes/<id>.html (video, script, QA, costs, jobs, changes, approve/reject). DIR: ROOT/report." },
+	{ "backup", cmd_backup, "DEST", 1, 1, 0, 0,
+	  "Copy the root into DEST while the daemon runs: files, then the database (SQLite online backup)\n"
+	  "and what changed meanwhile under the database's write lock. DEST is a plain tree (an rsync\n"
+	  "source); backing up into it again copies only what changed." },
+	{ "restore", cmd_restore, "[SRC]", 0, 1, 0, 0,
+	  "Make the root (new or empty) from the backup SRC, or, without SRC, take over a root copied some\n"
+	  "other way (rsync -a, cp -a); then reconcile it: check the database, queue again ideas the copy's\n"
+	  "database never saw, requeue interrupted stages, put every ticket where the database says." },
 	{ NULL, NULL, NULL, 0, 0, 0, 0, NULL }
 };
 /* clang-format on */

@@ -34,6 +34,7 @@
 
 #define DEFAULT_FONT "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 #define TIMELINE_MAX (16 * 1024 * 1024)
+#define TIMELINE_MAX_S (24.0 * 3600) /* seconds; no video is longer, and frame counts stay in range */
 
 static char *dir_of(const char *path)
 {
@@ -430,15 +431,18 @@ int media_write_scratch(const char *path, const char *text)
 static int timeline_seg(const cJSON *j, struct media_seg *s, double prev_end)
 {
 	const char *vis = json_str(j, "visual", "");
-	s->index = (int)json_num(j, "index", -1);
+	double index = json_num(j, "index", -1);
 	s->start = json_num(j, "start", -1);
 	s->end = json_num(j, "end", -1);
 	s->broll = strcmp(vis, "broll") == 0;
 	s->desc = json_str(j, "broll", NULL);
+	/* bounded before any conversion: frames are counted in long (tests/fuzz/regress/timeline) */
+	if (!(index >= 0 && index <= 9999) || s->start < prev_end - 0.001 || s->end < s->start ||
+	    !(s->end <= TIMELINE_MAX_S))
+		return err_set("segment %g: bad index or times (%g..%g)", index, s->start, s->end);
+	s->index = (int)index;
 	if (!s->broll && strcmp(vis, "avatar") != 0)
 		return err_set("segment %d: visual \"%s\" is neither avatar nor broll", s->index, vis);
-	if (s->index < 0 || s->index > 9999 || s->start < prev_end - 0.001 || s->end < s->start)
-		return err_set("segment %d: bad index or times (%g..%g)", s->index, s->start, s->end);
 	return 0;
 }
 
@@ -454,7 +458,7 @@ int media_timeline_load(struct media_timeline *t)
 		return err_set("%s; re-run the audio stage to write timeline.json", err_msg());
 	segs = cJSON_GetObjectItemCaseSensitive(t->json, "segments");
 	t->duration = json_num(t->json, "duration", -1);
-	if (!cJSON_IsArray(segs) || t->duration <= 0) {
+	if (!cJSON_IsArray(segs) || !(t->duration > 0 && t->duration <= TIMELINE_MAX_S)) {
 		media_timeline_free(t);
 		return err_set("timeline.json has no segments or no duration; re-run the audio stage");
 	}

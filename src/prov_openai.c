@@ -514,8 +514,10 @@ static char *prose_check(struct chat *c, const char *text)
 /* An object, or an array of anything but a marker ("[AVATAR]"): meant as JSON. */
 static int looks_json(const char *text)
 {
-	const char *next = text + 1 + strspn(text + 1, " \t\r\n");
+	const char *next;
 
+	if (!text[0]) return 0; /* an answer of only spaces: text + 1 is past the end (tests/fuzz/regress/openai) */
+	next = text + 1 + strspn(text + 1, " \t\r\n");
 	return text[0] == '{' || (text[0] == '[' && !isalpha((unsigned char)*next));
 }
 

@@ -172,7 +172,7 @@ int stage_child_main(void)
 	char buf[65536];
 	ssize_t n;
 	struct stage_ctx ctx;
-	cJSON *doc;
+	static cJSON *doc; /* ctx points into it until run_stage exits the process: held, not lost (valgrind) */
 
 	/* The report pipe must not leak into the programs the provider starts. */
 	if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0) return EXIT_USAGE;

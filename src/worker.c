@@ -112,6 +112,7 @@ static int spawn_child(int in, int out, pid_t *pid)
 {
 	static char *const argv[] = { "acog-batch", "__stage", NULL };
 	extern char **environ;
+	const char *exe;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t none, dfl;
@@ -130,7 +131,10 @@ static int spawn_child(int in, int out, pid_t *pid)
 	posix_spawn_file_actions_adddup2(&fa, in, 0);
 	posix_spawn_file_actions_adddup2(&fa, out, 3);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-	rc = posix_spawn(pid, "/proc/self/exe", &fa, &at, argv, environ);
+	/* the very file the daemon runs from; ACOG_STAGE_EXE names it instead under a wrapper
+	 * whose /proc/self/exe is the wrapper itself (valgrind: tests/test_valgrind.py) */
+	exe = getenv("ACOG_STAGE_EXE");
+	rc = posix_spawn(pid, exe && *exe ? exe : "/proc/self/exe", &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	if (rc != 0) {

@@ -96,9 +96,13 @@ static enum stage_rc get_json(struct yt_api *a, const char *method, const char *
 	struct http_resp r;
 	enum stage_rc rc = yt_call(a, method, &q, &r);
 	*j = NULL;
-	if (rc == STAGE_OK && !(*j = cJSON_Parse(r.body.s)))
+	if (rc != STAGE_OK) { /* yt_call freed the answer */
+		free(url);
+		return rc;
+	}
+	if (!(*j = cJSON_Parse(r.body.s)))
 		rc = stage_fail(a->job->ctx, STAGE_RETRY, "YouTube %s: the answer is not JSON", method);
-	if (rc == STAGE_OK) http_resp_free(&r);
+	http_resp_free(&r); /* also when it was not JSON (found by tests/fuzz/fuzz_youtube.c) */
 	free(url);
 	return rc;
 }
