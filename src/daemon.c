@@ -138,11 +138,14 @@ static void rescan(struct daemon *d)
 	note(review_scan(d->db, &d->cfg), "review.scan");
 }
 
+/* The ideas of one read of the inotify queue are accepted as one group. */
 static void on_inotify(struct daemon *d)
 {
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
 	ssize_t n;
 	while ((n = read(d->ino, buf, sizeof buf)) > 0) {
+		char *ideas[sizeof buf / sizeof(struct inotify_event)];
+		int nideas = 0;
 		for (char *p = buf; p < buf + n;) {
 			struct inotify_event *ev = (struct inotify_event *)p;
 			p += sizeof *ev + ev->len;
@@ -153,15 +156,14 @@ static void on_inotify(struct daemon *d)
 			if (!ev->len) continue;
 			/* An event is a hint: ingest_file re-checks the file itself. */
 			if (ev->wd == d->wd_incoming) {
-				if (ingest_file(d->db, &d->cfg, ev->name) < 0)
-					log_error(NULL, NULL, "ingest.error", "spool/incoming/%s: %s", ev->name,
-						  err_msg());
+				ideas[nideas++] = ev->name;
 			} else {
 				for (size_t i = 0; i < d->ngates; i++)
 					if (ev->wd == d->wd_gate[i])
 						(void)!review_file(d->db, &d->cfg, d->gates[i], ev->name);
 			}
 		}
+		ingest_batch(d->db, &d->cfg, ideas, nideas);
 	}
 }
 
@@ -233,13 +235,13 @@ static void on_signal(struct daemon *d)
 static void check_cancelled(struct daemon *d)
 {
 	for (int i = 0; i < d->nruns; i++) {
-		sqlite3_stmt *st = db_prep(d->db, "SELECT status FROM jobs WHERE id = ?", "s", d->runs[i].job.id);
+		sqlite3_stmt *st = db_get(d->db, "SELECT status FROM jobs WHERE id = ?", "s", d->runs[i].job.id);
 		if (st && sqlite3_step(st) == SQLITE_ROW &&
 		    strcmp((const char *)sqlite3_column_text(st, 0), "running")) {
 			d->runs[i].killed_for_cancel = 1;
 			kill(-d->runs[i].pid, SIGKILL);
 		}
-		sqlite3_finalize(st);
+		db_done(st);
 	}
 }
 
@@ -383,6 +385,7 @@ int daemon_run(const char *root, const struct daemon_opts *o)
 		}
 		loop_once(&d);
 	}
+	note(spool_mark_clean(d.db), "spool.mark");
 	log_info(NULL, NULL, "daemon.stopped", "stopped cleanly");
 	rc = EXIT_OK;
 out:

@@ -61,15 +61,15 @@ static void fill(sqlite3_stmt *st, const char *root, struct episode *e)
 
 int episode_load(sqlite3 *db, const char *root, const char *id, struct episode *e)
 {
-	sqlite3_stmt *st = db_prep(db,
-				   "SELECT " EP_COLS " FROM episodes e JOIN channels c"
-				   " ON c.id = e.channel_id WHERE e.id = ?",
-				   "s", id);
+	sqlite3_stmt *st = db_get(db,
+				  "SELECT " EP_COLS " FROM episodes e JOIN channels c"
+				  " ON c.id = e.channel_id WHERE e.id = ?",
+				  "s", id);
 	int rc;
 	if (!st) return -1;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) fill(st, root, e);
-	sqlite3_finalize(st);
+	db_done(st);
 	return rc == SQLITE_ROW ? 0 : err_set_kind(ERR_NOINPUT, "no episode with id %s", id);
 }
 
