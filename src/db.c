@@ -207,6 +207,29 @@ static size_t cache_slot(sqlite3 *db, const char *sql)
 	return STMT_CACHE; /* full: prepare afresh */
 }
 
+#ifdef ACOG_TEST
+/* Test builds: ACOG_TEST_PLANS names a file that gets the query plan of
+ * every cached (per-event) statement, "sql<TAB>plan line" per line, so a
+ * test can prove none of them scans a table that grows with history. */
+static void log_plan(sqlite3 *db, const char *sql)
+{
+	const char *path = getenv("ACOG_TEST_PLANS");
+	char *q;
+	sqlite3_stmt *st;
+	FILE *f;
+	if (!path || !(f = fopen(path, "a"))) return;
+	q = xasprintf("EXPLAIN QUERY PLAN %s", sql);
+	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW) fprintf(f, "%s\t%s\n", sql, sqlite3_column_text(st, 3));
+		sqlite3_finalize(st);
+	}
+	free(q);
+	fclose(f);
+}
+#else
+#define log_plan(db, sql) ((void)0)
+#endif
+
 /* A cached statement when one is free (not being stepped by a caller up
  * the stack), else a fresh one that db_done finalizes. */
 static int cached_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
@@ -230,6 +253,7 @@ static int cached_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 		stmt_cache[h].sql = sql;
 		stmt_cache[h].st = *st;
 		stmt_cache[h].busy = 1;
+		log_plan(db, sql);
 	}
 	return rc;
 }

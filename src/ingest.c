@@ -381,6 +381,7 @@ static int finish_batch(sqlite3 *db, struct config *c, char (*ids)[37], int n)
 		if (rc == 0 && ok[i]) log_accepted(&p[i]);
 		pend_free(&p[i]);
 	}
+	if (rc == 0) log_info(NULL, NULL, "ingest.group", "%d idea(s) accepted together (one commit, one sync)", n);
 	free(p);
 	free(ok);
 	return rc;

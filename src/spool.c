@@ -221,12 +221,13 @@ static void take_clean_mark(sqlite3 *db, char since[32])
 	if (since[0] && db_exec(db, "DELETE FROM daemon_marks WHERE key = 'clean_stop'", NULL) < 0) since[0] = 0;
 }
 
-/* At a clean stop every ticket is where the database says; a minute's
- * margin covers a clock stepped back a little. */
+/* At a clean stop every ticket is where the database says.  The margin
+ * covers a CLI command that committed just before and moves its ticket
+ * just after. */
 int spool_mark_clean(sqlite3 *db)
 {
 	char at[32];
-	time_iso(time_now() - 60, at);
+	time_iso(time_now() - 2, at);
 	return db_exec(db, "INSERT OR REPLACE INTO daemon_marks (key, value) VALUES ('clean_stop', ?)", "s", at);
 }
 

@@ -137,18 +137,20 @@ class Bench:
             con.close()
 
     def timed(self, argv, reps):
-        """Median wall time and the largest peak RSS (KiB) of reps runs."""
+        """Median wall time and the largest peak RSS (KiB) of reps runs.
+        posix_spawn, not fork: a forked child's peak would count Python's pages."""
         times, peak = [], 0
+        err = self.work / "timed.err"
         for _ in range(reps):
+            fa = [(os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+                  (os.POSIX_SPAWN_OPEN, 2, str(err), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)]
             t0 = time.monotonic()
-            p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            _, status, ru = os.wait4(p.pid, 0)
+            pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=fa)
+            _, status, ru = os.wait4(pid, 0)
             times.append(time.monotonic() - t0)
             peak = max(peak, ru.ru_maxrss)
-            p.returncode = os.waitstatus_to_exitcode(status)
-            if p.returncode != 0:
-                raise SystemExit(f"{argv} exited {p.returncode}: {p.stderr.read().decode()[-1000:]}")
-            p.stderr.close()
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise SystemExit(f"{argv} exited {os.waitstatus_to_exitcode(status)}: {err.read_text()[-1000:]}")
         return statistics.median(times), peak
 
     def ideas(self, r, n, tag):
@@ -356,6 +358,64 @@ class Bench:
             self.row(f"`{k}`, {label}", t * 1000, rt * 1000 if rt else None, "ms", targets[k])
             self.row(f"`{k}` peak RSS, {label}", peak / 1024, None, "MB", "bounded", ratio=False)
 
+    # ---- media --------------------------------------------------------------
+    def assembly(self):
+        """The demo channel's sample idea (1080p25, about a minute) through
+        every stage up to the review gate: each stage's wall time, and
+        assembly against one ffmpeg encode of equivalent content at the
+        same settings (the assembly lower bound)."""
+        r = self.work / "media"
+        shutil.rmtree(r, ignore_errors=True)
+        subprocess.run([self.bin, "-C", str(r), "init", "--demo"], check=True, capture_output=True)
+        idea = json.loads((r / "channels" / "demo" / "sample-idea.json").read_text())
+        (r / "spool" / "tmp" / "media.json").write_text(json.dumps(idea))
+        p, _ = self.start(r, "-j", "2")
+        os.rename(r / "spool" / "tmp" / "media.json", r / "spool" / "incoming" / "media.json")
+        end = time.monotonic() + 1800
+        while self.count(r, "SELECT COUNT(*) FROM episodes WHERE state IN ('awaiting', 'failed')") < 1:
+            if time.monotonic() > end or p.poll() is not None:
+                raise SystemExit(f"the demo episode did not reach review; see {r}/daemon.log")
+            time.sleep(0.5)
+        self.stop(p)
+        con = sqlite3.connect(f"file:{r / 'acog.db'}?mode=ro", uri=True)
+        rows = con.execute("SELECT stage, (julianday(completed_at) - julianday(started_at)) * 86400 FROM jobs"
+                           " WHERE status = 'completed' ORDER BY started_at").fetchall()
+        video = [str(v) for (v,) in con.execute("SELECT uri FROM assets WHERE type = 'assembled_video'"
+                                                 " AND deleted_at IS NULL")]
+        con.close()
+        if not video:
+            raise SystemExit("no assembled video recorded")
+        path = video[0] if os.path.isabs(video[0]) else str(next((r / "channels").rglob(Path(video[0]).name)))
+        pr = json.loads(subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json",
+                                        path], check=True, capture_output=True, text=True).stdout)
+        v = next(s for s in pr["streams"] if s["codec_type"] == "video")
+        dur = float(pr["format"]["duration"])
+        total = sum(t for _, t in rows)
+        for stage, t in rows:
+            self.row(f"stage {stage}: wall time ({100 * t / total:.0f} % of the episode's)", t, None, "s", "",
+                     ratio=False)
+        ref = self.ffmpeg_floor(int(v["width"]), int(v["height"]), v["r_frame_rate"], dur)
+        asm = sum(t for s, t in rows if s == "assembly")
+        media = sum(t for s, t in rows if s in ("audio", "avatar", "broll", "assembly"))
+        self.row(f"assembly of {dur:.0f} s {v['width']}x{v['height']}", asm, ref, "s", "≤ 1.3 ×")
+        self.row("media stages (audio, avatar, b-roll, assembly)", media, ref, "s", "≤ 1.5 ×")
+
+    def ffmpeg_floor(self, w, h, rate, dur):
+        """One ffmpeg command encoding equivalent content (moving picture,
+        tone) at the channel's settings: H.264 veryfast, AAC, same size, rate
+        and length."""
+        out = self.work / "floor.mp4"
+        argv = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                f"testsrc2=size={w}x{h}:rate={rate}", "-f", "lavfi", "-i", "sine=frequency=220:sample_rate=48000",
+                "-t", f"{dur:.3f}", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                "-shortest", str(out)]
+        times = []
+        for _ in range(max(1, min(self.a.reps, 3))):
+            t0 = time.monotonic()
+            subprocess.run(argv, check=True)
+            times.append(time.monotonic() - t0)
+        return statistics.median(times)
+
     def static_size(self):
         s = REPO / "build" / "static" / "acog-batch"
         if s.exists():
@@ -391,9 +451,9 @@ class Bench:
         self.build_ref()
         self.references()
         steps = [("empty", self.empty_root), ("burst", self.burst), ("transitions", self.transitions),
-                 ("history", self.with_history), ("static", self.static_size)]
+                 ("history", self.with_history), ("assembly", self.assembly), ("static", self.static_size)]
         for name, f in steps:
-            if self.a.only and name not in self.a.only.split(","):
+            if (self.a.only and name not in self.a.only.split(",")) or name in self.a.skip.split(","):
                 continue
             try:
                 f()
@@ -410,7 +470,7 @@ class Bench:
         print(text)
         Path(self.a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(self.a.out).write_text("# acog-batch benchmarks\n\n" + text)
-        return 1 if any(n.startswith(("empty", "burst", "transitions", "history")) for n in self.notes) else 0
+        return 1 if any(n.startswith(("empty", "burst", "transitions", "history", "assembly")) for n in self.notes) else 0
 
 
 def main():
@@ -424,7 +484,8 @@ def main():
     ap.add_argument("--pickups", type=int, default=200)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--idle-seconds", type=int, default=10)
-    ap.add_argument("--only", default="", help="comma-separated: empty,burst,transitions,history,static")
+    ap.add_argument("--only", default="", help="comma-separated: empty,burst,transitions,history,assembly,static")
+    ap.add_argument("--skip", default="", help="comma-separated steps to leave out")
     a = ap.parse_args()
     sys.exit(Bench(a).run())
 
