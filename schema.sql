@@ -314,6 +314,8 @@ CREATE TABLE audit_logs (
 );
 CREATE INDEX idx_audit_logs_entity ON audit_logs(entity_type, entity_id);
 CREATE INDEX idx_audit_logs_created_at ON audit_logs(created_at DESC);
+-- acog-batch: `show` reads an episode's history by entity_id alone.
+CREATE INDEX idx_audit_logs_entity_id ON audit_logs(entity_id);
 -- acog-batch: the audit log is append-only.
 CREATE TRIGGER audit_logs_no_update BEFORE UPDATE ON audit_logs
 BEGIN SELECT RAISE(ABORT, 'audit_logs is append-only'); END;

@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,6 +319,9 @@ static int startup(struct daemon *d, const char *root)
 	note(spool_reconcile(d->db, root), "spool.reconcile");
 	rescan(d);
 	d->sched = sched_new();
+	/* Start-up read far more than an event does: give the pages back before idling. */
+	sqlite3_db_release_memory(d->db);
+	malloc_trim(0);
 	log_info(NULL, NULL, "daemon.started", "acog-batch %s on %s: %zu channel(s), up to %d stage(s) at once%s",
 		 ACOG_VERSION, root, d->cfg.nch, d->o->jobs, d->o->drain ? ", draining" : "");
 	return 0;

@@ -59,6 +59,7 @@ static const char *const migrations[] = {
 	" CREATE INDEX idx_episodes_hold_until ON episodes(hold_until) WHERE state = 'held';"
 	" CREATE INDEX idx_episodes_updated_at ON episodes(updated_at);"
 	" CREATE INDEX idx_cost_entries_channel_time ON cost_entries(channel_id, created_at);"
+	" CREATE INDEX idx_audit_logs_entity_id ON audit_logs(entity_id);"
 	" CREATE TABLE daemon_marks (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 	NULL
 };

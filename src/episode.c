@@ -80,10 +80,11 @@ int episode_resolve(sqlite3 *db, const char *root, const char *ref, struct episo
 
 	if (!ref || !*ref || strlen(ref) > 200)
 		return err_set_kind(ERR_USAGE, "give an episode id, id prefix or ticket name");
-	/* a prefix compared as text, not LIKE: '%' and '_' in ref match only themselves */
+	/* a prefix as a range of the primary key, not LIKE ('%' and '_' in ref
+	 * match only themselves): ids are hex digits and '-', all below '~' */
 	st = db_prep(db,
 		     "SELECT " EP_COLS " FROM episodes e JOIN channels c ON c.id = e.channel_id"
-		     " WHERE e.deleted_at IS NULL AND (e.ticket = ?1 OR substr(e.id, 1, length(?1)) = lower(?1))"
+		     " WHERE e.deleted_at IS NULL AND (e.ticket = ?1 OR (e.id >= lower(?1) AND e.id < lower(?1) || '~'))"
 		     " ORDER BY (e.ticket = ?1) DESC LIMIT 2",
 		     "s", ref);
 	if (!st) return -1;

@@ -60,7 +60,7 @@ def test_per_event_statements_use_indexes_and_groups_commit(root, tmp_path, monk
     assert all(e["ingest_done"] == 1 for e in eps) and len(eps) == 13
     assert root.spool("incoming") == []
     log = root.log.read_text()
-    groups = [int(m) for m in re.findall(r"(\d+) idea\(s\) accepted together", log)]
+    groups = [int(m) for m in re.findall(r"(\d+) ideas accepted together", log)]
     assert groups and max(groups) > 1, "ideas renamed in together were not accepted as a group"
 
     scans = set()

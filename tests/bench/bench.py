@@ -278,6 +278,14 @@ class Bench:
         tickets, inserted directly into a root made by `init`, as a daemon
         that made them and stopped cleanly would leave them."""
         n = self.a.episodes
+        r = self.work / "big"
+        if self.a.reuse and (r / "acog.db").exists() and \
+                self.count(r, "SELECT COUNT(*) FROM episodes WHERE state = 'published'") == n:
+            self.big = r
+            self.big_ticket = self.count(r, "SELECT MAX(ticket) FROM episodes WHERE state = 'published'")
+            self.notes.append(f"the {n} finished episodes were made by an earlier run (--reuse), "
+                              "plus the unfinished ones its pickups left")
+            return r
         r = self.root("big", WAIT_CHANNEL)
         p, _ = self.start(r, "-j", "1")
         self.stop(p)
@@ -313,7 +321,6 @@ class Bench:
         con.execute("INSERT OR REPLACE INTO daemon_marks (key, value) VALUES ('clean_stop',"
                     " strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds'))")
         con.execute("COMMIT")
-        con.execute("ANALYZE")
         con.close()
         self.log(f"{n} finished episodes made in {time.monotonic() - t0:.1f} s")
         self.big = r
@@ -484,6 +491,7 @@ def main():
     ap.add_argument("--pickups", type=int, default=200)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--idle-seconds", type=int, default=10)
+    ap.add_argument("--reuse", action="store_true", help="keep the big root of an earlier run of the same size")
     ap.add_argument("--only", default="", help="comma-separated: empty,burst,transitions,history,assembly,static")
     ap.add_argument("--skip", default="", help="comma-separated steps to leave out")
     a = ap.parse_args()
