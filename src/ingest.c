@@ -404,12 +404,13 @@ static int finish_batch(sqlite3 *db, struct config *c, char (*ids)[37], int n)
 }
 
 /* Ideas that arrived together (an inotify read, a start-up scan) are
- * accepted together, a single one the same way (two syncs instead of five
- * fsyncs); a group that fails goes again one by one. */
+ * accepted together; a single one, or a group that fails, one by one.  A
+ * single idea keeps its own fsyncs: a syncfs also waits for everything
+ * else being written (a stage's video), which only pays for many ideas. */
 static void ingest_group(sqlite3 *db, struct config *c, char **names, int n)
 {
 	char(*ids)[37] = xcalloc((size_t)n + 1, sizeof *ids);
-	int k = admit_batch(db, c, names, n, ids);
+	int k = n > 1 ? admit_batch(db, c, names, n, ids) : -1;
 	if (k > 0 && finish_batch(db, c, ids, k) < 0)
 		log_error(NULL, NULL, "ingest.error", "finishing %d ideas: %s (finished at the next start)", k,
 			  err_msg());
