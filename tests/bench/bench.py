@@ -364,6 +364,7 @@ class Bench:
             rt = self.timed([sq, "-readonly", db, refs[k]], reps)[0] if sq else None
             self.row(f"`{k}`, {label}", t * 1000, rt * 1000 if rt else None, "ms", targets[k])
             self.row(f"`{k}` peak RSS, {label}", peak / 1024, None, "MB", "bounded", ratio=False)
+        self.show_instructions()
 
     # ---- media --------------------------------------------------------------
     def assembly(self):
@@ -422,6 +423,25 @@ class Bench:
             subprocess.run(argv, check=True)
             times.append(time.monotonic() - t0)
         return statistics.median(times)
+
+    def instructions(self, argv):
+        """Instructions executed (callgrind): steady where wall time is noisy."""
+        out = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.work}/cg.out", *argv],
+                             capture_output=True, text=True)
+        for line in out.stderr.splitlines():
+            if "Collected :" in line:
+                return int(line.split("Collected :")[1].split()[0])
+        raise SystemExit(f"no callgrind count for {argv}: {out.stderr[-500:]}")
+
+    def show_instructions(self):
+        if not shutil.which("valgrind") or not getattr(self, "big", None):
+            return
+        db = str(self.big / "acog.db")
+        ours = self.instructions([self.bin, "-C", str(self.big), "show", self.big_ticket])
+        ref = self.instructions([shutil.which("sqlite3"), "-readonly", db,
+                                 f"SELECT * FROM episodes WHERE ticket = '{self.big_ticket}';"])
+        self.row(f"`show` instructions (callgrind), {self.a.episodes} episodes", ours / 1e6, ref / 1e6, "M instr.",
+                 "")
 
     def static_size(self):
         s = REPO / "build" / "static" / "acog-batch"
