@@ -37,6 +37,7 @@ UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_s
 UNIT_LIB = $(filter-out build/asan/main.o build/asan/cmd_%.o,$(ASAN_OBJS))
 
 .PHONY: lint format all clean deps readme-images test check-asan unit demo bench install static test-static fuzz fuzz-build fuzz-replay
+.PHONY: lint format all clean deps test check-asan unit demo bench bench-smoke install static test-static
 all: acog-batch
 
 acog-batch: $(OBJS)
@@ -136,6 +137,23 @@ build/static/acog-batch: $(STATIC_OBJS) build/static/prefix/flags.mk
 test-static: static
 	ACOG_BIN=$(CURDIR)/build/static/acog-batch /usr/bin/python3 -m pytest -q -p no:cacheprovider \
 		tests/test_pipeline.py tests/test_cloud.py
+
+# `make bench`: acog-batch against this machine's own limits, measured in
+# the same run (tests/bench/bench.py); the table goes to bench/results.md.
+EPISODES ?= 100000
+BURST    ?= 10000
+BATCH    ?= 50
+PICKUPS  ?= 200
+REPS     ?= 5
+BENCH_OUT ?= bench/results.md
+bench: all
+	nice -n 10 /usr/bin/python3 tests/bench/bench.py --bin $(CURDIR)/acog-batch --episodes $(EPISODES) \
+		--burst $(BURST) --batch $(BATCH) --pickups $(PICKUPS) --reps $(REPS) --out $(BENCH_OUT)
+
+# The size CI runs (tests/test_bench_smoke.py runs the same): it only shows the harness works.
+bench-smoke: all
+	/usr/bin/python3 tests/bench/bench.py --bin $(CURDIR)/acog-batch --episodes 300 --burst 40 --batch 3 \
+		--pickups 10 --reps 1 --idle-seconds 1 --skip assembly --out build/bench/smoke.md
 
 deps:
 	sh contrib/install-deps.sh

@@ -16,7 +16,7 @@ PRAGMA foreign_keys = ON;
 CREATE TABLE schema_version (
     version     INTEGER NOT NULL
 );
-INSERT INTO schema_version (version) VALUES (5);
+INSERT INTO schema_version (version) VALUES (6);
 
 CREATE TABLE channels (
     id              TEXT PRIMARY KEY,
@@ -152,6 +152,13 @@ CREATE UNIQUE INDEX idx_episodes_idempotency ON episodes(channel_id, idempotency
 CREATE UNIQUE INDEX idx_episodes_content ON episodes(channel_id, content_hash) WHERE deleted_at IS NULL;
 -- acog-batch: the scheduler and the hold releases look episodes up by state.
 CREATE INDEX idx_episodes_state ON episodes(state);
+-- acog-batch: flat cost as history grows: the pending-ingest lookup, the
+-- scheduler's next job per channel, the next hold release, start-up
+-- reconciliation of what changed since the last clean stop.
+CREATE INDEX idx_episodes_ingest_pending ON episodes(ingest_done, source_name) WHERE ingest_done = 0;
+CREATE INDEX idx_episodes_queue ON episodes(channel_id, priority DESC, created_at) WHERE state = 'queued';
+CREATE INDEX idx_episodes_hold_until ON episodes(hold_until) WHERE state = 'held';
+CREATE INDEX idx_episodes_updated_at ON episodes(updated_at);
 
 CREATE TABLE jobs (
     id              TEXT PRIMARY KEY,
@@ -245,6 +252,8 @@ CREATE INDEX idx_cost_entries_episode ON cost_entries(episode_id);
 CREATE INDEX idx_cost_entries_channel ON cost_entries(channel_id);
 CREATE INDEX idx_cost_entries_provider ON cost_entries(provider);
 CREATE INDEX idx_cost_entries_created_at ON cost_entries(created_at DESC);
+-- acog-batch: the day's spend of a channel (budget.c), read before every paid stage.
+CREATE INDEX idx_cost_entries_channel_time ON cost_entries(channel_id, created_at);
 
 CREATE TABLE episode_versions (
     id              TEXT PRIMARY KEY,
@@ -289,6 +298,14 @@ CREATE TABLE channel_holds (
     PRIMARY KEY (channel_id, stage, kind)
 );
 
+-- acog-batch: the daemon's own marks.  'clean_stop' is the time of the last
+-- clean stop (deleted at start-up): start-up reconciles only the episodes
+-- unfinished or changed since then (spool.c).
+CREATE TABLE daemon_marks (
+    key     TEXT PRIMARY KEY,
+    value   TEXT NOT NULL
+);
+
 -- acog-batch: every state transition writes a row (src/state.c): action is
 -- the event (create, start, complete, hold, approve, ...), actor_type daemon,
 -- user (a CLI command; actor_id the user) or decision_file (actor_id its
@@ -308,6 +325,8 @@ CREATE TABLE audit_logs (
 );
 CREATE INDEX idx_audit_logs_entity ON audit_logs(entity_type, entity_id);
 CREATE INDEX idx_audit_logs_created_at ON audit_logs(created_at DESC);
+-- acog-batch: `show` reads an episode's history by entity_id alone.
+CREATE INDEX idx_audit_logs_entity_id ON audit_logs(entity_id);
 -- acog-batch: the audit log is append-only.
 CREATE TRIGGER audit_logs_no_update BEFORE UPDATE ON audit_logs
 BEGIN SELECT RAISE(ABORT, 'audit_logs is append-only'); END;

@@ -142,6 +142,10 @@ MUST_USE long long fsio_copy(const char *from, const char *to, int flags, struct
 MUST_USE int fsio_move(const char *from, const char *to); /* never overwrites */
 MUST_USE int fsio_discard(const char *tmp);               /* a temporary file, or folder of files */
 MUST_USE int fsio_fsync_dir(const char *dir);
+/* Group commit: the commits between begin and end become durable together,
+ * at end (one syncfs of dir's file system); nothing is durable before. */
+void fsio_defer_begin(void);
+MUST_USE int fsio_defer_end(const char *dir);
 MUST_USE int fsio_mkdirs(const char *path);
 struct stat;
 MUST_USE int fsio_open_regular(const char *path, struct stat *st, const char *what, const char *symlink_hint);

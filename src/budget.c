@@ -29,10 +29,10 @@ double cost_spent_today(sqlite3 *db, const char *channel_db_id)
 	sqlite3_stmt *st;
 	double v = 0;
 	time_iso(utc_midnight(0), since);
-	st = db_prep(db, "SELECT COALESCE(SUM(cost_usd), 0) FROM cost_entries WHERE channel_id = ? AND created_at >= ?",
-		     "ss", channel_db_id, since);
+	st = db_get(db, "SELECT COALESCE(SUM(cost_usd), 0) FROM cost_entries WHERE channel_id = ? AND created_at >= ?",
+		    "ss", channel_db_id, since);
 	if (st && sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_double(st, 0);
-	sqlite3_finalize(st);
+	db_done(st);
 	return v;
 }
 

@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,11 +166,14 @@ static void rescan(struct daemon *d)
 	note(review_scan(d->db, &d->cfg), "review.scan");
 }
 
+/* The ideas of one read of the inotify queue are accepted as one group. */
 static void on_inotify(struct daemon *d)
 {
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
 	ssize_t n;
 	while ((n = read(d->ino, buf, sizeof buf)) > 0) {
+		char *ideas[sizeof buf / sizeof(struct inotify_event)];
+		int nideas = 0;
 		for (char *p = buf; p < buf + n;) {
 			struct inotify_event *ev = (struct inotify_event *)p;
 			p += sizeof *ev + ev->len;
@@ -184,11 +188,7 @@ static void on_inotify(struct daemon *d)
 			if (!ev->len) continue;
 			/* An event is a hint: ingest_file re-checks the file itself. */
 			if (ev->wd == d->wd_incoming) {
-				if (ingest_file(d->db, &d->cfg, ev->name) < 0) {
-					log_error(NULL, NULL, "ingest.error", "spool/incoming/%s: %s", ev->name,
-						  err_msg());
-					retry_later(d, "an idea could not be ingested");
-				}
+				ideas[nideas++] = ev->name;
 			} else if (ev->wd == d->wd_pulse) {
 				if (pulse_file(d->db, &d->cfg, ev->name) < 0) {
 					log_error(NULL, NULL, "pulse.error", "spool/pulse/%s: %s", ev->name, err_msg());
@@ -200,6 +200,7 @@ static void on_inotify(struct daemon *d)
 						(void)!review_file(d->db, &d->cfg, d->gates[i], ev->name);
 			}
 		}
+		if (ingest_batch(d->db, &d->cfg, ideas, nideas) > 0) retry_later(d, "an idea could not be ingested");
 	}
 }
 
@@ -310,13 +311,13 @@ static void on_signal(struct daemon *d)
 static void check_cancelled(struct daemon *d)
 {
 	for (int i = 0; i < d->nruns; i++) {
-		sqlite3_stmt *st = db_prep(d->db, "SELECT status FROM jobs WHERE id = ?", "s", d->runs[i].job.id);
+		sqlite3_stmt *st = db_get(d->db, "SELECT status FROM jobs WHERE id = ?", "s", d->runs[i].job.id);
 		if (st && sqlite3_step(st) == SQLITE_ROW &&
 		    strcmp((const char *)sqlite3_column_text(st, 0), "running")) {
 			d->runs[i].killed_for_cancel = 1;
 			kill(-d->runs[i].pid, SIGKILL);
 		}
-		sqlite3_finalize(st);
+		db_done(st);
 	}
 }
 
@@ -414,6 +415,9 @@ static int startup(struct daemon *d, const char *root)
 	note(spool_reconcile(d->db, root), "spool.reconcile");
 	rescan(d);
 	d->sched = sched_new();
+	/* Start-up read far more than an event does: give the pages back before idling. */
+	sqlite3_db_release_memory(d->db);
+	malloc_trim(0);
 	notify_send("READY=1"); /* start-up reconciliation is done */
 	log_info(NULL, NULL, "daemon.started", "acog-batch %s on %s: %zu channel(s), up to %d stage(s) at once%s",
 		 ACOG_VERSION, root, d->cfg.nch, d->o->jobs, d->o->drain ? ", draining" : "");
@@ -483,6 +487,7 @@ int daemon_run(const char *root, const struct daemon_opts *o)
 		}
 		loop_once(&d);
 	}
+	note(spool_mark_clean(d.db), "spool.mark");
 	publish_state(&d); /* what the last turn changed */
 	log_info(NULL, NULL, "daemon.stopped", "stopped cleanly");
 	rc = EXIT_OK;

@@ -18,6 +18,10 @@ void db_rollback(sqlite3 *db);
 /* Prepare and bind: fmt letters s=const char* (NULL binds NULL), i=int,
  * I=int64, d=double. Returns a statement ready for sqlite3_step, or NULL. */
 MUST_USE sqlite3_stmt *db_prep(sqlite3 *db, const char *sql, const char *fmt, ...);
+/* The same from the statement cache (sql must be a string literal): give it
+ * back with db_done, never sqlite3_finalize.  For statements run per event. */
+MUST_USE sqlite3_stmt *db_get(sqlite3 *db, const char *sql, const char *fmt, ...);
+void db_done(sqlite3_stmt *st);
 MUST_USE int db_exec(sqlite3 *db, const char *sql, const char *fmt, ...); /* no rows */
 MUST_USE char *db_col_str(sqlite3_stmt *st, int col);                     /* malloc'd copy or NULL */
 /* The first column of the first row: malloc'd text (NULL when none); as an ISO-8601 time (0 when none). */
@@ -64,6 +68,7 @@ MUST_USE int spool_sync_ticket(const char *root, const struct episode *e);
 /* The note beside a ticket in held/ (<ticket>.reason) or failed/ (<ticket>.error). */
 MUST_USE int spool_write_note(const char *root, const struct episode *e);
 MUST_USE int spool_reconcile(sqlite3 *db, const char *root);
+MUST_USE int spool_mark_clean(sqlite3 *db); /* at a clean stop: the next start reconciles less */
 MUST_USE int spool_reject(const char *root, const char *name, const char *reason);
 MUST_USE int spool_scan(sqlite3 *db, struct config *c, const char *dir, int (*wanted)(const char *name),
 			int (*take)(sqlite3 *db, struct config *c, const char *name));
@@ -74,6 +79,9 @@ MUST_USE int spool_keep(const char *root, const char *src, const char *dir); /* 
  * episode or rejected), 1 when it is not ready yet (skip for now), -1 on an
  * internal error (file left in place, retried later). */
 MUST_USE int ingest_file(sqlite3 *db, struct config *c, const char *name);
+/* Group commit: up to INGEST_BATCH ideas per transaction and per sync. */
+#define INGEST_BATCH 256
+MUST_USE int ingest_batch(sqlite3 *db, struct config *c, char **names, int n); /* how many failed */
 MUST_USE int ingest_scan(sqlite3 *db, struct config *c);
 
 /* ---- context.c: series and follow-up facts for planning (context.json) -- */

@@ -7,6 +7,7 @@
 #include "daemon.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Migrations from version N to N+1; index 0 upgrades 1 -> 2.  Existing rows
@@ -60,10 +61,19 @@ static const char *const migrations[] = {
 	" ALTER TABLE episodes ADD COLUMN series_number INTEGER;"
 	" ALTER TABLE episodes ADD COLUMN follows_id TEXT REFERENCES episodes(id) ON DELETE SET NULL;"
 	" CREATE INDEX idx_episodes_series ON episodes(channel_id, series, series_number) WHERE series IS NOT NULL",
+	/* 5 -> 6: flat cost as history grows (issue 12): indexes for every
+	 * per-event query, and the daemon's clean-stop mark (spool.c) */
+	"CREATE INDEX idx_episodes_ingest_pending ON episodes(ingest_done, source_name) WHERE ingest_done = 0;"
+	" CREATE INDEX idx_episodes_queue ON episodes(channel_id, priority DESC, created_at) WHERE state = 'queued';"
+	" CREATE INDEX idx_episodes_hold_until ON episodes(hold_until) WHERE state = 'held';"
+	" CREATE INDEX idx_episodes_updated_at ON episodes(updated_at);"
+	" CREATE INDEX idx_cost_entries_channel_time ON cost_entries(channel_id, created_at);"
+	" CREATE INDEX idx_audit_logs_entity_id ON audit_logs(entity_id);"
+	" CREATE TABLE daemon_marks (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 	NULL
 };
 /* clang-format on */
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 static int schema_version(sqlite3 *db)
 {
@@ -184,11 +194,6 @@ fail:
 	return NULL;
 }
 
-void db_close(sqlite3 *db)
-{
-	if (db) sqlite3_close(db);
-}
-
 int db_begin(sqlite3 *db)
 {
 	return exec_script(db, "BEGIN IMMEDIATE", "starting a transaction");
@@ -203,11 +208,119 @@ void db_rollback(sqlite3 *db)
 	if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-static sqlite3_stmt *vprep(sqlite3 *db, const char *sql, const char *fmt, va_list ap)
+/* The statement cache: the daemon runs the same few statements on every
+ * event, and preparing one costs far more than running it on an index.  A
+ * statement is found by the address of its SQL text (a string literal, so
+ * one address per call site) and handed out again once it was reset. */
+#define STMT_CACHE 128
+static struct {
+	sqlite3 *db;
+	const char *sql;
+	sqlite3_stmt *st;
+	int busy; /* handed out and not yet back through db_done */
+} stmt_cache[STMT_CACHE];
+
+static size_t cache_slot(sqlite3 *db, const char *sql)
+{
+	size_t h = ((uintptr_t)sql >> 3 ^ (uintptr_t)db >> 4) % STMT_CACHE;
+	for (size_t k = 0; k < STMT_CACHE; k++, h = (h + 1) % STMT_CACHE)
+		if (!stmt_cache[h].st || (stmt_cache[h].sql == sql && stmt_cache[h].db == db)) return h;
+	return STMT_CACHE; /* full: prepare afresh */
+}
+
+#ifdef ACOG_TEST
+/* Test builds: ACOG_TEST_PLANS names a file that gets the query plan of
+ * every cached (per-event) statement, "sql<TAB>plan line" per line, so a
+ * test can prove none of them scans a table that grows with history. */
+static void log_plan(sqlite3 *db, const char *sql)
+{
+	const char *path = getenv("ACOG_TEST_PLANS");
+	char *q;
+	sqlite3_stmt *st;
+	FILE *f;
+	if (!path || !(f = fopen(path, "a"))) return;
+	q = xasprintf("EXPLAIN QUERY PLAN %s", sql);
+	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW) fprintf(f, "%s\t%s\n", sql, sqlite3_column_text(st, 3));
+		sqlite3_finalize(st);
+	}
+	free(q);
+	fclose(f);
+}
+#else
+#define log_plan(db, sql) ((void)0)
+#endif
+
+/* A cached statement when one is free (not being stepped by a caller up
+ * the stack), else a fresh one that db_done finalizes. */
+static int cached_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+	size_t h = cache_slot(db, sql);
+	int rc;
+	/* An address can be reused by other text (SQL built at run time): compare it. */
+	if (h < STMT_CACHE && stmt_cache[h].st && !stmt_cache[h].busy && strcmp(sqlite3_sql(stmt_cache[h].st), sql)) {
+		sqlite3_finalize(stmt_cache[h].st);
+		stmt_cache[h].st = NULL;
+	}
+	if (h < STMT_CACHE && stmt_cache[h].st && !stmt_cache[h].busy) {
+		stmt_cache[h].busy = 1;
+		*st = stmt_cache[h].st;
+		return SQLITE_OK;
+	}
+	if (h == STMT_CACHE || stmt_cache[h].st) return sqlite3_prepare_v2(db, sql, -1, st, NULL);
+	rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+	if (rc == SQLITE_OK) {
+		stmt_cache[h].db = db;
+		stmt_cache[h].sql = sql;
+		stmt_cache[h].st = *st;
+		stmt_cache[h].busy = 1;
+		log_plan(db, sql);
+	}
+	return rc;
+}
+
+void db_done(sqlite3_stmt *st)
+{
+	for (size_t i = 0; st && i < STMT_CACHE; i++)
+		if (stmt_cache[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			stmt_cache[i].busy = 0;
+			return;
+		}
+	sqlite3_finalize(st);
+}
+
+/* Before closing: the cache's statements of this connection go. */
+static void cache_drop(sqlite3 *db)
+{
+	for (size_t i = 0; i < STMT_CACHE; i++)
+		if (stmt_cache[i].db == db) {
+			sqlite3_finalize(stmt_cache[i].st);
+			memset(&stmt_cache[i], 0, sizeof stmt_cache[i]);
+		}
+	/* Open addressing: re-insert the others so their probe chains stay whole. */
+	for (size_t i = 0; i < STMT_CACHE; i++)
+		if (stmt_cache[i].st) {
+			typeof(stmt_cache[0]) e = stmt_cache[i];
+			memset(&stmt_cache[i], 0, sizeof e);
+			stmt_cache[cache_slot(e.db, e.sql)] = e;
+		}
+}
+
+void db_close(sqlite3 *db)
+{
+	if (!db) return;
+	cache_drop(db);
+	sqlite3_close(db);
+}
+
+static sqlite3_stmt *vprep(sqlite3 *db, int cache, const char *sql, const char *fmt, va_list ap)
 {
 	sqlite3_stmt *st;
 	int i = 1, prc;
-	if ((prc = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) != SQLITE_OK) {
+	prc = cache ? cached_prepare(db, sql, &st) : sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (prc != SQLITE_OK) {
 		err_set_kind(kind_of(prc), "database error: %s (in: %.60s)", sqlite3_errmsg(db), sql);
 		return NULL;
 	}
@@ -216,7 +329,7 @@ static sqlite3_stmt *vprep(sqlite3 *db, const char *sql, const char *fmt, va_lis
 	if ((int)strlen(fmt ? fmt : "") != sqlite3_bind_parameter_count(st)) {
 		err_set_kind(ERR_SOFTWARE, "bug: %zu parameter type(s) \"%s\" for a statement with %d (in: %.60s)",
 			     strlen(fmt ? fmt : ""), fmt ? fmt : "", sqlite3_bind_parameter_count(st), sql);
-		sqlite3_finalize(st);
+		db_done(st);
 		return NULL;
 	}
 	for (const char *f = fmt ? fmt : ""; *f; f++, i++) {
@@ -234,7 +347,7 @@ static sqlite3_stmt *vprep(sqlite3 *db, const char *sql, const char *fmt, va_lis
 		}
 		if (rc != SQLITE_OK) {
 			err_set_kind(ERR_SOFTWARE, "database error binding parameter %d: %s", i, sqlite3_errmsg(db));
-			sqlite3_finalize(st);
+			db_done(st);
 			return NULL;
 		}
 	}
@@ -246,7 +359,17 @@ sqlite3_stmt *db_prep(sqlite3 *db, const char *sql, const char *fmt, ...)
 	va_list ap;
 	sqlite3_stmt *st;
 	va_start(ap, fmt);
-	st = vprep(db, sql, fmt, ap);
+	st = vprep(db, 0, sql, fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+sqlite3_stmt *db_get(sqlite3 *db, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	sqlite3_stmt *st;
+	va_start(ap, fmt);
+	st = vprep(db, 1, sql, fmt, ap);
 	va_end(ap);
 	return st;
 }
@@ -257,16 +380,16 @@ int db_exec(sqlite3 *db, const char *sql, const char *fmt, ...)
 	sqlite3_stmt *st;
 	int rc;
 	va_start(ap, fmt);
-	st = vprep(db, sql, fmt, ap);
+	st = vprep(db, 1, sql, fmt, ap);
 	va_end(ap);
 	if (!st) return -1;
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		err_set_kind(kind_of(rc), "database error: %s%s", sqlite3_errmsg(db), busy_hint(rc));
-		sqlite3_finalize(st);
+		db_done(st);
 		return -1;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return 0;
 }
 
@@ -278,14 +401,14 @@ char *db_col_str(sqlite3_stmt *st, int col)
 
 static size_t vstrings(sqlite3 *db, char ***out, const char *sql, const char *fmt, va_list ap)
 {
-	sqlite3_stmt *st = vprep(db, sql, fmt, ap);
+	sqlite3_stmt *st = vprep(db, 1, sql, fmt, ap);
 	size_t n = 0;
 	*out = NULL;
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		*out = xrealloc(*out, (n + 1) * sizeof **out);
 		(*out)[n++] = xstrdup(sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "");
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return n;
 }
 
@@ -306,10 +429,10 @@ char *db_first(sqlite3 *db, const char *sql, const char *fmt, ...)
 	sqlite3_stmt *st;
 	char *s = NULL;
 	va_start(ap, fmt);
-	st = vprep(db, sql, fmt, ap);
+	st = vprep(db, 1, sql, fmt, ap);
 	va_end(ap);
 	if (st && sqlite3_step(st) == SQLITE_ROW) s = db_col_str(st, 0);
-	sqlite3_finalize(st);
+	db_done(st);
 	return s;
 }
 

@@ -61,15 +61,15 @@ static void fill(sqlite3_stmt *st, const char *root, struct episode *e)
 
 int episode_load(sqlite3 *db, const char *root, const char *id, struct episode *e)
 {
-	sqlite3_stmt *st = db_prep(db,
-				   "SELECT " EP_COLS " FROM episodes e JOIN channels c"
-				   " ON c.id = e.channel_id WHERE e.id = ?",
-				   "s", id);
+	sqlite3_stmt *st = db_get(db,
+				  "SELECT " EP_COLS " FROM episodes e JOIN channels c"
+				  " ON c.id = e.channel_id WHERE e.id = ?",
+				  "s", id);
 	int rc;
 	if (!st) return -1;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) fill(st, root, e);
-	sqlite3_finalize(st);
+	db_done(st);
 	return rc == SQLITE_ROW ? 0 : err_set_kind(ERR_NOINPUT, "no episode with id %s", id);
 }
 
@@ -80,10 +80,11 @@ int episode_resolve(sqlite3 *db, const char *root, const char *ref, struct episo
 
 	if (!ref || !*ref || strlen(ref) > 200)
 		return err_set_kind(ERR_USAGE, "give an episode id, id prefix or ticket name");
-	/* a prefix compared as text, not LIKE: '%' and '_' in ref match only themselves */
+	/* a prefix as a range of the primary key, not LIKE ('%' and '_' in ref
+	 * match only themselves): ids are hex digits and '-', all below '~' */
 	st = db_prep(db,
 		     "SELECT " EP_COLS " FROM episodes e JOIN channels c ON c.id = e.channel_id"
-		     " WHERE e.deleted_at IS NULL AND (e.ticket = ?1 OR substr(e.id, 1, length(?1)) = lower(?1))"
+		     " WHERE e.deleted_at IS NULL AND (e.ticket = ?1 OR (e.id >= lower(?1) AND e.id < lower(?1) || '~'))"
 		     " ORDER BY (e.ticket = ?1) DESC LIMIT 2",
 		     "s", ref);
 	if (!st) return -1;

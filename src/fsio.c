@@ -87,9 +87,31 @@ long fsio_tmp_pid(const char *name)
 	return pid > 0 && pid <= INT_MAX ? pid : 0;
 }
 
+/* Group commit (ingest of a burst): between fsio_defer_begin and
+ * fsio_defer_end the fsyncs of commits are left out, and fsio_defer_end
+ * makes all of them durable with one syncfs of the file system. */
+static int deferred;
+
+void fsio_defer_begin(void)
+{
+	deferred = 1;
+}
+
+int fsio_defer_end(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+	deferred = 0;
+	if (fd < 0) return err_set_errno("cannot open folder %s", dir);
+	if (syncfs(fd) < 0) rc = err_set_errno("cannot sync the file system of %s (disk full?)", dir);
+	close(fd);
+	return rc;
+}
+
 int fsio_fsync_dir(const char *dir)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd;
+	if (deferred) return 0;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) return err_set_errno("cannot open folder %s", dir);
 	if (fsync(fd) < 0 && errno != EINVAL) {
 		close(fd);
@@ -137,7 +159,7 @@ static int commit_steps(int fd, const char *tmp, const char *final, int flags)
 {
 	char *dir;
 	int rc;
-	if (fd >= 0 && fsync(fd) < 0) {
+	if (fd >= 0 && !deferred && fsync(fd) < 0) {
 		err_set_errno("cannot fsync %s (disk full?)", tmp);
 		close(fd);
 		return -1;

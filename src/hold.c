@@ -54,10 +54,10 @@ static int find_hold(sqlite3 *db, const char *channel_db_id, const char *stage, 
 	sqlite3_stmt *st;
 	int found = 0;
 	time_iso(time_now(), now);
-	st = db_prep(db,
-		     "SELECT kind, reason, until FROM channel_holds WHERE channel_id = ? AND (stage = ? OR stage = '*')"
-		     " AND (until IS NULL OR until > ?) ORDER BY stage = '*'",
-		     "sss", channel_db_id, stage, now);
+	st = db_get(db,
+		    "SELECT kind, reason, until FROM channel_holds WHERE channel_id = ? AND (stage = ? OR stage = '*')"
+		    " AND (until IS NULL OR until > ?) ORDER BY stage = '*'",
+		    "sss", channel_db_id, stage, now);
 	while (!found && st && sqlite3_step(st) == SQLITE_ROW) {
 		const char *k = (const char *)sqlite3_column_text(st, 0);
 		if (!paid && state_hold_paid_only(k)) continue; /* a budget spares free stages */
@@ -69,7 +69,7 @@ static int find_hold(sqlite3 *db, const char *channel_db_id, const char *stage, 
 			: time_parse_iso((const char *)sqlite3_column_text(st, 2)) + 0.0005;
 		found = 1;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return found;
 }
 
@@ -116,10 +116,10 @@ static int budget_allows(sqlite3 *db, struct config *c, const char *slug)
 
 static void release_channels(sqlite3 *db, struct config *c, const char *now)
 {
-	sqlite3_stmt *st = db_prep(db,
-				   "SELECT c.slug, h.stage, h.kind, h.until FROM channel_holds h"
-				   " JOIN channels c ON c.id = h.channel_id",
-				   NULL);
+	sqlite3_stmt *st = db_get(db,
+				  "SELECT c.slug, h.stage, h.kind, h.until FROM channel_holds h"
+				  " JOIN channels c ON c.id = h.channel_id",
+				  NULL);
 	struct sbuf due = { 0 }; /* "slug\tstage\tkind\n" lines, released after the scan */
 	char *line, *save = NULL;
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
@@ -129,7 +129,7 @@ static void release_channels(sqlite3 *db, struct config *c, const char *now)
 		if ((until && strcmp(until, now) <= 0) || (!strcmp(kind, "budget") && budget_allows(db, c, slug)))
 			sb_printf(&due, "%s\t%s\t%s\n", slug, sqlite3_column_text(st, 1), kind);
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	for (line = due.s ? strtok_r(due.s, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
 		char *stage = strchr(line, '\t'), *kind;
 		*stage++ = 0;
@@ -149,8 +149,8 @@ void hold_release_due(sqlite3 *db, struct config *c)
 	time_iso(time_now(), now);
 	release_channels(db, c, now);
 	n = db_strings(db, &ids,
-		       "SELECT id FROM episodes WHERE state = 'held' AND hold_until IS NOT NULL"
-		       " AND hold_until <= ?",
+		       "SELECT id FROM episodes INDEXED BY idx_episodes_hold_until WHERE state = 'held'"
+		       " AND hold_until IS NOT NULL AND hold_until <= ?",
 		       "s", now);
 	for (size_t i = 0; i < n; i++) {
 		struct episode e;
@@ -169,8 +169,9 @@ void hold_release_due(sqlite3 *db, struct config *c)
 double hold_next_release(sqlite3 *db)
 {
 	double t = db_time(db,
-			   "SELECT MIN(t) FROM (SELECT until AS t FROM channel_holds"
-			   " UNION ALL SELECT hold_until FROM episodes WHERE state = 'held')",
+			   "SELECT MIN(t) FROM (SELECT MIN(until) AS t FROM channel_holds"
+			   " UNION ALL SELECT MIN(hold_until) FROM episodes INDEXED BY idx_episodes_hold_until"
+			   " WHERE state = 'held')",
 			   NULL);
 	return t > 0 && t < time_now() ? time_now() + 1 : t;
 }

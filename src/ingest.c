@@ -93,28 +93,28 @@ static int find_duplicate(sqlite3 *db, const char *chan_db_id, const struct idea
 	sqlite3_stmt *st;
 	int found = 0;
 	if (idea->idempotency_key) {
-		st = db_prep(db,
-			     "SELECT ticket, id FROM episodes WHERE channel_id = ? AND idempotency_key = ?"
-			     " AND deleted_at IS NULL",
-			     "ss", chan_db_id, idea->idempotency_key);
+		st = db_get(db,
+			    "SELECT ticket, id FROM episodes WHERE channel_id = ? AND idempotency_key = ?"
+			    " AND deleted_at IS NULL",
+			    "ss", chan_db_id, idea->idempotency_key);
 		if (st && sqlite3_step(st) == SQLITE_ROW) {
 			snprintf(ticket, n, "%s (episode %s)", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
 			*why = "same idempotency_key";
 			found = 1;
 		}
-		sqlite3_finalize(st);
+		db_done(st);
 		if (found) return 1;
 	}
-	st = db_prep(db,
-		     "SELECT ticket, id FROM episodes WHERE channel_id = ? AND content_hash = ?"
-		     " AND deleted_at IS NULL",
-		     "ss", chan_db_id, hash);
+	st = db_get(db,
+		    "SELECT ticket, id FROM episodes WHERE channel_id = ? AND content_hash = ?"
+		    " AND deleted_at IS NULL",
+		    "ss", chan_db_id, hash);
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(ticket, n, "%s (episode %s)", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
 		*why = "same content for the same channel";
 		found = 1;
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return found;
 }
 
@@ -129,15 +129,14 @@ static void make_ticket(const char *channel, const char *topic, const char *id, 
 /* The row is born 'new' and the state machine's first event queues it at
  * the first stage, with its job and audit row, in the same transaction.
  * Its ticket is written by finish_ingest, after idea.json (crash order). */
-static int insert_episode(sqlite3 *db, struct config *c, struct channel *ch, const struct idea *idea, const char *name,
-			  const char *hash, const char *id, const char *ticket, const char *follows)
+static int insert_rows(sqlite3 *db, struct config *c, struct channel *ch, const struct idea *idea, const char *name,
+		       const char *hash, const char *id, const char *ticket, const char *follows)
 {
 	const char *series = json_str(idea->json, "series", NULL);
 	struct state_args a = { .actor_type = STATE_DAEMON, .actor = "ingest", .stage = &stage_table[0] };
 	char *idea_json = json_print(idea->json), *source = xasprintf("spool/incoming/%s", name);
 	int rc = -1;
 	a.reason = source;
-	if (db_begin(db) < 0) goto out;
 	if (db_exec(db,
 		    "INSERT INTO episodes (id, channel_id, title, slug, idea_source, idea,"
 		    " priority, ticket, location, stage, idempotency_key, content_hash, source_name, pulse_event_id,"
@@ -149,85 +148,135 @@ static int insert_episode(sqlite3 *db, struct config *c, struct channel *ch, con
 		    idea->priority, ticket, stage_table[0].name, stage_table[0].name, idea->idempotency_key, hash, name,
 		    json_str(idea->json, "pulse_event_id", ""), follows, series) == 0 &&
 	    state_born(db, c, id, &a) == 0)
-		rc = db_commit(db);
-out:
-	if (rc < 0) db_rollback(db);
+		rc = 0;
 	free(source);
 	free(idea_json);
+	return rc;
+}
+
+/* An accepted idea between its commit and ingest_done = 1. */
+struct pend {
+	struct episode e;
+	char *name, *hash, *idea, *src;
+};
+
+static void pend_free(struct pend *p)
+{
+	free(p->name);
+	free(p->hash);
+	free(p->idea);
+	free(p->src);
+	episode_free(&p->e);
+}
+
+static int pend_load(sqlite3 *db, struct config *c, const char *id, struct pend *p)
+{
+	sqlite3_stmt *st;
+	memset(p, 0, sizeof *p);
+	if (episode_load(db, c->root, id, &p->e) < 0) return -1;
+	st = db_get(db, "SELECT source_name, content_hash, idea FROM episodes WHERE id = ?", "s", id);
+	if (!st || sqlite3_step(st) != SQLITE_ROW) {
+		db_done(st);
+		episode_free(&p->e);
+		memset(p, 0, sizeof *p);
+		return -1;
+	}
+	p->name = db_col_str(st, 0);
+	p->hash = db_col_str(st, 1);
+	p->idea = db_col_str(st, 2);
+	db_done(st);
+	p->src = spool_path(c->root, "incoming", p->name);
+	return 0;
+}
+
+/* 1 when the incoming file is still there and is this idea (same canonical hash). */
+static int src_is_ours(const struct pend *p)
+{
+	size_t len;
+	char *raw = fsio_read(p->src, IDEA_MAX_BYTES, &len), h[65] = "";
+	struct idea parsed;
+	if (raw && idea_parse(raw, len, &parsed) == 0) {
+		char *canon = json_print(parsed.json);
+		hash_hex(canon, strlen(canon), h);
+		free(canon);
+		cJSON_Delete(parsed.json);
+	}
+	free(raw);
+	return strcmp(h, p->hash) == 0;
+}
+
+/* idea.json: the user's own bytes while the incoming file is there (a crash
+ * of a group commit may have left a copy never synced), else the stored copy. */
+static int finish_idea_json(const struct pend *p)
+{
+	char *idea_path = xasprintf("%s/idea.json", p->e.dir);
+	int rc = fsio_mkdirs(p->e.dir), ours = rc == 0 && src_is_ours(p);
+	if (rc == 0 && (ours || !fsio_exists(idea_path))) {
+		size_t len;
+		char *raw = ours ? fsio_read(p->src, IDEA_MAX_BYTES, &len) : NULL;
+		rc = raw ? fsio_write_atomic(idea_path, raw, len) : fsio_write_atomic_str(idea_path, p->idea);
+		free(raw);
+	}
+	free(idea_path);
+	return rc;
+}
+
+/* The ticket, then the incoming file goes (once idea.json is durable). */
+static int finish_ticket(struct config *c, const struct pend *p)
+{
+	if (spool_sync_ticket(c->root, &p->e) < 0) return -1;
+	if (src_is_ours(p) && fsio_unlink_durable(p->src) < 0) return -1;
+	return 0;
+}
+
+static void log_accepted(const struct pend *p)
+{
+	log_info(p->e.id, p->e.dir, "ingest.accepted", "spool/incoming/%s became episode %s, ticket spool/%s/%s",
+		 p->name, p->e.id, p->e.location, p->e.ticket);
+}
+
+/* ingest_done = 1 for the ideas whose files are in place.  Losing this
+ * commit in a crash only means finishing them again at start-up (which is
+ * safe to repeat), so it does not wait for the disk: the next commit with
+ * synchronous=FULL makes it durable. */
+static int mark_done(sqlite3 *db, char (*ids)[37], const int *ok, int n)
+{
+	int rc = db_exec(db, "PRAGMA synchronous=NORMAL", NULL);
+	if (rc == 0 && (rc = db_begin(db)) == 0) {
+		for (int i = 0; rc == 0 && i < n; i++)
+			if (ok[i]) rc = db_exec(db, "UPDATE episodes SET ingest_done = 1 WHERE id = ?", "s", ids[i]);
+		rc = rc == 0 ? db_commit(db) : -1;
+		if (rc < 0) db_rollback(db);
+	}
+	if (db_exec(db, "PRAGMA synchronous=FULL", NULL) < 0) rc = -1;
 	return rc;
 }
 
 /* Second half of an ingest; safe to repeat. */
 static int finish_ingest(sqlite3 *db, struct config *c, const char *id)
 {
-	struct episode e;
-	char *idea_path, *src = NULL, *name = NULL, *hash = NULL, *idea = NULL;
-	sqlite3_stmt *st;
+	struct pend p;
 	int rc = -1;
-
-	if (episode_load(db, c->root, id, &e) < 0) return -1;
-	st = db_prep(db, "SELECT source_name, content_hash, idea FROM episodes WHERE id = ?", "s", id);
-	if (!st || sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		episode_free(&e);
-		return -1;
+	if (pend_load(db, c, id, &p) < 0) return -1;
+	if (finish_idea_json(&p) == 0 && finish_ticket(c, &p) == 0) {
+		char one[1][37];
+		snprintf(one[0], sizeof one[0], "%s", id);
+		rc = mark_done(db, one, (int[]){ 1 }, 1);
 	}
-	name = db_col_str(st, 0);
-	hash = db_col_str(st, 1);
-	idea = db_col_str(st, 2);
-	sqlite3_finalize(st);
-
-	idea_path = xasprintf("%s/idea.json", e.dir);
-	src = spool_path(c->root, "incoming", name);
-	if (fsio_mkdirs(e.dir) < 0) goto out;
-	if (!fsio_exists(idea_path)) {
-		size_t len;
-		char *raw = fsio_read(src, IDEA_MAX_BYTES, &len);
-		/* The user's own bytes when we still have them, else the stored copy. */
-		if (raw)
-			rc = fsio_write_atomic(idea_path, raw, len);
-		else
-			rc = fsio_write_atomic_str(idea_path, idea);
-		free(raw);
-		if (rc < 0) goto out;
-	}
-	if (spool_sync_ticket(c->root, &e) < 0) goto out;
-	if (fsio_exists(src)) {
-		size_t len;
-		char *raw = fsio_read(src, IDEA_MAX_BYTES, &len), h[65] = "";
-		struct idea parsed;
-		if (raw && idea_parse(raw, len, &parsed) == 0) {
-			char *canon = json_print(parsed.json);
-			hash_hex(canon, strlen(canon), h);
-			free(canon);
-			cJSON_Delete(parsed.json);
-		}
-		free(raw);
-		if (strcmp(h, hash) == 0 && fsio_unlink_durable(src) < 0) goto out;
-	}
-	rc = db_exec(db, "UPDATE episodes SET ingest_done = 1 WHERE id = ?", "s", id);
-	if (rc == 0)
-		log_info(e.id, e.dir, "ingest.accepted", "spool/incoming/%s became episode %s, ticket spool/%s/%s",
-			 name, e.id, e.location, e.ticket);
-out:
-	free(idea_path);
-	free(src);
-	free(name);
-	free(hash);
-	free(idea);
-	episode_free(&e);
+	if (rc == 0) log_accepted(&p);
+	pend_free(&p);
 	return rc;
 }
 
 static int pending_for(sqlite3 *db, const char *name, const char *hash, char out[37])
 {
-	sqlite3_stmt *st = db_prep(db,
-				   "SELECT id FROM episodes WHERE ingest_done = 0 AND source_name = ?"
-				   " AND content_hash = ?",
-				   "ss", name, hash);
+	sqlite3_stmt *st = db_get(db,
+				  "SELECT id FROM episodes WHERE ingest_done = 0 AND source_name = ?"
+				  " AND content_hash = ?",
+				  "ss", name, hash);
 	int found = st && sqlite3_step(st) == SQLITE_ROW;
 	if (found) snprintf(out, 37, "%s", sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	db_done(st);
 	return found;
 }
 
@@ -248,53 +297,165 @@ static int followed(sqlite3 *db, struct config *c, const struct channel *ch, con
 	return rc;
 }
 
-static int accept_idea(sqlite3 *db, struct config *c, const char *name, struct idea *idea)
+/* The episode rows of an idea, inside the caller's transaction: 1 and id
+ * filled when there is an episode to finish (new or pending), 0 when the
+ * idea was rejected (unknown channel, duplicate), -1 on error. */
+static int admit_idea(sqlite3 *db, struct config *c, const char *name, struct idea *idea, char id[37])
 {
 	struct channel *ch = config_channel(c, idea->channel);
-	char hash[65], id[37], ticket[200], dup[300], follows[37] = "";
+	char hash[65], ticket[200], dup[300], follows[37] = "";
 	const char *why;
 	char *canon;
 
-	if (!ch) return reject_channel(c, name, idea->channel);
+	if (!ch) return reject_channel(c, name, idea->channel) < 0 ? -1 : 0;
 	canon = json_print(idea->json);
 	hash_hex(canon, strlen(canon), hash);
 	free(canon);
-	if (pending_for(db, name, hash, id)) return finish_ingest(db, c, id);
+	if (pending_for(db, name, hash, id)) return 1;
 	if (find_duplicate(db, ch->db_id, idea, hash, dup, sizeof dup, &why))
-		return reject(c, name, "duplicate of ticket %s: %s; nothing new was created", dup, why);
+		return reject(c, name, "duplicate of ticket %s: %s; nothing new was created", dup, why) < 0 ? -1 : 0;
 	if (followed(db, c, ch, json_str(idea->json, "follows", NULL), follows) < 0)
-		return reject_error(c, name, "follows: ");
+		return reject_error(c, name, "follows: ") < 0 ? -1 : 0;
 	uuid_new(id);
 	make_ticket(ch->id, idea->topic, id, ticket, sizeof ticket);
-	if (insert_episode(db, c, ch, idea, name, hash, id, ticket, *follows ? follows : NULL) < 0) return -1;
-	return finish_ingest(db, c, id);
+	return insert_rows(db, c, ch, idea, name, hash, id, ticket, *follows ? follows : NULL) < 0 ? -1 : 1;
 }
 
-int ingest_file(sqlite3 *db, struct config *c, const char *name)
+static int accept_idea(sqlite3 *db, struct config *c, const char *name, struct idea *idea)
+{
+	char id[37];
+	int rc;
+	if (db_begin(db) < 0) return -1;
+	rc = admit_idea(db, c, name, idea, id);
+	if (rc < 0 || db_commit(db) < 0) {
+		db_rollback(db);
+		return -1;
+	}
+	return rc > 0 ? finish_ingest(db, c, id) : 0;
+}
+
+/* 1 and idea filled when name is an idea to admit; 0 when there is nothing
+ * to do (ignored, gone, or rejected here); -1 on error. */
+static int read_idea(struct config *c, const char *name, struct idea *idea)
 {
 	char *path, *text;
-	struct idea idea;
 	size_t len;
-	int rc, gone;
+	int gone;
 
-	if (ignored_name(name)) return 1;
+	if (ignored_name(name)) return 0;
 	path = spool_path(c->root, "incoming", name);
 	text = intake_read(path, &len, &gone);
 	free(path);
 	if (!text && gone) return 0; /* gone already, or still being written (intake_read) */
-	if (text && idea_parse(text, len, &idea) == 0) {
+	if (!text || idea_parse(text, len, idea) < 0) {
 		free(text);
-		rc = accept_idea(db, c, name, &idea);
-		cJSON_Delete(idea.json);
-		return rc;
+		return reject_error(c, name, "") < 0 ? -1 : 0;
 	}
 	free(text);
-	return reject_error(c, name, "");
+	return 1;
+}
+
+int ingest_file(sqlite3 *db, struct config *c, const char *name)
+{
+	struct idea idea;
+	int rc = read_idea(c, name, &idea);
+	if (rc <= 0) return rc;
+	rc = accept_idea(db, c, name, &idea);
+	cJSON_Delete(idea.json);
+	return rc;
+}
+
+/* Group commit, step 1: every idea's rows in one transaction (one fsync of
+ * the database).  Returns how many episodes there are to finish. */
+static int admit_batch(sqlite3 *db, struct config *c, char **names, int n, char (*ids)[37])
+{
+	int k = 0;
+	if (db_begin(db) < 0) return -1;
+	for (int i = 0; i < n; i++) {
+		struct idea idea;
+		int rc = read_idea(c, names[i], &idea);
+		if (rc > 0) {
+			rc = admit_idea(db, c, names[i], &idea, ids[k]);
+			cJSON_Delete(idea.json);
+		}
+		if (rc < 0) {
+			db_rollback(db);
+			return -1;
+		}
+		for (int j = 0; rc > 0 && j < k; j++) /* one file, two events (written, then renamed) */
+			if (!strcmp(ids[j], ids[k])) rc = 0;
+		k += rc;
+	}
+	return db_commit(db) < 0 ? (db_rollback(db), -1) : k;
+}
+
+/* Step 2: idea.json of each, made durable together; then the tickets and
+ * the removal of the incoming files, durable together; then ingest_done of
+ * all in one transaction.  The same order per idea as finish_ingest, so a
+ * crash anywhere is finished by ingest_finish_pending. */
+static int finish_batch(sqlite3 *db, struct config *c, char (*ids)[37], int n)
+{
+	struct pend *p = xcalloc((size_t)n + 1, sizeof *p);
+	int *ok = xcalloc((size_t)n + 1, sizeof *ok), rc;
+	fsio_defer_begin();
+	for (int i = 0; i < n; i++) ok[i] = pend_load(db, c, ids[i], &p[i]) == 0 && finish_idea_json(&p[i]) == 0;
+	rc = fsio_defer_end(c->root);
+	fsio_defer_begin();
+	for (int i = 0; rc == 0 && i < n; i++) ok[i] = ok[i] && finish_ticket(c, &p[i]) == 0;
+	if (fsio_defer_end(c->root) < 0) rc = -1;
+	if (rc == 0) rc = mark_done(db, ids, ok, n);
+	for (int i = 0; i < n; i++) {
+		if (rc == 0 && ok[i]) log_accepted(&p[i]);
+		pend_free(&p[i]);
+	}
+	if (rc == 0 && n > 1)
+		log_info(NULL, NULL, "ingest.group", "%d ideas accepted together (one commit, two syncs)", n);
+	free(p);
+	free(ok);
+	return rc;
+}
+
+/* Ideas that arrived together (an inotify read, a start-up scan) are
+ * accepted together; a single one, or a group that fails, one by one.  A
+ * single idea keeps its own fsyncs: a syncfs also waits for everything
+ * else being written (a stage's video), which only pays for many ideas. */
+static int ingest_group(sqlite3 *db, struct config *c, char **names, int n)
+{
+	char(*ids)[37] = xcalloc((size_t)n + 1, sizeof *ids);
+	int k = n > 1 ? admit_batch(db, c, names, n, ids) : -1, failed = 0;
+	if (k > 0 && finish_batch(db, c, ids, k) < 0)
+		log_error(NULL, NULL, "ingest.error", "finishing %d ideas: %s (finished at the next start)", k,
+			  err_msg());
+	free(ids);
+	if (k >= 0) return 0;
+	for (int i = 0; i < n; i++)
+		if (ingest_file(db, c, names[i]) < 0) {
+			log_error(NULL, NULL, "ingest.error",
+				  "spool/incoming/%s: %s (left in place; retried on the next scan)", names[i],
+				  err_msg());
+			failed++;
+		}
+	return failed;
+}
+
+int ingest_batch(sqlite3 *db, struct config *c, char **names, int n)
+{
+	int failed = 0;
+	for (int i = 0; i < n; i += INGEST_BATCH)
+		failed += ingest_group(db, c, names + i, n - i < INGEST_BATCH ? n - i : INGEST_BATCH);
+	return failed;
 }
 
 int ingest_scan(sqlite3 *db, struct config *c)
 {
-	return spool_scan(db, c, "incoming", wanted_name, ingest_file);
+	char *dp = spool_path(c->root, "incoming", NULL), **names;
+	int n = fsio_list(dp, &names, wanted_name), failed;
+
+	free(dp);
+	if (n < 0) return err_set_errno("cannot read spool/incoming");
+	failed = ingest_batch(db, c, names, n);
+	fsio_list_free(names, n);
+	return failed ? err_set("%d idea(s) could not be ingested and stay in spool/incoming/", failed) : 0;
 }
 
 int ingest_finish_pending(sqlite3 *db, struct config *c)

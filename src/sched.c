@@ -58,39 +58,56 @@ static struct skip *skip_for(struct sched *s, const char *channel)
 struct cand {
 	struct job_ref job;
 	char channel[37];
+	int priority;
+	char created[32];
 };
+
+/* The channel's next job: the first row of idx_episodes_queue that has a
+ * due queued job, so a pick costs the same with 10 or 100,000 queued. */
+static int best_of_channel(sqlite3 *db, const char *channel, const char *now, struct cand *c)
+{
+	sqlite3_stmt *st = db_get(db,
+				  "SELECT j.id, j.episode_id, j.stage, j.retry_count, j.max_retries, e.priority,"
+				  " e.created_at FROM episodes e INDEXED BY idx_episodes_queue CROSS JOIN jobs j"
+				  " ON j.episode_id = e.id WHERE e.channel_id = ? AND e.state = 'queued'"
+				  " AND e.ingest_done = 1 AND j.status = 'queued'"
+				  " AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= ?) AND NOT" WAITS_FOR_EARLIER
+				  " ORDER BY e.priority DESC, e.created_at ASC LIMIT 1",
+				  "ss", channel, now);
+	int found = st && sqlite3_step(st) == SQLITE_ROW;
+	if (found) {
+		memset(c, 0, sizeof *c);
+		snprintf(c->job.id, 37, "%s", sqlite3_column_text(st, 0));
+		snprintf(c->job.episode_id, 37, "%s", sqlite3_column_text(st, 1));
+		snprintf(c->job.stage, 32, "%s", sqlite3_column_text(st, 2));
+		c->job.retry_count = sqlite3_column_int(st, 3);
+		c->job.max_retries = sqlite3_column_int(st, 4);
+		c->priority = sqlite3_column_int(st, 5);
+		snprintf(c->created, sizeof c->created, "%s", sqlite3_column_text(st, 6));
+		snprintf(c->channel, 37, "%s", channel);
+	}
+	db_done(st);
+	return found;
+}
+
+/* Global priority order: higher priority first, then the older episode. */
+static int cand_cmp(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	if (x->priority != y->priority) return x->priority > y->priority ? -1 : 1;
+	return strcmp(x->created, y->created);
+}
 
 static size_t best_per_channel(sqlite3 *db, struct cand **out)
 {
-	char now[32];
-	sqlite3_stmt *st;
-	struct cand *v = NULL;
-	size_t n = 0;
+	char now[32], **ch;
+	size_t nch = db_strings(db, &ch, "SELECT id FROM channels ORDER BY id", NULL), n = 0;
+	struct cand *v = xcalloc(nch + 1, sizeof *v);
 	time_iso(time_now(), now);
-	st = db_prep(db,
-		     "SELECT j.id, j.episode_id, j.stage, j.retry_count, j.max_retries, e.channel_id"
-		     " FROM jobs j JOIN episodes e ON e.id = j.episode_id"
-		     " WHERE j.status = 'queued' AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= ?)"
-		     " AND e.state = 'queued' AND e.ingest_done = 1 AND NOT" WAITS_FOR_EARLIER
-		     " ORDER BY e.priority DESC, e.created_at ASC, j.created_at ASC",
-		     "s", now);
-	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		const char *ch = (const char *)sqlite3_column_text(st, 5);
-		size_t i;
-		for (i = 0; i < n && strcmp(v[i].channel, ch); i++)
-			;
-		if (i < n) continue; /* this channel already has its best candidate */
-		v = xrealloc(v, (n + 1) * sizeof *v);
-		memset(&v[n], 0, sizeof *v);
-		snprintf(v[n].job.id, 37, "%s", sqlite3_column_text(st, 0));
-		snprintf(v[n].job.episode_id, 37, "%s", sqlite3_column_text(st, 1));
-		snprintf(v[n].job.stage, 32, "%s", sqlite3_column_text(st, 2));
-		v[n].job.retry_count = sqlite3_column_int(st, 3);
-		v[n].job.max_retries = sqlite3_column_int(st, 4);
-		snprintf(v[n].channel, 37, "%s", ch);
-		n++;
-	}
-	sqlite3_finalize(st);
+	for (size_t i = 0; i < nch; i++)
+		if (best_of_channel(db, ch[i], now, &v[n])) n++;
+	db_strings_free(ch, nch);
+	qsort(v, n, sizeof *v, cand_cmp);
 	*out = v;
 	return n;
 }

@@ -179,12 +179,12 @@ int spool_sync_ticket(const char *root, const struct episode *e)
 
 static int orphan_ticket(sqlite3 *db, const char *root, const char *dir, const char *name)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT 1 FROM episodes WHERE ticket = ?", "s", name);
+	sqlite3_stmt *st = db_get(db, "SELECT 1 FROM episodes WHERE ticket = ?", "s", name);
 	int known;
 	char *src, *reason;
 	if (!st) return -1;
 	known = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
+	db_done(st);
 	if (known) return 0;
 	src = spool_path(root, dir, name);
 	reason = xasprintf("spool/%s/%s: this ticket has no episode in acog.db (was the database "
@@ -210,10 +210,41 @@ static int ticket_name(const char *name)
 	return name[0] != '.' && !sidecar_name(name) && !strstr(name, ".tmp");
 }
 
+/* The time of the last clean stop, taken (deleted) so a crash from now on
+ * means a full reconciliation at the next start; "" when there was none. */
+static void take_clean_mark(sqlite3 *db, char since[32])
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT value FROM daemon_marks WHERE key = 'clean_stop'", NULL);
+	since[0] = 0;
+	if (st && sqlite3_step(st) == SQLITE_ROW) snprintf(since, 32, "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (since[0] && db_exec(db, "DELETE FROM daemon_marks WHERE key = 'clean_stop'", NULL) < 0) since[0] = 0;
+}
+
+/* At a clean stop every ticket is where the database says.  The margin
+ * covers a CLI command that committed just before and moves its ticket
+ * just after. */
+int spool_mark_clean(sqlite3 *db)
+{
+	char at[32];
+	time_iso(time_now() - 2, at);
+	return db_exec(db, "INSERT OR REPLACE INTO daemon_marks (key, value) VALUES ('clean_stop', ?)", "s", at);
+}
+
+/* Puts every ticket where the database says.  After a clean stop only the
+ * unfinished episodes and those changed since (a CLI command while the
+ * daemon was down) can be out of place, so start-up costs what is not
+ * finished, not the whole history; after a crash, every episode. */
 int spool_reconcile(sqlite3 *db, const char *root)
 {
-	sqlite3_stmt *st = db_prep(db, "SELECT id FROM episodes WHERE ingest_done = 1 AND deleted_at IS NULL", NULL);
+	char since[32];
+	sqlite3_stmt *st;
 	int rc = 0;
+	take_clean_mark(db, since);
+	st = db_prep(db,
+		     "SELECT id FROM episodes WHERE ingest_done = 1 AND deleted_at IS NULL"
+		     " AND (state IN ('new', 'queued', 'running', 'awaiting', 'held') OR updated_at >= ?)",
+		     "s", since);
 	if (!st) return -1;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		struct episode e;
@@ -229,8 +260,13 @@ int spool_reconcile(sqlite3 *db, const char *root)
 	}
 	sqlite3_finalize(st);
 	for (size_t i = 0; ticket_dir(i); i++) {
-		char *dp = spool_path(root, ticket_dir(i), NULL), **names;
-		int n = fsio_list(dp, &names, ticket_name);
+		char *dp, **names;
+		int n;
+		/* Orphans (a database restored from an older backup) in the finished
+		 * folders: looked for after a crash, which a restore looks like. */
+		if (since[0] && i >= stage_count && strcmp(ticket_dir(i), "held")) continue;
+		dp = spool_path(root, ticket_dir(i), NULL);
+		n = fsio_list(dp, &names, ticket_name);
 		for (int k = 0; k < n; k++) orphan_ticket(db, root, ticket_dir(i), names[k]);
 		fsio_list_free(names, n);
 		free(dp);

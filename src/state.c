@@ -264,16 +264,16 @@ static int cas_episode(sqlite3 *db, const struct episode *e, const struct cols *
 static int active_job(sqlite3 *db, const struct episode *e, const struct state_args *a, char id[37], char status[16])
 {
 	sqlite3_stmt *st = a->job
-		? db_prep(db, "SELECT id, status FROM jobs WHERE id = ? AND episode_id = ?", "ss", a->job->id, e->id)
-		: db_prep(db, "SELECT id, status FROM jobs WHERE episode_id = ? AND status IN ('queued', 'running')",
-			  "s", e->id);
+		? db_get(db, "SELECT id, status FROM jobs WHERE id = ? AND episode_id = ?", "ss", a->job->id, e->id)
+		: db_get(db, "SELECT id, status FROM jobs WHERE episode_id = ? AND status IN ('queued', 'running')",
+			 "s", e->id);
 	id[0] = status[0] = 0;
 	if (!st) return -1;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(id, 37, "%s", (const char *)sqlite3_column_text(st, 0));
 		snprintf(status, 16, "%s", (const char *)sqlite3_column_text(st, 1));
 	}
-	sqlite3_finalize(st);
+	db_done(st);
 	return 0;
 }
 

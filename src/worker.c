@@ -68,12 +68,12 @@ static void free_input(struct child_input *in)
 /* What the stage's provider stored so far (stagedb.c writes it). */
 static cJSON *provider_state(sqlite3 *db, const struct job_ref *j)
 {
-	sqlite3_stmt *st = db_prep(db,
-				   "SELECT json_group_object(key, value) FROM provider_state"
-				   " WHERE episode_id = ? AND stage = ?",
-				   "ss", j->episode_id, j->stage);
+	sqlite3_stmt *st = db_get(db,
+				  "SELECT json_group_object(key, value) FROM provider_state"
+				  " WHERE episode_id = ? AND stage = ?",
+				  "ss", j->episode_id, j->stage);
 	cJSON *o = st && sqlite3_step(st) == SQLITE_ROW ? cJSON_Parse((const char *)sqlite3_column_text(st, 0)) : NULL;
-	sqlite3_finalize(st);
+	db_done(st);
 	return cJSON_IsObject(o) ? o : (cJSON_Delete(o), cJSON_CreateObject());
 }
 
