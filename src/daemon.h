@@ -265,6 +265,7 @@ enum cli_opt {
 	CLI_PORT,
 	CLI_OUT,
 	CLI_TRUST,
+	CLI_REPAIR,
 	CLI_NOPTS
 };
 struct cli {
@@ -300,6 +301,7 @@ MUST_USE int cmd_doctor(struct cli *a);
 MUST_USE int cmd_keygen(struct cli *a);
 MUST_USE int cmd_upload(struct cli *a);
 MUST_USE int cmd_auth(struct cli *a); /* cmd_auth.c */
+MUST_USE int cmd_fsck(struct cli *a); /* cmd_fsck.c */
 extern const char demo_channel_yaml[];
 extern const char demo_idea_json[];
 

@@ -32,7 +32,7 @@ static const struct optdef {
 	[CLI_REASON] = { "reason", 0, "TEXT", 0, 0 },  [CLI_TO] = { "to", 0, "STAGE", 0, 0 },
 	[CLI_FROM] = { "from", 0, "STAGE", 0, 0 },     [CLI_DEVICE] = { "device", 0, NULL, 0, 0 },
 	[CLI_PORT] = { "port", 0, "N", 0, 65535 },     [CLI_OUT] = { "out", 0, "DIR", 0, 0 },
-	[CLI_TRUST] = { "trust", 0, "KEY.pub", 0, 0 },
+	[CLI_TRUST] = { "trust", 0, "KEY.pub", 0, 0 }, [CLI_REPAIR] = { "repair", 0, NULL, 0, 0 },
 };
 /* clang-format on */
 
@@ -85,6 +85,10 @@ static const struct command commands[] = {
 	  "One-time OAuth set-up of a channel's YouTube uploads: prints a consent URL and waits\n"
 	  "for the redirect on 127.0.0.1 (or the redirect URL pasted here); --device uses the\n"
 	  "device flow instead.  Stores the refresh token and releases the channel's auth holds." },
+	{ "fsck", cmd_fsck, NULL, 0, 0, OPT(CLI_REPAIR) | OPT(CLI_JSON), 0,
+	  "Check the root's invariants (tickets where the database says, notes, complete assets, nothing\n"
+	  "done or paid twice, no stray temporaries). Read-only unless --repair, which fixes only what is\n"
+	  "safe. Exit status 0: consistent; 65 (EX_DATAERR): problems remain." },
 	{ NULL, NULL, NULL, 0, 0, 0, 0, NULL }
 };
 /* clang-format on */
