@@ -32,7 +32,7 @@ UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_s
              tests/unit/test_registry.bin
 UNIT_LIB = $(filter-out build/asan/main.o build/asan/cmd_%.o,$(ASAN_OBJS))
 
-.PHONY: lint format all clean deps test check-asan unit demo bench install static test-static
+.PHONY: lint format all clean deps test check-asan unit demo bench install static test-static test-crash test-crash-points
 all: acog-batch
 
 acog-batch: $(OBJS)
@@ -72,6 +72,24 @@ test: all acog-batch-asan unit
 	ACOG_BIN=$(CURDIR)/acog-batch-asan /usr/bin/python3 -m pytest -q -p no:cacheprovider tests
 
 check-asan: test
+
+# The crash matrix at full size (issue 9): `make test-crash N=200 KILLS=30`
+# kills the daemon at random instants (and stage children alone) during N
+# ideas over 3 channels; `make test-crash-points STEP=1` aborts it after
+# every durable point of one episode's life (ACOG_CRASH_AFTER, ASan build
+# only).  `make test` runs both at a bounded size.  Figures: FIGURES=file.
+N ?= 200
+KILLS ?= 30
+CHILD_KILLS ?= 10
+STEP ?= 1
+FIGURES ?= $(CURDIR)/build/crash-figures.jsonl
+test-crash: acog-batch-asan
+	ACOG_MATRIX_IDEAS=$(N) ACOG_MATRIX_KILLS=$(KILLS) ACOG_MATRIX_CHILD_KILLS=$(CHILD_KILLS) \
+	ACOG_MATRIX_FIGURES=$(FIGURES) ACOG_BIN=$(CURDIR)/acog-batch-asan \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/test_crash_matrix.py -k random
+test-crash-points: acog-batch-asan
+	ACOG_MATRIX_POINT_STEP=$(STEP) ACOG_MATRIX_FIGURES=$(FIGURES) ACOG_BIN=$(CURDIR)/acog-batch-asan \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/test_crash_matrix.py -k points
 
 # `make static`: a fully static build/static/acog-batch.  Debian's curl and
 # cjson *source* packages are built once into build/static/ (cached), then
