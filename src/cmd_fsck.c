@@ -7,8 +7,9 @@
  * unless --repair, which fixes only what is safe (a ticket put where the
  * database says, a note written again, our own temporary removed) and never
  * deletes what a user gave us.  It runs beside a working daemon: every query
- * is a short read transaction, and a ticket seen out of place is looked at
- * again before it is reported.  Exit status 0: consistent (or all repaired);
+ * is a short read transaction, a ticket seen out of place is looked at
+ * again before it is reported, the assets of episodes at work are left
+ * alone, and tickets are not moved (the daemon's start does that).  Exit status 0: consistent (or all repaired);
  * EX_DATAERR: something is still wrong.
  */
 #define _GNU_SOURCE

@@ -99,7 +99,9 @@ static void check_episode(struct fsck *f, const char *id)
 	char *idea;
 	if (episode_load(f->db, f->root, id, &e) < 0) return;
 	bad = settled_faults(f, &e, &other);
-	if (bad && f->repair && spool_sync_ticket(f->root, &e) == 0 && ticket_faults(f->root, &e, &other) == 0)
+	/* Tickets are the daemon's to move while it runs (it reconciles them at start). */
+	if (bad && f->repair && !f->daemon_running && spool_sync_ticket(f->root, &e) == 0 &&
+	    ticket_faults(f->root, &e, &other) == 0)
 		report_ticket(f, &e, bad, other ? other : e.location, FSCK_REPAIRED);
 	else if (bad)
 		report_ticket(f, &e, bad, other ? other : e.location, FSCK_OPEN);
@@ -140,7 +142,8 @@ static const char asset_sql[] =
 	" (SELECT j.stage FROM jobs j, json_each(j.result, '$.outputs') o"
 	"  WHERE j.episode_id = a.episode_id AND j.status = 'completed' AND json_extract(o.value, '$.path') = a.name"
 	"  ORDER BY j.completed_at DESC LIMIT 1)"
-	" FROM assets a JOIN episodes e ON e.id = a.episode_id WHERE a.deleted_at IS NULL AND e.deleted_at IS NULL";
+	" FROM assets a JOIN episodes e ON e.id = a.episode_id WHERE a.deleted_at IS NULL AND e.deleted_at IS NULL"
+	" AND NOT (? AND e.state IN ('queued', 'running'))";
 
 struct asset {
 	char *uri, *type, *ticket, *episode, *sha, *stage;
@@ -170,10 +173,14 @@ static void check_asset(struct fsck *f, const struct asset *a)
 
 void fsck_assets(struct fsck *f)
 {
-	sqlite3_stmt *st = db_prep(f->db, asset_sql, NULL);
+	/* While the daemon runs, a stage at work may be rewriting its files. */
+	sqlite3_stmt *st = db_prep(f->db, asset_sql, "i", f->daemon_running);
 	struct asset *v = NULL;
 	size_t n = 0;
-	if (!st) return;
+	if (!st) {
+		fsck_add(f, "db_error", "acog.db", FSCK_OPEN, "acog.db: cannot list the assets: %s", err_msg());
+		return;
+	}
 	while (sqlite3_step(st) == SQLITE_ROW) { /* read all first: hashing must not hold the read */
 		v = xrealloc(v, (n + 1) * sizeof *v);
 		v[n] = (struct asset){ db_col_str(st, 0),
