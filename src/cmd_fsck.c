@@ -15,7 +15,6 @@
 #define _GNU_SOURCE
 #include "fsck.h"
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,26 +22,6 @@
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
-
-void fsck_add(struct fsck *f, const char *kind, const char *file, enum fsck_status st, const char *fmt, ...)
-{
-	static const char *const names[] = { "open", "repaired", "note" };
-	cJSON *o = cJSON_CreateObject();
-	char *msg;
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0) abort();
-	va_end(ap);
-	cJSON_AddStringToObject(o, "kind", kind);
-	cJSON_AddStringToObject(o, "file", file);
-	cJSON_AddStringToObject(o, "status", names[st]);
-	cJSON_AddStringToObject(o, "message", msg);
-	cJSON_AddItemToArray(f->findings, o);
-	if (st == FSCK_OPEN) f->problems++;
-	if (st == FSCK_REPAIRED) f->repaired++;
-	if (st == FSCK_NOTE) f->notes++;
-	free(msg);
-}
 
 /* Whether a daemon holds acog.lock, and when the last one started (the
  * lock file is rewritten with its pid at every start). */

@@ -7,12 +7,34 @@
  * belongs to a job.  Each query is its own short read transaction, so the
  * checker runs beside a working daemon.
  */
+#define _GNU_SOURCE
 #include "fsck.h"
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+void fsck_add(struct fsck *f, const char *kind, const char *file, enum fsck_status st, const char *fmt, ...)
+{
+	static const char *const names[] = { "open", "repaired", "note" };
+	cJSON *o = cJSON_CreateObject();
+	char *msg;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0) abort();
+	va_end(ap);
+	cJSON_AddStringToObject(o, "kind", kind);
+	cJSON_AddStringToObject(o, "file", file);
+	cJSON_AddStringToObject(o, "status", names[st]);
+	cJSON_AddStringToObject(o, "message", msg);
+	cJSON_AddItemToArray(f->findings, o);
+	if (st == FSCK_OPEN) f->problems++;
+	if (st == FSCK_REPAIRED) f->repaired++;
+	if (st == FSCK_NOTE) f->notes++;
+	free(msg);
+}
 
 /* Where a ticket may live: every stage folder, then published, failed, held. */
 static const char *ticket_folder(size_t i)
