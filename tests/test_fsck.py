@@ -1,6 +1,6 @@
-"""`acog-batch fsck`: the invariant checker.  A root is made once (two
-episodes through the real pipeline, one waiting at review, one cancelled
-into held/), copied per test, then broken on purpose in one way; fsck must
+"""`acog-batch fsck`: the invariant checker.  A root is made once (one
+episode through the real pipeline, waiting at review; one failed at
+planning, in failed/ with its .error note), copied per test, then broken on purpose in one way; fsck must
 name the file and the fix, exit EX_DATAERR (65), and --repair must fix what
 is safe to fix and nothing else."""
 import json
@@ -21,11 +21,11 @@ def made(tmp_path_factory):
     r = Root(tmp_path_factory.mktemp("fsck-made") / "root")
     run(["init"], r.path)
     r.channel("t")
+    # a channel whose planning fails at once: its episode is failed with a note, cheaply
+    r.channel("f", extra="  planning: {name: command, argv: [/bin/sh, -c, 'exit 1']}\n")
     r.drop(r.idea("Kept at review"), "a.json")
-    r.drop(r.idea("To be held"), "b.json")
+    r.drop(r.idea("To fail", channel="f"), "b.json")
     r.drain()
-    [b] = r.q("SELECT id FROM episodes WHERE source_name = 'b.json'")
-    r.cli("cancel", b["id"])
     return r.path
 
 
@@ -132,15 +132,26 @@ def test_duplicate_ticket(root):
 
 def test_missing_reason_file(root):
     ep = episode(root, "b.json")
-    note = root.path / "spool/held" / (ep["ticket"] + ".reason")
+    note = root.path / "spool/failed" / (ep["ticket"] + ".error")
     assert note.exists()
     note.unlink()
     p = fsck(root)
     assert p.returncode == EX_DATAERR
-    assert f"spool/held/{ep['ticket']}.reason: the note saying why episode {ep['id']} is held is missing" in p.stdout
+    assert f"spool/failed/{ep['ticket']}.error: the note saying why episode {ep['id']} is failed is missing" \
+        in p.stdout
     assert fsck(root, "--repair").returncode == 0
-    assert "acog-batch retry" in note.read_text()
+    assert "acog-batch retry" in note.read_text() and "planning" in note.read_text()
     assert fsck(root).returncode == 0
+
+
+def test_missing_held_reason(root):
+    ep = episode(root, "a.json")
+    root.cli("cancel", ep["id"])
+    note = root.path / "spool/held" / (ep["ticket"] + ".reason")
+    note.unlink()
+    p = fsck(root)
+    assert p.returncode == EX_DATAERR and f"spool/held/{ep['ticket']}.reason: the note" in p.stdout
+    assert fsck(root, "--repair").returncode == 0 and "cancelled" in note.read_text()
 
 
 def test_other_kinds_and_safe_repairs(root):
