@@ -179,7 +179,7 @@ def test_random_sigkills_lose_and_duplicate_nothing(matrix):
     first = max(1, IDEAS // 2)
     for i in range(first):
         m.drop(i)
-    kills = child_kills = 0
+    kills = child_kills = live_checks = 0
     dropped = first
     while kills < KILLS:
         m.start()
@@ -192,6 +192,10 @@ def test_random_sigkills_lose_and_duplicate_nothing(matrix):
                 time.sleep(rng.uniform(0.1, 1.0))
         if r.daemon.poll() is not None:
             raise AssertionError(r.log.read_text()[-3000:])
+        # fsck beside the working daemon: nothing it reports may be a false alarm
+        p = run(["fsck", "--json"], r.path, check=False)
+        assert p.returncode == 0, p.stdout
+        live_checks += 1
         m.cloud.kill()
         kills += 1
         # while it is down: more ideas arrive, a person approves
@@ -206,7 +210,7 @@ def test_random_sigkills_lose_and_duplicate_nothing(matrix):
     m.finish()
     counts = m.check(IDEAS)
     elapsed = time.monotonic() - t0
-    figures(mode="random", ideas=IDEAS, channels=3, kills=kills, child_kills=child_kills,
+    figures(mode="random", ideas=IDEAS, channels=3, kills=kills, child_kills=child_kills, live_fscks=live_checks,
             seconds=round(elapsed, 1), lost=0, **counts)
     assert kills >= KILLS and (child_kills >= 1 or CHILD_KILLS == 0 or KILLS < 2)
 
