@@ -22,10 +22,10 @@ SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor
        src/intake.c src/pulse.c src/cmd_pulse.c src/context.c src/cmd_report.c src/report_ctx.c \
        src/report_html.c src/report_episode.c src/report_review.c src/report_index.c src/report_diff.c \
        src/manage.c src/cmd_manage.c src/diff.c src/cmd_status_watch.c src/metrics.c src/notify.c src/words.c \
-       src/captions.c src/tts_offline.c src/prov_flite.c src/prov_festival.c src/voice_pick.c \
-       src/cmd_backup.c \
+       src/captions.c src/tts_offline.c src/prov_flite.c src/prov_festival.c src/voice_pick.c src/cmd_backup.c \
+       src/cmd_fsck.c src/fsck_db.c src/fsck_files.c \
        src/schema_blob.c src/demo_blob.c src/prompts_blob.c
-HDRS = src/base.h src/http.h src/provider.h src/daemon.h src/youtube.h src/report.h
+HDRS = src/base.h src/http.h src/provider.h src/daemon.h src/youtube.h src/report.h src/fsck.h
 OBJS = $(SRCS:src/%.c=build/obj/%.o)
 ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o)
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -36,8 +36,8 @@ UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_s
              tests/unit/test_registry.bin tests/unit/test_report.bin tests/unit/test_diff.bin tests/unit/test_words.bin
 UNIT_LIB = $(filter-out build/asan/main.o build/asan/cmd_%.o,$(ASAN_OBJS))
 
-.PHONY: lint format all clean deps readme-images test check-asan unit demo bench install static test-static fuzz fuzz-build fuzz-replay
-.PHONY: lint format all clean deps test check-asan unit demo bench bench-smoke install static test-static
+.PHONY: lint format all clean deps readme-images test check-asan unit demo bench bench-smoke install static test-static \
+	fuzz fuzz-build fuzz-replay test-crash test-crash-points
 all: acog-batch
 
 acog-batch: $(OBJS)
@@ -114,6 +114,24 @@ test: all acog-batch-asan unit fuzz-replay
 	ACOG_BIN=$(CURDIR)/acog-batch-asan /usr/bin/python3 -m pytest -q -p no:cacheprovider tests
 
 check-asan: test
+
+# The crash matrix at full size (issue 9): `make test-crash N=200 KILLS=30`
+# kills the daemon at random instants (and stage children alone) during N
+# ideas over 3 channels; `make test-crash-points STEP=1` aborts it after
+# every durable point of one episode's life (ACOG_CRASH_AFTER, ASan build
+# only).  `make test` runs both at a bounded size.  Figures: FIGURES=file.
+N ?= 200
+KILLS ?= 30
+CHILD_KILLS ?= 10
+STEP ?= 1
+FIGURES ?= $(CURDIR)/build/crash-figures.jsonl
+test-crash: acog-batch-asan
+	ACOG_MATRIX_IDEAS=$(N) ACOG_MATRIX_KILLS=$(KILLS) ACOG_MATRIX_CHILD_KILLS=$(CHILD_KILLS) \
+	ACOG_MATRIX_FIGURES=$(FIGURES) ACOG_BIN=$(CURDIR)/acog-batch-asan \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/test_crash_matrix.py -k random
+test-crash-points: acog-batch-asan
+	ACOG_MATRIX_POINT_STEP=$(STEP) ACOG_MATRIX_FIGURES=$(FIGURES) ACOG_BIN=$(CURDIR)/acog-batch-asan \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/test_crash_matrix.py -k points
 
 # `make static`: a fully static build/static/acog-batch.  Debian's curl and
 # cjson *source* packages are built once into build/static/ (cached), then

@@ -158,6 +158,19 @@ MUST_USE int fsio_unlink_durable(const char *path); /* only for our own files */
  * them; the count, or -1 with errno.  Free with fsio_list_free. */
 MUST_USE int fsio_list(const char *dir, char ***names, int (*keep)(const char *name));
 void fsio_list_free(char **names, int n); /* also after a failed fsio_list */
+/* Test builds (-DACOG_TEST) only: each durable point (a file committed,
+ * moved or unlinked durably, an SQLite commit: db_test_hook) is counted
+ * across processes in the file $ACOG_CRASH_COUNT (what each was in
+ * $ACOG_CRASH_COUNT.log), and the process aborts right after the Nth when
+ * $ACOG_CRASH_AFTER=N: the crash-point sweep of tests/test_crash_matrix.py. */
+#ifdef ACOG_TEST
+void fsio_durable(const char *what);
+struct sqlite3;
+void db_test_hook(struct sqlite3 *db);
+#else
+#define fsio_durable(what) ((void)0)
+#define db_test_hook(db) ((void)0)
+#endif
 
 /* ---- log.c: JSON lines on stderr, and per episode -------------------- */
 void log_set_stderr(int enabled);

@@ -335,6 +335,7 @@ enum cli_opt {
 	CLI_STATE,
 	CLI_ALL,
 	CLI_WATCH,
+	CLI_REPAIR,
 	CLI_NOPTS
 };
 struct cli {
@@ -390,6 +391,7 @@ MUST_USE int cli_since(const char *s, char out[32]); /* --since: ISO time or 30m
 MUST_USE int cmd_report(struct cli *a);
 void report_refresh(sqlite3 *db, const char *root, const char *episode_id, const char *episode_dir);
 MUST_USE cmd_fn cmd_backup, cmd_restore; /* cmd_backup.c */
+MUST_USE cmd_fn cmd_fsck;                /* cmd_fsck.c */
 extern const char demo_channel_yaml[];
 /* voice_pick.c: the demo channel.yaml with the best offline voice installed (malloc'd). */
 MUST_USE char *voice_pick_demo_yaml(const char *yaml);

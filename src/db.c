@@ -185,6 +185,7 @@ sqlite3 *db_open(const char *root, int create)
 			"PRAGMA foreign_keys=ON;",
 			path) < 0)
 		goto fail;
+	db_test_hook(db);
 	if (migrate(db, path) < 0) goto fail;
 	free(path);
 	return db;
@@ -193,6 +194,24 @@ fail:
 	free(path);
 	return NULL;
 }
+
+#ifdef ACOG_TEST
+/* Every commit, autocommit included, is a durable point (fsio_durable).  A
+ * WAL hook replaces SQLite's auto-checkpoint hook, so it checkpoints the
+ * same way (PASSIVE at 1000 pages). */
+static int wal_durable(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	(void)arg;
+	fsio_durable("sqlite commit");
+	if (pages >= 1000) sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return SQLITE_OK;
+}
+
+void db_test_hook(sqlite3 *db)
+{
+	if (getenv("ACOG_CRASH_COUNT") || getenv("ACOG_CRASH_AFTER")) sqlite3_wal_hook(db, wal_durable, NULL);
+}
+#endif
 
 int db_begin(sqlite3 *db)
 {

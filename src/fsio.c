@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -174,6 +175,7 @@ static int commit_steps(int fd, const char *tmp, const char *final, int flags)
 	dir = dir_of(final);
 	rc = fsio_fsync_dir(dir);
 	free(dir);
+	if (rc == 0) fsio_durable(final);
 	return rc;
 }
 
@@ -229,6 +231,7 @@ int fsio_move(const char *from, const char *to)
 	if (rc == 0 && strcmp(d1, d2) != 0) rc = fsio_fsync_dir(d1);
 	free(d1);
 	free(d2);
+	if (rc == 0) fsio_durable(to);
 	return rc;
 }
 
@@ -368,6 +371,7 @@ int fsio_unlink_durable(const char *path)
 	d = dir_of(path);
 	rc = fsio_fsync_dir(d);
 	free(d);
+	if (rc == 0) fsio_durable(path);
 	return rc;
 }
 
@@ -434,3 +438,39 @@ int fsio_discard(const char *path)
 	if (rc == 0 && rmdir(path) < 0) rc = err_set_errno("cannot remove folder %s", path);
 	return rc;
 }
+
+#ifdef ACOG_TEST
+/* The shared count: bumped under an exclusive lock, so the daemon and its
+ * stage children number their durable points in one sequence. */
+static long durable_bump(const char *path, const char *what)
+{
+	char buf[32] = { 0 }, *log = xasprintf("%s.log", path);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644), lf;
+	long n;
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) abort(); /* a test set-up error: loud */
+	n = pread(fd, buf, sizeof buf - 1, 0) > 0 ? strtol(buf, NULL, 10) + 1 : 1;
+	snprintf(buf, sizeof buf, "%ld\n", n);
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, strlen(buf), 0) < 0) abort();
+	if ((lf = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) >= 0) {
+		dprintf(lf, "%ld %ld %s\n", n, (long)getpid(), what);
+		close(lf);
+	}
+	close(fd);
+	free(log);
+	return n;
+}
+
+void fsio_durable(const char *what)
+{
+	static long local;
+	const char *count = getenv("ACOG_CRASH_COUNT"), *after = getenv("ACOG_CRASH_AFTER");
+	long n;
+	if (!count && !after) return;
+	n = count ? durable_bump(count, what) : ++local;
+	if (after && n == strtol(after, NULL, 10)) {
+		fprintf(stderr, "ACOG_CRASH_AFTER=%ld: aborting right after durable point %ld (%s), pid %ld\n", n, n,
+			what, (long)getpid());
+		abort();
+	}
+}
+#endif

@@ -53,6 +53,7 @@ static const struct optdef {
 	[CLI_STATE] = TEXT("state", "STATE"),
 	[CLI_ALL] = FLAG("all"),
 	[CLI_WATCH] = FLAG("watch"),
+	[CLI_REPAIR] = FLAG("repair"),
 #undef FLAG
 #undef TEXT
 };
@@ -141,6 +142,10 @@ static const struct command commands[] = {
 	  "Make the root (new or empty) from the backup SRC, or, without SRC, take over a root copied some\n"
 	  "other way (rsync -a, cp -a); then reconcile it: check the database, queue again ideas the copy's\n"
 	  "database never saw, requeue interrupted stages, put every ticket where the database says." },
+	{ "fsck", cmd_fsck, NULL, 0, 0, OPT(CLI_REPAIR) | OPT(CLI_JSON), 0,
+	  "Check the root's invariants (tickets where the database says, notes, complete assets, nothing\n"
+	  "done or paid twice, no stray temporaries). Read-only unless --repair, which fixes only what is\n"
+	  "safe. Exit status 0: consistent; 65 (EX_DATAERR): problems remain." },
 	{ NULL, NULL, NULL, 0, 0, 0, 0, NULL }
 };
 /* clang-format on */

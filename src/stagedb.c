@@ -29,6 +29,7 @@ static sqlite3 *open_db(const char *root, int flags)
 		db = NULL;
 	} else {
 		sqlite3_busy_timeout(db, 30000);
+		db_test_hook(db); /* test builds: its commits are crash points too */
 	}
 	free(path);
 	return db;
