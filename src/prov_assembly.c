@@ -8,9 +8,9 @@
  * the narration as AAC 128k; H.264 yuv420p, +faststart.  Clips may have
  * any length: a longer one is cut, a shorter one fills its segment as
  * video.short_clip says (hold its last frame, loop it, or show the title
- * card).  Then a thumbnail: a darkened frame from the middle of the first
- * avatar clip shown, within the clip's measured length (or a gradient
- * card), with the title drawn large.
+ * card).  Then a thumbnail (thumbnail.c): a frame from the middle of the
+ * first avatar clip shown, within the clip's measured length (or a
+ * gradient), with the title on a band below it.
  *
  * Invariants: final.mp4 appears only after ffprobe has found its duration
  * within 0.5 s of the narration's, and only through media_commit(); the
@@ -29,9 +29,7 @@
 #define CARD_COLOR "0x14213d"
 #define CARD_TITLE ".card-title.tmp.txt"
 #define CARD_CHANNEL ".card-channel.tmp.txt"
-#define THUMB_TITLE ".thumb-title.tmp.txt"
 #define FINAL_TMP ".final.tmp.mp4"
-#define THUMB_TMP ".thumbnail.tmp.png"
 #define MAX_DRIFT 0.5
 #define SHORT_SLACK 0.25   /* a clip this much shorter is not "short": it is held */
 #define THUMB_MIN_SEEK 0.2 /* seek no less: a clip of a frame or two has one at 0 */
@@ -258,60 +256,26 @@ static enum stage_rc verify_commit(struct stage_ctx *ctx, const struct assembly 
 	return STAGE_OK;
 }
 
-/* Thumbnail background: the middle of the first avatar clip shown (the
- * channel's face), else a gradient seeded by the title.  Never a b-roll
- * frame: a generated one carries its own caption, which would fight the
- * title.  The middle is the middle of what the clip has and the segment
- * shows, so the frame exists however short the clip is. */
-static void thumb_input(const struct assembly *as, struct media_argv *a)
+/* Thumbnail picture: the middle of the first avatar clip shown (the
+ * channel's face), else none (thumbnail.c draws a gradient).  Never a b-roll
+ * frame: a generated one carries its own caption.  The middle is the middle
+ * of what the clip has and the segment shows, so the frame exists however
+ * short the clip is. */
+static enum stage_rc thumbnail(struct stage_ctx *ctx, const struct assembly *as)
 {
-	uint32_t seed = 2166136261u;
-	for (size_t i = 0; i < as->t.n; i++) {
+	struct thumb_spec t = { .title = as->title, .font = as->font };
+	enum stage_rc rc;
+	for (size_t i = 0; i < as->t.n && !t.clip; i++) {
 		const struct media_seg *s = &as->t.seg[i];
 		const struct seg_src *c = &as->src[i];
 		double mid = fmin(s->end - s->start, c->clip_s) / 2;
 		if (s->broll || !c->clip) continue;
-		if (mid >= THUMB_MIN_SEEK) media_argv_opt(a, "-ss", "%.3f", mid);
-		media_argv_opt(a, "-i", "%s", c->clip);
-		return;
+		t.clip = c->clip;
+		t.seek = mid >= THUMB_MIN_SEEK ? mid : 0;
 	}
-	for (const char *p = as->title; *p; p++) seed = (seed ^ (unsigned char)*p) * 16777619u;
-	media_argv_words(a, "-f lavfi");
-	media_argv_opt(a, "-i", "gradients=s=%dx%d:c0=" CARD_COLOR ":c1=0x%06x:seed=%u", as->f.w, as->f.h,
-		       (seed & 0x7f7f7f) | 0x303030, seed);
-}
-
-static enum stage_rc thumbnail(struct stage_ctx *ctx, const struct assembly *as)
-{
-	const struct media_frame *f = &as->f;
-	int size = min_side(f) / 8;
-	char *t = media_wrap(as->title, wrap_cols(f, size), 4), *dt;
-	struct media_argv a = { 0 };
-	enum stage_rc rc;
-
-	if (media_write_scratch(THUMB_TITLE, t) < 0) {
-		free(t);
-		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-	}
-	dt = drawtext(as, THUMB_TITLE, size, "white", "(h-text_h)/2");
-	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
-	thumb_input(as, &a);
-	media_argv_words(&a, "-frames:v 1");
-	media_argv_opt(&a, "-vf",
-		       "scale=%d:%d:force_original_aspect_ratio=decrease,"
-		       "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,"
-		       "drawbox=c=black@0.45:t=fill,%s",
-		       f->w, f->h, f->w, f->h, dt);
-	media_argv_words(&a, "-f image2 -c:v png");
-	media_argv_add(&a, THUMB_TMP);
-	rc = media_run(ctx, &a, "thumbnail.png");
-	if (rc == STAGE_OK && media_commit(THUMB_TMP, "thumbnail.png") < 0)
-		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-	if (rc == STAGE_OK) stage_output(ctx, "thumbnail", "thumbnail.png", "image/png", -1);
-	media_argv_free(&a);
-	free(dt);
-	free(t);
-	return rc;
+	if ((rc = thumbnail_make(ctx, &as->f, &t, "thumbnail.png")) != STAGE_OK) return rc;
+	stage_output(ctx, "thumbnail", "thumbnail.png", "image/png", -1);
+	return STAGE_OK;
 }
 
 /* Settings, timeline, narration, font: everything checked before encoding. */
@@ -336,7 +300,7 @@ static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 }
 
 /* The scratch files a run leaves in the episode folder, removed whatever happened. */
-static const char *const scratch[] = { FINAL_TMP, THUMB_TMP, CARD_TITLE, CARD_CHANNEL, THUMB_TITLE };
+static const char *const scratch[] = { FINAL_TMP, CARD_TITLE, CARD_CHANNEL };
 
 static void assembly_free(struct assembly *as)
 {

@@ -263,6 +263,15 @@ MUST_USE enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media
 				       const char *filter, long frames, const char *final, const char *asset_type);
 MUST_USE int media_prune_clips(const char *dir, const struct media_timeline *t, int broll);
 
+/* ---- thumbnail.c: thumbnail.png (title on a band, clear of the picture) */
+struct thumb_spec {
+	const char *title, *font;
+	const char *clip; /* picture: a frame of this clip at seek seconds; NULL: a gradient only */
+	double seek;
+};
+MUST_USE enum stage_rc thumbnail_make(struct stage_ctx *ctx, const struct media_frame *f, const struct thumb_spec *t,
+				      const char *out);
+
 /* ---- clip_jobs.c: the per-segment clip-job loop (heygen, runway) ------- */
 struct clip_jobs;
 struct clip_seg;
