@@ -219,13 +219,15 @@ static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as)
 	int audio_input;
 	enum stage_rc rc;
 	double t0 = time_mono();
+	char *amap = NULL;
 
 	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
 	build_graph(as, &a, &g, &audio_input);
 	media_argv_opt(&a, "-i", "%s", as->audio);
+	if ((rc = music_mix(ctx, &a, &g, audio_input, &amap)) != STAGE_OK) goto out;
 	media_argv_opt(&a, "-filter_complex", "%s", g.s);
 	media_argv_words(&a, "-map [out]");
-	media_argv_opt(&a, "-map", "%d:a:0", audio_input);
+	media_argv_opt(&a, "-map", "%s", amap);
 	media_argv_words(&a, "-c:v libx264 -pix_fmt yuv420p");
 	media_argv_opt(&a, "-preset", "%s", as->f.preset);
 	media_argv_opt(&a, "-crf", "%d", as->f.crf);
@@ -236,6 +238,8 @@ static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as)
 	if (rc == STAGE_OK)
 		stage_log(ctx, "info", "encoded final.mp4 (%dx%d, %zu segments, preset %s) in %.1f s", as->f.w, as->f.h,
 			  as->t.n, as->f.preset, time_mono() - t0);
+out:
+	free(amap);
 	media_argv_free(&a);
 	sb_free(&g);
 	return rc;

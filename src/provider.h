@@ -98,6 +98,7 @@ extern const struct provider_opt credential_opts[]; /* credentials.c: api_key_en
 extern const struct provider_opt espeak_opts[], still_opts[], directory_opts[], command_opts[];
 extern const struct provider_opt openai_opts[], elevenlabs_opts[], heygen_opts[], runway_opts[];
 extern const struct provider_opt youtube_opts[]; /* prov_youtube.c */
+extern const struct provider_opt library_opts[]; /* prov_broll.c */
 MUST_USE int command_check(const cJSON *opts);
 
 /* ---- provider_opts.c: options checked against the registry, read with defaults */
@@ -262,6 +263,14 @@ MUST_USE long media_seg_frames(const struct media_seg *s, int fps);
 MUST_USE enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f, struct media_argv *in,
 				       const char *filter, long frames, const char *final, const char *asset_type);
 MUST_USE int media_prune_clips(const char *dir, const struct media_timeline *t, int broll);
+
+/* ---- chanfile.c: files channel.yaml names, kept inside the channel folder */
+MUST_USE int chanfile_inside(const char *dir, const char *path); /* both resolved */
+MUST_USE char *chanfile_path(const char *channel_dir, const char *rel, const char *what);
+
+/* ---- music.c: the music bed mixed under the narration (assembly) ------ */
+MUST_USE enum stage_rc music_mix(struct stage_ctx *ctx, struct media_argv *a, struct sbuf *g, int narration_input,
+				 char **map);
 
 /* ---- thumbnail.c: thumbnail.png (title on a band, clear of the picture) */
 struct thumb_spec {

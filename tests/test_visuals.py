@@ -51,6 +51,16 @@ def episode(tmp_path_factory):
     d = r.channel("t", review="false")
     # the placeholder presenter carries its own name, like the demo's avatar
     make_image(d / "avatar.png", "color=c=0x2b4c7e", "200x200", text="NOVA")
+    (d / "library").mkdir()
+    make_image(d / "library" / "a-still.png", "testsrc=r=1", "480x270")
+    (d / "music").mkdir()
+    # a low tone: easy to tell from the voice with a low-pass filter
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "sine=frequency=50:sample_rate=48000:duration=4", "-ac", "2", str(d / "music" / "bed.wav")],
+                   check=True)
+    yml = (d / "channel.yaml").read_text().replace("  broll: generated\n", "  broll: {name: library, dir: library}\n"
+                                                     "  audio: {name: espeak, gap_ms: 1500}\n")
+    (d / "channel.yaml").write_text(yml + "music: {file: music/bed.wav, volume_db: -6, duck: true}\n")
     r.drop(r.idea(LONG_TITLE), "v.json")
     r.drain()
     [ep] = r.status()
@@ -85,3 +95,52 @@ def test_thumbnail_title_on_band_clear_of_other_text(episode):
     assert mean(band) < 0.7 * mean(above), (mean(band), mean(above))
     var = mean([(v - mean(band)) ** 2 for v in band])
     assert var < 40, f"band luma variance {var:.1f}"
+
+
+def frame_diff(path, t0, t1, w=320, h=180):
+    a = b"".join(gray(path, w, h, ["-ss", str(t0)]))
+    b = b"".join(gray(path, w, h, ["-ss", str(t1)]))
+    return sum(abs(x - y) for x, y in zip(a, b)) / len(a)
+
+
+def test_still_image_broll_pans_and_zooms(episode):
+    root, ep = episode
+    d = root.episode_dir(ep["id"])
+    log = (d / "log.jsonl").read_text()
+    assert "still a-still.png" in log, "the library's still was used"
+    clips = sorted((d / "broll").glob("seg-*.mp4"))
+    assert clips
+    for c in clips:
+        dur = float(ffprobe(c)["format"]["duration"])
+        assert frame_diff(c, 0, dur - 0.3) > 3, f"{c.name}: the picture moves (zoompan), it is not a held still"
+
+
+def rms_db(path, start, length, lowpass=None):
+    af = (f"lowpass=f={lowpass},lowpass=f={lowpass},lowpass=f={lowpass}," if lowpass else "") + "astats=metadata=0"
+    p = subprocess.run(["ffmpeg", "-nostdin", "-v", "info", "-ss", f"{start:.3f}", "-t", f"{length:.3f}", "-i",
+                        str(path), "-vn", "-af", af, "-f", "null", "-"], capture_output=True, text=True, check=True)
+    m = re.findall(r"RMS level dB: (-?[\d.]+|-inf)", p.stderr)
+    return float(m[-1]) if m and m[-1] != "-inf" else -200.0
+
+
+def pauses(wav):
+    p = subprocess.run(["ffmpeg", "-nostdin", "-v", "info", "-i", str(wav), "-af",
+                        "silencedetect=noise=-45dB:d=1.0", "-f", "null", "-"], capture_output=True, text=True)
+    starts = [float(x) for x in re.findall(r"silence_start: ([\d.]+)", p.stderr)]
+    ends = [float(x) for x in re.findall(r"silence_end: ([\d.]+)", p.stderr)]
+    return list(zip(starts, ends))
+
+
+def test_music_bed_ducked_under_narration(episode):
+    root, ep = episode
+    d = root.episode_dir(ep["id"])
+    gaps = [g for g in pauses(d / "audio.wav") if g[1] - g[0] >= 1.2]
+    assert len(gaps) >= 2, gaps
+    bed_pause, bed_voice = [], []
+    for (s0, e0), (s1, _) in zip(gaps, gaps[1:]):
+        bed_pause.append(rms_db(d / "final.mp4", (s0 + e0) / 2, 0.4, lowpass=80))
+        mid = (e0 + s1) / 2  # the middle of the speech between two pauses
+        bed_voice.append(rms_db(d / "final.mp4", mid - 0.25, 0.5, lowpass=80))
+    assert min(bed_pause) > -40, f"the bed is heard in the pauses: {bed_pause}"
+    assert max(v - p for v, p in zip(bed_voice, bed_pause)) < -6, \
+        f"the bed is ducked while the narration speaks: voice {bed_voice} pause {bed_pause}"
