@@ -30,6 +30,7 @@
 #define CARD_TITLE ".card-title.tmp.txt"
 #define CARD_CHANNEL ".card-channel.tmp.txt"
 #define FINAL_TMP ".final.tmp.mp4"
+#define SHORTS_TMP ".shorts.tmp.mp4"
 #define MAX_DRIFT 0.5
 #define SHORT_SLACK 0.25   /* a clip this much shorter is not "short": it is held */
 #define THUMB_MIN_SEEK 0.2 /* seek no less: a clip of a frame or two has one at 0 */
@@ -190,8 +191,9 @@ static void add_segment(const struct assembly *as, const struct media_seg *s, lo
 static void add_subtitles(const struct assembly *as, struct sbuf *g)
 {
 	int size = as->f.h > as->f.w ? 9 : 16;
-	char *style = xasprintf("FontName=DejaVu Sans,FontSize=%d,Outline=1.2,Shadow=0,MarginV=%d", size,
-				as->f.h > as->f.w ? 40 : 18);
+	int tall = as->f.h > as->f.w; /* narrower lines, well inside the frame */
+	char *style = xasprintf("FontName=DejaVu Sans,FontSize=%d,Outline=1.2,Shadow=0,MarginV=%d,MarginL=%d,MarginR=%d",
+				size, tall ? 40 : 18, tall ? 24 : 10, tall ? 24 : 10);
 	char *es = media_filter_escape(style);
 	sb_printf(g, ",subtitles=filename=subtitles.srt:force_style=%s", es);
 	free(es);
@@ -212,7 +214,8 @@ static void build_graph(const struct assembly *as, struct media_argv *a, struct 
 	*audio_input = n;
 }
 
-static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as)
+/* Encodes to tmp; cut > 0: only the first cut seconds. */
+static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as, const char *tmp, double cut)
 {
 	struct media_argv a = { 0 };
 	struct sbuf g = { 0 };
@@ -232,11 +235,12 @@ static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as)
 	media_argv_opt(&a, "-preset", "%s", as->f.preset);
 	media_argv_opt(&a, "-crf", "%d", as->f.crf);
 	media_argv_opt(&a, "-r", "%d", as->f.fps);
+	if (cut > 0) media_argv_opt(&a, "-t", "%.3f", cut);
 	media_argv_words(&a, "-c:a aac -b:a 128k -ar 48000 -movflags +faststart -shortest -f mp4");
-	media_argv_add(&a, FINAL_TMP);
-	rc = media_run(ctx, &a, "final.mp4");
+	media_argv_add(&a, "%s", tmp);
+	rc = media_run(ctx, &a, tmp);
 	if (rc == STAGE_OK)
-		stage_log(ctx, "info", "encoded final.mp4 (%dx%d, %zu segments, preset %s) in %.1f s", as->f.w, as->f.h,
+		stage_log(ctx, "info", "encoded %s (%dx%d, %zu segments, preset %s) in %.1f s", tmp, as->f.w, as->f.h,
 			  as->t.n, as->f.preset, time_mono() - t0);
 out:
 	free(amap);
@@ -282,6 +286,19 @@ static enum stage_rc thumbnail(struct stage_ctx *ctx, const struct assembly *as)
 	return STAGE_OK;
 }
 
+/* The 9:16 cut (shorts.c): the same segments and captions in the tall frame. */
+static enum stage_rc shorts(struct stage_ctx *ctx, const struct assembly *as)
+{
+	struct assembly tall = *as;
+	double cut = shorts_cut(ctx, as->t.json);
+	enum stage_rc rc;
+
+	shorts_frame(&as->f, &tall.f);
+	if (card_files(&tall) < 0) return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	if ((rc = encode(ctx, &tall, SHORTS_TMP, cut)) != STAGE_OK) return rc;
+	return shorts_commit(ctx, SHORTS_TMP, &tall.f, cut);
+}
+
 /* Settings, timeline, narration, font: everything checked before encoding. */
 static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 {
@@ -304,7 +321,7 @@ static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 }
 
 /* The scratch files a run leaves in the episode folder, removed whatever happened. */
-static const char *const scratch[] = { FINAL_TMP, CARD_TITLE, CARD_CHANNEL };
+static const char *const scratch[] = { FINAL_TMP, SHORTS_TMP, CARD_TITLE, CARD_CHANNEL };
 
 static void assembly_free(struct assembly *as)
 {
@@ -321,9 +338,10 @@ enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx)
 	struct assembly as = { 0 };
 	enum stage_rc rc = prepare(ctx, &as);
 
-	if (rc == STAGE_OK) rc = encode(ctx, &as);
+	if (rc == STAGE_OK) rc = encode(ctx, &as, FINAL_TMP, 0);
 	if (rc == STAGE_OK) rc = verify_commit(ctx, &as);
 	if (rc == STAGE_OK) rc = thumbnail(ctx, &as);
+	if (rc == STAGE_OK && shorts_wanted(ctx)) rc = shorts(ctx, &as);
 	for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++) unlink(scratch[i]);
 	assembly_free(&as);
 	return rc;

@@ -272,6 +272,13 @@ MUST_USE char *chanfile_path(const char *channel_dir, const char *rel, const cha
 MUST_USE enum stage_rc music_mix(struct stage_ctx *ctx, struct media_argv *a, struct sbuf *g, int narration_input,
 				 char **map);
 
+/* ---- shorts.c: the 9:16 Shorts cut (shorts.mp4, shorts_metadata.json) -- */
+MUST_USE int shorts_wanted(const struct stage_ctx *ctx);
+void shorts_frame(const struct media_frame *f, struct media_frame *tall);
+MUST_USE double shorts_cut(const struct stage_ctx *ctx, const cJSON *timeline);
+MUST_USE enum stage_rc shorts_commit(struct stage_ctx *ctx, const char *tmp, const struct media_frame *tall,
+				     double cut);
+
 /* ---- thumbnail.c: thumbnail.png (title on a band, clear of the picture) */
 struct thumb_spec {
 	const char *title, *font;
