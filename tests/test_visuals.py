@@ -1,5 +1,6 @@
 """Offline visuals (issue 10, item 4): the thumbnail's title band, still-image
-b-roll from the channel library with pan and zoom, and the ducked music bed.
+b-roll from the channel library with pan and zoom, the ducked music bed, and
+the Shorts cut published by the directory provider as a second item.
 One small episode (320x180, a few seconds) is rendered once and measured with
 ffmpeg; nothing of acog-batch is mocked."""
 import json
@@ -59,8 +60,9 @@ def episode(tmp_path_factory):
                     "sine=frequency=50:sample_rate=48000:duration=4", "-ac", "2", str(d / "music" / "bed.wav")],
                    check=True)
     yml = (d / "channel.yaml").read_text().replace("  broll: generated\n", "  broll: {name: library, dir: library}\n"
-                                                     "  audio: {name: espeak, gap_ms: 1500}\n")
-    (d / "channel.yaml").write_text(yml + "music: {file: music/bed.wav, volume_db: -6, duck: true}\n")
+                                                     "  audio: {name: espeak, gap_ms: 1300, speed: 300}\n")
+    (d / "channel.yaml").write_text(yml + "music: {file: music/bed.wav, volume_db: -6, duck: true}\n"
+                                    "shorts: {enabled: true, max_seconds: 8}\n")
     r.drop(r.idea(LONG_TITLE), "v.json")
     r.drain()
     [ep] = r.status()
@@ -125,7 +127,7 @@ def rms_db(path, start, length, lowpass=None):
 
 def pauses(wav):
     p = subprocess.run(["ffmpeg", "-nostdin", "-v", "info", "-i", str(wav), "-af",
-                        "silencedetect=noise=-45dB:d=1.0", "-f", "null", "-"], capture_output=True, text=True)
+                        "silencedetect=noise=-45dB:d=0.9", "-f", "null", "-"], capture_output=True, text=True)
     starts = [float(x) for x in re.findall(r"silence_start: ([\d.]+)", p.stderr)]
     ends = [float(x) for x in re.findall(r"silence_end: ([\d.]+)", p.stderr)]
     return list(zip(starts, ends))
@@ -134,7 +136,7 @@ def pauses(wav):
 def test_music_bed_ducked_under_narration(episode):
     root, ep = episode
     d = root.episode_dir(ep["id"])
-    gaps = [g for g in pauses(d / "audio.wav") if g[1] - g[0] >= 1.2]
+    gaps = [g for g in pauses(d / "audio.wav") if g[1] - g[0] >= 1.1][:5]
     assert len(gaps) >= 2, gaps
     bed_pause, bed_voice = [], []
     for (s0, e0), (s1, _) in zip(gaps, gaps[1:]):
@@ -144,3 +146,17 @@ def test_music_bed_ducked_under_narration(episode):
     assert min(bed_pause) > -40, f"the bed is heard in the pauses: {bed_pause}"
     assert max(v - p for v, p in zip(bed_voice, bed_pause)) < -6, \
         f"the bed is ducked while the narration speaks: voice {bed_voice} pause {bed_pause}"
+
+
+def test_shorts_cut_published_as_second_item(episode):
+    from test_shorts import check_cut
+    root, ep = episode
+    assert ep["status"] == "published", ep
+    d = root.episode_dir(ep["id"])
+    check_cut(d)
+    out = root.path / "channels/t/outbox"
+    main = json.loads((out / ep["id"] / "manifest.json").read_text())
+    short = json.loads((out / (ep["id"] + "-shorts") / "manifest.json").read_text())
+    assert short["cut"] == "shorts" and short["title"].endswith("#Shorts") and "cut" not in main
+    assert (out / (ep["id"] + "-shorts") / "final.mp4").read_bytes() == (d / "shorts.mp4").read_bytes()
+    assert (out / ep["id"] / "final.mp4").read_bytes() == (d / "final.mp4").read_bytes()
