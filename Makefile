@@ -21,7 +21,7 @@ SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor
        src/cmd_auth.c src/status_youtube.c \
        src/intake.c src/pulse.c src/cmd_pulse.c \
        src/schema_blob.c src/demo_blob.c src/prompts_blob.c \
-       src/thumbnail.c src/chanfile.c src/music.c src/shorts.c
+       src/thumbnail.c src/chanfile.c src/music.c src/shorts.c src/repurpose.c
 HDRS = src/base.h src/http.h src/provider.h src/daemon.h src/youtube.h
 OBJS = $(SRCS:src/%.c=build/obj/%.o)
 ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o)

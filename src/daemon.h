@@ -75,6 +75,12 @@ MUST_USE int spool_keep(const char *root, const char *src, const char *dir); /* 
  * internal error (file left in place, retried later). */
 MUST_USE int ingest_file(sqlite3 *db, struct config *c, const char *name);
 MUST_USE int ingest_scan(sqlite3 *db, struct config *c);
+/* repurpose.c: idea_source repurpose (from: EPISODE).  check: validates from
+ * (-1 + err_set) and sets *start when the idea is one; copy: brings the
+ * source's paid work into the new episode's folder (repeatable). */
+MUST_USE int repurpose_check(sqlite3 *db, struct config *c, const struct channel *ch, const cJSON *idea,
+			     const struct stage_def **start);
+MUST_USE int repurpose_copy(sqlite3 *db, struct config *c, const struct episode *e, const char *idea_text);
 
 /* ---- pulse.c: trend events in spool/pulse/ become ideas by channel rules - */
 MUST_USE int pulse_file(sqlite3 *db, struct config *c, const char *name);

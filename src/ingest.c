@@ -120,9 +120,9 @@ static void make_ticket(const char *channel, const char *topic, const char *id, 
  * the first stage, with its job and audit row, in the same transaction.
  * Its ticket is written by finish_ingest, after idea.json (crash order). */
 static int insert_episode(sqlite3 *db, struct config *c, struct channel *ch, const struct idea *idea, const char *name,
-			  const char *hash, const char *id, const char *ticket)
+			  const char *hash, const char *id, const char *ticket, const struct stage_def *start)
 {
-	struct state_args a = { .actor_type = STATE_DAEMON, .actor = "ingest", .stage = &stage_table[0] };
+	struct state_args a = { .actor_type = STATE_DAEMON, .actor = "ingest", .stage = start };
 	char *idea_json = json_print(idea->json), *source = xasprintf("spool/incoming/%s", name);
 	int rc = -1;
 	a.reason = source;
@@ -177,7 +177,7 @@ static int finish_ingest(sqlite3 *db, struct config *c, const char *id)
 		free(raw);
 		if (rc < 0) goto out;
 	}
-	if (spool_sync_ticket(c->root, &e) < 0) goto out;
+	if (repurpose_copy(db, c, &e, idea) < 0 || spool_sync_ticket(c->root, &e) < 0) goto out;
 	if (fsio_exists(src)) {
 		size_t len;
 		char *raw = fsio_read(src, IDEA_MAX_BYTES, &len), h[65] = "";
@@ -220,6 +220,7 @@ static int pending_for(sqlite3 *db, const char *name, const char *hash, char out
 static int accept_idea(sqlite3 *db, struct config *c, const char *name, struct idea *idea)
 {
 	struct channel *ch = config_channel(c, idea->channel);
+	const struct stage_def *start = &stage_table[0];
 	char hash[65], id[37], ticket[200], dup[300];
 	const char *why;
 	char *canon;
@@ -231,9 +232,10 @@ static int accept_idea(sqlite3 *db, struct config *c, const char *name, struct i
 	if (pending_for(db, name, hash, id)) return finish_ingest(db, c, id);
 	if (find_duplicate(db, ch->db_id, idea, hash, dup, sizeof dup, &why))
 		return reject(c, name, "duplicate of ticket %s: %s; nothing new was created", dup, why);
+	if (repurpose_check(db, c, ch, idea->json, &start) < 0) return reject(c, name, "%s", err_msg());
 	uuid_new(id);
 	make_ticket(ch->id, idea->topic, id, ticket, sizeof ticket);
-	if (insert_episode(db, c, ch, idea, name, hash, id, ticket) < 0) return -1;
+	if (insert_episode(db, c, ch, idea, name, hash, id, ticket, start) < 0) return -1;
 	return finish_ingest(db, c, id);
 }
 
