@@ -308,14 +308,16 @@ enum stage_rc prov_upload_directory(struct stage_ctx *ctx)
 	char *outbox = directory_outbox(ctx->channel_dir, ctx->provider), *final = NULL;
 	cJSON *m = NULL;
 	enum stage_rc rc = STAGE_OK;
+	int only;
 
 	if (!path_component_ok(ctx->episode_id) || ctx->episode_id[0] == '.') {
 		rc = stage_fail(ctx, STAGE_FAIL, "episode id '%s' cannot name a folder", ctx->episode_id);
 		goto out;
 	}
-	final = xasprintf("%s/%s", outbox, ctx->episode_id);
-	if ((rc = publish_item(ctx, outbox, final, 0, &m)) != STAGE_OK ||
-	    (rc = publish_shorts(ctx, outbox)) != STAGE_OK)
+	only = shorts_only(ctx);
+	final = xasprintf("%s/%s%s", outbox, ctx->episode_id, only ? SHORTS_SUFFIX : "");
+	if ((rc = publish_item(ctx, outbox, final, only, &m)) != STAGE_OK ||
+	    (!only && (rc = publish_shorts(ctx, outbox)) != STAGE_OK))
 		goto out;
 	if (write_publish_json(ctx, final, json_str(m, "published_at", "")) < 0)
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());

@@ -8,7 +8,8 @@
  * a Shorts cut (shorts.mp4, shorts_metadata.json), it is uploaded after the
  * video as a video of its own, with its state under keys prefixed "shorts_"
  * (so a restart resumes it and never uploads either twice), and publish.json
- * gains shorts_video_id and shorts_url.
+ * gains shorts_video_id and shorts_url.  A repurposed Shorts cut (shorts.c,
+ * shorts_only) publishes the Shorts video alone.
  *
  * Options (a contract): client_id; client_secret_file | client_secret_env;
  * refresh_token_file; api_base; token_url; privacy; category_id;
@@ -134,6 +135,7 @@ out:
 enum stage_rc prov_upload_youtube(struct stage_ctx *ctx)
 {
 	struct yt_job sj = { 0 };
+	int only = shorts_only(ctx); /* a repurposed Shorts cut: the 16:9 video is the source's */
 	char *video = xasprintf("%s/final.mp4", ctx->episode_dir),
 	     *thumb = xasprintf("%s/thumbnail.png", ctx->episode_dir);
 	char *srt = xasprintf("%s/subtitles.srt", ctx->episode_dir),
@@ -157,9 +159,9 @@ enum stage_rc prov_upload_youtube(struct stage_ctx *ctx)
 		rc = stage_fail(ctx, STAGE_FAIL, "%s; run metadata again (acog-batch retry %s --from metadata)",
 				err_msg(), ctx->episode_id);
 	else
-		rc = youtube_publish(&job);
+		rc = only ? STAGE_OK : youtube_publish(&job);
 	if (rc == STAGE_OK) rc = publish_shorts(&job, &sj);
-	if (rc == STAGE_OK && write_publish_json(ctx, &job, &sj) < 0)
+	if (rc == STAGE_OK && write_publish_json(ctx, only ? &sj : &job, only ? NULL : &sj) < 0)
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	if (rc == STAGE_OK) stage_log(ctx, "info", "published %s", job.url);
 	cJSON_Delete(meta);

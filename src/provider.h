@@ -274,6 +274,7 @@ MUST_USE enum stage_rc music_mix(struct stage_ctx *ctx, struct media_argv *a, st
 
 /* ---- shorts.c: the 9:16 Shorts cut (shorts.mp4, shorts_metadata.json) -- */
 MUST_USE int shorts_wanted(const struct stage_ctx *ctx);
+MUST_USE int shorts_only(const struct stage_ctx *ctx); /* publish the Shorts cut alone (a repurpose) */
 void shorts_frame(const struct media_frame *f, struct media_frame *tall);
 MUST_USE double shorts_cut(const struct stage_ctx *ctx, const cJSON *timeline);
 MUST_USE enum stage_rc shorts_commit(struct stage_ctx *ctx, const char *tmp, const struct media_frame *tall,

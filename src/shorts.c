@@ -30,6 +30,13 @@ int shorts_wanted(const struct stage_ctx *ctx)
 	return json_bool(s, "enabled", 0) || json_bool(ctx->idea, "shorts", 0);
 }
 
+/* A repurposed episode asking for the Shorts cut is that cut only: its
+ * 16:9 video is the source's, published already, so it is not published again. */
+int shorts_only(const struct stage_ctx *ctx)
+{
+	return json_bool(ctx->idea, "shorts", 0) && !strcmp(json_str(ctx->idea, "idea_source", ""), "repurpose");
+}
+
 static double shorts_max(const struct stage_ctx *ctx)
 {
 	double m = json_num(ctx->channel, "shorts.max_seconds", SHORTS_LIMIT);

@@ -52,6 +52,11 @@ def test_repurpose_makes_a_shorts_cut_with_no_paid_call(root, tmp_path):
         assert (v["width"], v["height"]) == (180, 320)
         assert float(ffprobe(d / "shorts.mp4")["format"]["duration"]) <= 60
 
+        out = root.path / "channels/c/outbox"
+        assert (out / (new["id"] + "-shorts") / "manifest.json").exists(), "the cut is published"
+        assert not (out / new["id"]).exists(), "the source's 16:9 video is not published a second time"
+        assert json.loads((d / "publish.json").read_text())["location"].endswith("-shorts")
+
         errors = {p.name: p.read_text() for p in (root.path / "spool/rejected").glob("*.error")}
         assert "no episode is \"no-such-episode\"" in errors["bad.json.error"], errors
         assert "belongs to channel 'c'" in errors["other.json.error"], errors
