@@ -160,3 +160,13 @@ def test_shorts_cut_published_as_second_item(episode):
     assert short["cut"] == "shorts" and short["title"].endswith("#Shorts") and "cut" not in main
     assert (out / (ep["id"] + "-shorts") / "final.mp4").read_bytes() == (d / "shorts.mp4").read_bytes()
     assert (out / ep["id"] / "final.mp4").read_bytes() == (d / "final.mp4").read_bytes()
+
+
+def test_bad_music_and_shorts_settings_are_refused(root):
+    root.channel("t", extra="music: {file: ../../outside.mp3, volume_db: 5}\nshorts: {enabled: yes-please}\n")
+    root.drop(root.idea("Anything"), "m.json")
+    root.drain()
+    [err] = (root.path / "spool/rejected").glob("*.error")
+    text = err.read_text()
+    assert "music.file" in text and "relative to the channel folder" in text, text
+    assert "music.volume_db" in text and "shorts.enabled" in text, text
