@@ -170,3 +170,18 @@ def test_bad_music_and_shorts_settings_are_refused(root):
     text = err.read_text()
     assert "music.file" in text and "relative to the channel folder" in text, text
     assert "music.volume_db" in text and "shorts.enabled" in text, text
+
+
+def test_library_outside_the_channel_folder_is_refused(root, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    make_image(outside / "secret.png", "color=c=red", "64x64")
+    d = root.channel("t", review="false")
+    (d / "lib").symlink_to(outside)
+    yml = (d / "channel.yaml").read_text().replace("  broll: generated\n", "  broll: {name: library, dir: lib}\n")
+    (d / "channel.yaml").write_text(yml)
+    root.drop(root.idea("Why do stars twinkle?"), "o.json")
+    root.drain()
+    [ep] = root.status()
+    assert ep["status"] == "failed" and ep["stage"] == "broll", ep
+    assert "leads outside the channel folder" in (ep.get("last_error") or root.show(ep["id"]).get("last_error", "")), ep
