@@ -255,6 +255,7 @@ MUST_USE int config_load(struct config *c, const char *root);
 void config_free(struct config *c);
 MUST_USE struct channel *config_channel(struct config *c, const char *id);
 void pulse_rules_check(const cJSON *rules, struct sbuf *errs); /* pulse.c: channel.yaml's pulse: block */
+void visuals_check(const cJSON *cfg, struct sbuf *errs);       /* music.c: channel.yaml's music: and shorts: */
 /* providers.<stage> normalised to an object with at least "name". Caller frees. */
 MUST_USE cJSON *config_provider(const struct channel *ch, const char *stage);
 MUST_USE int config_gate(const struct channel *ch, const char *gate); /* script_review/review */

@@ -94,6 +94,7 @@ static int check_channel(const struct channel *ch, const char *path)
 	for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
 		check_section(&sections[i], json_get(ch->cfg, sections[i].name), &errs);
 	pulse_rules_check(json_get(ch->cfg, "pulse"), &errs);
+	visuals_check(ch->cfg, &errs);
 	for (size_t i = 0; i < stage_count; i++) {
 		cJSON *opts;
 		if (stage_table[i].kind != STAGE_WORK) continue;

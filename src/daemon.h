@@ -83,6 +83,12 @@ MUST_USE int ingest_file(sqlite3 *db, struct config *c, const char *name);
 #define INGEST_BATCH 256
 MUST_USE int ingest_batch(sqlite3 *db, struct config *c, char **names, int n); /* how many failed */
 MUST_USE int ingest_scan(sqlite3 *db, struct config *c);
+/* repurpose.c: idea_source repurpose (from: EPISODE).  check: validates from
+ * (-1 + err_set) and sets *start when the idea is one; copy: brings the
+ * source's paid work into the new episode's folder (repeatable). */
+MUST_USE int repurpose_check(sqlite3 *db, struct config *c, const struct channel *ch, const cJSON *idea,
+			     const struct stage_def **start);
+MUST_USE int repurpose_copy(sqlite3 *db, struct config *c, const struct episode *e, const char *idea_text);
 
 /* ---- context.c: series and follow-up facts for planning (context.json) -- */
 MUST_USE int context_write(sqlite3 *db, const char *root, const char *episode_id, const char *episode_dir);

@@ -130,10 +130,11 @@ static void make_ticket(const char *channel, const char *topic, const char *id, 
  * the first stage, with its job and audit row, in the same transaction.
  * Its ticket is written by finish_ingest, after idea.json (crash order). */
 static int insert_rows(sqlite3 *db, struct config *c, struct channel *ch, const struct idea *idea, const char *name,
-		       const char *hash, const char *id, const char *ticket, const char *follows)
+		       const char *hash, const char *id, const char *ticket, const char *follows,
+		       const struct stage_def *start)
 {
 	const char *series = json_str(idea->json, "series", NULL);
-	struct state_args a = { .actor_type = STATE_DAEMON, .actor = "ingest", .stage = &stage_table[0] };
+	struct state_args a = { .actor_type = STATE_DAEMON, .actor = "ingest", .stage = start };
 	char *idea_json = json_print(idea->json), *source = xasprintf("spool/incoming/%s", name);
 	int rc = -1;
 	a.reason = source;
@@ -221,10 +222,11 @@ static int finish_idea_json(const struct pend *p)
 	return rc;
 }
 
-/* The ticket, then the incoming file goes (once idea.json is durable). */
-static int finish_ticket(struct config *c, const struct pend *p)
+/* A repurposed episode's copied assets, the ticket, then the incoming file
+ * goes (once idea.json is durable). */
+static int finish_ticket(sqlite3 *db, struct config *c, const struct pend *p)
 {
-	if (spool_sync_ticket(c->root, &p->e) < 0) return -1;
+	if (repurpose_copy(db, c, &p->e, p->idea) < 0 || spool_sync_ticket(c->root, &p->e) < 0) return -1;
 	if (src_is_ours(p) && fsio_unlink_durable(p->src) < 0) return -1;
 	return 0;
 }
@@ -258,7 +260,7 @@ static int finish_ingest(sqlite3 *db, struct config *c, const char *id)
 	struct pend p;
 	int rc = -1;
 	if (pend_load(db, c, id, &p) < 0) return -1;
-	if (finish_idea_json(&p) == 0 && finish_ticket(c, &p) == 0) {
+	if (finish_idea_json(&p) == 0 && finish_ticket(db, c, &p) == 0) {
 		char one[1][37];
 		snprintf(one[0], sizeof one[0], "%s", id);
 		rc = mark_done(db, one, (int[]){ 1 }, 1);
@@ -303,6 +305,7 @@ static int followed(sqlite3 *db, struct config *c, const struct channel *ch, con
 static int admit_idea(sqlite3 *db, struct config *c, const char *name, struct idea *idea, char id[37])
 {
 	struct channel *ch = config_channel(c, idea->channel);
+	const struct stage_def *start = &stage_table[0];
 	char hash[65], ticket[200], dup[300], follows[37] = "";
 	const char *why;
 	char *canon;
@@ -316,9 +319,10 @@ static int admit_idea(sqlite3 *db, struct config *c, const char *name, struct id
 		return reject(c, name, "duplicate of ticket %s: %s; nothing new was created", dup, why) < 0 ? -1 : 0;
 	if (followed(db, c, ch, json_str(idea->json, "follows", NULL), follows) < 0)
 		return reject_error(c, name, "follows: ") < 0 ? -1 : 0;
+	if (repurpose_check(db, c, ch, idea->json, &start) < 0) return reject_error(c, name, "") < 0 ? -1 : 0;
 	uuid_new(id);
 	make_ticket(ch->id, idea->topic, id, ticket, sizeof ticket);
-	return insert_rows(db, c, ch, idea, name, hash, id, ticket, *follows ? follows : NULL) < 0 ? -1 : 1;
+	return insert_rows(db, c, ch, idea, name, hash, id, ticket, *follows ? follows : NULL, start) < 0 ? -1 : 1;
 }
 
 static int accept_idea(sqlite3 *db, struct config *c, const char *name, struct idea *idea)
@@ -401,7 +405,7 @@ static int finish_batch(sqlite3 *db, struct config *c, char (*ids)[37], int n)
 	for (int i = 0; i < n; i++) ok[i] = pend_load(db, c, ids[i], &p[i]) == 0 && finish_idea_json(&p[i]) == 0;
 	rc = fsio_defer_end(c->root);
 	fsio_defer_begin();
-	for (int i = 0; rc == 0 && i < n; i++) ok[i] = ok[i] && finish_ticket(c, &p[i]) == 0;
+	for (int i = 0; rc == 0 && i < n; i++) ok[i] = ok[i] && finish_ticket(db, c, &p[i]) == 0;
 	if (fsio_defer_end(c->root) < 0) rc = -1;
 	if (rc == 0) rc = mark_done(db, ids, ok, n);
 	for (int i = 0; i < n; i++) {

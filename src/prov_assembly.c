@@ -8,9 +8,9 @@
  * the narration as AAC 128k; H.264 yuv420p, +faststart.  Clips may have
  * any length: a longer one is cut, a shorter one fills its segment as
  * video.short_clip says (hold its last frame, loop it, or show the title
- * card).  Then a thumbnail: a darkened frame from the middle of the first
- * avatar clip shown, within the clip's measured length (or a gradient
- * card), with the title drawn large.
+ * card).  Then a thumbnail (thumbnail.c): a frame from the middle of the
+ * first avatar clip shown, within the clip's measured length (or a
+ * gradient), with the title on a band below it.
  *
  * Invariants: final.mp4 appears only after ffprobe has found its duration
  * within 0.5 s of the narration's, and only through media_commit(); the
@@ -29,9 +29,8 @@
 #define CARD_COLOR "0x14213d"
 #define CARD_TITLE ".card-title.tmp.txt"
 #define CARD_CHANNEL ".card-channel.tmp.txt"
-#define THUMB_TITLE ".thumb-title.tmp.txt"
 #define FINAL_TMP ".final.tmp.mp4"
-#define THUMB_TMP ".thumbnail.tmp.png"
+#define SHORTS_TMP ".shorts.tmp.mp4"
 #define MAX_DRIFT 0.5
 #define SHORT_SLACK 0.25   /* a clip this much shorter is not "short": it is held */
 #define THUMB_MIN_SEEK 0.2 /* seek no less: a clip of a frame or two has one at 0 */
@@ -193,14 +192,15 @@ static void add_segment(const struct assembly *as, const struct media_seg *s, lo
 static void add_subtitles(const struct assembly *as, struct sbuf *g)
 {
 	int size = as->f.h > as->f.w ? 9 : 16;
+	int tall = as->f.h > as->f.w; /* narrower lines, well inside the frame */
 	char *style, *es;
 
-	if (as->ass) { /* captions.ass carries its own style */
+	if (as->ass && !tall) { /* captions.ass carries its own style, laid out for the wide frame */
 		sb_puts(g, ",subtitles=filename=captions.ass");
 		return;
 	}
-	style = xasprintf("FontName=DejaVu Sans,FontSize=%d,Outline=1.2,Shadow=0,MarginV=%d", size,
-			  as->f.h > as->f.w ? 40 : 18);
+	style = xasprintf("FontName=DejaVu Sans,FontSize=%d,Outline=1.2,Shadow=0,MarginV=%d,MarginL=%d,MarginR=%d",
+			  size, tall ? 40 : 18, tall ? 24 : 10, tall ? 24 : 10);
 	es = media_filter_escape(style);
 	sb_printf(g, ",subtitles=filename=subtitles.srt:force_style=%s", es);
 	free(es);
@@ -221,30 +221,36 @@ static void build_graph(const struct assembly *as, struct media_argv *a, struct 
 	*audio_input = n;
 }
 
-static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as)
+/* Encodes to tmp; cut > 0: only the first cut seconds. */
+static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as, const char *tmp, double cut)
 {
 	struct media_argv a = { 0 };
 	struct sbuf g = { 0 };
 	int audio_input;
 	enum stage_rc rc;
 	double t0 = time_mono();
+	char *amap = NULL;
 
 	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
 	build_graph(as, &a, &g, &audio_input);
 	media_argv_opt(&a, "-i", "%s", as->audio);
+	if ((rc = music_mix(ctx, &a, &g, audio_input, &amap)) != STAGE_OK) goto out;
 	media_argv_opt(&a, "-filter_complex", "%s", g.s);
 	media_argv_words(&a, "-map [out]");
-	media_argv_opt(&a, "-map", "%d:a:0", audio_input);
+	media_argv_opt(&a, "-map", "%s", amap);
 	media_argv_words(&a, "-c:v libx264 -pix_fmt yuv420p");
 	media_argv_opt(&a, "-preset", "%s", as->f.preset);
 	media_argv_opt(&a, "-crf", "%d", as->f.crf);
 	media_argv_opt(&a, "-r", "%d", as->f.fps);
+	if (cut > 0) media_argv_opt(&a, "-t", "%.3f", cut);
 	media_argv_words(&a, "-c:a aac -b:a 128k -ar 48000 -movflags +faststart -shortest -f mp4");
-	media_argv_add(&a, FINAL_TMP);
-	rc = media_run(ctx, &a, "final.mp4");
+	media_argv_add(&a, "%s", tmp);
+	rc = media_run(ctx, &a, tmp);
 	if (rc == STAGE_OK)
-		stage_log(ctx, "info", "encoded final.mp4 (%dx%d, %zu segments, preset %s) in %.1f s", as->f.w, as->f.h,
+		stage_log(ctx, "info", "encoded %s (%dx%d, %zu segments, preset %s) in %.1f s", tmp, as->f.w, as->f.h,
 			  as->t.n, as->f.preset, time_mono() - t0);
+out:
+	free(amap);
 	media_argv_free(&a);
 	sb_free(&g);
 	return rc;
@@ -265,60 +271,39 @@ static enum stage_rc verify_commit(struct stage_ctx *ctx, const struct assembly 
 	return STAGE_OK;
 }
 
-/* Thumbnail background: the middle of the first avatar clip shown (the
- * channel's face), else a gradient seeded by the title.  Never a b-roll
- * frame: a generated one carries its own caption, which would fight the
- * title.  The middle is the middle of what the clip has and the segment
- * shows, so the frame exists however short the clip is. */
-static void thumb_input(const struct assembly *as, struct media_argv *a)
+/* Thumbnail picture: the middle of the first avatar clip shown (the
+ * channel's face), else none (thumbnail.c draws a gradient).  Never a b-roll
+ * frame: a generated one carries its own caption.  The middle is the middle
+ * of what the clip has and the segment shows, so the frame exists however
+ * short the clip is. */
+static enum stage_rc thumbnail(struct stage_ctx *ctx, const struct assembly *as)
 {
-	uint32_t seed = 2166136261u;
-	for (size_t i = 0; i < as->t.n; i++) {
+	struct thumb_spec t = { .title = as->title, .font = as->font };
+	enum stage_rc rc;
+	for (size_t i = 0; i < as->t.n && !t.clip; i++) {
 		const struct media_seg *s = &as->t.seg[i];
 		const struct seg_src *c = &as->src[i];
 		double mid = fmin(s->end - s->start, c->clip_s) / 2;
 		if (s->broll || !c->clip) continue;
-		if (mid >= THUMB_MIN_SEEK) media_argv_opt(a, "-ss", "%.3f", mid);
-		media_argv_opt(a, "-i", "%s", c->clip);
-		return;
+		t.clip = c->clip;
+		t.seek = mid >= THUMB_MIN_SEEK ? mid : 0;
 	}
-	for (const char *p = as->title; *p; p++) seed = (seed ^ (unsigned char)*p) * 16777619u;
-	media_argv_words(a, "-f lavfi");
-	media_argv_opt(a, "-i", "gradients=s=%dx%d:c0=" CARD_COLOR ":c1=0x%06x:seed=%u", as->f.w, as->f.h,
-		       (seed & 0x7f7f7f) | 0x303030, seed);
+	if ((rc = thumbnail_make(ctx, &as->f, &t, "thumbnail.png")) != STAGE_OK) return rc;
+	stage_output(ctx, "thumbnail", "thumbnail.png", "image/png", -1);
+	return STAGE_OK;
 }
 
-static enum stage_rc thumbnail(struct stage_ctx *ctx, const struct assembly *as)
+/* The 9:16 cut (shorts.c): the same segments and captions in the tall frame. */
+static enum stage_rc shorts(struct stage_ctx *ctx, const struct assembly *as)
 {
-	const struct media_frame *f = &as->f;
-	int size = min_side(f) / 8;
-	char *t = media_wrap(as->title, wrap_cols(f, size), 4), *dt;
-	struct media_argv a = { 0 };
+	struct assembly tall = *as;
+	double cut = shorts_cut(ctx, as->t.json);
 	enum stage_rc rc;
 
-	if (media_write_scratch(THUMB_TITLE, t) < 0) {
-		free(t);
-		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-	}
-	dt = drawtext(as, THUMB_TITLE, size, "white", "(h-text_h)/2");
-	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
-	thumb_input(as, &a);
-	media_argv_words(&a, "-frames:v 1");
-	media_argv_opt(&a, "-vf",
-		       "scale=%d:%d:force_original_aspect_ratio=decrease,"
-		       "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,"
-		       "drawbox=c=black@0.45:t=fill,%s",
-		       f->w, f->h, f->w, f->h, dt);
-	media_argv_words(&a, "-f image2 -c:v png");
-	media_argv_add(&a, THUMB_TMP);
-	rc = media_run(ctx, &a, "thumbnail.png");
-	if (rc == STAGE_OK && media_commit(THUMB_TMP, "thumbnail.png") < 0)
-		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-	if (rc == STAGE_OK) stage_output(ctx, "thumbnail", "thumbnail.png", "image/png", -1);
-	media_argv_free(&a);
-	free(dt);
-	free(t);
-	return rc;
+	shorts_frame(&as->f, &tall.f);
+	if (card_files(&tall) < 0) return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	if ((rc = encode(ctx, &tall, SHORTS_TMP, cut)) != STAGE_OK) return rc;
+	return shorts_commit(ctx, SHORTS_TMP, &tall.f, cut);
 }
 
 /* Settings, timeline, narration, font: everything checked before encoding. */
@@ -345,7 +330,7 @@ static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 }
 
 /* The scratch files a run leaves in the episode folder, removed whatever happened. */
-static const char *const scratch[] = { FINAL_TMP, THUMB_TMP, CARD_TITLE, CARD_CHANNEL, THUMB_TITLE };
+static const char *const scratch[] = { FINAL_TMP, SHORTS_TMP, CARD_TITLE, CARD_CHANNEL };
 
 static void assembly_free(struct assembly *as)
 {
@@ -362,9 +347,10 @@ enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx)
 	struct assembly as = { 0 };
 	enum stage_rc rc = prepare(ctx, &as);
 
-	if (rc == STAGE_OK) rc = encode(ctx, &as);
+	if (rc == STAGE_OK) rc = encode(ctx, &as, FINAL_TMP, 0);
 	if (rc == STAGE_OK) rc = verify_commit(ctx, &as);
 	if (rc == STAGE_OK) rc = thumbnail(ctx, &as);
+	if (rc == STAGE_OK && shorts_wanted(ctx)) rc = shorts(ctx, &as);
 	for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++) unlink(scratch[i]);
 	assembly_free(&as);
 	return rc;

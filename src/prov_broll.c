@@ -11,6 +11,11 @@
  *             the most words with the description; ties go to the first name
  *             in byte order.  Looped or cut to length, scaled and padded.  An
  *             empty library falls back to generated, and says so in the log.
+ *             A still (png, jpg, webp) becomes a slow pan or zoom (zoompan),
+ *             the move chosen from a hash of the segment's index and
+ *             description, so a re-run gives the same clip.  The folder
+ *             (option dir, default library) and every file used must be
+ *             inside the channel folder, through symbolic links too.
  *
  * Invariants: clips appear only through media_commit(); text reaches
  * drawtext only through a scratch file (textfile=, expansion=none); clips of
@@ -26,6 +31,26 @@
 #include <unistd.h>
 
 #define SIDECAR_MAX (64 * 1024)
+#define ZOOM "1.15" /* how far a still's move zooms in */
+
+/* clang-format off: a table keeps one row per line */
+const struct provider_opt library_opts[] = {
+	{ "dir", OPT_PATH, "library", 0, 0, NULL,
+	  "folder of clips (mp4, mov, ...) and stills (png, jpg), relative to the channel folder and inside it" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
+/* A still's moves for zoompan (on: the frame number, duration: the clip's frames):
+ * zoom, x and y expressions on a canvas twice the frame's size. */
+static const struct {
+	const char *name, *z, *x, *y;
+} moves[] = {
+	{ "zoom in", "1+(" ZOOM "-1)*on/duration", "iw/2-(iw/zoom/2)", "ih/2-(ih/zoom/2)" },
+	{ "zoom out", ZOOM "-(" ZOOM "-1)*on/duration", "iw/2-(iw/zoom/2)", "ih/2-(ih/zoom/2)" },
+	{ "pan right", ZOOM, "(iw-iw/zoom)*on/duration", "ih/2-(ih/zoom/2)" },
+	{ "pan left", ZOOM, "(iw-iw/zoom)*(1-on/duration)", "ih/2-(ih/zoom/2)" },
+};
+/* clang-format on */
 #define WORD_MAX 48
 
 struct clip {
@@ -221,7 +246,11 @@ static void library_load(const char *dir, struct library *lib)
 	memset(lib, 0, sizeof *lib);
 	for (int i = 0; i < n; i++) {
 		struct clip c = { .path = xasprintf("%s/%s", dir, names[i]) };
-		if (stat(c.path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+		char *real = realpath(c.path, NULL);
+		int ok = real && chanfile_inside(dir, real) && stat(real, &st) == 0 && S_ISREG(st.st_mode) &&
+			st.st_size > 0;
+		free(real);
+		if (!ok) { /* a link out of the folder, or not a file with something in it */
 			free(c.path);
 			continue;
 		}
@@ -265,22 +294,41 @@ static const struct clip *library_pick(const struct library *lib, const char *de
 	return &lib->c[best];
 }
 
+/* The zoompan chain for a still: fitted to the frame, enlarged twice (the
+ * move goes in half pixels and does not judder), then one of moves[]. */
+static char *still_move(const struct media_frame *f, const struct media_seg *s, long frames, const char **name)
+{
+	char *desc = xasprintf("%d %s", s->index, s->desc ? s->desc : "");
+	size_t m = hash32(desc) % (sizeof moves / sizeof moves[0]);
+	char *out = xasprintf("scale=%d:%d:force_original_aspect_ratio=decrease,pad=%d:%d:(ow-iw)/2:(oh-ih)/2,"
+			      "setsar=1,scale=%d:%d,format=yuv420p,zoompan=z='%s':x='%s':y='%s':d=%ld:s=%dx%d:fps=%d",
+			      f->w, f->h, f->w, f->h, 2 * f->w, 2 * f->h, moves[m].z, moves[m].x, moves[m].y, frames,
+			      f->w, f->h, f->fps);
+	*name = moves[m].name;
+	free(desc);
+	return out;
+}
+
 static enum stage_rc library_clip(struct stage_ctx *ctx, const struct media_frame *f, const struct clip *c,
 				  const struct media_seg *s, const char *final)
 {
 	struct media_argv in = { 0 };
-	char *filter = xasprintf("fps=%d,scale=%d:%d:force_original_aspect_ratio=decrease,"
-				 "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1",
-				 f->fps, f->w, f->h, f->w, f->h);
+	long frames = media_seg_frames(s, f->fps);
+	const char *move = NULL;
+	char *filter = c->image ? still_move(f, s, frames, &move)
+				: xasprintf("fps=%d,scale=%d:%d:force_original_aspect_ratio=decrease,"
+					    "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1",
+					    f->fps, f->w, f->h, f->w, f->h);
 	enum stage_rc rc;
 
-	/* loop the clip (or the still) forever; -frames:v cuts it to length */
-	media_argv_opt(&in, c->image ? "-loop" : "-stream_loop", "%s", c->image ? "1" : "-1");
+	/* a clip loops forever and -frames:v cuts it; a still is one frame zoompan repeats */
+	if (!c->image) media_argv_opt(&in, "-stream_loop", "-1");
 	media_argv_opt(&in, "-i", "%s", c->path);
-	rc = media_make_clip(ctx, f, &in, filter, media_seg_frames(s, f->fps), final, "b_roll");
+	if (move) stage_log(ctx, "info", "%s: still %s, %s over %ld frames", final, c->name, move, frames);
+	rc = media_make_clip(ctx, f, &in, filter, frames, final, "b_roll");
 	if (rc != STAGE_OK) {
 		char *why = xstrdup(ctx->error);
-		rc = stage_fail(ctx, rc, "library clip %s is unusable (replace or remove it): %s", c->path, why);
+		rc = stage_fail(ctx, rc, "library file %s is unusable (replace or remove it): %s", c->path, why);
 		free(why);
 	}
 	media_argv_free(&in);
@@ -328,18 +376,31 @@ enum stage_rc prov_broll_generated(struct stage_ctx *ctx)
 	return broll_all(ctx, NULL);
 }
 
+/* The library folder, resolved inside the channel folder: NULL with
+ * ctx->error set when it leads outside, NULL without when it is missing. */
+static char *library_dir(struct stage_ctx *ctx, const char *rel)
+{
+	char *raw = xasprintf("%s/%s", ctx->channel_dir, rel), *dir = NULL;
+	if (fsio_exists(raw) && !(dir = chanfile_path(ctx->channel_dir, rel, "providers.broll.dir")))
+		(void)stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+	free(raw);
+	return dir;
+}
+
 enum stage_rc prov_broll_library(struct stage_ctx *ctx)
 {
-	struct library lib;
-	char *dir = xasprintf("%s/library", ctx->channel_dir);
+	struct library lib = { 0 };
+	const char *rel = stage_opt_str(ctx, "dir");
+	char *dir = library_dir(ctx, rel);
 	enum stage_rc rc;
 
-	library_load(dir, &lib);
+	if (!dir && ctx->error[0]) return STAGE_FAIL;
+	if (dir) library_load(dir, &lib);
 	if (!lib.n)
 		stage_log(ctx, "warn",
-			  "library %s has no clips (mp4, mov, mkv, webm, m4v, avi, png, "
+			  "library %s/%s has no clips or stills (mp4, mov, mkv, webm, m4v, avi, png, "
 			  "jpg); using generated b-roll",
-			  dir);
+			  ctx->channel_dir, rel);
 	rc = broll_all(ctx, &lib);
 	library_free(&lib);
 	free(dir);

@@ -46,15 +46,20 @@ const struct provider_opt directory_opts[] = { { "outbox", OPT_PATH, "outbox", 0
 					       { NULL, 0, NULL, 0, 0, NULL, NULL } };
 /* clang-format on */
 
+/* A bundle file and the episode file it is copied from: in the bundle of the
+ * video (from), and in the bundle of its Shorts cut (shorts; NULL: left out). */
 struct pub_file {
-	const char *name;
+	const char *name, *shorts;
 	int required;
 };
 /* clang-format off: a table keeps one row per line */
-static const struct pub_file pub_files[] = {
-	{ "final.mp4", 1 }, { "metadata.json", 1 }, { "thumbnail.png", 0 }, { "subtitles.srt", 0 }, { NULL, 0 }
-};
+static const struct pub_file pub_files[] = { { "final.mp4", "shorts.mp4", 1 },
+					     { "metadata.json", "shorts_metadata.json", 1 },
+					     { "thumbnail.png", "thumbnail.png", 0 },
+					     { "subtitles.srt", NULL, 0 },
+					     { NULL, NULL, 0 } };
 /* clang-format on */
+#define SHORTS_SUFFIX "-shorts" /* the Shorts cut's bundle: <outbox>/<episode_id>-shorts/ */
 
 /* ---- publishing -------------------------------------------------------- */
 
@@ -108,13 +113,14 @@ static int write_publish_json(const struct stage_ctx *ctx, const char *final, co
 }
 
 /* Copy the episode's files into the staging folder; fill manifest files[]. */
-static enum stage_rc publish_copies(struct stage_ctx *ctx, const char *tmp, cJSON *files)
+static enum stage_rc publish_copies(struct stage_ctx *ctx, const char *tmp, cJSON *files, int shorts)
 {
 	for (const struct pub_file *f = pub_files; f->name; f++) {
-		char *from = xasprintf("%s/%s", ctx->episode_dir, f->name);
+		char *from = shorts && !f->shorts ? NULL
+						  : xasprintf("%s/%s", ctx->episode_dir, shorts ? f->shorts : f->name);
 		char *to = xasprintf("%s/%s", tmp, f->name), hex[65];
 		long long bytes;
-		int present = fsio_exists(from), rc = present ? copy_hashed(from, to, &bytes, hex) : 0;
+		int present = from && fsio_exists(from), rc = present ? copy_hashed(from, to, &bytes, hex) : 0;
 		cJSON *e;
 
 		free(from), free(to);
@@ -164,9 +170,9 @@ static int write_settings(const struct stage_ctx *ctx, const char *tmp, const ch
 	return rc;
 }
 
-static cJSON *manifest_new(const struct stage_ctx *ctx, const char *published_at, const char *publish_at)
+static cJSON *manifest_new(const struct stage_ctx *ctx, const char *published_at, const char *publish_at, int shorts)
 {
-	char *mpath = xasprintf("%s/metadata.json", ctx->episode_dir);
+	char *mpath = xasprintf("%s/%s", ctx->episode_dir, shorts ? "shorts_metadata.json" : "metadata.json");
 	cJSON *meta = json_load_file(mpath, 4 * 1024 * 1024), *m = cJSON_CreateObject();
 	const char *slash = strrchr(ctx->channel_dir, '/');
 
@@ -226,7 +232,7 @@ static int write_manifest(const struct stage_ctx *ctx, const char *tmp, const cJ
 
 /* Build the publish folder and commit it.  EEXIST from the commit means
  * another run published first: that is success too. */
-static enum stage_rc publish_new(struct stage_ctx *ctx, const char *outbox, const char *final)
+static enum stage_rc publish_new(struct stage_ctx *ctx, const char *outbox, const char *final, int shorts)
 {
 	char *tmp = fsio_tmp_name(final), now[32], at[32];
 	int signed_rc = 0;
@@ -242,8 +248,9 @@ static enum stage_rc publish_new(struct stage_ctx *ctx, const char *outbox, cons
 		rc = stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
 		goto fail;
 	}
-	m = manifest_new(ctx, now, at);
-	if ((rc = publish_copies(ctx, tmp, cJSON_GetObjectItem(m, "files"))) != STAGE_OK) goto fail;
+	m = manifest_new(ctx, now, at, shorts);
+	if (shorts) cJSON_AddStringToObject(m, "cut", "shorts");
+	if ((rc = publish_copies(ctx, tmp, cJSON_GetObjectItem(m, "files"), shorts)) != STAGE_OK) goto fail;
 	if (write_settings(ctx, tmp, *at ? at : NULL, cJSON_GetObjectItem(m, "files")) < 0 ||
 	    (signed_rc = write_manifest(ctx, tmp, m)) < 0) {
 		rc = stage_fail(ctx, signed_rc == -2 ? STAGE_FAIL : STAGE_RETRY, "%s", err_msg());
@@ -259,37 +266,63 @@ out:
 	return rc;
 }
 
-enum stage_rc prov_upload_directory(struct stage_ctx *ctx)
+/* Publishes one item (the video, or its Shorts cut) once: *m its manifest. */
+static enum stage_rc publish_item(struct stage_ctx *ctx, const char *outbox, const char *final, int shorts, cJSON **m)
 {
-	char *outbox = directory_outbox(ctx->channel_dir, ctx->provider), *final = NULL, *manifest = NULL;
+	char *manifest = xasprintf("%s/manifest.json", final);
+	enum stage_rc rc = STAGE_OK;
+
+	if (fsio_exists(final) && !fsio_exists(manifest))
+		rc = stage_fail(ctx, STAGE_FAIL,
+				"%s exists but has no manifest.json, so it was not "
+				"published by acog-batch; move it away and retry",
+				final);
+	else if (!fsio_exists(final))
+		rc = publish_new(ctx, outbox, final, shorts);
+	if (rc == STAGE_OK && !(*m = json_load_file(manifest, 4 * 1024 * 1024)))
+		rc = stage_fail(ctx, STAGE_FAIL, "%s; inspect %s", err_msg(), final);
+	if (rc == STAGE_OK) stage_log(ctx, "info", "published to %s", final);
+	free(manifest);
+	return rc;
+}
+
+/* The Shorts cut, when the assembly made one: a second item beside the video. */
+static enum stage_rc publish_shorts(struct stage_ctx *ctx, const char *outbox)
+{
+	char *video = xasprintf("%s/shorts.mp4", ctx->episode_dir), *final;
 	cJSON *m = NULL;
 	enum stage_rc rc = STAGE_OK;
+
+	if (fsio_exists(video)) {
+		final = xasprintf("%s/%s" SHORTS_SUFFIX, outbox, ctx->episode_id);
+		rc = publish_item(ctx, outbox, final, 1, &m);
+		free(final);
+	}
+	cJSON_Delete(m);
+	free(video);
+	return rc;
+}
+
+enum stage_rc prov_upload_directory(struct stage_ctx *ctx)
+{
+	char *outbox = directory_outbox(ctx->channel_dir, ctx->provider), *final = NULL;
+	cJSON *m = NULL;
+	enum stage_rc rc = STAGE_OK;
+	int only;
 
 	if (!path_component_ok(ctx->episode_id) || ctx->episode_id[0] == '.') {
 		rc = stage_fail(ctx, STAGE_FAIL, "episode id '%s' cannot name a folder", ctx->episode_id);
 		goto out;
 	}
-	final = xasprintf("%s/%s", outbox, ctx->episode_id);
-	manifest = xasprintf("%s/manifest.json", final);
-	if (fsio_exists(final) && !fsio_exists(manifest)) {
-		rc = stage_fail(ctx, STAGE_FAIL,
-				"%s exists but has no manifest.json, so it was not "
-				"published by acog-batch; move it away and retry",
-				final);
+	only = shorts_only(ctx);
+	final = xasprintf("%s/%s%s", outbox, ctx->episode_id, only ? SHORTS_SUFFIX : "");
+	if ((rc = publish_item(ctx, outbox, final, only, &m)) != STAGE_OK ||
+	    (!only && (rc = publish_shorts(ctx, outbox)) != STAGE_OK))
 		goto out;
-	}
-	if (!fsio_exists(final) && (rc = publish_new(ctx, outbox, final)) != STAGE_OK) goto out;
-	if (!(m = json_load_file(manifest, 4 * 1024 * 1024))) {
-		rc = stage_fail(ctx, STAGE_FAIL, "%s; inspect %s", err_msg(), final);
-		goto out;
-	}
 	if (write_publish_json(ctx, final, json_str(m, "published_at", "")) < 0)
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-	else
-		stage_log(ctx, "info", "published to %s", final);
 out:
 	cJSON_Delete(m);
-	free(manifest);
 	free(final);
 	free(outbox);
 	return rc;

@@ -4,7 +4,12 @@
  * youtube_publish(), keeping its state (session URI, video id, done-marks,
  * progress) in the episode-scoped provider-state store, and writes
  * publish.json {provider, video_id, url, published_at}, which the pipeline
- * turns into episodes.published_url / published_at.
+ * turns into episodes.published_url / published_at.  When the assembly made
+ * a Shorts cut (shorts.mp4, shorts_metadata.json), it is uploaded after the
+ * video as a video of its own, with its state under keys prefixed "shorts_"
+ * (so a restart resumes it and never uploads either twice), and publish.json
+ * gains shorts_video_id and shorts_url.  A repurposed Shorts cut (shorts.c,
+ * shorts_only) publishes the Shorts video alone.
  *
  * Options (a contract): client_id; client_secret_file | client_secret_env;
  * refresh_token_file; api_base; token_url; privacy; category_id;
@@ -50,13 +55,31 @@ static int state_set(void *arg, const char *key, const char *value)
 	return stage_state_set(arg, key, value);
 }
 
+#define SHORTS_KEY "shorts_%s"
+
+static const char *shorts_get(void *arg, const char *key)
+{
+	char *k = xasprintf(SHORTS_KEY, key);
+	const char *v = stage_state_get(arg, k);
+	free(k);
+	return v;
+}
+
+static int shorts_set(void *arg, const char *key, const char *value)
+{
+	char *k = xasprintf(SHORTS_KEY, key);
+	int rc = stage_state_set(arg, k, value);
+	free(k);
+	return rc;
+}
+
 static const char *channel_of(const struct stage_ctx *ctx)
 {
 	const char *slash = strrchr(ctx->channel_dir, '/');
 	return json_str(ctx->channel, "id", slash ? slash + 1 : ctx->channel_dir);
 }
 
-static int write_publish_json(const struct stage_ctx *ctx, const struct yt_job *job)
+static int write_publish_json(const struct stage_ctx *ctx, const struct yt_job *job, const struct yt_job *sj)
 {
 	char *path = xasprintf("%s/publish.json", ctx->episode_dir);
 	cJSON *j = cJSON_CreateObject();
@@ -65,14 +88,54 @@ static int write_publish_json(const struct stage_ctx *ctx, const struct yt_job *
 	cJSON_AddStringToObject(j, "video_id", job->video_id);
 	cJSON_AddStringToObject(j, "url", job->url);
 	cJSON_AddStringToObject(j, "published_at", job->published_at);
+	if (sj && sj->video_id[0]) {
+		cJSON_AddStringToObject(j, "shorts_video_id", sj->video_id);
+		cJSON_AddStringToObject(j, "shorts_url", sj->url);
+	}
 	rc = json_write_file(path, j);
 	cJSON_Delete(j);
 	free(path);
 	return rc;
 }
 
+/* The Shorts cut as a second video: no thumbnail (YouTube picks a frame of
+ * a Short) and no caption track; its own marker and state keys. */
+static enum stage_rc publish_shorts(const struct yt_job *main, struct yt_job *sj)
+{
+	struct stage_ctx *ctx = main->ctx;
+	char *video = xasprintf("%s/shorts.mp4", ctx->episode_dir),
+	     *mpath = xasprintf("%s/shorts_metadata.json", ctx->episode_dir), *marker;
+	cJSON *meta;
+	enum stage_rc rc = STAGE_OK;
+
+	if (!fsio_exists(video)) goto out;
+	if (!(meta = json_load_file(mpath, 1 << 20))) {
+		rc = stage_fail(ctx, STAGE_FAIL, "%s; run assembly again (acog-batch retry %s --from assembly)",
+				err_msg(), ctx->episode_id);
+		goto out;
+	}
+	marker = xasprintf("%s-shorts", ctx->episode_id);
+	*sj = (struct yt_job){ .ctx = ctx,
+			       .channel = main->channel,
+			       .video = video,
+			       .meta = meta,
+			       .marker = marker,
+			       .publish_at = main->publish_at,
+			       .store = { ctx, shorts_get, shorts_set } };
+	rc = youtube_publish(sj);
+	if (rc == STAGE_OK) stage_log(ctx, "info", "published the Shorts cut %s", sj->url);
+	cJSON_Delete(meta);
+	free(marker);
+out:
+	free(video);
+	free(mpath);
+	return rc;
+}
+
 enum stage_rc prov_upload_youtube(struct stage_ctx *ctx)
 {
+	struct yt_job sj = { 0 };
+	int only = shorts_only(ctx); /* a repurposed Shorts cut: the 16:9 video is the source's */
 	char *video = xasprintf("%s/final.mp4", ctx->episode_dir),
 	     *thumb = xasprintf("%s/thumbnail.png", ctx->episode_dir);
 	char *srt = xasprintf("%s/subtitles.srt", ctx->episode_dir),
@@ -96,8 +159,10 @@ enum stage_rc prov_upload_youtube(struct stage_ctx *ctx)
 		rc = stage_fail(ctx, STAGE_FAIL, "%s; run metadata again (acog-batch retry %s --from metadata)",
 				err_msg(), ctx->episode_id);
 	else
-		rc = youtube_publish(&job);
-	if (rc == STAGE_OK && write_publish_json(ctx, &job) < 0) rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+		rc = only ? STAGE_OK : youtube_publish(&job);
+	if (rc == STAGE_OK) rc = publish_shorts(&job, &sj);
+	if (rc == STAGE_OK && write_publish_json(ctx, only ? &sj : &job, only ? NULL : &sj) < 0)
+		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	if (rc == STAGE_OK) stage_log(ctx, "info", "published %s", job.url);
 	cJSON_Delete(meta);
 	free(video), free(thumb), free(srt), free(mpath);

@@ -99,6 +99,7 @@ extern const struct provider_opt espeak_opts[], flite_opts[], festival_opts[], s
 	command_opts[];
 extern const struct provider_opt openai_opts[], elevenlabs_opts[], heygen_opts[], runway_opts[];
 extern const struct provider_opt youtube_opts[]; /* prov_youtube.c */
+extern const struct provider_opt library_opts[]; /* prov_broll.c */
 MUST_USE int command_check(const cJSON *opts);
 
 /* ---- provider_opts.c: options checked against the registry, read with defaults */
@@ -266,6 +267,31 @@ MUST_USE long media_seg_frames(const struct media_seg *s, int fps);
 MUST_USE enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media_frame *f, struct media_argv *in,
 				       const char *filter, long frames, const char *final, const char *asset_type);
 MUST_USE int media_prune_clips(const char *dir, const struct media_timeline *t, int broll);
+
+/* ---- chanfile.c: files channel.yaml names, kept inside the channel folder */
+MUST_USE int chanfile_inside(const char *dir, const char *path); /* both resolved */
+MUST_USE char *chanfile_path(const char *channel_dir, const char *rel, const char *what);
+
+/* ---- music.c: the music bed mixed under the narration (assembly) ------ */
+MUST_USE enum stage_rc music_mix(struct stage_ctx *ctx, struct media_argv *a, struct sbuf *g, int narration_input,
+				 char **map);
+
+/* ---- shorts.c: the 9:16 Shorts cut (shorts.mp4, shorts_metadata.json) -- */
+MUST_USE int shorts_wanted(const struct stage_ctx *ctx);
+MUST_USE int shorts_only(const struct stage_ctx *ctx); /* publish the Shorts cut alone (a repurpose) */
+void shorts_frame(const struct media_frame *f, struct media_frame *tall);
+MUST_USE double shorts_cut(const struct stage_ctx *ctx, const cJSON *timeline);
+MUST_USE enum stage_rc shorts_commit(struct stage_ctx *ctx, const char *tmp, const struct media_frame *tall,
+				     double cut);
+
+/* ---- thumbnail.c: thumbnail.png (title on a band, clear of the picture) */
+struct thumb_spec {
+	const char *title, *font;
+	const char *clip; /* picture: a frame of this clip at seek seconds; NULL: a gradient only */
+	double seek;
+};
+MUST_USE enum stage_rc thumbnail_make(struct stage_ctx *ctx, const struct media_frame *f, const struct thumb_spec *t,
+				      const char *out);
 
 /* ---- clip_jobs.c: the per-segment clip-job loop (heygen, runway) ------- */
 struct clip_jobs;
