@@ -19,7 +19,12 @@ SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor
        src/prov_elevenlabs.c src/prov_heygen.c src/prov_runway.c \
        src/prov_youtube.c src/youtube_upload.c src/youtube_api.c src/youtube_meta.c src/oauth.c src/quota.c \
        src/cmd_auth.c src/status_youtube.c \
-       src/schema_blob.c src/demo_blob.c src/prompts_blob.c
+       src/schema_blob.c src/demo_blob.c src/prompts_blob.c \
+       src/qa.c \
+       src/qa_measure.c \
+       src/qa_loudnorm.c \
+       src/qa_text.c \
+       src/qa_show.c
 HDRS = src/base.h src/http.h src/provider.h src/daemon.h src/youtube.h
 OBJS = $(SRCS:src/%.c=build/obj/%.o)
 ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o)

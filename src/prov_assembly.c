@@ -36,6 +36,29 @@
 #define SHORT_SLACK 0.25   /* a clip this much shorter is not "short": it is held */
 #define THUMB_MIN_SEEK 0.2 /* seek no less: a clip of a frame or two has one at 0 */
 
+/* providers.assembly options: loudness and the QA report's thresholds and policy (qa.c). */
+/* clang-format off: a table keeps one row per line */
+const struct provider_opt assembly_opts[] = {
+	{ "normalize_loudness", OPT_BOOL, "true", 0, 0, NULL, "two-pass loudnorm of the narration to loudness_target" },
+	{ "loudness_target", OPT_NUMBER, "-14", -40, -5, NULL, "integrated loudness, LUFS" },
+	{ "loudness_tolerance", OPT_NUMBER, "1", 0.1, 10, NULL, "QA: LU either side of loudness_target" },
+	{ "true_peak_max", OPT_NUMBER, "-1", -9, 0, NULL, "true peak ceiling, dBTP" },
+	{ "clipping_max_percent", OPT_NUMBER, "0.01", 0, 100, NULL, "QA: narration samples at full scale, %" },
+	{ "black_max_seconds", OPT_NUMBER, "1", 0, 3600, NULL, "QA: longest black picture" },
+	{ "freeze_max_seconds", OPT_NUMBER, "8", 0, 3600, NULL, "QA: longest frozen picture" },
+	{ "silence_max_seconds", OPT_NUMBER, "2.5", 0, 3600, NULL, "QA: longest silence" },
+	{ "silence_db", OPT_NUMBER, "-45", -90, -10, NULL, "QA: sound below this is silence, dB" },
+	{ "duration_tolerance", OPT_NUMBER, "0.3", 0, 60, NULL, "QA: audio and video lengths may differ by this, s" },
+	{ "subtitle_coverage_min", OPT_NUMBER, "90", 0, 100, NULL, "QA: % of speech with a subtitle shown" },
+	{ "subtitle_offset_max_ms", OPT_NUMBER, "200", 0, 10000, NULL, "QA: cue start vs its narration, ms" },
+	{ "subtitle_onset_max_ms", OPT_NUMBER, "250", 0, 10000, NULL, "QA: cue start vs the speech heard, ms" },
+	{ "script_match_min", OPT_NUMBER, "90", 0, 100, NULL, "QA: % of the script's words in the subtitles" },
+	{ "qa", OPT_ENUM, NULL, 0, 0, "fail|warn", "QA policy for every check (unset: each check's default)" },
+	{ "qa_checks", OPT_OBJECT, NULL, 0, 0, NULL, "QA policy per check: {black_video: warn, ...} (fail|warn|off)" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+/* clang-format on */
+
 /* A segment's picture: its clip (NULL: the title card), how long the clip
  * has pictures, and whether it plays again until the segment ends. */
 struct seg_src {
@@ -53,6 +76,8 @@ struct assembly {
 	char *title, *channel;
 	const char *audio;
 	double audio_s;
+	struct qa_narration narr; /* loudnorm pass one */
+	char *loudnorm;           /* pass two, NULL: the narration as it is */
 };
 
 static int min_side(const struct media_frame *f)
@@ -224,10 +249,14 @@ static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as)
 
 	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
 	build_graph(as, &a, &g, &audio_input);
+	if (as->loudnorm) sb_printf(&g, ";[%d:a]%s[aout]", audio_input, as->loudnorm);
 	media_argv_opt(&a, "-i", "%s", as->audio);
 	media_argv_opt(&a, "-filter_complex", "%s", g.s);
 	media_argv_words(&a, "-map [out]");
-	media_argv_opt(&a, "-map", "%d:a:0", audio_input);
+	if (as->loudnorm)
+		media_argv_words(&a, "-map [aout]");
+	else
+		media_argv_opt(&a, "-map", "%d:a:0", audio_input);
 	media_argv_words(&a, "-c:v libx264 -pix_fmt yuv420p");
 	media_argv_opt(&a, "-preset", "%s", as->f.preset);
 	media_argv_opt(&a, "-crf", "%d", as->f.crf);
@@ -314,6 +343,22 @@ static enum stage_rc thumbnail(struct stage_ctx *ctx, const struct assembly *as)
 	return rc;
 }
 
+/* Loudness pass one: the narration's figures (for qa.json too), and the
+ * pass-two filter encode() puts on the audio unless normalize_loudness is off. */
+static enum stage_rc loudness(struct stage_ctx *ctx, struct assembly *as)
+{
+	double target = stage_opt_num(ctx, "loudness_target"), tp = stage_opt_num(ctx, "true_peak_max");
+	if (qa_loudness_measure(as->audio, target, tp, &as->narr, ctx->timeout_s) < 0)
+		return stage_fail(ctx, STAGE_FAIL, "%s; re-run the audio stage", err_msg());
+	if (!json_bool(ctx->provider, "normalize_loudness", 1)) return STAGE_OK;
+	if (!(as->loudnorm = qa_loudness_filter(&as->narr, target, tp)))
+		stage_log(ctx, "warn", "%s: not normalised", err_msg());
+	else
+		stage_log(ctx, "info", "narration %.1f LUFS, true peak %.1f dBTP: normalised to %g LUFS", as->narr.input_i,
+			  as->narr.input_tp, target);
+	return STAGE_OK;
+}
+
 /* Settings, timeline, narration, font: everything checked before encoding. */
 static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 {
@@ -332,6 +377,7 @@ static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 	as->title = title_get(ctx);
 	as->channel = channel_name(ctx);
 	if (card_files(as) < 0) return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	if (loudness(ctx, as) != STAGE_OK) return STAGE_FAIL;
 	return sources_load(ctx, as);
 }
 
@@ -346,6 +392,7 @@ static void assembly_free(struct assembly *as)
 	free(as->font_esc);
 	free(as->title);
 	free(as->channel);
+	free(as->loudnorm);
 }
 
 enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx)
@@ -356,6 +403,7 @@ enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx)
 	if (rc == STAGE_OK) rc = encode(ctx, &as);
 	if (rc == STAGE_OK) rc = verify_commit(ctx, &as);
 	if (rc == STAGE_OK) rc = thumbnail(ctx, &as);
+	if (rc == STAGE_OK) rc = qa_run(ctx, "final.mp4", &as.f, &as.narr, as.t.json);
 	for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++) unlink(scratch[i]);
 	assembly_free(&as);
 	return rc;
