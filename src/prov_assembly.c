@@ -10,7 +10,9 @@
  * video.short_clip says (hold its last frame, loop it, or show the title
  * card).  Then a thumbnail: a darkened frame from the middle of the first
  * avatar clip shown, within the clip's measured length (or a gradient
- * card), with the title drawn large.
+ * card), with the title drawn large.  The narration is loudness-normalised
+ * in the same encode (two-pass loudnorm, qa_loudnorm.c), and the finished
+ * video is measured for the QA report, qa.json (qa.c).
  *
  * Invariants: final.mp4 appears only after ffprobe has found its duration
  * within 0.5 s of the narration's, and only through media_commit(); the

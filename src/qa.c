@@ -430,8 +430,6 @@ static enum stage_rc report(struct qa *q)
 				"QA failed (%d check%s; see qa.json): %s. Fix the input, or set "
 				"providers.assembly.qa_checks.<name>: warn in channel.yaml",
 				fails, fails > 1 ? "s" : "", why.s);
-	else
-		stage_output(q->ctx, "qa_report", "qa.json", "application/json", -1);
 	stage_log(q->ctx, "info", "QA %s: %d failed, %d warned, %zu checks", fails ? "fail" : warns ? "warn" : "pass",
 		  fails, warns, NCHECKS);
 	cJSON_Delete(root);

@@ -2,8 +2,9 @@
  * qa_measure.c - what the QA report (qa.c) measures in a finished video:
  * one ffmpeg pass with every audio and video filter on split outputs
  * (ebur128 loudness and true peak, silencedetect, blackdetect, freezedetect
- * on a small copy of the picture, which finds the same spans for a tenth of
- * the work), one ffprobe for the streams, and the order of the top-level
+ * on a small copy of the picture's top three quarters: the same spans for
+ * a tenth of the work, and burned-in captions, which change while the
+ * picture under them is black or frozen, are left out), one ffprobe for the streams, and the order of the top-level
  * MP4 boxes (faststart: moov before mdat), read from the file itself.
  *
  * Invariants: ffmpeg and ffprobe run through proc_run with argument
@@ -21,6 +22,11 @@
 
 #define QA_STDERR_MAX (4 * 1024 * 1024)
 #define QA_DETECT_WIDTH 320 /* blackdetect/freezedetect look at a copy this wide */
+#define QA_SPAN_JOIN 0.2    /* spans this close are one: a frame or two apart is not a change a viewer sees */
+/* Frozen: frames closer than this.  -60 dB (ffmpeg's default) misses a
+ * still re-encoded twice (each generation's noise differs); -50 dB takes a
+ * slow zoom over a picture for frozen. */
+#define QA_FREEZE_DB -55
 
 void qa_spans_add(struct qa_spans *s, double start, double end)
 {
@@ -36,6 +42,19 @@ void qa_spans_add(struct qa_spans *s, double start, double end)
 static void spans_close(struct qa_spans *s, double end)
 {
 	if (s->n && isnan(s->v[s->n - 1].end)) s->v[s->n - 1].end = end;
+}
+
+/* Joins spans that (nearly) touch: freezedetect ends a span and starts the
+ * next at the same frame when one frame differs a little. */
+static void spans_join(struct qa_spans *s)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (o && s->v[i].start - s->v[o - 1].end <= QA_SPAN_JOIN)
+			s->v[o - 1].end = fmax(s->v[o - 1].end, s->v[i].end);
+		else
+			s->v[o++] = s->v[i];
+	s->n = o;
 }
 
 static void spans_free(struct qa_spans *s)
@@ -58,10 +77,10 @@ static char *graph(double silence_db)
 	return xasprintf("[0:a]asplit=2[a1][a2];"
 			 "[a1]ebur128=peak=true:framelog=verbose[o1];"
 			 "[a2]silencedetect=n=%.1fdB:d=0.12[o2];"
-			 "[0:v]scale=%d:-2,split=2[v1][v2];"
+			 "[0:v]crop=iw:ih*3/4:0:0,scale=%d:-2,split=2[v1][v2];"
 			 "[v1]blackdetect=d=0.2:pic_th=0.98:pix_th=0.10[o3];"
-			 "[v2]freezedetect=n=-60dB:d=0.5[o4]",
-			 silence_db, QA_DETECT_WIDTH);
+			 "[v2]freezedetect=n=%ddB:d=0.5[o4]",
+			 silence_db, QA_DETECT_WIDTH, QA_FREEZE_DB);
 }
 
 /* One line of ffmpeg's stderr: a detector's event or a summary figure. */
@@ -148,6 +167,8 @@ static int detect(const char *video, struct qa_media *m, double silence_db, int 
 	free(log);
 	spans_close(&m->silence, m->audio_s);
 	spans_close(&m->freeze, m->video_s);
+	spans_join(&m->freeze);
+	spans_join(&m->black);
 	return 0;
 }
 
