@@ -356,8 +356,8 @@ static enum stage_rc loudness(struct stage_ctx *ctx, struct assembly *as)
 	if (!(as->loudnorm = qa_loudness_filter(&as->narr, target, tp)))
 		stage_log(ctx, "warn", "%s: not normalised", err_msg());
 	else
-		stage_log(ctx, "info", "narration %.1f LUFS, true peak %.1f dBTP: normalised to %g LUFS", as->narr.input_i,
-			  as->narr.input_tp, target);
+		stage_log(ctx, "info", "narration %.1f LUFS, true peak %.1f dBTP: normalised to %g LUFS",
+			  as->narr.input_i, as->narr.input_tp, target);
 	return STAGE_OK;
 }
 

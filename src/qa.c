@@ -25,11 +25,11 @@ enum qa_policy { QA_P_FAIL, QA_P_WARN, QA_P_OFF };
 static const char *const policy_names[] = { "fail", "warn", "off", NULL };
 
 struct qa_result {
-	double value;     /* NAN: not a number (text, or not measured) */
-	char text[64];    /* a value that is not a number ("h264/yuv420p") */
+	double value;  /* NAN: not a number (text, or not measured) */
+	char text[64]; /* a value that is not a number ("h264/yuv420p") */
 	char threshold[64];
 	char detail[400];
-	int miss;         /* the figure is outside the threshold */
+	int miss; /* the figure is outside the threshold */
 };
 
 struct qa {
@@ -75,8 +75,9 @@ static void clipping(struct qa *q, struct qa_result *r)
 	r->value = q->n->samples > 0 ? 100.0 * q->n->clipped / q->n->samples : NAN;
 	snprintf(r->threshold, sizeof r->threshold, "≤ %g", max);
 	r->miss = !(r->value <= max);
-	snprintf(r->detail, sizeof r->detail, "%.0f of %.0f narration samples are at full scale (clipped), peak %.2f dBFS",
-		 q->n->clipped, q->n->samples, q->n->peak_db);
+	snprintf(r->detail, sizeof r->detail,
+		 "%.0f of %.0f narration samples are at full scale (clipped), peak %.2f dBFS", q->n->clipped,
+		 q->n->samples, q->n->peak_db);
 }
 
 /* The longest span, and a sentence listing the first few. */
@@ -248,7 +249,8 @@ static void frame_rate(struct qa *q, struct qa_result *r)
 	r->value = round(q->m.fps * 1000) / 1000;
 	snprintf(r->threshold, sizeof r->threshold, "%d", q->f->fps);
 	r->miss = !(fabs(r->value - q->f->fps) < 0.01);
-	snprintf(r->detail, sizeof r->detail, "%.3f frames per second, the channel's video.fps %d", r->value, q->f->fps);
+	snprintf(r->detail, sizeof r->detail, "%.3f frames per second, the channel's video.fps %d", r->value,
+		 q->f->fps);
 }
 
 static void faststart(struct qa *q, struct qa_result *r)
@@ -257,7 +259,8 @@ static void faststart(struct qa *q, struct qa_result *r)
 	snprintf(r->threshold, sizeof r->threshold, "yes");
 	r->miss = q->m.faststart != 1;
 	snprintf(r->detail, sizeof r->detail, "the moov box %s mdat: %s", q->m.faststart == 1 ? "precedes" : "follows",
-		 q->m.faststart == 1 ? "playback starts before the download ends" : "players must download it all first");
+		 q->m.faststart == 1 ? "playback starts before the download ends"
+				     : "players must download it all first");
 }
 
 struct qa_check {
@@ -430,7 +433,10 @@ static enum stage_rc report(struct qa *q)
 				"QA failed (%d check%s; see qa.json): %s. Fix the input, or set "
 				"providers.assembly.qa_checks.<name>: warn in channel.yaml",
 				fails, fails > 1 ? "s" : "", why.s);
-	stage_log(q->ctx, "info", "QA %s: %d failed, %d warned, %zu checks", fails ? "fail" : warns ? "warn" : "pass",
+	stage_log(q->ctx, "info", "QA %s: %d failed, %d warned, %zu checks",
+		  fails           ? "fail"
+			  : warns ? "warn"
+				  : "pass",
 		  fails, warns, NCHECKS);
 	cJSON_Delete(root);
 	sb_free(&why);

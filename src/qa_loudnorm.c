@@ -53,15 +53,16 @@ static void astats(const char *log, struct qa_narration *n)
 	n->clipped = peak >= FULL_SCALE_DB ? count : 0;
 }
 
-int qa_loudness_measure(const char *audio, double target_i, double target_tp, struct qa_narration *n,
-			int timeout_s)
+int qa_loudness_measure(const char *audio, double target_i, double target_tp, struct qa_narration *n, int timeout_s)
 {
-	char *g = xasprintf("[0:a]asplit=2[a][b];[a]" VOICE_COMPRESSOR ",loudnorm=I=%.1f:TP=%.1f:LRA=11:print_format=json[o1];"
+	char *g = xasprintf("[0:a]asplit=2[a][b];[a]" VOICE_COMPRESSOR
+			    ",loudnorm=I=%.1f:TP=%.1f:LRA=11:print_format=json[o1];"
 			    "[b]astats=measure_perchannel=none:measure_overall=Peak_level+Peak_count+"
 			    "Number_of_samples[o2]",
 			    target_i, target_tp - TP_HEADROOM);
-	const char *argv[] = { "ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-i", audio, "-filter_complex", g,
-			       "-map", "[o1]", "-map", "[o2]", "-f", "null", "-", NULL };
+	const char *argv[] = { "ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-i",   audio, "-filter_complex",
+			       g,        "-map",     "[o1]",         "-map",     "[o2]", "-f",  "null",
+			       "-",      NULL };
 	char *log = qa_ffmpeg_log(argv, audio, timeout_s);
 	int rc = log ? loudnorm_json(log, n) : -1;
 
@@ -80,7 +81,8 @@ char *qa_loudness_filter(const struct qa_narration *n, double target_i, double t
 		err_set("the narration is too quiet to measure (integrated loudness %.1f LUFS)", n->input_i);
 		return NULL;
 	}
-	return xasprintf(VOICE_COMPRESSOR ",loudnorm=I=%.1f:TP=%.1f:LRA=%.0f:measured_I=%.2f:measured_TP=%.2f:measured_LRA=%.2f:"
+	return xasprintf(VOICE_COMPRESSOR
+			 ",loudnorm=I=%.1f:TP=%.1f:LRA=%.0f:measured_I=%.2f:measured_TP=%.2f:measured_LRA=%.2f:"
 			 "measured_thresh=%.2f:offset=%.2f:linear=true,aresample=48000,aformat=channel_layouts=mono",
 			 target_i, target_tp - TP_HEADROOM, lra, n->input_i, n->input_tp,
 			 isfinite(n->input_lra) ? n->input_lra : 0, n->input_thresh, n->offset);

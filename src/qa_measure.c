@@ -156,9 +156,14 @@ char *qa_ffmpeg_log(const char *const argv[], const char *what, int timeout_s)
 static int detect(const char *video, struct qa_media *m, double silence_db, int timeout_s)
 {
 	char *g = graph(silence_db), *log;
-	const char *argv[] = { "ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", "-i", video,
-			       "-filter_complex", g, "-map", "[o1]", "-map", "[o2]", "-map", "[o3]", "-map", "[o4]",
-			       "-f", "null", "-", NULL };
+	const char *argv[] = { "ffmpeg",   "-nostdin",  "-hide_banner",
+			       "-nostats", "-loglevel", "info",
+			       "-i",       video,       "-filter_complex",
+			       g,          "-map",      "[o1]",
+			       "-map",     "[o2]",      "-map",
+			       "[o3]",     "-map",      "[o4]",
+			       "-f",       "null",      "-",
+			       NULL };
 
 	log = qa_ffmpeg_log(argv, video, timeout_s);
 	free(g);
@@ -205,9 +210,15 @@ static int probe(const char *video, struct qa_media *m)
 {
 	struct sbuf out = { 0 };
 	struct proc_opts o = { .stdout_buf = &out, .stdout_max = 1 << 20, .stderr_fd = -1, .timeout_s = 120 };
-	const char *argv[] = { "ffprobe", "-v", "error", "-show_entries",
+	const char *argv[] = { "ffprobe",
+			       "-v",
+			       "error",
+			       "-show_entries",
 			       "stream=codec_type,codec_name,pix_fmt,width,height,avg_frame_rate,sample_rate,duration",
-			       "-of", "json", video, NULL };
+			       "-of",
+			       "json",
+			       video,
+			       NULL };
 	int timed_out = 0, st = proc_run(argv, &o, &timed_out);
 	cJSON *j = st == 0 && out.s ? cJSON_Parse(out.s) : NULL;
 
@@ -246,6 +257,7 @@ int qa_measure(const char *video, struct qa_media *m, double silence_db, int tim
 	if (probe(video, m) < 0) return -1;
 	m->faststart = faststart(video);
 	if (!m->vcodec[0] || !m->acodec[0])
-		return err_set("%s has no %s stream; the QA report needs both", video, m->vcodec[0] ? "audio" : "video");
+		return err_set("%s has no %s stream; the QA report needs both", video,
+			       m->vcodec[0] ? "audio" : "video");
 	return detect(video, m, silence_db, timeout_s);
 }
