@@ -5,7 +5,8 @@
  * broll/ clip when present, else a title card with the channel name and the
  * episode title), each normalised to the frame and to exactly its segment's
  * frames, concatenated, subtitles.srt burned in when video.burn_subtitles,
- * the narration as AAC 128k; H.264 yuv420p, +faststart.  Clips may have
+ * the narration as AAC 192k (at 128k a synthetic voice's true peak rises
+ * 1.6 dB in the codec, past the -1 dBTP ceiling); H.264 yuv420p, +faststart.  Clips may have
  * any length: a longer one is cut, a shorter one fills its segment as
  * video.short_clip says (hold its last frame, loop it, or show the title
  * card).  Then a thumbnail: a darkened frame from the middle of the first
@@ -263,7 +264,7 @@ static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as)
 	media_argv_opt(&a, "-preset", "%s", as->f.preset);
 	media_argv_opt(&a, "-crf", "%d", as->f.crf);
 	media_argv_opt(&a, "-r", "%d", as->f.fps);
-	media_argv_words(&a, "-c:a aac -b:a 128k -ar 48000 -movflags +faststart -shortest -f mp4");
+	media_argv_words(&a, "-c:a aac -b:a 192k -ar 48000 -movflags +faststart -shortest -f mp4");
 	media_argv_add(&a, FINAL_TMP);
 	rc = media_run(ctx, &a, "final.mp4");
 	if (rc == STAGE_OK)

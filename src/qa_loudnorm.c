@@ -16,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TP_HEADROOM 0.5 /* AAC overshoots the PCM's true peak by ~0.5 dB; more headroom leaves dynamic mode short of -14 */
+#define TP_HEADROOM \
+	0.5 /* AAC 192k overshoots the PCM's true peak by ~0.2 dB; more headroom leaves dynamic mode short of -14 */
 /* Speech has peaks 20 dB over its loudness: without evening them out first,
  * -14 LUFS under a -1 dBTP ceiling is out of reach of loudnorm's linear mode
  * and its dynamic mode stops about 2 LU short.  Both passes start with it. */

@@ -27,6 +27,10 @@
  * still re-encoded twice (each generation's noise differs); -50 dB takes a
  * slow zoom over a picture for frozen. */
 #define QA_FREEZE_DB -55
+/* freezedetect compares frames this many a second apart, not every frame: a
+ * slow zoom moves a fraction of a pixel per frame at 25 fps, and would look
+ * frozen frame to frame. */
+#define QA_FREEZE_FPS 5
 
 void qa_spans_add(struct qa_spans *s, double start, double end)
 {
@@ -79,8 +83,8 @@ static char *graph(double silence_db)
 			 "[a2]silencedetect=n=%.1fdB:d=0.12[o2];"
 			 "[0:v]crop=iw:ih*3/4:0:0,scale=%d:-2,split=2[v1][v2];"
 			 "[v1]blackdetect=d=0.2:pic_th=0.98:pix_th=0.10[o3];"
-			 "[v2]freezedetect=n=%ddB:d=0.5[o4]",
-			 silence_db, QA_DETECT_WIDTH, QA_FREEZE_DB);
+			 "[v2]fps=%d,freezedetect=n=%ddB:d=0.5[o4]",
+			 silence_db, QA_DETECT_WIDTH, QA_FREEZE_FPS, QA_FREEZE_DB);
 }
 
 /* One line of ffmpeg's stderr: a detector's event or a summary figure. */
