@@ -344,6 +344,7 @@ int cmd_show(struct cli *a)
 				   "SELECT version_type, version_number, changed_by, change_reason,"
 				   " created_at FROM episode_versions WHERE episode_id = ? ORDER BY created_at",
 				   e.id));
+	qa_show_json(o, e.dir);
 	if (cli_has(a, CLI_JSON)) {
 		char *s = json_pretty(o);
 		fputs(s, stdout);
@@ -362,6 +363,7 @@ int cmd_show(struct cli *a)
 			       json_str(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "schedule"), 0), "scheduled_at", ""));
 		if (cJSON_GetObjectItem(o, "upload_progress"))
 			printf("upload   uploaded %s bytes\n", json_str(o, "upload_progress", ""));
+		qa_show_print(e.dir);
 		print_rows("jobs", cJSON_GetObjectItem(o, "jobs"), jc);
 		print_rows("assets", cJSON_GetObjectItem(o, "assets"), ac);
 		print_rows("costs", cJSON_GetObjectItem(o, "costs"), cc);

@@ -431,4 +431,8 @@ MUST_USE int hold_gate(sqlite3 *db, struct config *c, const struct job_ref *j);
 void hold_release_due(sqlite3 *db, struct config *c);
 MUST_USE double hold_next_release(sqlite3 *db); /* the next future release, wall clock; 0 = none */
 
+/* ---- qa_show.c: the QA report (qa.json) in show ------------------------ */
+void qa_show_print(const char *episode_dir);
+void qa_show_json(cJSON *o, const char *episode_dir);
+
 #endif

@@ -70,27 +70,26 @@ void visuals_check(const cJSON *cfg, struct sbuf *errs)
  * after the narration's, input nar) and the graph fragment mixing it under
  * the narration.  *map: what -map takes for the audio (malloc'd): the mix,
  * or the narration alone when the channel has no music. */
-enum stage_rc music_mix(struct stage_ctx *ctx, struct media_argv *a, struct sbuf *g, int nar, char **map)
+enum stage_rc music_mix(struct stage_ctx *ctx, struct media_argv *a, struct sbuf *g, int bed_input, char **map)
 {
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(ctx->channel, "music");
 	double vol = json_num(m, "volume_db", VOLUME_DEFAULT);
 	int duck = json_bool(m, "duck", 1);
 	char *file;
 
-	*map = xasprintf("%d:a:0", nar);
+	*map = xstrdup("[narr]");
 	if (!m) return STAGE_OK;
 	if (!(file = chanfile_path(ctx->channel_dir, json_str(m, "file", ""), "music.file")))
 		return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
 	media_argv_opt(a, "-stream_loop", "-1");
 	media_argv_opt(a, "-i", "%s", file);
-	sb_printf(g, ";[%d:a]" AFMT ",volume=%gdB[bed0]", nar + 1, isfinite(vol) ? vol : VOLUME_DEFAULT);
+	sb_printf(g, ";[%d:a]" AFMT ",volume=%gdB[bed0]", bed_input, isfinite(vol) ? vol : VOLUME_DEFAULT);
 	if (duck)
 		sb_printf(g,
-			  ";[%d:a]" AFMT ",asplit=2[nar][key];[bed0][key]sidechaincompress=threshold=0.01:"
-			  "ratio=12:attack=20:release=300[bed]",
-			  nar);
+			  ";[narr]" AFMT ",asplit=2[nar][key];[bed0][key]sidechaincompress=threshold=0.01:"
+			  "ratio=12:attack=20:release=300[bed]");
 	else
-		sb_printf(g, ";[%d:a]" AFMT "[nar];[bed0]anull[bed]", nar);
+		sb_puts(g, ";[narr]" AFMT "[nar];[bed0]anull[bed]");
 	sb_puts(g, ";[nar][bed]amix=inputs=2:duration=first:dropout_transition=0:normalize=0[aout]");
 	stage_log(ctx, "info", "music bed %s at %g dB%s", file, vol, duck ? ", ducked under the narration" : "");
 	free(*map);

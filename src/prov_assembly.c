@@ -5,12 +5,15 @@
  * broll/ clip when present, else a title card with the channel name and the
  * episode title), each normalised to the frame and to exactly its segment's
  * frames, concatenated, subtitles.srt burned in when video.burn_subtitles,
- * the narration as AAC 128k; H.264 yuv420p, +faststart.  Clips may have
+ * the narration as AAC 192k (at 128k a synthetic voice's true peak rises
+ * 1.6 dB in the codec, past the -1 dBTP ceiling); H.264 yuv420p, +faststart.  Clips may have
  * any length: a longer one is cut, a shorter one fills its segment as
  * video.short_clip says (hold its last frame, loop it, or show the title
  * card).  Then a thumbnail (thumbnail.c): a frame from the middle of the
  * first avatar clip shown, within the clip's measured length (or a
- * gradient), with the title on a band below it.
+ * gradient), with the title on a band below it.  The narration is
+ * loudness-normalised in the same encode (two-pass loudnorm, qa_loudnorm.c),
+ * and the finished video is measured for the QA report, qa.json (qa.c).
  *
  * Invariants: final.mp4 appears only after ffprobe has found its duration
  * within 0.5 s of the narration's, and only through media_commit(); the
@@ -27,13 +30,41 @@
 #include <unistd.h>
 
 #define CARD_COLOR "0x14213d"
-#define CARD_TITLE ".card-title.tmp.txt"
-#define CARD_CHANNEL ".card-channel.tmp.txt"
-#define FINAL_TMP ".final.tmp.mp4"
-#define SHORTS_TMP ".shorts.tmp.mp4"
+/* The scratch files of a run, under the temporary-name convention of fsio.c
+ * (".<name>.<pid>.tmp.<ext>": ffmpeg picks the format by the extension), so
+ * tmpclean removes what a killed run left; removed whatever happens. */
+enum { S_FINAL, S_SHORTS, S_CARD_TITLE, S_CARD_CHANNEL, S_COUNT };
+static char *scratch[S_COUNT];
+#define FINAL_TMP scratch[S_FINAL]
+#define SHORTS_TMP scratch[S_SHORTS]
+#define CARD_TITLE scratch[S_CARD_TITLE]
+#define CARD_CHANNEL scratch[S_CARD_CHANNEL]
 #define MAX_DRIFT 0.5
 #define SHORT_SLACK 0.25   /* a clip this much shorter is not "short": it is held */
 #define THUMB_MIN_SEEK 0.2 /* seek no less: a clip of a frame or two has one at 0 */
+
+/* providers.assembly options: loudness and the QA report's thresholds and policy (qa.c). */
+/* clang-format off: a table keeps one row per line */
+const struct provider_opt assembly_opts[] = {
+	{ "normalize_loudness", OPT_BOOL, "true", 0, 0, NULL, "two-pass loudnorm of the narration to loudness_target" },
+	{ "loudness_target", OPT_NUMBER, "-14", -40, -5, NULL, "integrated loudness, LUFS" },
+	{ "loudness_tolerance", OPT_NUMBER, "1", 0.1, 10, NULL, "QA: LU either side of loudness_target" },
+	{ "true_peak_max", OPT_NUMBER, "-1", -9, 0, NULL, "true peak ceiling, dBTP" },
+	{ "clipping_max_percent", OPT_NUMBER, "0.01", 0, 100, NULL, "QA: narration samples at full scale, %" },
+	{ "black_max_seconds", OPT_NUMBER, "1", 0, 3600, NULL, "QA: longest black picture" },
+	{ "freeze_max_seconds", OPT_NUMBER, "8", 0, 3600, NULL, "QA: longest frozen picture" },
+	{ "silence_max_seconds", OPT_NUMBER, "2.5", 0, 3600, NULL, "QA: longest silence" },
+	{ "silence_db", OPT_NUMBER, "-45", -90, -10, NULL, "QA: sound below this is silence, dB" },
+	{ "duration_tolerance", OPT_NUMBER, "0.3", 0, 60, NULL, "QA: audio and video lengths may differ by this, s" },
+	{ "subtitle_coverage_min", OPT_NUMBER, "90", 0, 100, NULL, "QA: % of speech with a subtitle shown" },
+	{ "subtitle_offset_max_ms", OPT_NUMBER, "200", 0, 10000, NULL, "QA: cue start vs its narration, ms" },
+	{ "subtitle_onset_max_ms", OPT_NUMBER, "250", 0, 10000, NULL, "QA: cue start vs the speech heard, ms" },
+	{ "script_match_min", OPT_NUMBER, "90", 0, 100, NULL, "QA: % of the script's words in the subtitles" },
+	{ "qa", OPT_ENUM, NULL, 0, 0, "fail|warn", "QA policy for every check (unset: each check's default)" },
+	{ "qa_checks", OPT_OBJECT, NULL, 0, 0, NULL, "QA policy per check: {black_video: warn, ...} (fail|warn|off)" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+/* clang-format on */
 
 /* A segment's picture: its clip (NULL: the title card), how long the clip
  * has pictures, and whether it plays again until the segment ends. */
@@ -52,7 +83,9 @@ struct assembly {
 	char *title, *channel;
 	const char *audio;
 	double audio_s;
-	int ass; /* captions.ass written: burned instead of subtitles.srt */
+	int ass;                  /* captions.ass written: burned instead of subtitles.srt */
+	struct qa_narration narr; /* loudnorm pass one */
+	char *loudnorm;           /* pass two, NULL: the narration as it is */
 };
 
 static int min_side(const struct media_frame *f)
@@ -233,8 +266,10 @@ static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as, co
 
 	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
 	build_graph(as, &a, &g, &audio_input);
+	/* the narration, normalised when loudnorm's first pass measured it, is [narr] */
+	sb_printf(&g, ";[%d:a]%s[narr]", audio_input, as->loudnorm ? as->loudnorm : "anull");
 	media_argv_opt(&a, "-i", "%s", as->audio);
-	if ((rc = music_mix(ctx, &a, &g, audio_input, &amap)) != STAGE_OK) goto out;
+	if ((rc = music_mix(ctx, &a, &g, audio_input + 1, &amap)) != STAGE_OK) goto out;
 	media_argv_opt(&a, "-filter_complex", "%s", g.s);
 	media_argv_words(&a, "-map [out]");
 	media_argv_opt(&a, "-map", "%s", amap);
@@ -243,7 +278,7 @@ static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as, co
 	media_argv_opt(&a, "-crf", "%d", as->f.crf);
 	media_argv_opt(&a, "-r", "%d", as->f.fps);
 	if (cut > 0) media_argv_opt(&a, "-t", "%.3f", cut);
-	media_argv_words(&a, "-c:a aac -b:a 128k -ar 48000 -movflags +faststart -shortest -f mp4");
+	media_argv_words(&a, "-c:a aac -b:a 192k -ar 48000 -movflags +faststart -shortest -f mp4");
 	media_argv_add(&a, "%s", tmp);
 	rc = media_run(ctx, &a, tmp);
 	if (rc == STAGE_OK)
@@ -306,6 +341,22 @@ static enum stage_rc shorts(struct stage_ctx *ctx, const struct assembly *as)
 	return shorts_commit(ctx, SHORTS_TMP, &tall.f, cut);
 }
 
+/* Loudness pass one: the narration's figures (for qa.json too), and the
+ * pass-two filter encode() puts on the audio unless normalize_loudness is off. */
+static enum stage_rc loudness(struct stage_ctx *ctx, struct assembly *as)
+{
+	double target = stage_opt_num(ctx, "loudness_target"), tp = stage_opt_num(ctx, "true_peak_max");
+	if (qa_loudness_measure(as->audio, target, tp, &as->narr, ctx->timeout_s) < 0)
+		return stage_fail(ctx, STAGE_FAIL, "%s; re-run the audio stage", err_msg());
+	if (!json_bool(ctx->provider, "normalize_loudness", 1)) return STAGE_OK;
+	if (!(as->loudnorm = qa_loudness_filter(&as->narr, target, tp)))
+		stage_log(ctx, "warn", "%s: not normalised", err_msg());
+	else
+		stage_log(ctx, "info", "narration %.1f LUFS, true peak %.1f dBTP: normalised to %g LUFS",
+			  as->narr.input_i, as->narr.input_tp, target);
+	return STAGE_OK;
+}
+
 /* Settings, timeline, narration, font: everything checked before encoding. */
 static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 {
@@ -326,11 +377,20 @@ static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 	if (card_files(as) < 0) return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	if (as->f.burn && (as->ass = captions_ass_write(ctx->channel, &as->f, "captions.ass")) < 0)
 		return stage_fail(ctx, STAGE_FAIL, "channel.yaml %s", err_msg());
+	if (loudness(ctx, as) != STAGE_OK) return STAGE_FAIL;
 	return sources_load(ctx, as);
 }
 
-/* The scratch files a run leaves in the episode folder, removed whatever happened. */
-static const char *const scratch[] = { FINAL_TMP, SHORTS_TMP, CARD_TITLE, CARD_CHANNEL };
+static void scratch_names(void)
+{
+	static const char *const names[S_COUNT][2] = {
+		[S_FINAL] = { "final.mp4", "mp4" },
+		[S_SHORTS] = { "shorts.mp4", "mp4" },
+		[S_CARD_TITLE] = { "card-title", "txt" },
+		[S_CARD_CHANNEL] = { "card-channel", "txt" },
+	};
+	for (int i = 0; i < S_COUNT; i++) scratch[i] = fsio_tmp_name_ext(names[i][0], names[i][1]);
+}
 
 static void assembly_free(struct assembly *as)
 {
@@ -340,18 +400,26 @@ static void assembly_free(struct assembly *as)
 	free(as->font_esc);
 	free(as->title);
 	free(as->channel);
+	free(as->loudnorm);
 }
 
 enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx)
 {
 	struct assembly as = { 0 };
-	enum stage_rc rc = prepare(ctx, &as);
+	enum stage_rc rc;
+
+	scratch_names();
+	rc = prepare(ctx, &as);
 
 	if (rc == STAGE_OK) rc = encode(ctx, &as, FINAL_TMP, 0);
 	if (rc == STAGE_OK) rc = verify_commit(ctx, &as);
 	if (rc == STAGE_OK) rc = thumbnail(ctx, &as);
+	if (rc == STAGE_OK) rc = qa_run(ctx, "final.mp4", &as.f, &as.narr, as.t.json);
 	if (rc == STAGE_OK && shorts_wanted(ctx)) rc = shorts(ctx, &as);
-	for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++) unlink(scratch[i]);
+	for (int i = 0; i < S_COUNT; i++) {
+		unlink(scratch[i]);
+		free(scratch[i]);
+	}
 	assembly_free(&as);
 	return rc;
 }

@@ -32,7 +32,7 @@ const struct provider_def provider_table[] = {
 	{ "avatar", "still", prov_avatar_still, { still_opts }, NULL, NULL, 0 },
 	{ "broll", "generated", prov_broll_generated, { NULL }, NULL, NULL, 0 },
 	{ "broll", "library", prov_broll_library, { library_opts }, NULL, NULL, 0 },
-	{ "assembly", "ffmpeg", prov_assembly_ffmpeg, { NULL }, NULL, NULL, 0 },
+	{ "assembly", "ffmpeg", prov_assembly_ffmpeg, { assembly_opts }, NULL, assembly_check, 0 },
 	{ "upload", "directory", prov_upload_directory, { directory_opts, publish_opts }, NULL, NULL, 0 },
 	{ "upload", "youtube", prov_upload_youtube, { youtube_opts, publish_opts, http_opts }, NULL, NULL, 0 },
 	{ "planning", "openai", prov_planning_openai, HTTP_OPTS(openai_opts), cost_paid_unless_local, NULL, 0 },

@@ -273,7 +273,7 @@ MUST_USE int chanfile_inside(const char *dir, const char *path); /* both resolve
 MUST_USE char *chanfile_path(const char *channel_dir, const char *rel, const char *what);
 
 /* ---- music.c: the music bed mixed under the narration (assembly) ------ */
-MUST_USE enum stage_rc music_mix(struct stage_ctx *ctx, struct media_argv *a, struct sbuf *g, int narration_input,
+MUST_USE enum stage_rc music_mix(struct stage_ctx *ctx, struct media_argv *a, struct sbuf *g, int bed_input,
 				 char **map);
 
 /* ---- shorts.c: the 9:16 Shorts cut (shorts.mp4, shorts_metadata.json) -- */
@@ -342,6 +342,55 @@ MUST_USE int clip_jobs_id_ok(const char *id);
 /* The id at path in an answer (rc: how the request went), checked with clip_jobs_id_ok. */
 MUST_USE enum stage_rc clip_jobs_answer_id(struct clip_jobs *r, enum stage_rc rc, const cJSON *j, const char *path,
 					   const char *what, char **id);
+
+/* ---- qa*.c: the QA report (qa.json) and loudness of the assembly stage -- */
+extern const struct provider_opt assembly_opts[];
+MUST_USE int assembly_check(const cJSON *opts); /* qa_checks names and policies */
+struct qa_span {
+	double start, end;
+};
+struct qa_spans {
+	struct qa_span *v;
+	size_t n, cap;
+};
+struct qa_media { /* measured in the finished video; NAN: not measured */
+	double lufs, true_peak, lra, audio_s, video_s, fps;
+	struct qa_spans black, freeze, silence;
+	char vcodec[32], acodec[32], pix_fmt[32];
+	int w, h, sample_rate, faststart;
+};
+struct qa_narration { /* loudnorm pass one and astats on the narration */
+	double input_i, input_tp, input_lra, input_thresh, offset;
+	double peak_db, clipped, samples; /* clipped: samples at full scale */
+};
+struct qa_cue {
+	double start, end;
+	char *text;
+};
+struct qa_cues {
+	struct qa_cue *v;
+	size_t n, cap;
+};
+struct qa_words {
+	char **v;
+	size_t n, cap;
+};
+void qa_spans_add(struct qa_spans *s, double start, double end);
+MUST_USE char *qa_ffmpeg_log(const char *const argv[], const char *what, int timeout_s); /* its stderr */
+MUST_USE int qa_measure(const char *video, struct qa_media *m, double silence_db, int timeout_s);
+void qa_media_free(struct qa_media *m);
+MUST_USE int qa_loudness_measure(const char *audio, double target_i, double target_tp, struct qa_narration *n,
+				 int timeout_s);
+MUST_USE char *qa_loudness_filter(const struct qa_narration *n, double target_i, double target_tp);
+MUST_USE int qa_srt_load(const char *path, struct qa_cues *c);
+void qa_said_load(const cJSON *timeline, struct qa_cues *c);
+void qa_cues_free(struct qa_cues *c);
+void qa_words_add(struct qa_words *w, const char *text);
+MUST_USE size_t qa_words_found(const struct qa_words *want, struct qa_words *have);
+void qa_words_free(struct qa_words *w);
+/* Measures video, writes qa.json, and fails the stage when a failing check says so. */
+MUST_USE enum stage_rc qa_run(struct stage_ctx *ctx, const char *video, const struct media_frame *f,
+			      const struct qa_narration *n, const cJSON *timeline);
 
 /* ---- narration.c: audio.wav, subtitles.srt, timeline.json ------------- */
 struct script;

@@ -20,8 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define THUMB_TITLE ".thumb-title.tmp.txt"
-#define THUMB_TMP ".thumbnail.tmp.png"
 #define THUMB_BG "0x14213d"
 #define BAND_PCT 38    /* the band's share of the height */
 #define MAX_LINES 3    /* of the title */
@@ -93,9 +91,10 @@ static void thumb_inputs(const struct media_frame *f, const struct thumb_spec *t
 	media_argv_opt(a, "-i", "%s", t->clip);
 }
 
-static char *thumb_graph(const struct media_frame *f, const struct thumb_spec *t, const struct thumb_layout *l)
+static char *thumb_graph(const struct media_frame *f, const struct thumb_spec *t, const struct thumb_layout *l,
+			 const char *title_file)
 {
-	char *font = media_filter_escape(t->font), *tf = media_filter_escape(THUMB_TITLE), *pic, *out;
+	char *font = media_filter_escape(t->font), *tf = media_filter_escape(title_file), *pic, *out;
 	/* both start at 0: a seeked input keeps its timestamps, and overlay
 	 * would pass the background's first frame before the picture's */
 	pic = t->clip ? xasprintf("[1:v]setpts=PTS-STARTPTS,scale=%d:%d:force_original_aspect_ratio=decrease,"
@@ -125,27 +124,32 @@ static void thumb_log(struct stage_ctx *ctx, const struct media_frame *f, const 
 enum stage_rc thumbnail_make(struct stage_ctx *ctx, const struct media_frame *f, const struct thumb_spec *t,
 			     const char *out)
 {
+	/* scratch names of the temporary convention (fsio.c); png: ffmpeg's format by extension */
+	char *title_file = fsio_tmp_name_ext("thumb-title", "txt"), *tmp = fsio_tmp_name_ext(out, "png"), *g;
 	struct thumb_layout l;
 	struct media_argv a = { 0 };
 	enum stage_rc rc;
-	char *g;
 
 	thumb_layout(f, t->title, &l);
-	if (media_write_scratch(THUMB_TITLE, l.text) < 0) {
+	if (media_write_scratch(title_file, l.text) < 0) {
 		free(l.text);
+		free(title_file);
+		free(tmp);
 		return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	}
-	g = thumb_graph(f, t, &l);
+	g = thumb_graph(f, t, &l, title_file);
 	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
 	thumb_inputs(f, t, &a);
 	media_argv_opt(&a, "-filter_complex", "%s", g);
 	media_argv_words(&a, "-map [out] -frames:v 1 -f image2 -c:v png");
-	media_argv_add(&a, THUMB_TMP);
+	media_argv_add(&a, "%s", tmp);
 	rc = media_run(ctx, &a, out);
-	if (rc == STAGE_OK && media_commit(THUMB_TMP, out) < 0) rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+	if (rc == STAGE_OK && media_commit(tmp, out) < 0) rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	if (rc == STAGE_OK) thumb_log(ctx, f, &l);
-	unlink(THUMB_TMP);
-	unlink(THUMB_TITLE);
+	unlink(tmp);
+	unlink(title_file);
+	free(tmp);
+	free(title_file);
 	media_argv_free(&a);
 	free(g);
 	free(l.text);
