@@ -321,7 +321,8 @@ static enum stage_rc narrate(struct stage_ctx *ctx, struct narration *nr, const 
 	free(nr->seg_start);
 	free(nr->pcm.s);
 	words_clear(&nr->words);
-	for (size_t i = 0; i < nall; i++) free(all[i]);
+	for (size_t i = 0; i < nall; i++) free(all[i]); /* the sentences, each once */
+	for (size_t i = 0; i < sc->n; i++) free(sent[i]);
 	free(all), free(sent), free(ns);
 	return rc;
 }
