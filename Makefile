@@ -111,8 +111,13 @@ format:
 
 # `make test`: build without warnings, then unit tests and black-box tests
 # (pytest drives the real binary, ffmpeg, espeak-ng and SQLite).
+# Two pytest workers (python3-pytest-xdist), one test file each at a time: most
+# tests wait on a daemon, ffmpeg or a fake server, so two keep both cores busy.
+# TEST_JOBS=1 runs them one after the other.
+TEST_JOBS ?= 2
+PYTEST_JOBS = $(if $(filter 1,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
 test: all acog-batch-asan unit fuzz-replay
-	ACOG_BIN=$(CURDIR)/acog-batch-asan /usr/bin/python3 -m pytest -q -p no:cacheprovider tests
+	ACOG_BIN=$(CURDIR)/acog-batch-asan /usr/bin/python3 -m pytest -q -p no:cacheprovider $(PYTEST_JOBS) tests
 
 check-asan: test
 

@@ -3,7 +3,7 @@
 # Safe to run again: it installs only what is missing.
 set -eu
 PKGS="build-essential pkg-config libcurl4-openssl-dev libcjson-dev libsqlite3-dev
-libyaml-dev uuid-dev libssl-dev ffmpeg espeak-ng fonts-dejavu-core sqlite3 python3 python3-pytest
+libyaml-dev uuid-dev libssl-dev ffmpeg espeak-ng fonts-dejavu-core sqlite3 python3 python3-pytest python3-pytest-xdist
 strace openssl ca-certificates procps file man-db tzdata clang-format chromium clang valgrind rsync
 flite festival festvox-kallpc16k festvox-us-slt-hts"
 missing=""
