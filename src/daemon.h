@@ -17,10 +17,11 @@ MUST_USE int db_commit(sqlite3 *db);
 void db_rollback(sqlite3 *db);
 /* Prepare and bind: fmt letters s=const char* (NULL binds NULL), i=int,
  * I=int64, d=double. Returns a statement ready for sqlite3_step, or NULL. */
-MUST_USE sqlite3_stmt *db_prep(sqlite3 *db, const char *sql, const char *fmt, ...);
+MUST_USE sqlite3_stmt *db_stmt(sqlite3 *db, int cache, const char *sql, const char *fmt, ...);
+#define db_prep(db, sql, ...) db_stmt((db), 0, (sql), __VA_ARGS__)
 /* The same from the statement cache (sql must be a string literal): give it
  * back with db_done, never sqlite3_finalize.  For statements run per event. */
-MUST_USE sqlite3_stmt *db_get(sqlite3 *db, const char *sql, const char *fmt, ...);
+#define db_get(db, sql, ...) db_stmt((db), 1, (sql), __VA_ARGS__)
 void db_done(sqlite3_stmt *st);
 MUST_USE int db_exec(sqlite3 *db, const char *sql, const char *fmt, ...); /* no rows */
 MUST_USE char *db_col_str(sqlite3_stmt *st, int col);                     /* malloc'd copy or NULL */

@@ -373,22 +373,12 @@ static sqlite3_stmt *vprep(sqlite3 *db, int cache, const char *sql, const char *
 	return st;
 }
 
-sqlite3_stmt *db_prep(sqlite3 *db, const char *sql, const char *fmt, ...)
+sqlite3_stmt *db_stmt(sqlite3 *db, int cache, const char *sql, const char *fmt, ...)
 {
 	va_list ap;
 	sqlite3_stmt *st;
 	va_start(ap, fmt);
-	st = vprep(db, 0, sql, fmt, ap);
-	va_end(ap);
-	return st;
-}
-
-sqlite3_stmt *db_get(sqlite3 *db, const char *sql, const char *fmt, ...)
-{
-	va_list ap;
-	sqlite3_stmt *st;
-	va_start(ap, fmt);
-	st = vprep(db, 1, sql, fmt, ap);
+	st = vprep(db, cache, sql, fmt, ap);
 	va_end(ap);
 	return st;
 }

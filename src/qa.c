@@ -173,24 +173,29 @@ static void offsets(struct qa_result *r, const struct qa_cues *srt, const double
 		 srt->n);
 }
 
+/* Each subtitle cue against a reference start (ref, n of them; freed here). */
+static void sub_against(struct qa *q, struct qa_result *r, double *ref, size_t n, const char *limit, const char *what,
+			const char *key)
+{
+	offsets(r, &q->srt, ref, n, opt(q, limit), what, cJSON_AddArrayToObject(q->measured, key));
+	free(ref);
+}
+
 /* Each subtitle cue against the narration cue the audio stage timed. */
 static void sub_offset(struct qa *q, struct qa_result *r)
 {
 	double *ref = xcalloc(q->said.n + 1, sizeof *ref);
 	for (size_t i = 0; i < q->said.n; i++) ref[i] = q->said.v[i].start;
-	offsets(r, &q->srt, ref, q->said.n, opt(q, "subtitle_offset_max_ms"), "its narration",
-		cJSON_AddArrayToObject(q->measured, "subtitle_offsets_ms"));
-	free(ref);
+	sub_against(q, r, ref, q->said.n, "subtitle_offset_max_ms", "its narration", "subtitle_offsets_ms");
 }
 
 /* Each subtitle cue against the nearest speech onset heard in the video. */
 static void sub_onset(struct qa *q, struct qa_result *r)
 {
-	double *ref = xcalloc(q->speech.n + 1, sizeof *ref);
-	for (size_t i = 0; i < q->speech.n; i++) ref[i] = q->speech.v[i].start;
-	offsets(r, &q->srt, ref, q->speech.n, opt(q, "subtitle_onset_max_ms"), "the nearest speech onset",
-		cJSON_AddArrayToObject(q->measured, "subtitle_onsets_ms"));
-	free(ref);
+	double *starts = xcalloc(q->speech.n + 1, sizeof *starts);
+	size_t n = q->speech.n;
+	for (size_t i = 0; i < n; i++) starts[i] = q->speech.v[i].start;
+	sub_against(q, r, starts, n, "subtitle_onset_max_ms", "the nearest speech onset", "subtitle_onsets_ms");
 }
 
 static void script_words(struct qa_words *w)
