@@ -276,7 +276,7 @@ struct qa_check {
 /* clang-format off: a table keeps one row per line */
 static const struct qa_check checks[] = {
 	{ "loudness_integrated", "LUFS", QA_P_FAIL, loudness },
-	{ "true_peak", "dBTP", QA_P_FAIL, true_peak },
+	{ "true_peak", "dBTP", QA_P_WARN, true_peak },
 	{ "narration_clipping", "%", QA_P_FAIL, clipping },
 	{ "black_video", "s", QA_P_FAIL, black },
 	{ "frozen_video", "s", QA_P_WARN, frozen },
