@@ -178,7 +178,7 @@ def test_ffmpeg_run_without_its_file_fails_at_once(root, tmp_path, monkeypatch, 
     [ep] = root.status()
     assert ep["status"] == "failed", ep
     err = (root.path / "spool/failed" / (ep["ticket"] + ".error")).read_text()
-    assert ".thumbnail.tmp.png" in err and "thumbnail.png" in err, err
+    assert re.search(r"\.thumbnail\.png\.\d+\.tmp\.png", err) and "thumbnail.png" in err, err
     assert ("was not written" if how == "nothing" else "ffprobe") in err, err
     job = root.q("SELECT retry_count FROM jobs WHERE episode_id = ? AND stage = 'assembly'", ep["id"])
     assert job == [{"retry_count": 0}], job
