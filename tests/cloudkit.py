@@ -298,6 +298,27 @@ class Cloud:
 
 # -- small readers -----------------------------------------------------------
 
+def grep_root(root, secrets_):
+    """Where secrets_ appear: every file under the root, byte for byte (logs,
+    *.error, *.reason, log.jsonl, acog.db, WAL ...; not the key files under
+    credentials/), and the database dump."""
+    found = []
+    for dirpath, _, files in os.walk(root.path):
+        for f in files:
+            p = os.path.join(dirpath, f)
+            if os.path.islink(p) or "credentials" in Path(p).relative_to(root.path).parts:
+                continue
+            try:
+                data = open(p, "rb").read()
+            except OSError:
+                continue
+            found += [(p, s) for s in secrets_ if s.encode() in data]
+    dump = subprocess.run(["sqlite3", str(root.path / "acog.db"), ".dump"], capture_output=True, text=True,
+                          check=True).stdout
+    return found + [("acog.db .dump", s) for s in secrets_ if s in dump]
+
+
+
 def timeline_segments(ep_dir):
     t = json.loads((Path(ep_dir) / "timeline.json").read_text())
     return t["segments"]

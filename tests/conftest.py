@@ -160,3 +160,15 @@ def ffprobe(path):
     p = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
                        capture_output=True, text=True, check=True)
     return json.loads(p.stdout)
+
+
+@pytest.fixture
+def cloud(root, tmp_path):
+    """The fake provider servers of one test (tests/cloudkit.py), stopped after it."""
+    from cloudkit import Cloud  # cloudkit imports this module: import it late
+    c = Cloud(root, tmp_path / "fakes")
+    yield c
+    if root.daemon and root.daemon.poll() is None:
+        root.stop(signal.SIGKILL)
+    c.stop()
+

@@ -12,17 +12,10 @@ import subprocess
 
 import pytest
 
-from cloudkit import Cloud, timeline_segments
-from conftest import BIN, Root, run, wait_for
+from cloudkit import timeline_segments
+from conftest import Root, run, wait_for
 
 
-@pytest.fixture
-def cloud(root, tmp_path):
-    c = Cloud(root, tmp_path / "fakes")
-    yield c
-    if root.daemon and root.daemon.poll() is None:
-        root.stop(signal.SIGKILL)
-    c.stop()
 
 
 def _kill_tree(root):

@@ -184,8 +184,10 @@ def test_random_sigkills_lose_and_duplicate_nothing(matrix):
     while kills < KILLS:
         m.start()
         time.sleep(rng.uniform(0.2, max(3.0, 2.0 * IDEAS / max(1, KILLS))))
-        if child_kills < CHILD_KILLS and rng.random() < 0.5:
-            kids = m.children()
+        # always in the first round (ideas are queued, so a stage child comes), then half the time
+        first_round = kills == 0
+        if child_kills < CHILD_KILLS and (rng.random() < 0.5 or first_round):
+            kids = wait_for(m.children, timeout=60, what="a stage child") if first_round else m.children()
             if kids:
                 os.kill(rng.choice(kids), signal.SIGKILL)   # a stage child alone
                 child_kills += 1

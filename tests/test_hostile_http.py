@@ -5,13 +5,11 @@ JSON was promised, broken JSON.  src/http.c must stay bounded in memory
 naming the problem.  The fault modes are in tests/fakes/fakecore.py."""
 import json
 import os
-import signal
 import subprocess
 import time
 
 import pytest
 
-from cloudkit import Cloud
 from test_http import AUTH, PROBE, Fake
 
 MB = 1 << 20
@@ -88,13 +86,6 @@ def test_redirect_to_another_host_is_not_followed(fake, proot, tmp_path, status)
 
 # ------------------------------------------------------------ through a stage
 
-@pytest.fixture
-def cloud(root, tmp_path):
-    c = Cloud(root, tmp_path / "fakes")
-    yield c
-    if root.daemon and root.daemon.poll() is None:
-        root.stop(signal.SIGKILL)
-    c.stop()
 
 
 HOSTILE = {

@@ -6,7 +6,6 @@ import signal
 
 import pytest
 
-from cloudkit import Cloud
 from conftest import wait_for
 
 MISSPELT = "  audio: {name: elevenlabs, voice_idd: abc, api_key_env: ELEVENLABS_API_KEY}\n"
@@ -89,13 +88,6 @@ def test_reload_checks_the_changed_file(root):
 # Paid or free: planning on a paid server spends the whole (tiny) budget, so
 # the next stage is held before it starts if and only if it is paid too.
 
-@pytest.fixture
-def cloud(root, tmp_path):
-    c = Cloud(root, tmp_path / "fakes")
-    yield c
-    if root.daemon and root.daemon.poll() is None:
-        root.stop(signal.SIGKILL)
-    c.stop()
 
 
 def scripting_on(c, base_url):

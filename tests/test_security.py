@@ -4,47 +4,20 @@ refused before any request; no child is started through a shell; spool
 files are opened without following symbolic links; every path the daemon
 creates from input stays inside the root; the systemd unit's hardening
 score (systemd-analyze security --offline)."""
-import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from cloudkit import Cloud
+from cloudkit import grep_root, Cloud
 from conftest import BIN, REPO
 
 FAST_AUDIO = ["--seconds-per-char", "0.02"]
 
 
-@pytest.fixture
-def cloud(root, tmp_path):
-    c = Cloud(root, tmp_path / "fakes")
-    yield c
-    if root.daemon and root.daemon.poll() is None:
-        root.stop(signal.SIGKILL)
-    c.stop()
-
-
-def grep_root(root, secrets_):
-    """Every file under the root, byte for byte, and the database dump."""
-    found = []
-    for dirpath, _, files in os.walk(root.path):
-        for f in files:
-            p = os.path.join(dirpath, f)
-            if os.path.islink(p) or "credentials" in Path(p).relative_to(root.path).parts:
-                continue
-            try:
-                data = open(p, "rb").read()
-            except OSError:
-                continue
-            found += [(p, s) for s in secrets_ if s.encode() in data]
-    dump = subprocess.run(["sqlite3", str(root.path / "acog.db"), ".dump"], capture_output=True, text=True,
-                          check=True).stdout
-    return found + [("acog.db .dump", s) for s in secrets_ if s in dump]
 
 
 def key_file_channel(c, root, el, cid="c"):
