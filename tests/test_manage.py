@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import BIN, wait_for
-from test_state import gated_channel
+from test_state import at_script_review, gated_channel
 
 # Columns an edit or a pause may not touch unless it says so.
 COLS = ("id, channel_id, title, status, stage, state, location, priority, scheduled_at, idea, plan, script,"
@@ -59,12 +59,7 @@ def apply_unified(a, diff):
 @pytest.fixture
 def gated(root):
     """One episode waiting at the script review gate with plan:1 and script:1 kept."""
-    gated_channel(root, "g")
-    root.drop(root.idea("Tides and the moon", channel="g"), "tides.json")
-    root.drain()
-    [ep] = root.status()
-    assert ep["state"] == "awaiting-approval" and ep["stage"] == "script_review", ep
-    return ep
+    return at_script_review(root, "g", "Tides and the moon", "tides.json")
 
 
 def test_edit_changes_only_what_it_says_and_is_audited(root, gated):

@@ -16,12 +16,18 @@ def gated_channel(root, cid, extra=""):
     return d
 
 
-def test_reject_without_to_writes_the_reason_beside_the_held_ticket(root):
-    gated_channel(root, "sr")
-    root.drop(root.idea("Comets", channel="sr"), "c.json")
+def at_script_review(root, channel, topic, name):
+    """One idea of a gated channel, run until it waits at the script review gate."""
+    gated_channel(root, channel)
+    root.drop(root.idea(topic, channel=channel), name)
     root.drain()
     [ep] = root.status()
     assert ep["state"] == "awaiting-approval" and ep["stage"] == "script_review", ep
+    return ep
+
+
+def test_reject_without_to_writes_the_reason_beside_the_held_ticket(root):
+    ep = at_script_review(root, "sr", "Comets", "c.json")
     root.cli("reject", ep["ticket"], "--by", "carol", "--reason", "Not now")
     assert root.tickets() == {ep["ticket"]: ["held"]}
     note = root.path / "spool/held" / (ep["ticket"] + ".reason")
