@@ -15,8 +15,10 @@ from conftest import wait_for
 
 
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(root):
+    # CI keeps this small: the crash matrix (test_crash_matrix.py, make test-crash) is the
+    # large run; this one checks a plain offline channel under kills.
     root.channel("k", review="false")
-    n = 20
+    n = int(os.environ.get("ACOG_CRASH_IDEAS", "8"))
     names = []
     for i in range(n):
         idea = root.idea(f"Crash test {i}", channel="k", idempotency_key=f"crash-{i}")
@@ -32,7 +34,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(root):
         root.stop(signal.SIGKILL)
         kills += 1
         # more ideas arrive while the daemon is down, now and then
-        if kills == 3:
+        if kills == 2:
             names.append(root.drop(root.idea("Late arrival", channel="k", idempotency_key="late"), "late.json"))
         if len(root.q("SELECT id FROM episodes WHERE status = 'published'")) == n + 1:
             break
