@@ -23,6 +23,7 @@ else
 fi
 : >"$log"
 make -j2 -s test 2>&1 | tee "$log" || status=1
+make -s test-clock 2>&1 | tee -a "$log" || status=1
 if [ "${ACOG_SKIP_STATIC:-0}" != 1 ]; then
 	make -s test-static 2>&1 | tee -a "$log" || status=1
 fi

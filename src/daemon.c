@@ -36,6 +36,7 @@ struct daemon {
 	sqlite3 *db;
 	struct sched *sched;
 	int ep, ino, sig, tim, lock;
+	int wall; /* CLOCK_REALTIME timer: wall-clock deadlines, and news of a clock that was set */
 	int wd_incoming, wd_pulse;
 	const char *gates[8]; /* gate folders (stage table), watched for decision files */
 	int wd_gate[8];
@@ -96,7 +97,9 @@ static int add_fd(struct daemon *d, int fd, uint64_t tag)
 	return 0;
 }
 
-enum { TAG_INO = 1, TAG_SIG, TAG_TIM, TAG_RUN = 100 };
+#define WALL_FAR_AHEAD (86400.0 * 365) /* seconds */
+
+enum { TAG_INO = 1, TAG_SIG, TAG_TIM, TAG_WALL, TAG_RUN = 100 };
 
 static int watch(struct daemon *d, const char *dir)
 {
@@ -123,7 +126,9 @@ static int setup_fds(struct daemon *d)
 	d->sig = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	d->ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	d->tim = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (d->ep < 0 || d->sig < 0 || d->ino < 0 || d->tim < 0) return err_set_errno("cannot set up the event loop");
+	d->wall = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (d->ep < 0 || d->sig < 0 || d->ino < 0 || d->tim < 0 || d->wall < 0)
+		return err_set_errno("cannot set up the event loop");
 	d->wd_incoming = watch(d, "incoming");
 	d->wd_pulse = watch(d, "pulse");
 	/* One watch per gate folder of the stage table: decision files. */
@@ -131,7 +136,10 @@ static int setup_fds(struct daemon *d)
 	for (size_t i = 0; i < d->ngates; i++)
 		if ((d->wd_gate[i] = watch(d, d->gates[i])) < 0) return -1;
 	if (d->wd_incoming < 0 || d->wd_pulse < 0) return -1;
-	return add_fd(d, d->ino, TAG_INO) || add_fd(d, d->sig, TAG_SIG) || add_fd(d, d->tim, TAG_TIM) ? -1 : 0;
+	return add_fd(d, d->ino, TAG_INO) || add_fd(d, d->sig, TAG_SIG) || add_fd(d, d->tim, TAG_TIM) ||
+			add_fd(d, d->wall, TAG_WALL)
+		? -1
+		: 0;
 }
 
 /* Start-up and rescan steps go on after a failure; it is logged. */
@@ -321,6 +329,17 @@ static void check_cancelled(struct daemon *d)
 	}
 }
 
+/* A wall-clock deadline passed, or the clock was set (read fails with
+ * ECANCELED): either way look again at what is due; arm_timer re-arms. */
+static void on_wall(struct daemon *d)
+{
+	uint64_t x;
+	if (read(d->wall, &x, sizeof x) < 0 && errno == ECANCELED)
+		log_info(NULL, NULL, "clock.set",
+			 "the system clock was set; retry deadlines and holds are measured against the new time");
+	hold_release_due(d->db, &d->cfg);
+}
+
 static void on_timer(struct daemon *d)
 {
 	uint64_t x;
@@ -378,26 +397,42 @@ static void dispatch(struct daemon *d)
 	}
 }
 
-/* One timer for everything: the nearest stage timeout, retry deadline or hold release. */
-static void arm_timer(struct daemon *d)
+/* The monotonic timer: the nearest stage timeout or resource retry, which
+ * are intervals and must not move when someone sets the clock. */
+static void arm_mono(struct daemon *d)
 {
 	struct itimerspec its = { 0 };
-	double next = 0, now = time_mono(), retry = sched_next_deadline(d->db), release = hold_next_release(d->db);
+	double next = 0;
 	for (int i = 0; i < d->nruns; i++)
 		if (!d->runs[i].timed_out && (next == 0 || d->runs[i].deadline < next)) next = d->runs[i].deadline;
-	if (release > 0 && (retry == 0 || release < retry)) retry = release;
 	if (d->retry_at > 0 && (next == 0 || d->retry_at < next)) next = d->retry_at;
-	if (retry > 0) {
-		double at = now + (retry - time_now());
-		if (next == 0 || at < next) next = at;
-	}
 	if (next > 0) {
-		double in = next - now;
+		double in = next - time_mono();
 		if (in < 0.001) in = 0.001;
 		its.it_value.tv_sec = (time_t)in;
 		its.it_value.tv_nsec = (long)((in - (double)(time_t)in) * 1e9);
 	}
 	timerfd_settime(d->tim, 0, &its, NULL);
+}
+
+/* The wall-clock timer: the nearest retry deadline or hold release, which
+ * are times of day.  It is absolute and cancelled when the clock is set
+ * (TFD_TIMER_CANCEL_ON_SET), so a clock jumped forward releases what is now
+ * due at once and a clock set back delays nothing past its time.  With no
+ * deadline it is armed far ahead only to hear of such a jump. */
+static void arm_wall(struct daemon *d)
+{
+	double retry = sched_next_deadline(d->db), release = hold_next_release(d->db);
+	if (release > 0 && (retry == 0 || release < retry)) retry = release;
+	if (retry <= 0) retry = time_now() + WALL_FAR_AHEAD;
+	struct itimerspec its = { .it_value = { (time_t)retry, (long)((retry - (double)(time_t)retry) * 1e9) } };
+	timerfd_settime(d->wall, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL);
+}
+
+static void arm_timer(struct daemon *d)
+{
+	arm_mono(d);
+	arm_wall(d);
 }
 
 static int startup(struct daemon *d, const char *root)
@@ -442,6 +477,8 @@ static void loop_once(struct daemon *d)
 			on_signal(d);
 		else if (tag == TAG_TIM)
 			on_timer(d);
+		else if (tag == TAG_WALL)
+			on_wall(d);
 		else {
 			struct run *r = run_by_pid(d, (pid_t)(tag - TAG_RUN));
 			if (r) {

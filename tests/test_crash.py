@@ -25,10 +25,11 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(root):
         names.append(root.drop(idea, f"crash-{i:02d}.json"))
     rng = random.Random(int(os.environ.get("ACOG_CRASH_SEED", "1234")))
     kills = 0
-    deadline = time.monotonic() + 420
-    while time.monotonic() < deadline:
+    # A fixed number of kills, then a clean drain: killing until everything is
+    # published never ends on a slow machine where one stage outlasts the gap.
+    while kills < int(os.environ.get("ACOG_CRASH_KILLS", "6")):
         root.start("-j", "2")
-        time.sleep(rng.uniform(0.05, 2.5))
+        time.sleep(rng.uniform(0.05, 5.0))
         if root.daemon.poll() is not None:
             break
         root.stop(signal.SIGKILL)
@@ -36,8 +37,6 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(root):
         # more ideas arrive while the daemon is down, now and then
         if kills == 2:
             names.append(root.drop(root.idea("Late arrival", channel="k", idempotency_key="late"), "late.json"))
-        if len(root.q("SELECT id FROM episodes WHERE status = 'published'")) == n + 1:
-            break
     root.drain("-j", "2")
     assert kills >= 5
     eps = root.q("SELECT id, source_name, status, ticket FROM episodes")
