@@ -341,6 +341,8 @@ struct proc_opts {
 /* Returns the exit status (0..255), 128+signal when killed, or -1 with
  * err_set when it could not start or timed out (timed_out set). */
 MUST_USE int proc_run(const char *const argv[], const struct proc_opts *o, int *timed_out);
+/* A close-on-exec descriptor that polls readable when pid exits, or -1 (no pidfd_open). */
+int proc_pidfd(pid_t pid);
 MUST_USE const char *proc_find(const char *name); /* search PATH; NULL if absent */
 
 /* ---- script.c: script.md segments -------------------------------------- */

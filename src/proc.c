@@ -295,7 +295,7 @@ static int proc_pump(struct proc_state *st, double deadline)
 	return 0;
 }
 
-static int pidfd_open_or_none(pid_t pid)
+int proc_pidfd(pid_t pid)
 {
 #ifdef SYS_pidfd_open
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -370,7 +370,7 @@ int proc_run(const char *const argv[], const struct proc_opts *o, int *timed_out
 	st.out = o->stdout_buf;
 	st.out_max = o->stdout_max ? o->stdout_max : PROC_STDOUT_MAX;
 	if (proc_spawn(path, argv, o, &st) < 0) goto out;
-	st.pidfd = pidfd_open_or_none(st.pid);
+	st.pidfd = proc_pidfd(st.pid);
 	pr = proc_pump(&st, o->timeout_s > 0 ? time_mono() + o->timeout_s : 0);
 	if (pr == -2 && timed_out) *timed_out = 1;
 	if (pr == -2)

@@ -10,6 +10,9 @@ not a user's file, not anything in spool/incoming/ or spool/tmp/.
 import json
 import os
 import subprocess
+import threading
+
+from conftest import BIN
 
 
 def dead_pid():
@@ -66,3 +69,22 @@ def test_startup_removes_only_temporaries_of_dead_processes(root, tmp_path):
     for p in stale:
         assert any(str(p) in m and str(dead) in m for m in removed), f"{p} removed without a log line: {removed}"
     assert len(removed) == len(stale), removed
+
+
+def test_startup_waits_for_a_dying_stage_child_then_removes_its_leftover(root, tmp_path):
+    """A stage child of a killed daemon can still be exiting when the next
+    daemon starts, with its temporary on disk: start-up waits for such an
+    owner (this same program, or one too far gone to tell) and sweeps after."""
+    other = tmp_path / "other-root"
+    subprocess.run([BIN, "-C", str(other), "init"], check=True, capture_output=True)
+    owner = subprocess.Popen([BIN, "-C", str(other), "run"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        leftover = plant_file(root.path / f"channels/t/episodes/ep-1/.final.mp4.{owner.pid}.tmp.mp4")
+        threading.Timer(1.0, owner.kill).start()
+        root.drain()
+        assert owner.poll() is not None
+        assert not leftover.exists(), "the leftover of an owner that died during start-up is still there"
+        assert f"removed {leftover}" in root.log.read_text()
+    finally:
+        owner.kill()
+        owner.wait()
