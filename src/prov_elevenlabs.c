@@ -474,10 +474,12 @@ static enum stage_rc recover(struct stage_ctx *ctx, struct tts *t, size_t k, con
 		if (found) cost_add(ctx, t, units); /* the attempt that paid died before recording it */
 		if (found) recover_mark_done(ctx, mkey, mark, found);
 	} else if (rc == STAGE_OK && !known) {
-		stage_log(ctx, "info",
-			  "audio: request %zu/%zu, sent by an earlier attempt, is not in the history; "
-			  "sending it again",
-			  k + 1, t->nch);
+		char *what = xasprintf("audio request %zu/%zu", k + 1, t->nch);
+		if ((rc = recover_wait(ctx, mark, t->o.timeout, what)) == STAGE_OK)
+			stage_log(ctx, "info",
+				  "audio: %s, sent by an earlier attempt, is not in the history; sending it again",
+				  what);
+		free(what);
 	}
 	a->audio.len = rc == STAGE_OK ? a->audio.len : 0;
 	free(found);

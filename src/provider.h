@@ -209,6 +209,9 @@ MUST_USE int recover_id_ok(const char *id);
 /* A look-up that failed (r is freed): STAGE_RETRY when it may pass later
  * (paying again now could pay twice), else logged and STAGE_OK: send again. */
 MUST_USE enum stage_rc recover_lookup_failed(struct stage_ctx *ctx, struct http_resp *r, const char *what);
+/* Nothing found for mark: STAGE_PENDING (ctx->retry_after set) while the
+ * earlier request may still be running (younger than timeout_s), else STAGE_OK. */
+MUST_USE enum stage_rc recover_wait(struct stage_ctx *ctx, const cJSON *mark, int timeout_s, const char *what);
 /* A GET that costs nothing (a look-up): as http_request. */
 MUST_USE int recover_get(struct stage_ctx *ctx, const char *prov, const char *url, const char *const *hdrs,
 			 int timeout_s, struct http_resp *r);

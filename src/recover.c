@@ -14,12 +14,17 @@
  * A mark is {"since": <unix seconds before the request went out>, "id":
  * <the provider's id, once answered>, ...what the provider matches on}; an
  * empty value means no mark (a request that was answered with a refusal).
+ * A request not found while it could still be running at the provider (the
+ * mark younger than the request's timeout) is looked up again later
+ * (STAGE_PENDING, no attempt counted) rather than paid for again at once.
  */
 #include "provider.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define CLOCK_SLACK_S 2 /* our clock ahead of the provider's by at most this */
 
 cJSON *recover_mark(const struct stage_ctx *ctx, const char *key)
 {
@@ -92,6 +97,19 @@ enum stage_rc recover_lookup_failed(struct stage_ctx *ctx, struct http_resp *r, 
 	}
 	http_resp_free(r);
 	return rc;
+}
+
+enum stage_rc recover_wait(struct stage_ctx *ctx, const cJSON *mark, int timeout_s, const char *what)
+{
+	double left = json_num(mark, "since", 0) + timeout_s + CLOCK_SLACK_S - time_now();
+
+	if (left <= 0) return STAGE_OK;
+	ctx->retry_after = ceil(left);
+	stage_log(ctx, "info",
+		  "%s, sent by an earlier attempt, is not found yet; it may still be running there: looking again "
+		  "in %.0f s before paying for it again",
+		  what, ctx->retry_after);
+	return STAGE_PENDING;
 }
 
 int recover_get(struct stage_ctx *ctx, const char *prov, const char *url, const char *const *hdrs, int timeout_s,

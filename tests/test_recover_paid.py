@@ -141,7 +141,8 @@ def test_request_sent_again_when_nothing_is_found_or_recovery_is_off(cloud, root
     c = cloud
     chat = case.startswith("chat")
     stages = ("planning", "scripting", "metadata") if chat else ("audio",)
-    configure(c, stages, **({"recover": "none"} if case.endswith("none") else {}))
+    # not in the history: looked up again once it cannot be running any more (timeout: 3 s)
+    configure(c, stages, **({"recover": "none"} if case.endswith("none") else {"timeout": 3}))
     fake, paid = (c["openai"], "openai_chat") if chat else (c["elevenlabs"], "elevenlabs_tts")
     # not_in_history: killed before the provider did anything (held before the handler)
     hold(fake, "/chat/completions" if chat else TTS, after_handler=case != "tts_not_in_history")
@@ -157,7 +158,9 @@ def test_request_sent_again_when_nothing_is_found_or_recovery_is_off(cloud, root
     gets = fake.requests("/chat/completions" if chat else "/v1/history", method="GET")
     if case == "tts_not_in_history":
         assert sub.get(paid) == 1 and len(gets) >= 1, sub   # looked up, found nothing, sent again
-        assert "is not in the history; sending it again" in _logs(root)
+        log = _logs(root)
+        assert "not found yet; it may still be running there" in log, log[-3000:]
+        assert "is not in the history; sending it again" in log, log[-3000:]
     else:
         assert sub.get(paid) == (4 if chat else 2), sub     # paid twice: recovery was off
         assert gets == [] and marks(root, stages[0], "chat-" if chat else "tts-") == {}
