@@ -392,7 +392,8 @@ static enum stage_rc stored_find(struct chat *c, const char *tag, const char *co
 			  "%s: the answer to this request was paid for by an earlier attempt: stored "
 			  "completion %s, fetched again (not billed)",
 			  c->sp->stage, id ? id : found);
-	else if (mark && rc == STAGE_OK && (rc = recover_wait(c->ctx, mark, c->timeout, "a chat request")) == STAGE_OK)
+	else if (mark && !id && rc == STAGE_OK &&
+		 (rc = recover_wait(c->ctx, mark, c->timeout, "a chat request")) == STAGE_OK)
 		stage_log(c->ctx, "info",
 			  "%s: a request an earlier attempt sent is not among the stored completions; "
 			  "asking again",
