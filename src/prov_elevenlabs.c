@@ -21,6 +21,17 @@
  *  - a good answer is kept as .tts-<sha256 of the request>.json until the
  *    stage succeeds, so a run retried after a failure in a later request
  *    does not pay again for the earlier ones (and records no cost for them);
+ *  - recover: history (the default): before a request, a mark (recover.c)
+ *    tts-<sha256 of the request> = {since, voice, model, text_sha256} is in
+ *    the provider state; the answer's history-item-id is added to it.  An
+ *    attempt that finds a mark but no kept answer fetches the audio of that
+ *    history item, or looks the request up in GET /v1/history (same text,
+ *    voice and model, date_unix at or after since) and fetches its audio
+ *    (GET /v1/history/{id}/audio, not billed), and sends again only when
+ *    the history has no such item.  A recovered item has no alignment: its
+ *    subtitle and word times are estimated.  Its cost row is recorded then,
+ *    from the item's character counts (the process that paid died before
+ *    it could record it); an item already noted by id records none;
  *  - scratch files are .tts-NNN.<pid>.tmp.* and are removed whatever the outcome.
  */
 #define _GNU_SOURCE
@@ -47,6 +58,8 @@ const struct provider_opt elevenlabs_opts[] = {
 	{ "language_code", OPT_STRING, NULL, 0, 16, NULL, "ISO 639-1 language, e.g. en" },
 	{ "apply_text_normalization", OPT_ENUM, NULL, 0, 0, "auto|on|off", "spell out numbers and the like" },
 	{ "seed", OPT_INTEGER, NULL, 0, 4294967295.0, NULL, "sampling seed, for repeatable speech" },
+	{ "recover", OPT_ENUM, "history", 0, 0, "history|none",
+	  "after a crash, find a request's speech in the history before paying again" },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 /* clang-format on */
@@ -56,12 +69,19 @@ const struct provider_opt elevenlabs_opts[] = {
 #define ANSWER_MAX ((size_t)256 << 20)
 #define PCM_MAX ((size_t)2 << 30)
 #define PRICE_PER_1K_DEFAULT 0.30
+#define HISTORY_PAGES 10 /* of 100 items: how far back a look-up goes */
+#define CLOCK_SLACK_S 2  /* our clock ahead of theirs by at most this */
 
 struct el_opts {
-	char *url, *key_hdr;
-	const char *model, *format;
-	int max_chars, timeout;
+	char *url, *key_hdr, *base;
+	const char *model, *format, *voice;
+	int max_chars, timeout, recover;
 	unsigned rate;
+};
+struct said {              /* one request's answer */
+	cJSON *json;       /* the with-timestamps answer; NULL: audio from the history (no alignment) */
+	struct sbuf audio; /* its audio bytes */
+	int probe;         /* 1: a file ffmpeg recognises, whatever output_format says */
 };
 struct unit {
 	size_t seg;
@@ -191,6 +211,9 @@ static int opts_load(struct stage_ctx *ctx, struct el_opts *o)
 	while (n && base[n - 1] == '/') n--;
 	o->max_chars = (int)mc;
 	o->timeout = (int)t;
+	o->voice = voice;
+	o->recover = strcmp(json_str(ctx->provider, "recover", "history"), "none") != 0;
+	o->base = xasprintf("%.*s", (int)n, base);
 	o->url = xasprintf("%.*s/v1/text-to-speech/%s/with-timestamps?output_format=%s", (int)n, base, voice,
 			   o->format);
 	if (!(key = credential_get(ctx, NULL))) return -1;
@@ -307,23 +330,181 @@ static char *body_build(const struct stage_ctx *ctx, const struct tts *t, size_t
 
 /* ---- one request ------------------------------------------------------------------ */
 
-static void cost_record(struct stage_ctx *ctx, struct tts *t, const struct http_resp *r, const char *text)
+static void cost_add(struct stage_ctx *ctx, struct tts *t, double units)
 {
-	char v[64];
-	double units = http_header(r, "character-cost", v, sizeof v) ? strtod(v, NULL) : -1;
 	double per_1k = json_num(ctx->global, "prices.elevenlabs.per_1k_chars", PRICE_PER_1K_DEFAULT);
 
-	if (!(units >= 0)) units = (double)cp_len(text);
 	stage_cost(ctx, "elevenlabs", "tts", units, "characters", units / 1000 * per_1k);
 	t->chars += units;
 	t->usd += units / 1000 * per_1k;
 }
 
-/* The answer for chunk k as JSON: from the cache of an earlier run, or paid for now. */
-static enum stage_rc fetch(struct stage_ctx *ctx, struct tts *t, size_t k, cJSON **out)
+/* The cost row of a paid answer: its character-cost header, else the characters sent. */
+static void cost_record(struct stage_ctx *ctx, struct tts *t, const struct http_resp *r, const char *text)
 {
-	char *body = body_build(ctx, t, k), *key = xasprintf("%s\n%s", t->o.url, body), sha[65];
-	char *cache;
+	char v[64];
+	double units = http_header(r, "character-cost", v, sizeof v) ? strtod(v, NULL) : -1;
+
+	cost_add(ctx, t, units >= 0 ? units : (double)cp_len(text));
+}
+
+/* The audio of a with-timestamps answer (a->json). */
+static enum stage_rc said_from_json(struct stage_ctx *ctx, const struct tts *t, size_t k, struct said *a)
+{
+	if (!cJSON_IsString(json_get(a->json, "audio_base64")))
+		return stage_fail(ctx, STAGE_RETRY,
+				  "elevenlabs: the answer to request %zu/%zu has no audio_base64 (invalid JSON?)",
+				  k + 1, t->nch);
+	if (base64_decode(json_str(a->json, "audio_base64", ""), &a->audio) < 0 || !a->audio.len)
+		return stage_fail(ctx, STAGE_RETRY, "elevenlabs: request %zu/%zu: audio_base64 is empty or not base64",
+				  k + 1, t->nch);
+	return STAGE_OK;
+}
+
+/* ---- recovery: the history of generations ------------------------------------------- */
+
+static enum stage_rc lookup_failed(struct stage_ctx *ctx, const struct tts *t, size_t k, struct http_resp *r)
+{
+	char *what = xasprintf("audio request %zu/%zu in the history", k + 1, t->nch);
+	enum stage_rc rc = recover_lookup_failed(ctx, r, what);
+
+	free(what);
+	return rc;
+}
+
+/* The generation of chunk k in one page of history items, newest first: the
+ * last match is the first one paid.  Same text, voice and model, made at or
+ * after the mark. */
+static void history_match(const struct tts *t, size_t k, double since, const cJSON *items, char **id, double *units)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach (it, items) {
+		const char *hid = json_str(it, "history_item_id", ""), *model = json_str(it, "model_id", NULL);
+		double from = json_num(it, "character_count_change_from", 0);
+		double to = json_num(it, "character_count_change_to", 0);
+		if (strcmp(json_str(it, "text", ""), t->ch[k].text) ||
+		    strcmp(json_str(it, "voice_id", ""), t->o.voice) || (model && strcmp(model, t->o.model)) ||
+		    json_num(it, "date_unix", 0) < since - CLOCK_SLACK_S || !recover_id_ok(hid))
+			continue;
+		free(*id);
+		*id = xstrdup(hid);
+		*units = to > from ? to - from : (double)cp_len(t->ch[k].text);
+	}
+}
+
+/* GET /v1/history for this voice since the mark, page by page: *id
+ * (malloc'd) and the characters billed, or *id NULL when there is none. */
+static enum stage_rc history_find(struct stage_ctx *ctx, struct tts *t, size_t k, double since, char **id,
+				  double *units)
+{
+	const char *hdrs[] = { "Accept: application/json", t->o.key_hdr, NULL };
+	char *after = NULL;
+	enum stage_rc rc = STAGE_OK;
+
+	for (int page = 0; page < HISTORY_PAGES; page++) {
+		char *url = xasprintf("%s/v1/history?voice_id=%s&date_after_unix=%.0f&page_size=100%s%s", t->o.base,
+				      t->o.voice, since - CLOCK_SLACK_S, after ? "&start_after_history_item_id=" : "",
+				      after ? after : "");
+		struct http_resp r;
+		cJSON *j = NULL;
+		int ok = recover_get(ctx, "elevenlabs", url, hdrs, t->o.timeout, &r) == 0;
+		free(url), free(after), after = NULL;
+		if (!ok) {
+			rc = lookup_failed(ctx, t, k, &r);
+			break;
+		}
+		j = cJSON_ParseWithLength(r.body.s ? r.body.s : "", r.body.len);
+		http_resp_free(&r);
+		history_match(t, k, since, json_get(j, "history"), id, units);
+		if (json_bool(j, "has_more", 0) && recover_id_ok(json_str(j, "last_history_item_id", "")))
+			after = xstrdup(json_str(j, "last_history_item_id", ""));
+		cJSON_Delete(j);
+		if (!after) break;
+	}
+	free(after);
+	return rc;
+}
+
+/* Raw samples (pcm, u-law, a-law) are decoded as output_format says. */
+static int is_raw(const char *ctype)
+{
+	return strcasestr(ctype, "pcm") || strcasestr(ctype, "basic") || strcasestr(ctype, "law") ||
+		strcasestr(ctype, "l16");
+}
+
+/* GET /v1/history/{id}/audio: the generation again, not billed. */
+static enum stage_rc history_audio(struct stage_ctx *ctx, struct tts *t, size_t k, const char *id, struct said *a)
+{
+	const char *hdrs[] = { "Accept: */*", t->o.key_hdr, NULL };
+	char *url = xasprintf("%s/v1/history/%s/audio", t->o.base, id), ct[80];
+	struct http_resp r;
+	enum stage_rc rc = STAGE_OK;
+
+	if (recover_get(ctx, "elevenlabs", url, hdrs, t->o.timeout, &r) < 0) {
+		rc = lookup_failed(ctx, t, k, &r);
+	} else {
+		sb_add(&a->audio, r.body.s ? r.body.s : "", r.body.len);
+		a->probe = !http_header(&r, "content-type", ct, sizeof ct) || !is_raw(ct);
+		http_resp_free(&r);
+	}
+	free(url);
+	return rc;
+}
+
+/* An earlier attempt's speech for chunk k (a->audio set), or none (a->audio
+ * empty: send the request); STAGE_RETRY when the look-up may pass later. */
+static enum stage_rc recover(struct stage_ctx *ctx, struct tts *t, size_t k, const char *mkey, cJSON *mark,
+			     struct said *a)
+{
+	const char *known = json_str(mark, "id", NULL);
+	char *found = NULL;
+	double units = 0;
+	enum stage_rc rc = STAGE_OK;
+	const char *hid;
+
+	if (!known) rc = history_find(ctx, t, k, json_num(mark, "since", 0), &found, &units);
+	hid = known ? known : found;
+	if (rc == STAGE_OK && hid) rc = history_audio(ctx, t, k, hid, a);
+	if (rc == STAGE_OK && hid && a->audio.len) {
+		stage_log(ctx, "info",
+			  "audio: request %zu/%zu was paid for by an earlier attempt; its speech is history item %s, "
+			  "fetched again (not billed; subtitle and word times estimated)",
+			  k + 1, t->nch, hid);
+		if (found) cost_add(ctx, t, units); /* the attempt that paid died before recording it */
+		if (found) recover_mark_done(ctx, mkey, mark, found);
+	} else if (rc == STAGE_OK && !known) {
+		char *what = xasprintf("audio request %zu/%zu", k + 1, t->nch);
+		if ((rc = recover_wait(ctx, mark, t->o.timeout, what)) == STAGE_OK)
+			stage_log(ctx, "info",
+				  "audio: %s, sent by an earlier attempt, is not in the history; sending it again",
+				  what);
+		free(what);
+	}
+	a->audio.len = rc == STAGE_OK ? a->audio.len : 0;
+	free(found);
+	return rc;
+}
+
+/* ---- paying for a request ---------------------------------------------------------- */
+
+static cJSON *mark_new(const struct tts *t, size_t k)
+{
+	cJSON *m = recover_mark_new();
+	char sha[65];
+
+	hash_hex(t->ch[k].text, strlen(t->ch[k].text), sha);
+	cJSON_AddStringToObject(m, "voice", t->o.voice);
+	cJSON_AddStringToObject(m, "model", t->o.model);
+	cJSON_AddStringToObject(m, "text_sha256", sha);
+	return m;
+}
+
+/* Chunk k paid for now: marked in flight first (recover: history), kept
+ * as the cache file once answered, and the mark given its history item. */
+static enum stage_rc send(struct stage_ctx *ctx, struct tts *t, size_t k, const char *body, const char *cache,
+			  const char *mkey, struct said *a)
+{
 	const char *hdrs[] = { "Content-Type: application/json", "Accept: application/json", t->o.key_hdr, NULL };
 	struct http_req q = { .provider = "elevenlabs",
 			      .method = "POST",
@@ -333,35 +514,58 @@ static enum stage_rc fetch(struct stage_ctx *ctx, struct tts *t, size_t k, cJSON
 			      .body_len = strlen(body),
 			      .max_response = ANSWER_MAX,
 			      .timeout_s = t->o.timeout };
+	cJSON *mark = t->o.recover ? mark_new(t, k) : NULL;
 	struct http_resp r;
-	enum stage_rc rc = STAGE_OK;
+	enum stage_rc rc;
+	char v[80];
 
-	hash_hex(key, strlen(key), sha);
-	cache = xasprintf(".tts-%.32s.json", sha);
-	if (fsio_exists(cache) && (*out = json_load_file(cache, ANSWER_MAX))) {
-		stage_log(ctx, "info", "audio: request %zu/%zu answered earlier; reused, not paid again", k + 1,
-			  t->nch);
-	} else if (http_request(&ctx->http, &q, &r) == 0) {
-		char rid[80];
+	if (mark && recover_mark_set(ctx, mkey, mark) < 0) {
+		cJSON_Delete(mark);
+		return stage_fail(ctx, STAGE_RETRY, "audio: cannot note request %zu/%zu before paying for it: %s",
+				  k + 1, t->nch, err_msg());
+	}
+	if (http_request(&ctx->http, &q, &r) == 0) {
 		cost_record(ctx, t, &r, t->ch[k].text);
-		*out = cJSON_ParseWithLength(r.body.s ? r.body.s : "", r.body.len);
-		if (!cJSON_IsString(json_get(*out, "audio_base64")))
-			rc = stage_fail(ctx, STAGE_RETRY,
-					"elevenlabs: the answer to request %zu/%zu has "
-					"no audio_base64 (invalid JSON?)",
-					k + 1, t->nch);
-		else if (fsio_write_atomic(cache, r.body.s, r.body.len) < 0)
+		a->json = cJSON_ParseWithLength(r.body.s ? r.body.s : "", r.body.len);
+		if ((rc = said_from_json(ctx, t, k, a)) == STAGE_OK &&
+		    fsio_write_atomic(cache, r.body.s, r.body.len) < 0)
 			stage_log(ctx, "warn", "audio: cannot keep the answer: %s", err_msg());
+		recover_mark_done(ctx, mkey, mark, http_header(&r, "history-item-id", v, sizeof v));
 		stage_log(ctx, "info", "audio: request %zu/%zu, %zu characters (request-id %s)", k + 1, t->nch,
-			  cp_len(t->ch[k].text), http_header(&r, "request-id", rid, sizeof rid) ? rid : "-");
-		http_resp_free(&r);
+			  cp_len(t->ch[k].text), http_header(&r, "request-id", v, sizeof v) ? v : "-");
 	} else {
+		if (mark && r.status >= 400 && r.status < 500) recover_mark_clear(ctx, mkey); /* nothing was made */
 		if (r.retriable) ctx->retry_after = r.retry_after;
 		rc = stage_fail(ctx, r.retriable ? STAGE_RETRY : STAGE_FAIL, "%s (request %zu/%zu)", r.error, k + 1,
 				t->nch);
-		http_resp_free(&r);
 	}
-	free(body), free(key), free(cache);
+	http_resp_free(&r);
+	cJSON_Delete(mark);
+	return rc;
+}
+
+/* The answer for chunk k: kept from an earlier run, recovered from the
+ * history, or paid for now. */
+static enum stage_rc fetch(struct stage_ctx *ctx, struct tts *t, size_t k, struct said *a)
+{
+	char *body = body_build(ctx, t, k), *key = xasprintf("%s\n%s", t->o.url, body), sha[65];
+	char *cache, *mkey;
+	cJSON *mark;
+	enum stage_rc rc;
+
+	hash_hex(key, strlen(key), sha);
+	cache = xasprintf(".tts-%.32s.json", sha);
+	mkey = xasprintf("tts-%.32s", sha);
+	mark = t->o.recover ? recover_mark(ctx, mkey) : NULL;
+	if (fsio_exists(cache) && (a->json = json_load_file(cache, ANSWER_MAX))) {
+		stage_log(ctx, "info", "audio: request %zu/%zu answered earlier; reused, not paid again", k + 1,
+			  t->nch);
+		rc = said_from_json(ctx, t, k, a);
+	} else if (!mark || ((rc = recover(ctx, t, k, mkey, mark, a)) == STAGE_OK && !a->audio.len)) {
+		rc = send(ctx, t, k, body, cache, mkey, a);
+	}
+	cJSON_Delete(mark);
+	free(body), free(key), free(cache), free(mkey);
 	return rc;
 }
 
@@ -381,10 +585,9 @@ static void pcm_add(struct media_pcm *p, const int16_t *s, size_t n)
 }
 
 /* Decodes the answer's audio with ffmpeg and appends it to the narration. */
-static enum stage_rc decode(struct stage_ctx *ctx, struct tts *t, size_t k, const cJSON *ans)
+static enum stage_rc decode(struct stage_ctx *ctx, struct tts *t, size_t k, const struct said *ans)
 {
 	char name[40], *in, *out;
-	struct sbuf bytes = { 0 };
 	struct media_argv a = { 0 };
 	enum stage_rc rc = STAGE_OK;
 	const char *f = t->o.format;
@@ -394,19 +597,12 @@ static enum stage_rc decode(struct stage_ctx *ctx, struct tts *t, size_t k, cons
 	snprintf(name, sizeof name, "tts-%03zu", k + 1);
 	in = fsio_tmp_name_ext(name, "audio");
 	out = fsio_tmp_name_ext(name, "pcm");
-	if (base64_decode(json_str(ans, "audio_base64", ""), &bytes) < 0 || !bytes.len) {
-		rc = stage_fail(ctx, STAGE_RETRY,
-				"elevenlabs: request %zu/%zu: audio_base64 is empty "
-				"or not base64",
-				k + 1, t->nch);
-		goto out;
-	}
-	if (fsio_write_atomic(in, bytes.s, bytes.len) < 0) {
+	if (fsio_write_atomic(in, ans->audio.s, ans->audio.len) < 0) {
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 		goto out;
 	}
 	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
-	if (!strncmp(f, "pcm_", 4) || !strncmp(f, "ulaw_", 5) || !strncmp(f, "alaw_", 5)) {
+	if (!ans->probe && (!strncmp(f, "pcm_", 4) || !strncmp(f, "ulaw_", 5) || !strncmp(f, "alaw_", 5))) {
 		/* raw samples: say what they are */
 		media_argv_opt(&a, "-f", "%s", *f == 'p' ? "s16le" : *f == 'u' ? "mulaw" : "alaw");
 		media_argv_opt(&a, "-ar", "%u", t->o.rate);
@@ -427,7 +623,6 @@ out:
 	unlink(in), unlink(out);
 	free(in), free(out);
 	media_argv_free(&a);
-	sb_free(&bytes);
 	free(pcm);
 	return rc;
 }
@@ -473,6 +668,10 @@ static void words_for_unit(struct tts *t, const struct unit *u, const cJSON *al,
 	double *t0 = NULL, *t1 = NULL;
 	size_t n = 0, cp = 0;
 
+	if (!al) { /* no alignment (audio from the history): by syllables within the cue */
+		words_estimate(&t->words, u->text, (int)u->seg, t->cue[u - t->u].start, t->cue[u - t->u].end);
+		return;
+	}
 	for (const char *p = u->text; *p;) {
 		size_t first, len = 0;
 		for (; *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'; p++) cp++;
@@ -551,11 +750,12 @@ static enum stage_rc narrate(struct stage_ctx *ctx, struct tts *t, const struct 
 	t->cue = xcalloc(t->nu, sizeof *t->cue);
 	t->pcm.rate = t->o.rate;
 	for (size_t k = 0; k < t->nch && rc == STAGE_OK; k++) {
-		cJSON *ans = NULL;
+		struct said a = { 0 };
 		double offset = (double)t->pcm.n / t->pcm.rate;
-		if ((rc = fetch(ctx, t, k, &ans)) == STAGE_OK && (rc = decode(ctx, t, k, ans)) == STAGE_OK)
-			cues_for_chunk(ctx, t, k, ans, offset, (double)t->pcm.n / t->pcm.rate - offset);
-		cJSON_Delete(ans);
+		if ((rc = fetch(ctx, t, k, &a)) == STAGE_OK && (rc = decode(ctx, t, k, &a)) == STAGE_OK)
+			cues_for_chunk(ctx, t, k, a.json, offset, (double)t->pcm.n / t->pcm.rate - offset);
+		cJSON_Delete(a.json);
+		sb_free(&a.audio);
 	}
 	if (rc == STAGE_OK) rc = write_outputs(ctx, sc, t);
 	return rc;
@@ -567,7 +767,7 @@ static void tts_free(struct tts *t)
 	for (size_t i = 0; i < t->nch; i++) free(t->ch[i].text);
 	free(t->u), free(t->ch), free(t->cue), free(t->pcm.s);
 	words_clear(&t->words);
-	free(t->o.url), free(t->o.key_hdr);
+	free(t->o.url), free(t->o.key_hdr), free(t->o.base);
 }
 
 enum stage_rc prov_audio_elevenlabs(struct stage_ctx *ctx)

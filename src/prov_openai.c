@@ -25,6 +25,17 @@
  *    (127.0.0.1, localhost, ::1, or option local: true) cost 0.
  *  - Metadata is made safe for YouTube whatever the model wrote: no '<'
  *    '>', a title of at most 100 characters cut at a word, at most 15 tags.
+ *  - recover: stored_completions (the default for api.openai.com): each
+ *    request is sent with store: true and metadata {acog_request: <tag>},
+ *    the tag a hash of the job id and the request, and a mark (recover.c)
+ *    chat-<tag> is in the provider state before it goes out; the answer's id
+ *    is added to it.  An attempt that finds a mark fetches that completion
+ *    (GET /chat/completions/{id}), or looks it up by its tag (GET
+ *    /chat/completions?metadata[acog_request]=<tag>), and asks again only
+ *    when there is none: a process killed while the server answered does
+ *    not make the next attempt pay twice.  A completion found by its tag
+ *    records its cost then (the process that paid died first); one noted by
+ *    id records none (its attempt recorded it).
  *  - HTTP failures: retriable -> STAGE_RETRY with the server's Retry-After;
  *    anything else, content_filter, or exhausted fixes -> STAGE_FAIL naming
  *    the last problem.
@@ -59,6 +70,9 @@ const struct provider_opt openai_opts[] = {
 	{ "timeout", OPT_INTEGER, "120", 1, 3600, NULL, "seconds one request may take" },
 	{ "json_mode", OPT_ENUM, "auto", 0, 0, "auto|json_schema|json_object|none",
 	  "structured answers: auto tries json_schema, then json_object" },
+	{ "recover", OPT_ENUM, NULL, 0, 0, "stored_completions|none",
+	  "after a crash, find an answer among the stored completions before paying again "
+	  "(default: stored_completions for api.openai.com, none for other servers)" },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 /* clang-format on */
@@ -85,9 +99,10 @@ struct chat {
 	struct stage_ctx *ctx;
 	const struct spec *sp;
 	cJSON *schema; /* the answer's JSON Schema, or NULL (a script) */
-	char *url, *auth;
+	char *url, *auth, *base;
 	const char *model;
 	int local, mct; /* mct: send max_completion_tokens */
+	int recover;    /* stored completions: store, tag, look up before asking again */
 	int max_tokens, tokens_cap, fixes, timeout, fallback;
 	enum mode mode;
 	cJSON *messages;
@@ -188,6 +203,10 @@ static int opts_load(struct chat *c)
 	if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8))
 		return err_set("providers.%s.base_url \"%s\": use an http:// or https:// URL", ctx->stage, base);
 	c->url = xasprintf("%.*s/chat/completions", (int)n, base);
+	c->base = xasprintf("%.*s", (int)n, base);
+	c->recover = json_str(ctx->provider, "recover", NULL)
+		? strcmp(json_str(ctx->provider, "recover", ""), "none") != 0
+		: host_is(base, "api.openai.com");
 	c->model = json_str(ctx->provider, "model", "gpt-4o-mini");
 	c->local = !cost_is_paid(ctx->provider); /* the registry's rule, as the budget's */
 	c->mct = field ? !strcmp(field, "max_completion_tokens") : host_is(base, "api.openai.com");
@@ -217,7 +236,28 @@ static int key_load(struct chat *c)
 
 /* ---- one request ----------------------------------------------------------- */
 
-static char *body_build(const struct chat *c)
+/* recover: the request's tag (a hash of the job and the request as it would
+ * be sent without it), sent as metadata with store: true; else "". */
+static void request_tag(const struct chat *c, cJSON *b, char tag[33])
+{
+	char *plain, *k, sha[65];
+	cJSON *md;
+
+	tag[0] = 0;
+	if (!c->recover) return;
+	plain = json_print(b);
+	k = xasprintf("%s\n%s", c->ctx->job_id ? c->ctx->job_id : "", plain);
+	hash_hex(k, strlen(k), sha);
+	snprintf(tag, 33, "%.32s", sha);
+	cJSON_AddBoolToObject(b, "store", 1);
+	md = cJSON_AddObjectToObject(b, "metadata");
+	cJSON_AddStringToObject(md, "acog_request", tag);
+	cJSON_AddStringToObject(md, "acog_episode", c->ctx->episode_id);
+	cJSON_AddStringToObject(md, "acog_stage", c->sp->stage);
+	free(plain), free(k);
+}
+
+static char *body_build(const struct chat *c, char tag[33])
 {
 	cJSON *b = cJSON_CreateObject(), *rf;
 	char *s;
@@ -239,6 +279,7 @@ static char *body_build(const struct chat *c)
 			cJSON_AddItemToObject(js, "schema", cJSON_Duplicate(c->schema, 1));
 		}
 	}
+	request_tag(c, b, tag);
 	s = json_print(b);
 	cJSON_Delete(b);
 	return s;
@@ -270,7 +311,7 @@ static void cost_record(struct chat *c, const cJSON *usage)
 }
 
 /* The envelope of a 2xx answer; a broken one is a bad answer like any other. */
-static void answer_parse(struct chat *c, const struct http_resp *r, struct answer *a)
+static void answer_parse(struct chat *c, const struct http_resp *r, struct answer *a, int record)
 {
 	cJSON *j = cJSON_ParseWithLength(r->body.s ? r->body.s : "", r->body.len);
 	const cJSON *ch = cJSON_GetArrayItem(json_get(j, "choices"), 0);
@@ -280,7 +321,7 @@ static void answer_parse(struct chat *c, const struct http_resp *r, struct answe
 	memset(a, 0, sizeof *a);
 	a->broken = !cJSON_IsObject(json_get(ch, "message"));
 	if (a->broken && !http_header(r, "content-type", a->ctype, sizeof a->ctype)) a->ctype[0] = 0;
-	if (j) cost_record(c, json_get(j, "usage"));
+	if (j && record) cost_record(c, json_get(j, "usage"));
 	snprintf(a->finish, sizeof a->finish, "%s", fin);
 	if (json_str(ch, "message.content", NULL)) a->content = xstrdup(json_str(ch, "message.content", NULL));
 	if (json_str(ch, "message.refusal", NULL)) a->refusal = xstrdup(json_str(ch, "message.refusal", NULL));
@@ -298,15 +339,126 @@ static int mentions_format(const struct http_resp *r)
 		strcasestr(b, "response_format") || strcasestr(b, "json_schema");
 }
 
+/* ---- recovery: stored completions -------------------------------------------- */
+
+enum earlier { EARLIER_NONE, EARLIER_FOUND, EARLIER_NOTED }; /* FOUND: its cost is not recorded yet */
+
+/* GET {base}/chat/completions?metadata[acog_request]=tag: the id (malloc'd)
+ * of the first completion of that tag, or NULL. */
+static enum stage_rc stored_list(struct chat *c, const char *tag, const char *const *hdrs, char **id)
+{
+	char *url = xasprintf("%s/chat/completions?metadata%%5Bacog_request%%5D=%s&limit=10", c->base, tag);
+	struct http_resp r;
+	enum stage_rc rc = STAGE_OK;
+	const cJSON *it;
+
+	if (recover_get(c->ctx, "openai", url, hdrs, c->timeout, &r) < 0) {
+		rc = recover_lookup_failed(c->ctx, &r, "the chat request among the stored completions");
+	} else {
+		cJSON *j = cJSON_ParseWithLength(r.body.s ? r.body.s : "", r.body.len);
+		cJSON_ArrayForEach (it, json_get(j, "data"))
+			if (!*id && !strcmp(json_str(it, "metadata.acog_request", ""), tag) &&
+			    recover_id_ok(json_str(it, "id", "")))
+				*id = xstrdup(json_str(it, "id", ""));
+		cJSON_Delete(j);
+		http_resp_free(&r);
+	}
+	free(url);
+	return rc;
+}
+
+/* The answer an earlier attempt paid for, into r (*e says whether there is
+ * one); STAGE_RETRY when the look-up may pass later. */
+static enum stage_rc stored_find(struct chat *c, const char *tag, const char *const *hdrs, struct http_resp *r,
+				 enum earlier *e)
+{
+	char *key = xasprintf("chat-%s", tag), *found = NULL, *url = NULL;
+	cJSON *mark = recover_mark(c->ctx, key);
+	const char *id = json_str(mark, "id", NULL);
+	enum stage_rc rc = STAGE_OK;
+
+	*e = EARLIER_NONE;
+	if (mark && !id) rc = stored_list(c, tag, hdrs, &found);
+	if (rc == STAGE_OK && (id || found)) {
+		url = xasprintf("%s/chat/completions/%s", c->base, id ? id : found);
+		if (recover_get(c->ctx, "openai", url, hdrs, c->timeout, r) < 0)
+			rc = recover_lookup_failed(c->ctx, r, "the stored chat completion");
+		else
+			*e = id ? EARLIER_NOTED : EARLIER_FOUND;
+	}
+	if (*e == EARLIER_FOUND) recover_mark_done(c->ctx, key, mark, found);
+	if (*e != EARLIER_NONE)
+		stage_log(c->ctx, "info",
+			  "%s: the answer to this request was paid for by an earlier attempt: stored "
+			  "completion %s, fetched again (not billed)",
+			  c->sp->stage, id ? id : found);
+	else if (mark && !id && rc == STAGE_OK &&
+		 (rc = recover_wait(c->ctx, mark, c->timeout, "a chat request")) == STAGE_OK)
+		stage_log(c->ctx, "info",
+			  "%s: a request an earlier attempt sent is not among the stored completions; "
+			  "asking again",
+			  c->sp->stage);
+	cJSON_Delete(mark);
+	free(key), free(found), free(url);
+	return rc;
+}
+
+/* Before a request goes out: its mark; after the answer: the answer's id on
+ * it, or no mark when the answer says nothing was done (a 4xx). */
+static enum stage_rc mark_sent(struct chat *c, const char *tag)
+{
+	char *key = xasprintf("chat-%s", tag);
+	cJSON *m = recover_mark_new();
+	int rc = recover_mark_set(c->ctx, key, m);
+
+	cJSON_Delete(m);
+	free(key);
+	if (rc < 0)
+		return stage_fail(c->ctx, STAGE_RETRY, "%s: cannot note a request before paying for it: %s",
+				  c->sp->stage, err_msg());
+	return STAGE_OK;
+}
+
+static void mark_answered(struct chat *c, const char *tag, int ok, const struct http_resp *r)
+{
+	char *key = xasprintf("chat-%s", tag);
+	cJSON *m = recover_mark(c->ctx, key);
+
+	if (ok == 0) {
+		cJSON *j = cJSON_ParseWithLength(r->body.s ? r->body.s : "", r->body.len);
+		recover_mark_done(c->ctx, key, m, json_str(j, "id", NULL));
+		cJSON_Delete(j);
+	} else if (r->status >= 400 && r->status < 500) {
+		recover_mark_clear(c->ctx, key);
+	}
+	cJSON_Delete(m);
+	free(key);
+}
+
+/* recover: the answer an earlier attempt paid for (*e), else this request's mark. */
+static enum stage_rc before_send(struct chat *c, const char *tag, const char *const *hdrs, struct http_resp *r,
+				 enum earlier *e)
+{
+	enum stage_rc rc;
+
+	*e = EARLIER_NONE;
+	if (!*tag) return STAGE_OK;
+	if ((rc = stored_find(c, tag, hdrs, r, e)) != STAGE_OK || *e != EARLIER_NONE) return rc;
+	return mark_sent(c, tag);
+}
+
+/* ---- one request ------------------------------------------------------------- */
+
 static enum stage_rc chat_send(struct chat *c, struct answer *a)
 {
 	const char *hdrs[] = { "Content-Type: application/json", c->auth, NULL };
 	struct http_resp r;
 	enum stage_rc rc = STAGE_OK;
+	enum earlier e = EARLIER_NONE;
 	int ok;
 
 	for (;;) {
-		char *body = body_build(c);
+		char tag[33], *body = body_build(c, tag);
 		struct http_req q = { .provider = "openai",
 				      .method = "POST",
 				      .url = c->url,
@@ -315,9 +467,16 @@ static enum stage_rc chat_send(struct chat *c, struct answer *a)
 				      .body_len = strlen(body),
 				      .timeout_s = c->timeout };
 		memset(&r, 0, sizeof r);
+		if ((rc = before_send(c, tag, hdrs + 1, &r, &e)) != STAGE_OK || e != EARLIER_NONE) {
+			free(body);
+			if (rc != STAGE_OK) return rc;
+			ok = 0;
+			break;
+		}
 		ok = http_request(&c->ctx->http, &q, &r);
 		free(body);
 		c->calls++;
+		if (*tag) mark_answered(c, tag, ok, &r);
 		if (ok == 0 || r.status != 400 || c->mode != MODE_SCHEMA || !c->fallback || !mentions_format(&r)) break;
 		stage_log(c->ctx, "info",
 			  "%s: the server refused response_format json_schema (%s); "
@@ -327,7 +486,7 @@ static enum stage_rc chat_send(struct chat *c, struct answer *a)
 		http_resp_free(&r);
 	}
 	if (ok == 0) {
-		answer_parse(c, &r, a);
+		answer_parse(c, &r, a, e != EARLIER_NOTED);
 	} else {
 		if (r.retriable) c->ctx->retry_after = r.retry_after;
 		rc = stage_fail(c->ctx, r.retriable ? STAGE_RETRY : STAGE_FAIL, "%s (model %s at %s)", r.error,
@@ -696,7 +855,7 @@ static enum stage_rc openai_run(struct stage_ctx *ctx, const struct spec *sp)
 		stage_log(ctx, "info", "%s: openai model %s, %d call%s, %.0f tokens, %.4f USD%s", sp->stage, c.model,
 			  c.calls, c.calls == 1 ? "" : "s", c.tokens, c.usd, c.local ? " (local server)" : "");
 	cJSON_Delete(c.schema), cJSON_Delete(c.messages), cJSON_Delete(c.doc);
-	free(c.url), free(c.auth), free(c.text);
+	free(c.url), free(c.auth), free(c.text), free(c.base);
 	return rc;
 }
 

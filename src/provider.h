@@ -199,6 +199,23 @@ void cache_key(const struct stage_ctx *ctx, char out[65]);
 MUST_USE cJSON *cache_lookup(const struct stage_ctx *ctx, const char *key);
 void cache_seal(struct stage_ctx *ctx);
 
+/* ---- recover.c: marks of paid requests in flight (never pay twice) ------ */
+MUST_USE cJSON *recover_mark(const struct stage_ctx *ctx, const char *key); /* the stored mark, or NULL */
+MUST_USE cJSON *recover_mark_new(void);                                     /* {"since": now} */
+MUST_USE int recover_mark_set(struct stage_ctx *ctx, const char *key, const cJSON *mark);
+void recover_mark_done(struct stage_ctx *ctx, const char *key, cJSON *mark, const char *id);
+void recover_mark_clear(struct stage_ctx *ctx, const char *key);
+MUST_USE int recover_id_ok(const char *id);
+/* A look-up that failed (r is freed): STAGE_RETRY when it may pass later
+ * (paying again now could pay twice), else logged and STAGE_OK: send again. */
+MUST_USE enum stage_rc recover_lookup_failed(struct stage_ctx *ctx, struct http_resp *r, const char *what);
+/* Nothing found for mark: STAGE_PENDING (ctx->retry_after set) while the
+ * earlier request may still be running (younger than timeout_s), else STAGE_OK. */
+MUST_USE enum stage_rc recover_wait(struct stage_ctx *ctx, const cJSON *mark, int timeout_s, const char *what);
+/* A GET that costs nothing (a look-up): as http_request. */
+MUST_USE int recover_get(struct stage_ctx *ctx, const char *prov, const char *url, const char *const *hdrs,
+			 int timeout_s, struct http_resp *r);
+
 /* ---- credentials.c: API keys ------------------------------------------- */
 /* From the provider options <what>_env (an environment variable name) or
  * <what>_file (under the root, mode 0600 or refused); what = NULL means

@@ -7,7 +7,10 @@ its Nth durable point (ACOG_CRASH_AFTER, test builds only: fsio_durable in
 src/fsio.c, the WAL hook in src/db.c) for N over one episode's life.  After
 each: `acog-batch fsck` passes, every episode reaches published after
 approval, and the fakes saw no duplicate paid submission and no duplicate
-upload.
+upload: asynchronous jobs (HeyGen, Runway) by their persisted ids, the
+synchronous calls (OpenAI chat, ElevenLabs speech) by the recovery of
+src/recover.c (a request whose answer died with its process is found among
+the stored completions or in the history, not paid again).
 
 Sizes come from the environment so CI runs a bounded matrix and
 `make test-crash N=200 KILLS=30` / `make test-crash-points` the full one:
@@ -39,6 +42,7 @@ SEED = int(os.environ.get("ACOG_MATRIX_SEED", "9"))
 POINT_STEP = int(os.environ.get("ACOG_MATRIX_POINT_STEP", "0"))
 CHANNELS = ("c0", "c1", "c2")
 QUOTA = "youtube_quota: {uploads_per_day: 100000, units_per_day: 100000000}\n"
+CHAT_STAGES = ("planning", "scripting", "metadata")
 
 
 def figures(**kw):
@@ -61,8 +65,10 @@ class Matrix:
         c.fake("runway")
         self.yt = YT(root, tmp, "--quota-limit", "100000000", "--upload-cap", "100000")
         c.acog_yaml(QUOTA)
+        # the fake is not api.openai.com: stored-completion recovery is asked for
+        chat = {s: c.provider(s, recover="stored_completions") for s in CHAT_STAGES}
         for cid in CHANNELS:
-            c.channel(cid, review=True, extra="  upload: %s\n" % json.dumps(self.yt.options()))
+            c.channel(cid, review=True, providers=chat, extra="  upload: %s\n" % json.dumps(self.yt.options()))
             self.yt.write_token(cid, self.yt.refresh)
         self.env = c.env(**{SECRET_ENV: self.yt.secret})
         self.names = []
@@ -98,7 +104,7 @@ class Matrix:
         n = 0
         for e in self.root.q("SELECT ticket, stage, last_error FROM episodes WHERE status = 'failed'"):
             err = e["last_error"] or ""
-            kind = ("crashed" if "killed by signal 9" in err or "killed by signal 6" in err
+            kind = ("crashed:" + e["stage"] if "killed by signal 9" in err or "killed by signal 6" in err
                     else "in_doubt:" + e["stage"] if "being submitted" in err else None)
             assert kind, f"{e['ticket']} failed at {e['stage']} for a reason no fault explains: {err}"
             self.retried[kind] += 1
@@ -154,13 +160,37 @@ class Matrix:
         assert n_broll <= runway <= n_broll + self.retried["in_doubt:broll"], (sub["runway"], self.retried)
         yts = self.yt.fake.submissions()
         assert yts.get("youtube_uploads_completed") == len(eps), yts
-        # Synchronous calls a crash can repeat (the answer was lost with the
-        # process): counted, not asserted; see the report.
-        chat = sub["openai"].get("openai_chat", 0)
-        tts = sub["elevenlabs"].get("elevenlabs_tts", 0)
-        return {"openai_chat": chat, "elevenlabs_tts": tts, "avatar_segments": n_avatar, "heygen_generate": heygen,
+        # The synchronous calls, each paid once: a request whose answer died
+        # with its process is recovered (src/recover.c).  Only a person's
+        # retry of a stage killed more often than its retries allow starts a
+        # new job without the marks (at most one extra call each).
+        chat, chat_need = paid_and_needed(c["openai"], "/chat/completions", "openai_chat")
+        tts, tts_need = paid_and_needed(c["elevenlabs"], "/v1/text-to-speech/", "elevenlabs_tts")
+        assert chat_need >= len(CHAT_STAGES) * len(eps) and tts_need >= len(eps), (chat_need, tts_need)
+        slack_chat = sum(self.retried["crashed:" + s] for s in CHAT_STAGES)
+        assert chat_need <= chat <= chat_need + slack_chat, (chat, chat_need, dict(self.retried))
+        assert tts_need <= tts <= tts_need + self.retried["crashed:audio"], (tts, tts_need, dict(self.retried))
+        return {"openai_chat": chat, "openai_chat_needed": chat_need, "elevenlabs_tts": tts,
+                "elevenlabs_tts_needed": tts_need, "avatar_segments": n_avatar, "heygen_generate": heygen,
                 "broll_segments": n_broll, "runway_create": runway, "youtube_uploads": len(eps),
+                "lookups": {k: v for k, v in {**sub["openai"], **sub["elevenlabs"]}.items()
+                            if k.startswith(("openai_chat_", "elevenlabs_history"))},
                 "retried_by_person": dict(self.retried)}
+
+
+def paid_and_needed(fake, path, counter):
+    """Paid calls (the fake's counter, checked against its request log) and
+    the calls needed: the distinct requests among them.  Each stage's request
+    is a function of its inputs (a fix sent back to the model is a new one),
+    and no two episodes share one, so a request paid twice is a duplicate.
+    OpenAI's store/metadata, which only tag a request, are left out."""
+    done = fake.requests(path, method="POST", status="ok")
+    paid = fake.submissions().get(counter, 0)
+    assert paid == len(done), (paid, len(done))
+    seen = {json.dumps([r["path"].split("?")[0], {k: v for k, v in (r["json"] or {}).items()
+                                                   if k not in ("store", "metadata")}], sort_keys=True)
+            for r in done}
+    return paid, len(seen)
 
 
 @pytest.fixture

@@ -1,6 +1,10 @@
 """fake_elevenlabs: a strict fake of ElevenLabs text-to-speech.
 
-POST /v1/text-to-speech/{voice_id}[/with-timestamps], GET /v1/models.
+POST /v1/text-to-speech/{voice_id}[/with-timestamps], GET /v1/models, and
+the history of what was generated: GET /v1/history (voice_id, model_id,
+date_after_unix, date_before_unix, sort_direction, page_size,
+start_after_history_item_id), GET /v1/history/{id} and GET
+/v1/history/{id}/audio (not billed), mirrored in STATE/elevenlabs_history.json.
 Audio is a real sine tone made by ffmpeg, 0.06 s per character (flag
 --seconds-per-char); with-timestamps spreads the characters over that
 duration unevenly, as speech does (a space is short, a comma or a full
@@ -11,11 +15,14 @@ validation as 422 {"detail": [{type, loc, msg, input}]}.
 """
 
 import base64
+import json
 import math
 import re
+import time
 
-from fakecore import (App, HTTPError, Response, Route, fault_status, is_int,
-                      is_num, new_id, retry_after_headers)
+from fakecore import (App, HTTPError, Response, Route, atomic_write,
+                      fault_status, is_int, is_num, new_id,
+                      retry_after_headers)
 
 # model -> (max characters per request, credits per character)
 MODELS = {
@@ -40,6 +47,12 @@ CONTENT_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "pcm": "audio/pcm",
                  "alaw": "audio/alaw"}
 VOICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TTS_RE = re.compile(r"^/v1/text-to-speech/([^/]+)(/with-timestamps)?/?$")
+HISTORY_RE = re.compile(r"^/v1/history(?:/([^/]+)(/audio)?)?/?$")
+# GET /v1/history query parameters: name -> kind ("int" or the allowed values)
+HISTORY_QUERY = {"page_size": "int", "start_after_history_item_id": "str",
+                 "voice_id": "str", "model_id": "str", "date_before_unix": "int",
+                 "date_after_unix": "int", "sort_direction": ("asc", "desc"),
+                 "search": "str", "source": ("TTS", "STS")}
 
 STATUS_CODES = {
     400: ("invalid_request", "invalid_request", "Invalid request."),
@@ -64,6 +77,9 @@ class ElevenLabsApp(App):
         self.voices = ([v.strip() for v in self.args.voices.split(",")
                         if v.strip()] if self.args.voices else None)
         self.inflight = 0
+        self.history = []        # items, oldest first
+        self.history_audio = {}  # history_item_id -> (duration, format)
+        self.characters = 0      # the account's character counter
 
     # -- error shapes
 
@@ -93,6 +109,15 @@ class ElevenLabsApp(App):
                 raise HTTPError(Response.json(405, {
                     "detail": "Method Not Allowed"}))
             return Route(self.models)
+        m = HISTORY_RE.match(req.path)
+        if m:
+            if req.method != "GET":
+                raise HTTPError(Response.json(405, {
+                    "detail": "Method Not Allowed"}))
+            if m.group(2):
+                return Route(self.history_item_audio)
+            return Route(self.history_item if m.group(1) else
+                         self.history_list)
         raise HTTPError(Response.json(404, {"detail": "Not Found"}))
 
     def authenticate(self, req):
@@ -265,19 +290,23 @@ class ElevenLabsApp(App):
                               "Too many concurrent requests for your "
                               "subscription.")
         try:
-            return self.synthesize(req, text, model, fmt, timestamps)
+            return self.synthesize(req, text, model, fmt, timestamps,
+                                   voice_id, body.get("voice_settings"))
         finally:
             with self.core.lock:
                 self.inflight -= 1
 
-    def synthesize(self, req, text, model, fmt, timestamps):
+    def synthesize(self, req, text, model, fmt, timestamps, voice_id,
+                   settings):
         duration = max(0.3, self.args.seconds_per_char * len(text))
         audio = self.core.media.audio(duration, fmt)
         cost = int(math.ceil(len(text) * MODELS[model][1]))
         request_id = new_id(10)
+        item = self.remember(text, model, fmt, voice_id, settings, cost,
+                             request_id, duration)
         headers = [("request-id", request_id),
                    ("character-cost", str(cost)),
-                   ("history-item-id", new_id(10)),
+                   ("history-item-id", item["history_item_id"]),
                    ("current-concurrent-requests", "1"),
                    ("maximum-concurrent-requests",
                     str(self.args.max_concurrent or 5))]
@@ -291,6 +320,113 @@ class ElevenLabsApp(App):
                "alignment": alignment(text, duration),
                "normalized_alignment": alignment(stripped, duration)}
         return Response.json(200, out, headers)
+
+    # -- the history of generations
+
+    def remember(self, text, model, fmt, voice_id, settings, cost,
+                 request_id, duration):
+        """A generation in the history, as ElevenLabs keeps it (at once:
+        before the answer is sent)."""
+        with self.core.lock:
+            item = {"history_item_id": new_id(10), "request_id": request_id,
+                    "voice_id": voice_id, "model_id": model,
+                    "voice_name": "Fake voice", "voice_category": "premade",
+                    "text": text, "date_unix": int(time.time()),
+                    "character_count_change_from": self.characters,
+                    "character_count_change_to": self.characters + cost,
+                    "content_type": CONTENT_TYPES[fmt.split("_")[0]],
+                    "state": "created", "settings": settings,
+                    "feedback": None, "share_link_id": None,
+                    "source": "TTS", "alignments": None, "dialogue": None}
+            self.characters += cost
+            self.history.append(item)
+            self.history_audio[item["history_item_id"]] = (duration, fmt)
+            atomic_write(self.core.path("elevenlabs_history.json"),
+                         json.dumps(self.history, indent=1))
+        return item
+
+    def history_query(self, req):
+        """The query, checked as FastAPI would (422); a parameter the
+        real API does not know is refused too, to catch a client's typo."""
+        out = {}
+        for name, vals in req.query.items():
+            kind = HISTORY_QUERY.get(name)
+            if kind is None:
+                raise self.invalid([("extra_forbidden", ["query", name],
+                                     "Extra inputs are not permitted",
+                                     vals[0])])
+            v = vals[-1]
+            if kind == "int":
+                if not re.match(r"^-?[0-9]+$", v):
+                    raise self.invalid([("int_parsing", ["query", name],
+                                         "Input should be a valid integer",
+                                         v)])
+                v = int(v)
+            elif isinstance(kind, tuple) and v not in kind:
+                raise self.invalid([("enum", ["query", name],
+                                     "Input should be %s" % " or ".join(
+                                         repr(k) for k in kind), v)])
+            out[name] = v
+        size = out.get("page_size", 100)
+        if not 1 <= size <= 1000:
+            raise self.invalid([("less_than_equal" if size > 1000 else
+                                 "greater_than_equal",
+                                 ["query", "page_size"],
+                                 "Input should be between 1 and 1000",
+                                 size)])
+        return out
+
+    def history_list(self, req):
+        q = self.history_query(req)
+        with self.core.lock:
+            items = list(self.history)
+        keep = [i for i in items if
+                q.get("voice_id", i["voice_id"]) == i["voice_id"] and
+                q.get("model_id", i["model_id"]) == i["model_id"] and
+                i["date_unix"] >= q.get("date_after_unix", i["date_unix"])
+                and ("date_before_unix" not in q or
+                     i["date_unix"] < q["date_before_unix"]) and
+                q.get("search", "").lower() in i["text"].lower() and
+                q.get("source", "TTS") == i["source"]]
+        if q.get("sort_direction", "desc") == "desc":
+            keep.reverse()
+        after = q.get("start_after_history_item_id")
+        if after is not None:
+            ids = [i["history_item_id"] for i in keep]
+            if after not in ids:
+                raise self.detail(400, "history_item_not_found",
+                                  "History item %s was not found." % after,
+                                  param="start_after_history_item_id")
+            keep = keep[ids.index(after) + 1:]
+        page = keep[:q.get("page_size", 100)]
+        self.core.count("elevenlabs_history_list")
+        return Response.json(200, {
+            "history": page,
+            "last_history_item_id": (page[-1]["history_item_id"] if page
+                                     else None),
+            "has_more": len(keep) > len(page),
+            "scanned_until": int(time.time())})
+
+    def find_item(self, req):
+        hid = HISTORY_RE.match(req.path).group(1)
+        with self.core.lock:
+            for item in self.history:
+                if item["history_item_id"] == hid:
+                    return item
+        raise self.detail(404, "history_item_not_found",
+                          "History item %s was not found." % hid,
+                          param="history_item_id")
+
+    def history_item(self, req):
+        return Response.json(200, self.find_item(req))
+
+    def history_item_audio(self, req):
+        """The generation's audio again: not billed."""
+        item = self.find_item(req)
+        duration, fmt = self.history_audio[item["history_item_id"]]
+        self.core.count("elevenlabs_history_audio")
+        return Response(200, self.core.media.audio(duration, fmt),
+                        item["content_type"])
 
 
 # How long a character lasts, relative to a letter.

@@ -1,6 +1,10 @@
 """fake_openai: a strict fake of the OpenAI-compatible Chat Completions API.
 
-POST /v1/chat/completions only.  Validates auth, content type, JSON, model,
+POST /v1/chat/completions, and the stored completions of the real API:
+`store: true` (with `metadata`, at most 16 string pairs) keeps the answer,
+GET /v1/chat/completions lists them (metadata[k]=v, model, after, limit,
+order) and GET /v1/chat/completions/{id} retrieves one; they are mirrored
+in STATE/openai_stored.json.  Validates auth, content type, JSON, model,
 messages and response_format (text / json_object / json_schema), then
 answers with: a JSON document generated from the request's JSON schema; for
 json_object, JSON derived from a schema (or example) embedded in the
@@ -13,8 +17,9 @@ import json
 import re
 import time
 
-from fakecore import (App, HTTPError, Response, Route, RuleBook, fault_status,
-                      is_int, is_num, new_id, retry_after_headers, word_count)
+from fakecore import (App, HTTPError, Response, Route, RuleBook, atomic_write,
+                      fault_status, is_int, is_num, new_id,
+                      retry_after_headers, word_count)
 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -385,6 +390,7 @@ class OpenAIApp(App):
                                   default_times=-1)
         self.models = ([m.strip() for m in self.args.models.split(",")
                         if m.strip()] if self.args.models else None)
+        self.stored = []  # stored completions, oldest first
 
     # -- errors in the flavour's shape
 
@@ -403,12 +409,17 @@ class OpenAIApp(App):
         return HTTPError(Response.json(status, body, headers))
 
     def route(self, req):
-        if req.path.rstrip("/") in ("/v1/chat/completions",
-                                    "/chat/completions"):
+        path = req.path.rstrip("/")
+        if path in ("/v1/chat/completions", "/chat/completions"):
+            if req.method == "GET":
+                return Route(self.list_stored)
             if req.method != "POST":
                 raise self.error(405, "Invalid method for URL (%s %s)" %
                                  (req.method, req.path))
             return Route(self.chat)
+        m = re.match(r"^(?:/v1)?/chat/completions/([^/]+)$", path)
+        if m and req.method == "GET":
+            return Route(self.get_stored)
         if req.path.rstrip("/") in ("/v1/models", "/models") and \
                 req.method == "GET":
             return Route(self.list_models)
@@ -640,6 +651,7 @@ class OpenAIApp(App):
                              code="model_not_found")
         texts = self.check_messages(body.get("messages"))
         self.check_options(body, model)
+        store = self.check_store(body)
         kind, schema, _ = self.check_response_format(
             body.get("response_format"), texts)
         prompt = "\n".join(texts)
@@ -687,7 +699,94 @@ class OpenAIApp(App):
         headers = [("x-request-id", "req_" + new_id(12)),
                    ("openai-processing-ms", "42")]
         headers += self.ratelimit_headers()
+        if store:
+            self.keep(out, body.get("metadata") or {})
         return Response.json(200, out, headers)
+
+    # -- stored completions
+
+    def check_store(self, body):
+        """`store` and `metadata` as the real API checks them; True when
+        the completion is to be kept."""
+        store = body.get("store")
+        if store is not None and not isinstance(store, bool):
+            raise self.error(400, "Invalid type for 'store': expected a "
+                             "boolean.", param="store", code="invalid_type")
+        md = body.get("metadata")
+        if md is None:
+            return bool(store)
+        if not isinstance(md, dict) or len(md) > 16:
+            raise self.error(400, "Invalid 'metadata': expected an object "
+                             "with at most 16 keys.", param="metadata",
+                             code="invalid_type")
+        for k, v in md.items():
+            if len(k) > 64 or not isinstance(v, str) or len(v) > 512:
+                raise self.error(400, "Invalid 'metadata': keys are strings "
+                                 "of at most 64 characters, values strings "
+                                 "of at most 512.", param="metadata." + k,
+                                 code="invalid_value")
+        return bool(store)
+
+    def keep(self, out, metadata):
+        with self.core.lock:
+            self.stored.append(dict(out, metadata=metadata,
+                                    request_id="req_" + new_id(12)))
+            atomic_write(self.core.path("openai_stored.json"),
+                         json.dumps(self.stored, indent=1))
+
+    def list_query(self, req):
+        """GET /v1/chat/completions: after, limit (1-100), metadata[k]=v,
+        model, order (asc|desc); any other parameter is refused."""
+        q, md = {}, {}
+        for name, vals in req.query.items():
+            m = re.match(r"^metadata\[([^\]]{1,64})\]$", name)
+            if m:
+                md[m.group(1)] = vals[-1]
+            elif name in ("after", "limit", "model", "order"):
+                q[name] = vals[-1]
+            else:
+                raise self.error(400, "Unrecognized query parameter: '%s'."
+                                 % name, param=name, code="unknown_parameter")
+        limit = q.get("limit", "20")
+        if not re.match(r"^[0-9]+$", limit) or not 1 <= int(limit) <= 100:
+            raise self.error(400, "Invalid 'limit': expected an integer "
+                             "from 1 to 100.", param="limit",
+                             code="invalid_value")
+        if q.get("order", "asc") not in ("asc", "desc"):
+            raise self.error(400, "Invalid 'order': expected 'asc' or "
+                             "'desc'.", param="order", code="invalid_value")
+        return q, md, int(limit)
+
+    def list_stored(self, req):
+        q, md, limit = self.list_query(req)
+        with self.core.lock:
+            items = [c for c in self.stored
+                     if all(c["metadata"].get(k) == v for k, v in md.items())
+                     and q.get("model", c["model"]) == c["model"]]
+        if q.get("order", "asc") == "desc":
+            items.reverse()
+        if "after" in q:
+            ids = [c["id"] for c in items]
+            items = items[ids.index(q["after"]) + 1:] if q["after"] in ids \
+                else []
+        page = items[:limit]
+        self.core.count("openai_chat_list")
+        return Response.json(200, {
+            "object": "list", "data": page,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": len(items) > len(page)})
+
+    def get_stored(self, req):
+        cid = req.path.rstrip("/").rsplit("/", 1)[1]
+        with self.core.lock:
+            found = [c for c in self.stored if c["id"] == cid]
+        if not found:
+            raise self.error(404, "No chat completion found with id '%s'."
+                             % cid, param="completion_id",
+                             code="not_found")
+        self.core.count("openai_chat_retrieve")
+        return Response.json(200, found[0])
 
     def answer(self, kind, schema, prompt, topic):
         if self.args.prose:

@@ -592,13 +592,17 @@ class FakeCore:
                     return
                 req.body = self.read_body(h)
                 body_read = True
-                if fault and fault.name == "stall":
+                if fault and fault.name == "stall" and not late:
                     time.sleep(float(fault.get("seconds", 30)))
                 elif fault and self.app.is_status_fault(fault) and not late:
                     resp = self.app.fault_response(fault, req)
                     if resp is not None:
                         raise HTTPError(resp)
                 resp = route.fn(req)
+                if late and fault.name == "stall":
+                    # done (and counted); the answer is held back, as a
+                    # provider still sending it while the client dies
+                    time.sleep(float(fault.get("seconds", 30)))
                 if late and self._after_handler(h, req, fault, t0):
                     return
                 if late and self.app.is_status_fault(fault):

@@ -331,7 +331,8 @@ def test_wrong_path_and_method(fk, kind):
     f = fk[kind]
     r = f.req("POST", "/nope/nothing", {"a": 1})
     assert r.status == 404
-    r = f.req("GET", GOOD_PATH[kind])
+    # GET of the chat path lists stored completions (openai): PUT is wrong there
+    r = f.req("PUT" if kind == "openai" else "GET", GOOD_PATH[kind])
     assert r.status in (404, 405)
 
 
@@ -637,6 +638,73 @@ def test_elevenlabs_with_timestamps(fk, tmp_path):
     assert starts == sorted(starts) and all(s < e for s, e in zip(starts,
                                                                    ends))
     assert ends[-1] <= duration + 0.05
+
+
+def test_elevenlabs_history(fk):
+    f = fk["elevenlabs"]
+    ids = []
+    for text in ("First words for the history.", "Second words."):
+        r = f.req("POST", "/v1/text-to-speech/histvoice1/with-timestamps",
+                  {"text": text, "model_id": "eleven_multilingual_v2"})
+        assert r.status == 200, r.body
+        ids.append(r.headers["history-item-id"])
+    r = f.req("GET", "/v1/history?voice_id=histvoice1&page_size=1")
+    assert r.status == 200, r.body
+    page = r.json()
+    assert [i["history_item_id"] for i in page["history"]] == [ids[1]]
+    assert page["has_more"] and page["last_history_item_id"] == ids[1]
+    r = f.req("GET", "/v1/history?voice_id=histvoice1&page_size=1"
+              "&start_after_history_item_id=" + ids[1])
+    [item] = r.json()["history"]
+    assert item["history_item_id"] == ids[0] and not r.json()["has_more"]
+    assert item["text"] == "First words for the history."
+    assert item["character_count_change_to"] - \
+        item["character_count_change_from"] == len(item["text"])
+    r = f.req("GET", "/v1/history?voice_id=histvoice1&date_after_unix=%d"
+              % (item["date_unix"] + 3600))
+    assert r.json()["history"] == []
+    r = f.req("GET", "/v1/history/%s/audio" % ids[0])
+    assert r.status == 200 and r.headers["Content-Type"] == "audio/mpeg"
+    assert len(r.body) > 100
+    assert f.req("GET", "/v1/history/nope/audio").status == 404
+    for bad in ("page_size=0", "page_size=1001", "bogus=1",
+                "date_after_unix=soon", "sort_direction=up"):
+        r = f.req("GET", "/v1/history?" + bad)
+        assert r.status == 422, (bad, r.body)
+    assert f.req("GET", "/v1/history", auth=False).status == 401
+
+
+def test_openai_stored_completions(fk):
+    f = fk["openai"]
+    msgs = [{"role": "user", "content": "Say something stored."}]
+    r = f.req("POST", "/v1/chat/completions", {
+        "model": "gpt-4o-mini", "messages": msgs, "store": True,
+        "metadata": {"acog_request": "tag-selftest"}})
+    assert r.status == 200, r.body
+    cid = r.json()["id"]
+    r = f.req("POST", "/v1/chat/completions", {
+        "model": "gpt-4o-mini", "messages": msgs,
+        "metadata": {"acog_request": "tag-selftest"}})   # not stored
+    assert r.status == 200
+    r = f.req("GET", "/v1/chat/completions?metadata%5Bacog_request%5D="
+              "tag-selftest&limit=10")
+    assert r.status == 200, r.body
+    body = r.json()
+    assert [c["id"] for c in body["data"]] == [cid] and not body["has_more"]
+    assert body["data"][0]["metadata"] == {"acog_request": "tag-selftest"}
+    r = f.req("GET", "/v1/chat/completions/" + cid)
+    assert r.status == 200 and r.json()["choices"][0]["message"]["content"]
+    assert f.req("GET", "/v1/chat/completions/chatcmpl-nope").status == 404
+    for bad in ("limit=0", "limit=101", "order=up", "bogus=1"):
+        r = f.req("GET", "/v1/chat/completions?" + bad)
+        assert r.status == 400 and error_shape_ok("openai", r), (bad, r.body)
+    for extra in ({"store": "yes"}, {"metadata": {"k%d" % i: "v"
+                                                  for i in range(17)}},
+                  {"metadata": {"k": 1}}):
+        r = f.req("POST", "/v1/chat/completions",
+                  dict({"model": "gpt-4o-mini", "messages": msgs}, **extra))
+        assert r.status == 400, (extra, r.body)
+    assert f.req("GET", "/v1/chat/completions", auth=False).status == 401
 
 
 def test_elevenlabs_plain_and_formats(fk):

@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ctx.stage = c.sp->stage, ctx.idea = idea;
 	c.schema = cJSON_Parse(prompt_schema(c.sp->stage));
 	sb_add(&r.body, (const char *)data + 1, size - 1);
-	answer_parse(&c, &r, &a);
+	answer_parse(&c, &r, &a, 1);
 	check(&c, &a);
 	free(a.content), free(a.refusal);
 	http_resp_free(&r);
