@@ -137,20 +137,18 @@ class Bench:
             con.close()
 
     def timed(self, argv, reps):
-        """Median wall time and the largest peak RSS (KiB) of reps runs.
-        posix_spawn, not fork: a forked child's peak would count Python's pages."""
+        """Median wall time and the largest peak RSS (KiB) of reps runs, each
+        run's own peak: `benchref peak` forks the command from a small C
+        program and reads wait4's ru_maxrss of that child (a child of Python
+        would report Python's peak, see benchref.c)."""
         times, peak = [], 0
-        err = self.work / "timed.err"
         for _ in range(reps):
-            fa = [(os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
-                  (os.POSIX_SPAWN_OPEN, 2, str(err), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)]
-            t0 = time.monotonic()
-            pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=fa)
-            _, status, ru = os.wait4(pid, 0)
-            times.append(time.monotonic() - t0)
-            peak = max(peak, ru.ru_maxrss)
-            if os.waitstatus_to_exitcode(status) != 0:
-                raise SystemExit(f"{argv} exited {os.waitstatus_to_exitcode(status)}: {err.read_text()[-1000:]}")
+            p = subprocess.run([self.ref, "peak", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if p.returncode != 0:
+                raise SystemExit(f"{argv} exited {p.returncode}: {p.stderr[-1000:]}")
+            us, kb = p.stdout.split()
+            times.append(float(us) / 1e6)
+            peak = max(peak, int(kb))
         return statistics.median(times), peak
 
     def ideas(self, r, n, tag):
