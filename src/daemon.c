@@ -408,6 +408,7 @@ static int startup(struct daemon *d, const char *root)
 	log_load_errors(&d->cfg);
 	if (spool_init_dirs(root) < 0 || !(d->db = db_open(root, 1)) || db_sync_channels(d->db, &d->cfg) < 0) return -1;
 	if (setup_fds(d) < 0) return -1;
+	db_checkpoint_aside(d->db, root);
 	tmpclean_startup(&d->cfg);
 	note(pipeline_requeue_running(d->db, &d->cfg), "daemon.requeue");
 	note(ingest_finish_pending(d->db, &d->cfg), "ingest.finish");
