@@ -183,7 +183,7 @@ bench: all
 
 # The size CI runs (tests/test_bench_smoke.py runs the same): it only shows the harness works.
 bench-smoke: all
-	/usr/bin/python3 tests/bench/bench.py --bin $(CURDIR)/acog-batch --episodes 300 --burst 40 --batch 3 \
+	/usr/bin/python3 tests/bench/bench.py --bin $(CURDIR)/acog-batch --episodes 300 --burst 40 --batch 3 --batch-delay 0.2 \
 		--pickups 10 --reps 1 --idle-seconds 1 --skip assembly --out build/bench/smoke.md
 
 deps:

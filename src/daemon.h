@@ -12,6 +12,8 @@
 extern const char schema_sql[];                          /* schema.sql, compiled in */
 MUST_USE sqlite3 *db_open(const char *root, int create); /* applies schema / migrations */
 void db_close(sqlite3 *db);
+/* The daemon's connection: WAL checkpoints move to a thread, off the commit path. */
+void db_checkpoint_aside(sqlite3 *db, const char *root);
 MUST_USE int db_begin(sqlite3 *db);
 MUST_USE int db_commit(sqlite3 *db);
 void db_rollback(sqlite3 *db);

@@ -59,6 +59,26 @@ providers:
   audio: {name: command, argv: [/bin/false]}
 """
 
+# The batch: planning, scripting and metadata on a fake OpenAI server that
+# answers each request after DELAY s (a `stall` fault), with a concurrency
+# cap CAP on the provider (acog.yaml limits); audio then fails at once, so an
+# episode's cloud work is its three calls.  {url} and {key} are filled in.
+BATCH_CHANNEL = """\
+id: bench
+name: Bench
+niche: benchmarks
+persona: {{name: Bea}}
+gates: {{script_review: false, review: true}}
+retry: {{max_retries: 0, base_seconds: 0.1, max_seconds: 0.1}}
+providers:
+  planning: {prov}
+  scripting: {prov}
+  metadata: {prov}
+  audio: {{name: command, argv: [/bin/false]}}
+"""
+BATCH_ACOG = "limits:\n  openai: {{rps: 1000, concurrency: {cap}}}\nhttp: {{max_attempts: 1}}\n"
+FAKESERVER = REPO / "tests" / "fakes" / "fakeserver.py"
+
 
 def pct(v, p):
     v = sorted(v)
@@ -78,6 +98,7 @@ class Bench:
         self.notes = []
         self.ref = str(self.work / "benchref")
         self.procs = []
+        self.failed = False
 
     # ---- plumbing ---------------------------------------------------------
     def log(self, msg):
@@ -98,11 +119,11 @@ class Bench:
         (d / "channel.yaml").write_text(channel)
         return r
 
-    def start(self, r, *extra):
+    def start(self, r, *extra, wrap=(), env=None):
         logf = open(r / "daemon.log", "a")
         before = (r / "daemon.log").read_text().count("daemon.started")
         t0 = time.monotonic()
-        p = subprocess.Popen([self.bin, "-C", str(r), "run", *extra], stdout=logf, stderr=logf)
+        p = subprocess.Popen([*wrap, self.bin, "-C", str(r), "run", *extra], stdout=logf, stderr=logf, env=env)
         logf.close()
         self.procs.append(p)
         while (r / "daemon.log").read_text().count("daemon.started") == before:
@@ -137,20 +158,18 @@ class Bench:
             con.close()
 
     def timed(self, argv, reps):
-        """Median wall time and the largest peak RSS (KiB) of reps runs.
-        posix_spawn, not fork: a forked child's peak would count Python's pages."""
+        """Median wall time and the largest peak RSS (KiB) of reps runs, each
+        run's own peak: `benchref peak` forks the command from a small C
+        program and reads wait4's ru_maxrss of that child (a child of Python
+        would report Python's peak, see benchref.c)."""
         times, peak = [], 0
-        err = self.work / "timed.err"
         for _ in range(reps):
-            fa = [(os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
-                  (os.POSIX_SPAWN_OPEN, 2, str(err), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)]
-            t0 = time.monotonic()
-            pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=fa)
-            _, status, ru = os.wait4(pid, 0)
-            times.append(time.monotonic() - t0)
-            peak = max(peak, ru.ru_maxrss)
-            if os.waitstatus_to_exitcode(status) != 0:
-                raise SystemExit(f"{argv} exited {os.waitstatus_to_exitcode(status)}: {err.read_text()[-1000:]}")
+            p = subprocess.run([self.ref, "peak", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if p.returncode != 0:
+                raise SystemExit(f"{argv} exited {p.returncode}: {p.stderr[-1000:]}")
+            us, kb = p.stdout.split()
+            times.append(float(us) / 1e6)
+            peak = max(peak, int(kb))
         return statistics.median(times), peak
 
     def ideas(self, r, n, tag):
@@ -252,10 +271,11 @@ class Bench:
         self.stop(p)
         self.row(f"{n} ideas waiting at start-up (ideas/s)", n / (t1 - t0), self.rename_rate, "/s", "≥ 0.5 ×")
 
-    def transitions(self):
-        n = self.a.batch
+    def trivial_run(self, n, wrap=(), env=None):
+        """n trivial episodes through a fresh daemon: (daemon pid, CPU
+        seconds and audit rows (transitions) while they ran, the root)."""
         r = self.root("transitions", TRIVIAL_CHANNEL)
-        p, _ = self.start(r, "-j", "2")
+        p, _ = self.start(r, "-j", "2", wrap=wrap, env=env)
         time.sleep(0.3)
         c0 = self.cpu_s(p.pid)
         a0 = self.count(r, "SELECT COUNT(*) FROM audit_logs")
@@ -268,9 +288,97 @@ class Bench:
         c1 = self.cpu_s(p.pid)
         trans = self.count(r, "SELECT COUNT(*) FROM audit_logs") - a0
         self.stop(p)
+        return c1 - c0, trans, r
+
+    def transitions(self):
+        cpu, trans, r = self.trivial_run(self.a.batch)
         starts = self.count(r, "SELECT COUNT(*) FROM jobs WHERE started_at IS NOT NULL")
         self.row(f"daemon CPU per stage transition ({trans} transitions, {starts} stage runs)",
-                 (c1 - c0) * 1000 / max(trans, 1), 1.0, "ms", "≤ 1 ms (ref: the goal)")
+                 cpu * 1000 / max(trans, 1), 1.0, "ms", "≤ 1 ms (ref: the goal)")
+        self.transition_instructions()
+
+    def daemon_instructions(self, n):
+        """Instructions the daemon executed (callgrind, stage children not
+        traced) for n trivial episodes, start-up and stop included."""
+        out = self.work / "transitions-cg.out"
+        env = dict(os.environ, ACOG_STAGE_EXE=self.bin)  # under valgrind /proc/self/exe is valgrind
+        _, trans, r = self.trivial_run(n, wrap=("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"),
+                                       env=env)
+        for line in (r / "daemon.log").read_text().splitlines():
+            if "Collected :" in line:
+                return int(line.split("Collected :")[1].split()[0]), trans
+        raise SystemExit(f"no callgrind count in {r}/daemon.log")
+
+    def transition_instructions(self):
+        """The same cost in instructions, steady where CPU time is not: a run
+        with n episodes minus a run with none (start-up and stop)."""
+        if not shutil.which("valgrind") or "asan" in subprocess.run(["ldd", self.bin], capture_output=True,
+                                                                    text=True).stdout:
+            self.notes.append("transitions: no instruction count (no valgrind, or a sanitizer build)")
+            return
+        n = max(1, min(self.a.batch, 10))
+        base, _ = self.daemon_instructions(0)
+        total, trans = self.daemon_instructions(n)
+        self.row(f"daemon instructions per stage transition (callgrind, {trans} transitions)",
+                 (total - base) / max(trans, 1) / 1e6, None, "M instr.", "", ratio=False)
+
+    def fake_openai(self, d, key, delay):
+        """A fake OpenAI server (tests/fakes) answering every call after delay s."""
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        (d / "faults.json").write_text(json.dumps([{"match": "", "fault": "stall", "seconds": delay, "times": -1}]))
+        log = open(d / "stderr.log", "ab")
+        f = subprocess.Popen(["/usr/bin/python3", str(FAKESERVER), "--kind", "openai", "--port", "0", "--state-dir",
+                              str(d), "--api-key", key], stdout=log, stderr=log)
+        log.close()
+        self.procs.append(f)
+        end = time.monotonic() + 20
+        while not (d / "port").exists():
+            if f.poll() is not None or time.monotonic() > end:
+                raise SystemExit(f"the fake OpenAI server did not start: {(d / 'stderr.log').read_text()[-1000:]}")
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{(d / 'port').read_text().strip()}"
+
+    def batch(self):
+        """BATCH episodes through a slow fake cloud provider with a
+        concurrency cap, against the schedule's lower bound from the same
+        run: the larger of one episode's provider work (its critical path)
+        and all the provider work divided by the cap (capacity)."""
+        n, delay, cap, jobs = self.a.batch, self.a.batch_delay, self.a.batch_cap, 2 * self.a.batch_cap
+        key = "sk-bench-" + uuid.uuid4().hex
+        url = self.fake_openai(self.work / "batch-fake", key, delay)
+        prov = json.dumps({"name": "openai", "base_url": url + "/v1", "model": "gpt-4o-mini",
+                           "api_key_env": "BENCH_OPENAI_API_KEY", "local": False, "max_tokens": 4000,
+                           "json_mode": "auto", "max_fix_attempts": 0, "timeout": 60})
+        r = self.root("batch", BATCH_CHANNEL.format(prov=prov))
+        (r / "acog.yaml").write_text(BATCH_ACOG.format(cap=cap))
+        os.environ["BENCH_OPENAI_API_KEY"] = key
+        try:
+            p, _ = self.start(r, "-j", str(jobs))
+        finally:
+            del os.environ["BENCH_OPENAI_API_KEY"]
+        names = self.ideas(r, n, "batch")
+        t0 = time.time()
+        self.rename_in(r, names)
+        end = time.monotonic() + max(120, 20 * n * delay)
+        while self.count(r, "SELECT COUNT(*) FROM episodes WHERE state IN ('failed', 'published')") < n:
+            if time.monotonic() > end or p.poll() is not None:
+                raise SystemExit(f"{r}: the {n} batch episodes did not finish; see {r}/daemon.log")
+            time.sleep(0.05)
+        self.stop(p)
+        done = self.count(r, "SELECT COUNT(*) FROM jobs WHERE stage = 'metadata' AND status = 'completed'")
+        if done != n:
+            raise SystemExit(f"{r}: only {done} of {n} episodes got through metadata; see {r}/daemon.log")
+        last = self.count(r, "SELECT MAX((julianday(completed_at) - 2440587.5) * 86400) FROM jobs"
+                             " WHERE stage = 'metadata'")
+        reqs = [json.loads(x) for x in (self.work / "batch-fake" / "requests.jsonl").read_text().splitlines() if x]
+        work = sum(q["ms"] for q in reqs) / 1000
+        bound = max(work / n, work / cap)
+        self.row(f"batch of {n} episodes, {len(reqs)} calls of {delay} s, cap {cap}, -j {jobs} (makespan)",
+                 last - t0, bound, "s", "≤ 1.1 ×")
+        self.notes.append(f"batch: lower bound = max(one episode's provider work {work / n:.2f} s, all provider work "
+                          f"{work:.1f} s / cap {cap} = {work / cap:.2f} s); makespan = rename of the ideas to the "
+                          "last metadata stage's end.")
 
     # ---- the big database -------------------------------------------------
     def big_db(self):
@@ -444,11 +552,24 @@ class Bench:
                  "")
 
     def static_size(self):
-        s = REPO / "build" / "static" / "acog-batch"
-        if s.exists():
-            self.row("static binary size", s.stat().st_size / 1e6, None, "MB", "", ratio=False)
-        else:
-            self.notes.append("static binary size: build/static/acog-batch not built (`make static`).")
+        """The static binary (`make static`, never built here): its size, and
+        its idle RSS on an empty root (no shared libraries to map)."""
+        s = Path(self.a.static) if self.a.static else REPO / "build" / "static" / "acog-batch"
+        if not s.exists():
+            self.rows.append(("static binary size", None, None, "MB", None, f"not built ({s} absent)"))
+            self.log(f"static binary: not built ({s})")
+            return
+        self.row("static binary size", s.stat().st_size / 1e6, None, "MB", "", ratio=False)
+        dyn, self.bin = self.bin, str(s.resolve())
+        try:
+            r = self.root("static", WAIT_CHANNEL)
+            p, _ = self.start(r, "-j", "1")
+            time.sleep(1)
+            self.row("idle RSS, empty root, static binary", self.rss_kb(p.pid) / 1024, None, "MB", "≤ 8 MB",
+                     ratio=False)
+            self.stop(p)
+        finally:
+            self.bin = dyn
 
     # ---- report -----------------------------------------------------------
     def table(self):
@@ -478,13 +599,15 @@ class Bench:
         self.build_ref()
         self.references()
         steps = [("empty", self.empty_root), ("burst", self.burst), ("transitions", self.transitions),
+                 ("batch", self.batch),
                  ("history", self.with_history), ("assembly", self.assembly), ("static", self.static_size)]
         for name, f in steps:
             if (self.a.only and name not in self.a.only.split(",")) or name in self.a.skip.split(","):
                 continue
             try:
                 f()
-            except Exception as e:  # one failed scenario still leaves the others' figures
+            except (Exception, SystemExit) as e:  # one failed scenario still leaves the others' figures
+                self.failed = True
                 self.notes.append(f"{name}: failed: {e}")
                 self.log(f"{name} failed: {e}")
             finally:
@@ -497,7 +620,7 @@ class Bench:
         print(text)
         Path(self.a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(self.a.out).write_text("# acog-batch benchmarks\n\n" + text)
-        return 1 if any(n.startswith(("empty", "burst", "transitions", "history", "assembly")) for n in self.notes) else 0
+        return 1 if self.failed else 0
 
 
 def main():
@@ -508,11 +631,14 @@ def main():
     ap.add_argument("--episodes", type=int, default=100000)
     ap.add_argument("--burst", type=int, default=10000)
     ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--batch-delay", type=float, default=0.5, help="seconds the fake cloud provider takes per call")
+    ap.add_argument("--batch-cap", type=int, default=4, help="the provider's concurrency cap (acog.yaml limits)")
     ap.add_argument("--pickups", type=int, default=200)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--idle-seconds", type=int, default=10)
+    ap.add_argument("--static", default="", help="the static binary (default build/static/acog-batch)")
     ap.add_argument("--reuse", action="store_true", help="keep the big root of an earlier run of the same size")
-    ap.add_argument("--only", default="", help="comma-separated: empty,burst,transitions,history,assembly,static")
+    ap.add_argument("--only", default="", help="comma-separated: empty,burst,transitions,batch,history,assembly,static")
     ap.add_argument("--skip", default="", help="comma-separated steps to leave out")
     a = ap.parse_args()
     sys.exit(Bench(a).run())

@@ -9,6 +9,15 @@
  *   benchref pickup ROOT N CH N ideas of channel CH renamed one at a time
  *                             into ROOT/spool/incoming, each timed to its
  *                             ticket's arrival in spool/planning; prints µs
+ *   benchref peak CMD ARG...  runs CMD once (fork + execv); prints its wall
+ *                             time in µs and its own peak RSS in KiB
+ *                             (wait4's ru_maxrss of that child alone)
+ *
+ * Why `peak` is here and not in Python: ru_maxrss of a child carries over
+ * the peak of the address space it was forked from (the kernel keeps the
+ * larger at execve), so a child of the ~34 MB Python interpreter, forked or
+ * posix_spawn'ed, reports at least Python's peak.  Forked from this small
+ * program, the floor is this program's own RSS (about 1 MB).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,11 +134,30 @@ static int cmd_pickup(const char *root, int n, const char *channel)
 	return 0;
 }
 
+static int cmd_peak(char **argv)
+{
+	struct rusage ru;
+	int status;
+	double t0 = now_us();
+	pid_t pid = fork();
+	if (pid < 0) die("fork");
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (null < 0 || dup2(null, 1) < 0) _exit(127);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (wait4(pid, &status, 0, &ru) < 0) die("wait4");
+	printf("%.1f %ld\n", now_us() - t0, ru.ru_maxrss);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 3 && !strcmp(argv[1], "peak")) return cmd_peak(argv + 2);
 	if (argc == 4 && !strcmp(argv[1], "rename")) return cmd_rename(argv[2], atoi(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "watch")) return cmd_watch(argv[2], atoi(argv[3]));
 	if (argc == 5 && !strcmp(argv[1], "pickup")) return cmd_pickup(argv[2], atoi(argv[3]), argv[4]);
-	fprintf(stderr, "usage: benchref rename DIR N | watch DIR N | pickup ROOT N CHANNEL\n");
+	fprintf(stderr, "usage: benchref rename DIR N | watch DIR N | pickup ROOT N CHANNEL | peak CMD ARG...\n");
 	return 64;
 }
