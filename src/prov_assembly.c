@@ -2,8 +2,10 @@
  * prov_assembly.c - assembly stage: final.mp4 and thumbnail.png with ffmpeg.
  *
  * One ffmpeg run: one input per segment of timeline.json (its avatar/ or
- * broll/ clip when present, else a title card with the channel name and the
- * episode title), each normalised to the frame and to exactly its segment's
+ * broll/ clip when present, else its b-roll recipe rendered here, in the
+ * same graph (broll_gen.c: generated b-roll is encoded once, in this
+ * encode), else a title card with the channel name and the episode title),
+ * each normalised to the frame and to exactly its segment's
  * frames, concatenated, subtitles.srt burned in when video.burn_subtitles,
  * the narration as AAC 192k (at 128k a synthetic voice's true peak rises
  * 1.6 dB in the codec, past the -1 dBTP ceiling); H.264 yuv420p, +faststart.  Clips may have
@@ -66,16 +68,20 @@ const struct provider_opt assembly_opts[] = {
 };
 /* clang-format on */
 
-/* A segment's picture: its clip (NULL: the title card), how long the clip
- * has pictures, and whether it plays again until the segment ends. */
+/* A segment's picture: its clip (NULL: its recipe, else the title card),
+ * how long the clip has pictures, and whether it plays again until the
+ * segment ends; or a b-roll recipe and the scratch file of its text. */
 struct seg_src {
 	char *clip;
 	double clip_s;
 	int loop;
+	struct broll_recipe recipe;
+	char *text; /* scratch: the recipe's text for drawtext; NULL: no recipe */
 };
 
 struct assembly {
 	struct media_frame f;
+	struct media_frame chan; /* the channel's frame: recipes render at it, like clips */
 	struct media_timeline t;
 	struct seg_src *src; /* one per timeline segment */
 	const char *font;
@@ -173,8 +179,28 @@ static void short_clip(struct stage_ctx *ctx, const struct assembly *as, struct 
 	}
 }
 
+/* A b-roll segment without a clip: its recipe, if the broll stage wrote
+ * one, with its text in a scratch file for drawtext. */
+static enum stage_rc recipe_load(struct stage_ctx *ctx, const struct media_seg *s, struct seg_src *c)
+{
+	char *path = broll_recipe_path(s->index);
+	enum stage_rc rc = STAGE_OK;
+
+	if (!s->broll || !nonempty_file(path)) goto out;
+	if (broll_recipe_load(path, &c->recipe) < 0) {
+		rc = stage_fail(ctx, STAGE_FAIL, "%s; re-run the broll stage to write it again", err_msg());
+		goto out;
+	}
+	c->text = fsio_tmp_name_ext(path, "txt");
+	if (media_write_scratch(c->text, c->recipe.text) < 0) rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+out:
+	free(path);
+	return rc;
+}
+
 /* Each segment's clip, measured: a clip of any length is fine (a longer
- * one is cut in add_segment), but one ffprobe cannot read is not. */
+ * one is cut in add_segment), but one ffprobe cannot read is not.  A
+ * recipe makes exactly its segment's frames. */
 static enum stage_rc sources_load(struct stage_ctx *ctx, struct assembly *as)
 {
 	as->src = xcalloc(as->t.n ? as->t.n : 1, sizeof *as->src);
@@ -182,7 +208,12 @@ static enum stage_rc sources_load(struct stage_ctx *ctx, struct assembly *as)
 		const struct media_seg *s = &as->t.seg[i];
 		struct seg_src *c = &as->src[i];
 		double need = (double)media_seg_frames(s, as->f.fps) / as->f.fps;
-		if (need <= 0 || !(c->clip = seg_clip(s))) continue;
+		if (need <= 0) continue;
+		if (!(c->clip = seg_clip(s))) {
+			enum stage_rc rc = recipe_load(ctx, s, c);
+			if (rc != STAGE_OK) return rc;
+			continue;
+		}
 		if ((c->clip_s = media_video_duration(c->clip)) <= 0)
 			return stage_fail(ctx, STAGE_FAIL, "%s; re-run the %s stage to make it again", err_msg(),
 					  s->broll ? "broll" : "avatar");
@@ -202,6 +233,15 @@ static void add_segment(const struct assembly *as, const struct media_seg *s, lo
 		if (c->loop) media_argv_words(a, "-stream_loop -1");
 		media_argv_opt(a, "-i", "%s", c->clip);
 		sb_printf(g, "[%d:v]", input);
+	} else if (c->text) {
+		const char *scale;
+		char *src = broll_gen_source(&as->chan, &c->recipe, &scale);
+		char *filter = broll_gen_filter(&as->chan, scale, as->font, c->text);
+		media_argv_words(a, "-f lavfi");
+		media_argv_opt(a, "-i", "%s", src);
+		sb_printf(g, "[%d:v]%s,", input, filter);
+		free(src);
+		free(filter);
 	} else {
 		int big = min_side(f) / 12, small = min_side(f) / 22;
 		char *ch = drawtext(as, CARD_CHANNEL, small, "0xc0c8d8", "h/8");
@@ -362,6 +402,7 @@ static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 {
 	if (media_frame_get(ctx->channel, &as->f) < 0 || media_timeline_load(&as->t) < 0)
 		return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+	as->chan = as->f;
 	as->audio = json_str(as->t.json, "audio", "audio.wav");
 	if (!path_component_ok(as->audio) || !fsio_exists(as->audio))
 		return stage_fail(ctx, STAGE_FAIL,
@@ -394,7 +435,12 @@ static void scratch_names(void)
 
 static void assembly_free(struct assembly *as)
 {
-	for (size_t i = 0; as->src && i < as->t.n; i++) free(as->src[i].clip);
+	for (size_t i = 0; as->src && i < as->t.n; i++) {
+		free(as->src[i].clip);
+		broll_recipe_free(&as->src[i].recipe);
+		if (as->src[i].text) unlink(as->src[i].text);
+		free(as->src[i].text);
+	}
 	free(as->src);
 	media_timeline_free(&as->t);
 	free(as->font_esc);

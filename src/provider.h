@@ -268,6 +268,20 @@ MUST_USE enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media
 				       const char *filter, long frames, const char *final, const char *asset_type);
 MUST_USE int media_prune_clips(const char *dir, const struct media_timeline *t, int broll);
 
+/* ---- broll_gen.c: generated b-roll as a recipe assembly renders ------- */
+#define BROLL_KINDS 4 /* gradients, mandelbrot, life, cellauto */
+struct broll_recipe {
+	int kind;
+	uint32_t seed;
+	char *text; /* the description, wrapped */
+};
+MUST_USE char *broll_recipe_path(int index);
+MUST_USE char *broll_gen_source(const struct media_frame *f, const struct broll_recipe *r, const char **scale);
+MUST_USE char *broll_gen_filter(const struct media_frame *f, const char *scale, const char *font, const char *textfile);
+MUST_USE int broll_recipe_save(const char *path, const struct broll_recipe *r);
+MUST_USE int broll_recipe_load(const char *path, struct broll_recipe *r);
+void broll_recipe_free(struct broll_recipe *r);
+
 /* ---- chanfile.c: files channel.yaml names, kept inside the channel folder */
 MUST_USE int chanfile_inside(const char *dir, const char *path); /* both resolved */
 MUST_USE char *chanfile_path(const char *channel_dir, const char *rel, const char *what);
