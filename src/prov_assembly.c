@@ -35,12 +35,13 @@
 /* The scratch files of a run, under the temporary-name convention of fsio.c
  * (".<name>.<pid>.tmp.<ext>": ffmpeg picks the format by the extension), so
  * tmpclean removes what a killed run left; removed whatever happens. */
-enum { S_FINAL, S_SHORTS, S_CARD_TITLE, S_CARD_CHANNEL, S_COUNT };
+enum { S_FINAL, S_SHORTS, S_CARD_TITLE, S_CARD_CHANNEL, S_QA_BLACK, S_QA_FREEZE, S_COUNT };
 static char *scratch[S_COUNT];
 #define FINAL_TMP scratch[S_FINAL]
 #define SHORTS_TMP scratch[S_SHORTS]
 #define CARD_TITLE scratch[S_CARD_TITLE]
 #define CARD_CHANNEL scratch[S_CARD_CHANNEL]
+#define QA_FILES ((const char *const *)scratch + S_QA_BLACK) /* the picture's QA events, from the encode */
 #define MAX_DRIFT 0.5
 #define SHORT_SLACK 0.25   /* a clip this much shorter is not "short": it is held */
 #define THUMB_MIN_SEEK 0.2 /* seek no less: a clip of a frame or two has one at 0 */
@@ -280,7 +281,9 @@ static void add_subtitles(const struct assembly *as, struct sbuf *g)
 	free(style);
 }
 
-static void build_graph(const struct assembly *as, struct media_argv *a, struct sbuf *g, int *audio_input)
+/* qa: also the picture's QA detectors (qa_video_chain), on a copy of what
+ * is encoded, to [qb] and [qf]: the finished video is not decoded again. */
+static void build_graph(const struct assembly *as, struct media_argv *a, struct sbuf *g, int *audio_input, int qa)
 {
 	int n = 0;
 	for (size_t i = 0; i < as->t.n; i++) {
@@ -290,11 +293,17 @@ static void build_graph(const struct assembly *as, struct media_argv *a, struct 
 	for (int i = 0; i < n; i++) sb_printf(g, "[v%d]", i);
 	sb_printf(g, "concat=n=%d:v=1:a=0", n);
 	if (as->f.burn && nonempty_file("subtitles.srt")) add_subtitles(as, g);
-	sb_puts(g, ",format=yuv420p[out]");
+	sb_puts(g, qa ? ",format=yuv420p,split=2[out][qa];" : ",format=yuv420p[out]");
+	if (qa) {
+		char *chain = qa_video_chain("qa", "qb", "qf", QA_FILES);
+		sb_puts(g, chain);
+		free(chain);
+	}
 	*audio_input = n;
 }
 
-/* Encodes to tmp; cut > 0: only the first cut seconds. */
+/* Encodes to tmp; cut > 0: only the first cut seconds (the Shorts cut);
+ * the full video is measured for QA as it is encoded (QA_FILES). */
 static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as, const char *tmp, double cut)
 {
 	struct media_argv a = { 0 };
@@ -305,12 +314,14 @@ static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as, co
 	char *amap = NULL;
 
 	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
-	build_graph(as, &a, &g, &audio_input);
+	build_graph(as, &a, &g, &audio_input, cut <= 0);
 	/* the narration, normalised when loudnorm's first pass measured it, is [narr] */
 	sb_printf(&g, ";[%d:a]%s[narr]", audio_input, as->loudnorm ? as->loudnorm : "anull");
 	media_argv_opt(&a, "-i", "%s", as->audio);
 	if ((rc = music_mix(ctx, &a, &g, audio_input + 1, &amap)) != STAGE_OK) goto out;
 	media_argv_opt(&a, "-filter_complex", "%s", g.s);
+	if (cut <= 0)
+		media_argv_words(&a, "-map [qb] -map [qf] -f null -"); /* before: the video is the last argument */
 	media_argv_words(&a, "-map [out]");
 	media_argv_opt(&a, "-map", "%s", amap);
 	media_argv_words(&a, "-c:v libx264 -pix_fmt yuv420p");
@@ -425,10 +436,9 @@ static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 static void scratch_names(void)
 {
 	static const char *const names[S_COUNT][2] = {
-		[S_FINAL] = { "final.mp4", "mp4" },
-		[S_SHORTS] = { "shorts.mp4", "mp4" },
-		[S_CARD_TITLE] = { "card-title", "txt" },
-		[S_CARD_CHANNEL] = { "card-channel", "txt" },
+		[S_FINAL] = { "final.mp4", "mp4" },       [S_SHORTS] = { "shorts.mp4", "mp4" },
+		[S_CARD_TITLE] = { "card-title", "txt" }, [S_CARD_CHANNEL] = { "card-channel", "txt" },
+		[S_QA_BLACK] = { "qa-black", "txt" },     [S_QA_FREEZE] = { "qa-freeze", "txt" },
 	};
 	for (int i = 0; i < S_COUNT; i++) scratch[i] = fsio_tmp_name_ext(names[i][0], names[i][1]);
 }
@@ -460,7 +470,7 @@ enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx)
 	if (rc == STAGE_OK) rc = encode(ctx, &as, FINAL_TMP, 0);
 	if (rc == STAGE_OK) rc = verify_commit(ctx, &as);
 	if (rc == STAGE_OK) rc = thumbnail(ctx, &as);
-	if (rc == STAGE_OK) rc = qa_run(ctx, "final.mp4", &as.f, &as.narr, as.t.json);
+	if (rc == STAGE_OK) rc = qa_run(ctx, "final.mp4", &as.f, &as.narr, as.t.json, QA_FILES);
 	if (rc == STAGE_OK && shorts_wanted(ctx)) rc = shorts(ctx, &as);
 	for (int i = 0; i < S_COUNT; i++) {
 		unlink(scratch[i]);

@@ -391,7 +391,10 @@ struct qa_words {
 };
 void qa_spans_add(struct qa_spans *s, double start, double end);
 MUST_USE char *qa_ffmpeg_log(const char *const argv[], const char *what, int timeout_s); /* its stderr */
-MUST_USE int qa_measure(const char *video, struct qa_media *m, double silence_db, int timeout_s);
+/* files: NULL, or the two files of the encode's qa_video_chain() (then the picture is not decoded again). */
+MUST_USE int qa_measure(const char *video, struct qa_media *m, double silence_db, int timeout_s,
+			const char *const *files);
+MUST_USE char *qa_video_chain(const char *vin, const char *ob, const char *of, const char *const files[2]);
 void qa_media_free(struct qa_media *m);
 MUST_USE int qa_loudness_measure(const char *audio, double target_i, double target_tp, struct qa_narration *n,
 				 int timeout_s);
@@ -404,7 +407,7 @@ MUST_USE size_t qa_words_found(const struct qa_words *want, struct qa_words *hav
 void qa_words_free(struct qa_words *w);
 /* Measures video, writes qa.json, and fails the stage when a failing check says so. */
 MUST_USE enum stage_rc qa_run(struct stage_ctx *ctx, const char *video, const struct media_frame *f,
-			      const struct qa_narration *n, const cJSON *timeline);
+			      const struct qa_narration *n, const cJSON *timeline, const char *const *files);
 
 /* ---- narration.c: audio.wav, subtitles.srt, timeline.json ------------- */
 struct script;
