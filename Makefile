@@ -35,7 +35,8 @@ ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_script.bin \
              tests/unit/test_state.bin tests/unit/test_yaml.bin tests/unit/test_http.bin tests/unit/http_probe.bin \
              tests/unit/test_quota.bin tests/unit/test_cadence.bin \
-             tests/unit/test_registry.bin tests/unit/test_report.bin tests/unit/test_diff.bin tests/unit/test_words.bin
+             tests/unit/test_registry.bin tests/unit/test_report.bin tests/unit/test_diff.bin tests/unit/test_words.bin \
+             tests/unit/test_broll_gen.bin
 UNIT_LIB = $(filter-out build/asan/main.o build/asan/cmd_%.o,$(ASAN_OBJS))
 
 .PHONY: lint format all clean deps readme-images test check-asan unit demo bench bench-smoke install static test-static \

@@ -80,8 +80,13 @@ char *broll_gen_filter(const struct media_frame *f, const char *scale, const cha
 /* Writes the recipe durably at path (replacing an earlier one). */
 int broll_recipe_save(const char *path, const struct broll_recipe *r)
 {
-	cJSON *j = cJSON_CreateObject();
+	cJSON *j;
 	int rc;
+	if (r->text && strlen(r->text) > TEXT_MAX)
+		return err_set("%s: the b-roll text is %zu bytes, more than the %d a frame can show; "
+			       "shorten the [BROLL: ...] description in the script",
+			       path, strlen(r->text), TEXT_MAX);
+	j = cJSON_CreateObject();
 	cJSON_AddNumberToObject(j, "kind", r->kind);
 	cJSON_AddNumberToObject(j, "seed", r->seed);
 	cJSON_AddStringToObject(j, "text", r->text ? r->text : "");
