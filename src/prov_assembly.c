@@ -15,7 +15,9 @@
  * first avatar clip shown, within the clip's measured length (or a
  * gradient), with the title on a band below it.  The narration is
  * loudness-normalised in the same encode (two-pass loudnorm, qa_loudnorm.c),
- * and the finished video is measured for the QA report, qa.json (qa.c).
+ * and the finished video is measured for the QA report, qa.json (qa.c): its
+ * picture on a branch of the encode's own graph (not decoded again), its
+ * sound from final.mp4.
  *
  * Invariants: final.mp4 appears only after ffprobe has found its duration
  * within 0.5 s of the narration's, and only through media_commit(); the
