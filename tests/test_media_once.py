@@ -26,7 +26,7 @@ def ffmpeg_runs(root, tmp_path, monkeypatch):
     (bindir / "ffmpeg").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
     root.channel("m", review="false")
-    root.drop(root.idea("Why do cats purr?", channel="m", target_length_minutes=0.2))
+    root.drop(root.idea("Why do cats purr?", channel="m", target_length_minutes=0.1))
     root.drain()
     return [line.split("\x1f")[:-1] for line in log.read_text().splitlines()]
 
