@@ -26,7 +26,7 @@ SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor
        src/cmd_fsck.c src/fsck_db.c src/fsck_files.c src/thumbnail.c src/chanfile.c src/music.c src/shorts.c \
        src/repurpose.c src/qa.c src/qa_measure.c src/qa_loudnorm.c src/qa_text.c src/qa_show.c \
        src/schema_blob.c src/demo_blob.c src/prompts_blob.c \
-       src/recover.c
+       src/recover.c src/broll_gen.c
 HDRS = src/base.h src/http.h src/provider.h src/daemon.h src/youtube.h src/report.h src/fsck.h
 OBJS = $(SRCS:src/%.c=build/obj/%.o)
 ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o)
@@ -35,7 +35,8 @@ ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_script.bin \
              tests/unit/test_state.bin tests/unit/test_yaml.bin tests/unit/test_http.bin tests/unit/http_probe.bin \
              tests/unit/test_quota.bin tests/unit/test_cadence.bin \
-             tests/unit/test_registry.bin tests/unit/test_report.bin tests/unit/test_diff.bin tests/unit/test_words.bin
+             tests/unit/test_registry.bin tests/unit/test_report.bin tests/unit/test_diff.bin tests/unit/test_words.bin \
+             tests/unit/test_broll_gen.bin
 UNIT_LIB = $(filter-out build/asan/main.o build/asan/cmd_%.o,$(ASAN_OBJS))
 
 .PHONY: lint format all clean deps readme-images test test-clock check-asan unit demo bench bench-smoke install static test-static \

@@ -7,6 +7,10 @@
 # channel's frame, rate, preset and crf (the decode makes the reference a
 # little dearer than a bare encode, so the ratios are slightly flattering).
 # CPU time, not wall time, so a busy machine changes the ratio little.
+# Generated b-roll is a recipe rendered inside the assembly's encode and the
+# picture's QA is measured there too (issue 12), so the broll stage runs no
+# ffmpeg and its figure is 0: that work is in assembly_encode.  Run it 3
+# times and take the medians (the machine is shared).
 # Usage: sh contrib/media-bench.sh [acog-batch binary]  (from the checkout)
 set -eu
 BIN=$(realpath "${1:-./acog-batch}")

@@ -525,17 +525,18 @@ static int clip_wanted(const struct media_timeline *t, int idx, int broll)
 	return 0;
 }
 
-/* What media_prune_clips may remove: crashed temporaries (.seg-*.tmp*)
- * and seg-NN.mp4 clips. */
+/* What media_prune_clips may remove: crashed temporaries (.seg-*.tmp*),
+ * seg-NN.mp4 clips and seg-NN.json b-roll recipes (broll_gen.c). */
 static int clip_name(const char *name)
 {
-	int idx, len = 0;
+	int idx, len = 0, n = (int)strlen(name);
 	if (!strncmp(name, ".seg-", 5)) return strstr(name, ".tmp") != NULL;
-	return sscanf(name, "seg-%d.mp4%n", &idx, &len) == 1 && len == (int)strlen(name);
+	return (sscanf(name, "seg-%d.mp4%n", &idx, &len) == 1 && len == n) ||
+		(sscanf(name, "seg-%d.json%n", &idx, &len) == 1 && len == n);
 }
 
 /* Removes leftovers of earlier runs from a provider's own clip folder:
- * crashed temporaries and seg-NN.mp4 clips whose segment is no longer of
+ * crashed temporaries and seg-NN clips or recipes whose segment is no longer of
  * this kind, so assembly never picks up a stale clip. */
 int media_prune_clips(const char *dir, const struct media_timeline *t, int broll)
 {

@@ -2,8 +2,10 @@
  * prov_assembly.c - assembly stage: final.mp4 and thumbnail.png with ffmpeg.
  *
  * One ffmpeg run: one input per segment of timeline.json (its avatar/ or
- * broll/ clip when present, else a title card with the channel name and the
- * episode title), each normalised to the frame and to exactly its segment's
+ * broll/ clip when present, else its b-roll recipe rendered here, in the
+ * same graph (broll_gen.c: generated b-roll is encoded once, in this
+ * encode), else a title card with the channel name and the episode title),
+ * each normalised to the frame and to exactly its segment's
  * frames, concatenated, subtitles.srt burned in when video.burn_subtitles,
  * the narration as AAC 192k (at 128k a synthetic voice's true peak rises
  * 1.6 dB in the codec, past the -1 dBTP ceiling); H.264 yuv420p, +faststart.  Clips may have
@@ -13,7 +15,9 @@
  * first avatar clip shown, within the clip's measured length (or a
  * gradient), with the title on a band below it.  The narration is
  * loudness-normalised in the same encode (two-pass loudnorm, qa_loudnorm.c),
- * and the finished video is measured for the QA report, qa.json (qa.c).
+ * and the finished video is measured for the QA report, qa.json (qa.c): its
+ * picture on a branch of the encode's own graph (not decoded again), its
+ * sound from final.mp4.
  *
  * Invariants: final.mp4 appears only after ffprobe has found its duration
  * within 0.5 s of the narration's, and only through media_commit(); the
@@ -33,12 +37,13 @@
 /* The scratch files of a run, under the temporary-name convention of fsio.c
  * (".<name>.<pid>.tmp.<ext>": ffmpeg picks the format by the extension), so
  * tmpclean removes what a killed run left; removed whatever happens. */
-enum { S_FINAL, S_SHORTS, S_CARD_TITLE, S_CARD_CHANNEL, S_COUNT };
+enum { S_FINAL, S_SHORTS, S_CARD_TITLE, S_CARD_CHANNEL, S_QA_BLACK, S_QA_FREEZE, S_COUNT };
 static char *scratch[S_COUNT];
 #define FINAL_TMP scratch[S_FINAL]
 #define SHORTS_TMP scratch[S_SHORTS]
 #define CARD_TITLE scratch[S_CARD_TITLE]
 #define CARD_CHANNEL scratch[S_CARD_CHANNEL]
+#define QA_FILES ((const char *const *)scratch + S_QA_BLACK) /* the picture's QA events, from the encode */
 #define MAX_DRIFT 0.5
 #define SHORT_SLACK 0.25   /* a clip this much shorter is not "short": it is held */
 #define THUMB_MIN_SEEK 0.2 /* seek no less: a clip of a frame or two has one at 0 */
@@ -66,16 +71,20 @@ const struct provider_opt assembly_opts[] = {
 };
 /* clang-format on */
 
-/* A segment's picture: its clip (NULL: the title card), how long the clip
- * has pictures, and whether it plays again until the segment ends. */
+/* A segment's picture: its clip (NULL: its recipe, else the title card),
+ * how long the clip has pictures, and whether it plays again until the
+ * segment ends; or a b-roll recipe and the scratch file of its text. */
 struct seg_src {
 	char *clip;
 	double clip_s;
 	int loop;
+	struct broll_recipe recipe;
+	char *text; /* scratch: the recipe's text for drawtext; NULL: no recipe */
 };
 
 struct assembly {
 	struct media_frame f;
+	struct media_frame chan; /* the channel's frame: recipes render at it, like clips */
 	struct media_timeline t;
 	struct seg_src *src; /* one per timeline segment */
 	const char *font;
@@ -173,8 +182,28 @@ static void short_clip(struct stage_ctx *ctx, const struct assembly *as, struct 
 	}
 }
 
+/* A b-roll segment without a clip: its recipe, if the broll stage wrote
+ * one, with its text in a scratch file for drawtext. */
+static enum stage_rc recipe_load(struct stage_ctx *ctx, const struct media_seg *s, struct seg_src *c)
+{
+	char *path = broll_recipe_path(s->index);
+	enum stage_rc rc = STAGE_OK;
+
+	if (!s->broll || !nonempty_file(path)) goto out;
+	if (broll_recipe_load(path, &c->recipe) < 0) {
+		rc = stage_fail(ctx, STAGE_FAIL, "%s; re-run the broll stage to write it again", err_msg());
+		goto out;
+	}
+	c->text = fsio_tmp_name_ext(path, "txt");
+	if (media_write_scratch(c->text, c->recipe.text) < 0) rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
+out:
+	free(path);
+	return rc;
+}
+
 /* Each segment's clip, measured: a clip of any length is fine (a longer
- * one is cut in add_segment), but one ffprobe cannot read is not. */
+ * one is cut in add_segment), but one ffprobe cannot read is not.  A
+ * recipe makes exactly its segment's frames. */
 static enum stage_rc sources_load(struct stage_ctx *ctx, struct assembly *as)
 {
 	as->src = xcalloc(as->t.n ? as->t.n : 1, sizeof *as->src);
@@ -182,7 +211,12 @@ static enum stage_rc sources_load(struct stage_ctx *ctx, struct assembly *as)
 		const struct media_seg *s = &as->t.seg[i];
 		struct seg_src *c = &as->src[i];
 		double need = (double)media_seg_frames(s, as->f.fps) / as->f.fps;
-		if (need <= 0 || !(c->clip = seg_clip(s))) continue;
+		if (need <= 0) continue;
+		if (!(c->clip = seg_clip(s))) {
+			enum stage_rc rc = recipe_load(ctx, s, c);
+			if (rc != STAGE_OK) return rc;
+			continue;
+		}
 		if ((c->clip_s = media_video_duration(c->clip)) <= 0)
 			return stage_fail(ctx, STAGE_FAIL, "%s; re-run the %s stage to make it again", err_msg(),
 					  s->broll ? "broll" : "avatar");
@@ -202,6 +236,15 @@ static void add_segment(const struct assembly *as, const struct media_seg *s, lo
 		if (c->loop) media_argv_words(a, "-stream_loop -1");
 		media_argv_opt(a, "-i", "%s", c->clip);
 		sb_printf(g, "[%d:v]", input);
+	} else if (c->text) {
+		const char *scale;
+		char *src = broll_gen_source(&as->chan, &c->recipe, &scale);
+		char *filter = broll_gen_filter(&as->chan, scale, as->font, c->text);
+		media_argv_words(a, "-f lavfi");
+		media_argv_opt(a, "-i", "%s", src);
+		sb_printf(g, "[%d:v]%s,", input, filter);
+		free(src);
+		free(filter);
 	} else {
 		int big = min_side(f) / 12, small = min_side(f) / 22;
 		char *ch = drawtext(as, CARD_CHANNEL, small, "0xc0c8d8", "h/8");
@@ -240,7 +283,9 @@ static void add_subtitles(const struct assembly *as, struct sbuf *g)
 	free(style);
 }
 
-static void build_graph(const struct assembly *as, struct media_argv *a, struct sbuf *g, int *audio_input)
+/* qa: also the picture's QA detectors (qa_video_chain), on a copy of what
+ * is encoded, to [qb] and [qf]: the finished video is not decoded again. */
+static void build_graph(const struct assembly *as, struct media_argv *a, struct sbuf *g, int *audio_input, int qa)
 {
 	int n = 0;
 	for (size_t i = 0; i < as->t.n; i++) {
@@ -250,11 +295,17 @@ static void build_graph(const struct assembly *as, struct media_argv *a, struct 
 	for (int i = 0; i < n; i++) sb_printf(g, "[v%d]", i);
 	sb_printf(g, "concat=n=%d:v=1:a=0", n);
 	if (as->f.burn && nonempty_file("subtitles.srt")) add_subtitles(as, g);
-	sb_puts(g, ",format=yuv420p[out]");
+	sb_puts(g, qa ? ",format=yuv420p,split=2[out][qa];" : ",format=yuv420p[out]");
+	if (qa) {
+		char *chain = qa_video_chain("qa", "qb", "qf", QA_FILES);
+		sb_puts(g, chain);
+		free(chain);
+	}
 	*audio_input = n;
 }
 
-/* Encodes to tmp; cut > 0: only the first cut seconds. */
+/* Encodes to tmp; cut > 0: only the first cut seconds (the Shorts cut);
+ * the full video is measured for QA as it is encoded (QA_FILES). */
 static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as, const char *tmp, double cut)
 {
 	struct media_argv a = { 0 };
@@ -265,12 +316,14 @@ static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as, co
 	char *amap = NULL;
 
 	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
-	build_graph(as, &a, &g, &audio_input);
+	build_graph(as, &a, &g, &audio_input, cut <= 0);
 	/* the narration, normalised when loudnorm's first pass measured it, is [narr] */
 	sb_printf(&g, ";[%d:a]%s[narr]", audio_input, as->loudnorm ? as->loudnorm : "anull");
 	media_argv_opt(&a, "-i", "%s", as->audio);
 	if ((rc = music_mix(ctx, &a, &g, audio_input + 1, &amap)) != STAGE_OK) goto out;
 	media_argv_opt(&a, "-filter_complex", "%s", g.s);
+	if (cut <= 0)
+		media_argv_words(&a, "-map [qb] -map [qf] -f null -"); /* before: the video is the last argument */
 	media_argv_words(&a, "-map [out]");
 	media_argv_opt(&a, "-map", "%s", amap);
 	media_argv_words(&a, "-c:v libx264 -pix_fmt yuv420p");
@@ -362,6 +415,7 @@ static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 {
 	if (media_frame_get(ctx->channel, &as->f) < 0 || media_timeline_load(&as->t) < 0)
 		return stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
+	as->chan = as->f;
 	as->audio = json_str(as->t.json, "audio", "audio.wav");
 	if (!path_component_ok(as->audio) || !fsio_exists(as->audio))
 		return stage_fail(ctx, STAGE_FAIL,
@@ -384,17 +438,21 @@ static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 static void scratch_names(void)
 {
 	static const char *const names[S_COUNT][2] = {
-		[S_FINAL] = { "final.mp4", "mp4" },
-		[S_SHORTS] = { "shorts.mp4", "mp4" },
-		[S_CARD_TITLE] = { "card-title", "txt" },
-		[S_CARD_CHANNEL] = { "card-channel", "txt" },
+		[S_FINAL] = { "final.mp4", "mp4" },       [S_SHORTS] = { "shorts.mp4", "mp4" },
+		[S_CARD_TITLE] = { "card-title", "txt" }, [S_CARD_CHANNEL] = { "card-channel", "txt" },
+		[S_QA_BLACK] = { "qa-black", "txt" },     [S_QA_FREEZE] = { "qa-freeze", "txt" },
 	};
 	for (int i = 0; i < S_COUNT; i++) scratch[i] = fsio_tmp_name_ext(names[i][0], names[i][1]);
 }
 
 static void assembly_free(struct assembly *as)
 {
-	for (size_t i = 0; as->src && i < as->t.n; i++) free(as->src[i].clip);
+	for (size_t i = 0; as->src && i < as->t.n; i++) {
+		free(as->src[i].clip);
+		broll_recipe_free(&as->src[i].recipe);
+		if (as->src[i].text) unlink(as->src[i].text);
+		free(as->src[i].text);
+	}
 	free(as->src);
 	media_timeline_free(&as->t);
 	free(as->font_esc);
@@ -414,7 +472,7 @@ enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx)
 	if (rc == STAGE_OK) rc = encode(ctx, &as, FINAL_TMP, 0);
 	if (rc == STAGE_OK) rc = verify_commit(ctx, &as);
 	if (rc == STAGE_OK) rc = thumbnail(ctx, &as);
-	if (rc == STAGE_OK) rc = qa_run(ctx, "final.mp4", &as.f, &as.narr, as.t.json);
+	if (rc == STAGE_OK) rc = qa_run(ctx, "final.mp4", &as.f, &as.narr, as.t.json, QA_FILES);
 	if (rc == STAGE_OK && shorts_wanted(ctx)) rc = shorts(ctx, &as);
 	for (int i = 0; i < S_COUNT; i++) {
 		unlink(scratch[i]);

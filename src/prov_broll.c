@@ -1,11 +1,13 @@
 /*
- * prov_broll.c - broll stage, offline: one clip per b-roll segment of
- * timeline.json, broll/seg-NN.mp4, exactly the segment's frames, H.264,
- * frame-sized, no audio.
+ * prov_broll.c - broll stage, offline: per b-roll segment of timeline.json
+ * a clip, broll/seg-NN.mp4 (exactly the segment's frames, H.264,
+ * frame-sized, no audio), or for generated b-roll a recipe,
+ * broll/seg-NN.json, that assembly renders into the final encode
+ * (broll_gen.c: a synthetic picture is encoded once, in final.mp4).
  *
  *  generated: an ffmpeg lavfi source (gradients, mandelbrot, life, cellauto;
  *             a different one per segment, seeded from the description so a
- *             re-run gives the same clip) with the description drawn on it.
+ *             re-run gives the same picture) with the description drawn on it.
  *  library:   the clip of <channel>/library/ whose name words and optional
  *             sidecar tags (<clip>.txt or <clip-without-extension>.txt) share
  *             the most words with the description; ties go to the first name
@@ -17,13 +19,16 @@
  *             (option dir, default library) and every file used must be
  *             inside the channel folder, through symbolic links too.
  *
- * Invariants: clips appear only through media_commit(); text reaches
- * drawtext only through a scratch file (textfile=, expansion=none); clips of
+ * Invariants: clips appear only through media_commit(), recipes only
+ * through a durable atomic write; a segment has a clip or a recipe, not
+ * both (the one written last removes the other); text reaches drawtext only
+ * through a scratch file (textfile=, expansion=none); clips and recipes of
  * segments that are no longer b-roll are removed from broll/.
  */
 #define _GNU_SOURCE
 #include "provider.h"
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,81 +78,28 @@ static uint32_t hash32(const char *s)
 	return h;
 }
 
-/* A lavfi source at a quarter of the frame (cheap), and how to enlarge it. */
-static char *gen_source(const struct media_frame *f, int kind, uint32_t seed, const char **scale)
+/* A generated segment is a recipe (broll_gen.c) that assembly renders into
+ * the final encode, not a clip: its frames are encoded once.  An earlier
+ * run's clip of the segment is removed first (assembly prefers a clip), and
+ * the recipe's durable write makes that removal durable too (same folder). */
+static enum stage_rc gen_recipe(struct stage_ctx *ctx, const struct media_frame *f, const struct media_seg *s, int nth)
 {
-	static const uint32_t pal[][2] = { { 0x1d3557, 0xe63946 }, { 0x264653, 0xe9c46a }, { 0x3a0ca3, 0x4cc9f0 },
-					   { 0x2b2d42, 0xef8354 }, { 0x003049, 0xfcbf49 }, { 0x432371, 0xfaae7b },
-					   { 0x004b23, 0x9ef01a }, { 0x22223b, 0xc9ada7 } };
-	int w = f->w / 4 & ~1, h = f->h / 4 & ~1;
-	uint32_t c0 = pal[seed % 8][0], c1 = pal[seed % 8][1];
-
-	*scale = kind >= 2 ? "neighbor" : "bilinear";
-	switch (kind) {
-	case 0:
-		return xasprintf("gradients=s=%dx%d:r=%d:c0=0x%06x:c1=0x%06x:speed=0.015:seed=%u", w, h, f->fps, c0, c1,
-				 seed);
-	case 1: return xasprintf("mandelbrot=s=%dx%d:r=%d:start_scale=%g", w, h, f->fps, 2.0 + (seed % 100) / 50.0);
-	case 2:
-		return xasprintf("life=s=%dx%d:r=%d:mold=10:ratio=0.15:seed=%u:"
-				 "life_color=0x%06x:death_color=0x%06x:mold_color=0x101830",
-				 w / 2, h / 2, f->fps, seed, c1, c0);
-	default:
-		return xasprintf("cellauto=s=%dx%d:r=%d:rule=%d:random_fill_ratio=0.5:"
-				 "seed=%u:scroll=1",
-				 w / 2, h / 2, f->fps, (int[]){ 30, 90, 110, 150, 182 }[seed % 5], seed);
-	}
-}
-
-/* Darkens the picture a little and draws the description in a box. */
-static char *gen_filter(const struct media_frame *f, const char *scale, const char *font, const char *textfile)
-{
-	int size = (f->w < f->h ? f->w : f->h) / 14;
-	char *ef = media_filter_escape(font), *et = media_filter_escape(textfile);
-	/* yuv420p before enlarging: four times fewer pixels to convert */
-	char *out = xasprintf("format=yuv420p,scale=%d:%d:flags=%s,setsar=1,"
-			      "drawbox=c=black@0.25:t=fill,"
-			      "drawtext=fontfile=%s:textfile=%s:expansion=none:fontcolor=white:"
-			      "fontsize=%d:line_spacing=%d:box=1:boxcolor=black@0.55:boxborderw=%d:"
-			      "x=(w-text_w)/2:y=(h-text_h)/2",
-			      f->w, f->h, scale, ef, et, size, size / 3, size / 2);
-	free(ef);
-	free(et);
-	return out;
-}
-
-static enum stage_rc gen_clip(struct stage_ctx *ctx, const struct media_frame *f, const struct media_seg *s, int nth,
-			      const char *final)
-{
-	const char *font = media_font(), *scale, *desc = s->desc ? s->desc : "";
-	uint32_t seed = hash32(desc) ^ (uint32_t)s->index;
+	const char *desc = s->desc ? s->desc : "";
 	int size = (f->w < f->h ? f->w : f->h) / 14, cols = f->w * 10 / (size * 6);
-	char *seg = xasprintf("broll/seg-%02d", s->index), *txt = fsio_tmp_name_ext(seg, "txt");
-	char *wrapped = media_wrap(desc, cols > 8 ? cols - 4 : 4, 4), *src = NULL, *filter = NULL;
-	struct media_argv in = { 0 };
-	enum stage_rc rc;
+	struct broll_recipe r = { .kind = nth % BROLL_KINDS, .seed = hash32(desc) ^ (uint32_t)s->index };
+	char *path = broll_recipe_path(s->index), *clip = xasprintf("broll/seg-%02d.mp4", s->index);
+	enum stage_rc rc = STAGE_OK;
 
-	if (!font) {
-		rc = stage_fail(ctx, STAGE_FAIL, "%s", err_msg());
-		goto out;
-	}
-	if (media_write_scratch(txt, wrapped) < 0) {
+	r.text = media_wrap(desc, cols > 8 ? cols - 4 : 4, 4);
+	if (unlink(clip) < 0 && errno != ENOENT)
+		rc = stage_fail(ctx, STAGE_RETRY, "cannot remove the earlier clip %s: %s", clip, strerror(errno));
+	else if (broll_recipe_save(path, &r) < 0)
 		rc = stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
-		goto out;
-	}
-	src = gen_source(f, nth % 4, seed, &scale);
-	filter = gen_filter(f, scale, font, txt);
-	media_argv_opt(&in, "-f", "lavfi");
-	media_argv_opt(&in, "-i", "%s", src);
-	rc = media_make_clip(ctx, f, &in, filter, media_seg_frames(s, f->fps), final, "b_roll");
-out:
-	unlink(txt);
-	media_argv_free(&in);
-	free(filter);
-	free(src);
-	free(wrapped);
-	free(txt);
-	free(seg);
+	else
+		stage_output(ctx, "b_roll", path, "application/json", media_seg_frames(s, f->fps) * 1000L / f->fps);
+	broll_recipe_free(&r);
+	free(clip);
+	free(path);
 	return rc;
 }
 
@@ -330,6 +282,11 @@ static enum stage_rc library_clip(struct stage_ctx *ctx, const struct media_fram
 		char *why = xstrdup(ctx->error);
 		rc = stage_fail(ctx, rc, "library file %s is unusable (replace or remove it): %s", c->path, why);
 		free(why);
+	} else { /* an earlier generated run's recipe of this segment */
+		char *recipe = broll_recipe_path(s->index);
+		if (unlink(recipe) < 0 && errno != ENOENT)
+			rc = stage_fail(ctx, STAGE_RETRY, "cannot remove %s: %s", recipe, strerror(errno));
+		free(recipe);
 	}
 	media_argv_free(&in);
 	free(filter);
@@ -362,7 +319,7 @@ static enum stage_rc broll_all(struct stage_ctx *ctx, const struct library *lib)
 				  c->name, score);
 			rc = library_clip(ctx, &f, c, s, final);
 		} else {
-			rc = gen_clip(ctx, &f, s, nth, final);
+			rc = gen_recipe(ctx, &f, s, nth);
 		}
 		nth++;
 		free(final);

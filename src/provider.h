@@ -285,6 +285,20 @@ MUST_USE enum stage_rc media_make_clip(struct stage_ctx *ctx, const struct media
 				       const char *filter, long frames, const char *final, const char *asset_type);
 MUST_USE int media_prune_clips(const char *dir, const struct media_timeline *t, int broll);
 
+/* ---- broll_gen.c: generated b-roll as a recipe assembly renders ------- */
+#define BROLL_KINDS 4 /* gradients, mandelbrot, life, cellauto */
+struct broll_recipe {
+	int kind;
+	uint32_t seed;
+	char *text; /* the description, wrapped */
+};
+MUST_USE char *broll_recipe_path(int index);
+MUST_USE char *broll_gen_source(const struct media_frame *f, const struct broll_recipe *r, const char **scale);
+MUST_USE char *broll_gen_filter(const struct media_frame *f, const char *scale, const char *font, const char *textfile);
+MUST_USE int broll_recipe_save(const char *path, const struct broll_recipe *r);
+MUST_USE int broll_recipe_load(const char *path, struct broll_recipe *r);
+void broll_recipe_free(struct broll_recipe *r);
+
 /* ---- chanfile.c: files channel.yaml names, kept inside the channel folder */
 MUST_USE int chanfile_inside(const char *dir, const char *path); /* both resolved */
 MUST_USE char *chanfile_path(const char *channel_dir, const char *rel, const char *what);
@@ -394,7 +408,10 @@ struct qa_words {
 };
 void qa_spans_add(struct qa_spans *s, double start, double end);
 MUST_USE char *qa_ffmpeg_log(const char *const argv[], const char *what, int timeout_s); /* its stderr */
-MUST_USE int qa_measure(const char *video, struct qa_media *m, double silence_db, int timeout_s);
+/* files: NULL, or the two files of the encode's qa_video_chain() (then the picture is not decoded again). */
+MUST_USE int qa_measure(const char *video, struct qa_media *m, double silence_db, int timeout_s,
+			const char *const *files);
+MUST_USE char *qa_video_chain(const char *vin, const char *ob, const char *of, const char *const files[2]);
 void qa_media_free(struct qa_media *m);
 MUST_USE int qa_loudness_measure(const char *audio, double target_i, double target_tp, struct qa_narration *n,
 				 int timeout_s);
@@ -407,7 +424,7 @@ MUST_USE size_t qa_words_found(const struct qa_words *want, struct qa_words *hav
 void qa_words_free(struct qa_words *w);
 /* Measures video, writes qa.json, and fails the stage when a failing check says so. */
 MUST_USE enum stage_rc qa_run(struct stage_ctx *ctx, const char *video, const struct media_frame *f,
-			      const struct qa_narration *n, const cJSON *timeline);
+			      const struct qa_narration *n, const cJSON *timeline, const char *const *files);
 
 /* ---- narration.c: audio.wav, subtitles.srt, timeline.json ------------- */
 struct script;

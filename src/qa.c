@@ -449,12 +449,12 @@ static enum stage_rc report(struct qa *q)
 }
 
 enum stage_rc qa_run(struct stage_ctx *ctx, const char *video, const struct media_frame *f,
-		     const struct qa_narration *n, const cJSON *timeline)
+		     const struct qa_narration *n, const cJSON *timeline, const char *const *files)
 {
 	struct qa q = { .ctx = ctx, .f = f, .n = n };
 	enum stage_rc rc;
 
-	if (qa_measure(video, &q.m, opt(&q, "silence_db"), ctx->timeout_s) < 0)
+	if (qa_measure(video, &q.m, opt(&q, "silence_db"), ctx->timeout_s, files) < 0)
 		return stage_fail(ctx, STAGE_FAIL, "QA of %s: %s", video, err_msg());
 	if (qa_srt_load("subtitles.srt", &q.srt) < 0) {
 		qa_media_free(&q.m);

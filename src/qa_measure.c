@@ -6,6 +6,11 @@
  * a tenth of the work, and burned-in captions, which change while the
  * picture under them is black or frozen, are left out), one ffprobe for the streams, and the order of the top-level
  * MP4 boxes (faststart: moov before mdat), read from the file itself.
+ * The assembly measures the picture in its own encode instead (issue 12:
+ * decoding the finished 1080p video again cost a fifth of an encode):
+ * qa_video_chain() is a branch of its graph, whose detectors print their
+ * events to two files (frame metadata, whatever the log level), and
+ * qa_measure() then reads those and passes over the sound alone.
  *
  * Invariants: ffmpeg and ffprobe run through proc_run with argument
  * vectors; a figure ffmpeg did not print stays NAN (the check then fails
@@ -74,17 +79,45 @@ void qa_media_free(struct qa_media *m)
 	spans_free(&m->silence);
 }
 
-/* The filter graph: both audio detectors on the sound, both video ones on
- * a small copy of the picture; every branch ends in the null muxer. */
-static char *graph(double silence_db)
+#define QA_BLACK_MIN 0.2 /* s: blackdetect's d; a shorter black is no span */
+
+/* The video detectors from [vin] to [ob] (black) and [of] (frozen), each
+ * followed by what a caller adds (a metadata printer, or nothing). */
+static char *video_graph(const char *vin, const char *ob, const char *of, const char *after_b, const char *after_f)
 {
-	return xasprintf("[0:a]asplit=2[a1][a2];"
-			 "[a1]ebur128=peak=true:framelog=verbose[o1];"
-			 "[a2]silencedetect=n=%.1fdB:d=0.12[o2];"
-			 "[0:v]crop=iw:ih*3/4:0:0,scale=%d:-2,split=2[v1][v2];"
-			 "[v1]blackdetect=d=0.2:pic_th=0.98:pix_th=0.10[o3];"
-			 "[v2]fps=%d,freezedetect=n=%ddB:d=0.5[o4]",
-			 silence_db, QA_DETECT_WIDTH, QA_FREEZE_FPS, QA_FREEZE_DB);
+	return xasprintf("[%s]crop=iw:ih*3/4:0:0,scale=%d:-2,split=2[qv1][qv2];"
+			 "[qv1]blackdetect=d=%g:pic_th=0.98:pix_th=0.10%s[%s];"
+			 "[qv2]fps=%d,freezedetect=n=%ddB:d=0.5%s[%s]",
+			 vin, QA_DETECT_WIDTH, QA_BLACK_MIN, after_b, ob, QA_FREEZE_FPS, QA_FREEZE_DB, after_f, of);
+}
+
+/* The video detectors as a branch of another graph, from [vin] to [ob] and
+ * [of] (both for the null muxer), printing their events to files[0] and
+ * files[1], which qa_measure() reads. */
+char *qa_video_chain(const char *vin, const char *ob, const char *of, const char *const files[2])
+{
+	char *e0 = media_filter_escape(files[0]), *e1 = media_filter_escape(files[1]);
+	char *p0 = xasprintf(",metadata=mode=print:file=%s", e0), *p1 = xasprintf(",metadata=mode=print:file=%s", e1);
+	char *out = video_graph(vin, ob, of, p0, p1);
+	free(e0);
+	free(e1);
+	free(p0);
+	free(p1);
+	return out;
+}
+
+/* The filter graph: both audio detectors on the sound, and (video) both
+ * video ones on a small copy of the picture; every branch ends in the null
+ * muxer. */
+static char *graph(double silence_db, int video)
+{
+	char *v = video ? video_graph("0:v", "o3", "o4", "", "") : NULL;
+	char *out = xasprintf("[0:a]asplit=2[a1][a2];"
+			      "[a1]ebur128=peak=true:framelog=verbose[o1];"
+			      "[a2]silencedetect=n=%.1fdB:d=0.12[o2]%s%s",
+			      silence_db, v ? ";" : "", v ? v : "");
+	free(v);
+	return out;
 }
 
 /* One line of ffmpeg's stderr: a detector's event or a summary figure. */
@@ -156,24 +189,60 @@ char *qa_ffmpeg_log(const char *const argv[], const char *what, int timeout_s)
 	return NULL;
 }
 
-/* The one ffmpeg pass over the finished video. */
-static int detect(const char *video, struct qa_media *m, double silence_db, int timeout_s)
+/* Drops spans shorter than min seconds (blackdetect's metadata reports
+ * every black frame run; its log only those of d seconds or more). */
+static void spans_drop_short(struct qa_spans *s, double min)
 {
-	char *g = graph(silence_db), *log;
-	const char *argv[] = { "ffmpeg",   "-nostdin",  "-hide_banner",
-			       "-nostats", "-loglevel", "info",
-			       "-i",       video,       "-filter_complex",
-			       g,          "-map",      "[o1]",
-			       "-map",     "[o2]",      "-map",
-			       "[o3]",     "-map",      "[o4]",
-			       "-f",       "null",      "-",
-			       NULL };
+	size_t o = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].end - s->v[i].start >= min - 1e-6) s->v[o++] = s->v[i];
+	s->n = o;
+}
 
+/* Reads the events a metadata printer wrote (qa_video_chain): lines
+ * "lavfi.<start>=<s>" and "lavfi.<end>=<s>". */
+static int meta_read(const char *path, const char *start, const char *end, struct qa_spans *s, double until)
+{
+	size_t ns = strlen(start), ne = strlen(end);
+	char *text = fsio_read(path, QA_STDERR_MAX, NULL), *save = NULL;
+
+	if (!text) return err_set("the encode wrote no picture measurements (%s): %s", path, err_msg());
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(l, start, ns) && l[ns] == '=')
+			qa_spans_add(s, atof(l + ns + 1), NAN);
+		else if (!strncmp(l, end, ne) && l[ne] == '=')
+			spans_close(s, atof(l + ne + 1));
+	}
+	free(text);
+	spans_close(s, until);
+	return 0;
+}
+
+/* The one ffmpeg pass over the finished video (without its picture when
+ * files[] holds the encode's picture measurements). */
+static int detect(const char *video, struct qa_media *m, double silence_db, int timeout_s, const char *const *files)
+{
+	char *g = graph(silence_db, !files), *log;
+	const char *argv[] = {
+		"ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", "-i",   video, "-filter_complex",
+		g,        "-map",     "[o1]",         "-map",     "[o2]",      "-f",   "null", "-",   NULL,
+		NULL,     NULL,       NULL,           NULL,       NULL,        NULL
+	};
+
+	if (!files) /* the picture too: its two detectors' outputs */
+		memcpy(argv + 14, (const char *[]){ "-map", "[o3]", "-map", "[o4]", "-f", "null", "-" },
+		       7 * sizeof *argv);
 	log = qa_ffmpeg_log(argv, video, timeout_s);
 	free(g);
 	if (!log) return -1;
 	parse_log(log, m);
 	free(log);
+	if (files &&
+	    (meta_read(files[0], "lavfi.black_start", "lavfi.black_end", &m->black, m->video_s) < 0 ||
+	     meta_read(files[1], "lavfi.freezedetect.freeze_start", "lavfi.freezedetect.freeze_end", &m->freeze,
+		       m->video_s) < 0))
+		return -1;
+	if (files) spans_drop_short(&m->black, QA_BLACK_MIN);
 	spans_close(&m->silence, m->audio_s);
 	spans_close(&m->freeze, m->video_s);
 	spans_join(&m->freeze);
@@ -254,7 +323,7 @@ static int faststart(const char *path)
 	return rc;
 }
 
-int qa_measure(const char *video, struct qa_media *m, double silence_db, int timeout_s)
+int qa_measure(const char *video, struct qa_media *m, double silence_db, int timeout_s, const char *const *files)
 {
 	memset(m, 0, sizeof *m);
 	m->lufs = m->true_peak = m->lra = m->audio_s = m->video_s = m->fps = NAN;
@@ -263,5 +332,5 @@ int qa_measure(const char *video, struct qa_media *m, double silence_db, int tim
 	if (!m->vcodec[0] || !m->acodec[0])
 		return err_set("%s has no %s stream; the QA report needs both", video,
 			       m->vcodec[0] ? "audio" : "video");
-	return detect(video, m, silence_db, timeout_s);
+	return detect(video, m, silence_db, timeout_s, files);
 }

@@ -1,0 +1,77 @@
+"""Issue 12: each frame of an episode is encoded once.  Generated b-roll is a
+recipe (broll/seg-NN.json) that assembly renders straight into the final
+encode, never a clip encoded and decoded again; the clips that remain
+intermediates (the still avatar's) are encoded the cheap way (x264
+ultrafast).  An ffmpeg wrapper first in PATH records every argument vector
+the stages run; the real ffmpeg does the work."""
+import json
+import os
+import shutil
+import subprocess
+
+WRAP = """#!/bin/sh
+# one line per run: the arguments, each ended by a unit separator
+for a; do printf '%s\\037' "$a"; done >>"{log}"
+echo >>"{log}"
+exec "{real}" "$@"
+"""
+SOURCES = ("gradients=", "mandelbrot=", "life=", "cellauto=")
+
+
+def ffmpeg_runs(root, tmp_path, monkeypatch):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "ffmpeg.argv"
+    (bindir / "ffmpeg").write_text(WRAP.format(log=log, real=shutil.which("ffmpeg")))
+    (bindir / "ffmpeg").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    root.channel("m", review="false")
+    root.drop(root.idea("Why do cats purr?", channel="m", target_length_minutes=0.1))
+    root.drain()
+    return [line.split("\x1f")[:-1] for line in log.read_text().splitlines()]
+
+
+def rgb_at(video, t):
+    p = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-ss", "%.3f" % t, "-i", str(video),
+                        "-frames:v", "1", "-vf", "crop=8:8:4:4,scale=1:1", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                        "-"], capture_output=True, check=True)
+    return tuple(p.stdout[:3])
+
+
+def test_generated_broll_is_encoded_once_in_the_final_encode(root, tmp_path, monkeypatch):
+    runs = ffmpeg_runs(root, tmp_path, monkeypatch)
+    [ep] = root.status()
+    assert ep["status"] == "published", root.log.read_text()[-3000:]
+    d = root.episode_dir(ep["id"])
+    segs = json.loads((d / "timeline.json").read_text())["segments"]
+    broll = [s for s in segs if s["visual"] == "broll" and round(s["end"] * 10) > round(s["start"] * 10)]
+    assert broll, segs
+
+    # a recipe per b-roll segment, recorded as its asset; no clip, and no ffmpeg run wrote into broll/
+    for s in broll:
+        assert (d / "broll" / ("seg-%02d.json" % s["index"])).is_file()
+    assert not list((d / "broll").glob("*.mp4"))
+    assert not [r for r in runs if r[-1].startswith("broll/")], "b-roll was encoded before assembly"
+    assets = root.q("SELECT uri, mime_type FROM assets WHERE type = 'b_roll' AND episode_id = ?", ep["id"])
+    assert sorted(a["uri"].rsplit("/", 1)[1] for a in assets) == sorted("seg-%02d.json" % s["index"]
+                                                                       for s in broll), assets
+
+    # every x264 encode: the avatar's intermediates (ultrafast) and final.mp4 once; nothing else
+    encodes = [r for r in runs if "libx264" in r]
+    finals = [r for r in encodes if ".final.mp4." in r[-1]]
+    assert len(finals) == 1, [r[-1] for r in encodes]
+    for r in encodes:
+        if r in finals:
+            continue
+        assert r[-1].startswith("avatar/"), f"an unexpected encode: {r[-1]}"
+        assert r[r.index("-preset") + 1] == "ultrafast", f"{r[-1]} is encoded the expensive way: {r}"
+
+    # the final encode renders each recipe from its lavfi source, and the picture is there, not the title card
+    [final] = finals
+    lavfi = [final[i + 1] for i, a in enumerate(final[:-1]) if a == "-i" and final[i - 1] == "lavfi"]
+    assert sum(src.startswith(SOURCES) for src in lavfi) == len(broll), lavfi
+    for s in broll:
+        r, g, b = rgb_at(d / "final.mp4", (s["start"] + s["end"]) / 2)
+        card = r < 60 and g < 70 and 40 < b < 100 and abs(r - 0x14) < 12 and abs(g - 0x21) < 12
+        assert not card, f"segment {s['index']} shows the title card ({r},{g},{b}), not its b-roll"
+
