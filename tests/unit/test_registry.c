@@ -122,7 +122,7 @@ static void test_check(void)
 	ok(says("audio", "{\"name\":\"espeak\",\"speed\":900}", "option \"speed\" is 900; use 80 to 500"),
 	   "a value out of range is named with the range");
 	ok(says("audio", "{\"name\":\"espeak\",\"speed\":165.5}", "whole number"), "an integer option refuses 165.5");
-	ok(says("avatar", "{\"name\":\"still\",\"motion\":\"spin\"}", "use one of zoom, static"),
+	ok(says("avatar", "{\"name\":\"still\",\"motion\":\"spin\"}", "use one of voice, zoom, static"),
 	   "an enum names its values");
 	ok(says("planning", "{\"name\":\"openai\",\"base_url\":\"ftp://x\"}", "http:// or https://"), "a URL");
 	ok(says("audio", "{\"name\":\"espek\"}", "unknown provider 'espek' for this stage; did you mean 'espeak'?"),
