@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include "youtube.h"
 #include <inttypes.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,12 +67,19 @@ static enum stage_rc got_video(struct upload *u, const struct http_resp *r)
 	return rc;
 }
 
-/* 308: the server holds bytes 0..LAST (Range: bytes=0-LAST), or none. */
+/* 308: the server holds bytes 0..LAST (Range: bytes=0-LAST), or none.  A
+ * LAST that is no byte of the file (past its end, negative, out of range
+ * of a number) is not believed: the upload goes on from byte 0. */
 static void got_range(struct upload *u, const struct http_resp *r)
 {
-	char v[80], progress[64];
-	long long last;
-	u->offset = http_header(r, "Range", v, sizeof v) && sscanf(v, "bytes=0-%lld", &last) == 1 ? last + 1 : 0;
+	char v[80], progress[64], *end;
+	long long last = -1;
+	if (http_header(r, "Range", v, sizeof v) && !strncmp(v, "bytes=0-", 8)) {
+		errno = 0;
+		last = strtoll(v + 8, &end, 10);
+		if (errno || end == v + 8) last = -1;
+	}
+	u->offset = last >= 0 && last < u->total ? last + 1 : 0;
 	snprintf(progress, sizeof progress, "%lld/%lld", u->offset, u->total);
 	yt_store_set(u->a->job, YT_KEY_PROGRESS, progress); /* display only: a lost write is harmless */
 }
