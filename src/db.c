@@ -223,16 +223,10 @@ void db_test_hook(sqlite3 *db)
  * its own connection; PASSIVE never blocks a writer, so the next idea's
  * commit goes on meanwhile.  Every commit is durable in the WAL as before
  * (synchronous=FULL); the checkpoint only moves pages into the main file.
- * The thread waits for a quiet moment first (CKPT_QUIET_MS without a
- * commit), so the checkpoint's writes and fdatasync do not share the disk
- * with the fsyncs of ideas arriving in a burst; it only waits that way
- * while commits keep coming.
  * Idle, the thread sleeps on a condition variable: no system calls.  If it
  * cannot keep up (a checkpoint failing), the commit at ten times the size
  * checkpoints itself, as SQLite would have, so the WAL stays bounded. */
 #define CKPT_PAGES 1000
-#define CKPT_QUIET_MS 50
-#define CKPT_DEFER_MAX 20 /* waits of CKPT_QUIET_MS: at most 1 s */
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -240,25 +234,7 @@ static struct {
 	sqlite3 *db; /* the connection whose commits wake the thread */
 	char *path;
 	int want, stop;
-	unsigned long commits; /* every commit of db counts one (atomic) */
 } ckpt = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
-
-/* Sleeps while commits keep coming: until CKPT_QUIET_MS pass without one,
- * CKPT_DEFER_MAX waits have passed (a long burst still gets its checkpoint),
- * or stop.  The condition variable runs on CLOCK_MONOTONIC (db_checkpoint_aside). */
-static void ckpt_wait_quiet(void)
-{
-	unsigned long seen;
-	int n = 0;
-	do {
-		struct timespec ts;
-		seen = __atomic_load_n(&ckpt.commits, __ATOMIC_RELAXED);
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += CKPT_QUIET_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
-		pthread_cond_timedwait(&ckpt.cv, &ckpt.mu, &ts);
-	} while (!ckpt.stop && ++n < CKPT_DEFER_MAX && __atomic_load_n(&ckpt.commits, __ATOMIC_RELAXED) != seen);
-}
 
 static void *ckpt_thread(void *arg)
 {
@@ -267,8 +243,6 @@ static void *ckpt_thread(void *arg)
 	pthread_mutex_lock(&ckpt.mu);
 	for (;;) {
 		while (!ckpt.want && !ckpt.stop) pthread_cond_wait(&ckpt.cv, &ckpt.mu);
-		if (ckpt.stop) break;
-		ckpt_wait_quiet();
 		if (ckpt.stop) break;
 		ckpt.want = 0;
 		pthread_mutex_unlock(&ckpt.mu);
@@ -290,7 +264,6 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
 #ifdef ACOG_TEST
 	if (getenv("ACOG_CRASH_COUNT") || getenv("ACOG_CRASH_AFTER")) fsio_durable("sqlite commit");
 #endif
-	__atomic_add_fetch(&ckpt.commits, 1, __ATOMIC_RELAXED);
 	if (pages >= 10 * CKPT_PAGES) {
 		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	} else if (pages >= CKPT_PAGES) {
@@ -307,11 +280,6 @@ void db_checkpoint_aside(sqlite3 *db, const char *root)
 	if (ckpt.db) return;
 	ckpt.path = xasprintf("%s/acog.db", root);
 	ckpt.stop = ckpt.want = 0;
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ckpt.cv, &ca);
-	pthread_condattr_destroy(&ca);
 	if (pthread_create(&ckpt.th, NULL, ckpt_thread, NULL) != 0) { /* SQLite's auto-checkpoint stays */
 		free(ckpt.path);
 		ckpt.path = NULL;
