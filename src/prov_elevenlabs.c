@@ -70,7 +70,6 @@ const struct provider_opt elevenlabs_opts[] = {
 #define PCM_MAX ((size_t)2 << 30)
 #define PRICE_PER_1K_DEFAULT 0.30
 #define HISTORY_PAGES 10 /* of 100 items: how far back a look-up goes */
-#define CLOCK_SLACK_S 2  /* our clock ahead of theirs by at most this */
 
 struct el_opts {
 	char *url, *key_hdr, *base;
@@ -385,7 +384,7 @@ static void history_match(const struct tts *t, size_t k, double since, const cJS
 		double to = json_num(it, "character_count_change_to", 0);
 		if (strcmp(json_str(it, "text", ""), t->ch[k].text) ||
 		    strcmp(json_str(it, "voice_id", ""), t->o.voice) || (model && strcmp(model, t->o.model)) ||
-		    json_num(it, "date_unix", 0) < since - CLOCK_SLACK_S || !recover_id_ok(hid))
+		    json_num(it, "date_unix", 0) < since - RECOVER_CLOCK_SLACK_S || !recover_id_ok(hid))
 			continue;
 		free(*id);
 		*id = xstrdup(hid);
@@ -404,8 +403,8 @@ static enum stage_rc history_find(struct stage_ctx *ctx, struct tts *t, size_t k
 
 	for (int page = 0; page < HISTORY_PAGES; page++) {
 		char *url = xasprintf("%s/v1/history?voice_id=%s&date_after_unix=%.0f&page_size=100%s%s", t->o.base,
-				      t->o.voice, since - CLOCK_SLACK_S, after ? "&start_after_history_item_id=" : "",
-				      after ? after : "");
+				      t->o.voice, since - RECOVER_CLOCK_SLACK_S,
+				      after ? "&start_after_history_item_id=" : "", after ? after : "");
 		struct http_resp r;
 		cJSON *j = NULL;
 		int ok = recover_get(ctx, "elevenlabs", url, hdrs, t->o.timeout, &r) == 0;

@@ -200,6 +200,7 @@ MUST_USE cJSON *cache_lookup(const struct stage_ctx *ctx, const char *key);
 void cache_seal(struct stage_ctx *ctx);
 
 /* ---- recover.c: marks of paid requests in flight (never pay twice) ------ */
+#define RECOVER_CLOCK_SLACK_S 2 /* our clock ahead of a provider's by at most this many seconds */
 MUST_USE cJSON *recover_mark(const struct stage_ctx *ctx, const char *key); /* the stored mark, or NULL */
 MUST_USE cJSON *recover_mark_new(void);                                     /* {"since": now} */
 MUST_USE int recover_mark_set(struct stage_ctx *ctx, const char *key, const cJSON *mark);

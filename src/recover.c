@@ -24,8 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CLOCK_SLACK_S 2 /* our clock ahead of the provider's by at most this */
-
 cJSON *recover_mark(const struct stage_ctx *ctx, const char *key)
 {
 	const char *v = stage_state_get(ctx, key);
@@ -101,7 +99,7 @@ enum stage_rc recover_lookup_failed(struct stage_ctx *ctx, struct http_resp *r, 
 
 enum stage_rc recover_wait(struct stage_ctx *ctx, const cJSON *mark, int timeout_s, const char *what)
 {
-	double left = json_num(mark, "since", 0) + timeout_s + CLOCK_SLACK_S - time_now();
+	double left = json_num(mark, "since", 0) + timeout_s + RECOVER_CLOCK_SLACK_S - time_now();
 
 	if (left <= 0) return STAGE_OK;
 	ctx->retry_after = ceil(left);

@@ -85,6 +85,17 @@ class Root:
         d.update(kw)
         return d
 
+    def start_waiting_for_a_retry(self, cid, base_seconds, max_seconds):
+        """A daemon whose one episode waits base_seconds for its planning retry
+        (the planning command exits 75, a temporary failure)."""
+        d = self.channel(cid, extra="  planning: {name: command, argv: [/bin/sh, -c, 'exit 75']}\n")
+        y = d / "channel.yaml"
+        y.write_text(y.read_text().replace("base_seconds: 0.2, max_seconds: 1",
+                                           f"base_seconds: {base_seconds}, max_seconds: {max_seconds}"))
+        self.drop(self.idea("Later", channel=cid), "l.json")
+        self.start()
+        wait_for(lambda: self.q("SELECT 1 FROM jobs WHERE next_attempt_at IS NOT NULL"), what="a retry deadline")
+
     # --- commands ----------------------------------------------------------
     def cli(self, *args, check=True):
         return run(args, self.path, check=check)

@@ -25,12 +25,7 @@ def set_clock(delta):
 @pytest.fixture
 def retrying(root):
     """A daemon whose only episode waits 60 s for its planning retry."""
-    d = root.channel("c", extra="  planning: {name: command, argv: [/bin/sh, -c, 'exit 75']}\n")
-    y = d / "channel.yaml"
-    y.write_text(y.read_text().replace("base_seconds: 0.2, max_seconds: 1", "base_seconds: 60, max_seconds: 60"))
-    root.drop(root.idea("Jump", channel="c"), "j.json")
-    root.start()
-    wait_for(lambda: root.q("SELECT 1 FROM jobs WHERE next_attempt_at IS NOT NULL"), what="a retry deadline")
+    root.start_waiting_for_a_retry("c", 60, 60)
     yield root
     root.stop(signal.SIGKILL)
 

@@ -77,12 +77,7 @@ def test_startup_reconciles_spool_to_database(root):
 
 
 def test_retry_deadline_survives_restart(root):
-    d = root.channel("r", extra="  planning: {name: command, argv: [/bin/sh, -c, 'exit 75']}\n")
-    y = d / "channel.yaml"
-    y.write_text(y.read_text().replace("base_seconds: 0.2, max_seconds: 1", "base_seconds: 30, max_seconds: 60"))
-    root.drop(root.idea("Later", channel="r"), "l.json")
-    root.start()
-    wait_for(lambda: root.q("SELECT next_attempt_at FROM jobs WHERE next_attempt_at IS NOT NULL"), what="a retry")
+    root.start_waiting_for_a_retry("r", 30, 60)
     at = root.q("SELECT next_attempt_at FROM jobs")[0]["next_attempt_at"]
     root.stop(signal.SIGKILL)
     root.start()
