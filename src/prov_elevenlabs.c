@@ -512,7 +512,8 @@ static enum stage_rc send(struct stage_ctx *ctx, struct tts *t, size_t k, const 
 			      .body = body,
 			      .body_len = strlen(body),
 			      .max_response = ANSWER_MAX,
-			      .timeout_s = t->o.timeout };
+			      .timeout_s = t->o.timeout,
+			      .not_idempotent = t->o.recover };
 	cJSON *mark = t->o.recover ? mark_new(t, k) : NULL;
 	struct http_resp r;
 	enum stage_rc rc;
@@ -535,8 +536,10 @@ static enum stage_rc send(struct stage_ctx *ctx, struct tts *t, size_t k, const 
 	} else {
 		if (mark && r.status >= 400 && r.status < 500) recover_mark_clear(ctx, mkey); /* nothing was made */
 		if (r.retriable) ctx->retry_after = r.retry_after;
-		rc = stage_fail(ctx, r.retriable ? STAGE_RETRY : STAGE_FAIL, "%s (request %zu/%zu)", r.error, k + 1,
-				t->nch);
+		/* lost on the way back (timeout, 5xx): the next attempt looks in the history first */
+		rc = stage_fail(ctx, r.retriable || (mark && r.maybe_ran) ? STAGE_RETRY : STAGE_FAIL,
+				"%s (request %zu/%zu)%s", r.error, k + 1, t->nch,
+				mark && r.maybe_ran ? RECOVER_NEXT_TIME : "");
 	}
 	http_resp_free(&r);
 	cJSON_Delete(mark);

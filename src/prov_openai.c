@@ -465,7 +465,8 @@ static enum stage_rc chat_send(struct chat *c, struct answer *a)
 				      .headers = hdrs,
 				      .body = body,
 				      .body_len = strlen(body),
-				      .timeout_s = c->timeout };
+				      .timeout_s = c->timeout,
+				      .not_idempotent = *tag != '\0' };
 		memset(&r, 0, sizeof r);
 		if ((rc = before_send(c, tag, hdrs + 1, &r, &e)) != STAGE_OK || e != EARLIER_NONE) {
 			free(body);
@@ -488,9 +489,11 @@ static enum stage_rc chat_send(struct chat *c, struct answer *a)
 	if (ok == 0) {
 		answer_parse(c, &r, a, e != EARLIER_NOTED);
 	} else {
+		int lost = r.maybe_ran && c->recover; /* looked up among the stored completions next time */
+
 		if (r.retriable) c->ctx->retry_after = r.retry_after;
-		rc = stage_fail(c->ctx, r.retriable ? STAGE_RETRY : STAGE_FAIL, "%s (model %s at %s)", r.error,
-				c->model, c->url);
+		rc = stage_fail(c->ctx, r.retriable || lost ? STAGE_RETRY : STAGE_FAIL, "%s (model %s at %s)%s",
+				r.error, c->model, c->url, lost ? RECOVER_NEXT_TIME : "");
 	}
 	http_resp_free(&r);
 	return rc;

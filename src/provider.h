@@ -201,6 +201,7 @@ void cache_seal(struct stage_ctx *ctx);
 
 /* ---- recover.c: marks of paid requests in flight (never pay twice) ------ */
 #define RECOVER_CLOCK_SLACK_S 2 /* our clock ahead of a provider's by at most this many seconds */
+#define RECOVER_NEXT_TIME "; the next attempt looks for it at the provider before paying again"
 MUST_USE cJSON *recover_mark(const struct stage_ctx *ctx, const char *key); /* the stored mark, or NULL */
 MUST_USE cJSON *recover_mark_new(void);                                     /* {"since": now} */
 MUST_USE int recover_mark_set(struct stage_ctx *ctx, const char *key, const cJSON *mark);
