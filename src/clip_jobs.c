@@ -390,6 +390,7 @@ static enum stage_rc check_wait(struct clip_jobs *r, int n, const char *id)
 	}
 	if (waited <= r->wait_s) return STAGE_PENDING;
 	if (r->p->cancel) r->p->cancel(r, id);
+	clip_recover_clear(r, n); /* given up: a person's retry submits it anew */
 	return stage_fail(r->ctx, STAGE_FAIL,
 			  "%s: gave up on segment %d (job %s) after %.0f s "
 			  "(max_wait_seconds %g)",
@@ -436,7 +437,8 @@ static enum stage_rc poll_status(struct clip_jobs *r, const struct media_seg *s,
 	cJSON *j = NULL;
 	enum stage_rc rc = r->p->get(r, &q, what, &j);
 
-	if (rc == STAGE_OK) rc = r->p->status(r, s, id, j, url, units, usd);
+	if (rc == STAGE_OK && (rc = r->p->status(r, s, id, j, url, units, usd)) == STAGE_FAIL)
+		clip_recover_clear(r, s->index); /* the job failed there: a person's retry submits it anew */
 	cJSON_Delete(j);
 	free(what);
 	free(get);
@@ -455,7 +457,6 @@ static enum stage_rc poll_one(struct clip_jobs *r, struct clip_seg *g, int *pend
 	if (!id) return STAGE_OK;
 	rc = poll_status(r, g->s, id, &url, &units, &usd);
 	if (rc == STAGE_PENDING && (rc = check_wait(r, n, id)) == STAGE_PENDING) (*pending)++;
-	if (rc == STAGE_FAIL) clip_recover_clear(r, n); /* a person's retry submits it anew */
 	if (rc != STAGE_OK) return rc == STAGE_PENDING ? STAGE_OK : rc;
 	cost = xasprintf("%.6f %.6f", units, usd);
 	if (clip_jobs_set(r, n, "cost", cost) < 0)

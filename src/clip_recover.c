@@ -19,8 +19,9 @@
  * The key is STATE_KEY_EPISODE-prefixed, so a person's `acog-batch retry`
  * (a new job, whose other provider state is cleared) still finds the marks:
  * the retry adopts a job submitted by the failed one instead of paying for
- * it again.  A mark whose job failed at the provider is cleared, so a retry
- * submits that segment anew.
+ * it again.  A mark whose job failed at the provider (or was given up after
+ * max_wait_seconds) is cleared, so a retry submits that segment anew; one
+ * whose status request failed (a bad key, say) is kept.
  */
 #include "provider.h"
 
