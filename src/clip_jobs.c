@@ -369,9 +369,9 @@ static enum stage_rc submit_one(struct clip_jobs *r, struct clip_seg *g)
 		snprintf(cause, sizeof cause, "%s", r->ctx->error);
 		return unknown_job(r, n, at, cause);
 	}
-	if (rc == STAGE_OK && !id) rc = submit_new(r, g, &id);
+	if (rc == STAGE_OK && !id && (rc = submit_new(r, g, &id)) == STAGE_OK)
+		stage_log(r->ctx, "info", "%s: segment %d submitted as %s", r->p->name, n, id);
 	if (rc == STAGE_OK) rc = keep_id(r, n, id);
-	if (rc == STAGE_OK) stage_log(r->ctx, "info", "%s: segment %d submitted as %s", r->p->name, n, id);
 	free(id);
 	return rc;
 }
