@@ -28,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define VIDEO_LIST_PAGES 20 /* of 100 videos: how far back a look-up goes */
+#define VIDEO_LIST_PAGES 50 /* of 100 videos: how far back a look-up goes (only after a crash) */
 
 /* HeyGen's options (checked when a channel loads); timeout, rps,
  * concurrency and the key options come from the shared sets.  Always paid. */

@@ -23,7 +23,7 @@ OTHERS = 4      # videos someone else makes on the account meanwhile: the list p
 
 
 def configure(c, **opts):
-    c.fake("heygen", "--polls", "1")
+    c.fake("heygen", "--polls", "1", "--list-page-size", "3")
     c.acog_yaml()
     c.channel("c", cloud=("avatar",), providers={"avatar": c.provider("avatar", **opts)})
     c.root.drop(c.root.idea("Why the sea is salty", channel="c"), "s.json")
