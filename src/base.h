@@ -199,6 +199,10 @@ MUST_USE cJSON *yaml_load_file(const char *path); /* err_set names file, line, c
  * plus its providers.  The row order is the pipeline order. */
 enum stage_kind { STAGE_WORK, STAGE_GATE };
 enum state_scope { SCOPE_JOB, SCOPE_EPISODE }; /* lifetime of provider_state rows */
+/* A provider_state key so prefixed outlives its job even in a SCOPE_JOB
+ * stage: a person's retry still sees it (clip_recover.c's marks of paid
+ * submissions, looked up before paying again). */
+#define STATE_KEY_EPISODE "episode:"
 struct stage_file {
 	const char *name;       /* file in the episode folder ("dir/" = every file in it) */
 	const char *asset_type; /* assets.type, NULL = not an asset */

@@ -24,6 +24,9 @@
  *                   not known yet (in flight, or ended ambiguously)
  *   seg-NN_asset    HeyGen: the uploaded narration's asset id
  *   seg-NN_retried  Runway: a task id given up after INTERNAL.BAD_OUTPUT
+ *   episode:seg-NN_mark  clip_recover.c (HeyGen, recover: video_list): the
+ *                   submission's tag and fingerprint, then its id; kept
+ *                   across a person's retry
  *
  * Invariants:
  *  - a job is submitted only for a segment without a live id, and its id is
@@ -34,10 +37,12 @@
  *    only after an answer proving nothing was made (http.c).  It is cleared
  *    once the id is stored or such an answer came.  Otherwise (the stage was
  *    killed in flight; a 500, 502 or 504, a timeout or a dropped connection
- *    after sending; a 2xx we cannot read) the job may exist: it stays set,
- *    and the stage fails telling the operator what to look for at the
- *    provider, rather than pay twice (neither HeyGen nor Runway can find a
- *    job by what we sent);
+ *    after sending; a 2xx we cannot read) the job may exist: it stays set.
+ *    A provider that can find a job by a tag sent with it (HeyGen's
+ *    video.list, clip_recover.c) looks it up and adopts it, or submits again
+ *    once it is proven absent; otherwise (Runway, or recover: none) the stage
+ *    fails telling the operator what to look for at the provider, rather
+ *    than pay twice;
  *  - a failed render is never resubmitted (except Runway's
  *    INTERNAL.BAD_OUTPUT, once, decided by prov_runway.c);
  *  - clips appear only through http_request(download_to) (fsio_commit);
@@ -170,7 +175,8 @@ enum stage_rc clip_jobs_create(struct clip_jobs *r, int seg, struct http_req *q,
 	int maybe_ran = 0;
 
 	snprintf(now, sizeof now, "%.3f", time_now());
-	if (clip_jobs_set(r, seg, "sent", now) < 0) return stage_fail(r->ctx, STAGE_RETRY, "%s: %s", what, err_msg());
+	if (clip_recover_store(r, seg) < 0 || clip_jobs_set(r, seg, "sent", now) < 0)
+		return stage_fail(r->ctx, STAGE_RETRY, "%s: %s", what, err_msg());
 	q->not_idempotent = 1;
 	rc = request(r, q, what, json, &maybe_ran);
 	if (maybe_ran) {
@@ -180,6 +186,7 @@ enum stage_rc clip_jobs_create(struct clip_jobs *r, int seg, struct http_req *q,
 	if (rc != STAGE_OK && clip_jobs_set(r, seg, "sent", "") < 0)
 		stage_log(r->ctx, "warn", "%s: segment %d: could not clear seg-%02d_sent: %s", r->p->name, seg, seg,
 			  err_msg());
+	if (rc != STAGE_OK) clip_recover_clear(r, seg); /* a refusal: nothing was made */
 	return rc;
 }
 
@@ -276,6 +283,7 @@ static enum stage_rc run_open(struct clip_jobs *r)
 	r->poll_s = json_num(o, "poll_seconds", r->p->poll_default);
 	r->wait_s = json_num(o, "max_wait_seconds", r->p->wait_default);
 	r->timeout_s = (int)json_num(o, "timeout", 120);
+	r->recover = r->p->find && strcmp(json_str(o, "recover", ""), "none") != 0;
 	if (r->poll_s <= 0 || r->wait_s <= 0 || r->timeout_s <= 0)
 		return stage_fail(r->ctx, STAGE_FAIL,
 				  "providers.%s: poll_seconds, max_wait_seconds and "
@@ -294,44 +302,76 @@ static enum stage_rc run_open(struct clip_jobs *r)
 static void run_close(struct clip_jobs *r)
 {
 	segs_free(r);
+	clip_recover_end(r);
 	media_timeline_free(&r->tl);
 	cJSON_Delete(r->jobs);
 	free(r->key);
 }
 
-/* Step 1 for one segment: submit unless done or already submitted. */
-static enum stage_rc submit_one(struct clip_jobs *r, struct clip_seg *g)
+/* Segment n's job id, stored now (from a submission, or one an earlier
+ * attempt made): STAGE_FAIL when it cannot be (a retry would pay again). */
+static enum stage_rc keep_id(struct clip_jobs *r, int n, const char *id)
 {
-	int n = g->s->index;
-	char *id = NULL, now[32], cause[200];
-	const char *sent;
+	char now[32];
+
+	if (clip_jobs_set(r, n, NULL, id) < 0)
+		return stage_fail(r->ctx, STAGE_FAIL,
+				  "%s: segment %d was submitted as job %s but the id could "
+				  "not be stored (%s); not retrying, so as not to pay twice: check the database, "
+				  "then `acog-batch retry`",
+				  r->p->name, n, id, err_msg());
+	snprintf(now, sizeof now, "%.3f", time_now());
+	/* Both marks are logged when they cannot be stored: "t" only times
+	 * max_wait_seconds, and a "sent" left set errs on the side of never
+	 * submitting twice. */
+	if (!clip_jobs_get(r, n, "t")) (void)!clip_jobs_set(r, n, "t", now);
+	(void)!clip_jobs_set(r, n, "sent", "");
+	clip_recover_done(r, n, id);
+	return STAGE_OK;
+}
+
+/* A new submission of segment g (a stale clip of it removed first), marked
+ * for clip_recover.c when recovery is on. */
+static enum stage_rc submit_new(struct clip_jobs *r, struct clip_seg *g, char **id)
+{
 	enum stage_rc rc;
 
-	if (!g->want || g->done || live_id(r, n)) return STAGE_OK;
-	if ((sent = clip_jobs_get(r, n, "sent")) != NULL) {
-		snprintf(cause, sizeof cause, "%s: the stage stopped while segment %d was being submitted", r->p->name,
-			 n);
-		return unknown_job(r, n, sent, cause);
-	}
 	if (fsio_exists(g->clip)) {
 		stage_log(r->ctx, "info", "%s: %s was made from another script or settings; making it again",
 			  r->p->name, g->clip);
 		if (fsio_unlink_durable(g->clip) < 0) return stage_fail(r->ctx, STAGE_RETRY, "%s", err_msg());
 	}
-	if ((rc = r->p->submit(r, g->s, &id)) != STAGE_OK) return rc;
-	if (clip_jobs_set(r, n, NULL, id) < 0)
-		rc = stage_fail(r->ctx, STAGE_FAIL,
-				"%s: segment %d was submitted as job %s but the id could "
-				"not be stored (%s); not retrying, so as not to pay twice: check the database, "
-				"then `acog-batch retry`",
-				r->p->name, n, id, err_msg());
-	snprintf(now, sizeof now, "%.3f", time_now());
-	/* Both marks are logged when they cannot be stored: "t" only times
-	 * max_wait_seconds, and a "sent" left set errs on the side of never
-	 * submitting twice. */
-	if (rc == STAGE_OK && !clip_jobs_get(r, n, "t")) (void)!clip_jobs_set(r, n, "t", now);
-	if (rc == STAGE_OK) (void)!clip_jobs_set(r, n, "sent", "");
-	if (rc == STAGE_OK) stage_log(r->ctx, "info", "%s: segment %d submitted as %s", r->p->name, n, id);
+	clip_recover_begin(r, g->s->index, g->fp);
+	rc = r->p->submit(r, g->s, id);
+	clip_recover_end(r);
+	return rc;
+}
+
+/* Step 1 for one segment: submit unless done, already submitted, or found
+ * submitted by an earlier attempt (clip_recover.c).  A submission that may
+ * exist and cannot be found fails the stage for a person (unknown_job). */
+static enum stage_rc submit_one(struct clip_jobs *r, struct clip_seg *g)
+{
+	int n = g->s->index;
+	char *id = NULL, at[32], cause[sizeof r->ctx->error];
+	const char *sent;
+	double since = 0;
+	enum stage_rc rc;
+
+	if (!g->want || g->done || live_id(r, n)) return STAGE_OK;
+	rc = clip_recover_find(r, n, g->fp, &id, &since);
+	sent = id ? NULL : clip_jobs_get(r, n, "sent"); /* still set: no mark settled it */
+	if (rc == STAGE_FAIL || (rc == STAGE_OK && sent)) {
+		snprintf(at, sizeof at, "%.3f", sent ? strtod(sent, NULL) : since);
+		if (rc == STAGE_OK)
+			(void)stage_fail(r->ctx, STAGE_FAIL,
+					 "%s: the stage stopped while segment %d was being submitted", r->p->name, n);
+		snprintf(cause, sizeof cause, "%s", r->ctx->error);
+		return unknown_job(r, n, at, cause);
+	}
+	if (rc == STAGE_OK && !id && (rc = submit_new(r, g, &id)) == STAGE_OK)
+		stage_log(r->ctx, "info", "%s: segment %d submitted as %s", r->p->name, n, id);
+	if (rc == STAGE_OK) rc = keep_id(r, n, id);
 	free(id);
 	return rc;
 }
@@ -350,6 +390,7 @@ static enum stage_rc check_wait(struct clip_jobs *r, int n, const char *id)
 	}
 	if (waited <= r->wait_s) return STAGE_PENDING;
 	if (r->p->cancel) r->p->cancel(r, id);
+	clip_recover_clear(r, n); /* given up: a person's retry submits it anew */
 	return stage_fail(r->ctx, STAGE_FAIL,
 			  "%s: gave up on segment %d (job %s) after %.0f s "
 			  "(max_wait_seconds %g)",
@@ -396,7 +437,8 @@ static enum stage_rc poll_status(struct clip_jobs *r, const struct media_seg *s,
 	cJSON *j = NULL;
 	enum stage_rc rc = r->p->get(r, &q, what, &j);
 
-	if (rc == STAGE_OK) rc = r->p->status(r, s, id, j, url, units, usd);
+	if (rc == STAGE_OK && (rc = r->p->status(r, s, id, j, url, units, usd)) == STAGE_FAIL)
+		clip_recover_clear(r, s->index); /* the job failed there: a person's retry submits it anew */
 	cJSON_Delete(j);
 	free(what);
 	free(get);

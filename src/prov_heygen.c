@@ -10,7 +10,15 @@
  *    seg-NN_asset), streamed from the MP3 cut for it, never read into memory;
  *  - the generate request is the job-creating one (clip_jobs_create);
  *  - HeyGen's failure inside a 2xx answer (non-null error, code != 100) is a
- *    failure; a failed render is never retried.
+ *    failure; a failed render is never retried;
+ *  - recover: video_list (the default): each generate carries a tag unique
+ *    to it (clip_recover.c) as the start of its title and as its
+ *    callback_id; a generate whose answer was lost (the stage killed in
+ *    flight) is looked up in GET /v1/video.list (newest first, paged by
+ *    token) by that title, back to the mark's time less
+ *    RECOVER_CLOCK_SLACK_S, and its video_id adopted instead of paying
+ *    again.  A list not read back that far within VIDEO_LIST_PAGES pages
+ *    proves nothing: the stage fails for a person, as with recover: none.
  */
 #define _GNU_SOURCE
 #include "provider.h"
@@ -19,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#define VIDEO_LIST_PAGES 50 /* of 100 videos: how far back a look-up goes (only after a crash) */
 
 /* HeyGen's options (checked when a channel loads); timeout, rps,
  * concurrency and the key options come from the shared sets.  Always paid. */
@@ -32,6 +42,8 @@ const struct provider_opt heygen_opts[] = {
 	{ "background", OPT_STRING, NULL, 0, 64, NULL, "background colour, e.g. #008000" },
 	{ "poll_seconds", OPT_NUMBER, "10", 0.05, 3600, NULL, "wait between two status requests" },
 	{ "max_wait_seconds", OPT_NUMBER, "1200", 1, 604800, NULL, "give a clip up after this long" },
+	{ "recover", OPT_ENUM, "video_list", 0, 0, "video_list|none",
+	  "after a crash, find a submitted video in the video list before paying again" },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 /* clang-format on */
@@ -175,8 +187,10 @@ static cJSON *hg_character(const cJSON *o)
 static char *hg_body(struct clip_jobs *r, const struct media_seg *s, const char *asset)
 {
 	cJSON *b = cJSON_CreateObject(), *scene = cJSON_CreateObject(), *v, *d;
-	const char *bg = json_str(r->ctx->provider, "background", NULL);
-	char *title = xasprintf("%s - segment %d", json_str(r->ctx->idea, "topic", "acog"), s->index), *out;
+	const char *bg = json_str(r->ctx->provider, "background", NULL), *tag = clip_recover_tag(r);
+	char *title = xasprintf("%s%s%s - segment %d", tag ? tag : "", tag ? " " : "",
+				json_str(r->ctx->idea, "topic", "acog"), s->index),
+	     *out;
 	int w, h;
 
 	cJSON_AddItemToObject(scene, "character", hg_character(r->ctx->provider));
@@ -194,6 +208,7 @@ static char *hg_body(struct clip_jobs *r, const struct media_seg *s, const char 
 	cJSON_AddNumberToObject(d, "width", w);
 	cJSON_AddNumberToObject(d, "height", h);
 	cJSON_AddStringToObject(b, "title", title);
+	if (tag) cJSON_AddStringToObject(b, "callback_id", tag);
 	out = json_print(b);
 	cJSON_Delete(b);
 	free(title);
@@ -272,6 +287,74 @@ static enum stage_rc hg_get(struct clip_jobs *r, struct http_req *q, const char 
 	return hg_call(r, q, NULL, what, j, -1);
 }
 
+/* ---- recover: video_list ----------------------------------------------------------- */
+
+/* A title hg_body() made with tag: the tag, then a space or nothing. */
+static int hg_tagged(const char *title, const char *tag)
+{
+	size_t n = strlen(tag);
+	return n && !strncmp(title, tag, n) && (title[n] == 0 || title[n] == ' ');
+}
+
+/* One page of the list: the tagged video → *id; *back: a video made before after. */
+static void hg_list_page(const cJSON *videos, const char *tag, double after, char **id, int *back)
+{
+	const cJSON *v;
+
+	cJSON_ArrayForEach (v, videos) {
+		const char *vid = json_str(v, "video_id", "");
+		if (!*id && hg_tagged(json_str(v, "video_title", ""), tag) && clip_jobs_id_ok(vid)) *id = xstrdup(vid);
+		if (json_num(v, "created_at", after) < after) *back = 1;
+	}
+}
+
+/* GET /v1/video.list?limit=100[&token=...]: one page; *token the next one (malloc'd) or NULL. */
+static enum stage_rc hg_list(struct clip_jobs *r, const char *tag, double after, char **token, char **id, int *back)
+{
+	struct sbuf u = { 0 };
+	struct http_req q = { .method = "GET" };
+	cJSON *j = NULL;
+	enum stage_rc rc;
+
+	sb_printf(&u, "%s/v1/video.list?limit=100", hg_base(r));
+	if (*token) sb_puts(&u, "&token="), sb_percent_escape(&u, *token, "-._~");
+	free(*token);
+	*token = NULL;
+	q.url = u.s;
+	rc = hg_get(r, &q, "heygen: looking up a video an earlier attempt submitted, in the video list", &j);
+	if (rc == STAGE_OK && !cJSON_IsArray(json_get(j, "data.videos")))
+		rc = stage_fail(r->ctx, STAGE_FAIL, "heygen: the video list answered without data.videos");
+	if (rc == STAGE_OK) {
+		hg_list_page(json_get(j, "data.videos"), tag, after, id, back);
+		if (json_str(j, "data.token", NULL) && *json_str(j, "data.token", ""))
+			*token = xstrdup(json_str(j, "data.token", ""));
+	}
+	cJSON_Delete(j);
+	free(u.s);
+	return rc;
+}
+
+/* clip_jobs_prov.find: the video titled with the mark's tag, newest first,
+ * back to the mark's time (less the clock slack) or the end of the list. */
+static enum stage_rc hg_find(struct clip_jobs *r, const cJSON *mark, char **id)
+{
+	const char *tag = json_str(mark, "tag", "");
+	double after = json_num(mark, "since", 0) - RECOVER_CLOCK_SLACK_S;
+	char *token = NULL;
+	int back = 0, page = 0;
+	enum stage_rc rc = STAGE_OK;
+
+	*id = NULL;
+	do rc = hg_list(r, tag, after, &token, id, &back);
+	while (rc == STAGE_OK && !*id && !back && token && ++page < VIDEO_LIST_PAGES);
+	if (rc == STAGE_OK && !*id && !back && token)
+		rc = stage_fail(r->ctx, STAGE_FAIL,
+				"heygen: the video list was not read back to the submission (%s) within %d pages", tag,
+				VIDEO_LIST_PAGES);
+	free(token);
+	return rc;
+}
+
 /* A status answer: completed → video_url and minutes; failed → STAGE_FAIL. */
 static enum stage_rc hg_status(struct clip_jobs *r, const struct media_seg *s, const char *id, const cJSON *j,
 			       char **url, double *units, double *usd)
@@ -297,6 +380,7 @@ static const struct clip_jobs_prov heygen = {
 	.poll_default = 10, .wait_default = 1200, .operation = "avatar_video", .unit_type = "minutes",
 	.fingerprint = hg_fingerprint, .submit = hg_submit, .clip = "avatar video",
 	.status_url = hg_status_url, .get = hg_get, .status = hg_status, /* no cancel: HeyGen has no endpoint for it */
+	.find = hg_find,
 };
 /* clang-format on */
 

@@ -351,6 +351,12 @@ struct clip_jobs_prov {
 	enum stage_rc (*status)(struct clip_jobs *r, const struct media_seg *s, const char *id, const cJSON *j,
 				char **url, double *units, double *usd);
 	void (*cancel)(struct clip_jobs *r, const char *id); /* optional: after max_wait_seconds */
+	/* Optional (clip_recover.c): looks a submission up at the provider by
+	 * the tag it was sent with (json_str(mark, "tag")), back to the mark's
+	 * "since": STAGE_OK with *id (malloc'd) when found, or *id NULL when the
+	 * provider has none; STAGE_RETRY when the look-up may pass later;
+	 * STAGE_FAIL when it cannot tell (ctx->error says why). */
+	enum stage_rc (*find)(struct clip_jobs *r, const cJSON *mark, char **id);
 };
 struct clip_jobs {
 	struct stage_ctx *ctx;
@@ -362,6 +368,8 @@ struct clip_jobs {
 	struct clip_seg *seg;  /* one per timeline segment */
 	double poll_s, wait_s; /* poll_seconds, max_wait_seconds */
 	int timeout_s;         /* per API request (option timeout) */
+	int recover;           /* p->find and the option recover is not "none" */
+	cJSON *mark;           /* clip_recover.c: the mark of the submission being made, else NULL */
 };
 MUST_USE enum stage_rc clip_jobs_stage(struct stage_ctx *ctx, const struct clip_jobs_prov *p);
 MUST_USE const char *clip_jobs_get(const struct clip_jobs *r, int seg, const char *what); /* seg-NN[_what] */
@@ -375,6 +383,21 @@ MUST_USE int clip_jobs_id_ok(const char *id);
 /* The id at path in an answer (rc: how the request went), checked with clip_jobs_id_ok. */
 MUST_USE enum stage_rc clip_jobs_answer_id(struct clip_jobs *r, enum stage_rc rc, const cJSON *j, const char *path,
 					   const char *what, char **id);
+
+/* ---- clip_recover.c: never pay twice for a clip job whose id was lost -- */
+/* The tag to send with the job-creating request of the submission being
+ * made (HeyGen: the title), or NULL when recovery is off. */
+MUST_USE const char *clip_recover_tag(const struct clip_jobs *r);
+void clip_recover_begin(struct clip_jobs *r, int seg, const char *fp); /* r->mark for a submission */
+MUST_USE int clip_recover_store(struct clip_jobs *r, int seg);         /* r->mark stored: before the request */
+void clip_recover_done(struct clip_jobs *r, int seg, const char *id);  /* the mark gets the job's id */
+void clip_recover_clear(struct clip_jobs *r, int seg);                 /* nothing in doubt any more */
+void clip_recover_end(struct clip_jobs *r);                            /* frees r->mark */
+/* An earlier submission of segment seg (same fp) found: STAGE_OK with *id
+ * (malloc'd), or *id NULL when none is in doubt (a mark settled as absent
+ * clears seg-NN_sent); else STAGE_PENDING, STAGE_RETRY, or STAGE_FAIL (in
+ * doubt: ctx->error says why, *since when it was sent). */
+MUST_USE enum stage_rc clip_recover_find(struct clip_jobs *r, int seg, const char *fp, char **id, double *since);
 
 /* ---- qa*.c: the QA report (qa.json) and loudness of the assembly stage -- */
 extern const struct provider_opt assembly_opts[];

@@ -300,7 +300,8 @@ static int job_step(sqlite3 *db, const struct episode *e, enum job_event jev, co
 }
 
 /* A work stage entered: its job, with a clean provider state unless the
- * stage's state belongs to the whole episode (an upload's video id). */
+ * stage's state belongs to the whole episode (an upload's video id); keys
+ * named STATE_KEY_EPISODE... outlive the job either way. */
 static int new_job(sqlite3 *db, struct config *c, const struct episode *e, const char *stage)
 {
 	const struct stage_def *s = stage_find(stage);
@@ -309,7 +310,10 @@ static int new_job(sqlite3 *db, struct config *c, const struct episode *e, const
 	if (!s || s->kind != STAGE_WORK) return err_set("episode %s: %s is not a work stage", e->ticket, stage);
 	if (!ch) return err_set("channel %s is not loaded; fix channels/%s/channel.yaml", e->channel, e->channel);
 	if (s->scope == SCOPE_JOB &&
-	    db_exec(db, "DELETE FROM provider_state WHERE episode_id = ? AND stage = ?", "ss", e->id, s->name) < 0)
+	    db_exec(db,
+		    "DELETE FROM provider_state WHERE episode_id = ? AND stage = ? AND key NOT GLOB '" STATE_KEY_EPISODE
+		    "*'",
+		    "ss", e->id, s->name) < 0)
 		return -1;
 	return job_create(db, e->id, s->name, config_max_retries(c, ch), NULL, id);
 }

@@ -1,7 +1,10 @@
 """fake_heygen: a strict fake of HeyGen v2 avatar video (plus v1 upload).
 
 POST /v1/asset (raw bytes, checked against their Content-Type), POST
-/v2/video/generate, GET /v1/video_status.get?video_id=..., and the
+/v2/video/generate, GET /v1/video_status.get?video_id=..., GET
+/v1/video.list (newest first, `title` kept from generate as video_title,
+at most --list-page-size videos a page whatever `limit` asks, the next page
+by the opaque `token` it answered, null on the last page), and the
 rendered files under GET /files/... (real MP4s made by ffmpeg; no API key,
 like HeyGen's signed links).  A job answers `pending`, then `processing`,
 for --polls status requests (default 2) and `completed` on the next one.
@@ -56,6 +59,7 @@ class HeyGenApp(App):
         self.assets = {}
         self.jobs = {}
         self.jobs_lock = threading.Lock()
+        self.list_tokens = {}   # token -> offset into the newest-first list
         self.upload_dir = core.path("uploads", "heygen")
         os.makedirs(self.upload_dir, exist_ok=True)
 
@@ -79,7 +83,8 @@ class HeyGenApp(App):
     def route(self, req):
         table = {"/v1/asset": ("POST", self.upload),
                  "/v2/video/generate": ("POST", self.generate),
-                 "/v1/video_status.get": ("GET", self.status)}
+                 "/v1/video_status.get": ("GET", self.status),
+                 "/v1/video.list": ("GET", self.video_list)}
         path = req.path.rstrip("/")
         if path in table:
             method, fn = table[path]
@@ -292,6 +297,7 @@ class HeyGenApp(App):
                "fail_rule": dict(req.fault.rule) if fail else {},
                "title": body.get("title")}
         with self.jobs_lock:
+            job["seq"] = len(self.jobs)
             self.jobs[video_id] = job
             self.save_jobs()
         self.core.count("heygen_generate")
@@ -301,6 +307,35 @@ class HeyGenApp(App):
     def save_jobs(self):
         atomic_write(self.core.path("heygen_jobs.json"),
                      json.dumps(self.jobs, indent=1, sort_keys=True))
+
+    # -- the video list (look-ups, never paid)
+
+    def video_list(self, req):
+        for name in req.query:
+            if name not in ("limit", "token", "folder_id"):
+                raise self.v1_error(400, 40001, "Unknown parameter: %s" % name)
+        limit = req.q("limit", "10")
+        if not re.match(r"^[0-9]+$", limit) or not 0 <= int(limit) <= 100:
+            raise self.v1_error(400, 40001, "limit must be an integer "
+                                "from 0 to 100")
+        token = req.q("token")
+        with self.jobs_lock:
+            if token is not None and token not in self.list_tokens:
+                raise self.v1_error(400, 40001, "Invalid pagination token")
+            start = self.list_tokens.get(token, 0) if token else 0
+            jobs = sorted(self.jobs.values(), key=lambda j: (j["created_at"], j.get("seq", 0)), reverse=True)
+            size = min(int(limit) or 10, self.args.list_page_size)
+            page = jobs[start:start + size]
+            nxt = None
+            if start + size < len(jobs):
+                nxt = "pg_" + new_id(12) + "+/="     # opaque: the client must escape it
+                self.list_tokens[nxt] = start + size
+        videos = [{"video_id": j["id"], "video_title": j["title"] or "",
+                   "status": j["status"], "created_at": j["created_at"],
+                   "type": "GENERATED"} for j in page]
+        self.core.count("heygen_video_list")
+        return Response.json(200, {"code": 100, "message": None,
+                                   "data": {"videos": videos, "token": nxt}})
 
     # -- polling
 

@@ -73,6 +73,9 @@ def parse_args(argv):
                    "runway 3)")
     g.add_argument("--blocked-word", default=None,
                    help="heygen: input_text containing it gets 400105")
+    g.add_argument("--list-page-size", type=int, default=10,
+                   help="heygen: most videos per GET /v1/video.list page, "
+                   "whatever limit asks (small, so clients must page)")
     g.add_argument("--clip-seconds", type=float, default=None,
                    help="serve every rendered clip this long, whatever "
                    "was asked (a provider returning short clips)")

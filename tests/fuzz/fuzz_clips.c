@@ -1,6 +1,6 @@
 /*
- * fuzz_clips.c - answers of the paid clip services: HeyGen (upload, generate
- * and video_status.get: src/prov_heygen.c) and Runway (task create and
+ * fuzz_clips.c - answers of the paid clip services: HeyGen (upload, generate,
+ * video_status.get and video.list: src/prov_heygen.c) and Runway (task create and
  * GET /v1/tasks: src/prov_runway.c), through the same calls the clip-job
  * loop makes (src/clip_jobs.c).  Both providers are included: their
  * parsers are static.  The first byte picks the provider.
@@ -13,7 +13,11 @@ static void heygen_answer(struct clip_jobs *r, const struct media_seg *s, const 
 {
 	char *id = NULL, *url = NULL;
 	double units = 0, usd = 0;
+	int back = 0;
 	(void)hg_check(r, j, "generate");
+	hg_list_page(json_get(j, "data.videos"), "acog-fuzz-01-1", 1e9, &id, &back);
+	free(id);
+	id = NULL;
 	(void)!clip_jobs_answer_id(r, STAGE_OK, j, "data.video_id", "generate", &id);
 	free(id);
 	(void)!clip_jobs_answer_id(r, STAGE_OK, j, "data.id", "upload", &id);
