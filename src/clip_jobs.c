@@ -179,6 +179,8 @@ enum stage_rc clip_jobs_create(struct clip_jobs *r, int seg, struct http_req *q,
 		return stage_fail(r->ctx, STAGE_RETRY, "%s: %s", what, err_msg());
 	q->not_idempotent = 1;
 	rc = request(r, q, what, json, &maybe_ran);
+	if (maybe_ran && r->mark) /* marked: the next attempt looks it up (clip_recover.c) */
+		return stage_fail(r->ctx, STAGE_RETRY, "%s" RECOVER_NEXT_TIME, r->ctx->error);
 	if (maybe_ran) {
 		snprintf(cause, sizeof cause, "%s", r->ctx->error);
 		return unknown_job(r, seg, now, cause);

@@ -683,17 +683,18 @@ def test_lost_answer_to_a_paid_create_is_never_resent(cloud, root):
     ("heygen", "avatar", "/v2/video/generate", "502"),
     ("runway", "broll", "/v1/text_to_video", "504"),
     ("runway", "broll", "/v1/text_to_video", "reset"),
-], ids=["heygen-502", "runway-504", "runway-dropped"])
+], ids=["heygen-502-recover-none", "runway-504", "runway-dropped"])
 def test_gateway_error_after_a_paid_create_is_never_resent(cloud, root, kind, stage, create, fault):
     """The provider made the job, then a gateway answered 502/504 (or the connection
-    dropped): resending would pay twice.  The stage fails, says what to look for,
-    and keeps seg-NN_sent; exactly one job exists at the provider."""
+    dropped): resending would pay twice.  Without a look-up (Runway has none; HeyGen
+    with recover: none) the stage fails, says what to look for, and keeps
+    seg-NN_sent; exactly one job exists at the provider."""
     c = cloud
     f = c.fake(kind)
     f.faults([{"match": create, "method": "POST", "fault": fault, "after_handler": True}])
     c.fake("webhook")
     c.acog_yaml()
-    c.channel("c", cloud=(stage,))
+    c.channel("c", cloud=(stage,), providers={stage: c.provider(stage, recover="none")} if kind == "heygen" else None)
     root.drop(root.idea("Auroras", channel="c"), "a.json")
     c.drain()
     ep = one_episode(root)
@@ -718,3 +719,22 @@ def test_gateway_error_after_a_paid_create_is_never_resent(cloud, root, kind, st
     # nothing goes on by itself: a second run of the daemon pays nothing more
     c.drain()
     assert f.submissions().get(counter) == 1 and len(f.requests(create, "POST")) == 1, f.submissions()
+
+
+def test_gateway_error_after_a_heygen_generate_is_found_in_the_video_list(cloud, root):
+    """The same lost answer with HeyGen's recover: video_list (the default): the
+    attempt ends for a retry, and the retry finds the video by its tag and keeps it."""
+    c = cloud
+    f = c.fake("heygen")
+    f.faults([{"match": "/v2/video/generate", "method": "POST", "fault": "502", "after_handler": True}])
+    c.fake("webhook")
+    c.acog_yaml()
+    c.channel("c", cloud=("avatar",))
+    root.drop(root.idea("Auroras", channel="c"), "a.json")
+    c.drain()
+    ep = one_episode(root)
+    assert ep["stage"] != "avatar" and ep["status"] != "failed", explain(root, c)
+    sub = f.submissions()
+    assert sub.get("heygen_generate") == len(f.state("heygen_jobs.json")), sub   # one per segment
+    assert sub.get("heygen_video_list", 0) >= 1, sub
+    assert len(f.requests("/v2/video/generate", "POST")) == sub["heygen_generate"], sub
