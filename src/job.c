@@ -26,7 +26,9 @@ int job_record(sqlite3 *db, const char *id, enum job_event ev, const struct stat
 	time_iso(time_now(), now);
 	switch (ev) {
 	case JOB_EV_START:
-		return db_exec(db, "UPDATE jobs SET started_at = ?, provider = ?, completed_at = NULL," DB_TOUCH " WHERE id = ?",
+		return db_exec(db,
+			       "UPDATE jobs SET started_at = ?, provider = ?, completed_at = NULL," DB_TOUCH
+			       " WHERE id = ?",
 			       "sss", now, a->provider, id);
 	case JOB_EV_SUCCEED:
 		res = a->result ? json_print(a->result) : NULL;
@@ -38,15 +40,16 @@ int job_record(sqlite3 *db, const char *id, enum job_event ev, const struct stat
 		free(res);
 		return rc;
 	case JOB_EV_FAIL:
-		return db_exec(db, "UPDATE jobs SET completed_at = ?, error_message = ?," DB_TOUCH " WHERE id = ?", "sss", now,
-			       a->reason, id);
+		return db_exec(db, "UPDATE jobs SET completed_at = ?, error_message = ?," DB_TOUCH " WHERE id = ?",
+			       "sss", now, a->reason, id);
 	case JOB_EV_RETRY:
 		time_iso(a->retry_at, at);
 		return db_exec(db,
 			       "UPDATE jobs SET retry_count = retry_count + ?, next_attempt_at = ?,"
 			       " error_message = ?," DB_TOUCH " WHERE id = ?",
 			       "isss", a->count_attempt ? 1 : 0, at, a->reason, id);
-	case JOB_EV_REQUEUE: return db_exec(db, "UPDATE jobs SET next_attempt_at = NULL," DB_TOUCH " WHERE id = ?", "s", id);
+	case JOB_EV_REQUEUE:
+		return db_exec(db, "UPDATE jobs SET next_attempt_at = NULL," DB_TOUCH " WHERE id = ?", "s", id);
 	default: /* a cancelled job keeps what it had */ return 0;
 	}
 }

@@ -30,8 +30,8 @@ static int edit_publish_at(sqlite3 *db, const struct episode *e, const char *at,
 	cJSON_AddStringToObject(new, "publish_at", at);
 	free(was);
 	if (db_exec(db,
-		    "UPDATE episodes SET scheduled_at = ?, idea = json_set(idea, '$.publish_at', ?),"
-		    DB_TOUCH " WHERE id = ?",
+		    "UPDATE episodes SET scheduled_at = ?, idea = json_set(idea, '$.publish_at', ?)," DB_TOUCH
+		    " WHERE id = ?",
 		    "sss", at, at, e->id) < 0)
 		return -1;
 	return schedule_file_write(e->dir, at, "edit");
@@ -62,7 +62,8 @@ static int edit_apply(sqlite3 *db, const struct episode *e, const struct manage_
 	if (ed->has_priority) {
 		cJSON_AddNumberToObject(old, "priority", e->priority);
 		cJSON_AddNumberToObject(new, "priority", ed->priority);
-		rc = db_exec(db, "UPDATE episodes SET priority = ?," DB_TOUCH " WHERE id = ?", "is", ed->priority, e->id);
+		rc = db_exec(db, "UPDATE episodes SET priority = ?," DB_TOUCH " WHERE id = ?", "is", ed->priority,
+			     e->id);
 	}
 	if (rc == 0 && ed->title) {
 		cJSON_AddItemToObject(old, "title", e->title ? cJSON_CreateString(e->title) : cJSON_CreateNull());
@@ -182,8 +183,8 @@ static int restore_rows(sqlite3 *db, const struct episode *e, const struct manag
 		{ "script", "UPDATE episodes SET script = ?," DB_TOUCH " WHERE id = ?" },
 		/* the title follows metadata's final_title, as when the stage wrote it (pipeline.c) */
 		{ "metadata",
-		  "UPDATE episodes SET metadata = ?1, title = COALESCE(json_extract(?1, '$.final_title'), title),"
-		  DB_TOUCH " WHERE id = ?2" },
+		  "UPDATE episodes SET metadata = ?1, title = COALESCE(json_extract(?1, '$.final_title'), title)," DB_TOUCH
+		  " WHERE id = ?2" },
 	};
 	char id[37], *why = xasprintf("restored from version %d", v->number);
 	int rc = -1;

@@ -47,8 +47,8 @@ static int record_published(sqlite3 *db, const struct episode *e)
 	int rc;
 	free(p);
 	time_iso(time_now(), now);
-	rc = db_exec(db, "UPDATE episodes SET published_at = ?, published_url = ?," DB_TOUCH " WHERE id = ?", "sss", now,
-		     json_str(pub, "url", NULL), e->id);
+	rc = db_exec(db, "UPDATE episodes SET published_at = ?, published_url = ?," DB_TOUCH " WHERE id = ?", "sss",
+		     now, json_str(pub, "url", NULL), e->id);
 	cJSON_Delete(pub);
 	return rc;
 }
@@ -123,7 +123,8 @@ static int record_costs(sqlite3 *db, const struct episode *e, const struct job_r
 			return -1;
 		total += usd;
 	}
-	return db_exec(db, "UPDATE jobs SET cost_usd = COALESCE(cost_usd, 0) + ?," DB_TOUCH " WHERE id = ?", "ds", total, j->id);
+	return db_exec(db, "UPDATE jobs SET cost_usd = COALESCE(cost_usd, 0) + ?," DB_TOUCH " WHERE id = ?", "ds",
+		       total, j->id);
 }
 
 /* Calls that were paid for although the run did not complete (a retry, a
@@ -180,8 +181,9 @@ static int record_version(sqlite3 *db, struct episode *e, const char *type, cons
 	else if (rc == 0 && strcmp(type, "plan") == 0)
 		rc = db_exec(db, "UPDATE episodes SET plan = ?," DB_TOUCH " WHERE id = ?", "ss", content, e->id);
 	else if (rc == 0)
-		rc = db_exec(db, "UPDATE episodes SET metadata = ?, title = COALESCE(?, title)," DB_TOUCH " WHERE id = ?", "sss",
-			     content, json_str(j, "final_title", NULL), e->id);
+		rc = db_exec(db,
+			     "UPDATE episodes SET metadata = ?, title = COALESCE(?, title)," DB_TOUCH " WHERE id = ?",
+			     "sss", content, json_str(j, "final_title", NULL), e->id);
 	cJSON_Delete(j);
 	free(content);
 	free(text);
