@@ -117,7 +117,8 @@ struct state_args;
 MUST_USE int job_create(sqlite3 *db, const char *episode_id, const char *stage, int max_retries,
 			const char *input_params, char out_id[37]);
 /* The columns an event changes besides status (started_at, result, deadline...). */
-MUST_USE int job_record(sqlite3 *db, const char *job_id, enum job_event ev, const struct state_args *a);
+MUST_USE int job_record(sqlite3 *db, const char *job_id, const char *from, const char *to, enum job_event ev,
+			const struct state_args *a);
 MUST_USE double job_backoff(int retry_count, double base, double cap); /* with jitter */
 
 /* ---- state.c: the one state machine for episodes and their jobs -------- */

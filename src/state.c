@@ -290,10 +290,8 @@ static int job_step(sqlite3 *db, const struct episode *e, enum job_event jev, co
 	if (!id[0]) return err_set("episode %s has no queued or running job", e->ticket);
 	if (!(to = job_transition(from, jev)))
 		return err_set("job %s of episode %s is %s; it cannot change that way", id, e->ticket, from);
-	if (db_exec(db, "UPDATE jobs SET status = ?," DB_TOUCH " WHERE id = ? AND status = ?", "sss", to, id, from) < 0)
-		return -1;
+	if (job_record(db, id, from, to, jev, a) < 0) return -1;
 	if (sqlite3_changes(db) != 1) return err_set("job %s of episode %s changed meanwhile", id, e->ticket);
-	if (job_record(db, id, jev, a) < 0) return -1;
 	j = cJSON_AddObjectToObject(audit_new, "job");
 	cJSON_AddStringToObject(j, "id", id);
 	cJSON_AddStringToObject(j, "from", from);
@@ -325,7 +323,10 @@ static int record_outcome(sqlite3 *db, const struct episode *e, enum ep_event ev
 			     " WHERE id = ?",
 			     "sis", a->reason, ev == EV_DEFER && a->count_attempt ? 1 : 0, e->id);
 	else if (events[ev].last_error == LE_CLEAR)
-		rc = db_exec(db, "UPDATE episodes SET last_error = NULL," DB_TOUCH " WHERE id = ?", "s", e->id);
+		rc = db_exec(db,
+			     "UPDATE episodes SET last_error = NULL," DB_TOUCH
+			     " WHERE id = ? AND last_error IS NOT NULL",
+			     "s", e->id);
 	if (rc == 0 && a->review_notes)
 		rc = db_exec(db, "UPDATE episodes SET review_notes = ?," DB_TOUCH " WHERE id = ?", "ss",
 			     a->review_notes, e->id);
