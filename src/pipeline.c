@@ -164,12 +164,12 @@ static int record_version(sqlite3 *db, struct episode *e, const char *type, cons
 		return err_set("%s/%s is not valid JSON", e->dir, file);
 	}
 	content = json_print(j);
-	st = db_prep(db,
-		     "SELECT COALESCE(MAX(version_number), 0) FROM episode_versions WHERE episode_id = ?"
-		     " AND version_type = ?",
-		     "ss", e->id, type);
+	st = db_get(db,
+		    "SELECT COALESCE(MAX(version_number), 0) FROM episode_versions WHERE episode_id = ?"
+		    " AND version_type = ?",
+		    "ss", e->id, type);
 	if (st && sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
+	db_done(st);
 	uuid_new(id);
 	rc = db_exec(db,
 		     "INSERT INTO episode_versions (id, episode_id, version_type, version_number, content,"
