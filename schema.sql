@@ -7,6 +7,9 @@
 -- JSONB -> TEXT checked with json_valid(); TEXT[]/UUID[] -> TEXT holding a
 -- JSON array; BOOLEAN -> INTEGER 0/1; DECIMAL -> REAL; enum types -> CHECK
 -- constraints with the same values.  Table and column names are the seed's.
+-- In episodes and jobs, written on every stage transition, an enum's CHECK
+-- is a chain of `x = 'a' OR x = 'b' ...`: SQLite checks an IN list of more
+-- than two values by building a temporary b-tree on every insert and update.
 -- Columns and tables that exist only for the daemon are marked "acog-batch:".
 -- This file is compiled into the binary; `init` applies it, db.c migrates.
 
@@ -16,7 +19,7 @@ PRAGMA foreign_keys = ON;
 CREATE TABLE schema_version (
     version     INTEGER NOT NULL
 );
-INSERT INTO schema_version (version) VALUES (6);
+INSERT INTO schema_version (version) VALUES (7);
 
 CREATE TABLE channels (
     id              TEXT PRIMARY KEY,
@@ -76,12 +79,15 @@ CREATE TABLE episodes (
     slug            TEXT CHECK (slug IS NULL OR length(slug) <= 200),
     -- episode_status; acog-batch: adds 'metadata', the seed's standardised
     -- stage that its status enum forgot.  The review gate is 'ready'.
-    status          TEXT NOT NULL DEFAULT 'idea' CHECK (status IN (
-                        'idea', 'planning', 'scripting', 'script_review', 'metadata',
-                        'audio', 'avatar', 'broll', 'assembly', 'ready',
-                        'publishing', 'published', 'failed', 'cancelled')),
-    idea_source     TEXT NOT NULL DEFAULT 'manual' CHECK (idea_source IN (
-                        'manual', 'pulse', 'series', 'followup', 'repurpose')),
+    status          TEXT NOT NULL DEFAULT 'idea' CHECK (
+                        status = 'idea' OR status = 'planning' OR status = 'scripting' OR
+                        status = 'script_review' OR status = 'metadata' OR status = 'audio' OR
+                        status = 'avatar' OR status = 'broll' OR status = 'assembly' OR
+                        status = 'ready' OR status = 'publishing' OR status = 'published' OR
+                        status = 'failed' OR status = 'cancelled'),
+    idea_source     TEXT NOT NULL DEFAULT 'manual' CHECK (
+                        idea_source = 'manual' OR idea_source = 'pulse' OR idea_source = 'series' OR
+                        idea_source = 'followup' OR idea_source = 'repurpose'),
     idea            TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(idea)),
     plan            TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(plan)),
     script          TEXT,
@@ -117,15 +123,18 @@ CREATE TABLE episodes (
     -- acog-batch: the state of src/state.c's table, the only thing that moves
     -- an episode: new (ingest not finished), queued, running, awaiting (a
     -- gate), held, failed, cancelled, published.
-    state           TEXT NOT NULL DEFAULT 'new' CHECK (state IN (
-                        'new', 'queued', 'running', 'awaiting', 'held', 'failed', 'cancelled',
-                        'published')),
+    state           TEXT NOT NULL DEFAULT 'new' CHECK (
+                        state = 'new' OR state = 'queued' OR state = 'running' OR
+                        state = 'awaiting' OR state = 'held' OR state = 'failed' OR
+                        state = 'cancelled' OR state = 'published'),
     -- acog-batch: the kind of hold while held or cancelled: budget (daily
     -- budget spent), quota (a provider's daily quota), upload_limit (a
     -- platform's rolling upload cap), auth (re-authorisation needed), user
     -- (held by a person), cancelled, rejected (at a gate, without --to).
-    hold_kind       TEXT CHECK (hold_kind IS NULL OR hold_kind IN (
-                        'budget', 'quota', 'upload_limit', 'auth', 'user', 'cancelled', 'rejected')),
+    hold_kind       TEXT CHECK (hold_kind IS NULL OR
+                        hold_kind = 'budget' OR hold_kind = 'quota' OR hold_kind = 'upload_limit' OR
+                        hold_kind = 'auth' OR hold_kind = 'user' OR hold_kind = 'cancelled' OR
+                        hold_kind = 'rejected'),
     -- acog-batch: when the upload publishes (ISO-8601 UTC): the idea's publish_at or the
     -- channel cadence's next free slot, set at approval (schedule.c).  NULL = at once.
     scheduled_at    TEXT,
@@ -142,7 +151,8 @@ CREATE INDEX idx_episodes_channel_status ON episodes(channel_id, status) WHERE d
 CREATE INDEX idx_episodes_created_at ON episodes(created_at DESC) WHERE deleted_at IS NULL;
 CREATE INDEX idx_episodes_pulse_event ON episodes(pulse_event_id) WHERE pulse_event_id IS NOT NULL AND deleted_at IS NULL;
 CREATE INDEX idx_episodes_priority ON episodes(priority DESC, created_at ASC)
-    WHERE status IN ('idea', 'planning', 'scripting', 'script_review', 'audio', 'avatar', 'broll', 'assembly')
+    WHERE (status = 'idea' OR status = 'planning' OR status = 'scripting' OR status = 'script_review' OR
+      status = 'audio' OR status = 'avatar' OR status = 'broll' OR status = 'assembly')
       AND deleted_at IS NULL;
 CREATE UNIQUE INDEX idx_episodes_slug_per_channel ON episodes(channel_id, slug)
     WHERE deleted_at IS NULL AND slug IS NOT NULL;
@@ -163,11 +173,13 @@ CREATE INDEX idx_episodes_updated_at ON episodes(updated_at);
 CREATE TABLE jobs (
     id              TEXT PRIMARY KEY,
     episode_id      TEXT NOT NULL REFERENCES episodes(id) ON DELETE CASCADE,
-    stage           TEXT NOT NULL CHECK (stage IN (
-                        'planning', 'scripting', 'script_review', 'metadata', 'audio',
-                        'avatar', 'broll', 'assembly', 'upload')),
-    status          TEXT NOT NULL DEFAULT 'queued' CHECK (status IN (
-                        'queued', 'running', 'completed', 'failed', 'cancelled')),
+    stage           TEXT NOT NULL CHECK (
+                        stage = 'planning' OR stage = 'scripting' OR stage = 'script_review' OR
+                        stage = 'metadata' OR stage = 'audio' OR stage = 'avatar' OR
+                        stage = 'broll' OR stage = 'assembly' OR stage = 'upload'),
+    status          TEXT NOT NULL DEFAULT 'queued' CHECK (
+                        status = 'queued' OR status = 'running' OR status = 'completed' OR
+                        status = 'failed' OR status = 'cancelled'),
     celery_task_id  TEXT,   -- kept for schema parity; acog-batch has no Celery
     input_params    TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(input_params)),
     result          TEXT CHECK (result IS NULL OR json_valid(result)),
@@ -347,15 +359,12 @@ CREATE TABLE youtube_quota_usage (
 CREATE UNIQUE INDEX idx_youtube_quota_day ON youtube_quota_usage(channel_id, date, bucket);
 
 -- updated_at maintenance (the seed's update_updated_at_column trigger).
+-- acog-batch: episodes and jobs have no such trigger: every UPDATE of them
+-- sets updated_at itself (test builds refuse one that does not, db.c), which
+-- spares each stage transition a second update of the same rows.
 CREATE TRIGGER update_channels_updated_at AFTER UPDATE ON channels
 WHEN NEW.updated_at = OLD.updated_at
 BEGIN UPDATE channels SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = NEW.id; END;
-CREATE TRIGGER update_episodes_updated_at AFTER UPDATE ON episodes
-WHEN NEW.updated_at = OLD.updated_at
-BEGIN UPDATE episodes SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = NEW.id; END;
-CREATE TRIGGER update_jobs_updated_at AFTER UPDATE ON jobs
-WHEN NEW.updated_at = OLD.updated_at
-BEGIN UPDATE jobs SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = NEW.id; END;
 CREATE TRIGGER update_assets_updated_at AFTER UPDATE ON assets
 WHEN NEW.updated_at = OLD.updated_at
 BEGIN UPDATE assets SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = NEW.id; END;

@@ -25,6 +25,9 @@ MUST_USE sqlite3_stmt *db_stmt(sqlite3 *db, int cache, const char *sql, const ch
  * back with db_done, never sqlite3_finalize.  For statements run per event. */
 #define db_get(db, sql, ...) db_stmt((db), 1, (sql), __VA_ARGS__)
 void db_done(sqlite3_stmt *st);
+/* Part of every UPDATE of episodes and jobs, which have no updated_at
+ * trigger (schema.sql): "UPDATE jobs SET status = ?," DB_TOUCH " WHERE ...". */
+#define DB_TOUCH " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 MUST_USE int db_exec(sqlite3 *db, const char *sql, const char *fmt, ...); /* no rows */
 MUST_USE char *db_col_str(sqlite3_stmt *st, int col);                     /* malloc'd copy or NULL */
 /* The first column of the first row: malloc'd text (NULL when none); as an ISO-8601 time (0 when none). */
@@ -114,7 +117,8 @@ struct state_args;
 MUST_USE int job_create(sqlite3 *db, const char *episode_id, const char *stage, int max_retries,
 			const char *input_params, char out_id[37]);
 /* The columns an event changes besides status (started_at, result, deadline...). */
-MUST_USE int job_record(sqlite3 *db, const char *job_id, enum job_event ev, const struct state_args *a);
+MUST_USE int job_record(sqlite3 *db, const char *job_id, const char *from, const char *to, enum job_event ev,
+			const struct state_args *a);
 MUST_USE double job_backoff(int retry_count, double base, double cap); /* with jitter */
 
 /* ---- state.c: the one state machine for episodes and their jobs -------- */

@@ -71,10 +71,99 @@ static const char *const migrations[] = {
 	" CREATE INDEX idx_cost_entries_channel_time ON cost_entries(channel_id, created_at);"
 	" CREATE INDEX idx_audit_logs_entity_id ON audit_logs(entity_id);"
 	" CREATE TABLE daemon_marks (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+	/* 6 -> 7: CPU per stage transition (issue 12).  episodes and jobs are
+	 * rebuilt (SQLite's 12-step table change: create, copy, drop, rename,
+	 * indexes; foreign keys off around it and checked before the commit,
+	 * migrate()) so that their enum CHECKs, and the partial index on status,
+	 * are chains of comparisons: an IN list of more than two values made
+	 * SQLite build a temporary b-tree on every insert and update.  Their
+	 * updated_at triggers go with the old tables: the statements set it. */
+	"CREATE TABLE episodes_v7 (id TEXT PRIMARY KEY, channel_id TEXT NOT NULL REFERENCES channels(id)"
+	" ON DELETE RESTRICT, pulse_event_id TEXT REFERENCES pulse_events(id) ON DELETE SET NULL, title"
+	" TEXT CHECK (title IS NULL OR length(title) <= 500), slug TEXT CHECK (slug IS NULL OR"
+	" length(slug) <= 200), status TEXT NOT NULL DEFAULT 'idea' CHECK (status = 'idea' OR status ="
+	" 'planning' OR status = 'scripting' OR status = 'script_review' OR status = 'metadata' OR status"
+	" = 'audio' OR status = 'avatar' OR status = 'broll' OR status = 'assembly' OR status = 'ready'"
+	" OR status = 'publishing' OR status = 'published' OR status = 'failed' OR status = 'cancelled'),"
+	" idea_source TEXT NOT NULL DEFAULT 'manual' CHECK (idea_source = 'manual' OR idea_source ="
+	" 'pulse' OR idea_source = 'series' OR idea_source = 'followup' OR idea_source = 'repurpose'),"
+	" idea TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(idea)), plan TEXT NOT NULL DEFAULT '{}' CHECK"
+	" (json_valid(plan)), script TEXT, script_metadata TEXT NOT NULL DEFAULT '{}' CHECK"
+	" (json_valid(script_metadata)), metadata TEXT NOT NULL DEFAULT '{}' CHECK"
+	" (json_valid(metadata)), pipeline_state TEXT NOT NULL DEFAULT '{}' CHECK"
+	" (json_valid(pipeline_state)), published_url TEXT CHECK (published_url IS NULL OR"
+	" length(published_url) <= 500), published_at TEXT, priority INTEGER NOT NULL DEFAULT 0,"
+	" retry_count INTEGER NOT NULL DEFAULT 0, last_error TEXT, created_at TEXT NOT NULL DEFAULT"
+	" (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), updated_at TEXT NOT NULL DEFAULT"
+	" (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), deleted_at TEXT, ticket TEXT NOT NULL UNIQUE, location"
+	" TEXT NOT NULL, stage TEXT NOT NULL, gate_pending TEXT CHECK (gate_pending IS NULL OR"
+	" gate_pending IN ('script_review', 'review')), hold_reason TEXT, hold_until TEXT, review_notes"
+	" TEXT, idempotency_key TEXT, content_hash TEXT NOT NULL, source_name TEXT NOT NULL, ingest_done"
+	" INTEGER NOT NULL DEFAULT 0 CHECK (ingest_done IN (0, 1)), state TEXT NOT NULL DEFAULT 'new'"
+	" CHECK (state = 'new' OR state = 'queued' OR state = 'running' OR state = 'awaiting' OR state ="
+	" 'held' OR state = 'failed' OR state = 'cancelled' OR state = 'published'), hold_kind TEXT CHECK"
+	" (hold_kind IS NULL OR hold_kind = 'budget' OR hold_kind = 'quota' OR hold_kind = 'upload_limit'"
+	" OR hold_kind = 'auth' OR hold_kind = 'user' OR hold_kind = 'cancelled' OR hold_kind ="
+	" 'rejected'), scheduled_at TEXT, series TEXT, series_number INTEGER, follows_id TEXT REFERENCES"
+	" episodes(id) ON DELETE SET NULL); INSERT INTO episodes_v7 (id, channel_id, pulse_event_id,"
+	" title, slug, status, idea_source, idea, plan, script, script_metadata, metadata,"
+	" pipeline_state, published_url, published_at, priority, retry_count, last_error, created_at,"
+	" updated_at, deleted_at, ticket, location, stage, gate_pending, hold_reason, hold_until,"
+	" review_notes, idempotency_key, content_hash, source_name, ingest_done, state, hold_kind,"
+	" scheduled_at, series, series_number, follows_id) SELECT id, channel_id, pulse_event_id, title,"
+	" slug, status, idea_source, idea, plan, script, script_metadata, metadata, pipeline_state,"
+	" published_url, published_at, priority, retry_count, last_error, created_at, updated_at,"
+	" deleted_at, ticket, location, stage, gate_pending, hold_reason, hold_until, review_notes,"
+	" idempotency_key, content_hash, source_name, ingest_done, state, hold_kind, scheduled_at,"
+	" series, series_number, follows_id FROM episodes; DROP TABLE episodes; ALTER TABLE episodes_v7"
+	" RENAME TO episodes; CREATE INDEX idx_episodes_scheduled ON episodes(channel_id, scheduled_at)"
+	" WHERE scheduled_at IS NOT NULL; CREATE INDEX idx_episodes_series ON episodes(channel_id,"
+	" series, series_number) WHERE series IS NOT NULL; CREATE INDEX idx_episodes_channel_id ON"
+	" episodes(channel_id) WHERE deleted_at IS NULL; CREATE INDEX idx_episodes_status ON"
+	" episodes(status) WHERE deleted_at IS NULL; CREATE INDEX idx_episodes_channel_status ON"
+	" episodes(channel_id, status) WHERE deleted_at IS NULL; CREATE INDEX idx_episodes_created_at ON"
+	" episodes(created_at DESC) WHERE deleted_at IS NULL; CREATE INDEX idx_episodes_pulse_event ON"
+	" episodes(pulse_event_id) WHERE pulse_event_id IS NOT NULL AND deleted_at IS NULL; CREATE INDEX"
+	" idx_episodes_priority ON episodes(priority DESC, created_at ASC) WHERE (status = 'idea' OR"
+	" status = 'planning' OR status = 'scripting' OR status = 'script_review' OR status = 'audio' OR"
+	" status = 'avatar' OR status = 'broll' OR status = 'assembly') AND deleted_at IS NULL; CREATE"
+	" UNIQUE INDEX idx_episodes_slug_per_channel ON episodes(channel_id, slug) WHERE deleted_at IS"
+	" NULL AND slug IS NOT NULL; CREATE UNIQUE INDEX idx_episodes_idempotency ON episodes(channel_id,"
+	" idempotency_key) WHERE idempotency_key IS NOT NULL AND deleted_at IS NULL; CREATE UNIQUE INDEX"
+	" idx_episodes_content ON episodes(channel_id, content_hash) WHERE deleted_at IS NULL; CREATE"
+	" INDEX idx_episodes_state ON episodes(state); CREATE INDEX idx_episodes_ingest_pending ON"
+	" episodes(ingest_done, source_name) WHERE ingest_done = 0; CREATE INDEX idx_episodes_queue ON"
+	" episodes(channel_id, priority DESC, created_at) WHERE state = 'queued'; CREATE INDEX"
+	" idx_episodes_hold_until ON episodes(hold_until) WHERE state = 'held'; CREATE INDEX"
+	" idx_episodes_updated_at ON episodes(updated_at); CREATE TABLE jobs_v7 (id TEXT PRIMARY KEY,"
+	" episode_id TEXT NOT NULL REFERENCES episodes(id) ON DELETE CASCADE, stage TEXT NOT NULL CHECK"
+	" (stage = 'planning' OR stage = 'scripting' OR stage = 'script_review' OR stage = 'metadata' OR"
+	" stage = 'audio' OR stage = 'avatar' OR stage = 'broll' OR stage = 'assembly' OR stage ="
+	" 'upload'), status TEXT NOT NULL DEFAULT 'queued' CHECK (status = 'queued' OR status = 'running'"
+	" OR status = 'completed' OR status = 'failed' OR status = 'cancelled'), celery_task_id TEXT,"
+	" input_params TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(input_params)), result TEXT CHECK"
+	" (result IS NULL OR json_valid(result)), error_message TEXT, started_at TEXT, completed_at TEXT,"
+	" retry_count INTEGER NOT NULL DEFAULT 0, max_retries INTEGER NOT NULL DEFAULT 3, cost_usd REAL,"
+	" tokens_used INTEGER, created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),"
+	" updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), next_attempt_at TEXT,"
+	" provider TEXT, provider_job_id TEXT, input_hash TEXT, cached INTEGER NOT NULL DEFAULT 0 CHECK"
+	" (cached IN (0, 1))); INSERT INTO jobs_v7 (id, episode_id, stage, status, celery_task_id,"
+	" input_params, result, error_message, started_at, completed_at, retry_count, max_retries,"
+	" cost_usd, tokens_used, created_at, updated_at, next_attempt_at, provider, provider_job_id,"
+	" input_hash, cached) SELECT id, episode_id, stage, status, celery_task_id, input_params, result,"
+	" error_message, started_at, completed_at, retry_count, max_retries, cost_usd, tokens_used,"
+	" created_at, updated_at, next_attempt_at, provider, provider_job_id, input_hash, cached FROM"
+	" jobs; DROP TABLE jobs; ALTER TABLE jobs_v7 RENAME TO jobs; CREATE INDEX idx_jobs_episode_id ON"
+	" jobs(episode_id); CREATE INDEX idx_jobs_status ON jobs(status) WHERE status IN ('queued',"
+	" 'running'); CREATE INDEX idx_jobs_episode_stage ON jobs(episode_id, stage); CREATE INDEX"
+	" idx_jobs_celery_task ON jobs(celery_task_id) WHERE celery_task_id IS NOT NULL; CREATE INDEX"
+	" idx_jobs_created_at ON jobs(created_at DESC); CREATE UNIQUE INDEX idx_jobs_one_active ON"
+	" jobs(episode_id) WHERE status IN ('queued', 'running'); CREATE INDEX idx_jobs_next_attempt ON"
+	" jobs(next_attempt_at) WHERE status = 'queued'",
 	NULL
 };
 /* clang-format on */
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 static int schema_version(sqlite3 *db)
 {
@@ -137,9 +226,47 @@ static int exec_script(sqlite3 *db, const char *sql, const char *what)
 	return 0;
 }
 
+/* The rows whose references point nowhere, which a migration must not
+ * leave behind (it runs with foreign keys off): "" when there are none. */
+static int broken_references(sqlite3 *db, char *what, size_t size)
+{
+	sqlite3_stmt *st;
+	int rc;
+	what[0] = 0;
+	if ((rc = sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL)) != SQLITE_OK)
+		return err_set_kind(kind_of(rc), "checking references failed: %s", sqlite3_errmsg(db));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(what, size, "row %lld of %s refers to a missing row of %s", sqlite3_column_int64(st, 1),
+			 (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 2));
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* One migration, v -> v + 1, in one transaction.  Another process may have
+ * done it while this one waited for the lock: then there is nothing to do. */
+static int migrate_one(sqlite3 *db, const char *path, int v)
+{
+	char *sql, broken[256];
+	int rc;
+	if (exec_script(db, "BEGIN IMMEDIATE", "migrating the database") < 0) return -1;
+	if (schema_version(db) != v) return exec_script(db, "COMMIT", "migrating the database");
+	sql = xasprintf("%s; UPDATE schema_version SET version = %d", migrations[v - 1], v + 1);
+	rc = exec_script(db, sql, "migrating the database");
+	free(sql);
+	if (rc == 0 && (rc = broken_references(db, broken, sizeof broken)) == 0 && broken[0])
+		rc = err_set_kind(ERR_DATAERR,
+				  "%s: migrating to schema version %d found %s; nothing was changed: "
+				  "`sqlite3 %s 'PRAGMA foreign_key_check'` lists every such row; "
+				  "delete or repair them, or restore a backup, and start again",
+				  path, v + 1, broken, path);
+	if (rc == 0) rc = exec_script(db, "COMMIT", "migrating the database");
+	if (rc < 0) db_rollback(db);
+	return rc;
+}
+
 static int migrate(sqlite3 *db, const char *path)
 {
-	int v = schema_version(db);
+	int v = schema_version(db), rc = 0;
 	if (v == 0) {
 		if (exec_script(db, "BEGIN IMMEDIATE", "begin") < 0) return -1;
 		if (schema_version(db) == 0 && exec_script(db, schema_sql, "applying schema.sql") < 0) {
@@ -153,17 +280,14 @@ static int migrate(sqlite3 *db, const char *path)
 				    "%s has schema version %d but this acog-batch knows only up to %d; "
 				    "use a newer acog-batch",
 				    path, v, SCHEMA_VERSION);
-	for (; v < SCHEMA_VERSION && migrations[v - 1]; v++) {
-		char *sql = xasprintf("BEGIN IMMEDIATE; %s; UPDATE schema_version SET version = %d; COMMIT;",
-				      migrations[v - 1], v + 1);
-		int rc = exec_script(db, sql, "migrating the database");
-		free(sql);
-		if (rc < 0) {
-			db_rollback(db);
-			return -1;
-		}
-	}
-	return 0;
+	if (v == SCHEMA_VERSION) return 0;
+	/* A table rebuilt by a migration is dropped: with foreign keys on, that
+	 * would delete or cascade through the rows that refer to it.  The pragma
+	 * is a no-op inside a transaction, so it goes around them. */
+	if (exec_script(db, "PRAGMA foreign_keys=OFF", "migrating the database") < 0) return -1;
+	for (; rc == 0 && v < SCHEMA_VERSION && migrations[v - 1]; v++) rc = migrate_one(db, path, v);
+	if (exec_script(db, "PRAGMA foreign_keys=ON", "migrating the database") < 0) return -1;
+	return rc;
 }
 
 sqlite3 *db_open(const char *root, int create)
@@ -171,6 +295,12 @@ sqlite3 *db_open(const char *root, int create)
 	char *path = xasprintf("%s/acog.db", root);
 	sqlite3 *db = NULL;
 	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0), rc;
+
+	/* SQLite counts every allocation for sqlite3_status() under a global
+	 * mutex: about 5 % of the daemon's instructions per stage transition,
+	 * for figures nothing reads.  Only possible before its first use (a
+	 * later call just fails, harmlessly). */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 
 	if (!create && !fsio_exists(path)) {
 		err_set_kind(ERR_NOINPUT, "no database at %s; run `acog-batch -C %s init` first", path, root);
@@ -208,9 +338,44 @@ static int wal_durable(void *arg, sqlite3 *db, const char *name, int pages)
 	return SQLITE_OK;
 }
 
+/* episodes and jobs have no updated_at trigger (schema.sql): every UPDATE
+ * of them sets it, and test builds refuse one that does not (a missed one
+ * would hide the change from start-up reconciliation, spool.c).  The
+ * authorizer sees each column an UPDATE sets while vprep prepares. */
+static struct {
+	int on;
+	unsigned set, touched; /* bit 0 episodes, bit 1 jobs */
+} upd;
+
+static int upd_auth(void *arg, int action, const char *table, const char *column, const char *dbname,
+		    const char *trigger)
+{
+	unsigned bit = !table ? 0 : !strcmp(table, "episodes") ? 1 : !strcmp(table, "jobs") ? 2 : 0;
+	(void)arg;
+	(void)dbname;
+	if (upd.on && action == SQLITE_UPDATE && bit && !trigger) {
+		upd.set |= bit;
+		if (column && !strcmp(column, "updated_at")) upd.touched |= bit;
+	}
+	return SQLITE_OK;
+}
+
+/* A bug in the code, not in anything a user gave: stop loudly (an error
+ * return could be logged and retried, and the statement stays cached). */
+static void touch_check(const char *sql)
+{
+	unsigned miss = upd.set & ~upd.touched;
+	upd.on = 0;
+	if (!miss) return;
+	fprintf(stderr, "acog-batch: bug: an UPDATE of %s without updated_at (add DB_TOUCH): %s\n",
+		miss & 1 ? "episodes" : "jobs", sql);
+	abort();
+}
+
 void db_test_hook(sqlite3 *db)
 {
 	if (getenv("ACOG_CRASH_COUNT") || getenv("ACOG_CRASH_AFTER")) sqlite3_wal_hook(db, wal_durable, NULL);
+	sqlite3_set_authorizer(db, upd_auth, NULL);
 }
 #endif
 
@@ -302,13 +467,28 @@ static void ckpt_stop(sqlite3 *db)
 	ckpt.db = NULL;
 }
 
+static int cached_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st);
+
+/* BEGIN and COMMIT from the statement cache: sqlite3_exec would parse and
+ * prepare them again for every transaction (about 4 % of the instructions
+ * of a stage transition). */
+static int exec_cached(sqlite3 *db, const char *sql, const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = cached_prepare(db, sql, &st);
+	if (rc == SQLITE_OK) rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE) err_set_kind(kind_of(rc), "%s failed: %s%s", what, sqlite3_errmsg(db), busy_hint(rc));
+	if (st) db_done(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 int db_begin(sqlite3 *db)
 {
-	return exec_script(db, "BEGIN IMMEDIATE", "starting a transaction");
+	return exec_cached(db, "BEGIN IMMEDIATE", "starting a transaction");
 }
 int db_commit(sqlite3 *db)
 {
-	return exec_script(db, "COMMIT", "committing a transaction");
+	return exec_cached(db, "COMMIT", "committing a transaction");
 }
 
 void db_rollback(sqlite3 *db)
@@ -428,11 +608,18 @@ static sqlite3_stmt *vprep(sqlite3 *db, int cache, const char *sql, const char *
 {
 	sqlite3_stmt *st;
 	int i = 1, prc;
+#ifdef ACOG_TEST
+	upd.on = 1;
+	upd.set = upd.touched = 0;
+#endif
 	prc = cache ? cached_prepare(db, sql, &st) : sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 	if (prc != SQLITE_OK) {
 		err_set_kind(kind_of(prc), "database error: %s (in: %.60s)", sqlite3_errmsg(db), sql);
 		return NULL;
 	}
+#ifdef ACOG_TEST
+	touch_check(sql);
+#endif
 	/* A type string that does not match the statement is a bug; refusing it
 	 * beats binding garbage or leaving a parameter NULL. */
 	if ((int)strlen(fmt ? fmt : "") != sqlite3_bind_parameter_count(st)) {

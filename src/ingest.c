@@ -246,7 +246,9 @@ static int mark_done(sqlite3 *db, char (*ids)[37], const int *ok, int n)
 	int rc = db_exec(db, "PRAGMA synchronous=NORMAL", NULL);
 	if (rc == 0 && (rc = db_begin(db)) == 0) {
 		for (int i = 0; rc == 0 && i < n; i++)
-			if (ok[i]) rc = db_exec(db, "UPDATE episodes SET ingest_done = 1 WHERE id = ?", "s", ids[i]);
+			if (ok[i])
+				rc = db_exec(db, "UPDATE episodes SET ingest_done = 1," DB_TOUCH " WHERE id = ?", "s",
+					     ids[i]);
 		rc = rc == 0 ? db_commit(db) : -1;
 		if (rc < 0) db_rollback(db);
 	}

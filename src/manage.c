@@ -30,8 +30,8 @@ static int edit_publish_at(sqlite3 *db, const struct episode *e, const char *at,
 	cJSON_AddStringToObject(new, "publish_at", at);
 	free(was);
 	if (db_exec(db,
-		    "UPDATE episodes SET scheduled_at = ?, idea = json_set(idea, '$.publish_at', ?),"
-		    " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
+		    "UPDATE episodes SET scheduled_at = ?, idea = json_set(idea, '$.publish_at', ?)," DB_TOUCH
+		    " WHERE id = ?",
 		    "sss", at, at, e->id) < 0)
 		return -1;
 	return schedule_file_write(e->dir, at, "edit");
@@ -62,12 +62,13 @@ static int edit_apply(sqlite3 *db, const struct episode *e, const struct manage_
 	if (ed->has_priority) {
 		cJSON_AddNumberToObject(old, "priority", e->priority);
 		cJSON_AddNumberToObject(new, "priority", ed->priority);
-		rc = db_exec(db, "UPDATE episodes SET priority = ? WHERE id = ?", "is", ed->priority, e->id);
+		rc = db_exec(db, "UPDATE episodes SET priority = ?," DB_TOUCH " WHERE id = ?", "is", ed->priority,
+			     e->id);
 	}
 	if (rc == 0 && ed->title) {
 		cJSON_AddItemToObject(old, "title", e->title ? cJSON_CreateString(e->title) : cJSON_CreateNull());
 		cJSON_AddStringToObject(new, "title", ed->title);
-		rc = db_exec(db, "UPDATE episodes SET title = ? WHERE id = ?", "ss", ed->title, e->id);
+		rc = db_exec(db, "UPDATE episodes SET title = ?," DB_TOUCH " WHERE id = ?", "ss", ed->title, e->id);
 	}
 	if (rc == 0 && at[0]) rc = edit_publish_at(db, e, at, old, new);
 	if (rc == 0) rc = state_audit(db, e, "edit", a, old, new);
@@ -178,11 +179,11 @@ char *manage_version_text(const struct manage_version *v)
 static int restore_rows(sqlite3 *db, const struct episode *e, const struct manage_version *v, const char *text)
 {
 	static const char *const col[][2] = {
-		{ "plan", "UPDATE episodes SET plan = ? WHERE id = ?" },
-		{ "script", "UPDATE episodes SET script = ? WHERE id = ?" },
+		{ "plan", "UPDATE episodes SET plan = ?," DB_TOUCH " WHERE id = ?" },
+		{ "script", "UPDATE episodes SET script = ?," DB_TOUCH " WHERE id = ?" },
 		/* the title follows metadata's final_title, as when the stage wrote it (pipeline.c) */
 		{ "metadata",
-		  "UPDATE episodes SET metadata = ?1, title = COALESCE(json_extract(?1, '$.final_title'), title)"
+		  "UPDATE episodes SET metadata = ?1, title = COALESCE(json_extract(?1, '$.final_title'), title)," DB_TOUCH
 		  " WHERE id = ?2" },
 	};
 	char id[37], *why = xasprintf("restored from version %d", v->number);

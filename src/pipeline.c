@@ -47,8 +47,8 @@ static int record_published(sqlite3 *db, const struct episode *e)
 	int rc;
 	free(p);
 	time_iso(time_now(), now);
-	rc = db_exec(db, "UPDATE episodes SET published_at = ?, published_url = ? WHERE id = ?", "sss", now,
-		     json_str(pub, "url", NULL), e->id);
+	rc = db_exec(db, "UPDATE episodes SET published_at = ?, published_url = ?," DB_TOUCH " WHERE id = ?", "sss",
+		     now, json_str(pub, "url", NULL), e->id);
 	cJSON_Delete(pub);
 	return rc;
 }
@@ -123,7 +123,8 @@ static int record_costs(sqlite3 *db, const struct episode *e, const struct job_r
 			return -1;
 		total += usd;
 	}
-	return db_exec(db, "UPDATE jobs SET cost_usd = COALESCE(cost_usd, 0) + ? WHERE id = ?", "ds", total, j->id);
+	return db_exec(db, "UPDATE jobs SET cost_usd = COALESCE(cost_usd, 0) + ?," DB_TOUCH " WHERE id = ?", "ds",
+		       total, j->id);
 }
 
 /* Calls that were paid for although the run did not complete (a retry, a
@@ -163,12 +164,12 @@ static int record_version(sqlite3 *db, struct episode *e, const char *type, cons
 		return err_set("%s/%s is not valid JSON", e->dir, file);
 	}
 	content = json_print(j);
-	st = db_prep(db,
-		     "SELECT COALESCE(MAX(version_number), 0) FROM episode_versions WHERE episode_id = ?"
-		     " AND version_type = ?",
-		     "ss", e->id, type);
+	st = db_get(db,
+		    "SELECT COALESCE(MAX(version_number), 0) FROM episode_versions WHERE episode_id = ?"
+		    " AND version_type = ?",
+		    "ss", e->id, type);
 	if (st && sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
+	db_done(st);
 	uuid_new(id);
 	rc = db_exec(db,
 		     "INSERT INTO episode_versions (id, episode_id, version_type, version_number, content,"
@@ -176,12 +177,13 @@ static int record_version(sqlite3 *db, struct episode *e, const char *type, cons
 		     "sssisss", id, e->id, type, n + 1, content, e->review_notes ? "reviewer" : "system",
 		     e->review_notes ? e->review_notes : "generated");
 	if (rc == 0 && strcmp(type, "script") == 0)
-		rc = db_exec(db, "UPDATE episodes SET script = ? WHERE id = ?", "ss", text, e->id);
+		rc = db_exec(db, "UPDATE episodes SET script = ?," DB_TOUCH " WHERE id = ?", "ss", text, e->id);
 	else if (rc == 0 && strcmp(type, "plan") == 0)
-		rc = db_exec(db, "UPDATE episodes SET plan = ? WHERE id = ?", "ss", content, e->id);
+		rc = db_exec(db, "UPDATE episodes SET plan = ?," DB_TOUCH " WHERE id = ?", "ss", content, e->id);
 	else if (rc == 0)
-		rc = db_exec(db, "UPDATE episodes SET metadata = ?, title = COALESCE(?, title) WHERE id = ?", "sss",
-			     content, json_str(j, "final_title", NULL), e->id);
+		rc = db_exec(db,
+			     "UPDATE episodes SET metadata = ?, title = COALESCE(?, title)," DB_TOUCH " WHERE id = ?",
+			     "sss", content, json_str(j, "final_title", NULL), e->id);
 	cJSON_Delete(j);
 	free(content);
 	free(text);

@@ -105,7 +105,8 @@ int schedule_assign(sqlite3 *db, struct config *c, const char *episode_id)
 	rc = 0;
 	if (!at[0]) goto out; /* no time asked, no cadence: at once */
 	if (!r.scheduled_at)
-		rc = db_exec(db, "UPDATE episodes SET scheduled_at = ? WHERE id = ?", "ss", at, episode_id);
+		rc = db_exec(db, "UPDATE episodes SET scheduled_at = ?," DB_TOUCH " WHERE id = ?", "ss", at,
+			     episode_id);
 	if (rc == 0) rc = schedule_file_write(dir, at, strcmp(source, "kept") ? source : asked ? "idea" : "cadence");
 	if (rc == 0 && strcmp(source, "kept"))
 		log_info(episode_id, dir, "schedule.assigned", "publishes at %s (%s%s)", at, source,

@@ -248,7 +248,8 @@ static int cas_episode(sqlite3 *db, const struct episode *e, const struct cols *
 {
 	if (db_exec(db,
 		    "UPDATE episodes SET state = ?, status = ?, stage = ?, location = ?, gate_pending = ?,"
-		    " hold_kind = ?, hold_reason = ?, hold_until = ? WHERE id = ? AND state = ? AND stage = ?",
+		    " hold_kind = ?, hold_reason = ?, hold_until = ?," DB_TOUCH
+		    " WHERE id = ? AND state = ? AND stage = ?",
 		    "sssssssssss", n->state, n->status, n->stage, n->location, n->gate, n->hold_kind, n->hold_reason,
 		    n->hold_until[0] ? n->hold_until : NULL, e->id, e->state, e->stage) < 0)
 		return -1;
@@ -289,9 +290,8 @@ static int job_step(sqlite3 *db, const struct episode *e, enum job_event jev, co
 	if (!id[0]) return err_set("episode %s has no queued or running job", e->ticket);
 	if (!(to = job_transition(from, jev)))
 		return err_set("job %s of episode %s is %s; it cannot change that way", id, e->ticket, from);
-	if (db_exec(db, "UPDATE jobs SET status = ? WHERE id = ? AND status = ?", "sss", to, id, from) < 0) return -1;
+	if (job_record(db, id, from, to, jev, a) < 0) return -1;
 	if (sqlite3_changes(db) != 1) return err_set("job %s of episode %s changed meanwhile", id, e->ticket);
-	if (job_record(db, id, jev, a) < 0) return -1;
 	j = cJSON_AddObjectToObject(audit_new, "job");
 	cJSON_AddStringToObject(j, "id", id);
 	cJSON_AddStringToObject(j, "from", from);
@@ -322,12 +322,18 @@ static int record_outcome(sqlite3 *db, const struct episode *e, enum ep_event ev
 {
 	int rc = 0;
 	if (events[ev].last_error == LE_SET)
-		rc = db_exec(db, "UPDATE episodes SET last_error = ?, retry_count = retry_count + ? WHERE id = ?",
+		rc = db_exec(db,
+			     "UPDATE episodes SET last_error = ?, retry_count = retry_count + ?," DB_TOUCH
+			     " WHERE id = ?",
 			     "sis", a->reason, ev == EV_DEFER && a->count_attempt ? 1 : 0, e->id);
 	else if (events[ev].last_error == LE_CLEAR)
-		rc = db_exec(db, "UPDATE episodes SET last_error = NULL WHERE id = ?", "s", e->id);
+		rc = db_exec(db,
+			     "UPDATE episodes SET last_error = NULL," DB_TOUCH
+			     " WHERE id = ? AND last_error IS NOT NULL",
+			     "s", e->id);
 	if (rc == 0 && a->review_notes)
-		rc = db_exec(db, "UPDATE episodes SET review_notes = ? WHERE id = ?", "ss", a->review_notes, e->id);
+		rc = db_exec(db, "UPDATE episodes SET review_notes = ?," DB_TOUCH " WHERE id = ?", "ss",
+			     a->review_notes, e->id);
 	return rc;
 }
 

@@ -212,10 +212,19 @@ double time_parse_iso(const char *s)
 	return (double)timegm(&tm) + frac;
 }
 
+/* A version 4 UUID from one getrandom(2): libuuid's uuid_generate_random
+ * adds five more system calls (getpid, getuid, getppid, gettid) to mix into
+ * bytes the kernel already made random, and the daemon makes a few UUIDs
+ * per stage transition.  Where getrandom fails, libuuid's way stays. */
 void uuid_new(char out[37])
 {
 	uuid_t u;
-	uuid_generate_random(u);
+	if (getrandom(u, sizeof u, 0) == (ssize_t)sizeof u) {
+		u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* version 4 */
+		u[8] = (unsigned char)((u[8] & 0x3f) | 0x80); /* the RFC 4122 variant */
+	} else {
+		uuid_generate_random(u);
+	}
 	uuid_unparse_lower(u, out);
 }
 

@@ -152,7 +152,8 @@ static void make_episode(enum ep_state st, struct episode *e)
 		     held ? "set up held" : NULL, ticket, ticket));
 	if (st == ST_QUEUED || st == ST_HELD || st == ST_RUNNING) {
 		must(job_create(db, id, stage, 3, NULL, job));
-		if (st == ST_RUNNING) must(db_exec(db, "UPDATE jobs SET status = 'running' WHERE id = ?", "s", job));
+		if (st == ST_RUNNING)
+			must(db_exec(db, "UPDATE jobs SET status = 'running'," DB_TOUCH " WHERE id = ?", "s", job));
 	}
 	must(episode_load(db, root, id, e));
 	must(spool_sync_ticket(root, e));
@@ -312,7 +313,7 @@ static void test_cas(void)
 	char *st;
 	make_episode(ST_QUEUED, &e);
 	args_for(EV_START, &a);
-	must(db_exec(db, "UPDATE episodes SET state = 'cancelled' WHERE id = ?", "s", e.id));
+	must(db_exec(db, "UPDATE episodes SET state = 'cancelled'," DB_TOUCH " WHERE id = ?", "s", e.id));
 	audits = count("SELECT COUNT(*) FROM audit_logs WHERE entity_id = ?", e.id);
 	must(db_begin(db));
 	rc = state_apply(db, &cfg, &e, EV_START, &a, &fx);
