@@ -85,6 +85,7 @@ double time_mono(void);                              /* CLOCK_MONOTONIC, seconds
 void time_iso(double t, char out[32]);               /* 2026-11-21T10:00:00.123Z */
 MUST_USE double time_parse_iso(const char *s);       /* -1 when not ISO-8601 UTC */
 void uuid_new(char out[37]);
+void uuid_new_ordered(char out[37]); /* time-ordered (v7): for ids nobody types */
 void slugify(const char *in, char *out, size_t outsz);
 MUST_USE int utf8_valid(const char *s, size_t len);
 void utf8_cut_words(char *s, size_t max_codepoints); /* in place, at a word if it can */

@@ -14,6 +14,7 @@ MUST_USE sqlite3 *db_open(const char *root, int create); /* applies schema / mig
 void db_close(sqlite3 *db);
 /* The daemon's connection: WAL checkpoints move to a thread, off the commit path. */
 void db_checkpoint_aside(sqlite3 *db, const char *root);
+void db_checkpoint_hold(int hold); /* 1 while an idea waits for its ticket */
 MUST_USE int db_begin(sqlite3 *db);
 MUST_USE int db_commit(sqlite3 *db);
 void db_rollback(sqlite3 *db);

@@ -160,10 +160,21 @@ static const char *const migrations[] = {
 	" idx_jobs_created_at ON jobs(created_at DESC); CREATE UNIQUE INDEX idx_jobs_one_active ON"
 	" jobs(episode_id) WHERE status IN ('queued', 'running'); CREATE INDEX idx_jobs_next_attempt ON"
 	" jobs(next_attempt_at) WHERE status = 'queued'",
+	/* 7 -> 8: fewer pages per idea and per transition (issue 12): updated_at
+	 * changes on every transition, so its index is written twice on each
+	 * (its old key's leaf and the right edge); start-up only asks it about
+	 * finished episodes (the others it takes by state), which rarely move. */
+	"DROP INDEX idx_episodes_updated_at;"
+	" CREATE INDEX idx_episodes_finished_updated ON episodes(updated_at)"
+	" WHERE state = 'failed' OR state = 'cancelled' OR state = 'published';"
+	/* and two indexes whose key is the prefix of another's (same WHERE),
+	 * which serves every lookup they did */
+	" DROP INDEX idx_jobs_episode_id;"
+	" DROP INDEX idx_episodes_channel_id",
 	NULL
 };
 /* clang-format on */
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 
 static int schema_version(sqlite3 *db)
 {
@@ -390,7 +401,11 @@ void db_test_hook(sqlite3 *db)
  * (synchronous=FULL); the checkpoint only moves pages into the main file.
  * Idle, the thread sleeps on a condition variable: no system calls.  If it
  * cannot keep up (a checkpoint failing), the commit at ten times the size
- * checkpoints itself, as SQLite would have, so the WAL stays bounded. */
+ * checkpoints itself, as SQLite would have, so the WAL stays bounded.
+ * While an idea waits for its ticket (db_checkpoint_hold) the wake-up waits
+ * too: the checkpoint's fdatasync of acog.db then runs beside the ingest's
+ * tail (idea.json, the incoming file's removal), not in front of the
+ * ticket's own fsync on the same disk. */
 #define CKPT_PAGES 1000
 static struct {
 	pthread_mutex_t mu;
@@ -398,7 +413,8 @@ static struct {
 	pthread_t th;
 	sqlite3 *db; /* the connection whose commits wake the thread */
 	char *path;
-	int want, stop;
+	int want, stop, held, pending;
+	int last; /* the WAL's frames at the last wake-up (0 after it restarted) */
 } ckpt = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static void *ckpt_thread(void *arg)
@@ -422,6 +438,14 @@ static void *ckpt_thread(void *arg)
 	return NULL;
 }
 
+/* With ckpt.mu held. */
+static void ckpt_wake(void)
+{
+	if (!ckpt.want) pthread_cond_signal(&ckpt.cv); /* else it has not woken yet: once is enough */
+	ckpt.want = 1;
+	ckpt.pending = 0;
+}
+
 /* SQLite's WAL hook, after every commit of the daemon's connection. */
 static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
@@ -429,22 +453,39 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
 #ifdef ACOG_TEST
 	if (getenv("ACOG_CRASH_COUNT") || getenv("ACOG_CRASH_AFTER")) fsio_durable("sqlite commit");
 #endif
+	if (pages < ckpt.last) ckpt.last = 0; /* the WAL started again from its beginning */
 	if (pages >= 10 * CKPT_PAGES) {
 		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	} else if (pages >= CKPT_PAGES) {
+	} else if (pages - ckpt.last >= CKPT_PAGES) {
+		/* Once per CKPT_PAGES new frames: a checkpoint that a commit
+		 * overlapped leaves the WAL as long (it starts again only after a
+		 * complete one), and waking on every commit then meant a small
+		 * checkpoint, and an fdatasync of acog.db, per commit. */
+		ckpt.last = pages;
 		pthread_mutex_lock(&ckpt.mu);
-		if (!ckpt.want) pthread_cond_signal(&ckpt.cv); /* else it has not woken yet: once is enough */
-		ckpt.want = 1;
+		if (ckpt.held)
+			ckpt.pending = 1;
+		else
+			ckpt_wake();
 		pthread_mutex_unlock(&ckpt.mu);
 	}
 	return SQLITE_OK;
+}
+
+void db_checkpoint_hold(int hold)
+{
+	if (!ckpt.db) return;
+	pthread_mutex_lock(&ckpt.mu);
+	ckpt.held = hold;
+	if (!hold && ckpt.pending) ckpt_wake();
+	pthread_mutex_unlock(&ckpt.mu);
 }
 
 void db_checkpoint_aside(sqlite3 *db, const char *root)
 {
 	if (ckpt.db) return;
 	ckpt.path = xasprintf("%s/acog.db", root);
-	ckpt.stop = ckpt.want = 0;
+	ckpt.stop = ckpt.want = ckpt.held = ckpt.pending = ckpt.last = 0;
 	if (pthread_create(&ckpt.th, NULL, ckpt_thread, NULL) != 0) { /* SQLite's auto-checkpoint stays */
 		free(ckpt.path);
 		ckpt.path = NULL;

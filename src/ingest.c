@@ -1,8 +1,10 @@
 /*
  * ingest.c - turning files in spool/incoming into episodes or rejections.
  *
- * Crash model: the episode row is committed first with ingest_done = 0;
- * then idea.json and the ticket are written and the incoming file removed;
+ * Crash model: the episode row is committed first with ingest_done = 0
+ * (the idea is durable from then on: the row holds it); then the ticket is
+ * written (the idea's acknowledgement, as soon as it can be), then
+ * idea.json, and the incoming file is removed once idea.json is durable;
  * then ingest_done = 1.  A crash anywhere in between is finished at the next
  * start (ingest_finish_pending), so every idea ends as exactly one episode
  * or one rejection, and the user's bytes are kept as idea.json.
@@ -222,13 +224,20 @@ static int finish_idea_json(const struct pend *p)
 	return rc;
 }
 
-/* A repurposed episode's copied assets, the ticket, then the incoming file
- * goes (once idea.json is durable). */
+/* A repurposed episode's copied assets, then the ticket.  It comes before
+ * idea.json: the idea is durable in its committed row already, and the
+ * ticket is what the person who dropped the idea waits for (pickup latency
+ * is the commit and the ticket's own sync, not the four syncs of both). */
 static int finish_ticket(sqlite3 *db, struct config *c, const struct pend *p)
 {
-	if (repurpose_copy(db, c, &p->e, p->idea) < 0 || spool_sync_ticket(c->root, &p->e) < 0) return -1;
-	if (src_is_ours(p) && fsio_unlink_durable(p->src) < 0) return -1;
-	return 0;
+	if (fsio_mkdirs(p->e.dir) < 0 || repurpose_copy(db, c, &p->e, p->idea) < 0) return -1;
+	return spool_sync_ticket(c->root, &p->e);
+}
+
+/* The incoming file goes, once idea.json (the user's bytes) is durable. */
+static int finish_source(const struct pend *p)
+{
+	return src_is_ours(p) && fsio_unlink_durable(p->src) < 0 ? -1 : 0;
 }
 
 static void log_accepted(const struct pend *p)
@@ -260,9 +269,12 @@ static int mark_done(sqlite3 *db, char (*ids)[37], const int *ok, int n)
 static int finish_ingest(sqlite3 *db, struct config *c, const char *id)
 {
 	struct pend p;
-	int rc = -1;
+	int rc;
 	if (pend_load(db, c, id, &p) < 0) return -1;
-	if (finish_idea_json(&p) == 0 && finish_ticket(db, c, &p) == 0) {
+	rc = finish_ticket(db, c, &p);
+	db_checkpoint_hold(0); /* the ticket is out: a checkpoint may run beside the rest */
+	if (rc == 0 && (finish_idea_json(&p) < 0 || finish_source(&p) < 0)) rc = -1;
+	if (rc == 0) {
 		char one[1][37];
 		snprintf(one[0], sizeof one[0], "%s", id);
 		rc = mark_done(db, one, (int[]){ 1 }, 1);
@@ -332,12 +344,16 @@ static int accept_idea(sqlite3 *db, struct config *c, const char *name, struct i
 	char id[37];
 	int rc;
 	if (db_begin(db) < 0) return -1;
+	db_checkpoint_hold(1);
 	rc = admit_idea(db, c, name, idea, id);
 	if (rc < 0 || db_commit(db) < 0) {
 		db_rollback(db);
-		return -1;
+		rc = -1;
+	} else if (rc > 0) {
+		rc = finish_ingest(db, c, id);
 	}
-	return rc > 0 ? finish_ingest(db, c, id) : 0;
+	db_checkpoint_hold(0);
+	return rc;
 }
 
 /* 1 and idea filled when name is an idea to admit; 0 when there is nothing
@@ -395,7 +411,7 @@ static int admit_batch(sqlite3 *db, struct config *c, char **names, int n, char 
 	return db_commit(db) < 0 ? (db_rollback(db), -1) : k;
 }
 
-/* Step 2: idea.json of each, made durable together; then the tickets and
+/* Step 2: the ticket and idea.json of each, made durable together; then
  * the removal of the incoming files, durable together; then ingest_done of
  * all in one transaction.  The same order per idea as finish_ingest, so a
  * crash anywhere is finished by ingest_finish_pending. */
@@ -404,10 +420,12 @@ static int finish_batch(sqlite3 *db, struct config *c, char (*ids)[37], int n)
 	struct pend *p = xcalloc((size_t)n + 1, sizeof *p);
 	int *ok = xcalloc((size_t)n + 1, sizeof *ok), rc;
 	fsio_defer_begin();
-	for (int i = 0; i < n; i++) ok[i] = pend_load(db, c, ids[i], &p[i]) == 0 && finish_idea_json(&p[i]) == 0;
+	for (int i = 0; i < n; i++)
+		ok[i] = pend_load(db, c, ids[i], &p[i]) == 0 && finish_ticket(db, c, &p[i]) == 0 &&
+			finish_idea_json(&p[i]) == 0;
 	rc = fsio_defer_end(c->root);
 	fsio_defer_begin();
-	for (int i = 0; rc == 0 && i < n; i++) ok[i] = ok[i] && finish_ticket(db, c, &p[i]) == 0;
+	for (int i = 0; rc == 0 && i < n; i++) ok[i] = ok[i] && finish_source(&p[i]) == 0;
 	if (fsio_defer_end(c->root) < 0) rc = -1;
 	if (rc == 0) rc = mark_done(db, ids, ok, n);
 	for (int i = 0; i < n; i++) {

@@ -11,7 +11,7 @@
 int job_create(sqlite3 *db, const char *episode_id, const char *stage, int max_retries, const char *input_params,
 	       char out_id[37])
 {
-	uuid_new(out_id);
+	uuid_new_ordered(out_id);
 	return db_exec(db,
 		       "INSERT INTO jobs (id, episode_id, stage, status, max_retries, input_params)"
 		       " VALUES (?, ?, ?, 'queued', ?, ?)",

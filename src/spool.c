@@ -243,7 +243,10 @@ int spool_reconcile(sqlite3 *db, const char *root)
 	take_clean_mark(db, since);
 	st = db_prep(db,
 		     "SELECT id FROM episodes WHERE ingest_done = 1 AND deleted_at IS NULL"
-		     " AND (state IN ('new', 'queued', 'running', 'awaiting', 'held') OR updated_at >= ?)",
+		     " AND state IN ('new', 'queued', 'running', 'awaiting', 'held')"
+		     " UNION ALL SELECT id FROM episodes INDEXED BY idx_episodes_finished_updated"
+		     " WHERE ingest_done = 1 AND deleted_at IS NULL"
+		     " AND (state = 'failed' OR state = 'cancelled' OR state = 'published') AND updated_at >= ?",
 		     "s", since);
 	if (!st) return -1;
 	while (sqlite3_step(st) == SQLITE_ROW) {

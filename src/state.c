@@ -364,7 +364,7 @@ int state_audit(sqlite3 *db, const struct episode *e, const char *action, const 
 {
 	char id[37], *o = json_print(old), *n = json_print(new);
 	int rc;
-	uuid_new(id);
+	uuid_new_ordered(id);
 	rc = db_exec(db,
 		     "INSERT INTO audit_logs (id, entity_type, entity_id, action, actor_type, actor_id,"
 		     " old_values, new_values) VALUES (?, 'episode', ?, ?, ?, ?, ?, ?)",

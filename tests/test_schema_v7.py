@@ -97,7 +97,7 @@ def ephemeral_tables(db, sql):
 
 
 def swap_in(root, make, **kw):
-    """root's acog.db replaced by a version 6 one; the fresh (version 7) one is returned for comparison."""
+    """root's acog.db replaced by a version 6 one; the fresh (current version) one is returned for comparison."""
     fresh = root.path / "fresh.db"
     (root.path / "acog.db").rename(fresh)
     for suffix in ("-wal", "-shm"):
@@ -113,7 +113,7 @@ def test_a_v6_database_migrates_with_its_rows_and_constraints(root):
     old.close()
     root.cli("status", "--all")  # any command that opens the database migrates it
     db = sqlite3.connect(root.path / "acog.db")
-    assert db.execute("SELECT version FROM schema_version").fetchall() == [(7,)]
+    assert db.execute("SELECT version FROM schema_version").fetchall() == [(8,)]
     for t, r in before.items():
         assert rows(db, t) == r, f"{t} changed in the migration"
     assert db.execute("PRAGMA foreign_key_check").fetchall() == []
