@@ -152,7 +152,7 @@ void media_argv_free(struct media_argv *a)
 }
 
 /* The last lines of a child's stderr, on one line, for an error message. */
-void media_stderr_tail(FILE *fp, char *out, size_t outsz)
+static void stderr_tail(FILE *fp, char *out, size_t outsz)
 {
 	char buf[700];
 	long end;
@@ -257,7 +257,7 @@ enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char 
 	errf = tmpfile(); /* keeps the child's stderr for the error message */
 	if (errf) o.stderr_fd = fileno(errf);
 	st = proc_run((const char *const *)a->v, &o, &timed_out);
-	media_stderr_tail(errf, tail, sizeof tail);
+	stderr_tail(errf, tail, sizeof tail);
 	if (st < 0)
 		rc = stage_fail(ctx, timed_out ? STAGE_RETRY : STAGE_FAIL, "%s for %s: %s%s%s", a->v[0], what,
 				err_msg(), tail[0] ? ": " : "", tail);

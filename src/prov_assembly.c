@@ -37,13 +37,12 @@
 /* The scratch files of a run, under the temporary-name convention of fsio.c
  * (".<name>.<pid>.tmp.<ext>": ffmpeg picks the format by the extension), so
  * tmpclean removes what a killed run left; removed whatever happens. */
-enum { S_FINAL, S_SHORTS, S_CARD_TITLE, S_CARD_CHANNEL, S_QA_BLACK, S_QA_FREEZE, S_PIPE, S_COUNT };
+enum { S_FINAL, S_SHORTS, S_CARD_TITLE, S_CARD_CHANNEL, S_QA_BLACK, S_QA_FREEZE, S_COUNT };
 static char *scratch[S_COUNT];
 #define FINAL_TMP scratch[S_FINAL]
 #define SHORTS_TMP scratch[S_SHORTS]
 #define CARD_TITLE scratch[S_CARD_TITLE]
 #define CARD_CHANNEL scratch[S_CARD_CHANNEL]
-#define PIPE_TMP scratch[S_PIPE]                             /* a FIFO: the graph's pictures and sound to the encoder */
 #define QA_FILES ((const char *const *)scratch + S_QA_BLACK) /* the picture's QA events, from the encode */
 #define MAX_DRIFT 0.5
 #define SHORT_SLACK 0.25   /* a clip this much shorter is not "short": it is held */
@@ -305,27 +304,11 @@ static void build_graph(const struct assembly *as, struct media_argv *a, struct 
 	*audio_input = n;
 }
 
-/* The encoder's half: what the graph sends through the pipe (raw pictures,
- * PCM sound), encoded at the channel's settings to tmp. */
-static void encoder_argv(const struct assembly *as, struct media_argv *a, const char *tmp, double cut)
-{
-	media_argv_words(a, "ffmpeg -nostdin -hide_banner -loglevel error -y -f nut");
-	media_argv_opt(a, "-i", "%s", PIPE_TMP);
-	media_argv_words(a, "-map 0:v -map 0:a -c:v libx264 -pix_fmt yuv420p");
-	media_argv_opt(a, "-preset", "%s", as->f.preset);
-	media_argv_opt(a, "-crf", "%d", as->f.crf);
-	media_argv_opt(a, "-r", "%d", as->f.fps);
-	if (cut > 0) media_argv_opt(a, "-t", "%.3f", cut);
-	media_argv_words(a, "-c:a aac -b:a 192k -ar 48000 -movflags +faststart -shortest -f mp4");
-	media_argv_add(a, "%s", tmp);
-}
-
 /* Encodes to tmp; cut > 0: only the first cut seconds (the Shorts cut);
- * the full video is measured for QA as it is encoded (QA_FILES).  The
- * graph runs in one ffmpeg, the encoder in another (media_pipe.c). */
+ * the full video is measured for QA as it is encoded (QA_FILES). */
 static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as, const char *tmp, double cut)
 {
-	struct media_argv a = { 0 }, e = { 0 };
+	struct media_argv a = { 0 };
 	struct sbuf g = { 0 };
 	int audio_input;
 	enum stage_rc rc;
@@ -339,23 +322,24 @@ static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as, co
 	media_argv_opt(&a, "-i", "%s", as->audio);
 	if ((rc = music_mix(ctx, &a, &g, audio_input + 1, &amap)) != STAGE_OK) goto out;
 	media_argv_opt(&a, "-filter_complex", "%s", g.s);
-	if (cut <= 0) media_argv_words(&a, "-map [qb] -map [qf] -f null -"); /* before: the pipe is the last argument */
+	if (cut <= 0)
+		media_argv_words(&a, "-map [qb] -map [qf] -f null -"); /* before: the video is the last argument */
 	media_argv_words(&a, "-map [out]");
 	media_argv_opt(&a, "-map", "%s", amap);
-	media_argv_words(&a, "-c:v rawvideo -pix_fmt yuv420p -c:a pcm_f32le");
+	media_argv_words(&a, "-c:v libx264 -pix_fmt yuv420p");
+	media_argv_opt(&a, "-preset", "%s", as->f.preset);
+	media_argv_opt(&a, "-crf", "%d", as->f.crf);
 	media_argv_opt(&a, "-r", "%d", as->f.fps);
 	if (cut > 0) media_argv_opt(&a, "-t", "%.3f", cut);
-	media_argv_words(&a, "-shortest -f nut");
-	media_argv_add(&a, "%s", PIPE_TMP);
-	encoder_argv(as, &e, tmp, cut);
-	rc = media_run_piped(ctx, &a, &e, PIPE_TMP, tmp);
+	media_argv_words(&a, "-c:a aac -b:a 192k -ar 48000 -movflags +faststart -shortest -f mp4");
+	media_argv_add(&a, "%s", tmp);
+	rc = media_run(ctx, &a, tmp);
 	if (rc == STAGE_OK)
 		stage_log(ctx, "info", "encoded %s (%dx%d, %zu segments, preset %s) in %.1f s", tmp, as->f.w, as->f.h,
 			  as->t.n, as->f.preset, time_mono() - t0);
 out:
 	free(amap);
 	media_argv_free(&a);
-	media_argv_free(&e);
 	sb_free(&g);
 	return rc;
 }
@@ -457,7 +441,6 @@ static void scratch_names(void)
 		[S_FINAL] = { "final.mp4", "mp4" },       [S_SHORTS] = { "shorts.mp4", "mp4" },
 		[S_CARD_TITLE] = { "card-title", "txt" }, [S_CARD_CHANNEL] = { "card-channel", "txt" },
 		[S_QA_BLACK] = { "qa-black", "txt" },     [S_QA_FREEZE] = { "qa-freeze", "txt" },
-		[S_PIPE] = { "assembly-pipe", "nut" },
 	};
 	for (int i = 0; i < S_COUNT; i++) scratch[i] = fsio_tmp_name_ext(names[i][0], names[i][1]);
 }

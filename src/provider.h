@@ -7,7 +7,6 @@
 #define ACOG_PROVIDER_H
 #include "base.h"
 #include "http.h"
-#include <stdio.h>
 
 /* ---- provider.c: the interface every provider implements --------------- */
 /* STAGE_HOLD: the stage cannot go on until a time or a person (quota spent,
@@ -277,13 +276,6 @@ void media_argv_free(struct media_argv *a);
  * (ffmpeg: its last argument; espeak-ng: -w) exists, is not empty and,
  * unless raw samples, is readable by ffprobe. */
 MUST_USE enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char *what);
-/* The last lines of a child's stderr (a tmpfile), on one line, for an error message. */
-void media_stderr_tail(FILE *fp, char *out, size_t outsz);
-/* media_pipe.c: ffmpeg `w` writes the FIFO `fifo` while ffmpeg `r` reads it and
- * writes what media_run checks; both run at once (the filter graph and the
- * encoder on their own cores).  A failure of w is the one reported. */
-MUST_USE enum stage_rc media_run_piped(struct stage_ctx *ctx, struct media_argv *w, struct media_argv *r,
-				       const char *fifo, const char *what);
 MUST_USE char *media_filter_escape(const char *s);
 MUST_USE char *media_wrap(const char *text, int cols, int max_lines);
 MUST_USE int media_write_scratch(const char *path, const char *text);
