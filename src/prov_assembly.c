@@ -11,7 +11,8 @@
  * 1.6 dB in the codec, past the -1 dBTP ceiling); H.264 yuv420p, +faststart.  Clips may have
  * any length: a longer one is cut, a shorter one fills its segment as
  * video.short_clip says (hold its last frame, loop it, or show the title
- * card).  Then a thumbnail (thumbnail.c): a frame from the middle of the
+ * card).  A thumbnail (thumbnail.c), drawn beside the loudness pass and the
+ * encode (media_bg.c: a forked copy of this process): a frame from the middle of the
  * first avatar clip shown, within the clip's measured length (or a
  * gradient), with the title on a band below it.  The narration is
  * loudness-normalised in the same encode (two-pass loudnorm, qa_loudnorm.c),
