@@ -27,7 +27,8 @@ SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor
        src/repurpose.c src/qa.c src/qa_measure.c src/qa_loudnorm.c src/qa_text.c src/qa_show.c \
        src/schema_blob.c src/demo_blob.c src/prompts_blob.c \
        src/recover.c src/broll_gen.c \
-       src/clip_recover.c
+       src/clip_recover.c \
+       src/media_bg.c
 HDRS = src/base.h src/http.h src/provider.h src/daemon.h src/youtube.h src/report.h src/fsck.h
 OBJS = $(SRCS:src/%.c=build/obj/%.o)
 ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o)

@@ -11,7 +11,8 @@
  * 1.6 dB in the codec, past the -1 dBTP ceiling); H.264 yuv420p, +faststart.  Clips may have
  * any length: a longer one is cut, a shorter one fills its segment as
  * video.short_clip says (hold its last frame, loop it, or show the title
- * card).  Then a thumbnail (thumbnail.c): a frame from the middle of the
+ * card).  A thumbnail (thumbnail.c), drawn beside the loudness pass and the
+ * encode (media_bg.c: a forked copy of this process): a frame from the middle of the
  * first avatar clip shown, within the clip's measured length (or a
  * gradient), with the title on a band below it.  The narration is
  * loudness-normalised in the same encode (two-pass loudnorm, qa_loudnorm.c),
@@ -363,11 +364,12 @@ static enum stage_rc verify_commit(struct stage_ctx *ctx, const struct assembly 
  * channel's face), else none (thumbnail.c draws a gradient).  Never a b-roll
  * frame: a generated one carries its own caption.  The middle is the middle
  * of what the clip has and the segment shows, so the frame exists however
- * short the clip is. */
-static enum stage_rc thumbnail(struct stage_ctx *ctx, const struct assembly *as)
+ * short the clip is.  Drawn beside the encode (media_bg.c): it needs only
+ * the clips. */
+static enum stage_rc thumbnail(struct stage_ctx *ctx, void *arg)
 {
+	const struct assembly *as = arg;
 	struct thumb_spec t = { .title = as->title, .font = as->font };
-	enum stage_rc rc;
 	for (size_t i = 0; i < as->t.n && !t.clip; i++) {
 		const struct media_seg *s = &as->t.seg[i];
 		const struct seg_src *c = &as->src[i];
@@ -376,9 +378,7 @@ static enum stage_rc thumbnail(struct stage_ctx *ctx, const struct assembly *as)
 		t.clip = c->clip;
 		t.seek = mid >= THUMB_MIN_SEEK ? mid : 0;
 	}
-	if ((rc = thumbnail_make(ctx, &as->f, &t, "thumbnail.png")) != STAGE_OK) return rc;
-	stage_output(ctx, "thumbnail", "thumbnail.png", "image/png", -1);
-	return STAGE_OK;
+	return thumbnail_make(ctx, &as->f, &t, "thumbnail.png");
 }
 
 /* The 9:16 cut (shorts.c): the same segments and captions in the tall frame. */
@@ -410,6 +410,30 @@ static enum stage_rc loudness(struct stage_ctx *ctx, struct assembly *as)
 	return STAGE_OK;
 }
 
+/* The narration's loudness pass and the encode of final.mp4, with the
+ * thumbnail drawn beside them (both ffmpeg runs of the loudness pass and the
+ * thumbnail use one core each); the failure of the first is the one
+ * reported when both fail. */
+static enum stage_rc final_and_thumbnail(struct stage_ctx *ctx, struct assembly *as)
+{
+	struct media_bg bg;
+	enum stage_rc rc, trc;
+	char err[sizeof ctx->error];
+
+	media_bg_start(ctx, &bg, thumbnail, as);
+	rc = loudness(ctx, as);
+	if (rc == STAGE_OK) rc = encode(ctx, as, FINAL_TMP, 0);
+	memcpy(err, ctx->error, sizeof err);
+	trc = media_bg_join(ctx, &bg);
+	if (rc != STAGE_OK) {
+		memcpy(ctx->error, err, sizeof err);
+		return rc;
+	}
+	if ((rc = verify_commit(ctx, as)) != STAGE_OK) return rc;
+	if (trc == STAGE_OK) stage_output(ctx, "thumbnail", "thumbnail.png", "image/png", -1);
+	return trc;
+}
+
 /* Settings, timeline, narration, font: everything checked before encoding. */
 static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 {
@@ -431,7 +455,6 @@ static enum stage_rc prepare(struct stage_ctx *ctx, struct assembly *as)
 	if (card_files(as) < 0) return stage_fail(ctx, STAGE_RETRY, "%s", err_msg());
 	if (as->f.burn && (as->ass = captions_ass_write(ctx->channel, &as->f, "captions.ass")) < 0)
 		return stage_fail(ctx, STAGE_FAIL, "channel.yaml %s", err_msg());
-	if (loudness(ctx, as) != STAGE_OK) return STAGE_FAIL;
 	return sources_load(ctx, as);
 }
 
@@ -469,9 +492,7 @@ enum stage_rc prov_assembly_ffmpeg(struct stage_ctx *ctx)
 	scratch_names();
 	rc = prepare(ctx, &as);
 
-	if (rc == STAGE_OK) rc = encode(ctx, &as, FINAL_TMP, 0);
-	if (rc == STAGE_OK) rc = verify_commit(ctx, &as);
-	if (rc == STAGE_OK) rc = thumbnail(ctx, &as);
+	if (rc == STAGE_OK) rc = final_and_thumbnail(ctx, &as);
 	if (rc == STAGE_OK) rc = qa_run(ctx, "final.mp4", &as.f, &as.narr, as.t.json, QA_FILES);
 	if (rc == STAGE_OK && shorts_wanted(ctx)) rc = shorts(ctx, &as);
 	for (int i = 0; i < S_COUNT; i++) {

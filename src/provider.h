@@ -277,6 +277,18 @@ void media_argv_free(struct media_argv *a);
  * (ffmpeg: its last argument; espeak-ng: -w) exists, is not empty and,
  * unless raw samples, is readable by ffprobe. */
 MUST_USE enum stage_rc media_run(struct stage_ctx *ctx, struct media_argv *a, const char *what);
+/* media_bg.c: fn(ctx, arg) in a forked copy of the stage process while
+ * the caller goes on; media_bg_join() waits for it and returns its result
+ * (its message in ctx->error).  fn may run children and write files and
+ * log lines, never touch the database. */
+typedef enum stage_rc (*media_bg_fn)(struct stage_ctx *ctx, void *arg);
+struct media_bg {
+	pid_t pid; /* -1: fn ran inline (no fork), its result is rc */
+	int fd;
+	enum stage_rc rc;
+};
+void media_bg_start(struct stage_ctx *ctx, struct media_bg *bg, media_bg_fn fn, void *arg);
+MUST_USE enum stage_rc media_bg_join(struct stage_ctx *ctx, struct media_bg *bg);
 MUST_USE char *media_filter_escape(const char *s);
 MUST_USE char *media_wrap(const char *text, int cols, int max_lines);
 MUST_USE int media_write_scratch(const char *path, const char *text);
