@@ -28,17 +28,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-# The bench channel: planning is a command that never ends, so accepted
-# ideas wait in planning/ and the pickup and burst figures measure ingest
-# alone (one slot, -j 1, holds the sleeper).
+# The bench channel: planning is a command that never ends (nor times out,
+# so no retry falls due during an idle measurement of a reused root), so
+# accepted ideas wait in planning/ and the pickup and burst figures measure
+# ingest alone (one slot, -j 1, holds the sleeper).
 WAIT_CHANNEL = """\
 id: bench
 name: Bench
 niche: benchmarks
 persona: {name: Bea}
 gates: {script_review: false, review: true}
+timeouts: {planning: 864000}
 providers:
-  planning: {name: command, argv: [/bin/sleep, "100000"]}
+  planning: {name: command, argv: [/bin/sleep, "10000000"]}
 """
 
 # Trivial stages for the orchestration cost: builtin planning, scripting and
@@ -393,6 +395,7 @@ class Bench:
             self.big_ticket = self.count(r, "SELECT MAX(ticket) FROM episodes WHERE state = 'published'")
             self.notes.append(f"the {n} finished episodes were made by an earlier run (--reuse), "
                               "plus the unfinished ones its pickups left")
+            (r / "channels" / "bench" / "channel.yaml").write_text(WAIT_CHANNEL)  # this run's settings
             return r
         r = self.root("big", WAIT_CHANNEL)
         p, _ = self.start(r, "-j", "1")
