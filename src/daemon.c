@@ -301,7 +301,10 @@ static void on_signal(struct daemon *d)
 		case SIGUSR1: d->wake = 1; break;
 		default:
 			if (d->stopping) { /* second request: stop now, work is requeued at start-up */
-				for (int i = 0; i < d->nruns; i++) kill(-d->runs[i].pid, SIGKILL);
+				for (int i = 0; i < d->nruns; i++) {
+					d->runs[i].killed_for_stop = 1;
+					kill(-d->runs[i].pid, SIGKILL);
+				}
 				d->stopping = 2;
 			} else {
 				d->stopping = 1;

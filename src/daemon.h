@@ -293,6 +293,7 @@ struct run {
 	int timeout_s;
 	int timed_out;
 	int killed_for_cancel;
+	int killed_for_stop; /* by a second stop request: requeued, no attempt counted */
 	struct sbuf buf;
 };
 MUST_USE int worker_start(sqlite3 *db, struct config *c, const struct job_ref *j, struct run *r);

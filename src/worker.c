@@ -257,6 +257,10 @@ int worker_finish(sqlite3 *db, struct config *c, struct run *r, int wstatus)
 	if (r->killed_for_cancel) {
 		log_info(r->job.episode_id, NULL, "stage.cancelled",
 			 "%s stopped because the episode was cancelled or paused", r->job.stage);
+	} else if (!res && r->killed_for_stop) { /* our doing, not the stage's: no attempt used, no delay */
+		log_info(r->job.episode_id, NULL, "stage.interrupted",
+			 "%s was stopped with the daemon; it runs again at the next start", r->job.stage);
+		rc = pipeline_retry_or_fail(db, c, &r->job, "stopped with the daemon", 0, 0);
 	} else if (!res) {
 		describe_death(r, wstatus, why, sizeof why);
 		log_error(r->job.episode_id, NULL, "stage.crashed", "%s", why);

@@ -101,6 +101,27 @@ def test_sigterm_lets_running_stage_finish(root):
     assert root.q("SELECT COUNT(*) n FROM jobs WHERE status = 'running'")[0]["n"] == 0
 
 
+def test_second_sigterm_requeues_the_running_stage_without_using_an_attempt(root):
+    """A stage killed because the operator asked twice to stop is not a crash:
+    it runs again at the next start, at once, with its attempts untouched."""
+    root.channel("w", extra="  planning: {name: command, argv: [/bin/sleep, '60']}\n")
+    root.drop(root.idea("Interrupted", channel="w"), "i.json")
+    root.start("-j", "1")
+    wait_for(lambda: root.q("SELECT id FROM jobs WHERE status = 'running'"), timeout=60, what="planning running")
+    root.daemon.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    assert root.stop(signal.SIGTERM) == 0           # the second: stop at once
+    [job] = root.q("SELECT retry_count, status, next_attempt_at FROM jobs")
+    assert job["status"] == "queued" and job["retry_count"] == 0, job
+    assert job["next_attempt_at"] is None or job["next_attempt_at"] <= time.strftime("%Y-%m-%dT%H:%M:%S.999Z",
+                                                                                      time.gmtime()), job
+    log = (root.path / "daemon.log").read_text()
+    assert "stage.interrupted" in log and "stage.crashed" not in log, log[-2000:]
+    root.start("-j", "1")                            # runs again at once
+    wait_for(lambda: root.q("SELECT id FROM jobs WHERE status = 'running'"), timeout=30, what="planning again")
+    assert root.q("SELECT retry_count FROM jobs")[0]["retry_count"] == 0
+
+
 @pytest.mark.skipif(subprocess.run(["which", "strace"], capture_output=True).returncode != 0, reason="no strace")
 def test_idle_daemon_makes_no_system_calls(root):
     root.start()
