@@ -159,7 +159,7 @@ def test_pause_keeps_the_job_and_resume_goes_on(root):
     assert "resume" in (root.path / "spool/held" / (ep["ticket"] + ".reason")).read_text()
     [a] = audits(root, ep["id"], "pause")
     assert a["actor_type"] == "user" and a["old"]["state"] == "running" and a["new"]["state"] == "held"
-    wait_for(lambda: subprocess.run(["pgrep", "-f", "/bin/sleep 1000"], capture_output=True).returncode == 1,
+    wait_for(lambda: subprocess.run(["pgrep", "-x", "-f", "/bin/sleep 1000"], capture_output=True).returncode == 1,
              what="the paused stage stopped")
     time.sleep(0.3)
     assert row(root, ep["id"])["state"] == "held", "the daemon leaves a paused episode alone"

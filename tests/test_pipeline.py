@@ -238,7 +238,7 @@ def test_hanging_stage_times_out_without_hurting_the_daemon(root):
     assert st["slow"]["status"] == "failed" and "timed out" in st["slow"]["last_error"]
     assert st["t"]["state"] == "awaiting-approval"
     # no sleep process left behind
-    assert subprocess.run(["pgrep", "-f", "/bin/sleep 1000"], capture_output=True).returncode == 1
+    assert subprocess.run(["pgrep", "-x", "-f", "/bin/sleep 1000"], capture_output=True).returncode == 1
 
 
 def test_priority_order(root):
