@@ -4,8 +4,7 @@ after them, so the thumbnail's ffmpeg fills the cores the others leave.
 An ffmpeg wrapper first in PATH records when each run starts and ends; the
 real ffmpeg does the work.  The thumbnail's failure coming back from the
 copy is tested in test_defects.py (test_ffmpeg_run_without_its_file...)."""
-import os
-import shutil
+from test_media_once import one_short_episode_through_wrapped_ffmpeg
 
 WRAP = """#!/bin/sh
 for a; do last=$a; done
@@ -18,15 +17,7 @@ exit $st
 
 
 def test_thumbnail_is_drawn_beside_the_encode(root, tmp_path, monkeypatch):
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    log = tmp_path / "ffmpeg.times"
-    (bindir / "ffmpeg").write_text(WRAP.format(log=log, real=shutil.which("ffmpeg")))
-    (bindir / "ffmpeg").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
-    root.channel("m", review="false")
-    root.drop(root.idea("Why do cats purr?", channel="m", target_length_minutes=0.1))
-    root.drain()
+    log = one_short_episode_through_wrapped_ffmpeg(root, tmp_path, monkeypatch, WRAP, "ffmpeg.times")
     [ep] = root.status()
     assert ep["status"] == "published", root.log.read_text()[-3000:]
     runs = [line.split(" ", 2) for line in log.read_text().splitlines()]

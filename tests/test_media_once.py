@@ -18,16 +18,23 @@ exec "{real}" "$@"
 SOURCES = ("gradients=", "mandelbrot=", "life=", "cellauto=")
 
 
-def ffmpeg_runs(root, tmp_path, monkeypatch):
+def one_short_episode_through_wrapped_ffmpeg(root, tmp_path, monkeypatch, wrap, logname):
+    """One short offline episode, with every ffmpeg run through the shell script wrap
+    (formatted with {log} and {real}); returns the log file it wrote."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    log = tmp_path / "ffmpeg.argv"
-    (bindir / "ffmpeg").write_text(WRAP.format(log=log, real=shutil.which("ffmpeg")))
+    log = tmp_path / logname
+    (bindir / "ffmpeg").write_text(wrap.format(log=log, real=shutil.which("ffmpeg")))
     (bindir / "ffmpeg").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
     root.channel("m", review="false")
     root.drop(root.idea("Why do cats purr?", channel="m", target_length_minutes=0.1))
     root.drain()
+    return log
+
+
+def ffmpeg_runs(root, tmp_path, monkeypatch):
+    log = one_short_episode_through_wrapped_ffmpeg(root, tmp_path, monkeypatch, WRAP, "ffmpeg.argv")
     return [line.split("\x1f")[:-1] for line in log.read_text().splitlines()]
 
 
