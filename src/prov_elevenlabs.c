@@ -652,12 +652,15 @@ static const cJSON *alignment(const cJSON *ans, size_t nchars, int *exact)
 }
 
 /* When character i (of nchars) starts or ends, by the alignment (scaled
- * when its length differs), else spread evenly over the audio. */
+ * when its length differs), else spread evenly over the audio.  A request
+ * text of no code point at all (stray UTF-8 continuation bytes in an edited
+ * script) spans the whole audio. */
 static double char_time(const cJSON *al, int end, size_t i, size_t nchars, double dur)
 {
 	const cJSON *arr = json_get(al, end ? "character_end_times_seconds" : "character_start_times_seconds"), *v;
 	size_t na = (size_t)cJSON_GetArraySize(arr);
 
+	if (!nchars) return end ? dur : 0;
 	v = na ? cJSON_GetArrayItem(arr, (int)(na == nchars ? i : i * na / nchars)) : NULL;
 	return cJSON_IsNumber(v) ? v->valuedouble : dur * (double)(i + (size_t)end) / (double)nchars;
 }
