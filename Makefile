@@ -26,7 +26,7 @@ SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor
        src/cmd_fsck.c src/fsck_db.c src/fsck_files.c src/thumbnail.c src/chanfile.c src/music.c src/shorts.c \
        src/repurpose.c src/qa.c src/qa_measure.c src/qa_loudnorm.c src/qa_text.c src/qa_show.c \
        src/schema_blob.c src/demo_blob.c src/prompts_blob.c \
-       src/recover.c src/broll_gen.c \
+       src/recover.c src/broll_gen.c src/avatar_gen.c \
        src/clip_recover.c \
        src/media_bg.c
 HDRS = src/base.h src/http.h src/provider.h src/daemon.h src/youtube.h src/report.h src/fsck.h

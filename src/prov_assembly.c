@@ -2,9 +2,9 @@
  * prov_assembly.c - assembly stage: final.mp4 and thumbnail.png with ffmpeg.
  *
  * One ffmpeg run: one input per segment of timeline.json (its avatar/ or
- * broll/ clip when present, else its b-roll recipe rendered here, in the
- * same graph (broll_gen.c: generated b-roll is encoded once, in this
- * encode), else a title card with the channel name and the episode title),
+ * broll/ clip when present, else its b-roll or avatar recipe rendered here,
+ * in the same graph (broll_gen.c, avatar_gen.c: generated b-roll and the
+ * offline presenter are encoded once, in this encode), else a title card with the channel name and the episode title),
  * each normalised to the frame and to exactly its segment's
  * frames, concatenated, subtitles.srt burned in when video.burn_subtitles,
  * the narration as AAC 192k (at 128k a synthetic voice's true peak rises
@@ -74,13 +74,16 @@ const struct provider_opt assembly_opts[] = {
 
 /* A segment's picture: its clip (NULL: its recipe, else the title card),
  * how long the clip has pictures, and whether it plays again until the
- * segment ends; or a b-roll recipe and the scratch file of its text. */
+ * segment ends; or a b-roll recipe and the scratch file of its text; or
+ * the offline presenter's recipe (avatar_gen.c). */
 struct seg_src {
 	char *clip;
 	double clip_s;
 	int loop;
 	struct broll_recipe recipe;
 	char *text; /* scratch: the recipe's text for drawtext; NULL: no recipe */
+	int still;  /* an avatar recipe: avatar/still.png in this motion */
+	enum avatar_motion motion;
 };
 
 struct assembly {
@@ -183,14 +186,38 @@ static void short_clip(struct stage_ctx *ctx, const struct assembly *as, struct 
 	}
 }
 
-/* A b-roll segment without a clip: its recipe, if the broll stage wrote
- * one, with its text in a scratch file for drawtext. */
+/* An avatar segment without a clip: its recipe, if the avatar stage wrote
+ * one and the picture it names. */
+static enum stage_rc still_load(struct stage_ctx *ctx, const struct media_seg *s, struct seg_src *c)
+{
+	char *path = avatar_recipe_path(s->index);
+	enum stage_rc rc = STAGE_OK;
+
+	if (!nonempty_file(path)) goto out;
+	if (avatar_recipe_load(path, &c->motion) < 0)
+		rc = stage_fail(ctx, STAGE_FAIL, "%s; re-run the avatar stage to write it again", err_msg());
+	else if (!nonempty_file(AVATAR_STILL))
+		rc = stage_fail(ctx, STAGE_FAIL, "%s names the picture %s, which is missing; re-run the avatar stage",
+				path, AVATAR_STILL);
+	else
+		c->still = 1;
+out:
+	free(path);
+	return rc;
+}
+
+/* A segment without a clip: its recipe, if its stage wrote one (for b-roll,
+ * with its text in a scratch file for drawtext). */
 static enum stage_rc recipe_load(struct stage_ctx *ctx, const struct media_seg *s, struct seg_src *c)
 {
 	char *path = broll_recipe_path(s->index);
 	enum stage_rc rc = STAGE_OK;
 
-	if (!s->broll || !nonempty_file(path)) goto out;
+	if (!s->broll) {
+		free(path);
+		return still_load(ctx, s, c);
+	}
+	if (!nonempty_file(path)) goto out;
 	if (broll_recipe_load(path, &c->recipe) < 0) {
 		rc = stage_fail(ctx, STAGE_FAIL, "%s; re-run the broll stage to write it again", err_msg());
 		goto out;
@@ -237,6 +264,11 @@ static void add_segment(const struct assembly *as, const struct media_seg *s, lo
 		if (c->loop) media_argv_words(a, "-stream_loop -1");
 		media_argv_opt(a, "-i", "%s", c->clip);
 		sb_printf(g, "[%d:v]", input);
+	} else if (c->still) {
+		char *filter = avatar_gen_filter(&as->chan, c->motion, s, frames, input, as->audio);
+		media_argv_opt(a, "-i", "%s", AVATAR_STILL);
+		sb_printf(g, "%s,", filter);
+		free(filter);
 	} else if (c->text) {
 		const char *scale;
 		char *src = broll_gen_source(&as->chan, &c->recipe, &scale);
@@ -361,7 +393,7 @@ static enum stage_rc verify_commit(struct stage_ctx *ctx, const struct assembly 
 }
 
 /* Thumbnail picture: the middle of the first avatar clip shown (the
- * channel's face), else none (thumbnail.c draws a gradient).  Never a b-roll
+ * channel's face), or the offline presenter's fitted picture, else none (thumbnail.c draws a gradient).  Never a b-roll
  * frame: a generated one carries its own caption.  The middle is the middle
  * of what the clip has and the segment shows, so the frame exists however
  * short the clip is.  Drawn beside the encode (media_bg.c): it needs only
@@ -374,9 +406,9 @@ static enum stage_rc thumbnail(struct stage_ctx *ctx, void *arg)
 		const struct media_seg *s = &as->t.seg[i];
 		const struct seg_src *c = &as->src[i];
 		double mid = fmin(s->end - s->start, c->clip_s) / 2;
-		if (s->broll || !c->clip) continue;
-		t.clip = c->clip;
-		t.seek = mid >= THUMB_MIN_SEEK ? mid : 0;
+		if (s->broll || (!c->clip && !c->still)) continue;
+		t.clip = c->clip ? c->clip : AVATAR_STILL;
+		t.seek = c->clip && mid >= THUMB_MIN_SEEK ? mid : 0;
 	}
 	return thumbnail_make(ctx, &as->f, &t, "thumbnail.png");
 }

@@ -313,6 +313,17 @@ MUST_USE int broll_recipe_save(const char *path, const struct broll_recipe *r);
 MUST_USE int broll_recipe_load(const char *path, struct broll_recipe *r);
 void broll_recipe_free(struct broll_recipe *r);
 
+/* ---- avatar_gen.c: the offline presenter as a recipe assembly renders - */
+enum avatar_motion { AVATAR_VOICE, AVATAR_ZOOM, AVATAR_STATIC, AVATAR_MOTIONS };
+#define AVATAR_STILL "avatar/still.png" /* the channel's picture, fitted by the avatar stage */
+extern const char *const avatar_motion_names[AVATAR_MOTIONS + 1];
+MUST_USE char *avatar_recipe_path(int index);
+MUST_USE char *avatar_fit_filter(const struct media_frame *f, enum avatar_motion m);
+MUST_USE char *avatar_gen_filter(const struct media_frame *f, enum avatar_motion m, const struct media_seg *s,
+				 long frames, int input, const char *audio);
+MUST_USE int avatar_recipe_save(const char *path, enum avatar_motion m);
+MUST_USE int avatar_recipe_load(const char *path, enum avatar_motion *m);
+
 /* ---- chanfile.c: files channel.yaml names, kept inside the channel folder */
 MUST_USE int chanfile_inside(const char *dir, const char *path); /* both resolved */
 MUST_USE char *chanfile_path(const char *channel_dir, const char *rel, const char *what);
