@@ -400,7 +400,7 @@ static enum stage_rc shorts(struct stage_ctx *ctx, const struct assembly *as)
 static enum stage_rc loudness(struct stage_ctx *ctx, struct assembly *as)
 {
 	double target = stage_opt_num(ctx, "loudness_target"), tp = stage_opt_num(ctx, "true_peak_max");
-	if (qa_loudness_measure(as->audio, &as->narr, ctx->timeout_s) < 0)
+	if (qa_loudness_measure(as->audio, target, tp, &as->narr, ctx->timeout_s) < 0)
 		return stage_fail(ctx, STAGE_FAIL, "%s; re-run the audio stage", err_msg());
 	if (!json_bool(ctx->provider, "normalize_loudness", 1)) return STAGE_OK;
 	if (!(as->loudnorm = qa_loudness_filter(&as->narr, target, tp)))

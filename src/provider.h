@@ -427,7 +427,7 @@ struct qa_media { /* measured in the finished video; NAN: not measured */
 	char vcodec[32], acodec[32], pix_fmt[32];
 	int w, h, sample_rate, faststart;
 };
-struct qa_narration { /* loudness pass one (ebur128) and astats on the narration */
+struct qa_narration { /* loudness pass one (ebur128, or loudnorm) and astats on the narration */
 	double input_i, input_tp, input_lra, input_thresh, offset;
 	double peak_db, clipped, samples; /* clipped: samples at full scale */
 };
@@ -450,7 +450,8 @@ MUST_USE int qa_measure(const char *video, struct qa_media *m, double silence_db
 			const char *const *files);
 MUST_USE char *qa_video_chain(const char *vin, const char *ob, const char *of, const char *const files[2]);
 void qa_media_free(struct qa_media *m);
-MUST_USE int qa_loudness_measure(const char *audio, struct qa_narration *n, int timeout_s);
+MUST_USE int qa_loudness_measure(const char *audio, double target_i, double target_tp, struct qa_narration *n,
+				 int timeout_s);
 MUST_USE char *qa_loudness_filter(const struct qa_narration *n, double target_i, double target_tp);
 MUST_USE int qa_srt_load(const char *path, struct qa_cues *c);
 void qa_said_load(const cJSON *timeline, struct qa_cues *c);

@@ -7,6 +7,8 @@
  * loudnorm's own (print_format=json): that upsamples to 192 kHz and took
  * 1.2-1.9 s for a minute of narration on assembly's critical path, against
  * 0.2-0.4 s for ebur128, whose integrated loudness agrees within 0.1 LU.
+ * Only a clipped narration gets loudnorm's own pass too, for its
+ * target_offset (see CLIPPED_SHARE).
  *
  * Invariants: the target reaches ffmpeg as numbers we print, never as text
  * from a file; a narration too quiet to measure (silence) is left as it is
@@ -26,6 +28,12 @@
  * and its dynamic mode stops about 2 LU short.  Both passes start with it. */
 #define VOICE_COMPRESSOR "acompressor=threshold=-30dB:ratio=6:attack=3:release=60:makeup=12dB"
 #define FULL_SCALE_DB -0.01
+
+/* A narration with this share of its samples at full scale (QA's default
+ * clipping limit) also gets loudnorm's own first pass: a clipped sentence
+ * among clean ones leaves pass two's dynamic mode 1.2 LU short without its
+ * target_offset (0-0.3 LU on unclipped narrations, measured). */
+#define CLIPPED_SHARE 1e-4
 
 /* ebur128's integrated loudness when no 400 ms block passed its absolute
  * gate (loudnorm says -inf): nothing to measure. */
@@ -59,6 +67,23 @@ static int ebur128_summary(const char *log, struct qa_narration *n)
 	return 0;
 }
 
+/* The loudnorm JSON block ffmpeg printed last: the figures of its first pass. */
+static int loudnorm_json(const char *log, struct qa_narration *n)
+{
+	const char *p = strstr(log, "Parsed_loudnorm"), *open;
+	cJSON *j;
+
+	if (!p || !(open = strchr(p, '{')) || !(j = cJSON_Parse(open)))
+		return err_set("ffmpeg's loudnorm printed no measurement");
+	n->input_i = atof(json_str(j, "input_i", "nan"));
+	n->input_tp = atof(json_str(j, "input_tp", "nan"));
+	n->input_lra = atof(json_str(j, "input_lra", "nan"));
+	n->input_thresh = atof(json_str(j, "input_thresh", "nan"));
+	n->offset = atof(json_str(j, "target_offset", "0"));
+	cJSON_Delete(j);
+	return 0;
+}
+
 /* astats' overall figures: samples at the peak, and whether the peak is full scale. */
 static void astats(const char *log, struct qa_narration *n)
 {
@@ -73,23 +98,41 @@ static void astats(const char *log, struct qa_narration *n)
 }
 
 /* The voice compressor first, as in pass two (which runs it at loudnorm's
- * 192 kHz, here at the narration's rate: on speech the true peak reads
- * ~0.5 dB lower than loudnorm's, the loudness the same). */
-static const char MEASURE_GRAPH[] = "[0:a]asplit=2[a][b];[a]" VOICE_COMPRESSOR
-				    ",ebur128=peak=true:framelog=verbose[o1];"
-				    "[b]astats=measure_perchannel=none:measure_overall=Peak_level+Peak_count+"
-				    "Number_of_samples[o2]";
+ * 192 kHz, ebur128 here at the narration's rate: on speech the true peak
+ * reads ~0.5 dB lower than loudnorm's, the loudness the same); astats on
+ * the narration as it is. */
+#define MEASURE_GRAPH(meter) \
+	"[0:a]asplit=2[a][b];[a]" VOICE_COMPRESSOR "," meter "[o1];" \
+	"[b]astats=measure_perchannel=none:measure_overall=Peak_level+Peak_count+Number_of_samples" \
+	"[o2]"
 
-int qa_loudness_measure(const char *audio, struct qa_narration *n, int timeout_s)
+/* One ffmpeg pass over the narration with graph; parse reads the meter's figures. */
+static int measure(const char *audio, const char *graph, int (*parse)(const char *, struct qa_narration *),
+		   struct qa_narration *n, int timeout_s)
 {
-	const char *argv[] = { "ffmpeg",      "-nostdin", "-hide_banner", "-nostats", "-i",   audio, "-filter_complex",
-			       MEASURE_GRAPH, "-map",     "[o1]",         "-map",     "[o2]", "-f",  "null",
-			       "-",           NULL };
+	const char *argv[] = { "ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-i",   audio, "-filter_complex",
+			       graph,    "-map",     "[o1]",         "-map",     "[o2]", "-f",  "null",
+			       "-",      NULL };
 	char *log = qa_ffmpeg_log(argv, audio, timeout_s);
-	int rc = log ? ebur128_summary(log, n) : -1;
+	int rc = log ? parse(log, n) : -1;
 
 	if (rc == 0) astats(log, n);
 	free(log);
+	return rc;
+}
+
+int qa_loudness_measure(const char *audio, double target_i, double target_tp, struct qa_narration *n, int timeout_s)
+{
+	char *g;
+	int rc;
+
+	if (measure(audio, MEASURE_GRAPH("ebur128=peak=true:framelog=verbose"), ebur128_summary, n, timeout_s) < 0)
+		return -1;
+	if (!(n->samples > 0 && n->clipped >= CLIPPED_SHARE * n->samples)) return 0;
+	g = xasprintf(MEASURE_GRAPH("loudnorm=I=%.1f:TP=%.1f:LRA=11:print_format=json"), target_i,
+		      target_tp - TP_HEADROOM);
+	rc = measure(audio, g, loudnorm_json, n, timeout_s);
+	free(g);
 	return rc;
 }
 
