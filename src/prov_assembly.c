@@ -15,7 +15,8 @@
  * encode (media_bg.c: a forked copy of this process): a frame from the middle of the
  * first avatar clip shown, within the clip's measured length (or a
  * gradient), with the title on a band below it.  The narration is
- * loudness-normalised in the same encode (two-pass loudnorm, qa_loudnorm.c),
+ * loudness-normalised in the same encode (measured by ebur128, then loudnorm
+ * with those figures, qa_loudnorm.c),
  * and the finished video is measured for the QA report, qa.json (qa.c): its
  * picture on a branch of the encode's own graph (not decoded again), its
  * sound from final.mp4.
@@ -97,7 +98,7 @@ struct assembly {
 	const char *audio;
 	double audio_s;
 	int ass;                  /* captions.ass written: burned instead of subtitles.srt */
-	struct qa_narration narr; /* loudnorm pass one */
+	struct qa_narration narr; /* loudness pass one */
 	char *loudnorm;           /* pass two, NULL: the narration as it is */
 };
 
@@ -350,7 +351,7 @@ static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as, co
 
 	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
 	build_graph(as, &a, &g, &audio_input, cut <= 0);
-	/* the narration, normalised when loudnorm's first pass measured it, is [narr] */
+	/* the narration, normalised when pass one measured it, is [narr] */
 	sb_printf(&g, ";[%d:a]%s[narr]", audio_input, as->loudnorm ? as->loudnorm : "anull");
 	media_argv_opt(&a, "-i", "%s", as->audio);
 	if ((rc = music_mix(ctx, &a, &g, audio_input + 1, &amap)) != STAGE_OK) goto out;

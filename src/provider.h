@@ -438,7 +438,7 @@ struct qa_media { /* measured in the finished video; NAN: not measured */
 	char vcodec[32], acodec[32], pix_fmt[32];
 	int w, h, sample_rate, faststart;
 };
-struct qa_narration { /* loudnorm pass one and astats on the narration */
+struct qa_narration { /* loudness pass one (ebur128, or loudnorm) and astats on the narration */
 	double input_i, input_tp, input_lra, input_thresh, offset;
 	double peak_db, clipped, samples; /* clipped: samples at full scale */
 };
