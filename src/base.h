@@ -151,6 +151,8 @@ MUST_USE int fsio_mkdirs(const char *path);
 struct stat;
 MUST_USE int fsio_open_regular(const char *path, struct stat *st, const char *what, const char *symlink_hint);
 MUST_USE char *fsio_read(const char *path, size_t max, size_t *len_out);
+struct stat;
+MUST_USE char *fsio_read_st(const char *path, size_t max, size_t *len_out, struct stat *st);
 MUST_USE int fsio_exists(const char *path);
 MUST_USE int fsio_is_dir(const char *path);
 MUST_USE int fsio_set_mtime(const char *path, double t);
@@ -291,6 +293,8 @@ MUST_USE int idea_parse(const char *text, size_t len, struct idea *out);
  * NULL with err_set; *gone = 1 when it no longer exists or is still open
  * for writing (nothing to do yet). */
 MUST_USE char *intake_read(const char *path, size_t *len, int *gone);
+/* intake_read, and *st the status of the file the bytes came from. */
+MUST_USE char *intake_read_st(const char *path, size_t *len, int *gone, struct stat *st);
 MUST_USE cJSON *json_doc_parse(const char *text, size_t len, const char *what); /* NULL with err_set */
 MUST_USE int idea_priority_value(const cJSON *p, int *out);
 

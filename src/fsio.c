@@ -268,8 +268,12 @@ long long fsio_copy(const char *from, const char *to, int flags, struct hash *h)
 
 int fsio_mkdirs(const char *path)
 {
-	char *p = xstrdup(path);
+	char *p;
 	int rc = 0;
+	/* the common case in one call: the parent is there (a new episode's folder) */
+	if (mkdir(path, 0755) == 0) return 0;
+	if (errno == EEXIST) return fsio_is_dir(path) ? 0 : err_set("%s exists but is not a folder", path);
+	p = xstrdup(path);
 	for (char *s = p + 1;; s++) {
 		if (*s == '/' || *s == 0) {
 			char c = *s;
@@ -312,6 +316,13 @@ int fsio_open_regular(const char *path, struct stat *st, const char *what, const
 char *fsio_read(const char *path, size_t max, size_t *len_out)
 {
 	struct stat st;
+	return fsio_read_st(path, max, len_out, &st);
+}
+
+/* fsio_read, and *st the status of the file the bytes came from. */
+char *fsio_read_st(const char *path, size_t max, size_t *len_out, struct stat *stp)
+{
+	struct stat st;
 	char *buf;
 	size_t got = 0;
 	int fd = fsio_open_regular(path, &st, "", "only regular files are read");
@@ -336,6 +347,7 @@ char *fsio_read(const char *path, size_t max, size_t *len_out)
 	}
 	buf[got] = 0;
 	if (len_out) *len_out = got;
+	*stp = st;
 	return buf;
 }
 

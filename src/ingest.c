@@ -157,10 +157,22 @@ static int insert_rows(sqlite3 *db, struct config *c, struct channel *ch, const 
 	return rc;
 }
 
-/* An accepted idea between its commit and ingest_done = 1. */
+/* An idea as a group commit read it: its episode, its bytes and the status
+ * of the file they came from, so that finishing it need not read and parse
+ * the file twice more. */
+struct seen {
+	char id[37];
+	char *raw;
+	size_t len;
+	struct stat st;
+};
+
+/* An accepted idea between its commit and ingest_done = 1; seen: what the
+ * group commit read (NULL when finishing after a crash). */
 struct pend {
 	struct episode e;
 	char *name, *hash, *idea, *src;
+	const struct seen *seen;
 };
 
 static void pend_free(struct pend *p)
@@ -192,12 +204,25 @@ static int pend_load(sqlite3 *db, struct config *c, const char *id, struct pend 
 	return 0;
 }
 
-/* 1 when the incoming file is still there and is this idea (same canonical hash). */
+/* The same file, unchanged since it was read: same inode, size and times. */
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+		a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+		a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* 1 when the incoming file is still there and is this idea: the file the
+ * group commit read, unchanged, else one with the same canonical hash. */
 static int src_is_ours(const struct pend *p)
 {
 	size_t len;
-	char *raw = fsio_read(p->src, IDEA_MAX_BYTES, &len), h[65] = "";
+	char *raw, h[65] = "";
+	struct stat st;
 	struct idea parsed;
+
+	if (p->seen) return lstat(p->src, &st) == 0 && same_file(&st, &p->seen->st);
+	raw = fsio_read(p->src, IDEA_MAX_BYTES, &len);
 	if (raw && idea_parse(raw, len, &parsed) == 0) {
 		char *canon = json_print(parsed.json);
 		hash_hex(canon, strlen(canon), h);
@@ -215,10 +240,10 @@ static int finish_idea_json(const struct pend *p)
 	char *idea_path = xasprintf("%s/idea.json", p->e.dir);
 	int rc = fsio_mkdirs(p->e.dir), ours = rc == 0 && src_is_ours(p);
 	if (rc == 0 && (ours || !fsio_exists(idea_path))) {
-		size_t len;
-		char *raw = ours ? fsio_read(p->src, IDEA_MAX_BYTES, &len) : NULL;
+		size_t len = p->seen ? p->seen->len : 0;
+		char *raw = !ours ? NULL : p->seen ? p->seen->raw : fsio_read(p->src, IDEA_MAX_BYTES, &len);
 		rc = raw ? fsio_write_atomic(idea_path, raw, len) : fsio_write_atomic_str(idea_path, p->idea);
-		free(raw);
+		if (!p->seen) free(raw);
 	}
 	free(idea_path);
 	return rc;
@@ -357,30 +382,38 @@ static int accept_idea(sqlite3 *db, struct config *c, const char *name, struct i
 }
 
 /* 1 and idea filled when name is an idea to admit; 0 when there is nothing
- * to do (ignored, gone, or rejected here); -1 on error. */
-static int read_idea(struct config *c, const char *name, struct idea *idea)
+ * to do (ignored, gone, or rejected here); -1 on error.  seen (may be NULL)
+ * keeps the bytes read and the file's status when it is 1. */
+static int read_idea(struct config *c, const char *name, struct idea *idea, struct seen *seen)
 {
 	char *path, *text;
 	size_t len;
 	int gone;
+	struct stat st;
 
 	if (ignored_name(name)) return 0;
 	path = spool_path(c->root, "incoming", name);
-	text = intake_read(path, &len, &gone);
+	text = intake_read_st(path, &len, &gone, &st);
 	free(path);
 	if (!text && gone) return 0; /* gone already, or still being written (intake_read) */
 	if (!text || idea_parse(text, len, idea) < 0) {
 		free(text);
 		return reject_error(c, name, "") < 0 ? -1 : 0;
 	}
-	free(text);
+	if (!seen) {
+		free(text);
+		return 1;
+	}
+	seen->raw = text;
+	seen->len = len;
+	seen->st = st;
 	return 1;
 }
 
 int ingest_file(sqlite3 *db, struct config *c, const char *name)
 {
 	struct idea idea;
-	int rc = read_idea(c, name, &idea);
+	int rc = read_idea(c, name, &idea, NULL);
 	if (rc <= 0) return rc;
 	rc = accept_idea(db, c, name, &idea);
 	cJSON_Delete(idea.json);
@@ -389,15 +422,15 @@ int ingest_file(sqlite3 *db, struct config *c, const char *name)
 
 /* Group commit, step 1: every idea's rows in one transaction (one fsync of
  * the database).  Returns how many episodes there are to finish. */
-static int admit_batch(sqlite3 *db, struct config *c, char **names, int n, char (*ids)[37])
+static int admit_batch(sqlite3 *db, struct config *c, char **names, int n, struct seen *seen)
 {
 	int k = 0;
 	if (db_begin(db) < 0) return -1;
 	for (int i = 0; i < n; i++) {
 		struct idea idea;
-		int rc = read_idea(c, names[i], &idea);
+		int rc = read_idea(c, names[i], &idea, &seen[k]);
 		if (rc > 0) {
-			rc = admit_idea(db, c, names[i], &idea, ids[k]);
+			rc = admit_idea(db, c, names[i], &idea, seen[k].id);
 			cJSON_Delete(idea.json);
 		}
 		if (rc < 0) {
@@ -405,7 +438,11 @@ static int admit_batch(sqlite3 *db, struct config *c, char **names, int n, char 
 			return -1;
 		}
 		for (int j = 0; rc > 0 && j < k; j++) /* one file, two events (written, then renamed) */
-			if (!strcmp(ids[j], ids[k])) rc = 0;
+			if (!strcmp(seen[j].id, seen[k].id)) rc = 0;
+		if (rc == 0) {
+			free(seen[k].raw);
+			seen[k].raw = NULL;
+		}
 		k += rc;
 	}
 	return db_commit(db) < 0 ? (db_rollback(db), -1) : k;
@@ -415,14 +452,18 @@ static int admit_batch(sqlite3 *db, struct config *c, char **names, int n, char 
  * the removal of the incoming files, durable together; then ingest_done of
  * all in one transaction.  The same order per idea as finish_ingest, so a
  * crash anywhere is finished by ingest_finish_pending. */
-static int finish_batch(sqlite3 *db, struct config *c, char (*ids)[37], int n)
+static int finish_batch(sqlite3 *db, struct config *c, const struct seen *seen, int n)
 {
 	struct pend *p = xcalloc((size_t)n + 1, sizeof *p);
 	int *ok = xcalloc((size_t)n + 1, sizeof *ok), rc;
+	char(*ids)[37] = xcalloc((size_t)n + 1, sizeof *ids);
 	fsio_defer_begin();
-	for (int i = 0; i < n; i++)
-		ok[i] = pend_load(db, c, ids[i], &p[i]) == 0 && finish_ticket(db, c, &p[i]) == 0 &&
-			finish_idea_json(&p[i]) == 0;
+	for (int i = 0; i < n; i++) {
+		snprintf(ids[i], sizeof ids[i], "%s", seen[i].id);
+		ok[i] = pend_load(db, c, ids[i], &p[i]) == 0;
+		p[i].seen = &seen[i];
+		ok[i] = ok[i] && finish_ticket(db, c, &p[i]) == 0 && finish_idea_json(&p[i]) == 0;
+	}
 	rc = fsio_defer_end(c->root);
 	fsio_defer_begin();
 	for (int i = 0; rc == 0 && i < n; i++) ok[i] = ok[i] && finish_source(&p[i]) == 0;
@@ -436,6 +477,7 @@ static int finish_batch(sqlite3 *db, struct config *c, char (*ids)[37], int n)
 		log_info(NULL, NULL, "ingest.group", "%d ideas accepted together (one commit, two syncs)", n);
 	free(p);
 	free(ok);
+	free(ids);
 	return rc;
 }
 
@@ -445,12 +487,13 @@ static int finish_batch(sqlite3 *db, struct config *c, char (*ids)[37], int n)
  * else being written (a stage's video), which only pays for many ideas. */
 static int ingest_group(sqlite3 *db, struct config *c, char **names, int n)
 {
-	char(*ids)[37] = xcalloc((size_t)n + 1, sizeof *ids);
-	int k = n > 1 ? admit_batch(db, c, names, n, ids) : -1, failed = 0;
-	if (k > 0 && finish_batch(db, c, ids, k) < 0)
+	struct seen *seen = xcalloc((size_t)n + 1, sizeof *seen);
+	int k = n > 1 ? admit_batch(db, c, names, n, seen) : -1, failed = 0;
+	if (k > 0 && finish_batch(db, c, seen, k) < 0)
 		log_error(NULL, NULL, "ingest.error", "finishing %d ideas: %s (finished at the next start)", k,
 			  err_msg());
-	free(ids);
+	for (int i = 0; i < n; i++) free(seen[i].raw);
+	free(seen);
 	if (k >= 0) return 0;
 	for (int i = 0; i < n; i++)
 		if (ingest_file(db, c, names[i]) < 0) {

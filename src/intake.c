@@ -32,6 +32,12 @@ static int being_written(const char *path)
 char *intake_read(const char *path, size_t *len, int *gone)
 {
 	struct stat st;
+	return intake_read_st(path, len, gone, &st);
+}
+
+char *intake_read_st(const char *path, size_t *len, int *gone, struct stat *read_st)
+{
+	struct stat st;
 	*gone = 0;
 	if (lstat(path, &st) < 0) {
 		*gone = errno == ENOENT;
@@ -48,7 +54,7 @@ char *intake_read(const char *path, size_t *len, int *gone)
 		return err_set("is %lld bytes; a file dropped here may be at most 1 MiB (1048576 bytes)",
 			       (long long)st.st_size),
 		       NULL;
-	char *text = fsio_read(path, IDEA_MAX_BYTES, len);
+	char *text = fsio_read_st(path, IDEA_MAX_BYTES, len, read_st);
 	if (!text) {
 		char *why = xstrdup(err_msg());
 		err_set("cannot be read: %s", why);

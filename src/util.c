@@ -216,15 +216,17 @@ double time_parse_iso(const char *s)
  * adds five more system calls (getpid, getuid, getppid, gettid) to mix into
  * bytes the kernel already made random, and the daemon makes a few UUIDs
  * per stage transition.  Where getrandom fails, libuuid's way stays. */
+static void uuid_random(uuid_t u)
+{
+	if (getrandom(u, sizeof(uuid_t), 0) != (ssize_t)sizeof(uuid_t)) uuid_generate_random(u);
+}
+
 void uuid_new(char out[37])
 {
 	uuid_t u;
-	if (getrandom(u, sizeof u, 0) == (ssize_t)sizeof u) {
-		u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* version 4 */
-		u[8] = (unsigned char)((u[8] & 0x3f) | 0x80); /* the RFC 4122 variant */
-	} else {
-		uuid_generate_random(u);
-	}
+	uuid_random(u);
+	u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* version 4 */
+	u[8] = (unsigned char)((u[8] & 0x3f) | 0x80); /* the RFC 4122 variant */
 	uuid_unparse_lower(u, out);
 }
 
@@ -238,7 +240,7 @@ void uuid_new_ordered(char out[37])
 	struct timespec ts;
 	uint64_t ms;
 	uuid_t u;
-	uuid_generate_random(u);
+	uuid_random(u);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	for (int i = 0; i < 6; i++) u[i] = (unsigned char)(ms >> (40 - 8 * i));
