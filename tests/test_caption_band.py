@@ -33,7 +33,7 @@ import pytest
 
 from conftest import FAST_CHANNEL, Root, run
 
-FPS = 10
+FPS = 25
 # Largest mean squared difference, per frame and plane, between final.mp4's
 # caption band and the reference's.  Overlay blends what libass drew on a
 # transparent canvas; the plain filter blends the same bitmaps straight into
@@ -152,7 +152,7 @@ def band_luma(path, w, y, h):
 def frame_ms(n):
     """The time the subtitles filter has libass draw frame n at: (long
     long)(pts * time_base * 1000), in double, with concat's microsecond
-    pts (so frame 1 at 10 fps is drawn at 99 ms)."""
+    pts (so frame 7 at 25 fps is drawn at 279 ms)."""
     return int((n * 1000000 + FPS // 2) // FPS * (1.0 / 1000000) * 1000)
 
 
