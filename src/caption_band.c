@@ -361,6 +361,7 @@ static int srt_line(struct parse *p, const char *l)
 		if (!*l) return srt_end(p);
 		if (strpbrk(l, "<{\\"))
 			return bad(p, "a cue with markup (<...>, {...} or \\), which could move the text");
+		if (strstr(l, " --> ")) return bad(p, "a time line inside a cue's text (a blank line missing?)");
 		if (p->w.lines++) p->w.col = 0;
 		for (; *t; t++) wrap_char(&p->w, (unsigned char)*t);
 		wrap_word(&p->w);

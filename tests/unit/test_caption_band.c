@@ -107,6 +107,7 @@ static void t_refused(void)
 		"1\n00:00:00,302 --> 00:00:01,404\n{\\an8}Why?\n",
 		"1\n00:00:00,302 --> 00:00:01,404\n<font size=\"90\">Why?</font>\n",
 		"1\n",
+		"1\n00:00:00,302 --> 00:00:01,404\nWhy?\n2\n00:00:01,708 --> 00:00:05,065\nThe answer.\n",
 	};
 	long *fr;
 	int lines;
