@@ -41,8 +41,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FILE_MAX (8 << 20) /* a 10-minute karaoke captions.ass is ~0.5 MB */
-#define CHANGES_MAX 4000   /* ~52 KB of expression; the whole graph is one argument (128 KB at most) */
+#define FILE_MAX (8 << 20) /* a 10-minute karaoke captions.ass is ~0.25 MB */
+#define CHANGES_MAX 4000   /* ~56 KB of expression; the whole graph is one argument (128 KiB at most) */
 #define LEAF 8             /* eq() terms summed flat; ffmpeg's parser refuses ~100 */
 #define EVENTS_FORMAT "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text"
 
@@ -237,8 +237,7 @@ static int srt_end(struct parse *p)
 	return 0;
 }
 
-/* A field of up to max characters, all zeros (a margin the event does not
- * override). */
+/* A field of 1 to 4 zeros: a margin the event does not override. */
 static int zero_field(const char *s, size_t n)
 {
 	return n >= 1 && n <= 4 && strspn(s, "0") >= n;
