@@ -28,7 +28,8 @@ SRCS = src/main.c src/cmd_run.c src/cmd_status.c src/cmd_review.c src/cmd_doctor
        src/schema_blob.c src/demo_blob.c src/prompts_blob.c \
        src/recover.c src/broll_gen.c src/avatar_gen.c \
        src/clip_recover.c \
-       src/media_bg.c
+       src/media_bg.c \
+       src/caption_band.c
 HDRS = src/base.h src/http.h src/provider.h src/daemon.h src/youtube.h src/report.h src/fsck.h
 OBJS = $(SRCS:src/%.c=build/obj/%.o)
 ASAN_OBJS = $(SRCS:src/%.c=build/asan/%.o)
@@ -38,7 +39,7 @@ UNIT_TESTS = tests/unit/test_util.bin tests/unit/test_idea.bin tests/unit/test_s
              tests/unit/test_state.bin tests/unit/test_yaml.bin tests/unit/test_http.bin tests/unit/http_probe.bin \
              tests/unit/test_quota.bin tests/unit/test_cadence.bin \
              tests/unit/test_registry.bin tests/unit/test_report.bin tests/unit/test_diff.bin tests/unit/test_words.bin \
-             tests/unit/test_broll_gen.bin
+             tests/unit/test_broll_gen.bin tests/unit/test_caption_band.bin
 UNIT_LIB = $(filter-out build/asan/main.o build/asan/cmd_%.o,$(ASAN_OBJS))
 
 .PHONY: lint format all clean deps readme-images test test-clock check-asan unit demo bench bench-smoke install static test-static \

@@ -175,7 +175,24 @@ static void header(struct sbuf *b, const struct media_frame *f, const struct cap
 		  "Style: Caption,%s,%d,&H00%s,&H00%s,&H00%s,&H80000000,1,0,0,0,100,100,0,0,1,%.1f,0,%d,%d,%d,%d,1\n\n"
 		  "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n",
 		  f->w, f->h, s->font, s->size, s->color + 2, s->color + 2, s->outline + 2, fmax(1, s->size / 16.0),
-		  s->align, f->w / 20, f->w / 20, f->h / 12);
+		  s->align, f->w / 20, f->w / 20, f->h / 12); /* captions_band() tells caption_band.c the same */
+}
+
+/* The geometry header() writes, for caption_band.c: lines between the
+ * left and right margins (w/20 each), at a generous 0.75 em a character
+ * (bold DejaVu Sans averages ~0.6), should libass ever wrap them (WrapStyle
+ * 2: it does not). */
+int captions_band(const cJSON *channel, const struct media_frame *f, struct caption_band *b)
+{
+	struct cap_style s;
+	if (style_get(channel, f, &s) < 0) return -1;
+	b->align = s.align;
+	b->size = s.size;
+	b->margin_v = f->h / 12;
+	b->outline = fmax(1, s.size / 16.0);
+	b->cols = (int)((f->w - 2 * (f->w / 20)) / (0.75 * s.size));
+	snprintf(b->canvas, sizeof b->canvas, "0x%.2s%.2s%.2s", s.outline + 6, s.outline + 4, s.outline + 2);
+	return 0;
 }
 
 int captions_ass_write(const cJSON *channel, const struct media_frame *f, const char *path)

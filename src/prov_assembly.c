@@ -4,9 +4,12 @@
  * One ffmpeg run: one input per segment of timeline.json (its avatar/ or
  * broll/ clip when present, else its b-roll or avatar recipe rendered here,
  * in the same graph (broll_gen.c, avatar_gen.c: generated b-roll and the
- * offline presenter are encoded once, in this encode), else a title card with the channel name and the episode title),
+ * offline presenter are encoded once, in this encode), else a title card
+ * with the channel name and the episode title),
  * each normalised to the frame and to exactly its segment's
- * frames, concatenated, subtitles.srt burned in when video.burn_subtitles,
+ * frames, concatenated, the captions burned in when video.burn_subtitles
+ * (captions.ass, or subtitles.srt for a tall frame; drawn only where they
+ * change and blended in their band, caption_band.c),
  * the narration as AAC 192k (at 128k a synthetic voice's true peak rises
  * 1.6 dB in the codec, past the -1 dBTP ceiling); H.264 yuv420p, +faststart.  Clips may have
  * any length: a longer one is cut, a shorter one fills its segment as
@@ -49,6 +52,7 @@ static char *scratch[S_COUNT];
 #define MAX_DRIFT 0.5
 #define SHORT_SLACK 0.25   /* a clip this much shorter is not "short": it is held */
 #define THUMB_MIN_SEEK 0.2 /* seek no less: a clip of a frame or two has one at 0 */
+#define GRAPH_MAX 120000   /* the graph is one argument: Linux takes 128 KiB at most */
 
 /* providers.assembly options: loudness and the QA report's thresholds and policy (qa.c). */
 /* clang-format off: a table keeps one row per line */
@@ -297,38 +301,87 @@ static void add_segment(const struct assembly *as, const struct media_seg *s, lo
 		  f->w, f->h, f->w, f->h, f->fps, (double)frames / f->fps + 1, frames, input);
 }
 
+/* The subtitles.srt style of add_subtitles() in pixels, for caption_band.c
+ * (libass's script is 384x288 for a subtitles.srt: sizes are in 288ths of
+ * the height, margins are scaled by the larger of the two ratios here, and a
+ * character is taken as 0.75 em wide: a low guess of what a line holds). */
+static void srt_band(const struct media_frame *f, int size, int margin_v, int margin_lr, struct caption_band *b)
+{
+	double y = f->h / 288.0, x = fmax(f->w / 384.0, y);
+	*b = (struct caption_band){ .align = 2,
+				    .size = (int)ceil(size * y),
+				    .margin_v = (int)(margin_v * y),
+				    .outline = 1.2 * y,
+				    .canvas = "0x000000" }; /* ffmpeg's default outline colour */
+	b->cols = (int)((f->w - 2 * margin_lr * x) / (0.75 * size * y));
+}
+
+/* The captions burned in, after the chain so far (the video of frames
+ * frames): subtitles=ARGS drawn where the captions change, in band b
+ * (caption_band.c), else, when that cannot be vouched for (or b is NULL,
+ * err_msg() saying why), the plain filter on every frame. */
+static void burn(struct stage_ctx *ctx, const struct media_frame *f, long frames, const char *file, const char *args,
+		 struct caption_band *b, struct sbuf *g)
+{
+	char *branch = b ? caption_band_graph(file, args, f, frames, "capmain", b) : NULL;
+	if (branch && g->len + strlen(branch) > GRAPH_MAX) {
+		err_set("the graph would be longer than ffmpeg's argument limit");
+		free(branch);
+		branch = NULL;
+	}
+	if (!branch) {
+		stage_log(ctx, "warn", "captions: %s; libass draws them on every frame instead (slower)", err_msg());
+		sb_printf(g, ",subtitles=%s", args);
+		return;
+	}
+	stage_log(ctx, "info", "captions: %s drawn on %zu of %ld frames, blended in rows %d-%d", file, b->drawn, frames,
+		  b->y, b->y + b->h - 1);
+	sb_printf(g, "[capmain];%s", branch);
+	free(branch);
+}
+
 /* Subtitle style scaled for the frame (libass sizes are in 288ths of the
  * height, so a vertical frame needs a smaller number). */
-static void add_subtitles(const struct assembly *as, struct sbuf *g)
+static void add_subtitles(struct stage_ctx *ctx, const struct assembly *as, long frames, struct sbuf *g)
 {
 	int size = as->f.h > as->f.w ? 9 : 16;
 	int tall = as->f.h > as->f.w; /* narrower lines, well inside the frame */
-	char *style, *es;
+	int mv = tall ? 40 : 18, mlr = tall ? 24 : 10;
+	struct caption_band b;
+	char *style, *es, *args;
 
 	if (as->ass && !tall) { /* captions.ass carries its own style, laid out for the wide frame */
-		sb_puts(g, ",subtitles=filename=captions.ass");
+		int known = captions_band(ctx->channel, &as->f, &b) == 0;
+		burn(ctx, &as->f, frames, "captions.ass", "filename=captions.ass", known ? &b : NULL, g);
 		return;
 	}
 	style = xasprintf("FontName=DejaVu Sans,FontSize=%d,Outline=1.2,Shadow=0,MarginV=%d,MarginL=%d,MarginR=%d",
-			  size, tall ? 40 : 18, tall ? 24 : 10, tall ? 24 : 10);
+			  size, mv, mlr, mlr);
 	es = media_filter_escape(style);
-	sb_printf(g, ",subtitles=filename=subtitles.srt:force_style=%s", es);
+	args = xasprintf("filename=subtitles.srt:force_style=%s", es);
+	srt_band(&as->f, size, mv, mlr, &b);
+	burn(ctx, &as->f, frames, "subtitles.srt", args, &b, g);
+	free(args);
 	free(es);
 	free(style);
 }
 
 /* qa: also the picture's QA detectors (qa_video_chain), on a copy of what
  * is encoded, to [qb] and [qf]: the finished video is not decoded again. */
-static void build_graph(const struct assembly *as, struct media_argv *a, struct sbuf *g, int *audio_input, int qa)
+static void build_graph(struct stage_ctx *ctx, const struct assembly *as, struct media_argv *a, struct sbuf *g,
+			int *audio_input, int qa)
 {
 	int n = 0;
+	long total = 0;
 	for (size_t i = 0; i < as->t.n; i++) {
 		long frames = media_seg_frames(&as->t.seg[i], as->f.fps);
-		if (frames > 0) add_segment(as, &as->t.seg[i], frames, n++, a, g);
+		if (frames <= 0) continue;
+		add_segment(as, &as->t.seg[i], frames, n++, a, g);
+		total += frames;
 	}
 	for (int i = 0; i < n; i++) sb_printf(g, "[v%d]", i);
 	sb_printf(g, "concat=n=%d:v=1:a=0", n);
-	if (as->f.burn && nonempty_file("subtitles.srt")) add_subtitles(as, g);
+	if (as->f.burn && nonempty_file("subtitles.srt")) add_subtitles(ctx, as, total, g);
 	sb_puts(g, qa ? ",format=yuv420p,split=2[out][qa];" : ",format=yuv420p[out]");
 	if (qa) {
 		char *chain = qa_video_chain("qa", "qb", "qf", QA_FILES);
@@ -350,7 +403,7 @@ static enum stage_rc encode(struct stage_ctx *ctx, const struct assembly *as, co
 	char *amap = NULL;
 
 	media_argv_words(&a, "ffmpeg -nostdin -hide_banner -loglevel error -y");
-	build_graph(as, &a, &g, &audio_input, cut <= 0);
+	build_graph(ctx, as, &a, &g, &audio_input, cut <= 0);
 	/* the narration, normalised when pass one measured it, is [narr] */
 	sb_printf(&g, ";[%d:a]%s[narr]", audio_input, as->loudnorm ? as->loudnorm : "anull");
 	media_argv_opt(&a, "-i", "%s", as->audio);

@@ -521,6 +521,35 @@ MUST_USE int captions_ass_write(const cJSON *channel, const struct media_frame *
 /* The channel's captions options, checked when it loads: -1 + err_set. */
 MUST_USE int captions_check(const cJSON *channel);
 
+/* ---- caption_band.c: captions drawn only where they change ------------- */
+/* Where burned captions can appear, in pixels of the frame.  In: the style
+ * (captions_band(), or assembly's for subtitles.srt); out: the band and
+ * what was found, from caption_band_graph(). */
+struct caption_band {
+	int align, size, margin_v; /* ASS numpad alignment (2 bottom, 5 middle, 8 top); line height; margin */
+	double outline;
+	int cols;        /* characters a line holds, a low guess, for the cues libass wraps */
+	char canvas[16]; /* 0xRRGGBB: the outline colour (the canvas libass draws on) */
+	int y, h, lines; /* out: the band; the most lines a cue takes */
+	size_t drawn;    /* out: the frames libass draws */
+};
+/* The style of captions.ass as captions_ass_write() writes it for f: -1 + err_set. */
+MUST_USE int captions_band(const cJSON *channel, const struct media_frame *f, struct caption_band *b);
+/* The caption branch of the assembly graph, from the video [in] of frames
+ * frames to overlay's output (the chain goes on after it): "subtitles=ARGS"
+ * drawn on only the frames where FILE (captions.ass or subtitles.srt)
+ * changes, blended in its band.  NULL + err_set saying why the plain
+ * subtitles filter must be used instead. */
+MUST_USE char *caption_band_graph(const char *file, const char *args, const struct media_frame *f, long frames,
+				  const char *in, struct caption_band *b);
+/* The frames where what file shows changes, sorted, frame 0 first (*out,
+ * malloc'd), and the most lines one cue takes (cols: characters a wrapped
+ * line holds): their count, or -1 + err_set naming the file, line and problem. */
+MUST_USE long caption_band_changes(const char *file, const struct media_frame *f, long frames, int cols, long **out,
+				   int *lines);
+/* The first frame libass draws at time ms or later, as the subtitles filter asks it. */
+MUST_USE long caption_band_frame(long long ms, int fps);
+
 /* ---- tts_offline.c: the audio stage of the offline voices --------------- */
 struct tts_words { /* an engine's word times, in seconds of its own audio */
 	double *t0, *t1;
