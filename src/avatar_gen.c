@@ -127,15 +127,21 @@ int avatar_recipe_save(const char *path, enum avatar_motion m)
 	return rc;
 }
 
+/* The motion named, or -1. */
+int avatar_motion_parse(const char *name)
+{
+	for (int i = 0; i < AVATAR_MOTIONS; i++)
+		if (!strcmp(name, avatar_motion_names[i])) return i;
+	return -1;
+}
+
 int avatar_recipe_load(const char *path, enum avatar_motion *m)
 {
 	cJSON *j = json_load_file(path, RECIPE_MAX);
-	const char *name = json_str(j, "motion", "");
-	int rc = -1;
+	int i = j ? avatar_motion_parse(json_str(j, "motion", "")) : -1;
 
-	for (int i = 0; j && i < AVATAR_MOTIONS; i++)
-		if (!strcmp(name, avatar_motion_names[i])) *m = i, rc = 0;
-	if (j && rc < 0) rc = err_set("%s is not an avatar recipe (motion voice, zoom or static)", path);
 	cJSON_Delete(j);
-	return rc;
+	if (i >= 0) *m = i;
+	if (!j) return -1;
+	return i < 0 ? err_set("%s is not an avatar recipe (motion voice, zoom or static)", path) : 0;
 }

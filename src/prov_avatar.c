@@ -43,10 +43,8 @@ enum stage_rc prov_avatar_none(struct stage_ctx *ctx)
 
 static enum avatar_motion motion_of(struct stage_ctx *ctx)
 {
-	const char *m = stage_opt_str(ctx, "motion");
-	for (int i = 0; i < AVATAR_MOTIONS; i++)
-		if (!strcmp(m, avatar_motion_names[i])) return i;
-	return AVATAR_VOICE; /* the option is checked against voice|zoom|static when the channel loads */
+	int m = avatar_motion_parse(stage_opt_str(ctx, "motion"));
+	return m < 0 ? AVATAR_VOICE : m; /* the option is checked against voice|zoom|static when the channel loads */
 }
 
 /* The channel's picture fitted once, for every segment (avatar_gen.c). */

@@ -318,6 +318,7 @@ enum avatar_motion { AVATAR_VOICE, AVATAR_ZOOM, AVATAR_STATIC, AVATAR_MOTIONS };
 #define AVATAR_STILL "avatar/still.png" /* the channel's picture, fitted by the avatar stage */
 extern const char *const avatar_motion_names[AVATAR_MOTIONS + 1];
 MUST_USE char *avatar_recipe_path(int index);
+MUST_USE int avatar_motion_parse(const char *name); /* -1: not a motion */
 MUST_USE char *avatar_fit_filter(const struct media_frame *f, enum avatar_motion m);
 MUST_USE char *avatar_gen_filter(const struct media_frame *f, enum avatar_motion m, const struct media_seg *s,
 				 long frames, int input, const char *audio);
