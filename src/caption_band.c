@@ -26,11 +26,12 @@
  *   luma offset in ffmpeg 5.1.)
  * - overlay: the caption frames are moved half a frame earlier, so each
  *   video frame takes the caption frame of its own time, whichever way
- *   either timestamp was rounded.  They are made one a frame again (fps
- *   repeats a frame by reference) first: with a sparse second input,
- *   overlay's framesync holds the video's frames until the next caption
- *   frame comes, and the allocations cost the demo ~1 s of page faults
- *   (and no longer than the video: overlay would add a frame).
+ *   either timestamp was rounded.  They are made one a frame again first
+ *   (fps repeats a frame by reference; trimmed to the video's length, or
+ *   overlay would add a frame): with a sparse second input, overlay's
+ *   framesync holds the video's frames until the next caption frame comes
+ *   (the demo's encode: 1 s more CPU).  framesync still copies each video
+ *   frame outside ffmpeg's pools: see malloc_keep() in prov_assembly.c.
  *
  * The file is read strictly, because the speed-up is only right for what
  * this file understands: any line it does not know, a time not in the
