@@ -26,7 +26,12 @@
  *   luma offset in ffmpeg 5.1.)
  * - overlay: the caption frames are moved half a frame earlier, so each
  *   video frame takes the caption frame of its own time, whichever way
- *   either timestamp was rounded.
+ *   either timestamp was rounded.  They are made one a frame again first
+ *   (fps repeats a frame by reference; trimmed to the video's length, or
+ *   overlay would add a frame): with a sparse second input, overlay's
+ *   framesync holds the video's frames until the next caption frame comes
+ *   (the demo's encode: 1 s more CPU).  framesync still copies each video
+ *   frame outside ffmpeg's pools: see malloc_keep() in prov_assembly.c.
  *
  * The file is read strictly, because the speed-up is only right for what
  * this file understands: any line it does not know, a time not in the
@@ -482,10 +487,10 @@ char *caption_band_graph(const char *file, const char *args, const struct media_
 	band_span(f, b);
 	b->drawn = (size_t)n;
 	g = xasprintf("color=c=%s@0:s=%dx%d:r=%d:d=%.6f,format=yuva420p,select='%s',settb=AVTB,"
-		      "subtitles=%s:alpha=1,crop=%d:%d:0:%d,setpts=PTS-%d[capband];"
+		      "subtitles=%s:alpha=1,crop=%d:%d:0:%d,fps=%d,trim=end_frame=%ld,settb=AVTB,setpts=PTS-%d[capband];"
 		      "[%s][capband]overlay=0:%d:eof_action=repeat:format=yuv420",
-		      b->canvas, f->w, f->h, f->fps, (frames + 0.5) / f->fps, sel.s, args, f->w, b->h, b->y,
-		      500000 / f->fps, in, b->y);
+		      b->canvas, f->w, f->h, f->fps, (frames + 0.5) / f->fps, sel.s, args, f->w, b->h, b->y, f->fps,
+		      frames, 500000 / f->fps, in, b->y);
 	sb_free(&sel);
 	return g;
 }

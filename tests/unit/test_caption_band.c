@@ -183,7 +183,7 @@ static void t_graph(void)
 		   b.y <= 1080 - 90 - 2 * 77 - 5,
 	   "the band holds two lines above the margin: rows %d-%d", b.y, b.y + b.h - 1);
 	ok(g && strstr(g, "subtitles=filename=c.ass:alpha=1,crop=1920:") && strstr(g, "[in][capband]overlay=0:") &&
-		   strstr(g, "setpts=PTS-20000"),
+		   strstr(g, ",fps=25,trim=end_frame=200000,settb=AVTB,setpts=PTS-20000[capband]"),
 	   "libass draws on the canvas, overlay blends the band: %.200s", g ? g + strlen(g) - 200 : "");
 	free(g);
 	sb_printf(&s, "Dialogue: 0,0:59:58.20,0:59:58.60,Caption,,0,0,0,,one too many\n");
