@@ -153,6 +153,7 @@ MUST_USE int fsio_open_regular(const char *path, struct stat *st, const char *wh
 MUST_USE char *fsio_read(const char *path, size_t max, size_t *len_out);
 struct stat;
 MUST_USE char *fsio_read_st(const char *path, size_t max, size_t *len_out, struct stat *st);
+MUST_USE char *fsio_read_fd(int fd, const struct stat *st, const char *path, size_t max, size_t *len_out);
 MUST_USE int fsio_exists(const char *path);
 MUST_USE int fsio_is_dir(const char *path);
 MUST_USE int fsio_set_mtime(const char *path, double t);

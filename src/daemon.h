@@ -70,6 +70,8 @@ MUST_USE char *episode_dir(const char *root, const char *channel, const char *id
 MUST_USE int spool_init_dirs(const char *root);
 MUST_USE char *spool_path(const char *root, const char *dir, const char *name);
 MUST_USE int spool_write_ticket(const char *root, const struct episode *e);
+/* The first ticket of an episode just born: written without a search. */
+MUST_USE int spool_write_new_ticket(const char *root, const struct episode *e);
 /* Put the ticket where the database says it belongs; find it wherever it is. */
 MUST_USE int spool_sync_ticket(const char *root, const struct episode *e);
 /* The note beside a ticket in held/ (<ticket>.reason) or failed/ (<ticket>.error). */

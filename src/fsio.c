@@ -322,11 +322,17 @@ char *fsio_read(const char *path, size_t max, size_t *len_out)
 /* fsio_read, and *st the status of the file the bytes came from. */
 char *fsio_read_st(const char *path, size_t max, size_t *len_out, struct stat *stp)
 {
-	struct stat st;
+	int fd = fsio_open_regular(path, stp, "", "only regular files are read");
+	return fd < 0 ? NULL : fsio_read_fd(fd, stp, path, max, len_out);
+}
+
+/* The whole of a file fsio_open_regular opened (st: its status), which it
+ * closes; path names it in errors. */
+char *fsio_read_fd(int fd, const struct stat *stp, const char *path, size_t max, size_t *len_out)
+{
+	struct stat st = *stp;
 	char *buf;
 	size_t got = 0;
-	int fd = fsio_open_regular(path, &st, "", "only regular files are read");
-	if (fd < 0) return NULL;
 	if ((size_t)st.st_size > max) {
 		close(fd);
 		err_set("%s is %lld bytes, more than the limit of %zu", path, (long long)st.st_size, max);
@@ -347,7 +353,6 @@ char *fsio_read_st(const char *path, size_t max, size_t *len_out, struct stat *s
 	}
 	buf[got] = 0;
 	if (len_out) *len_out = got;
-	*stp = st;
 	return buf;
 }
 

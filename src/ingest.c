@@ -165,14 +165,17 @@ struct seen {
 	char *raw;
 	size_t len;
 	struct stat st;
+	int fresh;
 };
 
 /* An accepted idea between its commit and ingest_done = 1; seen: what the
- * group commit read (NULL when finishing after a crash). */
+ * group commit read (NULL when finishing after a crash); fresh: its row was
+ * inserted by this process's last commit, so it has no ticket anywhere yet. */
 struct pend {
 	struct episode e;
 	char *name, *hash, *idea, *src;
 	const struct seen *seen;
+	int fresh;
 };
 
 static void pend_free(struct pend *p)
@@ -238,8 +241,8 @@ static int src_is_ours(const struct pend *p)
 static int finish_idea_json(const struct pend *p)
 {
 	char *idea_path = xasprintf("%s/idea.json", p->e.dir);
-	int rc = fsio_mkdirs(p->e.dir), ours = rc == 0 && src_is_ours(p);
-	if (rc == 0 && (ours || !fsio_exists(idea_path))) {
+	int rc = 0, ours = src_is_ours(p); /* finish_ticket made the folder */
+	if (ours || !fsio_exists(idea_path)) {
 		size_t len = p->seen ? p->seen->len : 0;
 		char *raw = !ours ? NULL : p->seen ? p->seen->raw : fsio_read(p->src, IDEA_MAX_BYTES, &len);
 		rc = raw ? fsio_write_atomic(idea_path, raw, len) : fsio_write_atomic_str(idea_path, p->idea);
@@ -256,7 +259,7 @@ static int finish_idea_json(const struct pend *p)
 static int finish_ticket(sqlite3 *db, struct config *c, const struct pend *p)
 {
 	if (fsio_mkdirs(p->e.dir) < 0 || repurpose_copy(db, c, &p->e, p->idea) < 0) return -1;
-	return spool_sync_ticket(c->root, &p->e);
+	return p->fresh ? spool_write_new_ticket(c->root, &p->e) : spool_sync_ticket(c->root, &p->e);
 }
 
 /* The incoming file goes, once idea.json (the user's bytes) is durable. */
@@ -291,11 +294,12 @@ static int mark_done(sqlite3 *db, char (*ids)[37], const int *ok, int n)
 }
 
 /* Second half of an ingest; safe to repeat. */
-static int finish_ingest(sqlite3 *db, struct config *c, const char *id)
+static int finish_ingest(sqlite3 *db, struct config *c, const char *id, int fresh)
 {
 	struct pend p;
 	int rc;
 	if (pend_load(db, c, id, &p) < 0) return -1;
+	p.fresh = fresh;
 	rc = finish_ticket(db, c, &p);
 	db_checkpoint_hold(0); /* the ticket is out: a checkpoint may run beside the rest */
 	if (rc == 0 && (finish_idea_json(&p) < 0 || finish_source(&p) < 0)) rc = -1;
@@ -338,9 +342,10 @@ static int followed(sqlite3 *db, struct config *c, const struct channel *ch, con
 	return rc;
 }
 
-/* The episode rows of an idea, inside the caller's transaction: 1 and id
- * filled when there is an episode to finish (new or pending), 0 when the
- * idea was rejected (unknown channel, duplicate), -1 on error. */
+/* The episode rows of an idea, inside the caller's transaction, with id
+ * filled when there is an episode to finish: 2 when its row is new, 1 when
+ * it was pending from before a crash; 0 when the idea was rejected (unknown
+ * channel, duplicate), -1 on error. */
 static int admit_idea(sqlite3 *db, struct config *c, const char *name, struct idea *idea, char id[37])
 {
 	struct channel *ch = config_channel(c, idea->channel);
@@ -361,7 +366,7 @@ static int admit_idea(sqlite3 *db, struct config *c, const char *name, struct id
 	if (repurpose_check(db, c, ch, idea->json, &start) < 0) return reject_error(c, name, "") < 0 ? -1 : 0;
 	uuid_new(id);
 	make_ticket(ch->id, idea->topic, id, ticket, sizeof ticket);
-	return insert_rows(db, c, ch, idea, name, hash, id, ticket, *follows ? follows : NULL, start) < 0 ? -1 : 1;
+	return insert_rows(db, c, ch, idea, name, hash, id, ticket, *follows ? follows : NULL, start) < 0 ? -1 : 2;
 }
 
 static int accept_idea(sqlite3 *db, struct config *c, const char *name, struct idea *idea)
@@ -375,7 +380,7 @@ static int accept_idea(sqlite3 *db, struct config *c, const char *name, struct i
 		db_rollback(db);
 		rc = -1;
 	} else if (rc > 0) {
-		rc = finish_ingest(db, c, id);
+		rc = finish_ingest(db, c, id, rc == 2);
 	}
 	db_checkpoint_hold(0);
 	return rc;
@@ -421,8 +426,10 @@ int ingest_file(sqlite3 *db, struct config *c, const char *name)
 }
 
 /* Group commit, step 1: every idea's rows in one transaction (one fsync of
- * the database).  Returns how many episodes there are to finish. */
-static int admit_batch(sqlite3 *db, struct config *c, char **names, int n, struct seen *seen)
+ * the database), and what finishing each needs read back in it (p; one
+ * that could not be read has no name).  Returns how many episodes there
+ * are to finish. */
+static int admit_batch(sqlite3 *db, struct config *c, char **names, int n, struct seen *seen, struct pend *p)
 {
 	int k = 0;
 	if (db_begin(db) < 0) return -1;
@@ -437,32 +444,38 @@ static int admit_batch(sqlite3 *db, struct config *c, char **names, int n, struc
 			db_rollback(db);
 			return -1;
 		}
+		seen[k].fresh = rc == 2;
 		for (int j = 0; rc > 0 && j < k; j++) /* one file, two events (written, then renamed) */
 			if (!strcmp(seen[j].id, seen[k].id)) rc = 0;
 		if (rc == 0) {
 			free(seen[k].raw);
 			seen[k].raw = NULL;
 		}
-		k += rc;
+		k += rc > 0;
 	}
-	return db_commit(db) < 0 ? (db_rollback(db), -1) : k;
+	for (int j = 0; j < k; j++)
+		if (pend_load(db, c, seen[j].id, &p[j]) == 0) {
+			p[j].seen = &seen[j];
+			p[j].fresh = seen[j].fresh;
+		}
+	if (db_commit(db) == 0) return k;
+	db_rollback(db);
+	for (int j = 0; j < k; j++) pend_free(&p[j]);
+	return -1;
 }
 
 /* Step 2: the ticket and idea.json of each, made durable together; then
  * the removal of the incoming files, durable together; then ingest_done of
  * all in one transaction.  The same order per idea as finish_ingest, so a
  * crash anywhere is finished by ingest_finish_pending. */
-static int finish_batch(sqlite3 *db, struct config *c, const struct seen *seen, int n)
+static int finish_batch(sqlite3 *db, struct config *c, const struct seen *seen, struct pend *p, int n)
 {
-	struct pend *p = xcalloc((size_t)n + 1, sizeof *p);
 	int *ok = xcalloc((size_t)n + 1, sizeof *ok), rc;
 	char(*ids)[37] = xcalloc((size_t)n + 1, sizeof *ids);
 	fsio_defer_begin();
 	for (int i = 0; i < n; i++) {
 		snprintf(ids[i], sizeof ids[i], "%s", seen[i].id);
-		ok[i] = pend_load(db, c, ids[i], &p[i]) == 0;
-		p[i].seen = &seen[i];
-		ok[i] = ok[i] && finish_ticket(db, c, &p[i]) == 0 && finish_idea_json(&p[i]) == 0;
+		ok[i] = p[i].name && finish_ticket(db, c, &p[i]) == 0 && finish_idea_json(&p[i]) == 0;
 	}
 	rc = fsio_defer_end(c->root);
 	fsio_defer_begin();
@@ -475,7 +488,6 @@ static int finish_batch(sqlite3 *db, struct config *c, const struct seen *seen, 
 	}
 	if (rc == 0 && n > 1)
 		log_info(NULL, NULL, "ingest.group", "%d ideas accepted together (one commit, two syncs)", n);
-	free(p);
 	free(ok);
 	free(ids);
 	return rc;
@@ -488,12 +500,14 @@ static int finish_batch(sqlite3 *db, struct config *c, const struct seen *seen, 
 static int ingest_group(sqlite3 *db, struct config *c, char **names, int n)
 {
 	struct seen *seen = xcalloc((size_t)n + 1, sizeof *seen);
-	int k = n > 1 ? admit_batch(db, c, names, n, seen) : -1, failed = 0;
-	if (k > 0 && finish_batch(db, c, seen, k) < 0)
+	struct pend *p = xcalloc((size_t)n + 1, sizeof *p);
+	int k = n > 1 ? admit_batch(db, c, names, n, seen, p) : -1, failed = 0;
+	if (k > 0 && finish_batch(db, c, seen, p, k) < 0)
 		log_error(NULL, NULL, "ingest.error", "finishing %d ideas: %s (finished at the next start)", k,
 			  err_msg());
 	for (int i = 0; i < n; i++) free(seen[i].raw);
 	free(seen);
+	free(p);
 	if (k >= 0) return 0;
 	for (int i = 0; i < n; i++)
 		if (ingest_file(db, c, names[i]) < 0) {
@@ -537,7 +551,7 @@ int ingest_finish_pending(sqlite3 *db, struct config *c)
 	}
 	sqlite3_finalize(st);
 	for (size_t i = 0; i < n; i++) {
-		if (finish_ingest(db, c, ids[i]) < 0) log_error(ids[i], NULL, "ingest.finish", "%s", err_msg());
+		if (finish_ingest(db, c, ids[i], 0) < 0) log_error(ids[i], NULL, "ingest.finish", "%s", err_msg());
 		free(ids[i]);
 	}
 	free(ids);

@@ -80,6 +80,19 @@ int spool_write_ticket(const char *root, const struct episode *e)
 	return rc;
 }
 
+/* The first ticket of an episode born in this process's last commit: no
+ * folder can hold it yet and no note belongs to it (it starts at a stage),
+ * so the search spool_sync_ticket makes after a crash (16 lookups) is
+ * skipped; a burst of ideas writes one such ticket each. */
+int spool_write_new_ticket(const char *root, const struct episode *e)
+{
+	char *p = spool_path(root, e->location, e->ticket), *s = ticket_json(e);
+	int rc = fsio_write_atomic_str(p, s);
+	free(p);
+	free(s);
+	return rc;
+}
+
 static void drop_sidecar(const char *root, const char *dir, const char *ticket, const char *ext)
 {
 	char *name = xasprintf("%s.%s", ticket, ext), *p = spool_path(root, dir, name);
