@@ -213,6 +213,36 @@ int fsio_write_atomic_str(const char *path, const char *s)
 	return fsio_write_atomic(path, s, strlen(s));
 }
 
+/* Only a file that is still the one read (same inode, size and mtime; the
+ * link itself changes its ctime), ours, and named nowhere else is taken. */
+static int link_is_want(const struct stat *got, const struct stat *want)
+{
+	return got->st_dev == want->st_dev && got->st_ino == want->st_ino && got->st_size == want->st_size &&
+		got->st_mtim.tv_sec == want->st_mtim.tv_sec && got->st_mtim.tv_nsec == want->st_mtim.tv_nsec &&
+		got->st_nlink == 2 && got->st_uid == geteuid() && S_ISREG(got->st_mode);
+}
+
+int fsio_link_commit(const char *src, const char *final, const struct stat *want, struct stat *got)
+{
+	char *tmp;
+	int rc, fd = -1;
+	if (want->st_nlink != 1 || want->st_uid != geteuid()) return 0; /* tried, a link would change its ctime */
+	tmp = fsio_tmp_name(final);
+	if (link(src, tmp) < 0) {
+		free(tmp);
+		return 0; /* gone, another file system, not allowed: the caller copies */
+	}
+	if (lstat(tmp, got) < 0 || !link_is_want(got, want) ||
+	    (!deferred && (fd = open(tmp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0)) {
+		(void)!fsio_discard(tmp); /* only a second name: the file stays at src */
+		free(tmp);
+		return 0;
+	}
+	rc = fsio_commit(fd, tmp, final, FSIO_REPLACE);
+	free(tmp);
+	return rc < 0 ? -1 : 1;
+}
+
 int fsio_move(const char *from, const char *to)
 {
 	char *d1, *d2;

@@ -121,6 +121,34 @@ def test_ideas_dropped_while_down_are_ingested_at_start(root):
     root.stop()
 
 
+def test_a_group_keeps_the_dropped_file_itself_as_idea_json(root):
+    """Ideas accepted together: idea.json is the dropped file under a second
+    name (no inode made or freed per idea), unless another name of it
+    exists, which then keeps the file and idea.json is a copy."""
+    inode = {}
+    for n in ("a", "b", "c"):
+        root.drop(dict(GOOD, topic=f"Group {n}"), f"{n}.json")
+        inode[n] = (root.path / "spool" / "incoming" / f"{n}.json").stat().st_ino
+    other = root.path / "b-elsewhere.json"
+    os.link(root.path / "spool" / "incoming" / "b.json", other)
+    b_bytes = other.read_bytes()
+    root.start()
+    wait_for(lambda: len(root.q("SELECT id FROM episodes WHERE ingest_done = 1")) == 3, what="3 episodes")
+    root.stop()
+    assert root.spool("incoming") == []
+    for row in root.q("SELECT id, source_name FROM episodes"):
+        n = row["source_name"][0]
+        idea = root.episode_dir(row["id"]) / "idea.json"
+        assert json.loads(idea.read_bytes())["topic"] == f"Group {n}"
+        assert idea.stat().st_nlink == 1, f"{idea}: a name left in incoming/"
+        if n == "b":
+            assert idea.stat().st_ino != inode["b"], "a file with another name was taken, not copied"
+            assert other.read_bytes() == b_bytes and other.stat().st_nlink == 1
+        else:
+            assert idea.stat().st_ino == inode[n], f"{n}.json was copied, not kept as idea.json"
+    assert "ingest.group" in root.log.read_text()
+
+
 def test_second_daemon_refused(root):
     root.start()
     p = subprocess.run([BIN, "-C", str(root.path), "run"], capture_output=True, text=True, timeout=30)
