@@ -36,7 +36,13 @@ char *broll_recipe_path(int index)
 	return xasprintf("broll/seg-%02d.json", index);
 }
 
-/* A lavfi source at a quarter of the frame (cheap), and how to enlarge it. */
+/* A lavfi source at a quarter of the frame (cheap), and how to enlarge it.
+ * It moves at half the video's frame rate (assembly's fps repeats each
+ * frame): these slow backgrounds look the same, their chain (enlarging,
+ * the description, the box) runs for half the frames, and x264 codes a
+ * repeated frame as skipped blocks.  Gradients turn and the Mandelbrot
+ * zoom advances per frame, so their speed is doubled to keep it per
+ * second; life and the automaton simply evolve at half the pace. */
 char *broll_gen_source(const struct media_frame *f, const struct broll_recipe *r, const char **scale)
 {
 	int w = f->w / 4 & ~1, h = f->h / 4 & ~1;
@@ -45,15 +51,17 @@ char *broll_gen_source(const struct media_frame *f, const struct broll_recipe *r
 	*scale = r->kind >= 2 ? "neighbor" : "bilinear";
 	switch (r->kind) {
 	case 0:
-		return xasprintf("gradients=s=%dx%d:r=%d:c0=0x%06x:c1=0x%06x:speed=0.015:seed=%u", w, h, f->fps, c0, c1,
-				 seed);
-	case 1: return xasprintf("mandelbrot=s=%dx%d:r=%d:start_scale=%g", w, h, f->fps, 2.0 + (seed % 100) / 50.0);
+		return xasprintf("gradients=s=%dx%d:r=%d/2:c0=0x%06x:c1=0x%06x:speed=0.03:seed=%u", w, h, f->fps, c0,
+				 c1, seed);
+	case 1:
+		return xasprintf("mandelbrot=s=%dx%d:r=%d/2:start_scale=%g:end_pts=200", w, h, f->fps,
+				 2.0 + (seed % 100) / 50.0);
 	case 2:
-		return xasprintf("life=s=%dx%d:r=%d:mold=10:ratio=0.15:seed=%u:"
+		return xasprintf("life=s=%dx%d:r=%d/2:mold=10:ratio=0.15:seed=%u:"
 				 "life_color=0x%06x:death_color=0x%06x:mold_color=0x101830",
 				 w / 2, h / 2, f->fps, seed, c1, c0);
 	default:
-		return xasprintf("cellauto=s=%dx%d:r=%d:rule=%d:random_fill_ratio=0.5:"
+		return xasprintf("cellauto=s=%dx%d:r=%d/2:rule=%d:random_fill_ratio=0.5:"
 				 "seed=%u:scroll=1",
 				 w / 2, h / 2, f->fps, (int[]){ 30, 90, 110, 150, 182 }[seed % 5], seed);
 	}

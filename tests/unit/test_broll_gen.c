@@ -28,7 +28,7 @@ static void t_round_trip(void)
 	ok(broll_recipe_save("r.json", &w) == 0 && broll_recipe_load("r.json", &r) == 0, "saved and loaded");
 	ok(r.kind == 2 && r.seed == 4000000000u && !strcmp(r.text, w.text), "the same kind, seed and text");
 	src = broll_gen_source(&frame, &r, &scale);
-	ok(!strncmp(src, "life=s=240x135:r=25:", 20) && !strcmp(scale, "neighbor"), "life at an eighth: %s", src);
+	ok(!strncmp(src, "life=s=240x135:r=25/2:", 22) && !strcmp(scale, "neighbor"), "life at an eighth: %s", src);
 	filter = broll_gen_filter(&frame, scale, "/f.ttf", "t.txt");
 	ok(strstr(filter, "drawbox=c=black@0.25:t=fill,scale=1920:1080:flags=neighbor") != NULL,
 	   "darkened before it is enlarged: %s", filter);
