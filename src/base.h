@@ -140,11 +140,10 @@ MUST_USE int fsio_write_all(int fd, const void *data, size_t len); /* -1 with er
 MUST_USE int fsio_write_atomic(const char *path, const void *data, size_t len);
 MUST_USE int fsio_write_atomic_str(const char *path, const char *s);
 /* final becomes a second name of the file at src, through the durable
- * commit (its data synced too), when that is still the file want describes
- * and no third name has it: 1 done (*got: its status once linked), 0 not
- * taken (the
- * caller copies the bytes instead), -1 failed.  No inode is made, and
- * removing src afterwards frees none. */
+ * commit (its data synced too), when that is still the file want describes,
+ * ours, with no other name: 1 done (*got: its status once linked), 0 not
+ * taken (the caller copies the bytes instead), -1 failed.  No inode is
+ * made, and removing src afterwards frees none. */
 struct stat;
 MUST_USE int fsio_link_commit(const char *src, const char *final, const struct stat *want, struct stat *got);
 MUST_USE long long fsio_copy(const char *from, const char *to, int flags, struct hash *h);

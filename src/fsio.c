@@ -358,25 +358,24 @@ char *fsio_read_st(const char *path, size_t max, size_t *len_out, struct stat *s
 
 /* The whole of a file fsio_open_regular opened (st: its status), which it
  * closes; path names it in errors. */
-char *fsio_read_fd(int fd, const struct stat *stp, const char *path, size_t max, size_t *len_out)
+char *fsio_read_fd(int fd, const struct stat *st, const char *path, size_t max, size_t *len_out)
 {
-	struct stat st = *stp;
 	char *buf;
 	size_t got = 0;
-	if ((size_t)st.st_size > max) {
+	if ((size_t)st->st_size > max) {
 		close(fd);
-		err_set("%s is %lld bytes, more than the limit of %zu", path, (long long)st.st_size, max);
+		err_set("%s is %lld bytes, more than the limit of %zu", path, (long long)st->st_size, max);
 		return NULL;
 	}
-	buf = xmalloc((size_t)st.st_size + 1);
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+	buf = xmalloc((size_t)st->st_size + 1);
+	while (got < (size_t)st->st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st->st_size - got);
 		if (n < 0 && errno == EINTR) continue;
 		if (n <= 0) break;
 		got += (size_t)n;
 	}
 	close(fd);
-	if (got != (size_t)st.st_size) {
+	if (got != (size_t)st->st_size) {
 		free(buf);
 		err_set("%s changed size while being read", path);
 		return NULL;

@@ -67,17 +67,24 @@ static char *ticket_json(const struct episode *e)
 	return s;
 }
 
-/* Rewrites only when the content changed, so the mtime (the retry schedule)
- * survives a restart's reconciliation. */
-int spool_write_ticket(const char *root, const struct episode *e)
+/* The ticket where e->location says; fresh: it cannot exist yet, so it is
+ * not read first. */
+static int write_ticket(const char *root, const struct episode *e, int fresh)
 {
 	char *p = spool_path(root, e->location, e->ticket), *s = ticket_json(e);
-	char *old = fsio_read(p, 1 << 20, NULL);
+	char *old = fresh ? NULL : fsio_read(p, 1 << 20, NULL);
 	int rc = old && strcmp(old, s) == 0 ? 0 : fsio_write_atomic_str(p, s);
 	free(old);
 	free(p);
 	free(s);
 	return rc;
+}
+
+/* Rewrites only when the content changed, so the mtime (the retry schedule)
+ * survives a restart's reconciliation. */
+int spool_write_ticket(const char *root, const struct episode *e)
+{
+	return write_ticket(root, e, 0);
 }
 
 /* The first ticket of an episode born in this process's last commit: no
@@ -86,11 +93,7 @@ int spool_write_ticket(const char *root, const struct episode *e)
  * skipped; a burst of ideas writes one such ticket each. */
 int spool_write_new_ticket(const char *root, const struct episode *e)
 {
-	char *p = spool_path(root, e->location, e->ticket), *s = ticket_json(e);
-	int rc = fsio_write_atomic_str(p, s);
-	free(p);
-	free(s);
-	return rc;
+	return write_ticket(root, e, 1);
 }
 
 static void drop_sidecar(const char *root, const char *dir, const char *ticket, const char *ext)

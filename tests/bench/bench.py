@@ -561,7 +561,7 @@ class Bench:
         return statistics.median(asm), statistics.median(ref), statistics.median(own) if own else None
 
     def rerun_assembly(self, r, video, i):
-        [(ep,)] = sqlite3.connect(f"file:{r / 'acog.db'}?mode=ro", uri=True).execute("SELECT id FROM episodes")
+        ep = self.count(r, "SELECT id FROM episodes")
         Path(video).unlink()
         subprocess.run([self.bin, "-C", str(r), "reject", ep, "--by", "bench", "--reason", f"bench run {i + 1}",
                         "--to", "assembly"], check=True, capture_output=True)
