@@ -24,6 +24,8 @@
  *                   not known yet (in flight, or ended ambiguously)
  *   seg-NN_asset    HeyGen: the uploaded narration's asset id
  *   seg-NN_retried  Runway: a task id given up after INTERNAL.BAD_OUTPUT
+ *   seg-NN_offline  the "sent" time of a request in doubt whose segment was
+ *                   rendered offline instead (substitute())
  *   episode:seg-NN_mark  clip_recover.c (HeyGen, recover: video_list): the
  *                   submission's tag and fingerprint, then its id; kept
  *                   across a person's retry
@@ -40,9 +42,11 @@
  *    after sending; a 2xx we cannot read) the job may exist: it stays set.
  *    A provider that can find a job by a tag sent with it (HeyGen's
  *    video.list, clip_recover.c) looks it up and adopts it, or submits again
- *    once it is proven absent; otherwise (Runway, or recover: none) the stage
- *    fails telling the operator what to look for at the provider, rather
- *    than pay twice;
+ *    once it is proven absent.  A provider that cannot (Runway) renders the
+ *    segment offline instead (in_doubt: offline, the default: Runway's
+ *    generated b-roll), noted as seg-NN_offline; otherwise (in_doubt: fail,
+ *    HeyGen with recover: none) the stage fails telling the operator what to
+ *    look for at the provider.  Either way nothing is paid for twice;
  *  - a failed render is never resubmitted (except Runway's
  *    INTERNAL.BAD_OUTPUT, once, decided by prov_runway.c);
  *  - clips appear only through http_request(download_to) (fsio_commit);
@@ -68,7 +72,8 @@
 struct clip_seg {
 	const struct media_seg *s;
 	int want;         /* of this provider's kind and not empty */
-	int done;         /* its clip is on disk and current */
+	int done;         /* its clip is on disk and current, or it was rendered offline */
+	int offline;      /* rendered offline (seg-NN_offline): 1 in an earlier run, 2 in this one */
 	char fp[65];      /* sha256 of the request that makes its clip */
 	char *clip, *req; /* <dir>/seg-NN.mp4, <dir>/.seg-NN.mp4.req */
 };
@@ -150,12 +155,46 @@ enum stage_rc clip_jobs_http(struct clip_jobs *r, struct http_req *q, const char
 	return request(r, q, what, json, NULL);
 }
 
+static struct clip_seg *seg_of(struct clip_jobs *r, int index)
+{
+	for (size_t i = 0; i < r->tl.n; i++)
+		if (r->seg[i].want && r->seg[i].s->index == index) return &r->seg[i];
+	return NULL;
+}
+
+/* In doubt, with in_doubt: offline: segment g is rendered offline instead.
+ * The offline output is written first, then seg-NN_offline, then "sent"
+ * cleared: a crash in between renders it again, and nothing is paid twice. */
+static enum stage_rc substitute(struct clip_jobs *r, struct clip_seg *g, const char *sent, const char *at,
+				const char *cause)
+{
+	int n = g->s->index;
+	enum stage_rc rc = r->p->offline(r, g->s);
+
+	if (rc != STAGE_OK) return rc;
+	if (clip_jobs_set(r, n, "offline", sent) < 0 || clip_jobs_set(r, n, "sent", "") < 0)
+		return stage_fail(r->ctx, STAGE_RETRY, "%s: segment %d: %s", r->p->name, n, err_msg());
+	stage_log(r->ctx, "warn",
+		  "%s. %s may have made the %s of segment %d anyway (asked for at %s) and offers no way to look "
+		  "it up, so it is not asked for again (that could pay twice): the segment is rendered offline "
+		  "instead (in_doubt: offline). Look in %s's dashboard for a job created then; "
+		  "`acog-batch reject %s --to %s` asks %s for it anew",
+		  cause, r->p->name, r->p->clip, n, at, r->p->name, r->ctx->episode_id, r->ctx->stage, r->p->name);
+	g->done = 1;
+	g->offline = 2;
+	r->ctx->error[0] = 0;
+	return STAGE_OK;
+}
+
 /* Segment seg's job may exist at the provider without our knowing its id:
- * fail (seg-NN_sent stays), saying what to look for before paying again. */
+ * rendered offline when the provider can (substitute), else the stage
+ * fails (seg-NN_sent stays), saying what to look for before paying again. */
 static enum stage_rc unknown_job(struct clip_jobs *r, int seg, const char *sent, const char *cause)
 {
+	struct clip_seg *g = r->offline ? seg_of(r, seg) : NULL;
 	char at[32];
 	time_iso(strtod(sent, NULL), at);
+	if (g) return substitute(r, g, sent, at, cause);
 	return stage_fail(r->ctx, STAGE_FAIL,
 			  "%s. %s may have made the clip of segment %d anyway, so it is not "
 			  "asked for again (that could pay twice): look in %s's dashboard for a job created at %s; "
@@ -170,20 +209,21 @@ static enum stage_rc unknown_job(struct clip_jobs *r, int seg, const char *sent,
  * The caller clears it once the job's id is stored. */
 enum stage_rc clip_jobs_create(struct clip_jobs *r, int seg, struct http_req *q, const char *what, cJSON **json)
 {
-	char now[32], cause[sizeof r->ctx->error];
+	char now[32];
 	enum stage_rc rc;
 	int maybe_ran = 0;
 
 	snprintf(now, sizeof now, "%.3f", time_now());
+	r->doubt[0] = 0;
 	if (clip_recover_store(r, seg) < 0 || clip_jobs_set(r, seg, "sent", now) < 0)
 		return stage_fail(r->ctx, STAGE_RETRY, "%s: %s", what, err_msg());
 	q->not_idempotent = 1;
 	rc = request(r, q, what, json, &maybe_ran);
 	if (maybe_ran && r->mark) /* marked: the next attempt looks it up (clip_recover.c) */
 		return stage_fail(r->ctx, STAGE_RETRY, "%s" RECOVER_NEXT_TIME, r->ctx->error);
-	if (maybe_ran) {
-		snprintf(cause, sizeof cause, "%s", r->ctx->error);
-		return unknown_job(r, seg, now, cause);
+	if (maybe_ran) { /* submit_one: unknown_job() */
+		snprintf(r->doubt, sizeof r->doubt, "%s", now);
+		return STAGE_FAIL;
 	}
 	if (rc != STAGE_OK && clip_jobs_set(r, seg, "sent", "") < 0)
 		stage_log(r->ctx, "warn", "%s: segment %d: could not clear seg-%02d_sent: %s", r->p->name, seg, seg,
@@ -274,6 +314,7 @@ static void segs_load(struct clip_jobs *r)
 		hash_hex(what, strlen(what), g->fp);
 		free(what);
 		g->done = clip_current(g);
+		if (!g->done && r->p->offline && clip_jobs_get(r, g->s->index, "offline")) g->done = g->offline = 1;
 	}
 }
 
@@ -286,6 +327,7 @@ static enum stage_rc run_open(struct clip_jobs *r)
 	r->wait_s = json_num(o, "max_wait_seconds", r->p->wait_default);
 	r->timeout_s = (int)json_num(o, "timeout", 120);
 	r->recover = r->p->find && strcmp(json_str(o, "recover", ""), "none") != 0;
+	r->offline = r->p->offline && strcmp(json_str(o, "in_doubt", ""), "fail") != 0;
 	if (r->poll_s <= 0 || r->wait_s <= 0 || r->timeout_s <= 0)
 		return stage_fail(r->ctx, STAGE_FAIL,
 				  "providers.%s: poll_seconds, max_wait_seconds and "
@@ -344,6 +386,7 @@ static enum stage_rc submit_new(struct clip_jobs *r, struct clip_seg *g, char **
 		if (fsio_unlink_durable(g->clip) < 0) return stage_fail(r->ctx, STAGE_RETRY, "%s", err_msg());
 	}
 	clip_recover_begin(r, g->s->index, g->fp);
+	r->doubt[0] = 0;
 	rc = r->p->submit(r, g->s, id);
 	clip_recover_end(r);
 	return rc;
@@ -373,6 +416,12 @@ static enum stage_rc submit_one(struct clip_jobs *r, struct clip_seg *g)
 	}
 	if (rc == STAGE_OK && !id && (rc = submit_new(r, g, &id)) == STAGE_OK)
 		stage_log(r->ctx, "info", "%s: segment %d submitted as %s", r->p->name, n, id);
+	else if (rc == STAGE_FAIL && r->doubt[0]) { /* the create's answer proved nothing */
+		snprintf(cause, sizeof cause, "%s", r->ctx->error);
+		snprintf(at, sizeof at, "%s", r->doubt);
+		free(id);
+		return unknown_job(r, n, at, cause);
+	}
 	if (rc == STAGE_OK) rc = keep_id(r, n, id);
 	free(id);
 	return rc;
@@ -472,13 +521,19 @@ static enum stage_rc poll_one(struct clip_jobs *r, struct clip_seg *g, int *pend
 /* Step 4: every clip is there; report them and what this job paid for. */
 static enum stage_rc finish(struct clip_jobs *r)
 {
-	int clips = 0, made = 0;
+	int clips = 0, made = 0, offline = 0;
 	double total = 0, units, usd, d;
 
 	for (size_t i = 0; i < r->tl.n; i++) {
 		const struct clip_seg *g = &r->seg[i];
 		const char *cost = g->want ? clip_jobs_get(r, g->s->index, "cost") : NULL;
 		if (!g->want) continue;
+		if (g->offline) {
+			enum stage_rc rc = g->offline == 1 ? r->p->offline(r, g->s) : STAGE_OK; /* reports it */
+			if (rc != STAGE_OK) return rc;
+			offline++;
+			continue;
+		}
 		if ((d = media_duration(g->clip)) < 0)
 			return stage_fail(r->ctx, STAGE_RETRY, "%s: %s", r->p->name, err_msg());
 		stage_output(r->ctx, r->p->asset_type, g->clip, "video/mp4", (long)llround(d * 1000));
@@ -489,8 +544,8 @@ static enum stage_rc finish(struct clip_jobs *r)
 			made++;
 		}
 	}
-	stage_log(r->ctx, "info", "%s: %d clips in %s/, %d made by this job for $%.2f", r->p->name, clips, r->p->dir,
-		  made, total);
+	stage_log(r->ctx, "info", "%s: %d clips in %s/, %d made by this job for $%.2f, %d rendered offline", r->p->name,
+		  clips, r->p->dir, made, total, offline);
 	r->ctx->error[0] = 0;
 	return STAGE_OK;
 }

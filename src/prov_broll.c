@@ -82,7 +82,7 @@ static uint32_t hash32(const char *s)
  * the final encode, not a clip: its frames are encoded once.  An earlier
  * run's clip of the segment is removed first (assembly prefers a clip), and
  * the recipe's durable write makes that removal durable too (same folder). */
-static enum stage_rc gen_recipe(struct stage_ctx *ctx, const struct media_frame *f, const struct media_seg *s, int nth)
+enum stage_rc broll_gen_segment(struct stage_ctx *ctx, const struct media_frame *f, const struct media_seg *s, int nth)
 {
 	const char *desc = s->desc ? s->desc : "";
 	int size = (f->w < f->h ? f->w : f->h) / 14, cols = f->w * 10 / (size * 6);
@@ -319,7 +319,7 @@ static enum stage_rc broll_all(struct stage_ctx *ctx, const struct library *lib)
 				  c->name, score);
 			rc = library_clip(ctx, &f, c, s, final);
 		} else {
-			rc = gen_recipe(ctx, &f, s, nth);
+			rc = broll_gen_segment(ctx, &f, s, nth);
 		}
 		nth++;
 		free(final);

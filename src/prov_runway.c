@@ -8,7 +8,7 @@
  * 720:1280 for a vertical frame), duration (5 s, clamped to what the model
  * allows: gen4.5 2..10, veo3* 4/6/8), seed, style (else the channel's
  * style_guide.tone), api_key_env | api_key_file, poll_seconds (6),
- * max_wait_seconds (600), timeout.
+ * max_wait_seconds (600), in_doubt (offline), timeout.
  *
  * Invariants:
  *  - promptText is the segment's description plus the style, cut to at most
@@ -17,7 +17,12 @@
  *    INTERNAL.BAD_OUTPUT.* is retried once per segment: the failed task id is
  *    stored as seg-NN_retried (spent), STAGE_RETRY, and the next run submits
  *    a new task; a second BAD_OUTPUT, CANCELLED or any other failure fails;
- *  - a task given up after max_wait_seconds is cancelled (DELETE), best effort.
+ *  - a task given up after max_wait_seconds is cancelled (DELETE), best effort;
+ *  - Runway lists no tasks and keeps nothing of ours to find one by, so a
+ *    task that may exist but whose id was lost (the stage killed while the
+ *    create was in flight, or its answer lost) is never asked for again: with
+ *    in_doubt: offline (the default) its segment becomes generated b-roll
+ *    (rw_offline), which QA's paid_clips_offline check shows the reviewer.
  */
 #define _GNU_SOURCE
 #include "provider.h"
@@ -38,6 +43,8 @@ const struct provider_opt runway_opts[] = {
 	{ "seed", OPT_INTEGER, NULL, 0, 4294967295.0, NULL, "sampling seed, for repeatable clips" },
 	{ "poll_seconds", OPT_NUMBER, "6", 0.05, 3600, NULL, "wait between two status requests" },
 	{ "max_wait_seconds", OPT_NUMBER, "600", 1, 604800, NULL, "give a clip up after this long" },
+	{ "in_doubt", OPT_ENUM, "offline", 0, 0, "offline|fail",
+	  "a task that may exist but whose id was lost: render the segment offline, or fail for a person" },
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 /* clang-format on */
@@ -257,6 +264,13 @@ static void rw_cancel(struct clip_jobs *r, const char *id)
 	free(del);
 }
 
+/* A segment in doubt, rendered as the offline generator would (the same
+ * picture for the same segment, whichever run renders it). */
+static enum stage_rc rw_offline(struct clip_jobs *r, const struct media_seg *s)
+{
+	return broll_gen_segment(r->ctx, &r->frame, s, s->index);
+}
+
 /* The provider's description, grouped as the struct declares it. */
 /* clang-format off */
 static const struct clip_jobs_prov runway = {
@@ -264,6 +278,7 @@ static const struct clip_jobs_prov runway = {
 	.poll_default = 6, .wait_default = 600, .operation = "text_to_video", .unit_type = "seconds",
 	.fingerprint = rw_fingerprint, .submit = rw_submit, .clip = "b-roll",
 	.status_url = rw_task_url, .get = rw_get, .status = rw_status, .cancel = rw_cancel,
+	.offline = rw_offline,
 };
 /* clang-format on */
 

@@ -312,6 +312,10 @@ MUST_USE char *broll_gen_filter(const struct media_frame *f, const char *scale, 
 MUST_USE int broll_recipe_save(const char *path, const struct broll_recipe *r);
 MUST_USE int broll_recipe_load(const char *path, struct broll_recipe *r);
 void broll_recipe_free(struct broll_recipe *r);
+/* prov_broll.c: segment s as generated b-roll (the nth such segment picks
+ * the picture), its recipe written and reported as the stage's b_roll. */
+MUST_USE enum stage_rc broll_gen_segment(struct stage_ctx *ctx, const struct media_frame *f, const struct media_seg *s,
+					 int nth);
 
 /* ---- avatar_gen.c: the offline presenter as a recipe assembly renders - */
 enum avatar_motion { AVATAR_VOICE, AVATAR_ZOOM, AVATAR_STATIC, AVATAR_MOTIONS };
@@ -381,6 +385,10 @@ struct clip_jobs_prov {
 	 * provider has none; STAGE_RETRY when the look-up may pass later;
 	 * STAGE_FAIL when it cannot tell (ctx->error says why). */
 	enum stage_rc (*find)(struct clip_jobs *r, const cJSON *mark, char **id);
+	/* Optional: renders segment s offline instead (Runway: generated
+	 * b-roll), for a submission in doubt that cannot be looked up and
+	 * must not be paid for twice (option in_doubt: offline). */
+	enum stage_rc (*offline)(struct clip_jobs *r, const struct media_seg *s);
 };
 struct clip_jobs {
 	struct stage_ctx *ctx;
@@ -393,6 +401,8 @@ struct clip_jobs {
 	double poll_s, wait_s; /* poll_seconds, max_wait_seconds */
 	int timeout_s;         /* per API request (option timeout) */
 	int recover;           /* p->find and the option recover is not "none" */
+	int offline;           /* p->offline and the option in_doubt is not "fail" */
+	char doubt[32];        /* clip_jobs_create: when a create whose answer proved nothing was sent */
 	cJSON *mark;           /* clip_recover.c: the mark of the submission being made, else NULL */
 };
 MUST_USE enum stage_rc clip_jobs_stage(struct stage_ctx *ctx, const struct clip_jobs_prov *p);

@@ -37,6 +37,7 @@ struct qa {
 	const struct media_frame *f;
 	struct qa_media m;
 	const struct qa_narration *n;
+	const cJSON *timeline;
 	struct qa_cues srt, said;
 	struct qa_spans speech; /* heard: the complement of the silences */
 	double offsets_max, onsets_max;
@@ -225,6 +226,43 @@ static void script_match(struct qa *q, struct qa_result *r)
 	qa_words_free(&have);
 }
 
+/* B-roll segments the channel's paid provider was asked for, rendered
+ * offline instead: its request was in doubt and is not paid for twice
+ * (clip_jobs.c, substitute()).  The reviewer decides whether to pay again. */
+static void paid_clips_offline(struct qa *q, struct qa_result *r)
+{
+	const cJSON *prov = json_get(q->ctx->channel, "providers.broll"), *seg;
+	const cJSON *segs = cost_is_paid(prov) ? json_get(q->timeline, "segments") : NULL;
+	struct sbuf list = { 0 };
+	int n = 0;
+
+	cJSON_ArrayForEach (seg, segs) {
+		int i = (int)json_num(seg, "index", -1);
+		char *clip = xasprintf("broll/seg-%02d.mp4", i), *recipe = xasprintf("broll/seg-%02d.json", i);
+		if (!strcmp(json_str(seg, "visual", ""), "broll") && !fsio_exists(clip) && fsio_exists(recipe)) {
+			sb_printf(&list, "%s%d", n ? ", " : "", i);
+			n++;
+		}
+		free(clip);
+		free(recipe);
+	}
+	r->value = n;
+	snprintf(r->threshold, sizeof r->threshold, "≤ 0");
+	r->miss = n > 0;
+	if (n)
+		snprintf(r->detail, sizeof r->detail,
+			 "b-roll of segment%s %s rendered offline: %s may have made %s, but the request was in doubt, "
+			 "so it was not paid for twice (the broll stage's log says when it was sent); "
+			 "`reject --to broll` asks %s again",
+			 n > 1 ? "s" : "", list.s, json_str(prov, "name", ""), n > 1 ? "them" : "it",
+			 json_str(prov, "name", ""));
+	else
+		snprintf(r->detail, sizeof r->detail, "%s",
+			 cost_is_paid(prov) ? "every b-roll segment is the paid provider's"
+					    : "the b-roll provider is not a paid one");
+	sb_free(&list);
+}
+
 static void video_codec(struct qa *q, struct qa_result *r)
 {
 	snprintf(r->text, sizeof r->text, "%s/%s", q->m.vcodec, q->m.pix_fmt);
@@ -286,6 +324,7 @@ static const struct qa_check checks[] = {
 	{ "subtitle_offset", "ms", QA_P_WARN, sub_offset },
 	{ "subtitle_onset", "ms", QA_P_WARN, sub_onset },
 	{ "script_match", "%", QA_P_WARN, script_match },
+	{ "paid_clips_offline", "segments", QA_P_WARN, paid_clips_offline },
 	{ "video_codec", "", QA_P_FAIL, video_codec },
 	{ "audio_codec", "", QA_P_FAIL, audio_codec },
 	{ "resolution", "px", QA_P_FAIL, resolution },
@@ -451,7 +490,7 @@ static enum stage_rc report(struct qa *q)
 enum stage_rc qa_run(struct stage_ctx *ctx, const char *video, const struct media_frame *f,
 		     const struct qa_narration *n, const cJSON *timeline, const char *const *files)
 {
-	struct qa q = { .ctx = ctx, .f = f, .n = n };
+	struct qa q = { .ctx = ctx, .f = f, .n = n, .timeline = timeline };
 	enum stage_rc rc;
 
 	if (qa_measure(video, &q.m, opt(&q, "silence_db"), ctx->timeout_s, files) < 0)

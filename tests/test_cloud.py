@@ -661,13 +661,14 @@ def test_async_job_abandoned_after_max_wait_is_cancelled(cloud, root):
 
 
 def test_lost_answer_to_a_paid_create_is_never_resent(cloud, root):
-    """A create whose answer is lost (timeout after sending) may have made the job: never resend it."""
+    """A create whose answer is lost (timeout after sending) may have made the job: never resend it
+    (in_doubt: fail; the default renders the segment offline: tests/test_runway_in_doubt.py)."""
     c = cloud
     rw = c.fake("runway")
     rw.faults([{"match": "/v1/text_to_video", "fault": "stall", "seconds": 3}])
     c.fake("webhook")
     c.acog_yaml()
-    c.channel("c", cloud=(), providers={"broll": c.provider("broll", timeout=1)})
+    c.channel("c", cloud=(), providers={"broll": c.provider("broll", timeout=1, in_doubt="fail")})
     root.drop(root.idea("Corals", channel="c"), "k.json")
     c.drain()
     ep = one_episode(root)
@@ -694,7 +695,8 @@ def test_gateway_error_after_a_paid_create_is_never_resent(cloud, root, kind, st
     f.faults([{"match": create, "method": "POST", "fault": fault, "after_handler": True}])
     c.fake("webhook")
     c.acog_yaml()
-    c.channel("c", cloud=(stage,), providers={stage: c.provider(stage, recover="none")} if kind == "heygen" else None)
+    c.channel("c", cloud=(stage,), providers={stage: c.provider(stage, recover="none") if kind == "heygen"
+                                              else c.provider(stage, in_doubt="fail")})
     root.drop(root.idea("Auroras", channel="c"), "a.json")
     c.drain()
     ep = one_episode(root)
