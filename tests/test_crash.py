@@ -76,6 +76,30 @@ def test_startup_reconciles_spool_to_database(root):
     assert root.tickets().get(t) == ["review"]
 
 
+def test_a_new_ticket_lost_or_emptied_by_a_power_loss_is_rewritten_at_start(root):
+    """A new episode's first ticket is written without fsyncs (FSIO_VISIBLE):
+    its committed row is the durable record.  A power loss can leave the
+    ticket empty (renamed, its data never written) or take it; the next start
+    writes it again from the database."""
+    root.channel("w", extra="  planning: {name: command, argv: [/bin/sleep, '60']}\n")
+    root.drop(root.idea("Power cut", channel="w"), "p.json")
+    root.start("-j", "1")
+    wait_for(lambda: root.q("SELECT id FROM jobs WHERE status = 'running'"), timeout=60, what="planning running")
+    [ep] = root.q("SELECT id, ticket FROM episodes")
+    ticket = root.path / "spool/planning" / ep["ticket"]
+    for damage in ("empty", "gone"):
+        root.stop(signal.SIGKILL)
+        if damage == "empty":
+            ticket.write_bytes(b"")
+        else:
+            ticket.unlink()
+        root.start("-j", "1")
+        wait_for(lambda: ticket.exists() and ticket.stat().st_size > 0, timeout=60, what=f"{damage} ticket rewritten")
+        assert json.loads(ticket.read_text())["episode_id"] == ep["id"]
+        assert root.tickets().get(ep["ticket"]) == ["planning"]
+    root.stop(signal.SIGKILL)
+
+
 def test_retry_deadline_survives_restart(root):
     root.start_waiting_for_a_retry("r", 30, 60)
     at = root.q("SELECT next_attempt_at FROM jobs")[0]["next_attempt_at"]
