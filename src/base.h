@@ -129,11 +129,8 @@ MUST_USE int base64_decode(const char *in, struct sbuf *out);
  * and closes fd (a file's or a folder's; -1: the caller already synced and
  * closed it), renames tmp to final (RENAME_NOREPLACE unless FSIO_REPLACE;
  * errno EEXIST when final exists) and fsyncs final's folder.  On failure
- * tmp is discarded.  FSIO_VISIBLE leaves both fsyncs out: only for a file
- * that shows what a durable record already holds and that start-up
- * reconciliation rewrites when a power loss took or emptied it (a new
- * episode's first ticket: its committed row). */
-enum { FSIO_NOREPLACE = 0, FSIO_REPLACE = 1, FSIO_VISIBLE = 2 };
+ * tmp is discarded. */
+enum { FSIO_NOREPLACE = 0, FSIO_REPLACE = 1 };
 MUST_USE char *fsio_tmp_name(const char *final);
 MUST_USE char *fsio_tmp_name_ext(const char *final, const char *ext);
 MUST_USE long fsio_tmp_pid(const char *name); /* pid in a temporary name, 0: not one */
@@ -142,7 +139,6 @@ MUST_USE int fsio_commit(int fd, const char *tmp, const char *final, int flags);
 MUST_USE int fsio_write_all(int fd, const void *data, size_t len); /* -1 with errno */
 MUST_USE int fsio_write_atomic(const char *path, const void *data, size_t len);
 MUST_USE int fsio_write_atomic_str(const char *path, const char *s);
-MUST_USE int fsio_write_visible_str(const char *path, const char *s); /* FSIO_VISIBLE | FSIO_REPLACE */
 /* final becomes a second name of the file at src, through the durable
  * commit (its data synced too), when that is still the file want describes,
  * ours, with no other name: 1 done (*got: its status once linked), 0 not

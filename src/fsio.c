@@ -160,7 +160,7 @@ static int commit_steps(int fd, const char *tmp, const char *final, int flags)
 {
 	char *dir;
 	int rc;
-	if (fd >= 0 && !deferred && !(flags & FSIO_VISIBLE) && fsync(fd) < 0) {
+	if (fd >= 0 && !deferred && fsync(fd) < 0) {
 		err_set_errno("cannot fsync %s (disk full?)", tmp);
 		close(fd);
 		return -1;
@@ -172,7 +172,6 @@ static int commit_steps(int fd, const char *tmp, const char *final, int flags)
 		errno = EEXIST;
 		return -1;
 	}
-	if (flags & FSIO_VISIBLE) return 0; /* not durable: no crash point either */
 	dir = dir_of(final);
 	rc = fsio_fsync_dir(dir);
 	free(dir);
@@ -194,7 +193,7 @@ int fsio_commit(int fd, const char *tmp, const char *final, int flags)
 	return rc;
 }
 
-static int write_atomic(const char *path, const void *data, size_t len, int flags)
+int fsio_write_atomic(const char *path, const void *data, size_t len)
 {
 	char *tmp;
 	int rc, fd = fsio_tmp_open(path, &tmp);
@@ -204,24 +203,14 @@ static int write_atomic(const char *path, const void *data, size_t len, int flag
 		tmp_abandon(fd, tmp);
 		return -1;
 	}
-	rc = fsio_commit(fd, tmp, path, flags);
+	rc = fsio_commit(fd, tmp, path, FSIO_REPLACE);
 	free(tmp);
 	return rc;
 }
 
-int fsio_write_atomic(const char *path, const void *data, size_t len)
-{
-	return write_atomic(path, data, len, FSIO_REPLACE);
-}
-
 int fsio_write_atomic_str(const char *path, const char *s)
 {
-	return write_atomic(path, s, strlen(s), FSIO_REPLACE);
-}
-
-int fsio_write_visible_str(const char *path, const char *s)
-{
-	return write_atomic(path, s, strlen(s), FSIO_REPLACE | FSIO_VISIBLE);
+	return fsio_write_atomic(path, s, strlen(s));
 }
 
 /* Only a file that is still the one read (same inode, size and mtime; the

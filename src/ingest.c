@@ -267,7 +267,7 @@ static int finish_idea_json(struct pend *p)
 /* A repurposed episode's copied assets, then the ticket.  It comes before
  * idea.json: the idea is durable in its committed row already, and the
  * ticket is what the person who dropped the idea waits for (pickup latency
- * is the commit's sync alone: spool_write_new_ticket only makes it visible). */
+ * is the commit and the ticket's own sync, not the four syncs of both). */
 static int finish_ticket(sqlite3 *db, struct config *c, const struct pend *p)
 {
 	if (fsio_mkdirs(p->e.dir) < 0 || repurpose_copy(db, c, &p->e, p->idea) < 0) return -1;

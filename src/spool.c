@@ -68,12 +68,12 @@ static char *ticket_json(const struct episode *e)
 }
 
 /* The ticket where e->location says; fresh: it cannot exist yet, so it is
- * not read first, and it is only made visible (spool_write_new_ticket). */
+ * not read first. */
 static int write_ticket(const char *root, const struct episode *e, int fresh)
 {
 	char *p = spool_path(root, e->location, e->ticket), *s = ticket_json(e);
 	char *old = fresh ? NULL : fsio_read(p, 1 << 20, NULL);
-	int rc = old && strcmp(old, s) == 0 ? 0 : fresh ? fsio_write_visible_str(p, s) : fsio_write_atomic_str(p, s);
+	int rc = old && strcmp(old, s) == 0 ? 0 : fsio_write_atomic_str(p, s);
 	free(old);
 	free(p);
 	free(s);
@@ -90,13 +90,7 @@ int spool_write_ticket(const char *root, const struct episode *e)
 /* The first ticket of an episode born in this process's last commit: no
  * folder can hold it yet and no note belongs to it (it starts at a stage),
  * so the search spool_sync_ticket makes after a crash (16 lookups) is
- * skipped; a burst of ideas writes one such ticket each.  It is written
- * without fsyncs (FSIO_VISIBLE): the idea is durable in its committed row
- * already, a process crash keeps the file, and after a power loss
- * spool_reconcile rewrites a ticket missing or emptied for every active
- * episode (a full reconciliation, as no clean stop was marked).  Its
- * next move or rewrite is durable.  Pickup latency is then one fsync, the
- * database's. */
+ * skipped; a burst of ideas writes one such ticket each. */
 int spool_write_new_ticket(const char *root, const struct episode *e)
 {
 	return write_ticket(root, e, 1);

@@ -76,11 +76,10 @@ def test_startup_reconciles_spool_to_database(root):
     assert root.tickets().get(t) == ["review"]
 
 
-def test_a_new_ticket_lost_or_emptied_by_a_power_loss_is_rewritten_at_start(root):
-    """A new episode's first ticket is written without fsyncs (FSIO_VISIBLE):
-    its committed row is the durable record.  A power loss can leave the
-    ticket empty (renamed, its data never written) or take it; the next start
-    writes it again from the database."""
+def test_a_ticket_left_empty_or_taken_is_rewritten_at_start(root):
+    """The database is the record and a ticket only shows it: a ticket left
+    empty or taken (a disk that lost what it had not yet written, a person's
+    slip) is written again from the database at the next start."""
     root.channel("w", extra="  planning: {name: command, argv: [/bin/sleep, '60']}\n")
     root.drop(root.idea("Power cut", channel="w"), "p.json")
     root.start("-j", "1")
