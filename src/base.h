@@ -214,6 +214,11 @@ enum state_scope { SCOPE_JOB, SCOPE_EPISODE }; /* lifetime of provider_state row
  * stage: a person's retry still sees it (clip_recover.c's marks of paid
  * submissions, looked up before paying again). */
 #define STATE_KEY_EPISODE "episode:"
+/* The marks of synchronous paid requests (recover.c: "chat-<tag>", the
+ * chat tags' seed "chat-seed", "tts-<hash>"): a person's retry of a job
+ * that died without a result keeps them (state.c), so the new job looks
+ * the lost answers up instead of paying for them again. */
+#define STATE_MARK_GLOBS "(key GLOB 'chat-*' OR key GLOB 'tts-*')"
 struct stage_file {
 	const char *name;       /* file in the episode folder ("dir/" = every file in it) */
 	const char *asset_type; /* assets.type, NULL = not an asset */

@@ -236,8 +236,22 @@ static int key_load(struct chat *c)
 
 /* ---- one request ----------------------------------------------------------- */
 
-/* recover: the request's tag (a hash of the job and the request as it would
- * be sent without it), sent as metadata with store: true; else "". */
+/* The tags' seed: the job that first sent this stage's requests, kept in
+ * "chat-seed" so a person's retry of a job that died (its marks kept,
+ * state.c) makes the same tags and finds the answers it paid for; a new job
+ * for any other reason (a reject, a provider's own failure) starts anew. */
+static const char *tag_seed(const struct chat *c)
+{
+	const char *seed = stage_state_get(c->ctx, "chat-seed");
+
+	if (seed) return seed;
+	seed = c->ctx->job_id ? c->ctx->job_id : "";
+	if (*seed && stage_state_set(c->ctx, "chat-seed", seed) == 0) return stage_state_get(c->ctx, "chat-seed");
+	return seed; /* not stored: only a retry after a death cannot find this job's answers */
+}
+
+/* recover: the request's tag (a hash of the tags' seed and the request as
+ * it would be sent without it), sent as metadata with store: true; else "". */
 static void request_tag(const struct chat *c, cJSON *b, char tag[33])
 {
 	char *plain, *k, sha[65];
@@ -246,7 +260,7 @@ static void request_tag(const struct chat *c, cJSON *b, char tag[33])
 	tag[0] = 0;
 	if (!c->recover) return;
 	plain = json_print(b);
-	k = xasprintf("%s\n%s", c->ctx->job_id ? c->ctx->job_id : "", plain);
+	k = xasprintf("%s\n%s", tag_seed(c), plain);
 	hash_hex(k, strlen(k), sha);
 	snprintf(tag, 33, "%.32s", sha);
 	cJSON_AddBoolToObject(b, "store", 1);

@@ -207,6 +207,9 @@ MUST_USE cJSON *recover_mark_new(void);                                     /* {
 MUST_USE int recover_mark_set(struct stage_ctx *ctx, const char *key, const cJSON *mark);
 void recover_mark_done(struct stage_ctx *ctx, const char *key, cJSON *mark, const char *id);
 void recover_mark_clear(struct stage_ctx *ctx, const char *key);
+/* The provider failed the stage itself: its answers are spent, so a
+ * person's retry asks afresh (every STATE_MARK_GLOBS key cleared). */
+void recover_marks_spent(struct stage_ctx *ctx);
 MUST_USE int recover_id_ok(const char *id);
 /* A look-up that failed (r is freed): STAGE_RETRY when it may pass later
  * (paying again now could pay twice), else logged and STAGE_OK: send again. */

@@ -17,6 +17,11 @@
  * A request not found while it could still be running at the provider (the
  * mark younger than the request's timeout) is looked up again later
  * (STAGE_PENDING, no attempt counted) rather than paid for again at once.
+ *
+ * Marks outlive their job only where the answer may have died with its
+ * process: a person's retry of a job that ended without a result (killed,
+ * timed out) keeps them (state.c), and a provider that fails the stage
+ * itself spends them (recover_marks_spent), so that retry asks afresh.
  */
 #include "provider.h"
 
@@ -68,6 +73,25 @@ void recover_mark_clear(struct stage_ctx *ctx, const char *key)
 {
 	if (stage_state_get(ctx, key) && stage_state_set(ctx, key, "") < 0)
 		stage_log(ctx, "warn", "could not clear the mark %s", key);
+}
+
+void recover_marks_spent(struct stage_ctx *ctx)
+{
+	static const char *const prefixes[] = { "chat-", "tts-", NULL }; /* STATE_MARK_GLOBS */
+	const cJSON *it;
+	char **keys = xcalloc((size_t)cJSON_GetArraySize(ctx->state) + 1, sizeof *keys);
+	int n = 0;
+
+	cJSON_ArrayForEach (it, ctx->state)
+		for (int i = 0; prefixes[i]; i++)
+			if (!strncmp(it->string, prefixes[i], strlen(prefixes[i])) && cJSON_IsString(it) &&
+			    it->valuestring[0])
+				keys[n++] = xstrdup(it->string);
+	for (int i = 0; i < n; i++) { /* collected first: setting a key changes ctx->state */
+		recover_mark_clear(ctx, keys[i]);
+		free(keys[i]);
+	}
+	free(keys);
 }
 
 /* Ids go into URL paths: letters, digits, '_' and '-' only. */

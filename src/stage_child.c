@@ -78,6 +78,7 @@ static void run_stage(struct stage_ctx *ctx, int fd)
 	else
 		rc = fn(ctx);
 	if (rc == STAGE_OK) cache_seal(ctx);
+	if (rc == STAGE_FAIL) recover_marks_spent(ctx); /* a person's retry asks afresh */
 	send_result(fd, ctx, rc, key);
 	_exit(0);
 }

@@ -301,8 +301,11 @@ static int job_step(sqlite3 *db, const struct episode *e, enum job_event jev, co
 
 /* A work stage entered: its job, with a clean provider state unless the
  * stage's state belongs to the whole episode (an upload's video id); keys
- * named STATE_KEY_EPISODE... outlive the job either way. */
-static int new_job(sqlite3 *db, struct config *c, const struct episode *e, const char *stage)
+ * named STATE_KEY_EPISODE... outlive the job either way, and keep_marks
+ * (a person's retry of the stage that failed) keeps the paid requests'
+ * marks too (STATE_MARK_GLOBS: what a provider that failed the stage
+ * itself spent is cleared already, recover.c). */
+static int new_job(sqlite3 *db, struct config *c, const struct episode *e, const char *stage, int keep_marks)
 {
 	const struct stage_def *s = stage_find(stage);
 	struct channel *ch = config_channel(c, e->channel);
@@ -311,8 +314,11 @@ static int new_job(sqlite3 *db, struct config *c, const struct episode *e, const
 	if (!ch) return err_set("channel %s is not loaded; fix channels/%s/channel.yaml", e->channel, e->channel);
 	if (s->scope == SCOPE_JOB &&
 	    db_exec(db,
-		    "DELETE FROM provider_state WHERE episode_id = ? AND stage = ? AND key NOT GLOB '" STATE_KEY_EPISODE
-		    "*'",
+		    keep_marks
+			    ? "DELETE FROM provider_state WHERE episode_id = ? AND stage = ? AND key NOT GLOB '" STATE_KEY_EPISODE
+			      "*' AND NOT " STATE_MARK_GLOBS
+			    : "DELETE FROM provider_state WHERE episode_id = ? AND stage = ? AND key NOT GLOB '" STATE_KEY_EPISODE
+			      "*'",
 		    "ss", e->id, s->name) < 0)
 		return -1;
 	return job_create(db, e->id, s->name, config_max_retries(c, ch), NULL, id);
@@ -403,14 +409,15 @@ int state_apply(sqlite3 *db, struct config *c, struct episode *e, enum ep_event 
 	const struct state_rule *r;
 	struct cols n;
 	cJSON *old, *new;
-	int rc = -1;
+	int rc = -1, keep;
 	if (state_check(e, ev) < 0) return -1;
 	r = state_rule((enum ep_state)state_parse(e->state), ev);
 	if (next_cols(e, r, a, &n) < 0) return -1;
+	keep = r->from == ST_FAILED && ev == EV_RESUME && !strcmp(n.stage, e->stage);
 	old = state_json(e->state, e->stage, e->status, e->gate_pending);
 	new = new_values(&n, a);
 	if (cas_episode(db, e, &n) < 0 || job_step(db, e, r->job, a, new) < 0 ||
-	    ((r->fx & FX_NEWJOB) && new_job(db, c, e, n.stage) < 0) || record_outcome(db, e, ev, a) < 0 ||
+	    ((r->fx & FX_NEWJOB) && new_job(db, c, e, n.stage, keep) < 0) || record_outcome(db, e, ev, a) < 0 ||
 	    ((r->fx & FX_AUDIT) && state_audit(db, e, events[ev].name, a, old, new) < 0))
 		goto out;
 	update_episode(e, &n, ev, a);

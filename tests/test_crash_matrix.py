@@ -170,15 +170,14 @@ class Matrix:
         yts = self.yt.fake.submissions()
         assert yts.get("youtube_uploads_completed") == len(eps), yts
         # The synchronous calls, each paid once: a request whose answer died
-        # with its process is recovered (src/recover.c).  Only a person's
-        # retry of a stage killed more often than its retries allow starts a
-        # new job without the marks (at most one extra call each).
+        # with its process is recovered (src/recover.c), also by a person's
+        # retry of a stage killed more often than its retries allow (the new
+        # job keeps the marks of the one that died, src/state.c).
         chat, chat_need = paid_and_needed(c["openai"], "/chat/completions", "openai_chat")
         tts, tts_need = paid_and_needed(c["elevenlabs"], "/v1/text-to-speech/", "elevenlabs_tts")
         assert chat_need >= len(CHAT_STAGES) * len(eps) and tts_need >= len(eps), (chat_need, tts_need)
-        slack_chat = sum(self.retried["crashed:" + s] for s in CHAT_STAGES)
-        assert chat_need <= chat <= chat_need + slack_chat, (chat, chat_need, dict(self.retried))
-        assert tts_need <= tts <= tts_need + self.retried["crashed:audio"], (tts, tts_need, dict(self.retried))
+        assert chat == chat_need, (chat, chat_need, dict(self.retried))
+        assert tts == tts_need, (tts, tts_need, dict(self.retried))
         return {"openai_chat": chat, "openai_chat_needed": chat_need, "elevenlabs_tts": tts,
                 "elevenlabs_tts_needed": tts_need, "avatar_segments": n_avatar, "heygen_generate": heygen,
                 "broll_segments": n_broll, "runway_create": runway, "broll_rendered_offline": n_offline,

@@ -16,7 +16,7 @@ import signal
 import pytest
 
 from cloudkit import timeline_segments
-from conftest import wait_for
+from conftest import run, wait_for
 
 TTS = "/v1/text-to-speech/"
 
@@ -51,7 +51,9 @@ def kill_child(root):
 
 
 def marks(root, stage, prefix):
-    rows = root.q("SELECT key, value FROM provider_state WHERE stage = ? AND key LIKE ?", stage, prefix + "%")
+    """The marks under prefix (not the chat tags' seed, "chat-seed")."""
+    rows = root.q("SELECT key, value FROM provider_state WHERE stage = ? AND key LIKE ? AND key != 'chat-seed'",
+                  stage, prefix + "%")
     return {r["key"]: json.loads(r["value"]) if r["value"] else None for r in rows}
 
 
@@ -164,6 +166,55 @@ def test_request_sent_again_when_nothing_is_found_or_recovery_is_off(cloud, root
     else:
         assert sub.get(paid) == (4 if chat else 2), sub     # paid twice: recovery was off
         assert gets == [] and marks(root, stages[0], "chat-" if chat else "tts-") == {}
+
+
+@pytest.mark.parametrize("kind", ["speech", "chat"])
+def test_a_persons_retry_of_a_stage_that_died_finds_the_answer_it_paid_for(cloud, root, kind):
+    """The stage child is killed while the fake holds a paid answer, and the
+    channel allows no retry: the job fails.  A person's `acog-batch retry`
+    makes a new job, which keeps the marks of the one that died (state.c)
+    and finds the answer instead of paying for it again."""
+    c = cloud
+    chat = kind == "chat"
+    stages = ("planning", "scripting", "metadata") if chat else ("audio",)
+    configure(c, stages, **({"recover": "stored_completions"} if chat else {}))
+    y = root.path / "channels/c/channel.yaml"
+    y.write_text(y.read_text().replace("max_retries: 3", "max_retries: 0"))
+    fake, paid = (c["openai"], "openai_chat") if chat else (c["elevenlabs"], "elevenlabs_tts")
+    hold(fake, "/chat/completions" if chat else TTS)
+    c.start()
+    counted(fake, paid)
+    kill_child(root)
+    wait_for(lambda: root.q("SELECT 1 FROM episodes WHERE status = 'failed'"), timeout=60, what="the job failed")
+    [e] = root.q("SELECT ticket, last_error FROM episodes")
+    assert "killed by signal 9" in e["last_error"], e
+    run(["retry", e["ticket"]], root.path, env=c.env())
+    stage_done(root, stages[-1])
+    sub = fake.submissions()
+    assert len(root.q("SELECT id FROM jobs WHERE stage = ?", stages[0])) == 2
+    if chat:
+        assert sub.get(paid) == 3 and sub.get("openai_chat_retrieve") == 1, sub   # once per stage
+    else:
+        assert sub.get(paid) == 1 and sub.get("elevenlabs_history_audio") == 1, sub
+
+
+def test_a_retry_after_the_provider_failed_the_stage_asks_afresh(cloud, root):
+    """A provider that failed the stage itself (here: the answer stopped by
+    the content filter) spent its answers: a person's retry asks the model
+    again instead of fetching the same answer back."""
+    c = cloud
+    configure(c, ("planning",), recover="stored_completions")
+    oa = c["openai"]
+    oa.faults([{"match": "/chat/completions", "method": "POST", "fault": "content_filter", "times": 1}])
+    c.start()
+    wait_for(lambda: root.q("SELECT 1 FROM episodes WHERE status = 'failed'"), timeout=60, what="the job failed")
+    [e] = root.q("SELECT ticket, last_error FROM episodes")
+    assert "content filter" in e["last_error"], e
+    assert marks(root, "planning", "chat-") and all(v is None for v in marks(root, "planning", "chat-").values())
+    run(["retry", e["ticket"]], root.path, env=c.env())
+    stage_done(root, "planning")
+    sub = oa.submissions()
+    assert sub.get("openai_chat") == 2 and not sub.get("openai_chat_retrieve"), sub
 
 
 def _logs(root):
