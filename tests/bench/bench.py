@@ -403,6 +403,28 @@ class Bench:
                           "last metadata stage's end.")
 
     # ---- the big database -------------------------------------------------
+    def forget_pickups(self, r):
+        """The unfinished episodes earlier runs' pickups left in a reused root
+        go (rows, tickets, folders), so every run measures the same root:
+        thousands of them made `status` (which lists active episodes) and
+        start-up several times slower.  Files are moved to the trash, not
+        deleted: freed inodes would slow the pickups that follow (see discard)."""
+        con = sqlite3.connect(r / "acog.db")
+        left = con.execute("SELECT id, ticket FROM episodes WHERE state != 'published'").fetchall()
+        for eid, ticket in left:
+            for d in (r / "spool").iterdir():
+                for name in (ticket, ticket + ".error", ticket + ".reason"):
+                    if (d / name).exists():
+                        self.discard(d / name)
+            if (r / "channels/bench/episodes" / eid).exists():
+                self.discard(r / "channels/bench/episodes" / eid)
+        with con:
+            con.execute("PRAGMA foreign_keys = ON")
+            con.execute("DELETE FROM episodes WHERE state != 'published'")
+        con.close()
+        if left:
+            self.notes.append(f"{len(left)} unfinished episodes earlier runs' pickups left were removed first")
+
     def big_db(self):
         """EPISODES finished (published) episodes with their jobs, costs and
         tickets, inserted directly into a root made by `init`, as a daemon
@@ -413,9 +435,9 @@ class Bench:
                 self.count(r, "SELECT COUNT(*) FROM episodes WHERE state = 'published'") == n:
             self.big = r
             self.big_ticket = self.count(r, "SELECT MAX(ticket) FROM episodes WHERE state = 'published'")
-            self.notes.append(f"the {n} finished episodes were made by an earlier run (--reuse), "
-                              "plus the unfinished ones its pickups left")
+            self.notes.append(f"the {n} finished episodes were made by an earlier run (--reuse)")
             (r / "channels" / "bench" / "channel.yaml").write_text(WAIT_CHANNEL)  # this run's settings
+            self.forget_pickups(r)
             return r
         r = self.root("big", WAIT_CHANNEL)
         p, _ = self.start(r, "-j", "1")
