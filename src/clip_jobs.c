@@ -73,7 +73,7 @@ struct clip_seg {
 	const struct media_seg *s;
 	int want;         /* of this provider's kind and not empty */
 	int done;         /* its clip is on disk and current, or it was rendered offline */
-	int offline;      /* rendered offline (seg-NN_offline): 1 in an earlier run, 2 in this one */
+	int offline;      /* in doubt, rendered offline (seg-NN_offline) when the stage finishes */
 	char fp[65];      /* sha256 of the request that makes its clip */
 	char *clip, *req; /* <dir>/seg-NN.mp4, <dir>/.seg-NN.mp4.req */
 };
@@ -155,23 +155,14 @@ enum stage_rc clip_jobs_http(struct clip_jobs *r, struct http_req *q, const char
 	return request(r, q, what, json, NULL);
 }
 
-static struct clip_seg *seg_of(struct clip_jobs *r, int index)
-{
-	for (size_t i = 0; i < r->tl.n; i++)
-		if (r->seg[i].want && r->seg[i].s->index == index) return &r->seg[i];
-	return NULL;
-}
-
-/* In doubt, with in_doubt: offline: segment g is rendered offline instead.
- * The offline output is written first, then seg-NN_offline, then "sent"
- * cleared: a crash in between renders it again, and nothing is paid twice. */
+/* In doubt, with in_doubt: offline: segment g is rendered offline instead,
+ * by finish().  seg-NN_offline is stored before "sent" is cleared, so a
+ * crash in between leaves it in doubt or offline, never to be sent again. */
 static enum stage_rc substitute(struct clip_jobs *r, struct clip_seg *g, const char *sent, const char *at,
 				const char *cause)
 {
 	int n = g->s->index;
-	enum stage_rc rc = r->p->offline(r, g->s);
 
-	if (rc != STAGE_OK) return rc;
 	if (clip_jobs_set(r, n, "offline", sent) < 0 || clip_jobs_set(r, n, "sent", "") < 0)
 		return stage_fail(r->ctx, STAGE_RETRY, "%s: segment %d: %s", r->p->name, n, err_msg());
 	stage_log(r->ctx, "warn",
@@ -180,8 +171,7 @@ static enum stage_rc substitute(struct clip_jobs *r, struct clip_seg *g, const c
 		  "instead (in_doubt: offline). Look in %s's dashboard for a job created then; "
 		  "`acog-batch reject %s --to %s` asks %s for it anew",
 		  cause, r->p->name, r->p->clip, n, at, r->p->name, r->ctx->episode_id, r->ctx->stage, r->p->name);
-	g->done = 1;
-	g->offline = 2;
+	g->done = g->offline = 1;
 	r->ctx->error[0] = 0;
 	return STAGE_OK;
 }
@@ -189,12 +179,12 @@ static enum stage_rc substitute(struct clip_jobs *r, struct clip_seg *g, const c
 /* Segment seg's job may exist at the provider without our knowing its id:
  * rendered offline when the provider can (substitute), else the stage
  * fails (seg-NN_sent stays), saying what to look for before paying again. */
-static enum stage_rc unknown_job(struct clip_jobs *r, int seg, const char *sent, const char *cause)
+static enum stage_rc unknown_job(struct clip_jobs *r, struct clip_seg *g, const char *sent, const char *cause)
 {
-	struct clip_seg *g = r->offline ? seg_of(r, seg) : NULL;
+	int seg = g->s->index;
 	char at[32];
 	time_iso(strtod(sent, NULL), at);
-	if (g) return substitute(r, g, sent, at, cause);
+	if (r->offline) return substitute(r, g, sent, at, cause);
 	return stage_fail(r->ctx, STAGE_FAIL,
 			  "%s. %s may have made the clip of segment %d anyway, so it is not "
 			  "asked for again (that could pay twice): look in %s's dashboard for a job created at %s; "
@@ -214,7 +204,6 @@ enum stage_rc clip_jobs_create(struct clip_jobs *r, int seg, struct http_req *q,
 	int maybe_ran = 0;
 
 	snprintf(now, sizeof now, "%.3f", time_now());
-	r->doubt[0] = 0;
 	if (clip_recover_store(r, seg) < 0 || clip_jobs_set(r, seg, "sent", now) < 0)
 		return stage_fail(r->ctx, STAGE_RETRY, "%s: %s", what, err_msg());
 	q->not_idempotent = 1;
@@ -412,15 +401,14 @@ static enum stage_rc submit_one(struct clip_jobs *r, struct clip_seg *g)
 			(void)stage_fail(r->ctx, STAGE_FAIL,
 					 "%s: the stage stopped while segment %d was being submitted", r->p->name, n);
 		snprintf(cause, sizeof cause, "%s", r->ctx->error);
-		return unknown_job(r, n, at, cause);
+		return unknown_job(r, g, at, cause);
 	}
 	if (rc == STAGE_OK && !id && (rc = submit_new(r, g, &id)) == STAGE_OK)
 		stage_log(r->ctx, "info", "%s: segment %d submitted as %s", r->p->name, n, id);
 	else if (rc == STAGE_FAIL && r->doubt[0]) { /* the create's answer proved nothing */
 		snprintf(cause, sizeof cause, "%s", r->ctx->error);
-		snprintf(at, sizeof at, "%s", r->doubt);
 		free(id);
-		return unknown_job(r, n, at, cause);
+		return unknown_job(r, g, r->doubt, cause);
 	}
 	if (rc == STAGE_OK) rc = keep_id(r, n, id);
 	free(id);
@@ -529,7 +517,7 @@ static enum stage_rc finish(struct clip_jobs *r)
 		const char *cost = g->want ? clip_jobs_get(r, g->s->index, "cost") : NULL;
 		if (!g->want) continue;
 		if (g->offline) {
-			enum stage_rc rc = g->offline == 1 ? r->p->offline(r, g->s) : STAGE_OK; /* reports it */
+			enum stage_rc rc = r->p->offline(r, g->s); /* writes and reports it */
 			if (rc != STAGE_OK) return rc;
 			offline++;
 			continue;

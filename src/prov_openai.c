@@ -246,8 +246,9 @@ static const char *tag_seed(const struct chat *c)
 
 	if (seed) return seed;
 	seed = c->ctx->job_id ? c->ctx->job_id : "";
-	if (*seed && stage_state_set(c->ctx, "chat-seed", seed) == 0) return stage_state_get(c->ctx, "chat-seed");
-	return seed; /* not stored: only a retry after a death cannot find this job's answers */
+	/* not stored (logged): only a retry after a death then misses this job's answers */
+	if (*seed) (void)!stage_state_set(c->ctx, "chat-seed", seed);
+	return seed;
 }
 
 /* recover: the request's tag (a hash of the tags' seed and the request as

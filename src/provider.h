@@ -167,6 +167,8 @@ MUST_USE enum stage_rc prov_broll_runway(struct stage_ctx *ctx);
 /* ---- stagedb.c: the stage child's only database access ---------------- */
 MUST_USE int stagedb_state_set(const char *root, const char *episode_id, const char *stage, const char *key,
 			       const char *value);
+/* Every mark of a paid request of the episode's stage cleared (STATE_MARK_GLOBS). */
+MUST_USE int stagedb_marks_spend(const char *root, const char *episode_id, const char *stage);
 
 /* A completed run of this job's stage with the same input hash: its result
  * JSON text and job id (both malloc'd), or NULL. */

@@ -232,7 +232,8 @@ static void script_match(struct qa *q, struct qa_result *r)
 static void paid_clips_offline(struct qa *q, struct qa_result *r)
 {
 	const cJSON *prov = json_get(q->ctx->channel, "providers.broll"), *seg;
-	const cJSON *segs = cost_is_paid(prov) ? json_get(q->timeline, "segments") : NULL;
+	int paid = cost_is_paid(prov);
+	const cJSON *segs = paid ? json_get(q->timeline, "segments") : NULL;
 	struct sbuf list = { 0 };
 	int n = 0;
 
@@ -258,8 +259,8 @@ static void paid_clips_offline(struct qa *q, struct qa_result *r)
 			 json_str(prov, "name", ""));
 	else
 		snprintf(r->detail, sizeof r->detail, "%s",
-			 cost_is_paid(prov) ? "every b-roll segment is the paid provider's"
-					    : "the b-roll provider is not a paid one");
+			 paid ? "every b-roll segment is the paid provider's"
+			      : "the b-roll provider is not a paid one");
 	sb_free(&list);
 }
 

@@ -77,21 +77,9 @@ void recover_mark_clear(struct stage_ctx *ctx, const char *key)
 
 void recover_marks_spent(struct stage_ctx *ctx)
 {
-	static const char *const prefixes[] = { "chat-", "tts-", NULL }; /* STATE_MARK_GLOBS */
-	const cJSON *it;
-	char **keys = xcalloc((size_t)cJSON_GetArraySize(ctx->state) + 1, sizeof *keys);
-	int n = 0;
-
-	cJSON_ArrayForEach (it, ctx->state)
-		for (int i = 0; prefixes[i]; i++)
-			if (!strncmp(it->string, prefixes[i], strlen(prefixes[i])) && cJSON_IsString(it) &&
-			    it->valuestring[0])
-				keys[n++] = xstrdup(it->string);
-	for (int i = 0; i < n; i++) { /* collected first: setting a key changes ctx->state */
-		recover_mark_clear(ctx, keys[i]);
-		free(keys[i]);
-	}
-	free(keys);
+	if (stagedb_marks_spend(ctx->root, ctx->episode_id, ctx->stage) < 0)
+		stage_log(ctx, "warn", "%s: a retry may fetch this attempt's answers again instead of asking afresh",
+			  err_msg());
 }
 
 /* Ids go into URL paths: letters, digits, '_' and '-' only. */

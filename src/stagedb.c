@@ -46,25 +46,43 @@ static sqlite3_stmt *prep(sqlite3 *db, const char *sql, const char *const *args,
 	return st;
 }
 
-int stagedb_state_set(const char *root, const char *episode_id, const char *stage, const char *key, const char *value)
+/* One writing statement on a connection of its own; what names it in errors. */
+static int write_one(const char *root, const char *sql, const char *const *args, int n, const char *what)
 {
-	const char *args[] = { episode_id, stage, key, value };
 	sqlite3 *db = open_db(root, SQLITE_OPEN_READWRITE);
 	sqlite3_stmt *st;
 	int rc = -1;
 	if (!db) return -1;
-	st = prep(db,
-		  "INSERT INTO provider_state (episode_id, stage, key, value) VALUES (?, ?, ?, ?)"
-		  " ON CONFLICT (episode_id, stage, key) DO UPDATE SET value = excluded.value,"
-		  " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-		  args, 4);
+	st = prep(db, sql, args, n);
 	if (st && sqlite3_step(st) == SQLITE_DONE)
 		rc = 0;
 	else if (st)
-		err_set("cannot store provider state %s: %s", key, sqlite3_errmsg(db));
+		err_set("cannot %s: %s", what, sqlite3_errmsg(db));
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return rc;
+}
+
+int stagedb_state_set(const char *root, const char *episode_id, const char *stage, const char *key, const char *value)
+{
+	const char *args[] = { episode_id, stage, key, value };
+	char *what = xasprintf("store provider state %s", key);
+	int rc = write_one(root,
+			   "INSERT INTO provider_state (episode_id, stage, key, value) VALUES (?, ?, ?, ?)"
+			   " ON CONFLICT (episode_id, stage, key) DO UPDATE SET value = excluded.value,"
+			   " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+			   args, 4, what);
+	free(what);
+	return rc;
+}
+
+int stagedb_marks_spend(const char *root, const char *episode_id, const char *stage)
+{
+	const char *args[] = { episode_id, stage };
+	return write_one(root,
+			 "UPDATE provider_state SET value = '', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+			 " WHERE episode_id = ? AND stage = ? AND value != '' AND " STATE_MARK_GLOBS,
+			 args, 2, "clear the paid requests' marks");
 }
 
 char *stagedb_cached_result(const char *root, const char *job_id, const char *input_hash, char **from_job)

@@ -314,12 +314,9 @@ static int new_job(sqlite3 *db, struct config *c, const struct episode *e, const
 	if (!ch) return err_set("channel %s is not loaded; fix channels/%s/channel.yaml", e->channel, e->channel);
 	if (s->scope == SCOPE_JOB &&
 	    db_exec(db,
-		    keep_marks
-			    ? "DELETE FROM provider_state WHERE episode_id = ? AND stage = ? AND key NOT GLOB '" STATE_KEY_EPISODE
-			      "*' AND NOT " STATE_MARK_GLOBS
-			    : "DELETE FROM provider_state WHERE episode_id = ? AND stage = ? AND key NOT GLOB '" STATE_KEY_EPISODE
-			      "*'",
-		    "ss", e->id, s->name) < 0)
+		    "DELETE FROM provider_state WHERE episode_id = ? AND stage = ? AND key NOT GLOB '" STATE_KEY_EPISODE
+		    "*' AND NOT (? AND " STATE_MARK_GLOBS ")",
+		    "ssi", e->id, s->name, keep_marks) < 0)
 		return -1;
 	return job_create(db, e->id, s->name, config_max_retries(c, ch), NULL, id);
 }

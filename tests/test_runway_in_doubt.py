@@ -14,6 +14,8 @@ The fake holds the create answer with a `stall` fault marked
 """
 import json
 
+import pytest
+
 from cloudkit import timeline_segments
 from conftest import run, wait_for
 from test_recover_paid import counted, hold, kill_child, stage_done
@@ -68,25 +70,18 @@ def check_paid_once(root, rw, ep):
     assert qa["verdict"] != "fail", qa
 
 
-def test_create_lost_with_the_daemon_renders_the_segment_offline(cloud, root):
+@pytest.mark.parametrize("killed", ["daemon", "stage child"])
+def test_create_lost_with_a_killed_process_renders_the_segment_offline(cloud, root, killed):
     c = cloud
     rw = configure(c)
     hold(rw, CREATE)
     c.start()
     counted(rw, "runway_create")
-    c.kill()                      # the stage child dies with it (PR_SET_PDEATHSIG)
-    c.start()
-    ep = stage_done(root, "broll")
-    check_paid_once(root, rw, ep)
-
-
-def test_create_lost_with_a_killed_stage_child_renders_the_segment_offline(cloud, root):
-    c = cloud
-    rw = configure(c)
-    hold(rw, CREATE)
-    c.start()
-    counted(rw, "runway_create")
-    kill_child(root)
+    if killed == "daemon":
+        c.kill()                  # the stage child dies with it (PR_SET_PDEATHSIG)
+        c.start()
+    else:
+        kill_child(root)          # the daemon runs the stage again
     ep = stage_done(root, "broll")
     check_paid_once(root, rw, ep)
 
